@@ -1,0 +1,1 @@
+"""Small interfaces and value types shared by every layer. Imports nothing of ours."""

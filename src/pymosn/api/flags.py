@@ -1,0 +1,11 @@
+"""Envoy-style response flags recorded in the access log (%RESPONSE_FLAGS%)."""
+
+NO_ROUTE = "NR"  # no route matched: 404
+NO_HEALTHY_UPSTREAM = "UH"  # cluster has no host: 503
+UPSTREAM_OVERFLOW = "UO"  # pool or circuit breaker overflow: 503
+UPSTREAM_CONNECTION_FAILURE = "UF"  # connect failed or timed out: 502 (Envoy answers 503)
+UPSTREAM_CONNECTION_TERMINATION = "UC"  # upstream closed or reset mid-request: 502
+UPSTREAM_REQUEST_TIMEOUT = "UT"  # route timeout expired: 504
+DOWNSTREAM_CONNECTION_TERMINATION = "DC"  # client went away mid-request
+REQUEST_ENTITY_TOO_LARGE = "RT"  # not an Envoy code; MOSN's ReqEntityTooLarge
+DIRECT_RESPONSE = "DR"  # direct_response or redirect route

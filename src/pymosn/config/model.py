@@ -1,0 +1,252 @@
+"""The typed, frozen config model: MOSN's JSON/YAML schema (config/v2) as msgspec Structs.
+
+Field names are MOSN's. Durations are float seconds (the loader turns "1s"/"500ms" into them);
+addresses are parsed into (host, port). Everything is frozen so a running proxy can share one
+snapshot between all connections and swap it by one assignment on reload."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+
+class Model(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Base of every config struct."""
+
+
+# --- addresses -------------------------------------------------------------------------------
+
+
+class SocketAddress(Model):
+    address: str = "127.0.0.1"
+    port_value: int = 0
+
+
+class Address(Model):
+    socket_address: SocketAddress = SocketAddress()
+
+
+class AdminConfig(Model):
+    address: Address = Address(socket_address=SocketAddress(port_value=34901))
+
+
+# --- routing ---------------------------------------------------------------------------------
+
+
+class HeaderValue(Model):
+    key: str
+    value: str
+
+
+class HeaderValueOption(Model):
+    header: HeaderValue
+    append: bool = False
+
+
+class HeaderMatcher(Model):
+    """Matches one request header: exact value, regex (`regex: true`), or presence."""
+
+    name: str
+    value: str = ""
+    regex: bool = False
+    present_match: bool | None = None
+    invert_match: bool = False
+
+
+class QueryParameterMatcher(Model):
+    name: str
+    value: str = ""
+    regex: bool = False
+    present_match: bool | None = None
+
+
+class RouteMatch(Model):
+    """Exactly one of prefix/path/regex selects the path rule; no path rule matches any path."""
+
+    prefix: str | None = None
+    path: str | None = None
+    regex: str | None = None
+    case_sensitive: bool = True
+    headers: tuple[HeaderMatcher, ...] = ()
+    query_parameters: tuple[QueryParameterMatcher, ...] = ()
+
+
+class ClusterWeight(Model):
+    name: str
+    weight: int
+    metadata_match: dict[str, Any] | None = None
+
+
+class WeightedCluster(Model):
+    cluster: ClusterWeight
+
+
+class RetryPolicy(Model):
+    retry_on: bool = False
+    retry_timeout: float | None = None  # per try, seconds
+    num_retries: int = 1
+    status_codes: tuple[int, ...] = ()
+
+
+class RouteAction(Model):
+    cluster_name: str = ""
+    cluster_header: str = ""
+    weighted_clusters: tuple[WeightedCluster, ...] = ()
+    metadata_match: dict[str, Any] | None = None
+    timeout: float | None = None  # seconds; None = no route timeout
+    retry_policy: RetryPolicy | None = None
+    prefix_rewrite: str | None = None
+    host_rewrite: str | None = None
+    auto_host_rewrite: bool = False
+    request_headers_to_add: tuple[HeaderValueOption, ...] = ()
+    request_headers_to_remove: tuple[str, ...] = ()
+    response_headers_to_add: tuple[HeaderValueOption, ...] = ()
+    response_headers_to_remove: tuple[str, ...] = ()
+
+
+class DirectResponse(Model):
+    status: int
+    body: str = ""
+
+
+class Redirect(Model):
+    response_code: int = 301
+    path_redirect: str | None = None
+    host_redirect: str | None = None
+    scheme_redirect: str | None = None
+
+
+class Route(Model):
+    """One entry of a virtual host's `routers[]`: a match and exactly one action."""
+
+    name: str = ""
+    match: RouteMatch = RouteMatch()
+    route: RouteAction | None = None
+    direct_response: DirectResponse | None = None
+    redirect: Redirect | None = None
+    request_headers_to_add: tuple[HeaderValueOption, ...] = ()
+    request_headers_to_remove: tuple[str, ...] = ()
+    response_headers_to_add: tuple[HeaderValueOption, ...] = ()
+    response_headers_to_remove: tuple[str, ...] = ()
+
+
+class VirtualHost(Model):
+    name: str = ""
+    domains: tuple[str, ...] = ("*",)
+    routers: tuple[Route, ...] = ()
+    request_headers_to_add: tuple[HeaderValueOption, ...] = ()
+    request_headers_to_remove: tuple[str, ...] = ()
+    response_headers_to_add: tuple[HeaderValueOption, ...] = ()
+    response_headers_to_remove: tuple[str, ...] = ()
+
+
+class RouterConfig(Model):
+    router_config_name: str
+    virtual_hosts: tuple[VirtualHost, ...] = ()
+    request_headers_to_add: tuple[HeaderValueOption, ...] = ()
+    request_headers_to_remove: tuple[str, ...] = ()
+    response_headers_to_add: tuple[HeaderValueOption, ...] = ()
+    response_headers_to_remove: tuple[str, ...] = ()
+
+
+# --- listeners -------------------------------------------------------------------------------
+
+
+class ProxyConfig(Model):
+    """Config of the `proxy` network filter (MOSN's HTTP/RPC connection manager)."""
+
+    downstream_protocol: str = "Http1"
+    upstream_protocol: str = "Http1"
+    router_config_name: str = ""
+    max_request_headers_kb: int = 60  # header section limit; over it answers 431
+    max_request_bytes: int = 0  # body limit; 0 = unlimited; over it answers 413
+    stream_idle_timeout: float = 300.0  # seconds without request or response bytes
+
+
+class NetworkFilter(Model):
+    """`type` names a registered network filter; `config` is decoded by that filter's factory."""
+
+    type: str
+    config: dict[str, Any] = {}
+
+
+class StreamFilter(Model):
+    type: str
+    config: dict[str, Any] = {}
+
+
+class FilterChain(Model):
+    filters: tuple[NetworkFilter, ...] = ()
+
+
+class AccessLog(Model):
+    log_path: str = ""  # "stdout", "stderr" or a file path
+    log_format: str = ""  # empty = the default format
+
+
+class Listener(Model):
+    name: str
+    address: tuple[str, int]  # parsed from "host:port"
+    bind_port: bool = True
+    filter_chains: tuple[FilterChain, ...] = ()
+    stream_filters: tuple[StreamFilter, ...] = ()
+    access_logs: tuple[AccessLog, ...] = ()
+    connection_idle_timeout: float = 90.0  # seconds; 0 = never
+    max_connections: int = 0  # 0 = unlimited
+    per_connection_buffer_limit_bytes: int = 1024 * 1024  # write-buffer high watermark
+    backlog: int = 1024
+
+
+# --- upstream --------------------------------------------------------------------------------
+
+
+class Host(Model):
+    address: tuple[str, int]  # parsed from "host:port"
+    hostname: str = ""
+    weight: int = 1
+    metadata: dict[str, Any] = {}
+
+
+class Thresholds(Model):
+    max_connections: int = 0  # 0 = unlimited, as in MOSN
+    max_pending_requests: int = 0
+    max_requests: int = 0
+    max_retries: int = 0
+
+
+class CircuitBreakers(Model):
+    thresholds: tuple[Thresholds, ...] = ()
+
+
+class Cluster(Model):
+    name: str
+    type: str = "SIMPLE"  # SIMPLE | STATIC
+    lb_type: str = "LB_ROUNDROBIN"  # LB_ROUNDROBIN | LB_RANDOM | LB_WEIGHTED_ROUNDROBIN
+    hosts: tuple[Host, ...] = ()
+    max_request_per_conn: int = 1024  # MOSN's default; 0 = unlimited
+    conn_buffer_limit_bytes: int = 32 * 1024
+    connect_timeout: float = 3.0
+    idle_timeout: float = 60.0  # idle pooled connection lifetime
+    circuit_breakers: CircuitBreakers = CircuitBreakers()
+
+
+class ClusterManager(Model):
+    clusters: tuple[Cluster, ...] = ()
+
+
+# --- top level -------------------------------------------------------------------------------
+
+
+class Server(Model):
+    mosn_server_name: str = ""
+    default_log_path: str = "stderr"
+    default_log_level: str = "INFO"
+    listeners: tuple[Listener, ...] = ()
+    routers: tuple[RouterConfig, ...] = ()
+
+
+class Config(Model):
+    servers: tuple[Server, ...] = ()
+    cluster_manager: ClusterManager = ClusterManager()
+    admin: AdminConfig | None = None
