@@ -1,0 +1,1 @@
+"""Extensions plugged into the layers below, one folder per kind (network, stream, listener)."""

@@ -1,0 +1,1 @@
+"""STREAM layer: binds protocol codecs to connections as request/response streams."""

@@ -1,0 +1,1 @@
+"""Upstream: cluster manager, hosts, load balancers and connection pools."""

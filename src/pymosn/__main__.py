@@ -1,0 +1,5 @@
+import sys
+
+from pymosn.server.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Network (L4) filters, registered by name in `registry`."""

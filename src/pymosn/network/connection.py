@@ -1,0 +1,175 @@
+"""A TCP connection as an asyncio.Protocol with a read filter chain, watermarks and idle timeout.
+
+No StreamReader and no task per read: the loop calls data_received, which hands the bytes
+straight to the filters. Flow control uses the transport's own write-buffer watermarks: when our
+write buffer passes the high watermark, asyncio calls pause_writing and we tell the watermark
+listener (typically the peer connection's owner, which then stops reading from its side)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from pymosn.api.filter import FilterStatus
+
+_next_id = itertools.count(1)
+
+
+class WatermarkListener:
+    """Told when a connection's pending writes cross its high and low watermarks."""
+
+    def on_above_write_high_watermark(self) -> None: ...
+
+    def on_below_write_low_watermark(self) -> None: ...
+
+
+class Connection(asyncio.Protocol):
+    """One TCP connection. `read_filters` receive bytes in order until one returns STOP."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        buffer_limit: int = 1024 * 1024,
+        idle_timeout: float = 0.0,
+    ) -> None:
+        self.id = next(_next_id)
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.read_filters: list[Any] = []
+        self.watermark_listener: WatermarkListener | None = None
+        self.close_callbacks: list[Callable[[Connection, Exception | None], None]] = []
+        self.buffer_limit = buffer_limit
+        self.idle_timeout = idle_timeout
+        self.closed = False
+        self.write_paused = False  # our write buffer is above the high watermark
+        self.reading_paused = False
+        self.local_address = ""
+        self.remote_address = ""
+        self.bytes_received = 0
+        self.bytes_sent = 0
+        self._last_activity = 0.0
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self.on_idle_timeout: Callable[[Connection], None] | None = None
+
+    # --- asyncio.Protocol ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        self.local_address = _format_address(transport.get_extra_info("sockname"))
+        self.remote_address = _format_address(transport.get_extra_info("peername"))
+        transport.set_write_buffer_limits(high=self.buffer_limit, low=self.buffer_limit // 2)
+        if self.idle_timeout > 0:
+            self._last_activity = self.loop.time()
+            self._idle_timer = self.loop.call_later(self.idle_timeout, self._check_idle)
+        for f in self.read_filters:
+            if f.on_new_connection() == FilterStatus.STOP:
+                break
+
+    def data_received(self, data: bytes) -> None:
+        self.bytes_received += len(data)
+        if self._idle_timer is not None:
+            self._last_activity = self.loop.time()
+        for f in self.read_filters:
+            if f.on_data(data) == FilterStatus.STOP:
+                return
+
+    def eof_received(self) -> bool:
+        for f in self.read_filters:
+            on_eof = getattr(f, "on_eof", None)
+            if on_eof is not None and on_eof():
+                return True  # keep the write side open (half-close)
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        callbacks, self.close_callbacks = self.close_callbacks, []
+        for cb in callbacks:
+            cb(self, exc)
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        if self.watermark_listener is not None:
+            self.watermark_listener.on_above_write_high_watermark()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self.watermark_listener is not None:
+            self.watermark_listener.on_below_write_low_watermark()
+
+    # --- API ---------------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if self.closed:
+            return
+        self.bytes_sent += len(data)
+        if self._idle_timer is not None:
+            self._last_activity = self.loop.time()
+        self.transport.write(data)
+
+    def write_many(self, chunks: list[bytes]) -> None:
+        if self.closed:
+            return
+        self.bytes_sent += sum(map(len, chunks))
+        if self._idle_timer is not None:
+            self._last_activity = self.loop.time()
+        self.transport.writelines(chunks)
+
+    def pause_reading(self) -> None:
+        if not self.reading_paused and not self.closed:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.reading_paused and not self.closed:
+            self.reading_paused = False
+            self.transport.resume_reading()
+
+    def close(self) -> None:
+        """Close after pending writes are flushed."""
+        if not self.closed and self.transport is not None:
+            self.closed = True
+            self.transport.close()
+
+    def abort(self) -> None:
+        """Close now, dropping pending writes (RST where the kernel does so)."""
+        if self.transport is not None:
+            self.closed = True
+            self.transport.abort()
+
+    def write_eof(self) -> None:
+        if not self.closed and self.transport is not None and self.transport.can_write_eof():
+            self.transport.write_eof()
+
+    def _check_idle(self) -> None:
+        if self.closed:
+            return
+        idle_for = self.loop.time() - self._last_activity
+        if idle_for >= self.idle_timeout:
+            self._idle_timer = None
+            if self.on_idle_timeout is not None:
+                self.on_idle_timeout(self)
+            self.close()
+        else:
+            self._idle_timer = self.loop.call_later(self.idle_timeout - idle_for, self._check_idle)
+
+
+def _format_address(addr: Any) -> str:
+    if not addr:
+        return ""
+    if isinstance(addr, tuple):
+        host, port = addr[0], addr[1]
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return str(addr)

@@ -1,0 +1,306 @@
+"""Strict HTTP/1.1 decoders for requests (server side) and responses (client side).
+
+llhttp (through httptools) already rejects most request-smuggling shapes in its strict mode:
+CL+TE together, duplicate Content-Length, bad chunk sizes and terminators, obs-fold, bare CR or
+LF, NUL and other control bytes in headers. What it accepts and a proxy must not is checked here:
+a missing or repeated Host, transfer codings other than plain `chunked`, and header sections
+over the configured size. Every rejection is a ProtocolError carrying the status to answer."""
+
+from __future__ import annotations
+
+import httptools
+
+from pymosn.api.errors import ProtocolError
+from pymosn.protocol.http1.head import (
+    BODY_CHUNKED,
+    BODY_LENGTH,
+    BODY_NONE,
+    BODY_UNTIL_CLOSE,
+    RequestHead,
+    ResponseHead,
+)
+
+
+class _StopParsing(Exception):
+    """Raised from a callback to abandon the current parser (HEAD responses). httptools wraps
+    callback exceptions, so the decoder also remembers that it asked to stop."""
+
+
+class RequestDecoder:
+    """Feeds bytes to llhttp and calls the sink:
+
+    sink.on_request_head(head), sink.on_request_body(data), sink.on_request_end(trailers or None),
+    and after an upgrade request's head, sink.on_upgrade_data(data) for every later byte."""
+
+    __slots__ = (
+        "_sink",
+        "_parser",
+        "_max_head_bytes",
+        "_head_bytes",
+        "_url",
+        "_headers",
+        "_trailers",
+        "_in_head",
+        "_error",
+        "_head",
+        "upgraded",
+    )
+
+    def __init__(self, sink, max_head_bytes: int = 60 * 1024) -> None:
+        self._sink = sink
+        self._parser = httptools.HttpRequestParser(self)
+        self._max_head_bytes = max_head_bytes
+        self._error: ProtocolError | None = None
+        self._head: RequestHead | None = None
+        self.upgraded = False
+        self._reset()
+
+    def _reset(self) -> None:
+        self._head_bytes = 0
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._trailers: list[tuple[bytes, bytes]] | None = None
+        self._in_head = True
+
+    def feed(self, data: bytes) -> None:
+        if self.upgraded:
+            self._sink.on_upgrade_data(data)
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            self._start_tunnel(data, upgrade.args[0] if upgrade.args else len(data))
+        except httptools.HttpParserError as exc:
+            if self._error is not None:
+                raise self._error from None
+            raise ProtocolError(_reason(exc), 400) from None
+
+    def _start_tunnel(self, data: bytes, offset: int) -> None:
+        if self._head is None or not self._head.upgrade:
+            raise ProtocolError("CONNECT is not supported", 405)
+        self.upgraded = True
+        self._sink.on_request_end(None)
+        if offset < len(data):
+            self._sink.on_upgrade_data(data[offset:])
+
+    # --- llhttp callbacks ------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._reset()
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        self._count(len(url))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value) + 4)
+        if self._in_head:
+            self._headers.append((name, value))
+        else:
+            if self._trailers is None:
+                self._trailers = []
+            self._trailers.append((name, value))
+
+    def _count(self, n: int) -> None:
+        self._head_bytes += n
+        if self._head_bytes > self._max_head_bytes:
+            self._fail(ProtocolError("request header section too large", 431))
+
+    def _fail(self, error: ProtocolError) -> None:
+        self._error = error
+        raise error
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head_bytes = 0  # trailers get a fresh budget
+        parser = self._parser
+        version = parser.get_http_version().encode()
+        head = RequestHead(parser.get_method(), self._url, version, self._headers)
+        head.keep_alive = parser.should_keep_alive()
+        host_count = 0
+        for name, value in self._headers:
+            lname = name.lower()
+            if lname == b"host":
+                host_count += 1
+                head.host = value
+            elif lname == b"content-length":
+                head.body_kind = BODY_LENGTH
+                head.content_length = int(value)
+            elif lname == b"transfer-encoding":
+                if value.strip().lower() != b"chunked":
+                    self._fail(ProtocolError("unsupported transfer-encoding", 501))
+                head.body_kind = BODY_CHUNKED
+            elif lname == b"expect":
+                if value.strip().lower() == b"100-continue":
+                    head.expect_continue = True
+                else:
+                    self._fail(ProtocolError("unsupported expectation", 417))
+            elif lname == b"upgrade":
+                head.upgrade = True
+        if host_count > 1:
+            self._fail(ProtocolError("multiple Host headers"))
+        if host_count == 0 and version == b"1.1":
+            self._fail(ProtocolError("missing Host header"))
+        if head.method == b"CONNECT":
+            self._fail(ProtocolError("CONNECT is not supported", 405))
+        if head.upgrade and not parser.should_upgrade():
+            head.upgrade = False  # Upgrade without "Connection: upgrade" is only a header
+        self._head = head
+        self._sink.on_request_head(head)
+
+    def on_body(self, body: bytes) -> None:
+        self._sink.on_request_body(body)
+
+    def on_message_complete(self) -> None:
+        if self._head is not None and self._head.upgrade:
+            return  # the tunnel starts in feed(), once llhttp reports where the head ended
+        self._sink.on_request_end(self._trailers)
+
+
+class ResponseDecoder:
+    """Client-side decoder. Before each response, call expect(head_request) so a response to
+    HEAD is known to carry no body. Calls on the sink: on_response_head(head),
+    on_response_body(data), on_response_end(trailers or None), on_upgrade_data(data)."""
+
+    __slots__ = (
+        "_sink",
+        "_parser",
+        "_max_head_bytes",
+        "_head_bytes",
+        "_headers",
+        "_trailers",
+        "_reason",
+        "_in_head",
+        "_head_request",
+        "_head",
+        "_error",
+        "_stopped",
+        "in_message",
+        "upgraded",
+    )
+
+    def __init__(self, sink, max_head_bytes: int = 60 * 1024) -> None:
+        self._sink = sink
+        self._parser = httptools.HttpResponseParser(self)
+        self._max_head_bytes = max_head_bytes
+        self._head_request = False
+        self._head: ResponseHead | None = None
+        self._error: ProtocolError | None = None
+        self._stopped = False
+        self.in_message = False
+        self.upgraded = False
+        self._reset()
+
+    def _reset(self) -> None:
+        self._head_bytes = 0
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._trailers: list[tuple[bytes, bytes]] | None = None
+        self._reason = b""
+        self._in_head = True
+
+    def expect(self, head_request: bool) -> None:
+        self._head_request = head_request
+
+    def feed(self, data: bytes) -> None:
+        if self.upgraded:
+            self._sink.on_upgrade_data(data)
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            offset = upgrade.args[0] if upgrade.args else len(data)
+            self.upgraded = True
+            self.in_message = False
+            self._sink.on_response_end(None)
+            if offset < len(data):
+                self._sink.on_upgrade_data(data[offset:])
+        except httptools.HttpParserError as exc:
+            if self._stopped:
+                self._stopped = False
+                self._parser = httptools.HttpResponseParser(self)
+                return
+            if self._error is not None:
+                raise self._error from None
+            raise ProtocolError(_reason(exc), 502) from None
+
+    def feed_eof(self) -> None:
+        """The upstream closed. Ends a close-delimited body; anything else in flight is an error."""
+        if not self.in_message:
+            return
+        head = self._head
+        if head is not None and not self._in_head and head.body_kind == BODY_UNTIL_CLOSE:
+            self.in_message = False
+            self._sink.on_response_end(None)
+            return
+        raise ProtocolError("upstream closed the connection mid-response", 502)
+
+    # --- llhttp callbacks ------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._reset()
+        self.in_message = True
+
+    def on_status(self, reason: bytes) -> None:
+        self._reason += reason
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_bytes += len(name) + len(value) + 4
+        if self._head_bytes > self._max_head_bytes:
+            self._error = ProtocolError("upstream response header section too large", 502)
+            raise self._error
+        if self._in_head:
+            self._headers.append((name, value))
+        else:
+            if self._trailers is None:
+                self._trailers = []
+            self._trailers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head_bytes = 0
+        parser = self._parser
+        status = parser.get_status_code()
+        head = ResponseHead(status, self._reason, parser.get_http_version().encode(), self._headers)
+        head.keep_alive = parser.should_keep_alive()
+        no_body = self._head_request or status < 200 or status in (204, 304)
+        kind = BODY_UNTIL_CLOSE
+        for name, value in self._headers:
+            lname = name.lower()
+            if lname == b"content-length":
+                kind = BODY_LENGTH
+                head.content_length = int(value)
+            elif lname == b"transfer-encoding":
+                if value.strip().lower() != b"chunked":
+                    self._error = ProtocolError("unsupported upstream transfer-encoding", 502)
+                    raise self._error
+                kind = BODY_CHUNKED
+        if no_body:
+            kind = BODY_NONE
+        head.body_kind = kind
+        if kind == BODY_UNTIL_CLOSE:
+            head.keep_alive = False
+        self._head = head
+        if 100 <= status < 200 and status != 101:
+            return  # interim responses are consumed here (the proxy answers 100-continue itself)
+        self._sink.on_response_head(head)
+        if self._head_request and status >= 200:
+            # llhttp would wait for Content-Length bytes that a HEAD response never carries.
+            self.in_message = False
+            self._stopped = True
+            self._sink.on_response_end(None)
+            raise _StopParsing
+
+    def on_body(self, body: bytes) -> None:
+        self._sink.on_response_body(body)
+
+    def on_message_complete(self) -> None:
+        head = self._head
+        self.in_message = False
+        if head is None or (100 <= head.status < 200):
+            return
+        self._sink.on_response_end(self._trailers)
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"malformed HTTP/1.1: {text}"

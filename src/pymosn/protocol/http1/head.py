@@ -1,0 +1,51 @@
+"""Parsed message heads. Header names keep their received case; lookups use `lower_names`."""
+
+from __future__ import annotations
+
+# How a message body is delimited on the wire.
+BODY_NONE = 0
+BODY_LENGTH = 1
+BODY_CHUNKED = 2
+BODY_UNTIL_CLOSE = 3  # responses only: no length and not chunked, the body ends at close
+
+Headers = list[tuple[bytes, bytes]]
+
+
+class RequestHead:
+    __slots__ = (
+        "method",
+        "target",
+        "version",
+        "headers",
+        "keep_alive",
+        "body_kind",
+        "content_length",
+        "upgrade",
+        "expect_continue",
+        "host",
+    )
+
+    def __init__(self, method: bytes, target: bytes, version: bytes, headers: Headers) -> None:
+        self.method = method
+        self.target = target  # origin-form path and query, as received
+        self.version = version  # b"1.1" or b"1.0"
+        self.headers = headers
+        self.keep_alive = True
+        self.body_kind = BODY_NONE
+        self.content_length = 0
+        self.upgrade = False
+        self.expect_continue = False
+        self.host = b""
+
+
+class ResponseHead:
+    __slots__ = ("status", "reason", "version", "headers", "keep_alive", "body_kind", "content_length")
+
+    def __init__(self, status: int, reason: bytes, version: bytes, headers: Headers) -> None:
+        self.status = status
+        self.reason = reason
+        self.version = version
+        self.headers = headers
+        self.keep_alive = True
+        self.body_kind = BODY_NONE
+        self.content_length = 0

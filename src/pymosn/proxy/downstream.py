@@ -1,0 +1,554 @@
+"""One downstream HTTP request through the proxy: route, pick a host, forward, answer.
+
+The object is at once the receiver of the downstream request (from the server stream
+connection), the requester of a pooled upstream connection, and the receiver of the upstream
+response. Each stage appears once, in order:
+
+    on_headers -> route -> cluster/host -> pool -> send upstream -> on_response_* -> finish
+
+Errors at any stage go to `_local_reply` (before the response started) or reset the downstream
+(after), with an Envoy response flag recorded for the access log."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from pymosn.api import flags
+from pymosn.api.stream_info import StreamInfo
+from pymosn.protocol.http1 import BODY_LENGTH, BODY_NONE, RequestHead, ResponseHead
+from pymosn.proxy.header_plan import HeaderPlan, apply_adds, filter_response_headers
+from pymosn.proxy.local_reply import REPLIES, local_reply_headers
+from pymosn.proxy.snapshot import ProxySettings
+from pymosn.stream.http1 import ClientStreamConnection, ServerStreamConnection
+
+_CONNECT_FLAGS = (flags.UPSTREAM_CONNECTION_FAILURE, flags.UPSTREAM_CONNECTION_TERMINATION)
+_BODY_BUFFER_LIMIT = 1024 * 1024  # request bytes held while waiting for an upstream connection
+
+
+class DownstreamStream:
+    __slots__ = (
+        "server",
+        "settings",
+        "snapshot",
+        "head",
+        "info",
+        "route",
+        "plan",
+        "cluster",
+        "host",
+        "client",
+        "method",
+        "target",
+        "upstream_headers",
+        "request_complete",
+        "request_bytes",
+        "pending",
+        "pending_bytes",
+        "response_started",
+        "timer",
+        "done",
+        "tries",
+        "tunnel",
+        "counted_active",
+        "host_active",
+    )
+
+    def __init__(self, server: ServerStreamConnection, settings: ProxySettings) -> None:
+        self.server = server
+        self.settings = settings
+        self.snapshot = settings.snapshot_ref.current
+        self.route: Any = None
+        self.plan: HeaderPlan | None = None
+        self.cluster: Any = None
+        self.host: Any = None
+        self.client: ClientStreamConnection | None = None
+        self.request_complete = False
+        self.request_bytes = 0
+        self.pending: list | None = None  # request events waiting for the upstream connection
+        self.pending_bytes = 0
+        self.response_started = False
+        self.timer = None
+        self.done = False
+        self.tries = 0
+        self.tunnel = False
+        self.counted_active = False
+        self.host_active = False  # the current host counts this request in rq_active
+
+    # --- downstream request ------------------------------------------------------------------
+
+    def on_headers(self, head: RequestHead, end_stream: bool) -> None:
+        self.head = head
+        settings = self.settings
+        conn = self.server.conn
+        info = self.info = StreamInfo(settings.listener_name, conn.id)
+        info.start_time = time.time()
+        info.start_monotonic = conn.loop.time()
+        info.method = head.method.decode("latin-1")
+        info.path = head.target.decode("latin-1")
+        info.protocol = "HTTP/1.0" if head.version == b"1.0" else "HTTP/1.1"
+        info.downstream_remote_address = conn.remote_address
+        info.downstream_local_address = conn.local_address
+        stats = settings.stats
+        stats.downstream_rq_total += 1
+        stats.downstream_rq_active += 1
+        self.request_complete = end_stream
+
+        headers = {}
+        for name, value in head.headers:
+            key = name.decode("latin-1").lower()
+            headers[key] = headers[key] + "," + value.decode("latin-1") if key in headers else value.decode("latin-1")
+        info.request_headers = headers
+        info.authority = authority = headers.get("host", "")
+        target = info.path
+        path, _, query = target.partition("?")
+
+        if settings.max_body_bytes and head.body_kind == BODY_LENGTH and head.content_length > settings.max_body_bytes:
+            self._local_reply(flags.REQUEST_ENTITY_TOO_LARGE)
+            return
+
+        table = self.snapshot.routers.get(settings.router_config_name)
+        route = table.match(authority, path, query, headers) if table is not None else None
+        if route is None:
+            self._local_reply(flags.NO_ROUTE)
+            return
+        self.route = route
+        info.route_name = route.name or None
+        kind = route.kind
+        if kind == "direct_response":
+            self._direct_reply(route.direct_status, route.direct_body)
+            return
+        if kind == "redirect":
+            location = route.redirect_location(settings.scheme.decode(), authority, target)
+            self._direct_reply(route.redirect_code, b"", [(b"location", location.encode("latin-1"))])
+            return
+
+        cluster_name = route.pick_cluster(headers)
+        cluster = self.snapshot.clusters.get(cluster_name) if cluster_name else None
+        if cluster is None:
+            self._local_reply(flags.NO_HEALTHY_UPSTREAM, b"cluster not found\n")
+            return
+        self.cluster = cluster
+        info.upstream_cluster = cluster.name
+        if not cluster.can_start_request():
+            cluster.stats.upstream_rq_pending_overflow += 1
+            self._local_reply(flags.UPSTREAM_OVERFLOW)
+            return
+
+        plan = self.snapshot.header_plans.get(id(route))
+        if plan is None:
+            plan = self.snapshot.header_plans[id(route)] = HeaderPlan(route)
+        self.plan = plan
+        self.method = head.method
+        new_path = route.rewrite_path(path)
+        self.target = head.target if new_path == path else (new_path + target[len(path):]).encode("latin-1")
+        self.upstream_headers = self._upstream_headers(head, headers, plan)
+        if head.expect_continue:
+            self.server.send_continue()
+        self._try_upstream()
+
+    def _upstream_headers(self, head: RequestHead, headers: dict, plan: HeaderPlan) -> list:
+        drop = plan.request_drop
+        out = []
+        conn_tokens = None
+        for name, value in head.headers:
+            lname = name.lower()
+            if lname in drop:
+                if lname == b"connection":
+                    conn_tokens = {t.strip().lower() for t in value.split(b",")}
+                continue
+            if lname == b"host" and plan.host_rewrite is not None:
+                value = plan.host_rewrite
+            out.append((name, value))
+        if conn_tokens:
+            conn_tokens.discard(b"upgrade")
+            out = [h for h in out if h[0].lower() not in conn_tokens]
+        remote_ip = self.server.conn.remote_address.rpartition(":")[0].strip("[]")
+        xff = headers.get("x-forwarded-for")
+        if xff is None:
+            out.append((b"x-forwarded-for", remote_ip.encode()))
+        else:
+            out = [h for h in out if h[0].lower() != b"x-forwarded-for"]
+            out.append((b"x-forwarded-for", f"{xff}, {remote_ip}".encode("latin-1")))
+        if "x-forwarded-proto" not in headers:
+            out.append((b"x-forwarded-proto", self.settings.scheme))
+        request_id = headers.get("x-request-id")
+        if request_id is None:
+            request_id = str(uuid.uuid4())
+            out.append((b"x-request-id", request_id.encode()))
+        self.info.request_id = request_id
+        if head.upgrade:
+            out.append((b"connection", b"upgrade"))
+            out.append((b"upgrade", headers.get("upgrade", "").encode("latin-1")))
+        if plan.request_add:
+            apply_adds(out, plan.request_add)
+        return out
+
+    def on_data(self, data: bytes, end_stream: bool) -> None:
+        if self.done:
+            return
+        if data:
+            self.request_bytes += len(data)
+            limit = self.settings.max_body_bytes
+            if limit and self.request_bytes > limit:
+                self.settings.stats.downstream_rq_too_large += 1
+                self._abandon_upstream()
+                self._local_reply(flags.REQUEST_ENTITY_TOO_LARGE)
+                return
+        if end_stream:
+            self.request_complete = True
+        client = self.client
+        if client is not None:
+            client.send_data(data, end_stream)
+            if end_stream:
+                self._start_timer()
+        else:
+            self._hold(("data", data, end_stream), len(data))
+
+    def on_trailers(self, trailers: list) -> None:
+        if self.done:
+            return
+        self.request_complete = True
+        if self.client is not None:
+            self.client.send_trailers(trailers)
+            self._start_timer()
+        else:
+            self._hold(("trailers", trailers, True), 0)
+
+    def on_upgrade_data(self, data: bytes) -> None:
+        if self.done:
+            return
+        if self.client is not None and self.tunnel:
+            self.client.send_raw(data)
+        else:
+            self._hold(("raw", data, False), len(data))
+
+    def _hold(self, event: tuple, size: int) -> None:
+        if self.pending is None:
+            self.pending = []
+        self.pending.append(event)
+        self.pending_bytes += size
+        if self.pending_bytes > _BODY_BUFFER_LIMIT:
+            self.server.conn.pause_reading()
+
+    def on_reset(self, reason: str) -> None:
+        """The downstream went away (or sent garbage) mid-request."""
+        if self.done:
+            return
+        if "protocol error" in reason:
+            self._abandon_upstream()
+            self.settings.stats.downstream_rq_protocol_error += 1
+            return  # the server stream connection answers 400 itself
+        self.info.response_flags.append(flags.DOWNSTREAM_CONNECTION_TERMINATION)
+        self.settings.stats.downstream_rq_rx_reset += 1
+        self._abandon_upstream()
+        self._finish()
+
+    # --- upstream connection -----------------------------------------------------------------
+
+    def _try_upstream(self) -> None:
+        self.tries += 1
+        host = self.cluster.lb.choose()
+        if host is None:
+            self._local_reply(flags.NO_HEALTHY_UPSTREAM)
+            return
+        self.host = host
+        self.info.upstream_host = host.address
+        if not self.counted_active:
+            self.counted_active = True
+            self.cluster.active_requests += 1
+            self.cluster.stats.upstream_rq_active += 1
+        client = host.pool.acquire(self)
+        if client is not None:
+            self.on_pool_ready(client)
+
+    def on_pool_ready(self, client: ClientStreamConnection) -> None:
+        if self.done:
+            client.on_idle(client)
+            return
+        self.client = client
+        info = self.info
+        info.upstream_local_address = client.conn.local_address
+        info.upstream_connection_id = client.conn.id
+        cluster = self.cluster
+        cluster.stats.upstream_rq_total += 1
+        host_stats = self.host.stats
+        host_stats.rq_total += 1
+        host_stats.rq_active += 1
+        self.host_active = True
+        self.server.conn.watermark_listener = self
+        head = self.head
+        pending = self.pending
+        end_stream = self.request_complete and not pending and not head.upgrade
+        body_kind = head.body_kind
+        client.send_headers(self, self.method, self.target, list(self.upstream_headers), body_kind, end_stream)
+        if body_kind != BODY_NONE:
+            client.conn.watermark_listener = _UpstreamWatermarks(self.server.conn)
+        if pending:
+            self.pending = None
+            self.pending_bytes = 0
+            for kind, payload, end in pending:
+                if kind == "data":
+                    client.send_data(payload, end)
+                elif kind == "trailers":
+                    client.send_trailers(payload)
+                else:
+                    client.send_raw(payload)
+            if self.server.conn.reading_paused:
+                self.server.conn.resume_reading()
+        if self.request_complete:
+            self._start_timer()
+
+    def on_pool_failure(self, reason: str, flag: str) -> None:
+        if self.done:
+            return
+        self.info.upstream_transport_failure_reason = reason
+        if flag in _CONNECT_FLAGS and self._retry():
+            return
+        self._local_reply(flag, REPLIES[flag][1].rstrip(b"\n") + b": " + reason.encode() + b"\n")
+
+    def _retry(self) -> bool:
+        """Retries only requests whose whole body we still hold (none, here): MOSN retries
+        connect failures; the retry policy adds resets and 5xx."""
+        if self.tries > self._max_retries() or self.response_started or self.head.body_kind != BODY_NONE:
+            return False
+        cluster = self.cluster
+        if not cluster.can_retry():
+            return False
+        cluster.stats.upstream_rq_retry += 1
+        self.client = None
+        self._try_upstream()
+        return True
+
+    def _max_retries(self) -> int:
+        policy = self.route.retry_policy
+        if policy is None or not policy.retry_on:
+            return 0
+        return policy.num_retries
+
+    def _start_timer(self) -> None:
+        if self.timer is None and not self.tunnel:
+            timeout = self.route.timeout
+            if timeout is None:
+                timeout = self.settings.default_timeout
+            if timeout:
+                self.timer = self.server.conn.loop.call_later(timeout, self._on_timeout)
+
+    def _on_timeout(self) -> None:
+        self.timer = None
+        if self.done:
+            return
+        self.cluster.stats.upstream_rq_timeout += 1
+        if self.host_active:
+            self.host.stats.rq_timeout += 1
+        self._release_host(error=True)
+        self._abandon_upstream()
+        self._local_reply(flags.UPSTREAM_REQUEST_TIMEOUT)
+
+    def _abandon_upstream(self) -> None:
+        client = self.client
+        if client is not None:
+            self.client = None
+            client.reset()
+        elif self.host is not None and self.cluster is not None:
+            self.host.pool.cancel(self)
+
+    # --- upstream response -------------------------------------------------------------------
+
+    def on_response_head(self, head: ResponseHead, end_stream: bool) -> None:
+        if self.done:
+            return
+        info = self.info
+        info.first_upstream_byte_monotonic = self.server.conn.loop.time()
+        status = head.status
+        if status >= 500 and self._retry_on_status(status):
+            return
+        info.response_code = status
+        self.response_started = True
+        headers = filter_response_headers(head.headers, self.plan)
+        if status == 101:
+            self.tunnel = True
+            if self.timer is not None:
+                self.timer.cancel()
+                self.timer = None
+            for name, value in head.headers:
+                if name.lower() in (b"upgrade", b"connection"):
+                    headers.append((name, value))
+            self.server.send_headers(101, headers, BODY_NONE, False, head.reason)
+            return
+        if self.head.upgrade:
+            self.server._keep_alive = False  # the client expected a tunnel; its bytes are not HTTP
+        self.server.send_headers(status, headers, head.body_kind, end_stream, head.reason)
+        if end_stream:
+            self._finish()
+
+    def _retry_on_status(self, status: int) -> bool:
+        policy = self.route.retry_policy
+        if policy is None or not policy.retry_on:
+            return False
+        codes = policy.status_codes
+        if codes and status not in codes:
+            return False
+        client = self.client
+        if self.tries > policy.num_retries or self.head.body_kind != BODY_NONE or not self.cluster.can_retry():
+            return False
+        self.client = None
+        if client is not None:
+            client.reset()
+        self._release_host(error=True)
+        self.cluster.stats.upstream_rq_retry += 1
+        self._try_upstream()
+        return True
+
+    def on_response_data(self, data: bytes, end_stream: bool) -> None:
+        if self.done:
+            return
+        self.info.bytes_sent += len(data)
+        self.server.send_data(data, end_stream)
+        if end_stream:
+            self._finish()
+
+    def on_response_trailers(self, trailers: list) -> None:
+        if self.done:
+            return
+        self.server.send_trailers(trailers)
+        self._finish()
+
+    def on_upstream_reset(self, reason: str) -> None:
+        if self.done:
+            return
+        self.client = None
+        if self.tunnel:
+            self._finish()
+            self.server.conn.close()
+            return
+        self.info.upstream_transport_failure_reason = reason
+        self._release_host(error=True)
+        if not self.response_started and self._retry():
+            return
+        self._local_reply(flags.UPSTREAM_CONNECTION_TERMINATION)
+
+    def _release_host(self, error: bool) -> None:
+        if self.host_active:
+            self.host_active = False
+            hs = self.host.stats
+            hs.rq_active -= 1
+            if error:
+                hs.rq_error += 1
+            else:
+                hs.rq_success += 1
+
+    # watermark callbacks of the downstream connection: a slow client pauses the upstream
+    def on_above_write_high_watermark(self) -> None:
+        if self.client is not None:
+            self.client.conn.pause_reading()
+
+    def on_below_write_low_watermark(self) -> None:
+        if self.client is not None:
+            self.client.conn.resume_reading()
+
+    # --- endings -----------------------------------------------------------------------------
+
+    def _direct_reply(self, status: int, body: bytes, extra: list | None = None) -> None:
+        self.info.response_flags.append(flags.DIRECT_RESPONSE)
+        headers = local_reply_headers(body) if body or status >= 200 else []
+        if extra:
+            headers += extra
+        if self.plan is None and self.route is not None:
+            self.plan = self.snapshot.header_plans.get(id(self.route)) or HeaderPlan(self.route)
+        if self.plan is not None and self.plan.response_add:
+            apply_adds(headers, self.plan.response_add)
+        self._send_local(status, headers, body)
+
+    def _local_reply(self, flag: str, body: bytes | None = None) -> None:
+        status, default_body = REPLIES[flag]
+        self.info.response_flags.append(flag)
+        if body is None:
+            body = default_body
+        if self.response_started:
+            self.server.reset()
+            self._finish()
+            return
+        self._send_local(status, local_reply_headers(body), body)
+
+    def _send_local(self, status: int, headers: list, body: bytes) -> None:
+        if self.done:
+            return
+        self.info.response_code = status
+        self.response_started = True
+        if not self.request_complete:
+            self.server._keep_alive = False  # the rest of the request body will not be read
+        self.info.bytes_sent += len(body)
+        if body:
+            self.server.send_headers(status, headers, BODY_LENGTH, False)
+            self._finish_before_send()
+            self.server.send_data(body, True)
+        else:
+            self._finish_before_send()
+            self.server.send_headers(status, headers, BODY_LENGTH, True)
+
+    def _finish_before_send(self) -> None:
+        # Account the stream before the server may start the next pipelined request.
+        self._finish()
+
+    def _finish(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        info = self.info
+        loop = self.server.conn.loop
+        info.end_monotonic = loop.time()
+        info.bytes_received = self.request_bytes
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.server.conn.watermark_listener is self:
+            self.server.conn.watermark_listener = None
+        stats = self.settings.stats
+        stats.downstream_rq_active -= 1
+        code = info.response_code
+        if code:
+            klass = code // 100
+            if klass == 2:
+                stats.downstream_rq_2xx += 1
+            elif klass == 5:
+                stats.downstream_rq_5xx += 1
+            elif klass == 4:
+                stats.downstream_rq_4xx += 1
+            elif klass == 3:
+                stats.downstream_rq_3xx += 1
+            else:
+                stats.downstream_rq_1xx += 1
+        cluster = self.cluster
+        if cluster is not None and self.counted_active:
+            cluster.active_requests -= 1
+            cs = cluster.stats
+            cs.upstream_rq_active -= 1
+            if self.host_active and code and not info.response_flags:
+                klass = code // 100
+                if klass == 2:
+                    cs.upstream_rq_2xx += 1
+                elif klass == 5:
+                    cs.upstream_rq_5xx += 1
+                elif klass == 4:
+                    cs.upstream_rq_4xx += 1
+                cs.upstream_rq_time.record((info.end_monotonic - info.start_monotonic) * 1000.0)
+            self._release_host(error=code >= 500 or bool(info.response_flags))
+        for logger in self.settings.access_loggers:
+            logger.log(info)
+
+
+class _UpstreamWatermarks:
+    """A slow upstream (request body upload) pauses reading from the downstream."""
+
+    __slots__ = ("downstream",)
+
+    def __init__(self, downstream) -> None:
+        self.downstream = downstream
+
+    def on_above_write_high_watermark(self) -> None:
+        self.downstream.pause_reading()
+
+    def on_below_write_low_watermark(self) -> None:
+        self.downstream.resume_reading()

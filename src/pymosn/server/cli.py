@@ -1,0 +1,117 @@
+"""The `pymosn` command: start, validate, version, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from pymosn import __version__
+from pymosn.api.errors import ConfigError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pymosn", description="MOSN, re-built in Python")
+    sub = parser.add_subparsers(dest="command", required=True)
+    start = sub.add_parser("start", help="run the proxy")
+    start.add_argument("-c", "--config", required=True, help="MOSN config file (JSON or YAML)")
+    start.add_argument("-l", "--log-level", default="info", choices=["trace", "debug", "info", "warning", "error", "critical"])
+    start.add_argument("--concurrency", type=int, default=1, help="worker processes (only 1 for now)")
+    validate = sub.add_parser("validate", help="check a config and print every problem with its path")
+    validate.add_argument("-c", "--config", required=True)
+    sub.add_parser("version", help="print the version")
+    demo = sub.add_parser("demo", help="run a proxy with a built-in upstream; nothing else needed")
+    demo.add_argument("--port", type=int, default=2046)
+    demo.add_argument("--admin-port", type=int, default=34901)
+    args = parser.parse_args(argv)
+
+    if args.command == "version":
+        print(f"pymosn {__version__}")
+        return 0
+    if args.command == "validate":
+        return _validate(args.config)
+    if args.command == "demo":
+        from pymosn.server.demo import run_demo
+
+        _setup_logging("info")
+        return run_demo(args.port, args.admin_port)
+    _setup_logging(args.log_level)
+    return _start(args.config)
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if level in ("trace", "debug") else getattr(logging, level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _load(path: str):
+    from pymosn.config.loader import load_config_file
+
+    try:
+        result = load_config_file(path)
+    except ConfigError as error:
+        for issue in error.issues:
+            print(f"error: {issue}", file=sys.stderr)
+        return None
+    except OSError as error:
+        print(f"error: cannot read {path}: {error.strerror}", file=sys.stderr)
+        return None
+    for issue in result.warnings:
+        print(f"warning: {issue}", file=sys.stderr)
+    return result.config
+
+
+def _validate(path: str) -> int:
+    config = _load(path)
+    if config is None:
+        return 1
+    print(f"{path}: ok")
+    return 0
+
+
+def _start(path: str) -> int:
+    config = _load(path)
+    if config is None:
+        return 1
+    return serve(config)
+
+
+def serve(config, ready_message: str | None = None, before_start=None) -> int:
+    """Runs the proxy until SIGTERM/SIGINT or /quitquitquit."""
+    from pymosn.server.runtime import Runtime
+
+    try:
+        import uvloop
+    except ImportError:  # uvloop is Linux/macOS only; asyncio works, slower
+        uvloop = None
+
+    async def run() -> int:
+        if before_start is not None:
+            await before_start()
+        runtime = Runtime(config)
+        try:
+            await runtime.start()
+        except OSError as error:
+            logging.getLogger("pymosn.server").error("cannot start: %s", error)
+            await runtime.stop()
+            return 1
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, runtime.request_stop)
+        if ready_message:
+            print(ready_message, flush=True)
+        await runtime.stopped.wait()
+        await runtime.stop()
+        return 0
+
+    if uvloop is not None:
+        return uvloop.run(run())
+    return asyncio.run(run())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

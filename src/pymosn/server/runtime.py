@@ -1,0 +1,127 @@
+"""One running pymosn: listeners, clusters, routes, stats and the admin server built from a
+config, started and stopped together. Reload swaps the route/cluster snapshot in one step."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from pymosn import __version__
+from pymosn.accesslog import AccessLogger
+from pymosn.admin import AdminServer
+from pymosn.config import model
+from pymosn.config.loader import config_to_builtins
+from pymosn.filter.network.proxy import decode_proxy_config, proxy_filter_factory
+from pymosn.metrics import StatsStore
+from pymosn.network.listener import Listener
+from pymosn.proxy.snapshot import ProxySettings, Snapshot, SnapshotRef
+from pymosn.router.manager import RouterManager
+from pymosn.upstream.cluster import ClusterManager
+
+log = logging.getLogger("pymosn.server")
+
+
+class Runtime:
+    def __init__(self, config: model.Config) -> None:
+        self.config = config
+        self.stats = StatsStore()
+        self.snapshot_ref = SnapshotRef(self._build_snapshot(config))
+        self.listeners: list[Listener] = []
+        self.access_loggers: list[AccessLogger] = []
+        self.admin: AdminServer | None = None
+        self.admin_address: tuple[str, int] | None = None
+        self.started_at = time.time()
+        self.draining = False
+        self.stopped = asyncio.Event()
+        for server in config.servers:
+            for listener in server.listeners:
+                self.listeners.append(self._build_listener(listener))
+
+    def _build_snapshot(self, config: model.Config) -> Snapshot:
+        routers = [r for s in config.servers for r in s.routers]
+        return Snapshot(RouterManager(routers), ClusterManager(config.cluster_manager.clusters, self.stats))
+
+    def _build_listener(self, cfg: model.Listener) -> Listener:
+        stats = self.stats.listener(cfg.name)
+        loggers = [AccessLogger(a.log_path, a.log_format) for a in cfg.access_logs if a.log_path]
+        self.access_loggers += loggers
+        proxy_cfg = model.ProxyConfig()
+        for chain in cfg.filter_chains:
+            for f in chain.filters:
+                if f.type == "proxy":
+                    proxy_cfg = decode_proxy_config(f.config)
+        settings = ProxySettings(
+            listener_name=cfg.name,
+            router_config_name=proxy_cfg.router_config_name,
+            snapshot_ref=self.snapshot_ref,
+            stats=stats,
+            access_loggers=loggers,
+            max_head_bytes=proxy_cfg.max_request_headers_kb * 1024,
+            max_body_bytes=proxy_cfg.max_request_bytes,
+        )
+        host, port = cfg.address
+        return Listener(
+            cfg.name,
+            host,
+            port,
+            proxy_filter_factory(settings),
+            stats,
+            backlog=cfg.backlog,
+            max_connections=cfg.max_connections,
+            buffer_limit=cfg.per_connection_buffer_limit_bytes,
+            idle_timeout=cfg.connection_idle_timeout,
+        )
+
+    async def start(self) -> None:
+        for listener in self.listeners:
+            host, port = await listener.start()
+            log.info("listener %s serving on %s:%d", listener.name, host, port)
+        admin_cfg = self.config.admin
+        if admin_cfg is not None:
+            sa = admin_cfg.address.socket_address
+            self.admin = AdminServer(
+                self.stats,
+                config_dump=lambda: config_to_builtins(self.config),
+                clusters=lambda: self.snapshot_ref.current.clusters.describe(),
+                listeners=self.describe_listeners,
+                on_quit=self.request_stop,
+                on_drain=self.drain_listeners,
+                ready=lambda: not self.draining,
+            )
+            self.admin_address = await self.admin.start(sa.address, sa.port_value)
+            log.info("admin serving on %s:%d", *self.admin_address)
+        server_stats = self.stats.server
+        server_stats.live = 1
+        server_stats.concurrency = 1
+
+    def describe_listeners(self) -> list[dict]:
+        return [{"name": lst.name, "address": f"{lst.host}:{lst.port}"} for lst in self.listeners]
+
+    def drain_listeners(self) -> None:
+        self.draining = True
+        for listener in self.listeners:
+            listener.stop_accepting()
+
+    def request_stop(self) -> None:
+        self.stopped.set()
+
+    async def stop(self) -> None:
+        for listener in self.listeners:
+            listener.close_all()
+        if self.admin is not None:
+            await self.admin.stop()
+        self.snapshot_ref.current.clusters.close()
+        for logger in self.access_loggers:
+            logger.close()
+
+    def reload(self, config: model.Config) -> None:
+        """Swap routes and clusters; listeners keep their sockets. In-flight requests finish on
+        the snapshot they started with."""
+        old = self.snapshot_ref.current
+        self.snapshot_ref.current = self._build_snapshot(config)
+        self.config = config
+        old.clusters.close()
+
+
+__all__ = ["Runtime", "__version__"]

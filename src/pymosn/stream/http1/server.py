@@ -1,0 +1,274 @@
+"""Server side of an HTTP/1.1 downstream connection.
+
+Turns decoded requests into calls on a stream receiver (one per request, from stream_factory)
+and frames the receiver's response. Pipelined requests are decoded as they arrive but held in a
+queue and started one at a time, so responses go out in request order."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from pymosn.api.errors import ProtocolError
+from pymosn.api.filter import FilterStatus
+from pymosn.network.connection import Connection
+from pymosn.protocol.http1 import BODY_CHUNKED, BODY_LENGTH, BODY_NONE, RequestDecoder, RequestHead
+from pymosn.protocol.http1.encoder import encode_chunk, encode_last_chunk, encode_response_head
+
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_MAX_QUEUED = 32  # pipelined requests held before we stop reading the connection
+
+# Queued-request event kinds
+_DATA, _END, _ERROR, _TUNNEL = range(4)
+
+
+class ServerStreamConnection:
+    """Read filter on a downstream connection. stream_factory(server, head) -> receiver with
+    on_headers(head, end_stream), on_data(data, end_stream), on_trailers(trailers),
+    on_upgrade_data(data) and on_reset(reason)."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        stream_factory: Callable[[ServerStreamConnection, RequestHead], Any],
+        *,
+        max_head_bytes: int = 60 * 1024,
+        on_protocol_error: Callable[[ProtocolError], None] | None = None,
+    ) -> None:
+        self.conn = conn
+        self.stream_factory = stream_factory
+        self.decoder = RequestDecoder(self, max_head_bytes)
+        self.on_protocol_error = on_protocol_error
+        self.active: Any = None  # receiver of the request whose response we are sending
+        self.active_head: RequestHead | None = None
+        self._target: Any = None  # where decoded events go: the active receiver or a queue entry
+        self._queue: deque[list] = deque()
+        self._broken = False  # a protocol error was seen: decode nothing more
+        self.draining = False  # set when the listener drains: answer with Connection: close
+        self._keep_alive = True
+        self._chunked = False
+        self._no_body = False
+        self._closing = False
+        conn.close_callbacks.append(self._on_close)
+
+    # --- read filter -------------------------------------------------------------------------
+
+    def on_new_connection(self) -> FilterStatus:
+        return FilterStatus.CONTINUE
+
+    def on_data(self, data: bytes) -> FilterStatus:
+        if self._broken:
+            return FilterStatus.STOP
+        try:
+            self.decoder.feed(data)
+        except ProtocolError as error:
+            self._protocol_error(error)
+        return FilterStatus.STOP
+
+    def on_eof(self) -> bool:
+        # Half-closed by the client: finish the responses we owe, then close.
+        if self.active is None and not self._queue:
+            return False
+        self._keep_alive = False
+        return True
+
+    # --- decoder sink ------------------------------------------------------------------------
+
+    def on_request_head(self, head: RequestHead) -> None:
+        end_stream = head.body_kind == BODY_NONE and not head.upgrade
+        if self.active is None and not self._queue:
+            self._start(head, end_stream)
+        else:
+            entry = [head]
+            self._queue.append(entry)
+            self._target = entry
+            if len(self._queue) >= _MAX_QUEUED:
+                self.conn.pause_reading()
+
+    def on_request_body(self, data: bytes) -> None:
+        target = self._target
+        if type(target) is list:
+            target.append((_DATA, data))
+        else:
+            target.on_data(data, False)
+
+    def on_request_end(self, trailers: list | None) -> None:
+        target = self._target
+        head = target[0] if type(target) is list else self.active_head
+        if head.body_kind == BODY_NONE and not head.upgrade:
+            return  # already ended with the head
+        if type(target) is list:
+            target.append((_END, trailers))
+        elif trailers:
+            target.on_trailers(trailers)
+        else:
+            target.on_data(b"", True)
+
+    def on_upgrade_data(self, data: bytes) -> None:
+        target = self._target
+        if type(target) is list:
+            target.append((_TUNNEL, data))
+        else:
+            target.on_upgrade_data(data)
+
+    def _start(self, head: RequestHead, end_stream: bool) -> None:
+        self.active_head = head
+        self._keep_alive = head.keep_alive and not self.draining
+        self._chunked = False
+        receiver = self.stream_factory(self, head)
+        self.active = receiver
+        self._target = receiver
+        receiver.on_headers(head, end_stream)
+
+    def _protocol_error(self, error: ProtocolError) -> None:
+        self._broken = True
+        if self.on_protocol_error is not None:
+            self.on_protocol_error(error)
+        if self.active is None and not self._queue:
+            self.send_error(error)
+        elif type(self._target) is list:
+            self._target.append((_ERROR, error))
+        else:
+            # The error is inside the active request (e.g. a bad chunk): it must not go on.
+            receiver = self.active
+            receiver.on_reset("downstream protocol error: " + error.reason)
+            if self.active is receiver:  # the receiver could not answer: answer ourselves
+                self.active = None
+                self.send_error(error)
+
+    def send_error(self, error: ProtocolError) -> None:
+        body = error.reason.encode() + b"\n"
+        self.active_head = None
+        self.conn.write(
+            encode_response_head(
+                error.status,
+                [
+                    (b"content-type", b"text/plain"),
+                    (b"content-length", b"%d" % len(body)),
+                    (b"connection", b"close"),
+                ],
+            )
+            + body
+        )
+        self._closing = True
+        self.conn.close()
+
+    # --- response side, called by the active receiver ----------------------------------------
+
+    def send_continue(self) -> None:
+        self.conn.write(_CONTINUE)
+
+    def send_headers(
+        self,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        body_kind: int,
+        end_stream: bool,
+        reason: bytes = b"",
+    ) -> None:
+        """Frames and writes a response head. `headers` must hold no hop-by-hop headers except
+        Content-Length when body_kind is BODY_LENGTH (and Upgrade/Connection for a 101)."""
+        head = self.active_head
+        version = head.version if head is not None else b"1.1"
+        no_body = (head is not None and head.method == b"HEAD") or status in (204, 304) or status < 200
+        self._no_body = no_body
+        if not no_body and not end_stream and body_kind != BODY_LENGTH:
+            if version == b"1.1":
+                headers.append((b"transfer-encoding", b"chunked"))
+                self._chunked = True
+            else:
+                self._keep_alive = False  # HTTP/1.0: the body ends when we close
+        if status == 101:
+            pass
+        elif not self._keep_alive or self.draining:
+            self._keep_alive = False
+            headers.append((b"connection", b"close"))
+        elif version == b"1.0":
+            headers.append((b"connection", b"keep-alive"))
+        data = encode_response_head(status, headers, b"1.1", reason)
+        self.conn.write(data)
+        if end_stream:
+            self._response_done()
+
+    def send_data(self, data: bytes, end_stream: bool) -> None:
+        if data and not self._no_body:
+            self.conn.write(encode_chunk(data) if self._chunked else data)
+        if end_stream:
+            if self._chunked:
+                self.conn.write(b"0\r\n\r\n")
+            self._response_done()
+
+    def send_trailers(self, trailers: list[tuple[bytes, bytes]]) -> None:
+        if self._chunked:
+            self.conn.write(encode_last_chunk(trailers))
+        self._response_done()
+
+    def send_raw(self, data: bytes) -> None:
+        """Tunnel bytes after a 101 Switching Protocols."""
+        self.conn.write(data)
+
+    def reset(self) -> None:
+        """The response cannot be completed (upstream failed after the head was sent)."""
+        self.active = None
+        self._closing = True
+        self.conn.abort()
+
+    def _response_done(self) -> None:
+        self.active = None
+        self.active_head = None
+        if not self._keep_alive:
+            self._closing = True
+            self.conn.close()
+            return
+        if self._queue:
+            self._start_queued()
+        elif self.conn.reading_paused:
+            self.conn.resume_reading()
+
+    def _start_queued(self) -> None:
+        entry = self._queue.popleft()
+        if self.conn.reading_paused and len(self._queue) < _MAX_QUEUED:
+            self.conn.resume_reading()
+        head: RequestHead = entry[0]
+        complete = head.body_kind == BODY_NONE and not head.upgrade
+        if entry and len(entry) > 1 and entry[1][0] == _ERROR:
+            self.send_error(entry[1][1])
+            return
+        self._start(head, complete)
+        receiver = self.active
+        for kind, payload in entry[1:]:
+            if receiver is not self.active:
+                return  # answered locally while replaying
+            if kind == _DATA:
+                receiver.on_data(payload, False)
+            elif kind == _END:
+                if payload:
+                    receiver.on_trailers(payload)
+                else:
+                    receiver.on_data(b"", True)
+            elif kind == _TUNNEL:
+                receiver.on_upgrade_data(payload)
+            else:
+                receiver.on_reset("downstream protocol error: " + payload.reason)
+                if self.active is receiver:
+                    self.active = None
+                    self.send_error(payload)
+                return
+        if self._target is entry:
+            self._target = receiver
+
+    def _on_close(self, conn: Connection, exc: Exception | None) -> None:
+        receiver = self.active
+        self.active = None
+        self._queue.clear()
+        if receiver is not None and not self._closing:
+            receiver.on_reset("downstream connection closed")
+
+    @property
+    def body_kind_of_request(self) -> int:
+        head = self.active_head
+        return head.body_kind if head is not None else BODY_NONE
+
+
+__all__ = ["BODY_CHUNKED", "BODY_LENGTH", "BODY_NONE", "ServerStreamConnection"]

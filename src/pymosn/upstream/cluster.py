@@ -1,0 +1,103 @@
+"""A cluster: its hosts, load balancer, per-host pools and circuit-breaker counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymosn.config import model
+from pymosn.upstream.host import Host
+from pymosn.upstream.load_balancer import LOAD_BALANCERS
+from pymosn.upstream.pool import Http1Pool
+
+
+class Cluster:
+    def __init__(self, config: model.Cluster, stats_store: Any) -> None:
+        self.config = config
+        self.name = config.name
+        self.stats = stats_store.cluster(config.name)
+        self.connect_timeout = config.connect_timeout
+        self.idle_timeout = config.idle_timeout
+        self.buffer_limit = max(config.conn_buffer_limit_bytes, 16 * 1024)
+        self.max_request_per_conn = config.max_request_per_conn
+        thresholds = config.circuit_breakers.thresholds
+        first = thresholds[0] if thresholds else model.Thresholds()
+        self.max_connections = first.max_connections
+        self.max_pending = first.max_pending_requests
+        self.max_requests = first.max_requests
+        self.max_retries = first.max_retries
+        self.connections = 0  # open or opening, across hosts
+        self.pending = 0  # requests waiting for a connection, across hosts
+        self.active_requests = 0
+        self.active_retries = 0
+        self.hosts: list[Host] = []
+        for h in config.hosts:
+            host = Host(
+                h.address[0],
+                h.address[1],
+                h.weight,
+                dict(h.metadata),
+                h.hostname,
+                stats_store.host(config.name, _address(h.address)),
+            )
+            host.pool = Http1Pool(host, self)
+            self.hosts.append(host)
+        self.lb = LOAD_BALANCERS[config.lb_type](self.hosts)
+
+    def can_open_connection(self) -> bool:
+        return not self.max_connections or self.connections < self.max_connections
+
+    def can_start_request(self) -> bool:
+        return not self.max_requests or self.active_requests < self.max_requests
+
+    def can_retry(self) -> bool:
+        return not self.max_retries or self.active_retries < self.max_retries
+
+    def close(self) -> None:
+        for host in self.hosts:
+            host.pool.close()
+
+    def describe(self) -> dict:
+        """The /clusters view of this cluster."""
+        hosts = []
+        for host in self.hosts:
+            s = host.stats
+            hosts.append(
+                {
+                    "address": host.address,
+                    "weight": host.weight,
+                    "health": "healthy" if host.healthy else "unhealthy",
+                    "stats": {
+                        "cx_active": s.cx_active,
+                        "cx_total": s.cx_total,
+                        "cx_connect_fail": s.cx_connect_fail,
+                        "rq_total": s.rq_total,
+                        "rq_active": s.rq_active,
+                        "rq_success": s.rq_success,
+                        "rq_error": s.rq_error,
+                        "rq_timeout": s.rq_timeout,
+                    },
+                }
+            )
+        return {"name": self.name, "hosts": hosts}
+
+
+def _address(addr: tuple[str, int]) -> str:
+    host, port = addr
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class ClusterManager:
+    """Clusters by name. A reload builds a new manager; in-flight requests keep the old one."""
+
+    def __init__(self, clusters: tuple[model.Cluster, ...], stats_store: Any) -> None:
+        self.clusters: dict[str, Cluster] = {c.name: Cluster(c, stats_store) for c in clusters}
+
+    def get(self, name: str) -> Cluster | None:
+        return self.clusters.get(name)
+
+    def describe(self) -> list[dict]:
+        return [c.describe() for c in self.clusters.values()]
+
+    def close(self) -> None:
+        for c in self.clusters.values():
+            c.close()
