@@ -1,0 +1,124 @@
+"""Per-component stats as slotted objects with plain int attributes.
+
+The data path writes `stats.downstream_rq_total += 1`: an attribute store, no call, no lock
+(each worker is one thread). Each class lists its fields once, by kind, and renderers and
+snapshots walk those lists, so adding a stat is adding a name here."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pymosn.metrics.histogram import Histogram
+
+
+class StatsGroup:
+    __slots__ = ()
+    COUNTERS: ClassVar[tuple[str, ...]] = ()
+    GAUGES: ClassVar[tuple[str, ...]] = ()
+    HISTOGRAMS: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self) -> None:
+        for name in self.COUNTERS:
+            setattr(self, name, 0)
+        for name in self.GAUGES:
+            setattr(self, name, 0)
+        for name in self.HISTOGRAMS:
+            setattr(self, name, Histogram())
+
+    def snapshot(self) -> dict:
+        """Plain numbers (JSON-safe), for shipping from a worker to the admin process."""
+        snap: dict = {name: getattr(self, name) for name in self.COUNTERS}
+        for name in self.GAUGES:
+            snap[name] = getattr(self, name)
+        for name in self.HISTOGRAMS:
+            snap[name] = getattr(self, name).snapshot()
+        return snap
+
+    def merge(self, snap: dict) -> None:
+        """Add a snapshot into this group. Gauges add too: the active connections of the
+        process are the sum over its workers. Unknown names are skipped so a worker on a newer
+        version can report to an older admin process."""
+        for name in self.COUNTERS + self.GAUGES:
+            value = snap.get(name)
+            if value is not None:
+                setattr(self, name, getattr(self, name) + value)
+        for name in self.HISTOGRAMS:
+            value = snap.get(name)
+            if value is not None:
+                getattr(self, name).merge(value)
+
+    def reset_counters(self) -> None:
+        for name in self.COUNTERS:
+            setattr(self, name, 0)
+        for name in self.HISTOGRAMS:
+            getattr(self, name).reset()
+
+
+class ListenerStats(StatsGroup):
+    """One listener. Envoy splits these between `listener.<name>.` (accept side) and
+    `http.<name>.` (the connection manager); LISTENER_SCOPE says which go where."""
+
+    COUNTERS = (
+        "downstream_cx_total",
+        "downstream_cx_destroy",
+        "downstream_cx_overflow",
+        "downstream_cx_idle_timeout",
+        "downstream_rq_total",
+        "downstream_rq_1xx",
+        "downstream_rq_2xx",
+        "downstream_rq_3xx",
+        "downstream_rq_4xx",
+        "downstream_rq_5xx",
+        "downstream_rq_rx_reset",
+        "downstream_cx_rx_bytes_total",
+        "downstream_cx_tx_bytes_total",
+        "downstream_rq_too_large",
+        "downstream_rq_header_too_large",
+        "downstream_rq_protocol_error",
+    )
+    GAUGES = ("downstream_cx_active", "downstream_rq_active")
+    __slots__ = COUNTERS + GAUGES
+
+
+# Stats Envoy keeps under `listener.<name>.`; they appear there AND under `http.<name>.` when
+# listed in BOTH_SCOPES, like Envoy, which counts connections at both levels.
+LISTENER_SCOPE = frozenset({"downstream_cx_overflow"})
+BOTH_SCOPES = frozenset({"downstream_cx_total", "downstream_cx_destroy", "downstream_cx_active"})
+
+
+class ClusterStats(StatsGroup):
+    COUNTERS = (
+        "upstream_cx_total",
+        "upstream_cx_connect_fail",
+        "upstream_cx_connect_timeout",
+        "upstream_cx_destroy",
+        "upstream_cx_overflow",
+        "upstream_rq_total",
+        "upstream_rq_pending_overflow",
+        "upstream_rq_timeout",
+        "upstream_rq_retry",
+        "upstream_rq_2xx",
+        "upstream_rq_4xx",
+        "upstream_rq_5xx",
+        "upstream_cx_rx_bytes_total",
+        "upstream_cx_tx_bytes_total",
+    )
+    GAUGES = ("upstream_cx_active", "upstream_rq_active")
+    HISTOGRAMS = ("upstream_rq_time",)
+    __slots__ = COUNTERS + GAUGES + HISTOGRAMS
+
+
+class HostStats(StatsGroup):
+    """One upstream host within one cluster; shown by /clusters, not by /stats (as Envoy)."""
+
+    COUNTERS = ("cx_total", "cx_connect_fail", "rq_total", "rq_success", "rq_error", "rq_timeout")
+    GAUGES = ("cx_active", "rq_active")
+    __slots__ = COUNTERS + GAUGES
+
+
+class ServerStats(StatsGroup):
+    """`server.*` gauges. uptime, memory and total_connections are computed at render time by
+    StatsStore.refresh_server(); live, concurrency and version are set by the server."""
+
+    GAUGES = ("live", "uptime", "concurrency", "memory_allocated", "total_connections", "version")
+    __slots__ = GAUGES

@@ -1,0 +1,161 @@
+"""The registry of every stats object in one process, and the flat view renderers read.
+
+Objects are created on first lookup and cached; the data path keeps direct references, so the
+registry is never on the hot path. Rendering walks `samples()`, a flat list of Sample tuples
+carrying both the Envoy text name and the Prometheus family + labels."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterable, Iterator
+from typing import NamedTuple
+
+from pymosn.metrics.histogram import Histogram
+from pymosn.metrics.stats import (
+    BOTH_SCOPES,
+    LISTENER_SCOPE,
+    ClusterStats,
+    HostStats,
+    ListenerStats,
+    ServerStats,
+    StatsGroup,
+)
+
+COUNTER = "counter"
+GAUGE = "gauge"
+HISTOGRAM = "histogram"
+
+# upstream_rq_2xx -> family upstream_rq_xx with envoy_response_code_class="2", as Envoy's
+# default tag extractors do.
+_CODE_CLASS = re.compile(r"^(.*_rq_)(\d)xx$")
+
+
+class Sample(NamedTuple):
+    name: str  # Envoy text name: cluster.foo.upstream_rq_total
+    family: str  # Prometheus metric family: envoy_cluster_upstream_rq_total
+    labels: tuple[tuple[str, str], ...]
+    value: int | float | Histogram
+    kind: str  # COUNTER, GAUGE or HISTOGRAM
+
+
+class StatsStore:
+    def __init__(self) -> None:
+        self.listeners: dict[str, ListenerStats] = {}
+        self.clusters: dict[str, ClusterStats] = {}
+        self.hosts: dict[str, dict[str, HostStats]] = {}
+        self.server = ServerStats()
+        self.started_monotonic = time.monotonic()
+
+    # --- lookup (control path) ------------------------------------------------------------
+    def listener(self, name: str) -> ListenerStats:
+        stats = self.listeners.get(name)
+        if stats is None:
+            stats = self.listeners[name] = ListenerStats()
+        return stats
+
+    def cluster(self, name: str) -> ClusterStats:
+        stats = self.clusters.get(name)
+        if stats is None:
+            stats = self.clusters[name] = ClusterStats()
+        return stats
+
+    def host(self, cluster: str, address: str) -> HostStats:
+        by_address = self.hosts.setdefault(cluster, {})
+        stats = by_address.get(address)
+        if stats is None:
+            stats = by_address[address] = HostStats()
+        return stats
+
+    # --- rendering view ---------------------------------------------------------------------
+    def refresh_server(self) -> None:
+        """Compute the server gauges that are a function of time or of other stats."""
+        server = self.server
+        server.uptime = int(time.monotonic() - self.started_monotonic)
+        server.memory_allocated = _rss_bytes()
+        server.total_connections = sum(s.downstream_cx_active for s in self.listeners.values())
+
+    def samples(self) -> Iterator[Sample]:
+        """Every stat as a Sample, unsorted. Host stats are left out, as Envoy leaves them out
+        of /stats (their cardinality is unbounded); /clusters shows them."""
+        self.refresh_server()
+        yield from _group_samples(self.server, "server")
+        for name, stats in self.listeners.items():
+            for field, kind, value in _fields(stats):
+                if field in LISTENER_SCOPE or field in BOTH_SCOPES:
+                    yield _sample("listener", name, "envoy_listener_address", field, kind, value)
+                if field not in LISTENER_SCOPE:
+                    yield _sample("http", name, "envoy_http_conn_manager_prefix", field, kind, value)
+        for name, stats in self.clusters.items():
+            for field, kind, value in _fields(stats):
+                yield _sample("cluster", name, "envoy_cluster_name", field, kind, value)
+
+    # --- cross-process aggregation ----------------------------------------------------------
+    def snapshot(self) -> dict:
+        """Plain, JSON-safe numbers for every listener, cluster and host (not `server`, which
+        belongs to the process that renders)."""
+        return {
+            "listeners": {n: s.snapshot() for n, s in self.listeners.items()},
+            "clusters": {n: s.snapshot() for n, s in self.clusters.items()},
+            "hosts": {c: {a: s.snapshot() for a, s in hs.items()} for c, hs in self.hosts.items()},
+        }
+
+    def merge(self, snapshots: Iterable[dict]) -> None:
+        """Add worker snapshots into this store (counters, gauges and histograms all sum)."""
+        for snap in snapshots:
+            for name, values in snap.get("listeners", {}).items():
+                self.listener(name).merge(values)
+            for name, values in snap.get("clusters", {}).items():
+                self.cluster(name).merge(values)
+            for cluster, by_address in snap.get("hosts", {}).items():
+                for address, values in by_address.items():
+                    self.host(cluster, address).merge(values)
+
+    @classmethod
+    def merged(cls, snapshots: Iterable[dict]) -> StatsStore:
+        store = cls()
+        store.merge(snapshots)
+        return store
+
+    def reset_counters(self) -> None:
+        for group in (*self.listeners.values(), *self.clusters.values()):
+            group.reset_counters()
+        for by_address in self.hosts.values():
+            for group in by_address.values():
+                group.reset_counters()
+
+
+def _fields(group: StatsGroup) -> Iterator[tuple[str, str, int | Histogram]]:
+    for field in group.COUNTERS:
+        yield field, COUNTER, getattr(group, field)
+    for field in group.GAUGES:
+        yield field, GAUGE, getattr(group, field)
+    for field in group.HISTOGRAMS:
+        yield field, HISTOGRAM, getattr(group, field)
+
+
+def _group_samples(group: StatsGroup, scope: str) -> Iterator[Sample]:
+    for field, kind, value in _fields(group):
+        yield Sample(f"{scope}.{field}", f"envoy_{scope}_{field}", (), value, kind)
+
+
+def _sample(scope: str, name: str, label: str, field: str, kind: str, value) -> Sample:
+    labels: tuple[tuple[str, str], ...] = ((label, name),)
+    family = field
+    m = _CODE_CLASS.match(field)
+    if m:
+        family = m.group(1) + "xx"
+        labels = (("envoy_response_code_class", m.group(2)), *labels)
+    return Sample(f"{scope}.{name}.{field}", f"envoy_{scope}_{family}", labels, value, kind)
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        # ru_maxrss is the peak, in KiB on Linux: the best portable stand-in.
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
