@@ -1,0 +1,83 @@
+"""Loads a MOSN JSON/YAML config into the typed model, or says everything that is wrong with it.
+
+    result = load_config_file("mosn_config.json")   # raises ConfigError listing every issue
+    for warning in result.warnings: ...             # MOSN keys pymosn ignores, with their paths
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import yaml
+
+from pymosn.api.errors import ConfigError, ConfigIssue
+from pymosn.config import model
+from pymosn.config.detect import ConfigFormat, detect_format
+from pymosn.config.issues import INVALID, ROOT, IssueLog, type_name
+from pymosn.config.mosn_only_keys import NOT_IMPLEMENTED, report_not_implemented
+from pymosn.config.references import check_config
+from pymosn.config.rules import build_rules
+from pymosn.config.walker import Walker
+from pymosn.config.wire_forms import WIRE_FORMS
+
+_YAML_SUFFIXES = (".yaml", ".yml")
+_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_RULES = build_rules(check_config)
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    config: model.Config
+    warnings: list[ConfigIssue]
+
+
+def load_config_file(path: str | Path) -> LoadResult:
+    """Read JSON, or YAML when the name ends in .yaml/.yml, and load it as `load_config_dict` does."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError([ConfigIssue(ROOT, f"cannot read config file {str(path)!r}: {error}")]) from error
+    raw = _parse_yaml(text) if path.suffix.lower() in _YAML_SUFFIXES else _parse_json(text)
+    return load_config_dict(raw)
+
+
+def load_config_dict(raw: Any) -> LoadResult:
+    """Validate an already-parsed config; raise ConfigError with every error found, not just the first."""
+    if not isinstance(raw, dict):
+        raise ConfigError([ConfigIssue(ROOT, f"expected object, got {type_name(raw)}")])
+    if detect_format(raw) is ConfigFormat.ENVOY_V3:
+        raise ConfigError([ConfigIssue(ROOT, "Envoy v3 bootstrap configs are not supported yet; use MOSN's format")])
+    log = IssueLog()
+    walker = Walker(log, WIRE_FORMS, NOT_IMPLEMENTED, report_not_implemented, _RULES)
+    config = walker.struct(raw, model.Config, ROOT)
+    if log.errors or config is INVALID:
+        raise ConfigError(log.errors)
+    return LoadResult(config=config, warnings=log.warnings)
+
+
+def config_to_builtins(config: model.Config) -> dict[str, Any]:
+    """The effective config as plain JSON-ready values (for /config_dump); loads back unchanged."""
+    return msgspec.to_builtins(config)
+
+
+def _parse_json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError([ConfigIssue(
+            ROOT, f"invalid JSON at line {error.lineno} column {error.colno}: {error.msg}")]) from error
+
+
+def _parse_yaml(text: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_YamlLoader)  # a SafeLoader: plain data only
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConfigError([ConfigIssue(ROOT, f"invalid YAML{where}: {problem}")]) from error

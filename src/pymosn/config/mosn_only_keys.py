@@ -1,0 +1,81 @@
+"""Keys MOSN's config accepts (pkg/config/v2) that pymosn does not implement yet.
+
+They are reported, never silently dropped: usually as a warning (the config still loads and the
+key is ignored), but as an error where ignoring the key would make pymosn do something less safe
+than what the user asked for: serving plaintext where TLS was configured, or a route matching
+more requests than its author intended."""
+
+from __future__ import annotations
+
+from pymosn.config import model
+from pymosn.config.issues import IssueLog
+from pymosn.config.protocols import check_protocol
+
+IGNORED = "accepted by MOSN but not implemented by pymosn yet; ignored"
+
+NOT_IMPLEMENTED: dict[type, frozenset[str]] = {
+    model.Config: frozenset({
+        "disable_upgrade", "close_graceful", "inherit_old_mosnconfig", "tracing", "metrics",
+        "dynamic_resources", "static_resources", "node", "pprof", "pid", "uds_dir", "plugin",
+        "third_part_codec", "extends", "wasm_global_plugins",
+    }),
+    model.Server: frozenset({"global_log_roller", "use_netpoll_mode", "graceful_timeout", "processor"}),
+    model.Listener: frozenset({
+        "type", "reuseport", "network", "use_original_dst", "listener_filters", "inspector",
+        "default_read_buffer_size",
+    }),
+    model.FilterChain: frozenset({"match", "tls_context", "tls_context_set"}),
+    model.NetworkFilter: frozenset({"go_plugin_config"}),
+    model.StreamFilter: frozenset({"go_plugin_config"}),
+    model.ProxyConfig: frozenset({
+        "name", "fallback_for_unknown_protocol", "router_handler_name", "validate_clusters",
+        "extend_config", "concurrency_num",
+    }),
+    model.RouterConfig: frozenset({"router_configs"}),
+    model.VirtualHost: frozenset({"require_tls", "per_filter_config"}),
+    model.Route: frozenset({"metadata", "per_filter_config", "request_mirror_policies"}),
+    model.RouteMatch: frozenset({"variables", "dsl_expressions"}),
+    model.RouteAction: frozenset({
+        "cluster_variable", "upstream_protocol", "hash_policy", "regex_rewrite", "auto_host_rewrite_header",
+    }),
+    model.ClusterManager: frozenset({"tls_context", "cluster_pool_enable", "clusters_configs"}),
+    model.Cluster: frozenset({
+        "sub_type", "mark", "health_check", "spec", "lb_subset_config", "original_dst_lb_config",
+        "cluster_manager_tls", "tls_context", "keepalive", "lbconfig", "dns_refresh_rate",
+        "respect_dns_ttl", "dns_lookup_family", "dns_resolvers", "dns_resolver_file",
+        "dns_resolver_port", "slow_start", "cluster_pool_enable",
+    }),
+    model.Host: frozenset({"tls_disable"}),
+}
+
+
+def report_not_implemented(owner: type, key: str, value: object, path: str, log: IssueLog) -> None:
+    """Report a MOSN key pymosn ignores, with the severity ignoring it deserves."""
+    if _is_unset(value):
+        return  # an explicit false/empty value asks for nothing pymosn lacks
+    if key in ("tls_context", "tls_context_set"):
+        if _enables_tls(value):
+            log.error(path, "TLS is not implemented by pymosn yet; refusing to run without the TLS asked for")
+        else:
+            log.warning(path, IGNORED)
+        return
+    if owner is model.Listener and key == "network":
+        if not (isinstance(value, str) and value.lower() == "tcp"):
+            log.error(path, f"network {value!r} is not implemented by pymosn yet; known: tcp")
+        return
+    if owner is model.RouteMatch:
+        log.error(path, "not implemented by pymosn yet; ignoring it would make the route match more requests")
+        return
+    if owner is model.RouteAction and key == "upstream_protocol":
+        check_protocol(value, path, log, direction="upstream")
+        return
+    log.warning(path, IGNORED)
+
+
+def _is_unset(value: object) -> bool:
+    return value is None or value is False or value == "" or value == {} or value == []
+
+
+def _enables_tls(value: object) -> bool:
+    contexts = value if isinstance(value, list) else [value]
+    return any(isinstance(context, dict) and context.get("status") is True for context in contexts)

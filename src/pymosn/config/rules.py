@@ -1,0 +1,261 @@
+"""Checks on one config object at a time: value ranges, known names, one-of choices, regexes.
+
+Each rule gets a freshly built object and its path, reports what is wrong, and returns the object
+(or a normalized copy, e.g. "HTTP1" -> "Http1", so later layers compare against one spelling).
+Checks that need the whole config (references, duplicates) live in `references.py`."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+
+from pymosn.config import model
+from pymosn.config.issues import INVALID, child, item, known_values_message
+from pymosn.config.protocols import check_protocol
+from pymosn.config.walker import Rule, Walker
+
+IMPLEMENTED_LB_TYPES = frozenset({"LB_RANDOM", "LB_ROUNDROBIN", "LB_WEIGHTED_ROUNDROBIN"})
+MOSN_LB_TYPES = IMPLEMENTED_LB_TYPES | {
+    "LB_ORIGINAL_DST", "LB_LEAST_REQUEST", "LB_MAGLEV", "LB_REQUEST_ROUNDROBIN", "LB_LEAST_CONNECTION",
+    "LB_PEAK_EWMA",
+}
+IMPLEMENTED_CLUSTER_TYPES = frozenset({"SIMPLE", "STATIC"})
+MOSN_CLUSTER_TYPES = IMPLEMENTED_CLUSTER_TYPES | {"DYNAMIC", "EDS", "ORIGINAL_DST", "STRICT_DNS"}
+IMPLEMENTED_NETWORK_FILTERS = frozenset({"proxy"})
+MOSN_NETWORK_FILTERS = IMPLEMENTED_NETWORK_FILTERS | {
+    "connection_manager", "tcp_proxy", "udp_proxy", "fault_inject", "grpc", "tunnel",
+}
+REDIRECT_CODES = (301, 302, 303, 307, 308)
+LOG_LEVELS = frozenset({"TRACE", "DEBUG", "INFO", "WARN", "WARNING", "ERROR", "CRITICAL", "FATAL"})
+
+
+def _check_name(walker: Walker, kind: str, value: object, implemented: frozenset[str],
+                mosn_known: frozenset[str], path: str) -> None:
+    if value in implemented:
+        return
+    known = ", ".join(sorted(implemented))
+    if value in mosn_known:
+        walker.log.error(path, f"{kind} {value!r} is not implemented by pymosn yet; known: {known}")
+    else:
+        walker.log.error(path, known_values_message(value, implemented))
+
+
+def _require_non_empty(walker: Walker, value: str, path: str) -> None:
+    if not value:
+        walker.log.error(path, "must not be empty")
+
+
+def _compile_regex(walker: Walker, pattern: str, path: str) -> None:
+    try:
+        re.compile(pattern)
+    except re.error as error:
+        walker.log.error(path, f"invalid regex {pattern!r}: {error}")
+
+
+def non_negative_ints(obj: Any, path: str, walker: Walker) -> Any:
+    """MOSN declares counts and sizes uint32; a negative one is always a mistake."""
+    for field in msgspec.structs.fields(type(obj)):
+        value = getattr(obj, field.name)
+        if field.type is int and value < 0:
+            walker.log.error(child(path, field.encode_name), f"must be >= 0, got {value}")
+    return obj
+
+
+def server(obj: model.Server, path: str, walker: Walker) -> model.Server:
+    if obj.default_log_level.upper() not in LOG_LEVELS:
+        walker.log.error(child(path, "default_log_level"), known_values_message(obj.default_log_level, LOG_LEVELS))
+    return obj
+
+
+def listener(obj: model.Listener, path: str, walker: Walker) -> model.Listener:
+    _require_non_empty(walker, obj.name, child(path, "name"))
+    if len(obj.filter_chains) > 1:
+        walker.log.error(item(child(path, "filter_chains"), 1),
+                         "only one filter chain per listener is supported (as in MOSN)")
+    elif not obj.filter_chains:
+        walker.log.warning(path, "listener has no filter_chains; its connections will have no handler")
+    return obj
+
+
+def network_filter(obj: model.NetworkFilter, path: str, walker: Walker) -> model.NetworkFilter:
+    """Decode a proxy filter's config now, so its errors carry their full paths, and store it normalized."""
+    if obj.type not in IMPLEMENTED_NETWORK_FILTERS:
+        if obj.type in MOSN_NETWORK_FILTERS:
+            message = f"network filter {obj.type!r} is not implemented by pymosn yet; known: proxy"
+        else:
+            message = f"unknown network filter {obj.type!r}; known: proxy"
+        walker.log.error(child(path, "type"), message)
+        return obj
+    proxy = walker.struct(obj.config, model.ProxyConfig, child(path, "config"))
+    if proxy is INVALID:
+        return obj
+    return msgspec.structs.replace(obj, config=msgspec.to_builtins(proxy))
+
+
+def stream_filter(obj: model.StreamFilter, path: str, walker: Walker) -> model.StreamFilter:
+    walker.log.warning(path, f"stream filter {obj.type!r} is not implemented by pymosn yet; ignored")
+    return obj
+
+
+def proxy_config(obj: model.ProxyConfig, path: str, walker: Walker) -> model.ProxyConfig:
+    downstream = check_protocol(obj.downstream_protocol, child(path, "downstream_protocol"), walker.log,
+                                direction="downstream")
+    upstream = check_protocol(obj.upstream_protocol, child(path, "upstream_protocol"), walker.log,
+                              direction="upstream")
+    _require_non_empty(walker, obj.router_config_name, child(path, "router_config_name"))
+    if obj.max_request_headers_kb < 1:
+        walker.log.error(child(path, "max_request_headers_kb"), f"must be >= 1, got {obj.max_request_headers_kb}")
+    return msgspec.structs.replace(
+        obj,
+        downstream_protocol=downstream or obj.downstream_protocol,
+        upstream_protocol=upstream or obj.upstream_protocol,
+    )
+
+
+def router_config(obj: model.RouterConfig, path: str, walker: Walker) -> model.RouterConfig:
+    """MOSN refuses two virtual hosts serving the same domain (ErrDuplicateVirtualHost)."""
+    _require_non_empty(walker, obj.router_config_name, child(path, "router_config_name"))
+    first_owner: dict[str, str] = {}
+    for virtual_host in obj.virtual_hosts:
+        host_path = walker.path_of(virtual_host)
+        for index, domain in enumerate(virtual_host.domains):
+            key = domain.lower()
+            if key in first_owner and first_owner[key] != host_path:
+                walker.log.error(item(child(host_path, "domains"), index),
+                                 f"domain {domain!r} is already served by {first_owner[key]}")
+            first_owner.setdefault(key, host_path)
+    return obj
+
+
+def virtual_host(obj: model.VirtualHost, path: str, walker: Walker) -> model.VirtualHost:
+    for index, domain in enumerate(obj.domains):
+        _require_non_empty(walker, domain, item(child(path, "domains"), index))
+    return obj
+
+
+def route(obj: model.Route, path: str, walker: Walker) -> model.Route:
+    actions = [name for name in ("route", "direct_response", "redirect") if getattr(obj, name) is not None]
+    if len(actions) != 1:
+        found = ", ".join(actions) if actions else "none"
+        walker.log.error(path, f"a route needs exactly one of route, direct_response, redirect; found {found}")
+    return obj
+
+
+def route_match(obj: model.RouteMatch, path: str, walker: Walker) -> model.RouteMatch:
+    kinds = [name for name in ("prefix", "path", "regex") if getattr(obj, name) is not None]
+    if len(kinds) > 1:
+        walker.log.error(path, f"set at most one of prefix, path, regex; found {', '.join(kinds)}")
+    if obj.regex is not None:
+        _compile_regex(walker, obj.regex, child(path, "regex"))
+    return obj
+
+
+def value_matcher(obj: model.HeaderMatcher | model.QueryParameterMatcher, path: str, walker: Walker) -> Any:
+    _require_non_empty(walker, obj.name, child(path, "name"))
+    if obj.regex:
+        _compile_regex(walker, obj.value, child(path, "value"))
+    return obj
+
+
+def route_action(obj: model.RouteAction, path: str, walker: Walker) -> model.RouteAction:
+    chosen = [name for name in ("cluster_name", "cluster_header", "weighted_clusters") if getattr(obj, name)]
+    if len(chosen) > 1:
+        walker.log.error(path, f"set only one of cluster_name, cluster_header, weighted_clusters; found "
+                               f"{', '.join(chosen)}")
+    elif not chosen:
+        walker.log.error(path, "a route action needs one of cluster_name, cluster_header, weighted_clusters")
+    return obj
+
+
+def cluster_weight(obj: model.ClusterWeight, path: str, walker: Walker) -> model.ClusterWeight:
+    _require_non_empty(walker, obj.name, child(path, "name"))
+    if obj.weight < 1:
+        walker.log.error(child(path, "weight"), f"must be >= 1, got {obj.weight}")
+    return obj
+
+
+def retry_policy(obj: model.RetryPolicy, path: str, walker: Walker) -> model.RetryPolicy:
+    for index, code in enumerate(obj.status_codes):
+        if not 100 <= code <= 599:
+            walker.log.error(item(child(path, "status_codes"), index), f"HTTP status must be 100..599, got {code}")
+    return obj
+
+
+def redirect(obj: model.Redirect, path: str, walker: Walker) -> model.Redirect:
+    if obj.response_code not in REDIRECT_CODES:
+        codes = ", ".join(map(str, REDIRECT_CODES))
+        walker.log.error(child(path, "response_code"), f"must be one of {codes}, got {obj.response_code}")
+    return obj
+
+
+def direct_response(obj: model.DirectResponse, path: str, walker: Walker) -> model.DirectResponse:
+    if not 100 <= obj.status <= 599:
+        walker.log.error(child(path, "status"), f"HTTP status must be 100..599, got {obj.status}")
+    return obj
+
+
+def header_value(obj: model.HeaderValue, path: str, walker: Walker) -> model.HeaderValue:
+    _require_non_empty(walker, obj.key, child(path, "key"))
+    return obj
+
+
+def cluster(obj: model.Cluster, path: str, walker: Walker) -> model.Cluster:
+    _require_non_empty(walker, obj.name, child(path, "name"))
+    # Go's omitempty writes an unset type as ""; it means the default, not a type named "".
+    obj = msgspec.structs.replace(obj, type=obj.type or "SIMPLE", lb_type=obj.lb_type or "LB_ROUNDROBIN")
+    _check_name(walker, "cluster type", obj.type, IMPLEMENTED_CLUSTER_TYPES, MOSN_CLUSTER_TYPES,
+                child(path, "type"))
+    _check_name(walker, "lb_type", obj.lb_type, IMPLEMENTED_LB_TYPES, MOSN_LB_TYPES, child(path, "lb_type"))
+    return obj
+
+
+def host(obj: model.Host, path: str, walker: Walker) -> model.Host:
+    address, port = obj.address
+    if not address:
+        walker.log.error(child(path, "address"), "an upstream host needs a host name or IP before the port")
+    if port == 0:
+        walker.log.error(child(path, "address"), "an upstream port must be 1..65535, got 0")
+    if obj.weight < 1:
+        walker.log.error(child(path, "weight"), f"must be >= 1, got {obj.weight}")
+    return obj
+
+
+def socket_address(obj: model.SocketAddress, path: str, walker: Walker) -> model.SocketAddress:
+    if not 0 <= obj.port_value <= 65535:
+        walker.log.error(child(path, "port_value"), f"port {obj.port_value} out of range 0..65535")
+    return obj
+
+
+def _model_structs() -> list[type]:
+    return [value for value in vars(model).values()
+            if isinstance(value, type) and issubclass(value, model.Model) and value is not model.Model]
+
+
+def build_rules(config_rule: Rule) -> dict[type, list[Rule]]:
+    """Every model struct gets the generic int check, then its own rules; `config_rule` runs last."""
+    specific: dict[type, list[Rule]] = {
+        model.Server: [server],
+        model.Listener: [listener],
+        model.NetworkFilter: [network_filter],
+        model.StreamFilter: [stream_filter],
+        model.ProxyConfig: [proxy_config],
+        model.RouterConfig: [router_config],
+        model.VirtualHost: [virtual_host],
+        model.Route: [route],
+        model.RouteMatch: [route_match],
+        model.HeaderMatcher: [value_matcher],
+        model.QueryParameterMatcher: [value_matcher],
+        model.RouteAction: [route_action],
+        model.ClusterWeight: [cluster_weight],
+        model.RetryPolicy: [retry_policy],
+        model.Redirect: [redirect],
+        model.DirectResponse: [direct_response],
+        model.HeaderValue: [header_value],
+        model.Cluster: [cluster],
+        model.Host: [host],
+        model.SocketAddress: [socket_address],
+        model.Config: [config_rule],
+    }
+    return {cls: [non_negative_ints, *specific.get(cls, [])] for cls in _model_structs()}

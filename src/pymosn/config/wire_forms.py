@@ -1,0 +1,75 @@
+"""MOSN's JSON spellings that differ from the model's shape, converted field by field.
+
+Each adapter also takes the form `config_to_builtins` writes (a [host, port] list, a number of
+seconds, {"thresholds": [...]}) so a dumped config loads back unchanged."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymosn.config import model
+from pymosn.config.address import parse_host_port
+from pymosn.config.duration import parse_duration
+from pymosn.config.issues import INVALID, item, type_name
+from pymosn.config.walker import Walker, WireForm
+
+
+def _address(value: Any, path: str, walker: Walker) -> Any:
+    try:
+        return parse_host_port(value)
+    except ValueError as error:
+        walker.log.error(path, str(error))
+        return INVALID
+
+
+def _duration(value: Any, path: str, walker: Walker) -> Any:
+    try:
+        return parse_duration(value)
+    except ValueError as error:
+        walker.log.error(path, str(error))
+        return INVALID
+
+
+def _circuit_breakers(value: Any, path: str, walker: Walker) -> Any:
+    """MOSN writes the thresholds list itself where the model has a struct holding it."""
+    if isinstance(value, dict):
+        return walker.struct(value, model.CircuitBreakers, path)
+    if not isinstance(value, list):
+        walker.log.error(path, f"expected list of thresholds, got {type_name(value)}")
+        return INVALID
+    converted = (walker.struct(threshold, model.Thresholds, item(path, i)) for i, threshold in enumerate(value))
+    return model.CircuitBreakers(thresholds=tuple(t for t in converted if t is not INVALID))
+
+
+def _metadata(value: Any, path: str, walker: Walker) -> Any:
+    """MOSN nests LB metadata as {"filter_metadata": {"mosn.lb": {...}}}; the model keeps the inner map."""
+    if not isinstance(value, dict):
+        walker.log.error(path, f"expected object, got {type_name(value)}")
+        return INVALID
+    if set(value) == {"filter_metadata"} and isinstance(value["filter_metadata"], dict):
+        inner = value["filter_metadata"].get("mosn.lb", {})
+        if not isinstance(inner, dict):
+            walker.log.error(f"{path}.filter_metadata['mosn.lb']", f"expected object, got {type_name(inner)}")
+            return INVALID
+        return inner
+    return value
+
+
+_DURATION_FIELDS = (
+    (model.RouteAction, "timeout"),
+    (model.RetryPolicy, "retry_timeout"),
+    (model.Cluster, "connect_timeout"),
+    (model.Cluster, "idle_timeout"),
+    (model.Listener, "connection_idle_timeout"),
+    (model.ProxyConfig, "stream_idle_timeout"),
+)
+
+WIRE_FORMS: dict[tuple[type, str], WireForm] = {
+    (model.Listener, "address"): _address,
+    (model.Host, "address"): _address,
+    (model.Cluster, "circuit_breakers"): _circuit_breakers,
+    (model.Host, "metadata"): _metadata,
+    (model.ClusterWeight, "metadata_match"): _metadata,
+    (model.RouteAction, "metadata_match"): _metadata,
+    **{field: _duration for field in _DURATION_FIELDS},
+}
