@@ -1,0 +1,88 @@
+"""Where access-log lines go: buffered in memory and written in batches.
+
+The data path only appends a string to a list. A loop timer flushes the batch every
+`flush_interval` seconds (pilot-agent configures Envoy with 1 s), and a full buffer flushes
+at once so memory stays bounded when no loop is running."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import TextIO
+
+MAX_BUFFERED_LINES = 4096
+
+
+class BufferedSink:
+    __slots__ = ("path", "flush_interval", "lines", "timer", "file", "closed")
+
+    def __init__(self, path: str, flush_interval: float = 1.0) -> None:
+        self.path = path
+        self.flush_interval = flush_interval
+        self.lines: list[str] = []
+        self.timer: asyncio.TimerHandle | None = None
+        self.closed = False
+        # Open now so a bad path fails at config load, not at the first request.
+        self.file: TextIO | None = None
+        if path not in ("stdout", "stderr"):
+            self.file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the sink
+
+    def write(self, line: str) -> None:
+        lines = self.lines
+        lines.append(line)
+        if self.timer is None:
+            self._schedule()
+        if len(lines) >= MAX_BUFFERED_LINES:
+            self.flush()
+
+    def _schedule(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop: lines wait for the buffer limit, flush() or close()
+        self.timer = loop.call_later(self.flush_interval, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self.timer = None
+        self.flush()
+
+    def flush(self) -> None:
+        if not self.lines:
+            return
+        data = "".join(self.lines)
+        self.lines = []
+        stream = self._stream()
+        if stream is None:
+            return
+        try:
+            stream.write(data)
+            stream.flush()
+        except (OSError, ValueError):
+            # A full disk or closed stdout must not take the proxy down; the lines are lost.
+            pass
+
+    def _stream(self) -> TextIO | None:
+        if self.path == "stdout":
+            return sys.stdout  # looked up each time so redirection (and test capture) works
+        if self.path == "stderr":
+            return sys.stderr
+        return self.file
+
+    def reopen(self) -> None:
+        """Flush, then reopen the file at the same path (after log rotation moved it)."""
+        self.flush()
+        if self.file is not None:
+            self.file.close()
+            self.file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.flush()
+        self.closed = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.file is not None:
+            self.file.close()
+            self.file = None
