@@ -68,7 +68,9 @@ def render_json(store: StatsStore, filter: str | None = None, used_only: bool = 
                     "computed_quantiles": [
                         {
                             "name": s.name,
-                            "values": [{"interval": None, "cumulative": s.value.quantile(q)} for q in TEXT_QUANTILES],
+                            "values": [
+                                {"interval": None, "cumulative": s.value.quantile(q)} for q in TEXT_QUANTILES
+                            ],
                         }
                         for s in histograms
                     ],
@@ -102,7 +104,7 @@ def render_prometheus(store: StatsStore, filter: str | None = None, used_only: b
 def _histogram_lines(out: list[str], family: str, labels, h: Histogram) -> None:
     for bound, count in zip(h.bounds, h.cumulative(), strict=True):
         out.append(f"{family}_bucket{_labels((*labels, ('le', _le(bound))))} {count}")
-    out.append(f'{family}_bucket{_labels((*labels, ("le", "+Inf")))} {h.count}')
+    out.append(f"{family}_bucket{_labels((*labels, ('le', '+Inf')))} {h.count}")
     out.append(f"{family}_sum{_labels(labels)} {float(h.sum)!r}")
     out.append(f"{family}_count{_labels(labels)} {h.count}")
 
