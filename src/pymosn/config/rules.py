@@ -6,6 +6,7 @@ Checks that need the whole config (references, duplicates) live in `references.p
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -54,11 +55,16 @@ def _compile_regex(walker: Walker, pattern: str, path: str) -> None:
         walker.log.error(path, f"invalid regex {pattern!r}: {error}")
 
 
+@functools.cache
+def _int_fields(cls: type) -> tuple[msgspec.structs.FieldInfo, ...]:
+    return tuple(field for field in msgspec.structs.fields(cls) if field.type is int)
+
+
 def non_negative_ints(obj: Any, path: str, walker: Walker) -> Any:
     """MOSN declares counts and sizes uint32; a negative one is always a mistake."""
-    for field in msgspec.structs.fields(type(obj)):
+    for field in _int_fields(type(obj)):
         value = getattr(obj, field.name)
-        if field.type is int and value < 0:
+        if value < 0:
             walker.log.error(child(path, field.encode_name), f"must be >= 0, got {value}")
     return obj
 
@@ -136,6 +142,15 @@ def virtual_host(obj: model.VirtualHost, path: str, walker: Walker) -> model.Vir
 
 
 def route(obj: model.Route, path: str, walker: Walker) -> model.Route:
+    if obj.route is not None and not _names_a_cluster(obj.route):
+        if obj.direct_response is not None or obj.redirect is not None:
+            # MOSN always writes `route` (a Go value, not a pointer) next to direct_response or
+            # redirect in its dumps; an empty one is no action, as MOSN itself treats it.
+            obj = msgspec.structs.replace(obj, route=None)
+        else:
+            walker.log.error(child(path, "route"),
+                             "a route action needs one of cluster_name, cluster_header, weighted_clusters")
+            return obj
     actions = [name for name in ("route", "direct_response", "redirect") if getattr(obj, name) is not None]
     if len(actions) != 1:
         found = ", ".join(actions) if actions else "none"
@@ -159,13 +174,18 @@ def value_matcher(obj: model.HeaderMatcher | model.QueryParameterMatcher, path: 
     return obj
 
 
+_CLUSTER_CHOICES = ("cluster_name", "cluster_header", "weighted_clusters")
+
+
+def _names_a_cluster(action: model.RouteAction) -> bool:
+    return any(getattr(action, name) for name in _CLUSTER_CHOICES)
+
+
 def route_action(obj: model.RouteAction, path: str, walker: Walker) -> model.RouteAction:
-    chosen = [name for name in ("cluster_name", "cluster_header", "weighted_clusters") if getattr(obj, name)]
+    chosen = [name for name in _CLUSTER_CHOICES if getattr(obj, name)]
     if len(chosen) > 1:
         walker.log.error(path, f"set only one of cluster_name, cluster_header, weighted_clusters; found "
                                f"{', '.join(chosen)}")
-    elif not chosen:
-        walker.log.error(path, "a route action needs one of cluster_name, cluster_header, weighted_clusters")
     return obj
 
 

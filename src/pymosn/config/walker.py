@@ -12,6 +12,7 @@ Three hooks plug MOSN's specifics in without this module knowing them:
 
 from __future__ import annotations
 
+import functools
 import types
 import typing
 from collections.abc import Callable
@@ -69,7 +70,7 @@ class Walker:
         if not isinstance(raw, dict):
             self.log.error(path, f"expected object, got {type_name(raw)}")
             return INVALID
-        fields = {field.encode_name: field for field in msgspec.structs.fields(cls)}
+        fields = _fields_by_key(cls)
         mosn_only = self._mosn_only_keys.get(cls, frozenset())
         values: dict[str, Any] = {}
         broken: set[str] = set()
@@ -97,7 +98,7 @@ class Walker:
             if field.required and field.name not in values and field.name not in broken:
                 self.log.error(child(path, field.encode_name), "missing required field")
                 broken.add(field.name)
-        if any(fields_required(cls, name) for name in broken):
+        if any(field.required and field.name in broken for field in fields.values()):
             return INVALID
         obj = cls(**values)
         self._remember(obj, path)
@@ -152,5 +153,6 @@ class Walker:
         return INVALID
 
 
-def fields_required(cls: type[msgspec.Struct], name: str) -> bool:
-    return any(field.name == name and field.required for field in msgspec.structs.fields(cls))
+@functools.cache
+def _fields_by_key(cls: type[msgspec.Struct]) -> dict[str, msgspec.structs.FieldInfo]:
+    return {field.encode_name: field for field in msgspec.structs.fields(cls)}

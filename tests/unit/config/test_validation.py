@@ -2,6 +2,8 @@
 
 import pytest
 
+from pymosn.config.loader import load_config_dict
+
 from .configs import cluster, errors, listener, minimal, proxy_config, route, sample
 
 LISTENER = "$.servers[0].listeners[0]"
@@ -276,3 +278,11 @@ def test_many_errors_are_reported_at_once():
         "$.admin.address.socket_address.port_value",
         "$.servers[0].default_log_path",
     ])
+
+
+def test_empty_route_next_to_direct_response_is_no_action_as_in_mosn_dumps():
+    raw = minimal()
+    route(raw).update(route={"timeout": "0s"}, direct_response={"status": 204})
+    entry = load_config_dict(raw).config.servers[0].routers[0].virtual_hosts[0].routers[0]
+    assert entry.route is None
+    assert entry.direct_response.status == 204

@@ -1,0 +1,142 @@
+"""Keys MOSN knows but pymosn ignores are warnings; keys nobody knows are errors with a suggestion."""
+
+import pytest
+
+from pymosn.config.loader import load_config_dict
+
+from .configs import cluster, errors, listener, minimal, route, warnings
+
+IGNORED = "accepted by MOSN but not implemented by pymosn yet; ignored"
+
+
+def test_mosn_keys_pymosn_ignores_are_warnings_naming_the_path():
+    raw = minimal()
+    cluster(raw)["health_check"] = {"protocol": "Http1", "interval": "15s"}
+    cluster(raw)["lb_subset_config"] = {"fall_back_policy": 1}
+    cluster(raw)["dns_resolvers"] = {"servers": ["8.8.8.8"]}
+    cluster(raw)["spec"] = {"subscribe": [{"service_name": "x"}]}
+    listener(raw).update(inspector=True, use_original_dst="redirect", listener_filters=[{"type": "original_dst"}],
+                         type="ingress")
+    route(raw)["route"].update(hash_policy=[{"header": {"key": "x"}}], regex_rewrite={"substitution": "/"})
+    route(raw)["request_mirror_policies"] = {"cluster": "c0", "percent": 10}
+    raw["servers"][0].update(graceful_timeout="30s", processor=4)
+    raw.update(tracing={"enable": True}, metrics={"sinks": []}, pprof={"debug": True})
+    result = load_config_dict(raw)
+    r = "$.servers[0].routers[0].virtual_hosts[0].routers[0]"
+    assert sorted(str(issue) for issue in result.warnings) == sorted(f"{path}: {IGNORED}" for path in [
+        "$.cluster_manager.clusters[0].health_check",
+        "$.cluster_manager.clusters[0].lb_subset_config",
+        "$.cluster_manager.clusters[0].dns_resolvers",
+        "$.cluster_manager.clusters[0].spec",
+        "$.servers[0].listeners[0].inspector",
+        "$.servers[0].listeners[0].use_original_dst",
+        "$.servers[0].listeners[0].listener_filters",
+        "$.servers[0].listeners[0].type",
+        f"{r}.route.hash_policy",
+        f"{r}.route.regex_rewrite",
+        f"{r}.request_mirror_policies",
+        "$.servers[0].graceful_timeout",
+        "$.servers[0].processor",
+        "$.tracing",
+        "$.metrics",
+        "$.pprof",
+    ])
+
+
+def test_explicitly_disabled_mosn_keys_need_no_warning():
+    raw = minimal()
+    listener(raw).update(inspector=False, reuseport=False, network="tcp")
+    cluster(raw)["health_check"] = {}
+    assert warnings(raw) == []
+
+
+def test_stream_filters_warn_per_filter_with_their_type():
+    raw = minimal()
+    listener(raw)["stream_filters"] = [{"type": "fault_inject", "config": {}}, {"type": "gzip"}]
+    assert warnings(raw) == [
+        "$.servers[0].listeners[0].stream_filters[0]: stream filter 'fault_inject' is not implemented by pymosn "
+        "yet; ignored",
+        "$.servers[0].listeners[0].stream_filters[1]: stream filter 'gzip' is not implemented by pymosn yet; ignored",
+    ]
+
+
+def test_typos_are_errors_with_a_suggestion_and_the_known_fields():
+    raw = minimal()
+    cluster(raw)["lb_typ"] = "LB_RANDOM"
+    raw["servers"][0]["listener"] = []
+    raw["cluster_manger"] = {}
+    assert errors(raw) == [
+        "$.servers[0].listener: unknown field 'listener' (did you mean 'listeners'?); known: default_log_level, "
+        "default_log_path, listeners, mosn_server_name, routers",
+        "$.cluster_manager.clusters[0].lb_typ: unknown field 'lb_typ' (did you mean 'lb_type'?); known: "
+        "circuit_breakers, conn_buffer_limit_bytes, connect_timeout, hosts, idle_timeout, lb_type, "
+        "max_request_per_conn, name, type",
+        "$.cluster_manger: unknown field 'cluster_manger' (did you mean 'cluster_manager'?); known: admin, "
+        "cluster_manager, servers",
+    ]
+
+
+def test_typo_of_a_mosn_only_key_suggests_it():
+    raw = minimal()
+    cluster(raw)["health_chek"] = {}
+    (error,) = errors(raw)
+    assert error.startswith("$.cluster_manager.clusters[0].health_chek: unknown field 'health_chek' "
+                            "(did you mean 'health_check'?)")
+
+
+def test_nonsense_key_has_no_suggestion():
+    raw = minimal()
+    raw["zzz"] = 1
+    assert errors(raw) == ["$.zzz: unknown field 'zzz'; known: admin, cluster_manager, servers"]
+
+
+@pytest.mark.parametrize(
+    ("where", "key"),
+    [("listener", "tls_context"), ("listener", "tls_context_set"), ("cluster", "tls_context")],
+)
+def test_enabled_tls_is_an_error_not_a_warning(where, key):
+    raw = minimal()
+    context = {"status": True, "cert_chain": "x"}
+    if where == "listener":
+        listener(raw)["filter_chains"][0][key] = [context] if key == "tls_context_set" else context
+        path = f"$.servers[0].listeners[0].filter_chains[0].{key}"
+    else:
+        cluster(raw)[key] = context
+        path = f"$.cluster_manager.clusters[0].{key}"
+    assert errors(raw) == [f"{path}: TLS is not implemented by pymosn yet; refusing to run without the TLS asked for"]
+
+
+def test_disabled_tls_context_is_only_a_warning():
+    raw = minimal()
+    cluster(raw)["tls_context"] = {"status": False, "sni": "x"}
+    assert warnings(raw) == [f"$.cluster_manager.clusters[0].tls_context: {IGNORED}"]
+
+
+def test_match_variables_would_widen_the_route_so_they_are_errors():
+    raw = minimal()
+    route(raw)["match"]["variables"] = [{"name": "x-mosn-host", "value": "a"}]
+    (error,) = errors(raw)
+    assert error.startswith("$.servers[0].routers[0].virtual_hosts[0].routers[0].match.variables: not implemented")
+
+
+def test_non_tcp_listener_network_is_an_error():
+    raw = minimal()
+    listener(raw)["network"] = "udp"
+    assert errors(raw) == ["$.servers[0].listeners[0].network: network 'udp' is not implemented by pymosn yet; "
+                           "known: tcp"]
+
+
+def test_route_upstream_protocol_is_checked():
+    raw = minimal()
+    route(raw)["route"]["upstream_protocol"] = "HTTP1"
+    assert warnings(raw) == []
+    route(raw)["route"]["upstream_protocol"] = "bolt"
+    assert errors(raw) == ["$.servers[0].routers[0].virtual_hosts[0].routers[0].route.upstream_protocol: upstream "
+                           "protocol 'bolt' is not implemented by pymosn yet; known: Http1"]
+
+
+def test_proxy_config_mosn_keys_warn_with_nested_path():
+    raw = minimal()
+    listener(raw)["filter_chains"][0]["filters"][0]["config"]["extend_config"] = {"sub_protocol": "bolt"}
+    assert warnings(raw) == [
+        f"$.servers[0].listeners[0].filter_chains[0].filters[0].config.extend_config: {IGNORED}"]
