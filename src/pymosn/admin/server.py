@@ -102,15 +102,21 @@ class AdminServer:
         return [
             Endpoint("/", get, "this list", self._help),
             Endpoint("/ready", get, "200 LIVE when serving, 503 otherwise", self._ready),
-            Endpoint("/stats", get, "stats; ?format=json|prometheus, ?filter=<regex>, ?usedonly", self._stats),
+            Endpoint(
+                "/stats", get, "stats; ?format=json|prometheus, ?filter=<regex>, ?usedonly", self._stats
+            ),
             Endpoint("/stats/prometheus", get, "stats in Prometheus text format", self._prometheus),
-            Endpoint("/config_dump", get, "the effective config as JSON (secrets redacted)", self._config_dump),
+            Endpoint(
+                "/config_dump", get, "the effective config as JSON (secrets redacted)", self._config_dump
+            ),
             Endpoint("/clusters", get, "upstream clusters and hosts; ?format=json", self._clusters),
             Endpoint("/listeners", get, "listeners and their addresses; ?format=json", self._listeners),
             Endpoint("/server_info", get, "version, state and uptime as JSON", self._server_info),
             Endpoint("/quitquitquit", post, "exit the server gracefully", self._quit),
             Endpoint("/drain_listeners", post, "stop accepting on every listener", self._drain),
-            Endpoint("/reset_counters", post, "reset every counter and histogram to zero", self._reset_counters),
+            Endpoint(
+                "/reset_counters", post, "reset every counter and histogram to zero", self._reset_counters
+            ),
             Endpoint("/api/v1/config_dump", get, "MOSN alias of /config_dump", self._config_dump),
             Endpoint("/api/v1/stats", get, "MOSN alias of /stats?format=json", self._stats_json),
             Endpoint("/api/v1/version", get, "the version string", self._version),
@@ -139,7 +145,9 @@ class AdminServer:
             if fmt == "json":
                 return Response(200, render_json(self.store, filter, used_only), JSON)
             if fmt == "prometheus":
-                return Response(200, render_prometheus(self.store, filter, used_only), PROMETHEUS_CONTENT_TYPE)
+                return Response(
+                    200, render_prometheus(self.store, filter, used_only), PROMETHEUS_CONTENT_TYPE
+                )
             if fmt not in ("", "text"):
                 return Response(400, f"unknown format {fmt!r}; use json, prometheus or text\n")
             return Response(200, render_text(self.store, filter, used_only))

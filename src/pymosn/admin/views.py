@@ -64,7 +64,9 @@ def listeners_json(listeners: list[dict]) -> dict:
         statuses.append(
             {
                 "name": lst["name"],
-                "local_address": {"socket_address": {"address": ip.strip("[]"), "port_value": int(port or 0)}},
+                "local_address": {
+                    "socket_address": {"address": ip.strip("[]"), "port_value": int(port or 0)}
+                },
             }
         )
     return {"listener_statuses": statuses}
