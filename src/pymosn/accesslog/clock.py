@@ -36,22 +36,28 @@ def envoy_start_time(fmt: str | None = None) -> Callable[[float], str]:
     strftime format where %f / %1f..%9f are fractional seconds (Envoy's extension)."""
     if fmt is None:
         cache = SecondCache("%Y-%m-%dT%H:%M:%S", time.gmtime)
-        return lambda t: f"{cache(t)}.{int(t * 1000) % 1000:03d}Z"
+        return lambda t: f"{cache(t)}.{_millis(t):03d}Z"
     if not _FRACTION.search(fmt):
         return SecondCache(fmt, time.gmtime)
 
     def render(t: float) -> str:
-        nanos = f"{int(t * 1_000_000_000) % 1_000_000_000:09d}"
+        # A float epoch is good to about a microsecond; round there, then pad to nanoseconds.
+        nanos = f"{min(round(t % 1 * 1e6), 999_999):06d}000"
         text = _FRACTION.sub(lambda m: nanos[: int(m.group(1) or 9)], fmt)
         return time.strftime(text, time.gmtime(int(t)))
 
     return render
 
 
+def _millis(t: float) -> int:
+    # Round to the microsecond first: 0.25 stored as 0.2499999 must still print 250.
+    return min(round(t % 1 * 1e6), 999_999) // 1000
+
+
 def mosn_start_time() -> Callable[[float], str]:
     """MOSN's %start_time%: local time, `2006/01/02 15:04:05.000`."""
     cache = SecondCache("%Y/%m/%d %H:%M:%S", time.localtime)
-    return lambda t: f"{cache(t)}.{int(t * 1000) % 1000:03d}"
+    return lambda t: f"{cache(t)}.{_millis(t):03d}"
 
 
 def go_duration(seconds: float) -> str:
