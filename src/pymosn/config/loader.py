@@ -22,7 +22,7 @@ from pymosn.config.mosn_only_keys import NOT_IMPLEMENTED, report_not_implemented
 from pymosn.config.references import check_config
 from pymosn.config.rules import build_rules
 from pymosn.config.walker import Walker
-from pymosn.config.wire_forms import WIRE_FORMS
+from pymosn.config.wire_forms import PREPARE, WIRE_FORMS
 
 _YAML_SUFFIXES = (".yaml", ".yml")
 _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -53,7 +53,7 @@ def load_config_dict(raw: Any) -> LoadResult:
     if detect_format(raw) is ConfigFormat.ENVOY_V3:
         raise ConfigError([ConfigIssue(ROOT, "Envoy v3 bootstrap configs are not supported yet; use MOSN's format")])
     log = IssueLog()
-    walker = Walker(log, WIRE_FORMS, NOT_IMPLEMENTED, report_not_implemented, _RULES)
+    walker = Walker(log, WIRE_FORMS, NOT_IMPLEMENTED, report_not_implemented, _RULES, PREPARE)
     config = walker.struct(raw, model.Config, ROOT)
     if log.errors or config is INVALID:
         raise ConfigError(log.errors)

@@ -12,6 +12,13 @@ from pymosn.config.issues import IssueLog
 from pymosn.config.protocols import check_protocol
 
 IGNORED = "accepted by MOSN but not implemented by pymosn yet; ignored"
+LEGACY = "ignored by MOSN too (left over from older MOSN configs); ignored"
+
+# Keys MOSN's current structs no longer have but its own samples still carry; Go's decoder skips
+# unknown keys, so MOSN accepts them without effect.
+_LEGACY_KEYS: dict[type, frozenset[str]] = {
+    model.Listener: frozenset({"log_path", "log_level"}),
+}
 
 NOT_IMPLEMENTED: dict[type, frozenset[str]] = {
     model.Config: frozenset({
@@ -22,7 +29,7 @@ NOT_IMPLEMENTED: dict[type, frozenset[str]] = {
     model.Server: frozenset({"global_log_roller", "use_netpoll_mode", "graceful_timeout", "processor"}),
     model.Listener: frozenset({
         "type", "reuseport", "network", "use_original_dst", "listener_filters", "inspector",
-        "default_read_buffer_size",
+        "default_read_buffer_size", *_LEGACY_KEYS[model.Listener],
     }),
     model.FilterChain: frozenset({"match", "tls_context", "tls_context_set"}),
     model.NetworkFilter: frozenset({"go_plugin_config"}),
@@ -53,6 +60,9 @@ def report_not_implemented(owner: type, key: str, value: object, path: str, log:
     """Report a MOSN key pymosn ignores, with the severity ignoring it deserves."""
     if _is_unset(value):
         return  # an explicit false/empty value asks for nothing pymosn lacks
+    if key in _LEGACY_KEYS.get(owner, ()):
+        log.warning(path, LEGACY)
+        return
     if key in ("tls_context", "tls_context_set"):
         if _enables_tls(value):
             log.error(path, "TLS is not implemented by pymosn yet; refusing to run without the TLS asked for")

@@ -28,6 +28,8 @@ IMPLEMENTED_NETWORK_FILTERS = frozenset({"proxy"})
 MOSN_NETWORK_FILTERS = IMPLEMENTED_NETWORK_FILTERS | {
     "connection_manager", "tcp_proxy", "udp_proxy", "fault_inject", "grpc", "tunnel",
 }
+# Ignoring these would let through requests the config means to refuse.
+ACCESS_CONTROL_STREAM_FILTERS = frozenset({"ip_access", "jwt_authn"})
 REDIRECT_CODES = (301, 302, 303, 307, 308)
 LOG_LEVELS = frozenset({"TRACE", "DEBUG", "INFO", "WARN", "WARNING", "ERROR", "CRITICAL", "FATAL"})
 
@@ -101,7 +103,11 @@ def network_filter(obj: model.NetworkFilter, path: str, walker: Walker) -> model
 
 
 def stream_filter(obj: model.StreamFilter, path: str, walker: Walker) -> model.StreamFilter:
-    walker.log.warning(path, f"stream filter {obj.type!r} is not implemented by pymosn yet; ignored")
+    if obj.type in ACCESS_CONTROL_STREAM_FILTERS:
+        walker.log.error(path, f"stream filter {obj.type!r} is not implemented by pymosn yet; refusing to run "
+                               "without the access control it asks for")
+    else:
+        walker.log.warning(path, f"stream filter {obj.type!r} is not implemented by pymosn yet; ignored")
     return obj
 
 

@@ -8,7 +8,8 @@ required field is left out of its parent. Siblings are still checked, so one run
 Three hooks plug MOSN's specifics in without this module knowing them:
 - wire forms: (Struct, key) -> adapter turning MOSN's spelling ("1s", "host:port") into ours;
 - MOSN-only keys: reported by `report_not_implemented` instead of as unknown;
-- rules: per-Struct functions run on each built object, returning it or a normalized copy."""
+- rules: per-Struct functions run on each built object, returning it or a normalized copy;
+- prepare: per-Struct functions filling in what MOSN derives from other keys, before the walk."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from pymosn.config.issues import INVALID, IssueLog, child, did_you_mean, item, t
 WireForm = Callable[[Any, str, "Walker"], Any]
 Rule = Callable[[Any, str, "Walker"], Any]
 NotImplementedReporter = Callable[[type, str, Any, str, IssueLog], None]
+Prepare = Callable[[dict], dict]
 
 _EXPECTED_NAMES = {int: "int", float: "number", str: "str", bool: "bool"}
 
@@ -37,12 +39,14 @@ class Walker:
         mosn_only_keys: dict[type, frozenset[str]],
         report_not_implemented: NotImplementedReporter,
         rules: dict[type, list[Rule]],
+        prepare: dict[type, Prepare] | None = None,
     ) -> None:
         self.log = log
         self._wire_forms = wire_forms
         self._mosn_only_keys = mosn_only_keys
         self._report_not_implemented = report_not_implemented
         self._rules = rules
+        self._prepare = prepare or {}
         # Path of every object built, so checks that run later on the typed tree (duplicate
         # names, references) can point at the right place even after bad siblings were dropped.
         self._paths: dict[int, str] = {}
@@ -70,6 +74,8 @@ class Walker:
         if not isinstance(raw, dict):
             self.log.error(path, f"expected object, got {type_name(raw)}")
             return INVALID
+        if cls in self._prepare:
+            raw = self._prepare[cls](raw)
         fields = _fields_by_key(cls)
         mosn_only = self._mosn_only_keys.get(cls, frozenset())
         values: dict[str, Any] = {}
@@ -79,6 +85,9 @@ class Walker:
                 self.log.error(child(path, str(key)), f"keys must be strings, got {type_name(key)}")
                 continue
             key_path = child(path, key)
+            # Go's encoding/json, which MOSN uses, matches keys case-insensitively; MOSN's own
+            # samples rely on it ("Name" for a cluster's name).
+            key = _go_key(key, fields, mosn_only)
             field = fields.get(key)
             if field is None:
                 if key in mosn_only:
@@ -151,6 +160,13 @@ class Walker:
             return raw
         self.log.error(path, f"expected {expected_name}, got {type_name(raw)}")
         return INVALID
+
+
+def _go_key(key: str, fields: dict, mosn_only: frozenset[str]) -> str:
+    if key in fields or key in mosn_only:
+        return key
+    folded = key.casefold()
+    return next((known for known in (*fields, *mosn_only) if known.casefold() == folded), key)
 
 
 @functools.cache

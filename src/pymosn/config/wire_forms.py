@@ -11,7 +11,7 @@ from pymosn.config import model
 from pymosn.config.address import parse_host_port
 from pymosn.config.duration import parse_duration
 from pymosn.config.issues import INVALID, item, type_name
-from pymosn.config.walker import Walker, WireForm
+from pymosn.config.walker import Prepare, Walker, WireForm
 
 
 def _address(value: Any, path: str, walker: Walker) -> Any:
@@ -73,3 +73,14 @@ WIRE_FORMS: dict[tuple[type, str], WireForm] = {
     (model.RouteAction, "metadata_match"): _metadata,
     **{field: _duration for field in _DURATION_FIELDS},
 }
+
+
+def _listener_name_from_address(raw: dict) -> dict:
+    """MOSN names a listener without a name after its address (server/handler.go)."""
+    if not any(key.casefold() == "name" for key in raw if isinstance(key, str)) and isinstance(
+            raw.get("address"), str):
+        return {**raw, "name": raw["address"]}
+    return raw
+
+
+PREPARE: dict[type, Prepare] = {model.Listener: _listener_name_from_address}

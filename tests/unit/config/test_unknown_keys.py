@@ -140,3 +140,27 @@ def test_proxy_config_mosn_keys_warn_with_nested_path():
     listener(raw)["filter_chains"][0]["filters"][0]["config"]["extend_config"] = {"sub_protocol": "bolt"}
     assert warnings(raw) == [
         f"$.servers[0].listeners[0].filter_chains[0].filters[0].config.extend_config: {IGNORED}"]
+
+
+def test_keys_match_case_insensitively_as_in_go():
+    raw = minimal()
+    cluster(raw)["Name"] = cluster(raw).pop("name")
+    cluster(raw)["Health_Check"] = {"protocol": "Http1"}
+    result = load_config_dict(raw)
+    assert result.config.cluster_manager.clusters[0].name == "c0"
+    assert [str(w) for w in result.warnings] == [f"$.cluster_manager.clusters[0].Health_Check: {IGNORED}"]
+
+
+def test_legacy_listener_log_path_from_mosn_samples_is_a_warning():
+    raw = minimal()
+    listener(raw)["log_path"] = "stdout"
+    assert warnings(raw) == [
+        "$.servers[0].listeners[0].log_path: ignored by MOSN too (left over from older MOSN configs); ignored"]
+
+
+@pytest.mark.parametrize("kind", ["ip_access", "jwt_authn"])
+def test_access_control_stream_filters_are_errors_not_warnings(kind):
+    raw = minimal()
+    listener(raw)["stream_filters"] = [{"type": kind, "config": {}}]
+    assert errors(raw) == [f"$.servers[0].listeners[0].stream_filters[0]: stream filter {kind!r} is not "
+                           "implemented by pymosn yet; refusing to run without the access control it asks for"]

@@ -69,9 +69,20 @@ def test_wrong_types():
 
 def test_missing_required_fields():
     raw = minimal()
-    del listener(raw)["name"]
+    del listener(raw)["address"]
     del cluster(raw)["hosts"][0]["address"]
-    assert errors(raw) == [f"{LISTENER}.name: missing required field", f"{CLUSTER}.hosts[0].address: missing required field"]
+    raw["cluster_manager"]["clusters"].append({"lb_type": "LB_RANDOM"})
+    assert errors(raw) == [
+        f"{LISTENER}.address: missing required field",
+        f"{CLUSTER}.hosts[0].address: missing required field",
+        "$.cluster_manager.clusters[1].name: missing required field",
+    ]
+
+
+def test_listener_without_name_is_named_after_its_address_as_in_mosn():
+    raw = minimal()
+    del listener(raw)["name"]
+    assert load_config_dict(raw).config.servers[0].listeners[0].name == "127.0.0.1:2045"
 
 
 def test_bad_duration():
