@@ -26,7 +26,7 @@ from pymosn.config.wire_forms import PREPARE, WIRE_FORMS
 
 _YAML_SUFFIXES = (".yaml", ".yml")
 _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_RULES = build_rules(check_config)
+_RULES = build_rules()
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,9 @@ def load_config_dict(raw: Any) -> LoadResult:
     log = IssueLog()
     walker = Walker(log, WIRE_FORMS, NOT_IMPLEMENTED, report_not_implemented, _RULES, PREPARE)
     config = walker.struct(raw, model.Config, ROOT)
+    if config is not INVALID:
+        # Always, even when parts were dropped: what was built can still have broken references.
+        check_config(config, ROOT, walker)
     if log.errors or config is INVALID:
         raise ConfigError(log.errors)
     return LoadResult(config=config, warnings=log.warnings)

@@ -259,8 +259,8 @@ def _model_structs() -> list[type]:
             if isinstance(value, type) and issubclass(value, model.Model) and value is not model.Model]
 
 
-def build_rules(config_rule: Rule) -> dict[type, list[Rule]]:
-    """Every model struct gets the generic int check, then its own rules; `config_rule` runs last."""
+def build_rules() -> dict[type, list[Rule]]:
+    """Every model struct gets the generic int check, then its own rules."""
     specific: dict[type, list[Rule]] = {
         model.Server: [server],
         model.Listener: [listener],
@@ -282,6 +282,5 @@ def build_rules(config_rule: Rule) -> dict[type, list[Rule]]:
         model.Cluster: [cluster],
         model.Host: [host],
         model.SocketAddress: [socket_address],
-        model.Config: [config_rule],
     }
     return {cls: [non_negative_ints, *specific.get(cls, [])] for cls in _model_structs()}

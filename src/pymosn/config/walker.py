@@ -77,6 +77,24 @@ class Walker:
         if cls in self._prepare:
             raw = self._prepare[cls](raw)
         fields = _fields_by_key(cls)
+        values, broken = self._field_values(raw, cls, fields, path)
+        for field in fields.values():
+            if field.required and field.name not in values and field.name not in broken:
+                self.log.error(child(path, field.encode_name), "missing required field")
+                broken.add(field.name)
+        if any(field.required and field.name in broken for field in fields.values()):
+            return INVALID
+        obj = cls(**values)
+        self._remember(obj, path)
+        if broken:
+            return obj  # a rule would mostly repeat what was just reported
+        for rule in self._rules.get(cls, ()):
+            obj = rule(obj, path, self)
+            self._remember(obj, path)
+        return obj
+
+    def _field_values(self, raw: dict, cls: type, fields: dict, path: str) -> tuple[dict[str, Any], set[str]]:
+        """Converted values by field name, and the names of fields whose value was wrong."""
         mosn_only = self._mosn_only_keys.get(cls, frozenset())
         values: dict[str, Any] = {}
         broken: set[str] = set()
@@ -103,20 +121,7 @@ class Walker:
                 broken.add(field.name)
             else:
                 values[field.name] = converted
-        for field in fields.values():
-            if field.required and field.name not in values and field.name not in broken:
-                self.log.error(child(path, field.encode_name), "missing required field")
-                broken.add(field.name)
-        if any(field.required and field.name in broken for field in fields.values()):
-            return INVALID
-        obj = cls(**values)
-        self._remember(obj, path)
-        if broken:
-            return obj  # a rule would mostly repeat what was just reported
-        for rule in self._rules.get(cls, ()):
-            obj = rule(obj, path, self)
-            self._remember(obj, path)
-        return obj
+        return values, broken
 
     def _remember(self, obj: Any, path: str) -> None:
         self._paths[id(obj)] = path

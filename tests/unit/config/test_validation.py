@@ -297,3 +297,13 @@ def test_empty_route_next_to_direct_response_is_no_action_as_in_mosn_dumps():
     entry = load_config_dict(raw).config.servers[0].routers[0].virtual_hosts[0].routers[0]
     assert entry.route is None
     assert entry.direct_response.status == 204
+
+
+def test_references_are_checked_even_when_a_top_level_section_is_broken():
+    raw = minimal()
+    raw["admin"] = "127.0.0.1:34901"
+    route(raw)["route"]["cluster_name"] = "gone"
+    assert errors(raw) == [
+        "$.admin: expected object, got str",
+        f"{ROUTE}.route.cluster_name: unknown cluster 'gone'; known: c0",
+    ]
