@@ -17,6 +17,20 @@ from pymosn.api.filter import FilterStatus
 
 _next_id = itertools.count(1)
 
+# Write batching (MOSN's writev lesson). While the loop is inside a data_received callback,
+# writes to any connection are collected and flushed once when the outermost callback returns:
+# a response head and body decoded from one upstream read leave in one syscall.
+_batch_depth = 0
+_dirty: list[Connection] = []
+
+
+def _flush_batches() -> None:
+    while _dirty:
+        conns = _dirty[:]
+        _dirty.clear()
+        for conn in conns:
+            conn._flush()
+
 
 class WatermarkListener:
     """Told when a connection's pending writes cross its high and low watermarks."""
@@ -54,6 +68,7 @@ class Connection(asyncio.Protocol):
         self._last_activity = 0.0
         self._idle_timer: asyncio.TimerHandle | None = None
         self.on_idle_timeout: Callable[[Connection], None] | None = None
+        self._batch: list[bytes] | None = None
 
     # --- asyncio.Protocol ------------------------------------------------------------------
 
@@ -76,12 +91,19 @@ class Connection(asyncio.Protocol):
                 break
 
     def data_received(self, data: bytes) -> None:
+        global _batch_depth
         self.bytes_received += len(data)
         if self._idle_timer is not None:
             self._last_activity = self.loop.time()
-        for f in self.read_filters:
-            if f.on_data(data) == FilterStatus.STOP:
-                return
+        _batch_depth += 1
+        try:
+            for f in self.read_filters:
+                if f.on_data(data) == FilterStatus.STOP:
+                    break
+        finally:
+            _batch_depth -= 1
+            if not _batch_depth and _dirty:
+                _flush_batches()
 
     def eof_received(self) -> bool:
         for f in self.read_filters:
@@ -117,15 +139,21 @@ class Connection(asyncio.Protocol):
         self.bytes_sent += len(data)
         if self._idle_timer is not None:
             self._last_activity = self.loop.time()
-        self.transport.write(data)
+        if _batch_depth:
+            batch = self._batch
+            if batch is None:
+                self._batch = [data]
+                _dirty.append(self)
+            else:
+                batch.append(data)
+        else:
+            self.transport.write(data)
 
-    def write_many(self, chunks: list[bytes]) -> None:
-        if self.closed:
-            return
-        self.bytes_sent += sum(map(len, chunks))
-        if self._idle_timer is not None:
-            self._last_activity = self.loop.time()
-        self.transport.writelines(chunks)
+    def _flush(self) -> None:
+        batch = self._batch
+        self._batch = None
+        if batch and not self.transport.is_closing():
+            self.transport.write(batch[0] if len(batch) == 1 else b"".join(batch))
 
     def pause_reading(self) -> None:
         if not self.reading_paused and not self.closed:
@@ -141,16 +169,19 @@ class Connection(asyncio.Protocol):
         """Close after pending writes are flushed."""
         if not self.closed and self.transport is not None:
             self.closed = True
+            self._flush()
             self.transport.close()
 
     def abort(self) -> None:
         """Close now, dropping pending writes (RST where the kernel does so)."""
         if self.transport is not None:
             self.closed = True
+            self._batch = None
             self.transport.abort()
 
     def write_eof(self) -> None:
         if not self.closed and self.transport is not None and self.transport.can_write_eof():
+            self._flush()
             self.transport.write_eof()
 
     def _check_idle(self) -> None:

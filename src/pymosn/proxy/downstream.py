@@ -12,11 +12,12 @@ Errors at any stage go to `_local_reply` (before the response started) or reset 
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any
 
 from pymosn.api import flags
+from pymosn.api.request_id import new_request_id
 from pymosn.api.stream_info import StreamInfo
+from pymosn.network.deadlines import deadlines_for
 from pymosn.protocol.http1 import BODY_LENGTH, BODY_NONE, RequestHead, ResponseHead
 from pymosn.proxy.header_plan import HeaderPlan, apply_adds, filter_response_headers
 from pymosn.proxy.local_reply import REPLIES, local_reply_headers
@@ -69,7 +70,7 @@ class DownstreamStream:
         self.pending: list | None = None  # request events waiting for the upstream connection
         self.pending_bytes = 0
         self.response_started = False
-        self.timer = None
+        self.timer = 0  # the deadline wheel key while a deadline is registered
         self.done = False
         self.tries = 0
         self.tunnel = False
@@ -175,7 +176,7 @@ class DownstreamStream:
             out.append((b"x-forwarded-proto", self.settings.scheme))
         request_id = headers.get("x-request-id")
         if request_id is None:
-            request_id = str(uuid.uuid4())
+            request_id = new_request_id()
             out.append((b"x-request-id", request_id.encode()))
         self.info.request_id = request_id
         if head.upgrade:
@@ -328,16 +329,16 @@ class DownstreamStream:
         return policy.num_retries
 
     def _start_timer(self) -> None:
-        if self.timer is None and not self.tunnel:
+        if not self.timer and not self.tunnel:
             timeout = self.route.timeout
             if timeout is None:
                 timeout = self.settings.default_timeout
             if timeout:
-                self.timer = self.server.conn.loop.call_later(timeout, self._on_timeout)
+                self.timer = deadlines_for(self.server.conn.loop).add(timeout, self)
 
-    def _on_timeout(self) -> None:
-        self.timer = None
-        if self.done:
+    def on_deadline(self) -> None:
+        self.timer = 0
+        if self.done or self.tunnel:
             return
         self.cluster.stats.upstream_rq_timeout += 1
         if self.host_active:
@@ -368,10 +369,7 @@ class DownstreamStream:
         self.response_started = True
         headers = filter_response_headers(head.headers, self.plan)
         if status == 101:
-            self.tunnel = True
-            if self.timer is not None:
-                self.timer.cancel()
-                self.timer = None
+            self.tunnel = True  # tunnels have no request deadline
             for name, value in head.headers:
                 if name.lower() in (b"upgrade", b"connection"):
                     headers.append((name, value))
@@ -500,9 +498,9 @@ class DownstreamStream:
         loop = self.server.conn.loop
         info.end_monotonic = loop.time()
         info.bytes_received = self.request_bytes
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        if self.timer:
+            deadlines_for(loop).cancel(self.timer, self)
+            self.timer = 0
         if self.server.conn.watermark_listener is self:
             self.server.conn.watermark_listener = None
         stats = self.settings.stats

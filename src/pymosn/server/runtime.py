@@ -14,6 +14,7 @@ from pymosn.config import model
 from pymosn.config.loader import config_to_builtins
 from pymosn.filter.network.proxy import decode_proxy_config, proxy_filter_factory
 from pymosn.metrics import StatsStore
+from pymosn.network.filter_chain import FilterChainFactory
 from pymosn.network.listener import Listener
 from pymosn.proxy.snapshot import ProxySettings, Snapshot, SnapshotRef
 from pymosn.router.manager import RouterManager
@@ -47,7 +48,7 @@ class Runtime:
         loggers = [AccessLogger(a.log_path, a.log_format) for a in cfg.access_logs if a.log_path]
         self.access_loggers += loggers
         proxy_cfg = model.ProxyConfig()
-        for chain in cfg.filter_chains:
+        for chain in cfg.filter_chains[:1]:  # filter chain matching (SNI, ports) comes with TLS
             for f in chain.filters:
                 if f.type == "proxy":
                     proxy_cfg = decode_proxy_config(f.config)
@@ -65,7 +66,7 @@ class Runtime:
             cfg.name,
             host,
             port,
-            proxy_filter_factory(settings),
+            FilterChainFactory([proxy_filter_factory(settings)]),
             stats,
             backlog=cfg.backlog,
             max_connections=cfg.max_connections,

@@ -16,7 +16,12 @@ from pymosn.protocol.http1 import (
     RequestDecoder,
     ResponseDecoder,
 )
-from pymosn.protocol.http1.encoder import encode_chunk, encode_last_chunk, encode_request_head, encode_response_head
+from pymosn.protocol.http1.encoder import (
+    encode_chunk,
+    encode_last_chunk,
+    encode_request_head,
+    encode_response_head,
+)
 
 
 class Sink:
