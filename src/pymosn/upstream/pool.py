@@ -92,7 +92,7 @@ class Http1Pool:
             _, conn = await asyncio.wait_for(
                 loop.create_connection(factory, host.host, host.port), cluster.connect_timeout
             )
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             self.connecting -= 1
             cluster.connections -= 1
             cluster.stats.upstream_cx_connect_fail += 1

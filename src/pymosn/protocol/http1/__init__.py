@@ -4,7 +4,14 @@ No sockets and no asyncio here: the stream layer feeds bytes and receives calls 
 
 from pymosn.protocol.http1.decoder import RequestDecoder, ResponseDecoder
 from pymosn.protocol.http1.encoder import encode_request_head, encode_response_head
-from pymosn.protocol.http1.head import BODY_CHUNKED, BODY_LENGTH, BODY_NONE, BODY_UNTIL_CLOSE, RequestHead, ResponseHead
+from pymosn.protocol.http1.head import (
+    BODY_CHUNKED,
+    BODY_LENGTH,
+    BODY_NONE,
+    BODY_UNTIL_CLOSE,
+    RequestHead,
+    ResponseHead,
+)
 
 __all__ = [
     "BODY_CHUNKED",
