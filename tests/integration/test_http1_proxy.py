@@ -28,9 +28,13 @@ def raw(port: int, data: bytes, *, read_until_close: bool = True, timeout: float
         return out
 
 
+_leftovers: dict[int, bytes] = {}
+
+
 def read_response(sock: socket.socket) -> tuple[bytes, bytes]:
-    """Reads one Content-Length framed response from a socket."""
-    buf = b""
+    """Reads one Content-Length framed response from a socket, keeping any bytes of the next
+    (pipelined) response for the next call."""
+    buf = _leftovers.pop(sock.fileno(), b"")
     while b"\r\n\r\n" not in buf:
         chunk = sock.recv(65536)
         assert chunk, buf
@@ -43,6 +47,8 @@ def read_response(sock: socket.socket) -> tuple[bytes, bytes]:
             length = int(value)
     while len(rest) < length:
         rest += sock.recv(65536)
+    if len(rest) > length:
+        _leftovers[sock.fileno()] = rest[length:]
     return head, rest[:length]
 
 

@@ -21,7 +21,7 @@ def wait_port(port: int, timeout: float = 10.0, proc: subprocess.Popen | None = 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"pymosn exited with {proc.returncode}:\n{proc.stderr.read().decode()}")
+            raise RuntimeError(f"pymosn exited with {proc.returncode}:\n{_text(proc.stderr.read())}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
@@ -134,3 +134,7 @@ class Pymosn:
         self.output = out
         self.errors = err
         return out, err
+
+
+def _text(data) -> str:
+    return data.decode(errors="replace") if isinstance(data, bytes) else str(data)

@@ -76,6 +76,15 @@ class Listener:
         if self._server is not None:
             self._server.close()
 
+    def drain(self) -> None:
+        """Stop accepting and ask every connection's filters to finish and close."""
+        self.stop_accepting()
+        for conn in list(self.connections):
+            for f in conn.read_filters:
+                drain = getattr(f, "drain", None)
+                if drain is not None:
+                    drain()
+
     def close_all(self) -> None:
         self.stop_accepting()
         for conn in list(self.connections):

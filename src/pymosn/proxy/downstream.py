@@ -407,6 +407,10 @@ class DownstreamStream:
         if end_stream:
             self._finish()
 
+    def on_response_raw(self, data: bytes) -> None:
+        if not self.done:
+            self.server.send_raw(data)
+
     def on_response_trailers(self, trailers: list) -> None:
         if self.done:
             return

@@ -19,6 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     start.add_argument("-c", "--config", required=True, help="MOSN config file (JSON or YAML)")
     start.add_argument("-l", "--log-level", default="info", choices=["trace", "debug", "info", "warning", "error", "critical"])
     start.add_argument("--concurrency", type=int, default=1, help="worker processes (only 1 for now)")
+    start.add_argument(
+        "--drain-time-s", type=float, default=5.0, help="on SIGTERM, how long in-flight requests may take to finish"
+    )
     validate = sub.add_parser("validate", help="check a config and print every problem with its path")
     validate.add_argument("-c", "--config", required=True)
     sub.add_parser("version", help="print the version")
@@ -38,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         _setup_logging("info")
         return run_demo(args.port, args.admin_port)
     _setup_logging(args.log_level)
-    return _start(args.config)
+    return _start(args.config, args.drain_time_s)
 
 
 def _setup_logging(level: str) -> None:
@@ -73,14 +76,14 @@ def _validate(path: str) -> int:
     return 0
 
 
-def _start(path: str) -> int:
+def _start(path: str, drain_time: float) -> int:
     config = _load(path)
     if config is None:
         return 1
-    return serve(config)
+    return serve(config, drain_time=drain_time)
 
 
-def serve(config, ready_message: str | None = None, before_start=None) -> int:
+def serve(config, ready_message: str | None = None, before_start=None, drain_time: float = 5.0) -> int:
     """Runs the proxy until SIGTERM/SIGINT or /quitquitquit."""
     from pymosn.server.runtime import Runtime
 
@@ -105,7 +108,7 @@ def serve(config, ready_message: str | None = None, before_start=None) -> int:
         if ready_message:
             print(ready_message, flush=True)
         await runtime.stopped.wait()
-        await runtime.stop()
+        await runtime.stop(drain_time)
         return 0
 
     if uvloop is not None:

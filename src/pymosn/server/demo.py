@@ -78,10 +78,9 @@ def _free(port: int) -> int:
     with socket.socket() as s:
         try:
             s.bind(("127.0.0.1", port))
-            return port
         except OSError:
             s.bind(("127.0.0.1", 0))
-            return s.getsockname()[1]
+        return s.getsockname()[1]
 
 
 def run_demo(port: int, admin_port: int) -> int:

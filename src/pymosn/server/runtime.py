@@ -107,7 +107,14 @@ class Runtime:
     def request_stop(self) -> None:
         self.stopped.set()
 
-    async def stop(self) -> None:
+    async def stop(self, drain_time: float = 0.0) -> None:
+        """Drains (in-flight requests finish, for up to drain_time seconds), then closes."""
+        self.draining = True
+        for listener in self.listeners:
+            listener.drain()
+        deadline = asyncio.get_running_loop().time() + drain_time
+        while any(lst.connections for lst in self.listeners) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
         for listener in self.listeners:
             listener.close_all()
         if self.admin is not None:

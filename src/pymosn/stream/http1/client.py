@@ -18,7 +18,8 @@ from pymosn.protocol.http1.encoder import encode_chunk, encode_last_chunk, encod
 class ClientStreamConnection:
     """Read filter on an upstream connection. The receiver of the current request gets
     on_response_head(head, end_stream), on_response_data(data, end_stream),
-    on_response_trailers(trailers), on_upgrade_data(data) and on_upstream_reset(reason)."""
+    on_response_trailers(trailers), on_response_raw(data) (tunnel bytes after a 101) and
+    on_upstream_reset(reason)."""
 
     def __init__(self, conn: Connection, on_idle: Callable[[ClientStreamConnection], None]) -> None:
         self.conn = conn
@@ -149,7 +150,7 @@ class ClientStreamConnection:
     def on_upgrade_data(self, data: bytes) -> None:
         receiver = self.receiver
         if receiver is not None:
-            receiver.on_upgrade_data(data)
+            receiver.on_response_raw(data)
 
     def _finish(self) -> None:
         self.receiver = None

@@ -154,6 +154,14 @@ class ServerStreamConnection:
         self._closing = True
         self.conn.close()
 
+    def drain(self) -> None:
+        """Graceful shutdown: finish what is in flight with Connection: close, then close."""
+        self.draining = True
+        self._keep_alive = False
+        if self.active is None and not self._queue:
+            self._closing = True
+            self.conn.close()
+
     # --- response side, called by the active receiver ----------------------------------------
 
     def send_continue(self) -> None:
