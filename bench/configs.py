@@ -1,0 +1,268 @@
+"""Config files for the origin and the three proxies, all written under bench/.work.
+
+Every peer gets the same job: accept HTTP/1.1 on 127.0.0.1 and forward every request to one
+origin over a pool of kept-alive upstream connections, with no access log. Differences beyond
+that would measure configuration, not the proxy.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+ORIGIN_BODY = "hello from the bench origin\n"
+
+
+def _nginx_common(work: Path, name: str) -> str:
+    # Every path nginx would otherwise take from its compiled-in prefix (/var/lib/nginx,
+    # /var/log/nginx) is pointed at bench/.work so runs never touch the system's nginx; errors go
+    # to stderr, which the harness keeps in bench/.work/run/<name>.log.
+    tmp = work / f"{name}-tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    return f"""
+worker_processes 1;
+daemon off;
+pid {work}/{name}.pid;
+error_log stderr warn;
+events {{ worker_connections 4096; }}
+"""
+
+
+def _nginx_http_common(work: Path, name: str) -> str:
+    tmp = work / f"{name}-tmp"
+    return f"""
+    access_log off;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    keepalive_requests 1000000;
+    keepalive_timeout 300s;
+"""
+
+
+def nginx_origin(work: Path, port: int) -> Path:
+    # `return` answers from memory: the origin should cost as little CPU as possible, because it
+    # shares CPU 0 with wrk.
+    body = ORIGIN_BODY.replace("\n", "\\n")
+    text = (
+        _nginx_common(work, "origin")
+        + f"""
+http {{
+{_nginx_http_common(work, "origin")}
+    server {{
+        listen 127.0.0.1:{port} reuseport;
+        default_type text/plain;
+        location / {{ return 200 "{body}"; }}
+    }}
+}}
+"""
+    )
+    path = work / "origin.nginx.conf"
+    path.write_text(text)
+    return path
+
+
+def nginx_proxy(work: Path, port: int, origin_port: int) -> Path:
+    # proxy_http_version 1.1 + an empty Connection header is what makes nginx reuse upstream
+    # connections from the keepalive pool instead of opening one per request.
+    text = (
+        _nginx_common(work, "nginx-proxy")
+        + f"""
+http {{
+{_nginx_http_common(work, "nginx-proxy")}
+    upstream origin {{
+        server 127.0.0.1:{origin_port};
+        keepalive 64;
+        keepalive_requests 1000000;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
+}}
+"""
+    )
+    path = work / "nginx-proxy.nginx.conf"
+    path.write_text(text)
+    return path
+
+
+def envoy_bootstrap(work: Path, port: int, admin_port: int, origin_port: int) -> Path:
+    # Written as JSON, which is valid YAML: Envoy reads it as its v3 bootstrap YAML, and no YAML
+    # library is needed here.
+    router = {
+        "name": "envoy.filters.http.router",
+        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+    }
+    hcm = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "bench",
+        "codec_type": "HTTP1",
+        "route_config": {
+            "name": "bench_route",
+            "virtual_hosts": [
+                {
+                    "name": "all",
+                    "domains": ["*"],
+                    "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "origin"}}],
+                }
+            ],
+        },
+        "http_filters": [router],
+    }
+    bootstrap = {
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
+        "static_resources": {
+            "listeners": [
+                {
+                    "name": "bench",
+                    "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+                    "filter_chains": [
+                        {
+                            "filters": [
+                                {"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}
+                            ]
+                        }
+                    ],
+                }
+            ],
+            "clusters": [
+                {
+                    "name": "origin",
+                    "type": "STATIC",
+                    "connect_timeout": "1s",
+                    "lb_policy": "ROUND_ROBIN",
+                    "load_assignment": {
+                        "cluster_name": "origin",
+                        "endpoints": [
+                            {
+                                "lb_endpoints": [
+                                    {
+                                        "endpoint": {
+                                            "address": {
+                                                "socket_address": {
+                                                    "address": "127.0.0.1",
+                                                    "port_value": origin_port,
+                                                }
+                                            }
+                                        }
+                                    }
+                                ]
+                            }
+                        ],
+                    },
+                }
+            ],
+        },
+    }
+    path = work / "envoy.yaml"
+    path.write_text(json.dumps(bootstrap, indent=1))
+    return path
+
+
+def _mosn_routes(route_count: int) -> list[dict]:
+    """`route_count` routes: half exact `path`, half `prefix`, then the catch-all "/".
+
+    With route_count=10000 that is 5,000 + 5,000 + 1, as the benchmark's issue asks; a small
+    count keeps the same shape so the two tables differ only in size.
+    """
+    half = route_count // 2
+    routes = [{"match": {"path": exact_path(i)}, "route": {"cluster_name": "origin"}} for i in range(half)]
+    routes += [
+        {"match": {"prefix": prefix_path(i)}, "route": {"cluster_name": "origin"}} for i in range(half)
+    ]
+    routes.append({"match": {"prefix": "/"}, "route": {"cluster_name": "origin"}})
+    return routes
+
+
+def exact_path(i: int) -> str:
+    return f"/exact/{i}"
+
+
+def prefix_path(i: int) -> str:
+    # The trailing slash keeps /svc/12/ from being a prefix of /svc/1234/...
+    return f"/svc/{i}/"
+
+
+def mosn_config(
+    work: Path, name: str, port: int, admin_port: int, origin_port: int, route_count: int | None
+) -> Path:
+    """The MOSN JSON config from the issue; route_count=None gives the single catch-all route."""
+    routes = (
+        [{"match": {"prefix": "/"}, "route": {"cluster_name": "origin"}}]
+        if route_count is None
+        else _mosn_routes(route_count)
+    )
+    config = {
+        "servers": [
+            {
+                "default_log_path": "stderr",
+                "listeners": [
+                    {
+                        "name": "bench",
+                        "address": f"127.0.0.1:{port}",
+                        "bind_port": True,
+                        "filter_chains": [
+                            {
+                                "filters": [
+                                    {
+                                        "type": "proxy",
+                                        "config": {
+                                            "downstream_protocol": "Http1",
+                                            "upstream_protocol": "Http1",
+                                            "router_config_name": "bench_router",
+                                        },
+                                    }
+                                ]
+                            }
+                        ],
+                    }
+                ],
+                "routers": [
+                    {
+                        "router_config_name": "bench_router",
+                        "virtual_hosts": [{"name": "all", "domains": ["*"], "routers": routes}],
+                    }
+                ],
+            }
+        ],
+        "cluster_manager": {
+            "clusters": [
+                {
+                    "name": "origin",
+                    "type": "SIMPLE",
+                    "lb_type": "LB_ROUNDROBIN",
+                    "max_request_per_conn": 0,
+                    "hosts": [{"address": f"127.0.0.1:{origin_port}"}],
+                }
+            ]
+        },
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
+    }
+    path = work / f"{name}.mosn.json"
+    path.write_text(json.dumps(config, indent=1))
+    return path
+
+
+def route_paths(work: Path, name: str, route_count: int, count: int = 300) -> Path:
+    """A file of `count` request paths that hit routes spread evenly over the table.
+
+    Half hit exact routes and half hit prefix routes (with a suffix, so only the prefix rule can
+    match them), indexes stepping through the whole table including its last entries, so a
+    linear matcher pays for the late routes, not only the first few.
+    """
+    half = route_count // 2
+    lines = []
+    for k in range(count // 2):
+        i = half - 1 - (k * half) // (count // 2)  # from the last route backwards, evenly spaced
+        lines.append(exact_path(i))
+        lines.append(prefix_path(i) + "item")
+    path = work / f"{name}.paths.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -1,0 +1,314 @@
+#!/usr/bin/env python3
+"""The proxy benchmark: pymosn vs Envoy vs nginx, behind each the same nginx origin.
+
+    python3 bench/run.py                      # 5 rounds x 10 s, all targets
+    python3 bench/run.py --quick              # 2 rounds x 3 s, a smoke test
+    python3 bench/run.py --only envoy,nginx   # any subset of: pymosn, envoy, nginx, routes
+    python3 bench/run.py --write              # also update BENCHMARKS.md
+
+See bench/README.md for what each column means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import shlex
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import configs  # noqa: E402
+import peers  # noqa: E402
+import report  # noqa: E402
+import wrk  # noqa: E402
+from procs import (  # noqa: E402
+    BenchError,
+    Server,
+    free_port,
+    install_cleanup,
+    stop_all,
+    tree_cpu_ticks,
+    tree_rss_kib,
+    wait_for_http,
+)
+
+TARGETS = ("pymosn", "envoy", "nginx", "routes")
+LOAD_CPU = 0  # wrk and the origin
+PROXY_CPU = 1  # the proxy under test, alone
+LABELS = {
+    "pymosn": "pymosn",
+    "envoy": "Envoy",
+    "nginx": "nginx",
+    "routes10": "pymosn, 10 routes + catch-all (cycling paths)",
+    "routes10k": "pymosn, 10,000 routes + catch-all (cycling paths)",
+}
+
+
+@dataclass
+class Target:
+    """A server to load and how to load it."""
+
+    name: str
+    server: Server
+    url: str
+    paths_file: Path | None = None  # set: wrk cycles through these paths via cycle_paths.lua
+
+    def load(self, duration_s: float, connections: int) -> wrk.WrkResult:
+        script = peers.BENCH / "cycle_paths.lua" if self.paths_file else None
+        args = [str(self.paths_file)] if self.paths_file else None
+        return wrk.run(self.url, duration_s, connections, cpu=LOAD_CPU, script=script, script_args=args)
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def start_origin(work: Path) -> Server:
+    port = free_port()
+    conf = configs.nginx_origin(work, port)
+    server = Server("origin", _nginx_argv(work, conf), LOAD_CPU, port, work / "origin.log")
+    server.start()
+    server.wait_listening(15)
+    wait_for_http(f"http://127.0.0.1:{port}/", 10, "origin nginx", configs.ORIGIN_BODY.encode())
+    return server
+
+
+def _nginx_argv(work: Path, conf: Path) -> list[str]:
+    # -e: errors logged before the config is read go to stderr (our log), not /var/log/nginx.
+    return [peers.nginx_binary(), "-p", str(work), "-e", "stderr", "-c", str(conf)]
+
+
+def start_targets(names: list[str], work: Path, origin_port: int, pymosn_python: str) -> list[Target]:
+    """Starts every proxy first, then waits for each: startups overlap instead of adding up."""
+    targets: list[Target] = []
+    waits = []
+    for name in names:
+        port = free_port()
+        if name == "envoy":
+            admin = free_port()
+            conf = configs.envoy_bootstrap(work, port, admin, origin_port)
+            argv = [
+                peers.envoy_binary(),
+                "-c",
+                str(conf),
+                "--concurrency",
+                "1",
+                "--disable-hot-restart",
+                "-l",
+                "warning",
+            ]
+            server = Server(name, argv, PROXY_CPU, port, work / "envoy.log")
+            # Envoy accepts on its listener before its clusters are initialised; /ready says when.
+            waits.append((server, f"http://127.0.0.1:{admin}/ready"))
+            targets.append(Target(name, server, f"http://127.0.0.1:{port}/"))
+        elif name == "nginx":
+            conf = configs.nginx_proxy(work, port, origin_port)
+            server = Server(name, _nginx_argv(work, conf), PROXY_CPU, port, work / "nginx-proxy.log")
+            targets.append(Target(name, server, f"http://127.0.0.1:{port}/"))
+        else:  # pymosn, routes10, routes10k: the same command with different configs
+            route_count = {"pymosn": None, "routes10": 10, "routes10k": 10_000}[name]
+            conf = configs.mosn_config(work, name, port, free_port(), origin_port, route_count)
+            argv = [pymosn_python, "-m", "pymosn", "start", "-c", str(conf)]
+            server = Server(name, argv, PROXY_CPU, port, work / f"{name}.log")
+            paths = configs.route_paths(work, name, route_count) if route_count else None
+            targets.append(Target(name, server, f"http://127.0.0.1:{port}/", paths))
+        server.start()
+    for target in targets:
+        # A 10,000-route config takes a while to load in an interpreter; be generous.
+        target.server.wait_listening(90)
+    for server, ready_url in waits:
+        wait_for_http(ready_url, 30, f"{server.name} admin /ready")
+    for target in targets:
+        check_target(target)
+    return targets
+
+
+def check_target(target: Target) -> None:
+    """Each proxy must really return the origin's 200 and body, or its numbers mean nothing."""
+    urls = [target.url]
+    if target.paths_file:
+        paths = target.paths_file.read_text().split()
+        urls = [target.url.rstrip("/") + p for p in (paths[0], paths[len(paths) // 2], paths[-1])]
+    for url in urls:
+        try:
+            wait_for_http(url, 15, target.name, configs.ORIGIN_BODY.encode())
+        except BenchError as error:
+            raise BenchError(
+                f"{error}\n--- {target.server.log} (tail) ---\n{target.server.log_tail()}"
+            ) from None
+
+
+class RssSampler:
+    """Samples the proxy tree's resident memory while wrk runs, keeping the maximum."""
+
+    def __init__(self, pid: int, interval: float = 0.25):
+        self.pid, self.interval, self.peak = pid, interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, tree_rss_kib(self.pid))
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, tree_rss_kib(self.pid))
+
+
+def measure_round(target: Target, duration_s: float, connections: int) -> dict:
+    if not target.server.alive():
+        raise BenchError(
+            f"{target.name} died\n--- {target.server.log} (tail) ---\n{target.server.log_tail()}"
+        )
+    before = tree_cpu_ticks(target.server.pid)
+    with RssSampler(target.server.pid) as rss:
+        result = target.load(duration_s, connections)
+    ticks = tree_cpu_ticks(target.server.pid) - before
+    return {"wrk": result.as_dict(), "cpu_ticks": ticks, "peak_rss_kib": rss.peak}
+
+
+def warn_if_busy() -> None:
+    # Two cores leave no slack: anything else running skews every number, so say so up front.
+    # A 1 s sample of /proc/stat, not the load average, which still remembers our last run.
+    def busy_idle() -> tuple[int, int]:
+        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = ticks[3] + ticks[4]  # idle + iowait
+        return sum(ticks) - idle, idle
+
+    busy0, idle0 = busy_idle()
+    time.sleep(1.0)
+    busy1, idle1 = busy_idle()
+    share = (busy1 - busy0) / max(1, (busy1 - busy0) + (idle1 - idle0))
+    if share > 0.15:
+        log(f"warning: the machine is already {share:.0%} busy before starting; results may be noisy")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per target (default 5)")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds of wrk per round (default 10)")
+    parser.add_argument("--connections", type=int, default=50, help="wrk connections (default 50)")
+    parser.add_argument(
+        "--warmup", type=float, default=3.0, help="seconds of warm-up load per target (default 3)"
+    )
+    parser.add_argument("--quick", action="store_true", help="smoke test: 2 rounds x 3 s, 1 s warm-up")
+    parser.add_argument("--only", default=",".join(TARGETS), help=f"comma list of {', '.join(TARGETS)}")
+    parser.add_argument(
+        "--pymosn-python",
+        help="interpreter that has pymosn installed (default: the bench venv, with pymosn installed editable)",
+    )
+    parser.add_argument("--write", action="store_true", help="replace the benchmark section of BENCHMARKS.md")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.duration, args.warmup = 2, 3.0, 1.0
+    only = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = sorted(set(only) - set(TARGETS))
+    if unknown:
+        parser.error(f"--only: unknown target(s) {', '.join(unknown)}; choose from {', '.join(TARGETS)}")
+    args.only = only
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if (os.cpu_count() or 1) < 2:
+        raise BenchError("needs at least 2 CPUs: the proxy gets CPU 1, wrk and the origin CPU 0")
+    # The harness itself (RSS sampling, /proc reads) stays off the proxy's CPU.
+    os.sched_setaffinity(0, {LOAD_CPU})
+    install_cleanup()
+
+    names = [n for n in ("pymosn", "envoy", "nginx") if n in args.only]
+    if "routes" in args.only:
+        names += ["routes10", "routes10k"]
+    need_pymosn = any(n.startswith(("pymosn", "routes")) for n in names)
+    peers.ensure_apt_packages(log)
+    peers.ensure_venv(
+        need_envoy="envoy" in names, need_pymosn=need_pymosn and not args.pymosn_python, log=log
+    )
+    info = peers.machine_info("envoy" in names, need_pymosn, args.pymosn_python or str(peers.VENV_PY))
+    warn_if_busy()
+
+    work = peers.WORK / "run"
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        log("starting the origin")
+        origin = start_origin(work)
+        log(f"starting {', '.join(names)}")
+        targets = start_targets(names, work, origin.port, args.pymosn_python or str(peers.VENV_PY))
+        for target in targets:
+            log(f"warming up {target.name} ({args.warmup:g} s)")
+            target.load(args.warmup, args.connections)
+        results: dict[str, list[dict]] = {t.name: [] for t in targets}
+        for round_no in range(1, args.rounds + 1):
+            # Interleaving spreads slow drifts of the machine (thermal, noisy neighbours) over
+            # every target instead of penalising whichever ran last.
+            for target in targets:
+                measured = measure_round(target, args.duration, args.connections)
+                results[target.name].append(measured)
+                w = measured["wrk"]
+                log(
+                    f"round {round_no}/{args.rounds} {target.name}: {w['rps']:,.0f} req/s, "
+                    f"p99 {w['p99_ms']} ms, errors {w['socket_errors']}, non-2xx {w['non_2xx_3xx']}"
+                )
+    finally:
+        stop_all()
+
+    summaries = {name: report.summarise(rounds) for name, rounds in results.items()}
+    table = report.markdown(summaries, LABELS)
+    print(table)
+
+    date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    command = "python3 bench/run.py" + ("" if not sys.argv[1:] else " " + shlex.join(sys.argv[1:]))
+    settings = (
+        f"{args.rounds} interleaved rounds per target, each `wrk -t1 -c{args.connections} -d{args.duration:g}s "
+        f"--latency` after a {args.warmup:g} s warm-up; proxy on CPU {PROXY_CPU}, wrk and the nginx origin "
+        f"on CPU {LOAD_CPU}; every proxy runs one worker."
+    )
+    save_json(args, command, date, info, results, summaries)
+    if args.write:
+        path = peers.REPO / "BENCHMARKS.md"
+        report.write_benchmarks_md(path, report.section(table, date, command, info, settings))
+        log(f"updated {path}")
+    return 0
+
+
+def save_json(args, command, date, info, results, summaries) -> None:
+    out = peers.BENCH / "results"
+    out.mkdir(exist_ok=True)
+    path = out / f"run-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    payload = {
+        "date": date,
+        "command": command,
+        "settings": {k: v for k, v in vars(args).items()},
+        "machine": info,
+        "summary": summaries,
+        "rounds": results,
+    }
+    path.write_text(json.dumps(payload, indent=1))
+    log(f"raw results: {path}")
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BenchError as error:
+        print(f"bench: error: {error}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("bench: interrupted; servers stopped", file=sys.stderr)
+        sys.exit(130)
