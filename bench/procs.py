@@ -208,5 +208,6 @@ def _on_signal(signum, _frame):
 
 def install_cleanup() -> None:
     atexit.register(stop_all)
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    # SIGINT explicitly too: a harness started in the background inherits it ignored.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _on_signal)
