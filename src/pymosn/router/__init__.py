@@ -1,0 +1,1 @@
+"""Routing: virtual hosts and route tables compiled once from the config, matched per request."""
