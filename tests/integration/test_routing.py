@@ -59,6 +59,7 @@ def config(port: int, a: int, b: int) -> dict:
                                         "route": {"weighted_clusters": [{"cluster": {"name": "a", "weight": 75}}, {"cluster": {"name": "b", "weight": 25}}]},
                                     },
                                     {"match": {"prefix": "/rr"}, "route": {"cluster_name": "both"}},
+                                    {"match": {"prefix": "/autohost"}, "route": {"cluster_name": "a", "auto_host_rewrite": True}},
                                     {"match": {"prefix": "/wrr"}, "route": {"cluster_name": "weighted"}},
                                     {
                                         "match": {"prefix": "/ops"},
@@ -119,6 +120,10 @@ def test_direct_response_and_redirects(router_proxy):
     assert r.status_code == 302 and r.headers["location"] == "http://site.com/new?x=1"
     r = get(router_proxy, "/secure/a", host="site.com")
     assert r.status_code == 301 and r.headers["location"] == "https://secure.example.com/secure/a"
+
+
+def test_auto_host_rewrite_uses_the_upstream_address(router_proxy, origin):
+    assert get(router_proxy, "/autohost").json()["headers"]["host"] == f"127.0.0.1:{origin.port}"
 
 
 def test_cluster_header(router_proxy):

@@ -283,7 +283,12 @@ class DownstreamStream:
         pending = self.pending
         end_stream = self.request_complete and not pending and not head.upgrade
         body_kind = head.body_kind
-        client.send_headers(self, self.method, self.target, list(self.upstream_headers), body_kind, end_stream)
+        headers = list(self.upstream_headers)
+        if self.route.auto_host_rewrite:
+            host = self.host
+            value = (host.hostname or host.address).encode()
+            headers = [(n, value) if n.lower() == b"host" else (n, v) for n, v in headers]
+        client.send_headers(self, self.method, self.target, headers, body_kind, end_stream)
         if body_kind != BODY_NONE:
             client.conn.watermark_listener = _UpstreamWatermarks(self.server.conn)
         if pending:

@@ -231,13 +231,13 @@ def test_arbitrary_bytes_never_escape_as_other_exceptions(data):
 @settings(max_examples=100, deadline=None)
 @given(status=st.integers(min_value=200, max_value=599), headers=header_lists, body=st.binary(max_size=300))
 def test_response_round_trip(status, headers, body):
+    if status in (204, 304):
+        body = b""  # these responses never carry a body: extra bytes would be the next response
     hs = headers + [(b"content-length", b"%d" % len(body))]
     sink = Sink()
     dec = ResponseDecoder(sink)
     dec.feed(encode_response_head(status, hs) + body)
     head = sink.heads()[0]
     assert head.status == status
-    if status in (204, 304):
-        return
     assert head.headers == hs
     assert sink.body() == body
