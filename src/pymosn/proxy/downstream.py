@@ -19,6 +19,7 @@ from pymosn.api.request_id import new_request_id
 from pymosn.api.stream_info import StreamInfo
 from pymosn.network.deadlines import deadlines_for
 from pymosn.protocol.http1 import BODY_LENGTH, BODY_NONE, RequestHead, ResponseHead
+from pymosn.protocol.http1.header_view import HeaderView
 from pymosn.proxy.header_plan import HeaderPlan, apply_adds, filter_response_headers
 from pymosn.proxy.local_reply import REPLIES, local_reply_headers
 from pymosn.proxy.snapshot import ProxySettings
@@ -26,6 +27,7 @@ from pymosn.stream.http1 import ClientStreamConnection, ServerStreamConnection
 
 _CONNECT_FLAGS = (flags.UPSTREAM_CONNECTION_FAILURE, flags.UPSTREAM_CONNECTION_TERMINATION)
 _BODY_BUFFER_LIMIT = 1024 * 1024  # request bytes held while waiting for an upstream connection
+_NOTED = frozenset({b"host", b"x-forwarded-for", b"x-forwarded-proto", b"x-request-id"})
 
 
 class DownstreamStream:
@@ -96,12 +98,8 @@ class DownstreamStream:
         stats.downstream_rq_active += 1
         self.request_complete = end_stream
 
-        headers = {}
-        for name, value in head.headers:
-            key = name.decode("latin-1").lower()
-            headers[key] = headers[key] + "," + value.decode("latin-1") if key in headers else value.decode("latin-1")
-        info.request_headers = headers
-        info.authority = authority = headers.get("host", "")
+        info.request_headers = headers = HeaderView(head.headers, head.lower_names)
+        info.authority = authority = head.host.decode("latin-1")
         target = info.path
         path, _, query = target.partition("?")
 
@@ -144,44 +142,53 @@ class DownstreamStream:
         self.method = head.method
         new_path = route.rewrite_path(path)
         self.target = head.target if new_path == path else (new_path + target[len(path):]).encode("latin-1")
-        self.upstream_headers = self._upstream_headers(head, headers, plan)
+        self.upstream_headers = self._upstream_headers(head, plan)
         if head.expect_continue:
             self.server.send_continue()
         self._try_upstream()
 
-    def _upstream_headers(self, head: RequestHead, headers: dict, plan: HeaderPlan) -> list:
+    def _upstream_headers(self, head: RequestHead, plan: HeaderPlan) -> list:
+        """One pass over the request headers: drop hop-by-hop and removed ones, rewrite Host,
+        note the forwarding headers we extend; then add ours and the route's."""
         drop = plan.request_drop
         out = []
         conn_tokens = None
-        for name, value in head.headers:
-            lname = name.lower()
+        xff = xfp = request_id = upgrade = None
+        for lname, header in zip(head.lower_names, head.headers):
             if lname in drop:
                 if lname == b"connection":
-                    conn_tokens = {t.strip().lower() for t in value.split(b",")}
+                    conn_tokens = {t.strip().lower() for t in header[1].split(b",")}
+                elif lname == b"upgrade":
+                    upgrade = header[1]
                 continue
-            if lname == b"host" and plan.host_rewrite is not None:
-                value = plan.host_rewrite
-            out.append((name, value))
+            if lname in _NOTED:
+                if lname == b"host":
+                    if plan.host_rewrite is not None:
+                        header = (header[0], plan.host_rewrite)
+                elif lname == b"x-forwarded-for":
+                    xff = header[1] if xff is None else xff + b", " + header[1]
+                    continue
+                elif lname == b"x-request-id":
+                    request_id = header[1]
+                else:
+                    xfp = header[1]
+            out.append(header)
         if conn_tokens:
             conn_tokens.discard(b"upgrade")
             out = [h for h in out if h[0].lower() not in conn_tokens]
-        remote_ip = self.server.conn.remote_address.rpartition(":")[0].strip("[]")
-        xff = headers.get("x-forwarded-for")
-        if xff is None:
-            out.append((b"x-forwarded-for", remote_ip.encode()))
-        else:
-            out = [h for h in out if h[0].lower() != b"x-forwarded-for"]
-            out.append((b"x-forwarded-for", f"{xff}, {remote_ip}".encode("latin-1")))
-        if "x-forwarded-proto" not in headers:
+        remote_ip = self.server.conn.remote_address.rpartition(":")[0].strip("[]").encode()
+        out.append((b"x-forwarded-for", remote_ip if xff is None else xff + b", " + remote_ip))
+        if xfp is None:
             out.append((b"x-forwarded-proto", self.settings.scheme))
-        request_id = headers.get("x-request-id")
         if request_id is None:
-            request_id = new_request_id()
-            out.append((b"x-request-id", request_id.encode()))
-        self.info.request_id = request_id
+            rid = new_request_id()
+            out.append((b"x-request-id", rid.encode()))
+            self.info.request_id = rid
+        else:
+            self.info.request_id = request_id.decode("latin-1")
         if head.upgrade:
             out.append((b"connection", b"upgrade"))
-            out.append((b"upgrade", headers.get("upgrade", "").encode("latin-1")))
+            out.append((b"upgrade", upgrade or b""))
         if plan.request_add:
             apply_adds(out, plan.request_add)
         return out
@@ -371,13 +378,14 @@ class DownstreamStream:
         if status >= 500 and self._retry_on_status(status):
             return
         info.response_code = status
+        info.response_headers = HeaderView(head.headers, head.lower_names)
         self.response_started = True
-        headers = filter_response_headers(head.headers, self.plan)
+        headers = filter_response_headers(head, self.plan)
         if status == 101:
             self.tunnel = True  # tunnels have no request deadline
-            for name, value in head.headers:
-                if name.lower() in (b"upgrade", b"connection"):
-                    headers.append((name, value))
+            for lname, header in zip(head.lower_names, head.headers):
+                if lname == b"upgrade" or lname == b"connection":
+                    headers.append(header)
             self.server.send_headers(101, headers, BODY_NONE, False, head.reason)
             return
         if self.head.upgrade:

@@ -31,17 +31,18 @@ def apply_adds(headers: list[tuple[bytes, bytes]], adds: tuple) -> None:
         headers.append((name, value))
 
 
-def filter_response_headers(headers: list[tuple[bytes, bytes]], plan: HeaderPlan | None) -> list:
+def filter_response_headers(head, plan: HeaderPlan | None) -> list:
+    """The response headers to send downstream: hop-by-hop and removed ones dropped (also
+    those the Connection header names), then the route's additions."""
     drop = plan.response_drop if plan is not None else HOP_BY_HOP
     out = []
     extra: set[bytes] | None = None
-    for name, value in headers:
-        lname = name.lower()
+    for lname, header in zip(head.lower_names, head.headers):
         if lname in drop:
             if lname == b"connection":
-                extra = {t.strip().lower() for t in value.split(b",")}
+                extra = {t.strip().lower() for t in header[1].split(b",")}
             continue
-        out.append((name, value))
+        out.append(header)
     if extra:
         out = [h for h in out if h[0].lower() not in extra]
     if plan is not None and plan.response_add:

@@ -39,6 +39,7 @@ class RequestDecoder:
         "_head_bytes",
         "_url",
         "_headers",
+        "_lower_names",
         "_trailers",
         "_in_head",
         "_error",
@@ -59,6 +60,7 @@ class RequestDecoder:
         self._head_bytes = 0
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
+        self._lower_names: list[bytes] = []
         self._trailers: list[tuple[bytes, bytes]] | None = None
         self._in_head = True
 
@@ -96,6 +98,7 @@ class RequestDecoder:
         self._count(len(name) + len(value) + 4)
         if self._in_head:
             self._headers.append((name, value))
+            self._lower_names.append(name.lower())
         else:
             if self._trailers is None:
                 self._trailers = []
@@ -115,11 +118,10 @@ class RequestDecoder:
         self._head_bytes = 0  # trailers get a fresh budget
         parser = self._parser
         version = parser.get_http_version().encode()
-        head = RequestHead(parser.get_method(), self._url, version, self._headers)
+        head = RequestHead(parser.get_method(), self._url, version, self._headers, self._lower_names)
         head.keep_alive = parser.should_keep_alive()
         host_count = 0
-        for name, value in self._headers:
-            lname = name.lower()
+        for lname, (_, value) in zip(self._lower_names, self._headers):
             if lname == b"host":
                 host_count += 1
                 head.host = value
@@ -168,6 +170,7 @@ class ResponseDecoder:
         "_max_head_bytes",
         "_head_bytes",
         "_headers",
+        "_lower_names",
         "_trailers",
         "_reason",
         "_in_head",
@@ -194,6 +197,7 @@ class ResponseDecoder:
     def _reset(self) -> None:
         self._head_bytes = 0
         self._headers: list[tuple[bytes, bytes]] = []
+        self._lower_names: list[bytes] = []
         self._trailers: list[tuple[bytes, bytes]] | None = None
         self._reason = b""
         self._in_head = True
@@ -250,6 +254,7 @@ class ResponseDecoder:
             raise self._error
         if self._in_head:
             self._headers.append((name, value))
+            self._lower_names.append(name.lower())
         else:
             if self._trailers is None:
                 self._trailers = []
@@ -260,12 +265,13 @@ class ResponseDecoder:
         self._head_bytes = 0
         parser = self._parser
         status = parser.get_status_code()
-        head = ResponseHead(status, self._reason, parser.get_http_version().encode(), self._headers)
+        head = ResponseHead(
+            status, self._reason, parser.get_http_version().encode(), self._headers, self._lower_names
+        )
         head.keep_alive = parser.should_keep_alive()
         no_body = self._head_request or status < 200 or status in (204, 304)
         kind = BODY_UNTIL_CLOSE
-        for name, value in self._headers:
-            lname = name.lower()
+        for lname, (_, value) in zip(self._lower_names, self._headers):
             if lname == b"content-length":
                 kind = BODY_LENGTH
                 head.content_length = int(value)

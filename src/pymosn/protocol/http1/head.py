@@ -17,6 +17,7 @@ class RequestHead:
         "target",
         "version",
         "headers",
+        "lower_names",
         "keep_alive",
         "body_kind",
         "content_length",
@@ -25,11 +26,14 @@ class RequestHead:
         "host",
     )
 
-    def __init__(self, method: bytes, target: bytes, version: bytes, headers: Headers) -> None:
+    def __init__(
+        self, method: bytes, target: bytes, version: bytes, headers: Headers, lower_names: list[bytes]
+    ) -> None:
         self.method = method
         self.target = target  # origin-form path and query, as received
         self.version = version  # b"1.1" or b"1.0"
         self.headers = headers
+        self.lower_names = lower_names  # headers[i][0].lower(), computed once by the decoder
         self.keep_alive = True
         self.body_kind = BODY_NONE
         self.content_length = 0
@@ -39,13 +43,14 @@ class RequestHead:
 
 
 class ResponseHead:
-    __slots__ = ("status", "reason", "version", "headers", "keep_alive", "body_kind", "content_length")
+    __slots__ = ("status", "reason", "version", "headers", "lower_names", "keep_alive", "body_kind", "content_length")
 
-    def __init__(self, status: int, reason: bytes, version: bytes, headers: Headers) -> None:
+    def __init__(self, status: int, reason: bytes, version: bytes, headers: Headers, lower_names: list[bytes]) -> None:
         self.status = status
         self.reason = reason
         self.version = version
         self.headers = headers
+        self.lower_names = lower_names
         self.keep_alive = True
         self.body_kind = BODY_NONE
         self.content_length = 0
