@@ -236,3 +236,12 @@ def test_listener_connection_limit(origin, start_proxy):
     assert read_response(a)[0].startswith(b"HTTP/1.1 200")
     for s in (a, b, c):
         s.close()
+
+
+def test_absolute_form_request_is_forwarded_in_origin_form(proxy):
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as s:
+        s.sendall(b"GET http://example.com/echo/abs?x=1 HTTP/1.1\r\nHost: other\r\n\r\n")
+        head, body = read_response(s)
+    seen = json.loads(body)
+    assert seen["path"] == "/echo/abs?x=1"
+    assert seen["headers"]["host"] == "example.com"

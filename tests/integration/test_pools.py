@@ -34,3 +34,13 @@ def test_upstream_closing_keepalive_is_handled(proxy, origin):
         time.sleep(0.1)
         assert c.get(f"http://127.0.0.1:{proxy.port}/echo").status_code == 200
     assert origin.connections == 2
+
+
+def test_stale_pooled_connection_is_retried_once(proxy, origin):
+    # Every reuse of a pooled connection meets a reset: each request after the first must be
+    # retried once on a fresh connection instead of answering 502.
+    with httpx.Client() as c:
+        for _ in range(4):
+            r = c.get(f"http://127.0.0.1:{proxy.port}/once-per-conn")
+            assert r.status_code == 200 and r.text == "first on this connection\n"
+    assert origin.connections == 4

@@ -10,6 +10,8 @@ Behaviour is chosen by path, so one origin serves every test:
   /reset             closes the connection without answering
   /half              sends the head and half the body, then closes
   /close             answers with Connection: close, then closes
+  /once-per-conn     answers the first request of a connection (as keep-alive); resets on any
+                     later one, like a server closing an idle connection as it is reused
   /ws                answers 101 to an Upgrade request, then echoes raw bytes
   /nolength          a body without Content-Length or chunking (ends at close)
 Every request is recorded in `origin.requests` (method, path, headers)."""
@@ -30,6 +32,7 @@ class _Handler(asyncio.Protocol):
         self.transport = None
         self.tunnel = False
         self.paused = False
+        self.served = 0
         self._reset()
 
     def _reset(self) -> None:
@@ -128,6 +131,13 @@ class _Handler(asyncio.Protocol):
             self._write_head(200, [("content-type", "text/plain")], False)
             t.write(b"until close")
             t.close()
+            return
+        if path.startswith("/once-per-conn"):
+            self.served += 1
+            if self.served > 1:
+                t.abort()  # as a server that timed the idle connection out just now
+                return
+            self._simple(200, b"first on this connection\n", True)
             return
         if path.startswith("/close"):
             self._simple(200, b"closing\n", False)

@@ -56,6 +56,7 @@ class DownstreamStream:
         "tunnel",
         "counted_active",
         "host_active",
+        "stale_retry_used",
     )
 
     def __init__(self, server: ServerStreamConnection, settings: ProxySettings) -> None:
@@ -78,6 +79,7 @@ class DownstreamStream:
         self.tunnel = False
         self.counted_active = False
         self.host_active = False  # the current host counts this request in rq_active
+        self.stale_retry_used = False
 
     # --- downstream request ------------------------------------------------------------------
 
@@ -321,10 +323,12 @@ class DownstreamStream:
             return
         self._local_reply(flag, REPLIES[flag][1].rstrip(b"\n") + b": " + reason.encode() + b"\n")
 
-    def _retry(self) -> bool:
-        """Retries only requests whose whole body we still hold (none, here): MOSN retries
-        connect failures; the retry policy adds resets and 5xx."""
-        if self.tries > self._max_retries() or self.response_started or self.head.body_kind != BODY_NONE:
+    def _retry(self, stale: bool = False) -> bool:
+        """Retries only requests whose whole body we still hold (none, here): connect failures
+        and resets as the retry policy allows, plus one retry after a stale pooled connection."""
+        if self.response_started or self.head.body_kind != BODY_NONE:
+            return False
+        if not stale and self.tries > self._max_retries():
             return False
         cluster = self.cluster
         if not cluster.can_retry():
@@ -433,6 +437,7 @@ class DownstreamStream:
     def on_upstream_reset(self, reason: str) -> None:
         if self.done:
             return
+        client = self.client
         self.client = None
         if self.tunnel:
             self._finish()
@@ -440,8 +445,14 @@ class DownstreamStream:
             return
         self.info.upstream_transport_failure_reason = reason
         self._release_host(error=True)
-        if not self.response_started and self._retry():
-            return
+        if not self.response_started:
+            # A pooled keep-alive connection the upstream closed just as we reused it is a
+            # race, not an upstream failure: retry once on a fresh connection.
+            stale = client is not None and client.reused and not self.stale_retry_used
+            if stale:
+                self.stale_retry_used = True
+            if self._retry(stale):
+                return
         self._local_reply(flags.UPSTREAM_CONNECTION_TERMINATION)
 
     def _release_host(self, error: bool) -> None:

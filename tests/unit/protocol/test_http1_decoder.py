@@ -241,3 +241,13 @@ def test_response_round_trip(status, headers, body):
     assert head.status == status
     assert head.headers == hs
     assert sink.body() == body
+
+
+def test_absolute_form_target_becomes_origin_form_with_its_authority_as_host():
+    head = decode(b"GET http://Example.com:8080/a/b?q=1 HTTP/1.1\r\nHost: ignored\r\nX: y\r\n\r\n").heads()[0]
+    assert head.target == b"/a/b?q=1"
+    assert head.host == b"Example.com:8080"
+    assert head.headers == [(b"Host", b"Example.com:8080"), (b"X", b"y")]
+    assert head.lower_names == [b"host", b"x"]
+    head = decode(b"GET https://h HTTP/1.1\r\n\r\n").heads()[0]
+    assert head.target == b"/" and head.host == b"h"

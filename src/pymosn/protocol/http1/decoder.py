@@ -141,7 +141,9 @@ class RequestDecoder:
                 head.upgrade = True
         if host_count > 1:
             self._fail(ProtocolError("multiple Host headers"))
-        if host_count == 0 and version == b"1.1":
+        if self._url[:1] != b"/" and self._url[:8].lower().startswith((b"http://", b"https://")):
+            _to_origin_form(head)
+        elif host_count == 0 and version == b"1.1":
             self._fail(ProtocolError("missing Host header"))
         if head.method == b"CONNECT":
             self._fail(ProtocolError("CONNECT is not supported", 405))
@@ -305,6 +307,20 @@ class ResponseDecoder:
         if head is None or (100 <= head.status < 200):
             return
         self._sink.on_response_end(self._trailers)
+
+
+def _to_origin_form(head: RequestHead) -> None:
+    """RFC 9112 3.2.2: for an absolute-form target, the target's authority replaces the Host
+    header, and the request is forwarded in origin-form."""
+    rest = head.target.split(b"://", 1)[1]
+    authority, slash, path = rest.partition(b"/")
+    if not authority:
+        raise ProtocolError("absolute-form target without an authority")
+    head.target = b"/" + path if slash else b"/"
+    head.host = authority
+    kept = [(n, ln) for n, ln in zip(head.headers, head.lower_names) if ln != b"host"]
+    head.headers = [(b"Host", authority)] + [h for h, _ in kept]
+    head.lower_names = [b"host"] + [ln for _, ln in kept]
 
 
 def _reason(exc: Exception) -> str:
