@@ -14,6 +14,7 @@ from pymosn.metrics.histogram import Histogram
 class StatsGroup:
     __slots__ = ()
     COUNTERS: ClassVar[tuple[str, ...]] = ()
+    RESPONSE_CLASSES: ClassVar[tuple[str, ...]] = ()  # counters for 1xx..5xx, in that order
     GAUGES: ClassVar[tuple[str, ...]] = ()
     HISTOGRAMS: ClassVar[tuple[str, ...]] = ()
 
@@ -47,6 +48,13 @@ class StatsGroup:
             if value is not None:
                 getattr(self, name).merge(value)
 
+    def count_response(self, code: int) -> None:
+        """Counts a response in its status class (1xx..5xx) counter, if the group keeps them."""
+        names = self.RESPONSE_CLASSES
+        if names and 100 <= code < 600:
+            name = names[code // 100 - 1]
+            setattr(self, name, getattr(self, name) + 1)
+
     def reset_counters(self) -> None:
         for name in self.COUNTERS:
             setattr(self, name, 0)
@@ -77,6 +85,7 @@ class ListenerStats(StatsGroup):
         "downstream_rq_protocol_error",
     )
     GAUGES = ("downstream_cx_active", "downstream_rq_active")
+    RESPONSE_CLASSES = tuple(f"downstream_rq_{n}xx" for n in range(1, 6))
     __slots__ = COUNTERS + GAUGES
 
 
@@ -97,7 +106,9 @@ class ClusterStats(StatsGroup):
         "upstream_rq_pending_overflow",
         "upstream_rq_timeout",
         "upstream_rq_retry",
+        "upstream_rq_1xx",
         "upstream_rq_2xx",
+        "upstream_rq_3xx",
         "upstream_rq_4xx",
         "upstream_rq_5xx",
         "upstream_cx_rx_bytes_total",
@@ -105,6 +116,7 @@ class ClusterStats(StatsGroup):
     )
     GAUGES = ("upstream_cx_active", "upstream_rq_active")
     HISTOGRAMS = ("upstream_rq_time",)
+    RESPONSE_CLASSES = tuple(f"upstream_rq_{n}xx" for n in range(1, 6))
     __slots__ = COUNTERS + GAUGES + HISTOGRAMS
 
 

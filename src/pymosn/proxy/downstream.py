@@ -535,30 +535,14 @@ class DownstreamStream:
         stats.downstream_rq_active -= 1
         code = info.response_code
         if code:
-            klass = code // 100
-            if klass == 2:
-                stats.downstream_rq_2xx += 1
-            elif klass == 5:
-                stats.downstream_rq_5xx += 1
-            elif klass == 4:
-                stats.downstream_rq_4xx += 1
-            elif klass == 3:
-                stats.downstream_rq_3xx += 1
-            else:
-                stats.downstream_rq_1xx += 1
+            stats.count_response(code)
         cluster = self.cluster
         if cluster is not None and self.counted_active:
             cluster.active_requests -= 1
             cs = cluster.stats
             cs.upstream_rq_active -= 1
             if self.host_active and code and not info.response_flags:
-                klass = code // 100
-                if klass == 2:
-                    cs.upstream_rq_2xx += 1
-                elif klass == 5:
-                    cs.upstream_rq_5xx += 1
-                elif klass == 4:
-                    cs.upstream_rq_4xx += 1
+                cs.count_response(code)
                 cs.upstream_rq_time.record((info.end_monotonic - info.start_monotonic) * 1000.0)
             self._release_host(error=code >= 500 or bool(info.response_flags))
         for logger in self.settings.access_loggers:

@@ -141,8 +141,8 @@ class Http1Pool:
         cluster.stats.upstream_cx_tx_bytes_total += conn.bytes_sent
         self.host.stats.cx_active -= 1
         self.idle = [c for c in self.idle if c.conn is not conn]
-        if self.waiters and not self.closed and self.cluster.can_open_connection():
-            self._dial()
+        if len(self.waiters) > self.connecting and not self.closed and self.cluster.can_open_connection():
+            self._dial()  # waiters that no dial in flight will serve
 
     def close(self) -> None:
         self.closed = True

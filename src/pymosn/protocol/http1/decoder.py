@@ -26,18 +26,16 @@ class _StopParsing(Exception):
     callback exceptions, so the decoder also remembers that it asked to stop."""
 
 
-class RequestDecoder:
-    """Feeds bytes to llhttp and calls the sink:
-
-    sink.on_request_head(head), sink.on_request_body(data), sink.on_request_end(trailers or None),
-    and after an upgrade request's head, sink.on_upgrade_data(data) for every later byte."""
+class _HeadCollector:
+    """What both decoders share: collecting header fields (and trailers after the head) within
+    a size budget, and remembering an error raised inside an llhttp callback (httptools only
+    reports that a callback failed, not with what)."""
 
     __slots__ = (
         "_sink",
         "_parser",
         "_max_head_bytes",
         "_head_bytes",
-        "_url",
         "_headers",
         "_lower_names",
         "_trailers",
@@ -47,22 +45,65 @@ class RequestDecoder:
         "upgraded",
     )
 
-    def __init__(self, sink, max_head_bytes: int = 60 * 1024) -> None:
+    _TOO_LARGE = ("header section too large", 431)  # reason and status of the error
+
+    def __init__(self, sink, parser, max_head_bytes: int) -> None:
         self._sink = sink
-        self._parser = httptools.HttpRequestParser(self)
+        self._parser = parser
         self._max_head_bytes = max_head_bytes
         self._error: ProtocolError | None = None
-        self._head: RequestHead | None = None
+        self._head = None
         self.upgraded = False
         self._reset()
 
     def _reset(self) -> None:
         self._head_bytes = 0
-        self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._lower_names: list[bytes] = []
         self._trailers: list[tuple[bytes, bytes]] | None = None
         self._in_head = True
+
+    def _count(self, n: int) -> None:
+        self._head_bytes += n
+        if self._head_bytes > self._max_head_bytes:
+            self._fail(ProtocolError(*self._TOO_LARGE))
+
+    def _fail(self, error: ProtocolError) -> None:
+        self._error = error
+        raise error
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value) + 4)
+        if self._in_head:
+            self._headers.append((name, value))
+            self._lower_names.append(name.lower())
+        else:
+            if self._trailers is None:
+                self._trailers = []
+            self._trailers.append((name, value))
+
+    def _head_done(self) -> None:
+        self._in_head = False
+        self._head_bytes = 0  # trailers get a fresh budget
+
+
+class RequestDecoder(_HeadCollector):
+    """Feeds bytes to llhttp and calls the sink:
+
+    sink.on_request_head(head), sink.on_request_body(data), sink.on_request_end(trailers or None),
+    and after an upgrade request's head, sink.on_upgrade_data(data) for every later byte."""
+
+    __slots__ = ("_url",)
+
+    _TOO_LARGE = ("request header section too large", 431)
+
+    def __init__(self, sink, max_head_bytes: int = 60 * 1024) -> None:
+        self._url = b""
+        super().__init__(sink, httptools.HttpRequestParser(self), max_head_bytes)
+
+    def _reset(self) -> None:
+        super()._reset()
+        self._url = b""
 
     def feed(self, data: bytes) -> None:
         if self.upgraded:
@@ -94,28 +135,8 @@ class RequestDecoder:
         self._url += url
         self._count(len(url))
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._count(len(name) + len(value) + 4)
-        if self._in_head:
-            self._headers.append((name, value))
-            self._lower_names.append(name.lower())
-        else:
-            if self._trailers is None:
-                self._trailers = []
-            self._trailers.append((name, value))
-
-    def _count(self, n: int) -> None:
-        self._head_bytes += n
-        if self._head_bytes > self._max_head_bytes:
-            self._fail(ProtocolError("request header section too large", 431))
-
-    def _fail(self, error: ProtocolError) -> None:
-        self._error = error
-        raise error
-
     def on_headers_complete(self) -> None:
-        self._in_head = False
-        self._head_bytes = 0  # trailers get a fresh budget
+        self._head_done()
         parser = self._parser
         version = parser.get_http_version().encode()
         head = RequestHead(parser.get_method(), self._url, version, self._headers, self._lower_names)
@@ -161,48 +182,25 @@ class RequestDecoder:
         self._sink.on_request_end(self._trailers)
 
 
-class ResponseDecoder:
+class ResponseDecoder(_HeadCollector):
     """Client-side decoder. Before each response, call expect(head_request) so a response to
     HEAD is known to carry no body. Calls on the sink: on_response_head(head),
     on_response_body(data), on_response_end(trailers or None), on_upgrade_data(data)."""
 
-    __slots__ = (
-        "_sink",
-        "_parser",
-        "_max_head_bytes",
-        "_head_bytes",
-        "_headers",
-        "_lower_names",
-        "_trailers",
-        "_reason",
-        "_in_head",
-        "_head_request",
-        "_head",
-        "_error",
-        "_stopped",
-        "in_message",
-        "upgraded",
-    )
+    __slots__ = ("_reason", "_head_request", "_stopped", "in_message")
+
+    _TOO_LARGE = ("upstream response header section too large", 502)
 
     def __init__(self, sink, max_head_bytes: int = 60 * 1024) -> None:
-        self._sink = sink
-        self._parser = httptools.HttpResponseParser(self)
-        self._max_head_bytes = max_head_bytes
+        self._reason = b""
         self._head_request = False
-        self._head: ResponseHead | None = None
-        self._error: ProtocolError | None = None
         self._stopped = False
         self.in_message = False
-        self.upgraded = False
-        self._reset()
+        super().__init__(sink, httptools.HttpResponseParser(self), max_head_bytes)
 
     def _reset(self) -> None:
-        self._head_bytes = 0
-        self._headers: list[tuple[bytes, bytes]] = []
-        self._lower_names: list[bytes] = []
-        self._trailers: list[tuple[bytes, bytes]] | None = None
+        super()._reset()
         self._reason = b""
-        self._in_head = True
 
     def expect(self, head_request: bool) -> None:
         self._head_request = head_request
@@ -249,22 +247,8 @@ class ResponseDecoder:
     def on_status(self, reason: bytes) -> None:
         self._reason += reason
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._head_bytes += len(name) + len(value) + 4
-        if self._head_bytes > self._max_head_bytes:
-            self._error = ProtocolError("upstream response header section too large", 502)
-            raise self._error
-        if self._in_head:
-            self._headers.append((name, value))
-            self._lower_names.append(name.lower())
-        else:
-            if self._trailers is None:
-                self._trailers = []
-            self._trailers.append((name, value))
-
     def on_headers_complete(self) -> None:
-        self._in_head = False
-        self._head_bytes = 0
+        self._head_done()
         parser = self._parser
         status = parser.get_status_code()
         head = ResponseHead(
@@ -279,8 +263,7 @@ class ResponseDecoder:
                 head.content_length = int(value)
             elif lname == b"transfer-encoding":
                 if value.strip().lower() != b"chunked":
-                    self._error = ProtocolError("unsupported upstream transfer-encoding", 502)
-                    raise self._error
+                    self._fail(ProtocolError("unsupported upstream transfer-encoding", 502))
                 kind = BODY_CHUNKED
         if no_body:
             kind = BODY_NONE
