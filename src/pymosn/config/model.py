@@ -164,6 +164,42 @@ class ProxyConfig(Model):
     stream_idle_timeout: float = 300.0  # seconds without request or response bytes
 
 
+class CidrRange(Model):
+    address: str
+    length: int = 32
+
+
+class TcpRoute(Model):
+    """MOSN's tcp_proxy route: the first whose address and port conditions match picks the
+    cluster. Empty conditions match anything. Ports are "80" or "8000-9000", comma-separated."""
+
+    cluster: str
+    source_addrs: tuple[CidrRange, ...] = ()
+    destination_addrs: tuple[CidrRange, ...] = ()
+    source_port: str = ""
+    destination_port: str = ""
+
+
+class TcpClusterWeight(Model):
+    name: str
+    weight: int = 1
+
+
+class TcpWeightedClusters(Model):
+    clusters: tuple[TcpClusterWeight, ...] = ()
+
+
+class TcpProxyConfig(Model):
+    """Config of the `tcp_proxy` network filter (MOSN's tcpproxy; Envoy's TcpProxy fields)."""
+
+    stat_prefix: str = ""
+    cluster: str = ""
+    weighted_clusters: TcpWeightedClusters | None = None
+    routes: tuple[TcpRoute, ...] = ()
+    idle_timeout: float = 3600.0  # seconds with no bytes either way; 0 = never (Envoy's default 1h)
+    max_connect_attempts: int = 1
+
+
 class NetworkFilter(Model):
     """`type` names a registered network filter; `config` is decoded by that filter's factory."""
 

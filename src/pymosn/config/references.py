@@ -27,6 +27,7 @@ def check_config(config: model.Config, path: str, walker: Walker) -> model.Confi
         router_names = {r.router_config_name for r in server.routers}
         for listener in server.listeners:
             _check_router_references(walker, listener, router_names)
+            _check_tcp_proxy_cluster_references(walker, listener, cluster_names)
         for router_config in server.routers:
             _check_cluster_references(walker, router_config, cluster_names)
     return config
@@ -55,6 +56,25 @@ def _report_shared_addresses(walker: Walker, listeners: list[model.Listener]) ->
             walker.log.error(path, f"{host}:{port} is already used by {first_path[listener.address]}")
         else:
             first_path[listener.address] = path
+
+
+def _check_tcp_proxy_cluster_references(walker: Walker, listener: model.Listener, cluster_names: set[str]) -> None:
+    for chain in listener.filter_chains:
+        for network_filter in chain.filters:
+            if network_filter.type != "tcp_proxy":
+                continue
+            try:
+                tcp = msgspec.convert(network_filter.config, model.TcpProxyConfig)
+            except msgspec.ValidationError:
+                continue  # already reported with its path when the filter was built
+            config_path = child(walker.path_of(network_filter), "config")
+            named = [("cluster", tcp.cluster)] if tcp.cluster else []
+            if tcp.weighted_clusters is not None:
+                named += [(f"weighted_clusters.clusters[{i}].name", w.name) for i, w in enumerate(tcp.weighted_clusters.clusters)]
+            named += [(f"routes[{i}].cluster", r.cluster) for i, r in enumerate(tcp.routes)]
+            for where, name in named:
+                if name not in cluster_names:
+                    walker.log.error(f"{config_path}.{where}", f"unknown cluster {name!r}; known: {_listing(cluster_names)}")
 
 
 def _check_router_references(walker: Walker, listener: model.Listener, router_names: set[str]) -> None:

@@ -7,6 +7,7 @@ Checks that need the whole config (references, duplicates) live in `references.p
 from __future__ import annotations
 
 import functools
+import ipaddress
 import re
 from typing import Any
 
@@ -24,9 +25,10 @@ MOSN_LB_TYPES = IMPLEMENTED_LB_TYPES | {
 }
 IMPLEMENTED_CLUSTER_TYPES = frozenset({"SIMPLE", "STATIC"})
 MOSN_CLUSTER_TYPES = IMPLEMENTED_CLUSTER_TYPES | {"DYNAMIC", "EDS", "ORIGINAL_DST", "STRICT_DNS"}
-IMPLEMENTED_NETWORK_FILTERS = frozenset({"proxy"})
+NETWORK_FILTER_CONFIGS: dict[str, type] = {"proxy": model.ProxyConfig, "tcp_proxy": model.TcpProxyConfig}
+IMPLEMENTED_NETWORK_FILTERS = frozenset(NETWORK_FILTER_CONFIGS)
 MOSN_NETWORK_FILTERS = IMPLEMENTED_NETWORK_FILTERS | {
-    "connection_manager", "tcp_proxy", "udp_proxy", "fault_inject", "grpc", "tunnel",
+    "connection_manager", "udp_proxy", "fault_inject", "grpc", "tunnel",
 }
 # Ignoring these would let through requests the config means to refuse.
 ACCESS_CONTROL_STREAM_FILTERS = frozenset({"ip_access", "jwt_authn"})
@@ -90,16 +92,17 @@ def listener(obj: model.Listener, path: str, walker: Walker) -> model.Listener:
 def network_filter(obj: model.NetworkFilter, path: str, walker: Walker) -> model.NetworkFilter:
     """Decode a proxy filter's config now, so its errors carry their full paths, and store it normalized."""
     if obj.type not in IMPLEMENTED_NETWORK_FILTERS:
+        known = ", ".join(sorted(IMPLEMENTED_NETWORK_FILTERS))
         if obj.type in MOSN_NETWORK_FILTERS:
-            message = f"network filter {obj.type!r} is not implemented by pymosn yet; known: proxy"
+            message = f"network filter {obj.type!r} is not implemented by pymosn yet; known: {known}"
         else:
-            message = f"unknown network filter {obj.type!r}; known: proxy"
+            message = f"unknown network filter {obj.type!r}; known: {known}"
         walker.log.error(child(path, "type"), message)
         return obj
-    proxy = walker.struct(obj.config, model.ProxyConfig, child(path, "config"))
-    if proxy is INVALID:
+    decoded = walker.struct(obj.config, NETWORK_FILTER_CONFIGS[obj.type], child(path, "config"))
+    if decoded is INVALID:
         return obj
-    return msgspec.structs.replace(obj, config=msgspec.to_builtins(proxy))
+    return msgspec.structs.replace(obj, config=msgspec.to_builtins(decoded))
 
 
 def stream_filter(obj: model.StreamFilter, path: str, walker: Walker) -> model.StreamFilter:
@@ -124,6 +127,39 @@ def proxy_config(obj: model.ProxyConfig, path: str, walker: Walker) -> model.Pro
         downstream_protocol=downstream or obj.downstream_protocol,
         upstream_protocol=upstream or obj.upstream_protocol,
     )
+
+
+def tcp_proxy_config(obj: model.TcpProxyConfig, path: str, walker: Walker) -> model.TcpProxyConfig:
+    if not (obj.cluster or obj.weighted_clusters or obj.routes):
+        walker.log.error(path, "needs a cluster, weighted_clusters or routes")
+    if obj.max_connect_attempts < 1:
+        walker.log.error(child(path, "max_connect_attempts"), f"must be >= 1, got {obj.max_connect_attempts}")
+    if obj.weighted_clusters is not None:
+        for i, weighted in enumerate(obj.weighted_clusters.clusters):
+            if weighted.weight < 1:
+                walker.log.error(f"{path}.weighted_clusters.clusters[{i}].weight", f"must be >= 1, got {weighted.weight}")
+    for i, route in enumerate(obj.routes):
+        for field in ("source_port", "destination_port"):
+            spec = getattr(route, field)
+            if spec and not _valid_port_ranges(spec):
+                walker.log.error(f"{path}.routes[{i}].{field}", f"expected ports like \"80\" or \"8000-9000\", got {spec!r}")
+        for field in ("source_addrs", "destination_addrs"):
+            for j, cidr in enumerate(getattr(route, field)):
+                try:
+                    ipaddress.ip_network(f"{cidr.address}/{cidr.length}", strict=False)
+                except ValueError as error:
+                    walker.log.error(f"{path}.routes[{i}].{field}[{j}]", str(error))
+    return obj
+
+
+def _valid_port_ranges(spec: str) -> bool:
+    for part in spec.split(","):
+        low, _, high = part.strip().partition("-")
+        if not low.isdigit() or (high and not high.isdigit()):
+            return False
+        if not 0 <= int(low) <= int(high or low) <= 65535:
+            return False
+    return True
 
 
 def router_config(obj: model.RouterConfig, path: str, walker: Walker) -> model.RouterConfig:
@@ -267,6 +303,7 @@ def build_rules() -> dict[type, list[Rule]]:
         model.NetworkFilter: [network_filter],
         model.StreamFilter: [stream_filter],
         model.ProxyConfig: [proxy_config],
+        model.TcpProxyConfig: [tcp_proxy_config],
         model.RouterConfig: [router_config],
         model.VirtualHost: [virtual_host],
         model.Route: [route],

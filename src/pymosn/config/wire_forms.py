@@ -62,6 +62,7 @@ _DURATION_FIELDS = (
     (model.Cluster, "idle_timeout"),
     (model.Listener, "connection_idle_timeout"),
     (model.ProxyConfig, "stream_idle_timeout"),
+    (model.TcpProxyConfig, "idle_timeout"),
 )
 
 WIRE_FORMS: dict[tuple[type, str], WireForm] = {

@@ -12,11 +12,11 @@ from pymosn.accesslog import AccessLogger
 from pymosn.admin import AdminServer
 from pymosn.config import model
 from pymosn.config.loader import config_to_builtins
-from pymosn.filter.network.proxy import decode_proxy_config, proxy_filter_factory
+from pymosn.filter.registry import ListenerContext, build_filter_chain
 from pymosn.metrics import StatsStore
 from pymosn.network.filter_chain import FilterChainFactory
 from pymosn.network.listener import Listener
-from pymosn.proxy.snapshot import ProxySettings, Snapshot, SnapshotRef
+from pymosn.proxy.snapshot import Snapshot, SnapshotRef
 from pymosn.router.manager import RouterManager
 from pymosn.upstream.cluster import ClusterManager
 
@@ -47,31 +47,21 @@ class Runtime:
         stats = self.stats.listener(cfg.name)
         loggers = [AccessLogger(a.log_path, a.log_format) for a in cfg.access_logs if a.log_path]
         self.access_loggers += loggers
-        proxy_cfg = model.ProxyConfig()
-        for chain in cfg.filter_chains[:1]:  # filter chain matching (SNI, ports) comes with TLS
-            for f in chain.filters:
-                if f.type == "proxy":
-                    proxy_cfg = decode_proxy_config(f.config)
-        settings = ProxySettings(
-            listener_name=cfg.name,
-            router_config_name=proxy_cfg.router_config_name,
-            snapshot_ref=self.snapshot_ref,
-            stats=stats,
-            access_loggers=loggers,
-            max_head_bytes=proxy_cfg.max_request_headers_kb * 1024,
-            max_body_bytes=proxy_cfg.max_request_bytes,
-        )
+        ctx = ListenerContext(cfg.name, self.snapshot_ref, stats, loggers)
+        # filter chain matching (SNI, ports) comes with TLS; one chain per listener until then
+        builders = build_filter_chain(cfg.filter_chains[0], ctx) if cfg.filter_chains else []
         host, port = cfg.address
         return Listener(
             cfg.name,
             host,
             port,
-            FilterChainFactory([proxy_filter_factory(settings)]),
+            FilterChainFactory(builders),
             stats,
             backlog=cfg.backlog,
             max_connections=cfg.max_connections,
             buffer_limit=cfg.per_connection_buffer_limit_bytes,
-            idle_timeout=cfg.connection_idle_timeout,
+            # tcp_proxy has its own idle timeout that counts both directions
+            idle_timeout=0.0 if _has_filter(cfg, "tcp_proxy") else cfg.connection_idle_timeout,
         )
 
     async def start(self) -> None:
@@ -133,3 +123,7 @@ class Runtime:
 
 
 __all__ = ["Runtime", "__version__"]
+
+
+def _has_filter(cfg: model.Listener, name: str) -> bool:
+    return any(f.type == name for chain in cfg.filter_chains for f in chain.filters)

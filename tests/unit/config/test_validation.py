@@ -157,12 +157,12 @@ def test_empty_router_config_name_in_proxy():
 
 def test_unknown_network_filter():
     raw = minimal()
-    listener(raw)["filter_chains"][0]["filters"][0]["type"] = "tcp_proxy"
+    listener(raw)["filter_chains"][0]["filters"][0]["type"] = "udp_proxy"
     listener(raw)["filter_chains"][0]["filters"].append({"type": "proxyy"})
     assert errors(raw) == [
-        f"{LISTENER}.filter_chains[0].filters[0].type: network filter 'tcp_proxy' is not implemented by pymosn yet; "
-        "known: proxy",
-        f"{LISTENER}.filter_chains[0].filters[1].type: unknown network filter 'proxyy'; known: proxy",
+        f"{LISTENER}.filter_chains[0].filters[0].type: network filter 'udp_proxy' is not implemented by pymosn yet; "
+        "known: proxy, tcp_proxy",
+        f"{LISTENER}.filter_chains[0].filters[1].type: unknown network filter 'proxyy'; known: proxy, tcp_proxy",
     ]
 
 

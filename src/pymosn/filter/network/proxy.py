@@ -3,18 +3,11 @@ runs each request through the proxy layer."""
 
 from __future__ import annotations
 
-import msgspec
-
 from pymosn.api.errors import ProtocolError
-from pymosn.config import model
 from pymosn.network.connection import Connection
 from pymosn.proxy.downstream import DownstreamStream
 from pymosn.proxy.snapshot import ProxySettings
 from pymosn.stream.http1 import ServerStreamConnection
-
-
-def decode_proxy_config(raw: dict) -> model.ProxyConfig:
-    return msgspec.convert(raw, model.ProxyConfig)
 
 
 def proxy_filter_factory(settings: ProxySettings):

@@ -1,0 +1,57 @@
+"""Plain TCP servers for L4 tests, each on its own thread: echo, banner-first, and sink."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+
+class TcpServer:
+    """`mode`: "echo" echoes until the client half-closes, then half-closes back;
+    "banner" sends b"HELLO\\n" first, then echoes; "count" reads everything, then answers with
+    the number of bytes read and closes."""
+
+    def __init__(self, mode: str = "echo") -> None:
+        self.mode = mode
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.peers: list[tuple[str, int]] = []
+        self._stop = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._stop:
+            try:
+                conn, peer = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            self.peers.append(peer)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                if self.mode == "banner":
+                    conn.sendall(b"HELLO\n")
+                total = 0
+                while True:
+                    data = conn.recv(65536)
+                    if not data:
+                        break
+                    total += len(data)
+                    if self.mode != "count":
+                        conn.sendall(data)
+                if self.mode == "count":
+                    conn.sendall(b"%d" % total)
+                conn.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self._stop = True
+        self.sock.close()
