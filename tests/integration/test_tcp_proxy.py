@@ -38,6 +38,13 @@ def tcp_config(port, clusters, tcp, admin_port=None, listener=None):
     return config
 
 
+@pytest.fixture(autouse=True, params=["splice", "no-splice"])
+def relay_path(request, monkeypatch):
+    """Every test runs over both paths: the os.splice zero-copy relay and the ordinary one."""
+    monkeypatch.setenv("PYMOSN_DISABLE_SPLICE", "1" if request.param == "no-splice" else "0")
+    return request.param
+
+
 @pytest.fixture
 def echo():
     server = TcpServer("echo")

@@ -18,6 +18,7 @@ from pymosn.api import flags
 from pymosn.api.filter import FilterStatus
 from pymosn.api.stream_info import StreamInfo
 from pymosn.config import model
+from pymosn.network import splice
 from pymosn.network.connection import Connection
 from pymosn.proxy.snapshot import SnapshotRef
 
@@ -114,6 +115,7 @@ class TcpProxy:
         self.done = False
         self.last_activity = 0.0
         self.idle_timer: asyncio.TimerHandle | None = None
+        self.relay: splice.SpliceRelay | None = None
         self.info = StreamInfo(settings.listener_name, conn.id)
         self.info.protocol = "TCP"
         conn.close_callbacks.append(self._on_downstream_close)
@@ -222,6 +224,8 @@ class TcpProxy:
         self.info.upstream_local_address = upstream.local_address
         self.info.upstream_connection_id = upstream.id
         self.conn.watermark_listener = _PauseWhenFull(upstream)
+        if splice.AVAILABLE and self._start_splice():
+            return
         if self.pending:
             upstream.write(b"".join(self.pending))
             self.pending.clear()
@@ -229,6 +233,53 @@ class TcpProxy:
             self.conn.resume_reading()
         if self.downstream_eof:
             upstream.write_eof()
+
+    def _start_splice(self) -> bool:
+        """Hands both sockets to the zero-copy relay, when nothing is queued in a transport (so
+        no byte can overtake another) and the client has not half-closed yet."""
+        conn, upstream = self.conn, self.upstream
+        down_sock = conn.transport.get_extra_info("socket")
+        up_sock = upstream.transport.get_extra_info("socket")
+        if (
+            down_sock is None
+            or up_sock is None
+            or self.downstream_eof
+            or self.upstream_eof
+            or conn.transport.get_write_buffer_size()
+            or upstream.transport.get_write_buffer_size()
+        ):
+            return False
+        conn.pause_reading()
+        upstream.pause_reading()
+        self.relay = splice.SpliceRelay(conn.loop, down_sock, up_sock, self._on_relay_done, self._touch)
+        prefix = b"".join(self.pending)
+        self.pending.clear()
+        self.pending_bytes = 0
+        upstream.bytes_sent += len(prefix)  # already counted as received from the client
+        self.relay.start(a_prefix=prefix)
+        return True
+
+    def _touch(self) -> None:
+        self.last_activity = self.conn.loop.time()
+
+    def _on_relay_done(self, error: OSError | None) -> None:
+        relay = self.relay
+        # The relay's bytes never passed through the connections: account them here.
+        self.info.bytes_received += relay.bytes_a_to_b
+        self.info.bytes_sent += relay.bytes_b_to_a
+        self.conn.bytes_received += relay.bytes_a_to_b
+        self.conn.bytes_sent += relay.bytes_b_to_a
+        self.upstream.bytes_sent += relay.bytes_a_to_b
+        self.upstream.bytes_received += relay.bytes_b_to_a
+        if error is not None:
+            self.info.response_flags.append(flags.UPSTREAM_CONNECTION_TERMINATION)
+        self._finish()
+        if error is not None:
+            self.conn.abort()
+            self.upstream.abort()
+        else:
+            self.conn.close()
+            self.upstream.close()
 
     def on_upstream_data(self, data: bytes) -> None:
         self.info.bytes_sent += len(data)
@@ -291,6 +342,9 @@ class TcpProxy:
             self.idle_timer = self.conn.loop.call_later(timeout - idle_for, self._check_idle)
             return
         self.settings.stats.downstream_cx_idle_timeout += 1
+        if self.relay is not None:
+            self.relay.close(None)  # accounts, finishes and closes both sides
+            return
         self._finish()
         self.conn.close()
         if self.upstream is not None:
