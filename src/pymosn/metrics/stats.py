@@ -55,6 +55,17 @@ class StatsGroup:
             name = names[code // 100 - 1]
             setattr(self, name, getattr(self, name) + 1)
 
+    def zero_gauges(self) -> None:
+        for name in self.GAUGES:
+            setattr(self, name, 0)
+
+    def clear(self) -> None:
+        """Back to a fresh group (an aggregate about to be rebuilt from worker snapshots)."""
+        self.reset_counters()
+        self.zero_gauges()
+        for name in self.HISTOGRAMS:
+            getattr(self, name).reset()
+
     def reset_counters(self) -> None:
         for name in self.COUNTERS:
             setattr(self, name, 0)
@@ -132,5 +143,6 @@ class ServerStats(StatsGroup):
     """`server.*` gauges. uptime, memory and total_connections are computed at render time by
     StatsStore.refresh_server(); live, concurrency and version are set by the server."""
 
+    COUNTERS = ("workers_restarted",)  # worker processes the master had to start again
     GAUGES = ("live", "uptime", "concurrency", "memory_allocated", "total_connections", "version")
-    __slots__ = GAUGES
+    __slots__ = COUNTERS + GAUGES

@@ -112,6 +112,20 @@ class StatsStore:
                 for address, values in by_address.items():
                     self.host(cluster, address).merge(values)
 
+    def groups(self) -> Iterator[StatsGroup]:
+        """Every listener, cluster and host group (not `server`)."""
+        yield from self.listeners.values()
+        yield from self.clusters.values()
+        for by_address in self.hosts.values():
+            yield from by_address.values()
+
+    def replace_with(self, snapshots: Iterable[dict]) -> None:
+        """Rebuild the values from snapshots, in place: objects handed out earlier (to the
+        admin server, to /clusters views) stay valid."""
+        for group in self.groups():
+            group.clear()
+        self.merge(snapshots)
+
     @classmethod
     def merged(cls, snapshots: Iterable[dict]) -> StatsStore:
         store = cls()

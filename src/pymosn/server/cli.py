@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 
@@ -18,13 +19,24 @@ def main(argv: list[str] | None = None) -> int:
     start = sub.add_parser("start", help="run the proxy")
     start.add_argument("-c", "--config", required=True, help="MOSN config file (JSON or YAML)")
     start.add_argument("-l", "--log-level", default="info", choices=["trace", "debug", "info", "warning", "error", "critical"])
-    start.add_argument("--concurrency", type=int, default=1, help="worker processes (only 1 for now)")
+    start.add_argument(
+        "--concurrency", type=int, default=1, help="worker processes; above 1 a master supervises them"
+    )
+    start.add_argument("--cpu-affinity", action="store_true", help="pin worker i to CPU i (mod the CPU count)")
     start.add_argument(
         "--drain-time-s", type=float, default=5.0, help="on SIGTERM, how long in-flight requests may take to finish"
     )
     validate = sub.add_parser("validate", help="check a config and print every problem with its path")
     validate.add_argument("-c", "--config", required=True)
     sub.add_parser("version", help="print the version")
+    worker = sub.add_parser("_worker")  # started by the master, not by people
+    worker.add_argument("-c", "--config", required=True)
+    worker.add_argument("--listen-fds", required=True)
+    worker.add_argument("--stats-fd", type=int, required=True)
+    worker.add_argument("--worker-id", type=int, default=0)
+    worker.add_argument("--drain-time-s", type=float, default=5.0)
+    worker.add_argument("--cpu", type=int, default=None)
+    worker.add_argument("-l", "--log-level", default="info")
     demo = sub.add_parser("demo", help="run a proxy with a built-in upstream; nothing else needed")
     demo.add_argument("--port", type=int, default=2046)
     demo.add_argument("--admin-port", type=int, default=34901)
@@ -41,7 +53,17 @@ def main(argv: list[str] | None = None) -> int:
         _setup_logging("info")
         return run_demo(args.port, args.admin_port)
     _setup_logging(args.log_level)
-    return _start(args.config, args.drain_time_s)
+    if args.command == "_worker":
+        return _worker(args)
+    config = _load(args.config)
+    if config is None:
+        return 1
+    if args.concurrency < 1:
+        print("error: --concurrency must be >= 1", file=sys.stderr)
+        return 1
+    if args.concurrency > 1:
+        return _run_master(config, args)
+    return serve(config, drain_time=args.drain_time_s)
 
 
 def _setup_logging(level: str) -> None:
@@ -76,21 +98,45 @@ def _validate(path: str) -> int:
     return 0
 
 
-def _start(path: str, drain_time: float) -> int:
-    config = _load(path)
+def _run_loop(main) -> int:
+    try:
+        import uvloop
+    except ImportError:  # uvloop is Linux/macOS only; asyncio works, slower
+        return asyncio.run(main())
+    return uvloop.run(main())
+
+
+def _run_master(config, args) -> int:
+    from pymosn.server.workers import Master
+
+    master = Master(
+        config, args.concurrency, cpu_affinity=args.cpu_affinity, drain_time=args.drain_time_s, log_level=args.log_level
+    )
+    return _run_loop(master.run)
+
+
+def _worker(args) -> int:
+    import socket
+
+    from pymosn.server.runtime import Runtime
+    from pymosn.server.workers import run_worker
+
+    if args.cpu is not None:
+        os.sched_setaffinity(0, {args.cpu})
+    config = _load(args.config)
     if config is None:
         return 1
-    return serve(config, drain_time=drain_time)
+    sockets = [socket.socket(fileno=int(fd)) for fd in args.listen_fds.split(",") if fd]
+
+    async def main() -> int:
+        return await run_worker(Runtime(config), sockets, args.stats_fd, args.drain_time_s)
+
+    return _run_loop(main)
 
 
 def serve(config, ready_message: str | None = None, before_start=None, drain_time: float = 5.0) -> int:
     """Runs the proxy until SIGTERM/SIGINT or /quitquitquit."""
     from pymosn.server.runtime import Runtime
-
-    try:
-        import uvloop
-    except ImportError:  # uvloop is Linux/macOS only; asyncio works, slower
-        uvloop = None
 
     async def run() -> int:
         if before_start is not None:
@@ -111,9 +157,7 @@ def serve(config, ready_message: str | None = None, before_start=None, drain_tim
         await runtime.stop(drain_time)
         return 0
 
-    if uvloop is not None:
-        return uvloop.run(run())
-    return asyncio.run(run())
+    return _run_loop(run)
 
 
 if __name__ == "__main__":

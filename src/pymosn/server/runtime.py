@@ -64,12 +64,14 @@ class Runtime:
             idle_timeout=0.0 if _has_filter(cfg, "tcp_proxy") else cfg.connection_idle_timeout,
         )
 
-    async def start(self) -> None:
-        for listener in self.listeners:
-            host, port = await listener.start()
+    async def start(self, sockets: list | None = None, with_admin: bool = True) -> None:
+        """Starts the listeners (on already bound `sockets`, in listener order, when a master
+        process hands them over) and, unless a master serves it, the admin server."""
+        for i, listener in enumerate(self.listeners):
+            host, port = await listener.start(sock=sockets[i] if sockets else None)
             log.info("listener %s serving on %s:%d", listener.name, host, port)
         admin_cfg = self.config.admin
-        if admin_cfg is not None:
+        if admin_cfg is not None and with_admin:
             sa = admin_cfg.address.socket_address
             self.admin = AdminServer(
                 self.stats,

@@ -1,0 +1,260 @@
+"""Worker processes: a master binds the listeners, starts N workers that all accept on the same
+sockets (each with its own uvloop loop), restarts any that dies, serves the admin API and adds
+up the workers' stats.
+
+Workers are fresh interpreters (`python -m pymosn _worker`) that inherit the listening sockets
+and a stats pipe, rather than forks of a process that already runs a loop. Each worker writes a
+stats snapshot (one JSON line) to its pipe four times a second; the master keeps the latest one
+per worker and rebuilds its aggregate store from them, keeping the counters (not the gauges) of
+workers that died so totals never go backwards."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+
+import msgspec
+
+from pymosn.admin import AdminServer
+from pymosn.config import model
+from pymosn.config.loader import config_to_builtins
+from pymosn.metrics import StatsStore
+from pymosn.upstream.cluster import ClusterManager
+
+log = logging.getLogger("pymosn.master")
+
+STATS_INTERVAL = 0.25
+_RESTART_BACKOFF = 0.5
+
+
+def bind_listeners(config: model.Config, copies: int) -> list[list[socket.socket]]:
+    """For each worker, one listening socket per listener, all bound with SO_REUSEPORT to the
+    same address: the kernel spreads new connections evenly over the workers (a shared socket
+    lets the first worker to wake take them all). The master keeps every socket open, so a
+    dead worker's share waits in its backlog for the replacement instead of being refused."""
+    per_worker: list[list[socket.socket]] = [[] for _ in range(copies)]
+    for server in config.servers:
+        for lst in server.listeners:
+            host, port = lst.address
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            for worker_sockets in per_worker:
+                sock = socket.socket(family, socket.SOCK_STREAM)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+                sock.bind((host, port))
+                port = sock.getsockname()[1]  # port 0: the first bind picks, the others follow
+                sock.listen(lst.backlog)
+                sock.setblocking(False)
+                worker_sockets.append(sock)
+    return per_worker
+
+
+class _StatsReader(asyncio.Protocol):
+    def __init__(self, master: Master, worker_id: int) -> None:
+        self.master = master
+        self.worker_id = worker_id
+        self.buffer = b""
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        *lines, self.buffer = self.buffer.split(b"\n")
+        if lines and lines[-1]:
+            try:
+                self.master.on_worker_stats(self.worker_id, json.loads(lines[-1]))
+            except ValueError:
+                log.warning("worker %d sent unreadable stats", self.worker_id)
+
+
+class Master:
+    def __init__(self, config: model.Config, concurrency: int, *, cpu_affinity: bool, drain_time: float,
+                 log_level: str) -> None:
+        self.config = config
+        self.concurrency = concurrency
+        self.cpu_affinity = cpu_affinity
+        self.drain_time = drain_time
+        self.log_level = log_level
+        self.store = StatsStore()
+        self.retired = StatsStore()
+        self.latest: dict[int, dict] = {}
+        self.procs: dict[int, subprocess.Popen] = {}
+        self.pipes: dict[int, asyncio.BaseTransport] = {}
+        self.sockets: list[list[socket.socket]] = []  # per worker, per listener
+        self.stopping = False
+        self.stopped = asyncio.Event()
+        # Only for /clusters: hosts and their (aggregated) stats; never dials anything.
+        self.clusters = ClusterManager(config.cluster_manager.clusters, self.store)
+        self.config_file = tempfile.NamedTemporaryFile("w", prefix="pymosn-", suffix=".json", delete=False)
+        json.dump(config_to_builtins(config), self.config_file)
+        self.config_file.close()
+
+    async def run(self, ready_message: str | None = None) -> int:
+        self.sockets = bind_listeners(self.config, self.concurrency)
+        for i, sock in enumerate(self.sockets[0]):
+            log.info("listener %d bound on %s", i, sock.getsockname())
+        for worker_id in range(self.concurrency):
+            await self._spawn(worker_id)
+        admin = None
+        if self.config.admin is not None:
+            sa = self.config.admin.address.socket_address
+            admin = AdminServer(
+                self.store,
+                config_dump=lambda: config_to_builtins(self.config),
+                clusters=self.clusters.describe,
+                listeners=self._describe_listeners,
+                on_quit=self.request_stop,
+                on_drain=self.drain_listeners,
+                ready=lambda: not self.stopping,
+            )
+            host, port = await admin.start(sa.address, sa.port_value)
+            log.info("admin serving on %s:%d", host, port)
+        self.store.server.live = 1
+        self.store.server.concurrency = self.concurrency
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        if ready_message:
+            print(ready_message, flush=True)
+        supervisor = loop.create_task(self._supervise())
+        await self.stopped.wait()
+        supervisor.cancel()
+        await self._stop_workers()
+        if admin is not None:
+            await admin.stop()
+        os.unlink(self.config_file.name)
+        return 0
+
+    async def _spawn(self, worker_id: int) -> None:
+        read_fd, write_fd = os.pipe()
+        try:  # room for a whole snapshot, so a write is never split
+            fcntl.fcntl(read_fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1024 * 1024)
+        except OSError:
+            pass
+        fds = [s.fileno() for s in self.sockets[worker_id]]
+        args = [
+            sys.executable, "-m", "pymosn", "_worker",
+            "-c", self.config_file.name,
+            "--listen-fds", ",".join(map(str, fds)),
+            "--stats-fd", str(write_fd),
+            "--worker-id", str(worker_id),
+            "--drain-time-s", str(self.drain_time),
+            "-l", self.log_level,
+        ]
+        if self.cpu_affinity:
+            args += ["--cpu", str(worker_id % (os.cpu_count() or 1))]
+        proc = subprocess.Popen(args, pass_fds=(*fds, write_fd))
+        os.close(write_fd)
+        self.procs[worker_id] = proc
+        loop = asyncio.get_running_loop()
+        pipe = os.fdopen(read_fd, "rb", buffering=0)
+        transport, _ = await loop.connect_read_pipe(lambda: _StatsReader(self, worker_id), pipe)
+        old = self.pipes.pop(worker_id, None)
+        if old is not None:
+            old.close()
+        self.pipes[worker_id] = transport
+        log.info("worker %d started (pid %d)", worker_id, proc.pid)
+
+    def _describe_listeners(self) -> list[dict]:
+        names = [lst.name for server in self.config.servers for lst in server.listeners]
+        addresses = [s.getsockname() for s in self.sockets[0]]
+        return [{"name": n, "address": f"{a[0]}:{a[1]}"} for n, a in zip(names, addresses)]
+
+    def on_worker_stats(self, worker_id: int, snapshot: dict) -> None:
+        self.latest[worker_id] = snapshot
+        self._aggregate()
+
+    def _aggregate(self) -> None:
+        self.store.replace_with([*self.latest.values(), self.retired.snapshot()])
+
+    async def _supervise(self) -> None:
+        while not self.stopping:
+            await asyncio.sleep(0.1)
+            for worker_id, proc in list(self.procs.items()):
+                code = proc.poll()
+                if code is None or self.stopping:
+                    continue
+                log.error("worker %d (pid %d) exited with %s; starting it again", worker_id, proc.pid, code)
+                self._retire(worker_id)
+                self.store.server.workers_restarted += 1
+                await asyncio.sleep(_RESTART_BACKOFF)
+                if not self.stopping:
+                    await self._spawn(worker_id)
+
+    def _retire(self, worker_id: int) -> None:
+        """Keep a dead worker's counters in the totals; its gauges (active connections...) died
+        with it."""
+        last = self.latest.pop(worker_id, None)
+        if last is not None:
+            self.retired.merge([last])
+            for group in self.retired.groups():
+                group.zero_gauges()
+        self._aggregate()
+
+    def request_stop(self) -> None:
+        self.stopping = True
+        self.stopped.set()
+
+    def drain_listeners(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGUSR2)
+
+    async def _stop_workers(self) -> None:
+        for worker_sockets in self.sockets:
+            for sock in worker_sockets:
+                sock.close()
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = asyncio.get_running_loop().time() + self.drain_time + 5
+        while any(p.poll() is None for p in self.procs.values()):
+            if asyncio.get_running_loop().time() > deadline:
+                for p in self.procs.values():
+                    if p.poll() is None:
+                        p.kill()
+                break
+            await asyncio.sleep(0.05)
+        for transport in self.pipes.values():
+            transport.close()
+
+
+async def run_worker(runtime, sockets: list[socket.socket], stats_fd: int, drain_time: float) -> int:
+    """Body of one worker process: serve on the inherited sockets, report stats, drain on
+    SIGTERM, stop accepting on SIGUSR2, and leave if the master is gone."""
+    loop = asyncio.get_running_loop()
+    master_pid = os.getppid()
+    await runtime.start(sockets, with_admin=False)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, runtime.request_stop)
+    loop.add_signal_handler(signal.SIGUSR2, runtime.drain_listeners)
+    os.set_blocking(stats_fd, False)
+    encode = msgspec.json.encode
+
+    def report() -> None:
+        if os.getppid() != master_pid:
+            runtime.request_stop()  # orphaned: the master died
+            return
+        try:
+            os.write(stats_fd, encode(runtime.stats.snapshot()) + b"\n")
+        except BlockingIOError:
+            pass  # the master is busy; the next snapshot supersedes this one
+        except OSError:
+            runtime.request_stop()
+            return
+        loop.call_later(STATS_INTERVAL, report)
+
+    report()
+    await runtime.stopped.wait()
+    await runtime.stop(drain_time)
+    try:
+        os.write(stats_fd, encode(runtime.stats.snapshot()) + b"\n")
+    except OSError:
+        pass
+    return 0
