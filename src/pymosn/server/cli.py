@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         _setup_logging("info")
         return run_demo(args.port, args.admin_port)
     _setup_logging(args.log_level)
+    # A reload signal that arrives before the loop installs its handler must not kill us.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     if args.command == "_worker":
         return _worker(args)
     config = _load(args.config)
@@ -63,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.concurrency > 1:
         return _run_master(config, args)
-    return serve(config, drain_time=args.drain_time_s)
+    return serve(config, drain_time=args.drain_time_s, config_path=args.config)
 
 
 def _setup_logging(level: str) -> None:
@@ -112,7 +114,12 @@ def _run_master(config, args) -> int:
     master = Master(
         config, args.concurrency, cpu_affinity=args.cpu_affinity, drain_time=args.drain_time_s, log_level=args.log_level
     )
-    return _run_loop(master.run)
+
+    async def main() -> int:
+        reload_on_sighup(asyncio.get_running_loop(), args.config, master.reload)
+        return await master.run()
+
+    return _run_loop(main)
 
 
 def _worker(args) -> int:
@@ -129,13 +136,31 @@ def _worker(args) -> int:
     sockets = [socket.socket(fileno=int(fd)) for fd in args.listen_fds.split(",") if fd]
 
     async def main() -> int:
-        return await run_worker(Runtime(config), sockets, args.stats_fd, args.drain_time_s)
+        runtime = Runtime(config)
+        reload_on_sighup(asyncio.get_running_loop(), args.config, runtime.reload)
+        return await run_worker(runtime, sockets, args.stats_fd, args.drain_time_s)
 
     return _run_loop(main)
 
 
-def serve(config, ready_message: str | None = None, before_start=None, drain_time: float = 5.0) -> int:
-    """Runs the proxy until SIGTERM/SIGINT or /quitquitquit."""
+def reload_on_sighup(loop, path: str, apply) -> None:
+    """SIGHUP re-reads the config file. A config with errors is rejected (each error logged)
+    and the running one keeps serving."""
+
+    def reload() -> None:
+        config = _load(path)
+        if config is None:
+            logging.getLogger("pymosn.server").error("config reload rejected: %s has errors; keeping the running config", path)
+            return
+        apply(config)
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
+
+
+def serve(
+    config, ready_message: str | None = None, before_start=None, drain_time: float = 5.0, config_path: str | None = None
+) -> int:
+    """Runs the proxy until SIGTERM/SIGINT or /quitquitquit; SIGHUP reloads config_path."""
     from pymosn.server.runtime import Runtime
 
     async def run() -> int:
@@ -151,6 +176,8 @@ def serve(config, ready_message: str | None = None, before_start=None, drain_tim
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, runtime.request_stop)
+        if config_path is not None:
+            reload_on_sighup(loop, config_path, runtime.reload)
         if ready_message:
             print(ready_message, flush=True)
         await runtime.stopped.wait()

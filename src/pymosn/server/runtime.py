@@ -118,10 +118,14 @@ class Runtime:
     def reload(self, config: model.Config) -> None:
         """Swap routes and clusters; listeners keep their sockets. In-flight requests finish on
         the snapshot they started with."""
+        if _listeners_of(config) != _listeners_of(self.config):
+            log.warning("listener changes are not applied by a reload; restart (or hot upgrade) to apply them")
         old = self.snapshot_ref.current
         self.snapshot_ref.current = self._build_snapshot(config)
         self.config = config
         old.clusters.close()
+        log.info("config reloaded: %d route configs, %d clusters", len(self.snapshot_ref.current.routers.tables),
+                 len(self.snapshot_ref.current.clusters.clusters))
 
 
 __all__ = ["Runtime", "__version__"]
@@ -129,3 +133,7 @@ __all__ = ["Runtime", "__version__"]
 
 def _has_filter(cfg: model.Listener, name: str) -> bool:
     return any(f.type == name for chain in cfg.filter_chains for f in chain.filters)
+
+
+def _listeners_of(config: model.Config) -> tuple:
+    return tuple(lst for server in config.servers for lst in server.listeners)

@@ -197,6 +197,17 @@ class Master:
                 group.zero_gauges()
         self._aggregate()
 
+    def reload(self, config: model.Config) -> None:
+        """Hands a validated config to every worker (through the file they read it from)."""
+        with open(self.config_file.name + ".new", "w") as f:
+            json.dump(config_to_builtins(config), f)
+        os.replace(self.config_file.name + ".new", self.config_file.name)
+        self.config = config
+        self.clusters = ClusterManager(config.cluster_manager.clusters, self.store)
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGHUP)
+
     def request_stop(self) -> None:
         self.stopping = True
         self.stopped.set()
