@@ -182,8 +182,9 @@ class _Handler(asyncio.Protocol):
 class Origin:
     """Start with `with Origin() as origin:`; `origin.port` is the bound port."""
 
-    def __init__(self, name: str = "origin") -> None:
+    def __init__(self, name: str = "origin", ssl_context=None) -> None:
         self.name = name
+        self.ssl_context = ssl_context
         self.requests: list[dict] = []
         self.connections = 0
         self.streamed = 0
@@ -199,7 +200,9 @@ class Origin:
         return self
 
     async def _start(self) -> int:
-        self._server = await asyncio.get_running_loop().create_server(lambda: _Handler(self), "127.0.0.1", 0)
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: _Handler(self), "127.0.0.1", 0, ssl=self.ssl_context
+        )
         return self._server.sockets[0].getsockname()[1]
 
     def __exit__(self, *exc) -> None:

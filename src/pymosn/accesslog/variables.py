@@ -141,6 +141,7 @@ ENVOY_PLAIN: dict[str, Getter] = {
     "DOWNSTREAM_REMOTE_ADDRESS": _attr("downstream_remote_address"),
     "DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT": _without_port("downstream_remote_address"),
     "DOWNSTREAM_LOCAL_ADDRESS": _attr("downstream_local_address"),
+    "DOWNSTREAM_PEER_URI_SAN": _attr("downstream_peer_uri_san"),
     "DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT": _without_port("downstream_local_address"),
     "ROUTE_NAME": _attr("route_name"),
     "CONNECTION_ID": _attr("connection_id"),

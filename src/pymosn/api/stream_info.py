@@ -24,6 +24,7 @@ class StreamInfo:
         "bytes_sent",  # response body bytes
         "downstream_remote_address",  # "ip:port"
         "downstream_local_address",  # "ip:port"
+        "downstream_peer_uri_san",  # the TLS client's URI SAN (SPIFFE ID) or None
         "upstream_host",  # "ip:port" or None
         "upstream_local_address",  # "ip:port" or None
         "upstream_cluster",  # str or None
@@ -52,6 +53,7 @@ class StreamInfo:
         self.bytes_sent = 0
         self.downstream_remote_address = ""
         self.downstream_local_address = ""
+        self.downstream_peer_uri_san = None
         self.upstream_host = None
         self.upstream_local_address = None
         self.upstream_cluster = None

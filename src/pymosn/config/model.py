@@ -212,8 +212,30 @@ class StreamFilter(Model):
     config: dict[str, Any] = {}
 
 
+class TLSConfig(Model):
+    """MOSN's tls_context. Certificates and keys are file paths or inline PEM."""
+
+    status: bool = False
+    type: str = ""
+    server_name: str = ""  # upstream: the SNI to send and the name to verify
+    ca_cert: str = ""
+    cert_chain: str = ""
+    private_key: str = ""
+    verify_client: bool = False
+    require_client_cert: bool = False
+    insecure_skip: bool = False
+    cipher_suites: str = ""  # OpenSSL cipher list (TLS 1.2 and below)
+    ecdh_curves: str = ""
+    min_version: str = ""  # TLSv1_0 | TLSv1_1 | TLSv1_2 | TLSv1_3
+    max_version: str = ""
+    alpn: str = ""  # comma-separated, e.g. "h2,http/1.1"
+    handshake_timeout: float = 10.0
+
+
 class FilterChain(Model):
     filters: tuple[NetworkFilter, ...] = ()
+    tls_context: TLSConfig | None = None
+    tls_context_set: tuple[TLSConfig, ...] = ()  # several certificates, chosen by SNI
 
 
 class AccessLog(Model):
@@ -265,6 +287,7 @@ class Cluster(Model):
     connect_timeout: float = 3.0
     idle_timeout: float = 60.0  # idle pooled connection lifetime
     circuit_breakers: CircuitBreakers = CircuitBreakers()
+    tls_context: TLSConfig | None = None  # TLS to the upstream hosts
 
 
 class ClusterManager(Model):

@@ -31,7 +31,7 @@ NOT_IMPLEMENTED: dict[type, frozenset[str]] = {
         "type", "reuseport", "network", "use_original_dst", "listener_filters", "inspector",
         "default_read_buffer_size", *_LEGACY_KEYS[model.Listener],
     }),
-    model.FilterChain: frozenset({"match", "tls_context", "tls_context_set"}),
+    model.FilterChain: frozenset({"match"}),
     model.NetworkFilter: frozenset({"go_plugin_config"}),
     model.StreamFilter: frozenset({"go_plugin_config"}),
     model.ProxyConfig: frozenset({
@@ -48,11 +48,12 @@ NOT_IMPLEMENTED: dict[type, frozenset[str]] = {
     model.ClusterManager: frozenset({"tls_context", "cluster_pool_enable", "clusters_configs"}),
     model.Cluster: frozenset({
         "sub_type", "mark", "health_check", "spec", "lb_subset_config", "original_dst_lb_config",
-        "cluster_manager_tls", "tls_context", "keepalive", "lbconfig", "dns_refresh_rate",
+        "cluster_manager_tls", "keepalive", "lbconfig", "dns_refresh_rate",
         "respect_dns_ttl", "dns_lookup_family", "dns_resolvers", "dns_resolver_file",
         "dns_resolver_port", "slow_start", "cluster_pool_enable",
     }),
     model.Host: frozenset({"tls_disable"}),
+    model.TLSConfig: frozenset({"extend_verify", "sds_source", "fall_back", "ticket"}),
 }
 
 

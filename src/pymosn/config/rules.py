@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import os
 import re
 from typing import Any
 
@@ -149,6 +150,41 @@ def tcp_proxy_config(obj: model.TcpProxyConfig, path: str, walker: Walker) -> mo
                     ipaddress.ip_network(f"{cidr.address}/{cidr.length}", strict=False)
                 except ValueError as error:
                     walker.log.error(f"{path}.routes[{i}].{field}[{j}]", str(error))
+    return obj
+
+
+TLS_VERSIONS = ("TLSv1_0", "TLSv1_1", "TLSv1_2", "TLSv1_3")
+
+
+def tls_config(obj: model.TLSConfig, path: str, walker: Walker) -> model.TLSConfig:
+    """Checks what can be checked without building the context: versions, and that every
+    certificate or key is inline PEM or a readable file."""
+    if not obj.status:
+        return obj
+    for field in ("min_version", "max_version"):
+        value = getattr(obj, field)
+        if value and value not in TLS_VERSIONS:
+            walker.log.error(child(path, field), f"unknown TLS version {value!r}; known: {', '.join(TLS_VERSIONS)}")
+    if obj.min_version in TLS_VERSIONS and obj.max_version in TLS_VERSIONS:
+        if TLS_VERSIONS.index(obj.min_version) > TLS_VERSIONS.index(obj.max_version):
+            walker.log.error(child(path, "min_version"), "is above max_version")
+    if bool(obj.cert_chain) != bool(obj.private_key):
+        walker.log.error(path, "cert_chain and private_key go together")
+    if obj.verify_client and not obj.ca_cert:
+        walker.log.error(child(path, "ca_cert"), "verify_client needs a ca_cert to verify against")
+    for field in ("ca_cert", "cert_chain", "private_key"):
+        value = getattr(obj, field)
+        if value and "-----BEGIN" not in value and not os.access(value, os.R_OK):
+            walker.log.error(child(path, field), f"not inline PEM and not a readable file: {value!r}")
+    return obj
+
+
+def filter_chain(obj: model.FilterChain, path: str, walker: Walker) -> model.FilterChain:
+    contexts = [c for c in (obj.tls_context, *obj.tls_context_set) if c is not None and c.status]
+    for i, c in enumerate(contexts):
+        if not c.cert_chain:
+            where = "tls_context" if c is obj.tls_context else f"tls_context_set[{i - (obj.tls_context is not None)}]"
+            walker.log.error(f"{path}.{where}.cert_chain", "a listener's TLS needs a certificate and its key")
     return obj
 
 
@@ -304,6 +340,8 @@ def build_rules() -> dict[type, list[Rule]]:
         model.StreamFilter: [stream_filter],
         model.ProxyConfig: [proxy_config],
         model.TcpProxyConfig: [tcp_proxy_config],
+        model.TLSConfig: [tls_config],
+        model.FilterChain: [filter_chain],
         model.RouterConfig: [router_config],
         model.VirtualHost: [virtual_host],
         model.Route: [route],

@@ -63,6 +63,7 @@ _DURATION_FIELDS = (
     (model.Listener, "connection_idle_timeout"),
     (model.ProxyConfig, "stream_idle_timeout"),
     (model.TcpProxyConfig, "idle_timeout"),
+    (model.TLSConfig, "handshake_timeout"),
 )
 
 WIRE_FORMS: dict[tuple[type, str], WireForm] = {

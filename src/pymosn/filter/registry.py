@@ -22,6 +22,7 @@ class ListenerContext:
     snapshot_ref: SnapshotRef
     stats: Any  # metrics.ListenerStats
     access_loggers: list
+    secure: bool = False  # the listener terminates TLS
 
 
 def _proxy(raw: dict, ctx: ListenerContext):
@@ -35,6 +36,7 @@ def _proxy(raw: dict, ctx: ListenerContext):
             access_loggers=ctx.access_loggers,
             max_head_bytes=cfg.max_request_headers_kb * 1024,
             max_body_bytes=cfg.max_request_bytes,
+            scheme=b"https" if ctx.secure else b"http",
         )
     )
 

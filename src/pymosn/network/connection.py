@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pymosn.api.filter import FilterStatus
+from pymosn.network.tls import peer_uri_san
 
 _next_id = itertools.count(1)
 
@@ -65,6 +66,8 @@ class Connection(asyncio.Protocol):
         self.remote_address = ""
         self.bytes_received = 0
         self.bytes_sent = 0
+        self.secure = False  # TLS
+        self.peer_uri_san: str | None = None  # the TLS peer's identity (a SPIFFE ID in a mesh)
         self._last_activity = 0.0
         self._idle_timer: asyncio.TimerHandle | None = None
         self.on_idle_timeout: Callable[[Connection], None] | None = None
@@ -82,6 +85,9 @@ class Connection(asyncio.Protocol):
                 pass
         self.local_address = _format_address(transport.get_extra_info("sockname"))
         self.remote_address = _format_address(transport.get_extra_info("peername"))
+        if transport.get_extra_info("ssl_object") is not None:
+            self.secure = True
+            self.peer_uri_san = peer_uri_san(transport)
         transport.set_write_buffer_limits(high=self.buffer_limit, low=self.buffer_limit // 2)
         if self.idle_timeout > 0:
             self._last_activity = self.loop.time()

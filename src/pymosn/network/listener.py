@@ -37,6 +37,8 @@ class Listener:
         buffer_limit: int = 1024 * 1024,
         idle_timeout: float = 0.0,
         reuse_port: bool = False,
+        ssl_context=None,
+        handshake_timeout: float = 10.0,
     ) -> None:
         self.name = name
         self.host = host
@@ -48,13 +50,18 @@ class Listener:
         self.buffer_limit = buffer_limit
         self.idle_timeout = idle_timeout
         self.reuse_port = reuse_port
+        self.ssl_context = ssl_context  # None: plaintext
+        self.handshake_timeout = handshake_timeout
         self.connections: set[Connection] = set()
         self._server: asyncio.base_events.Server | None = None
 
     async def start(self, sock: socket.socket | None = None) -> tuple[str, int]:
         loop = asyncio.get_running_loop()
+        tls = {}
+        if self.ssl_context is not None:
+            tls = {"ssl": self.ssl_context, "ssl_handshake_timeout": self.handshake_timeout}
         if sock is not None:
-            self._server = await loop.create_server(self._new_connection, sock=sock, backlog=self.backlog)
+            self._server = await loop.create_server(self._new_connection, sock=sock, backlog=self.backlog, **tls)
         else:
             self._server = await loop.create_server(
                 self._new_connection,
@@ -63,6 +70,7 @@ class Listener:
                 backlog=self.backlog,
                 reuse_address=True,
                 reuse_port=self.reuse_port or None,
+                **tls,
             )
         bound = self._server.sockets[0].getsockname()
         self.port = bound[1]

@@ -95,6 +95,7 @@ class DownstreamStream:
         info.protocol = "HTTP/1.0" if head.version == b"1.0" else "HTTP/1.1"
         info.downstream_remote_address = conn.remote_address
         info.downstream_local_address = conn.local_address
+        info.downstream_peer_uri_san = conn.peer_uri_san
         stats = settings.stats
         stats.downstream_rq_total += 1
         stats.downstream_rq_active += 1

@@ -16,6 +16,7 @@ from pymosn.filter.registry import ListenerContext, build_filter_chain
 from pymosn.metrics import StatsStore
 from pymosn.network.filter_chain import FilterChainFactory
 from pymosn.network.listener import Listener
+from pymosn.network.tls import server_context
 from pymosn.proxy.snapshot import Snapshot, SnapshotRef
 from pymosn.router.manager import RouterManager
 from pymosn.upstream.cluster import ClusterManager
@@ -47,9 +48,12 @@ class Runtime:
         stats = self.stats.listener(cfg.name)
         loggers = [AccessLogger(a.log_path, a.log_format) for a in cfg.access_logs if a.log_path]
         self.access_loggers += loggers
-        ctx = ListenerContext(cfg.name, self.snapshot_ref, stats, loggers)
-        # filter chain matching (SNI, ports) comes with TLS; one chain per listener until then
-        builders = build_filter_chain(cfg.filter_chains[0], ctx) if cfg.filter_chains else []
+        chain = cfg.filter_chains[0] if cfg.filter_chains else model.FilterChain()
+        tls_configs = [c for c in (chain.tls_context, *chain.tls_context_set) if c is not None and c.status]
+        ssl_context = server_context(tls_configs) if tls_configs else None
+        ctx = ListenerContext(cfg.name, self.snapshot_ref, stats, loggers, secure=ssl_context is not None)
+        # one filter chain per listener; matching chains by SNI, port or transport comes later
+        builders = build_filter_chain(chain, ctx)
         host, port = cfg.address
         return Listener(
             cfg.name,
@@ -62,6 +66,8 @@ class Runtime:
             buffer_limit=cfg.per_connection_buffer_limit_bytes,
             # tcp_proxy has its own idle timeout that counts both directions
             idle_timeout=0.0 if _has_filter(cfg, "tcp_proxy") else cfg.connection_idle_timeout,
+            ssl_context=ssl_context,
+            handshake_timeout=tls_configs[0].handshake_timeout if tls_configs else 10.0,
         )
 
     async def start(self, sockets: list | None = None, with_admin: bool = True) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pymosn.config import model
+from pymosn.network.tls import client_context
 from pymosn.upstream.host import Host
 from pymosn.upstream.load_balancer import LOAD_BALANCERS
 from pymosn.upstream.pool import Http1Pool
@@ -42,6 +43,19 @@ class Cluster:
             host.pool = Http1Pool(host, self)
             self.hosts.append(host)
         self.lb = LOAD_BALANCERS[config.lb_type](self.hosts)
+        tls = config.tls_context
+        self.ssl_context = client_context(tls) if tls is not None and tls.status else None
+        self.server_name = tls.server_name if tls is not None else ""
+
+    def tls_options(self, host: Host) -> dict:
+        """create_connection arguments for TLS to `host` (none for plaintext)."""
+        if self.ssl_context is None:
+            return {}
+        return {
+            "ssl": self.ssl_context,
+            "server_hostname": self.server_name or host.hostname or host.host,
+            "ssl_handshake_timeout": self.connect_timeout,
+        }
 
     def can_open_connection(self) -> bool:
         return not self.max_connections or self.connections < self.max_connections

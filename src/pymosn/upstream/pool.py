@@ -90,7 +90,8 @@ class Http1Pool:
 
         try:
             _, conn = await asyncio.wait_for(
-                loop.create_connection(factory, host.host, host.port), cluster.connect_timeout
+                loop.create_connection(factory, host.host, host.port, **cluster.tls_options(host)),
+                cluster.connect_timeout,
             )
         except (TimeoutError, OSError) as exc:
             self.connecting -= 1
@@ -101,7 +102,7 @@ class Http1Pool:
                 cluster.stats.upstream_cx_connect_timeout += 1
                 reason = "connect timeout"
             else:
-                reason = f"connect failed: {exc.strerror or exc}"
+                reason = f"connect failed: {getattr(exc, 'reason', None) or exc.strerror or exc}"
             self._fail_waiters(reason)
             return
         self.connecting -= 1

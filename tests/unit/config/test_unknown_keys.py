@@ -70,7 +70,7 @@ def test_typos_are_errors_with_a_suggestion_and_the_known_fields():
         "default_log_path, listeners, mosn_server_name, routers",
         "$.cluster_manager.clusters[0].lb_typ: unknown field 'lb_typ' (did you mean 'lb_type'?); known: "
         "circuit_breakers, conn_buffer_limit_bytes, connect_timeout, hosts, idle_timeout, lb_type, "
-        "max_request_per_conn, name, type",
+        "max_request_per_conn, name, tls_context, type",
         "$.cluster_manger: unknown field 'cluster_manger' (did you mean 'cluster_manager'?); known: admin, "
         "cluster_manager, servers",
     ]
@@ -94,22 +94,33 @@ def test_nonsense_key_has_no_suggestion():
     ("where", "key"),
     [("listener", "tls_context"), ("listener", "tls_context_set"), ("cluster", "tls_context")],
 )
-def test_enabled_tls_is_an_error_not_a_warning(where, key):
+def test_tls_files_that_do_not_exist_are_errors_with_paths(where, key):
     raw = minimal()
-    context = {"status": True, "cert_chain": "x"}
+    context = {"status": True, "cert_chain": "/nonexistent/cert.pem", "private_key": "/nonexistent/key.pem"}
     if where == "listener":
         listener(raw)["filter_chains"][0][key] = [context] if key == "tls_context_set" else context
-        path = f"$.servers[0].listeners[0].filter_chains[0].{key}"
+        path = f"$.servers[0].listeners[0].filter_chains[0].{key}" + ("[0]" if key == "tls_context_set" else "")
     else:
         cluster(raw)[key] = context
         path = f"$.cluster_manager.clusters[0].{key}"
-    assert errors(raw) == [f"{path}: TLS is not implemented by pymosn yet; refusing to run without the TLS asked for"]
+    assert errors(raw) == [
+        f"{path}.cert_chain: not inline PEM and not a readable file: '/nonexistent/cert.pem'",
+        f"{path}.private_key: not inline PEM and not a readable file: '/nonexistent/key.pem'",
+    ]
 
 
-def test_disabled_tls_context_is_only_a_warning():
+def test_cluster_manager_wide_tls_is_still_refused():
     raw = minimal()
-    cluster(raw)["tls_context"] = {"status": False, "sni": "x"}
-    assert warnings(raw) == [f"$.cluster_manager.clusters[0].tls_context: {IGNORED}"]
+    raw["cluster_manager"]["tls_context"] = {"status": True, "ca_cert": "x"}
+    assert errors(raw) == [
+        "$.cluster_manager.tls_context: TLS is not implemented by pymosn yet; refusing to run without the TLS asked for"
+    ]
+
+
+def test_disabled_tls_context_is_accepted():
+    raw = minimal()
+    cluster(raw)["tls_context"] = {"status": False, "server_name": "x"}
+    assert warnings(raw) == []  # and no ConfigError
 
 
 def test_match_variables_would_widen_the_route_so_they_are_errors():

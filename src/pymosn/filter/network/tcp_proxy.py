@@ -128,6 +128,7 @@ class TcpProxy:
         info.start_monotonic = self.last_activity = conn.loop.time()
         info.downstream_remote_address = conn.remote_address
         info.downstream_local_address = conn.local_address
+        info.downstream_peer_uri_san = conn.peer_uri_san
         snapshot = self.settings.snapshot_ref.current
         name = self.settings.pick_cluster(_split(conn.remote_address), _split(conn.local_address))
         cluster = snapshot.clusters.get(name) if name else None
@@ -184,7 +185,8 @@ class TcpProxy:
             host.stats.cx_total += 1
             try:
                 _, upstream = await asyncio.wait_for(
-                    loop.create_connection(self._new_upstream, host.host, host.port), cluster.connect_timeout
+                    loop.create_connection(self._new_upstream, host.host, host.port, **cluster.tls_options(host)),
+                    cluster.connect_timeout,
                 )
             except (TimeoutError, OSError) as exc:
                 cluster.connections -= 1
@@ -241,7 +243,9 @@ class TcpProxy:
         down_sock = conn.transport.get_extra_info("socket")
         up_sock = upstream.transport.get_extra_info("socket")
         if (
-            down_sock is None
+            conn.secure
+            or upstream.secure
+            or down_sock is None
             or up_sock is None
             or self.downstream_eof
             or self.upstream_eof

@@ -1,0 +1,133 @@
+"""TLS transport sockets: server contexts (several certificates chosen by SNI, ALPN, versions,
+ciphers, client certificate verification) and client contexts for upstreams, from MOSN's
+tls_context. Python's ssl (OpenSSL) does the TLS; `cryptography` reads certificate names."""
+
+from __future__ import annotations
+
+import os
+import ssl
+import tempfile
+from collections.abc import Sequence
+
+from cryptography import x509
+
+from pymosn.config import model
+
+_VERSIONS = {
+    "TLSv1_0": ssl.TLSVersion.TLSv1,
+    "TLSv1_1": ssl.TLSVersion.TLSv1_1,
+    "TLSv1_2": ssl.TLSVersion.TLSv1_2,
+    "TLSv1_3": ssl.TLSVersion.TLSv1_3,
+}
+
+
+def _pem_file(value: str) -> str:
+    """MOSN accepts inline PEM where a path is expected; ssl wants paths."""
+    if "-----BEGIN" not in value:
+        return value
+    fd, path = tempfile.mkstemp(prefix="pymosn-tls-", suffix=".pem")
+    with os.fdopen(fd, "w") as f:
+        f.write(value)
+    return path
+
+
+def _pem_bytes(value: str) -> bytes:
+    if "-----BEGIN" in value:
+        return value.encode()
+    with open(value, "rb") as f:
+        return f.read()
+
+
+def _apply_common(ctx: ssl.SSLContext, cfg: model.TLSConfig) -> None:
+    if cfg.min_version:
+        ctx.minimum_version = _VERSIONS[cfg.min_version]
+    if cfg.max_version:
+        ctx.maximum_version = _VERSIONS[cfg.max_version]
+    if cfg.cipher_suites:
+        ctx.set_ciphers(cfg.cipher_suites.replace(",", ":"))
+    if cfg.ecdh_curves:
+        ctx.set_ecdh_curve(cfg.ecdh_curves.split(",")[0])
+    if cfg.alpn:
+        ctx.set_alpn_protocols([p.strip() for p in cfg.alpn.split(",") if p.strip()])
+
+
+def _server_context(cfg: model.TLSConfig) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(_pem_file(cfg.cert_chain), _pem_file(cfg.private_key))
+    _apply_common(ctx, cfg)
+    if cfg.ca_cert and (cfg.verify_client or cfg.require_client_cert):
+        # Python's ssl cannot require a certificate without verifying it: both mean "require
+        # and verify against ca_cert".
+        ctx.load_verify_locations(_pem_file(cfg.ca_cert))
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+def certificate_names(cert_chain: str) -> list[str]:
+    """The DNS names (SANs, else the CN) the leaf certificate serves."""
+    cert = x509.load_pem_x509_certificate(_pem_bytes(cert_chain))
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names = san.get_values_for_type(x509.DNSName)
+    except x509.ExtensionNotFound:
+        names = []
+    if not names:
+        names = [a.value for a in cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)]
+    return [n.lower() for n in names]
+
+
+def server_context(configs: Sequence[model.TLSConfig]) -> ssl.SSLContext:
+    """The first certificate is the default; the others are picked by the client's SNI,
+    matched against each certificate's own names (exact, then `*.suffix`)."""
+    contexts = [_server_context(c) for c in configs]
+    default = contexts[0]
+    if len(contexts) == 1:
+        return default
+    exact: dict[str, ssl.SSLContext] = {}
+    wildcard: dict[str, ssl.SSLContext] = {}
+    for cfg, ctx in zip(configs, contexts):
+        names = [cfg.server_name.lower()] if cfg.server_name else certificate_names(cfg.cert_chain)
+        for name in names:
+            if name.startswith("*."):
+                wildcard.setdefault(name[1:], ctx)
+            else:
+                exact.setdefault(name, ctx)
+
+    def pick(sock: ssl.SSLObject, server_name: str | None, _: ssl.SSLContext) -> None:
+        if not server_name:
+            return
+        name = server_name.lower()
+        chosen = exact.get(name)
+        if chosen is None and "." in name:
+            chosen = wildcard.get(name[name.index(".") :])
+        if chosen is not None:
+            sock.context = chosen
+
+    default.sni_callback = pick
+    return default
+
+
+def client_context(cfg: model.TLSConfig) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if cfg.insecure_skip:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    elif cfg.ca_cert:
+        ctx.load_verify_locations(_pem_file(cfg.ca_cert))
+    else:
+        ctx.load_default_certs()
+    if cfg.cert_chain:
+        ctx.load_cert_chain(_pem_file(cfg.cert_chain), _pem_file(cfg.private_key))
+    _apply_common(ctx, cfg)
+    return ctx
+
+
+def peer_uri_san(transport) -> str | None:
+    """The peer certificate's first URI SAN (a SPIFFE ID in a mesh), if it sent one."""
+    cert = transport.get_extra_info("peercert") if transport is not None else None
+    if not cert:
+        return None
+    for kind, value in cert.get("subjectAltName", ()):
+        if kind == "URI":
+            return value
+    return None
