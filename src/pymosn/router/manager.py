@@ -10,7 +10,10 @@ from pymosn.router.route_table import RouteTable
 
 class RouterManager:
     def __init__(self, routers: Iterable[model.RouterConfig]) -> None:
-        self.tables = {r.router_config_name: RouteTable.build(r) for r in routers}
+        self.tables: dict[str, RouteTable] = {r.router_config_name: RouteTable.build(r) for r in routers}
 
     def get(self, name: str) -> RouteTable | None:
         return self.tables.get(name)
+
+    def names(self) -> list[str]:
+        return list(self.tables)

@@ -8,58 +8,80 @@ from urllib.parse import unquote_plus
 
 from pymosn.config import model
 
+# Envoy configs match the HTTP/2 pseudo-header; the proxy hands us HTTP/1 names.
+_HEADER_ALIASES = {":authority": "host"}
 
-class HeaderCondition:
-    __slots__ = ("name", "value", "pattern", "present", "invert")
+_EXACT, _REGEX, _PRESENT = range(3)
 
-    def __init__(self, m: model.HeaderMatcher) -> None:
-        self.name = m.name.lower()
-        self.value = m.value
-        self.pattern = re.compile(m.value) if m.regex and m.present_match is None else None
-        self.present = m.present_match
-        self.invert = m.invert_match
 
-    def matches(self, headers: Mapping[str, str]) -> bool:
-        actual = headers.get(self.name)
-        if self.present is not None:
-            result = (actual is not None) == self.present
-        elif actual is None:
-            result = False
-        elif self.pattern is not None:
-            result = self.pattern.fullmatch(actual) is not None
+class _Condition:
+    __slots__ = ("name", "mode", "value", "pattern", "present")
+
+    def __init__(self, name: str, value: str, regex: bool, present: bool | None) -> None:
+        self.name = name
+        self.value = value
+        self.pattern = None
+        self.present = True
+        if present is None and not regex and value == "":
+            # Name only: a presence check, as Envoy (MOSN would demand an empty value; a present
+            # empty header or `?debug` satisfies both readings).
+            present = True
+        if present is not None:
+            self.mode, self.present = _PRESENT, present
+        elif regex:
+            # Full match, as Envoy's safe_regex: "/a" must not match "/ab".
+            self.mode, self.pattern = _REGEX, re.compile(value)
         else:
-            result = actual == self.value
-        return result != self.invert
+            self.mode = _EXACT
 
-
-class QueryCondition:
-    __slots__ = ("name", "value", "pattern", "present")
-
-    def __init__(self, m: model.QueryParameterMatcher) -> None:
-        self.name = m.name
-        self.value = m.value
-        self.pattern = re.compile(m.value) if m.regex and m.present_match is None else None
-        self.present = m.present_match
-
-    def matches(self, params: Mapping[str, str]) -> bool:
-        actual = params.get(self.name)
-        if self.present is not None:
+    def _test(self, actual: str | None) -> bool:
+        mode = self.mode
+        if mode == _PRESENT:
             return (actual is not None) == self.present
         if actual is None:
             return False
-        if self.pattern is not None:
-            return self.pattern.fullmatch(actual) is not None
-        return actual == self.value
+        if mode == _EXACT:
+            return actual == self.value
+        return self.pattern.fullmatch(actual) is not None
+
+
+class HeaderCondition(_Condition):
+    """One `headers[]` entry; `invert_match` negates whichever test it configures."""
+
+    __slots__ = ("invert",)
+
+    def __init__(self, m: model.HeaderMatcher) -> None:
+        name = m.name.lower()
+        super().__init__(_HEADER_ALIASES.get(name, name), m.value, m.regex, m.present_match)
+        self.invert = m.invert_match
+
+    def matches(self, headers: Mapping[str, str]) -> bool:
+        return self._test(headers.get(self.name)) != self.invert
+
+
+class QueryCondition(_Condition):
+    """One `query_parameters[]` entry, tested against the first value of the parameter."""
+
+    __slots__ = ()
+
+    def __init__(self, m: model.QueryParameterMatcher) -> None:
+        super().__init__(m.name, m.value, m.regex, m.present_match)
+
+    def matches(self, params: Mapping[str, str]) -> bool:
+        return self._test(params.get(self.name))
 
 
 def parse_query(query: str) -> dict[str, str]:
-    """First value of each parameter, percent-decoded (as Envoy's query matcher sees it)."""
+    """First value of each parameter, percent-decoded ("a=1&a=2&b" -> {"a": "1", "b": ""})."""
     params: dict[str, str] = {}
+    if not query:
+        return params
     for part in query.split("&"):
         if not part:
             continue
         name, _, value = part.partition("=")
-        name = unquote_plus(name)
+        if "%" in name or "+" in name:
+            name = unquote_plus(name)
         if name not in params:
-            params[name] = unquote_plus(value)
+            params[name] = unquote_plus(value) if ("%" in value or "+" in value) else value
     return params

@@ -1,93 +1,78 @@
-"""One router config: virtual hosts selected by Host, each with its indexed routes."""
+"""One router config compiled once: virtual hosts selected by Host, each with its indexed routes.
+
+A table is immutable; a config reload builds a new one. The only state that changes after
+`build` is the decision caches, which never alter an answer."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from pymosn.config import model
+from pymosn.router.cache import MISS, TwoGenerationCache
 from pymosn.router.entry import RouteEntry
-from pymosn.router.route_index import RouteIndex
+from pymosn.router.route_index import CACHE_LIMIT, RouteIndex
+from pymosn.router.vhost import DomainIndex
 
-_HOST_CACHE_LIMIT = 4096
+HOST_CACHE_LIMIT = 1024
 
 
 class VirtualHost:
-    __slots__ = ("name", "index")
+    __slots__ = ("name", "domains", "index")
 
-    def __init__(self, name: str, index: RouteIndex) -> None:
+    def __init__(self, name: str, domains: tuple[str, ...], index: RouteIndex) -> None:
         self.name = name
+        self.domains = domains
         self.index = index
+
+    @property
+    def routes(self) -> tuple[RouteEntry, ...]:
+        return self.index.routes
+
+    def match(self, path: str, query: str, headers: Mapping[str, str]) -> RouteEntry | None:
+        return self.index.match(path, query, headers)
+
+
+# What an unknown Host selects when there is no `*` virtual host: it matches nothing, and
+# standing in for None lets the host cache remember misses too.
+_NO_VHOST = VirtualHost("", (), RouteIndex([], cache_limit=0))
 
 
 class RouteTable:
-    """Virtual host selection, as Envoy and MOSN do it: an exact domain (with the port, then
-    without), then the longest `*.suffix`, then the longest `prefix.*`, then `*`."""
-
-    def __init__(self, name: str, vhosts: list[tuple[tuple[str, ...], VirtualHost]]) -> None:
+    def __init__(self, name: str, vhosts: list[VirtualHost]) -> None:
         self.name = name
-        self._exact: dict[str, VirtualHost] = {}
-        self._suffixes: dict[str, VirtualHost] = {}
-        self._prefixes: dict[str, VirtualHost] = {}
-        self._default: VirtualHost | None = None
-        for domains, vhost in vhosts:
-            for domain in domains:
-                d = domain.lower()
-                if d == "*":
-                    self._default = self._default or vhost
-                elif d.startswith("*"):
-                    self._suffixes.setdefault(d[1:], vhost)
-                elif d.endswith("*"):
-                    self._prefixes.setdefault(d[:-1], vhost)
-                else:
-                    self._exact.setdefault(d, vhost)
-        self._suffix_lengths = sorted({len(s) for s in self._suffixes}, reverse=True)
-        self._prefix_lengths = sorted({len(p) for p in self._prefixes}, reverse=True)
-        self._host_cache: dict[str, VirtualHost | None] = {}
+        self.virtual_hosts = tuple(vhosts)
+        self._domains: DomainIndex[VirtualHost] = DomainIndex((v.domains, v) for v in vhosts)
+        self._hosts = TwoGenerationCache(HOST_CACHE_LIMIT)
 
     @classmethod
-    def build(cls, config: model.RouterConfig) -> RouteTable:
+    def build(cls, config: model.RouterConfig, cache_limit: int = CACHE_LIMIT) -> RouteTable:
+        """`cache_limit` bounds each virtual host's path cache; 0 disables it."""
         vhosts = []
         for vh in config.virtual_hosts:
             entries = [RouteEntry(i, r, vh, config) for i, r in enumerate(vh.routers)]
-            vhosts.append((vh.domains, VirtualHost(vh.name, RouteIndex(entries))))
+            vhosts.append(VirtualHost(vh.name, vh.domains, RouteIndex(entries, cache_limit)))
         return cls(config.router_config_name, vhosts)
 
     def virtual_host(self, host: str) -> VirtualHost | None:
-        cache = self._host_cache
-        if host in cache:
-            return cache[host]
-        vhost = self._select(host.lower())
-        if len(cache) >= _HOST_CACHE_LIMIT:
-            cache.clear()
-        cache[host] = vhost
+        vhost = self._virtual_host(host)
+        return None if vhost is _NO_VHOST else vhost
+
+    def _virtual_host(self, host: str) -> VirtualHost:
+        hosts = self._hosts
+        vhost = hosts.young.get(host, MISS)
+        if vhost is MISS:
+            vhost = hosts.lookup(host)
+            if vhost is MISS:
+                vhost = self._domains.select(host) or _NO_VHOST
+                hosts.put(host, vhost)
         return vhost
 
-    def _select(self, host: str) -> VirtualHost | None:
-        vhost = self._exact.get(host)
-        if vhost is not None:
-            return vhost
-        bare = host
-        if not host.endswith("]"):  # keep "[::1]" whole; strip ":port" otherwise
-            name, sep, port = host.rpartition(":")
-            if sep and port.isdigit():
-                bare = name
-                vhost = self._exact.get(bare)
-                if vhost is not None:
-                    return vhost
-        for n in self._suffix_lengths:
-            if n < len(bare):
-                vhost = self._suffixes.get(bare[-n:])
-                if vhost is not None:
-                    return vhost
-        for n in self._prefix_lengths:
-            if n < len(bare):
-                vhost = self._prefixes.get(bare[:n])
-                if vhost is not None:
-                    return vhost
-        return self._default
-
     def match(self, host: str, path: str, query: str, headers: Mapping[str, str]) -> RouteEntry | None:
-        vhost = self.virtual_host(host)
+        """The first route, in config order, of the virtual host serving `host` that matches.
+
+        `host` is the Host header as received, `path` the path without the query, `query` the
+        raw query string without "?", `headers` lowercased names with duplicates joined."""
+        vhost = self._hosts.young.get(host)
         if vhost is None:
-            return None
+            vhost = self._virtual_host(host)
         return vhost.index.match(path, query, headers)

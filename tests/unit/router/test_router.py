@@ -141,7 +141,7 @@ def test_actions():
     assert r.kind == "redirect" and r.redirect_code == 308
     assert r.redirect_location("http", "h.com", "/r/x?q=1") == "http://h.com/new?a=1"
     last = t.match("h", "/zzz", "", {})
-    assert last.request_headers_to_add == (("x-level", "route", False), ("x-level", "vhost", False), ("x-level", "global", True))
+    assert last.request_headers_to_add == (("x-level", "route", False),)  # the most specific replacement wins
     assert last.request_headers_to_remove == frozenset({"x-drop"})
 
 
