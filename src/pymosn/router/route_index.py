@@ -5,10 +5,14 @@ routes are scanned. Among every route that fully matches, the lowest config inde
 first-match-wins, exactly as a linear scan decides.
 
 A dict hit already proves the path matches, so only header/query conditions remain to check.
-Each bucket is closed over the shorter registered prefixes of its key (they match whatever its
-key matches), so the first hit decides: an exact hit needs no prefix probe, and prefixes are
-probed longest first and stop at the first hit. A bucket holds its candidates in config order,
-cut after the first unconditional one: that one always matches, so nothing after it can win."""
+Each key's entry is closed over the shorter registered prefixes of that key (they match whatever
+it matches), so the first hit decides: an exact hit needs no prefix probe, and prefixes are
+probed longest first and stop at the first hit.
+
+A bucket holds candidates in config order, cut after the first unconditional one: that one
+always matches, so nothing after it can win. A closed entry is one merged bucket when that is
+small (the usual case: one route), else a tuple of references to the ancestors' buckets, so a
+thousand header-conditioned routes on "/" are not copied under every key."""
 
 from __future__ import annotations
 
@@ -19,21 +23,33 @@ from pymosn.router.entry import PATH_EXACT, PATH_PREFIX, RouteEntry
 from pymosn.router.matchers import parse_query
 
 CACHE_LIMIT = 4096
+_MERGE_LIMIT = 8  # candidates a closed entry may copy into one bucket
 
 Bucket = tuple[RouteEntry, ...]
 
 
 def _bucket(routes: Iterable[RouteEntry]) -> Bucket:
     out: list[RouteEntry] = []
-    for r in sorted(set(routes), key=lambda r: r.index):
+    for r in sorted(routes, key=lambda r: r.index):
         out.append(r)
         if not r.conditional:
             break
     return tuple(out)
 
 
+def _close(buckets: list[Bucket]) -> tuple[Bucket, ...]:
+    """The buckets one key must check. A bucket that starts after some unconditional candidate
+    can never win, so it is dropped."""
+    always = [b[-1].index for b in buckets if not b[-1].conditional]
+    if always:
+        buckets = [b for b in buckets if b[0].index <= min(always)]
+    if sum(len(b) for b in buckets) <= _MERGE_LIMIT:
+        return (_bucket(r for b in buckets for r in b),)
+    return tuple(buckets)
+
+
 class _PathIndex:
-    """Exact and prefix routes of one case mode: `lookup` returns the one bucket to check."""
+    """Exact and prefix routes of one case mode: `lookup` returns the buckets to check."""
 
     __slots__ = ("exact", "prefix")
 
@@ -42,22 +58,25 @@ class _PathIndex:
         prefix: dict[str, list[RouteEntry]] = {}
         for r in routes:
             (exact if r.path_kind == PATH_EXACT else prefix).setdefault(r.path_value, []).append(r)
+        own = {k: _bucket(v) for k, v in prefix.items()}
         lengths = sorted({len(k) for k in prefix})
 
-        def shorter_prefixes(key: str, limit: int) -> list[RouteEntry]:
-            found: list[RouteEntry] = []
+        def closed(key: str, bucket: Bucket, limit: int) -> tuple[Bucket, ...]:
+            found = [bucket]
             for n in lengths:
                 if n > limit:
                     break
-                found += prefix.get(key[:n], ())
-            return found
+                ancestor = own.get(key[:n])
+                if ancestor is not None:
+                    found.append(ancestor)
+            return _close(found)
 
-        self.exact = {k: _bucket(v + shorter_prefixes(k, len(k))) for k, v in exact.items()}
-        closed = {k: _bucket(v + shorter_prefixes(k, len(k) - 1)) for k, v in prefix.items()}
+        self.exact = {k: closed(k, _bucket(v), len(k)) for k, v in exact.items()}
+        by_key = {k: closed(k, b, len(k) - 1) for k, b in own.items()}
         # (length, dict) pairs, longest first: the first hit already holds every shorter one.
-        self.prefix = tuple((n, {k: b for k, b in closed.items() if len(k) == n}) for n in reversed(lengths))
+        self.prefix = tuple((n, {k: b for k, b in by_key.items() if len(k) == n}) for n in reversed(lengths))
 
-    def lookup(self, path: str) -> Bucket | None:
+    def lookup(self, path: str) -> tuple[Bucket, ...]:
         hit = self.exact.get(path)
         if hit is not None:
             return hit
@@ -67,7 +86,7 @@ class _PathIndex:
                 hit = table.get(path[:n])
                 if hit is not None:
                     return hit
-        return None
+        return ()
 
 
 class RouteIndex:
@@ -120,17 +139,12 @@ class RouteIndex:
             cache.put(path, best)
         return best
 
-    def _candidates(self, path: str) -> list[Bucket]:
+    def _candidates(self, path: str) -> tuple[Bucket, ...]:
         """Candidate lists, each in config order: the case-sensitive bucket, the
         case-insensitive one, and the scanned regex/path-less routes."""
-        found: list[Bucket] = []
-        hit = self._sensitive.lookup(path)
-        if hit is not None:
-            found.append(hit)
+        found = self._sensitive.lookup(path)
         if self._insensitive is not None:
-            hit = self._insensitive.lookup(path.lower())
-            if hit is not None:
-                found.append(hit)
+            found += self._insensitive.lookup(path.lower())
         if self._scanned:
-            found.append(self._scanned)
+            found += (self._scanned,)
         return found

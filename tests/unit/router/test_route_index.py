@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 import time
+from unittest import mock
 from urllib.parse import unquote_plus
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from pymosn.router import route_index
 
 from .builders import picked, routes_table, to
 
@@ -137,6 +140,23 @@ def test_path_cache_is_bounded():
     assert len(t.virtual_host("h").index.cache) <= 128
 
 
+def test_many_conditional_ancestors_are_shared_not_copied():
+    canaries = [
+        {
+            "name": f"k{i}",
+            "match": {"prefix": "/", "headers": [{"name": "x-k", "value": str(i)}]},
+            "route": {"cluster_name": "c"},
+        }
+        for i in range(1000)
+    ]
+    t = routes_table(canaries + [to(f"p{i}", path=f"/p/{i}") for i in range(10_000)])
+    index = t.virtual_host("h").index
+    closed = index._sensitive.exact["/p/5"]
+    assert len(closed) == 2 and closed[1] is index._sensitive.exact["/p/6"][1]  # one shared bucket
+    assert picked(t, "/p/5", headers={"x-k": "999"}) == "k999"
+    assert picked(t, "/p/5") == "p5"
+
+
 def test_no_match_is_none():
     t = routes_table([to("a", path="/a")])
     assert picked(t, "/b") is None
@@ -257,12 +277,14 @@ lookup = st.tuples(
     routes=st.lists(route_matches(), min_size=0, max_size=25),
     lookups=st.lists(lookup, min_size=1, max_size=12),
     cache_limit=st.sampled_from([0, 2, 4096]),
+    merge_limit=st.sampled_from([0, 8]),
 )
-def test_index_agrees_with_linear_scan(routes, lookups, cache_limit):
-    t = routes_table(
-        [{"name": str(i), "match": m, "route": {"cluster_name": "c"}} for i, m in enumerate(routes)],
-        cache_limit=cache_limit,
-    )
+def test_index_agrees_with_linear_scan(routes, lookups, cache_limit, merge_limit):
+    with mock.patch.object(route_index, "_MERGE_LIMIT", merge_limit):  # 0: never merge buckets
+        t = routes_table(
+            [{"name": str(i), "match": m, "route": {"cluster_name": "c"}} for i, m in enumerate(routes)],
+            cache_limit=cache_limit,
+        )
     for path, query, headers in lookups * 2:  # repeated: caching must not change answers
         got = t.match("h", path, query, headers)
         assert (got.index if got else None) == linear(routes, path, query, headers), (path, query, headers)
