@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from pymosn.config import model
 from pymosn.network.tls import client_context
+from pymosn.upstream.errors import UpstreamConnectError
 from pymosn.upstream.host import Host
 from pymosn.upstream.load_balancer import LOAD_BALANCERS
 from pymosn.upstream.pool import Http1Pool
@@ -56,6 +58,27 @@ class Cluster:
             "server_hostname": self.server_name or host.hostname or host.host,
             "ssl_handshake_timeout": self.connect_timeout,
         }
+
+    async def connect(self, host: Host, protocol_factory):
+        """Dials `host` (with TLS if the cluster asks for it) and counts the attempt in the
+        cluster's and the host's stats. Returns the protocol; raises UpstreamConnectError."""
+        self.stats.upstream_cx_total += 1
+        host.stats.cx_total += 1
+        loop = asyncio.get_running_loop()
+        try:
+            _, protocol = await asyncio.wait_for(
+                loop.create_connection(protocol_factory, host.host, host.port, **self.tls_options(host)),
+                self.connect_timeout,
+            )
+        except (TimeoutError, OSError) as exc:  # ssl.SSLError is an OSError
+            self.stats.upstream_cx_connect_fail += 1
+            host.stats.cx_connect_fail += 1
+            if isinstance(exc, TimeoutError):
+                self.stats.upstream_cx_connect_timeout += 1
+                raise UpstreamConnectError("connect timeout") from None
+            detail = getattr(exc, "reason", None) or exc.strerror or exc
+            raise UpstreamConnectError(f"connect failed: {detail}") from None
+        return protocol
 
     def can_open_connection(self) -> bool:
         return not self.max_connections or self.connections < self.max_connections

@@ -13,6 +13,7 @@ from typing import Any
 from pymosn.api import flags
 from pymosn.network.connection import Connection
 from pymosn.stream.http1 import ClientStreamConnection
+from pymosn.upstream.errors import UpstreamConnectError
 from pymosn.upstream.host import Host
 
 
@@ -82,28 +83,16 @@ class Http1Pool:
         cluster = self.cluster
         host = self.host
         loop = asyncio.get_running_loop()
-        cluster.stats.upstream_cx_total += 1
-        host.stats.cx_total += 1
 
         def factory() -> Connection:
             return Connection(loop, buffer_limit=cluster.buffer_limit, idle_timeout=cluster.idle_timeout)
 
         try:
-            _, conn = await asyncio.wait_for(
-                loop.create_connection(factory, host.host, host.port, **cluster.tls_options(host)),
-                cluster.connect_timeout,
-            )
-        except (TimeoutError, OSError) as exc:
+            conn = await cluster.connect(host, factory)
+        except UpstreamConnectError as error:
             self.connecting -= 1
             cluster.connections -= 1
-            cluster.stats.upstream_cx_connect_fail += 1
-            host.stats.cx_connect_fail += 1
-            if isinstance(exc, asyncio.TimeoutError):
-                cluster.stats.upstream_cx_connect_timeout += 1
-                reason = "connect timeout"
-            else:
-                reason = f"connect failed: {getattr(exc, 'reason', None) or exc.strerror or exc}"
-            self._fail_waiters(reason)
+            self._fail_waiters(str(error))
             return
         self.connecting -= 1
         self.total += 1

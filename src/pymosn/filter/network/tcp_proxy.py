@@ -21,6 +21,7 @@ from pymosn.config import model
 from pymosn.network import splice
 from pymosn.network.connection import Connection
 from pymosn.proxy.snapshot import SnapshotRef
+from pymosn.upstream.errors import UpstreamConnectError
 
 _PENDING_LIMIT = 1024 * 1024  # bytes held from the client while the upstream connects
 
@@ -165,7 +166,6 @@ class TcpProxy:
 
     async def _connect(self, attempts: int) -> None:
         cluster = self.cluster
-        loop = self.conn.loop
         reason = "no healthy upstream"
         flag = flags.NO_HEALTHY_UPSTREAM
         for _ in range(attempts):
@@ -181,23 +181,11 @@ class TcpProxy:
             self.host = host
             self.info.upstream_host = host.address
             cluster.connections += 1
-            cluster.stats.upstream_cx_total += 1
-            host.stats.cx_total += 1
             try:
-                _, upstream = await asyncio.wait_for(
-                    loop.create_connection(self._new_upstream, host.host, host.port, **cluster.tls_options(host)),
-                    cluster.connect_timeout,
-                )
-            except (TimeoutError, OSError) as exc:
+                upstream = await cluster.connect(host, self._new_upstream)
+            except UpstreamConnectError as error:
                 cluster.connections -= 1
-                cluster.stats.upstream_cx_connect_fail += 1
-                host.stats.cx_connect_fail += 1
-                if isinstance(exc, asyncio.TimeoutError):
-                    cluster.stats.upstream_cx_connect_timeout += 1
-                    reason = "connect timeout"
-                else:
-                    reason = f"connect failed: {exc.strerror or exc}"
-                flag = flags.UPSTREAM_CONNECTION_FAILURE
+                reason, flag = str(error), flags.UPSTREAM_CONNECTION_FAILURE
                 continue
             self._attach(upstream)
             return
