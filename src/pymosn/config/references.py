@@ -58,38 +58,37 @@ def _report_shared_addresses(walker: Walker, listeners: list[model.Listener]) ->
             first_path[listener.address] = path
 
 
-def _check_tcp_proxy_cluster_references(walker: Walker, listener: model.Listener, cluster_names: set[str]) -> None:
+def _filter_configs(walker: Walker, listener: model.Listener, kind: str, cls: type):
+    """(config path, decoded config) of each of the listener's network filters of one kind;
+    filters whose config did not decode were already reported with their paths."""
     for chain in listener.filter_chains:
         for network_filter in chain.filters:
-            if network_filter.type != "tcp_proxy":
+            if network_filter.type != kind:
                 continue
             try:
-                tcp = msgspec.convert(network_filter.config, model.TcpProxyConfig)
+                decoded = msgspec.convert(network_filter.config, cls)
             except msgspec.ValidationError:
-                continue  # already reported with its path when the filter was built
-            config_path = child(walker.path_of(network_filter), "config")
-            named = [("cluster", tcp.cluster)] if tcp.cluster else []
-            if tcp.weighted_clusters is not None:
-                named += [(f"weighted_clusters.clusters[{i}].name", w.name) for i, w in enumerate(tcp.weighted_clusters.clusters)]
-            named += [(f"routes[{i}].cluster", r.cluster) for i, r in enumerate(tcp.routes)]
-            for where, name in named:
-                if name not in cluster_names:
-                    walker.log.error(f"{config_path}.{where}", f"unknown cluster {name!r}; known: {_listing(cluster_names)}")
+                continue
+            yield child(walker.path_of(network_filter), "config"), decoded
+
+
+def _check_tcp_proxy_cluster_references(walker: Walker, listener: model.Listener, cluster_names: set[str]) -> None:
+    for config_path, tcp in _filter_configs(walker, listener, "tcp_proxy", model.TcpProxyConfig):
+        named = [("cluster", tcp.cluster)] if tcp.cluster else []
+        if tcp.weighted_clusters is not None:
+            named += [(f"weighted_clusters.clusters[{i}].name", w.name) for i, w in enumerate(tcp.weighted_clusters.clusters)]
+        named += [(f"routes[{i}].cluster", r.cluster) for i, r in enumerate(tcp.routes)]
+        for where, name in named:
+            if name not in cluster_names:
+                walker.log.error(f"{config_path}.{where}", f"unknown cluster {name!r}; known: {_listing(cluster_names)}")
 
 
 def _check_router_references(walker: Walker, listener: model.Listener, router_names: set[str]) -> None:
-    for chain in listener.filter_chains:
-        for network_filter in chain.filters:
-            if network_filter.type != "proxy":
-                continue
-            try:
-                proxy = msgspec.convert(network_filter.config, model.ProxyConfig)
-            except msgspec.ValidationError:
-                continue  # already reported with its path when the filter was built
-            name = proxy.router_config_name
-            if name and name not in router_names:
-                path = child(child(walker.path_of(network_filter), "config"), "router_config_name")
-                walker.log.error(path, f"unknown router config {name!r}; known: {_listing(router_names)}")
+    for config_path, proxy in _filter_configs(walker, listener, "proxy", model.ProxyConfig):
+        name = proxy.router_config_name
+        if name and name not in router_names:
+            path = child(config_path, "router_config_name")
+            walker.log.error(path, f"unknown router config {name!r}; known: {_listing(router_names)}")
 
 
 def _check_cluster_references(walker: Walker, router_config: model.RouterConfig, cluster_names: set[str]) -> None:
