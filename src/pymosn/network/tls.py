@@ -9,8 +9,6 @@ import ssl
 import tempfile
 from collections.abc import Sequence
 
-from cryptography import x509
-
 from pymosn.config import model
 
 _VERSIONS = {
@@ -65,6 +63,8 @@ def _server_context(cfg: model.TLSConfig) -> ssl.SSLContext:
 
 def certificate_names(cert_chain: str) -> list[str]:
     """The DNS names (SANs, else the CN) the leaf certificate serves."""
+    from cryptography import x509  # only listeners with several certificates need it
+
     cert = x509.load_pem_x509_certificate(_pem_bytes(cert_chain))
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
