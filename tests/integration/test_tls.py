@@ -201,3 +201,36 @@ def test_tcp_proxy_terminates_tls_without_splice(pki, start_proxy):
             assert s.recv(100) == b"secret"
     finally:
         echo.close()
+
+
+def test_certificate_files_reload_without_dropping_connections(origin, pki, start_proxy):
+    import os
+    import shutil
+
+    cert, key = pki.server("localhost", "localhost")
+    live_cert, live_key = str(pki.dir / "live.crt"), str(pki.dir / "live.key")
+    shutil.copy(cert, live_cert)
+    shutil.copy(key, live_key)
+    p = start_proxy(
+        lambda port: with_tls(simple_config(port, [origin.port]), {"status": True, "cert_chain": live_cert, "private_key": live_key})
+    )
+
+    def serial_seen() -> int:
+        ctx = client_ctx(pki)
+        with socket.create_connection(("127.0.0.1", p.port), timeout=5) as raw, ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            return int(s.getpeercert()["serialNumber"], 16)
+
+    first = serial_seen()
+    with httpx.Client(verify=client_ctx(pki)) as kept:
+        assert kept.get(f"https://localhost:{p.port}/echo/before").status_code == 200
+        new_cert, new_key = pki.server("renewed", "localhost")
+        shutil.copy(new_key, live_key + ".tmp")
+        shutil.copy(new_cert, live_cert + ".tmp")
+        os.replace(live_key + ".tmp", live_key)
+        os.replace(live_cert + ".tmp", live_cert)
+        deadline = time.monotonic() + 6
+        while time.monotonic() < deadline and serial_seen() == first:
+            time.sleep(0.2)
+        assert serial_seen() != first
+        # the connection made before the reload carries on
+        assert kept.get(f"https://localhost:{p.port}/echo/after").status_code == 200

@@ -76,11 +76,43 @@ def certificate_names(cert_chain: str) -> list[str]:
     return [n.lower() for n in names]
 
 
+class CertificateReloader:
+    """Reloads certificates whose files changed into the same SSL contexts: new handshakes use
+    the new certificate, established connections keep theirs. A file that fails to load (say,
+    half written) keeps the old certificate and is tried again on the next check."""
+
+    def __init__(self, pairs: list[tuple[ssl.SSLContext, model.TLSConfig]]) -> None:
+        self.pairs = [(ctx, cfg) for ctx, cfg in pairs if "-----BEGIN" not in cfg.cert_chain]
+        self.mtimes = [self._mtimes(cfg) for _, cfg in self.pairs]
+        self.reloads = 0
+
+    @staticmethod
+    def _mtimes(cfg: model.TLSConfig) -> tuple:
+        try:
+            return tuple(os.stat(p).st_mtime_ns for p in (cfg.cert_chain, cfg.private_key) if "-----BEGIN" not in p)
+        except OSError:
+            return ()
+
+    def check(self) -> None:
+        for i, (ctx, cfg) in enumerate(self.pairs):
+            current = self._mtimes(cfg)
+            if not current or current == self.mtimes[i]:
+                continue
+            try:
+                ctx.load_cert_chain(cfg.cert_chain, _pem_file(cfg.private_key))
+            except (OSError, ssl.SSLError):
+                continue
+            self.mtimes[i] = current
+            self.reloads += 1
+
+
 def server_context(configs: Sequence[model.TLSConfig]) -> ssl.SSLContext:
     """The first certificate is the default; the others are picked by the client's SNI,
-    matched against each certificate's own names (exact, then `*.suffix`)."""
+    matched against each certificate's own names (exact, then `*.suffix`). The context's
+    `reloader` reloads certificates whose files change."""
     contexts = [_server_context(c) for c in configs]
     default = contexts[0]
+    default.reloader = CertificateReloader(list(zip(contexts, configs)))
     if len(contexts) == 1:
         return default
     exact: dict[str, ssl.SSLContext] = {}

@@ -90,9 +90,25 @@ class Runtime:
             )
             self.admin_address = await self.admin.start(sa.address, sa.port_value)
             log.info("admin serving on %s:%d", *self.admin_address)
+        reloaders = [lst.ssl_context.reloader for lst in self.listeners if lst.ssl_context is not None]
+        if reloaders:
+            self._watch_certificates(reloaders)
         server_stats = self.stats.server
         server_stats.live = 1
         server_stats.concurrency = 1
+
+    def _watch_certificates(self, reloaders: list) -> None:
+        """Certificate files are checked once a second; changed ones apply to new handshakes."""
+        loop = asyncio.get_running_loop()
+
+        def check() -> None:
+            if self.draining:
+                return
+            for reloader in reloaders:
+                reloader.check()
+            loop.call_later(1.0, check)
+
+        loop.call_later(1.0, check)
 
     def describe_listeners(self) -> list[dict]:
         return [{"name": lst.name, "address": f"{lst.host}:{lst.port}"} for lst in self.listeners]
