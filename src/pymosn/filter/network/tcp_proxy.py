@@ -199,6 +199,8 @@ class TcpProxy:
         upstream.read_filters = [_UpstreamSide(self)]
         upstream.close_callbacks.append(self._on_upstream_close)
         upstream.watermark_listener = _PauseWhenFull(self.conn)
+        # before any byte: a server that pushes at once must already be paused by a slow client
+        self.conn.watermark_listener = _PauseWhenFull(upstream)
         return upstream
 
     def on_upstream_connected(self) -> None:
@@ -213,7 +215,6 @@ class TcpProxy:
         self.upstream = upstream
         self.info.upstream_local_address = upstream.local_address
         self.info.upstream_connection_id = upstream.id
-        self.conn.watermark_listener = _PauseWhenFull(upstream)
         if splice.AVAILABLE and self._start_splice():
             return
         if self.pending:
