@@ -59,30 +59,13 @@ class RouteEntry:
         f["conditional"] = bool(f["header_conditions"] or f["query_conditions"])
         f.update(_action_fields(route))
         action = route.route if f["kind"] == KIND_CLUSTER else None
-        f["request_headers_to_add"] = actions.merge_header_adds(
-            action.request_headers_to_add if action else (),
-            route.request_headers_to_add,
-            vhost.request_headers_to_add,
-            table.request_headers_to_add,
-        )
-        f["request_headers_to_remove"] = actions.merge_header_removes(
-            action.request_headers_to_remove if action else (),
-            route.request_headers_to_remove,
-            vhost.request_headers_to_remove,
-            table.request_headers_to_remove,
-        )
-        f["response_headers_to_add"] = actions.merge_header_adds(
-            action.response_headers_to_add if action else (),
-            route.response_headers_to_add,
-            vhost.response_headers_to_add,
-            table.response_headers_to_add,
-        )
-        f["response_headers_to_remove"] = actions.merge_header_removes(
-            action.response_headers_to_remove if action else (),
-            route.response_headers_to_remove,
-            vhost.response_headers_to_remove,
-            table.response_headers_to_remove,
-        )
+        for field in ("request_headers_to_add", "request_headers_to_remove", "response_headers_to_add",
+                      "response_headers_to_remove"):
+            # the four levels, most specific first: route action, route entry, vhost, route config
+            levels = [getattr(level, field) for level in (route, vhost, table)]
+            levels.insert(0, getattr(action, field) if action else ())
+            merge = actions.merge_header_adds if field.endswith("_add") else actions.merge_header_removes
+            f[field] = merge(*levels)
         for name, value in f.items():
             object.__setattr__(self, name, value)
 
