@@ -266,3 +266,122 @@ def route_paths(work: Path, name: str, route_count: int, count: int = 300) -> Pa
     path = work / f"{name}.paths.txt"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+# --- L4 (TCP proxy) -------------------------------------------------------------------------
+#
+# Every L4 proxy runs one process with two listeners: "bulk" relays to the iperf3 server and
+# "rr" to the nginx origin (wrk speaks HTTP through it, the proxy only moves bytes). An idle
+# listener costs nothing, and one process per peer keeps the CPU accounting per peer. Each peer
+# keeps its default buffer sizes: the comparison is of the proxies as shipped.
+
+L4_LISTENERS = ("bulk", "rr")
+
+
+def mosn_l4_config(work: Path, name: str, ports: dict[str, int], backends: dict[str, int]) -> Path:
+    """pymosn with a `tcp_proxy` listener per entry of `ports` (listener -> port), each to the
+    cluster of the same name (cluster -> backend port in `backends`)."""
+    listeners = [
+        {
+            "name": listener,
+            "address": f"127.0.0.1:{port}",
+            "bind_port": True,
+            "filter_chains": [{"filters": [{"type": "tcp_proxy", "config": {"cluster": listener}}]}],
+        }
+        for listener, port in ports.items()
+    ]
+    clusters = [
+        {
+            "name": listener,
+            "type": "SIMPLE",
+            "lb_type": "LB_ROUNDROBIN",
+            "max_request_per_conn": 0,
+            "hosts": [{"address": f"127.0.0.1:{backends[listener]}"}],
+        }
+        for listener in ports
+    ]
+    config = {
+        "servers": [{"default_log_path": "stderr", "listeners": listeners}],
+        "cluster_manager": {"clusters": clusters},
+    }
+    path = work / f"{name}.mosn.json"
+    path.write_text(json.dumps(config, indent=1))
+    return path
+
+
+def _envoy_static_cluster(name: str, port: int) -> dict:
+    return {
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "lb_policy": "ROUND_ROBIN",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {
+                            "endpoint": {
+                                "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}
+                            }
+                        }
+                    ]
+                }
+            ],
+        },
+    }
+
+
+def envoy_l4_bootstrap(work: Path, ports: dict[str, int], admin_port: int, backends: dict[str, int]) -> Path:
+    """Envoy with an `envoy.filters.network.tcp_proxy` listener per entry of `ports`."""
+    listeners = [
+        {
+            "name": listener,
+            "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+            "filter_chains": [
+                {
+                    "filters": [
+                        {
+                            "name": "envoy.filters.network.tcp_proxy",
+                            "typed_config": {
+                                "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                                "stat_prefix": f"l4_{listener}",
+                                "cluster": listener,
+                            },
+                        }
+                    ]
+                }
+            ],
+        }
+        for listener, port in ports.items()
+    ]
+    bootstrap = {
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
+        "static_resources": {
+            "listeners": listeners,
+            "clusters": [_envoy_static_cluster(listener, backends[listener]) for listener in ports],
+        },
+    }
+    path = work / "envoy-l4.yaml"
+    path.write_text(json.dumps(bootstrap, indent=1))
+    return path
+
+
+def nginx_l4_proxy(work: Path, ports: dict[str, int], backends: dict[str, int], stream_module: str) -> Path:
+    """nginx's `stream {}` module, one `server` with `proxy_pass` per listener.
+
+    `stream_module` is the .so to load (Debian builds the stream module dynamically, package
+    libnginx-mod-stream), or "" when this nginx has it built in.
+    """
+    load = f"load_module {stream_module};\n" if stream_module else ""
+    servers = "\n".join(
+        f"""    server {{
+        listen 127.0.0.1:{port};
+        proxy_pass 127.0.0.1:{backends[listener]};
+    }}"""
+        for listener, port in ports.items()
+    )
+    text = load + _nginx_common(work, "nginx-l4") + f"\nstream {{\n{servers}\n}}\n"
+    path = work / "nginx-l4.nginx.conf"
+    path.write_text(text)
+    return path

@@ -21,8 +21,8 @@ WORK = BENCH / ".work"
 VENV = WORK / "venv"
 VENV_PY = VENV / "bin" / "python"
 
-# Debian package -> the binary that shows it is installed. h2load and iperf3 are not used yet,
-# but later benchmarks will, and installing them now keeps one setup step.
+# Debian package -> the binary that shows it is installed. iperf3 drives the L4 bulk benchmark;
+# h2load is not used yet, but later benchmarks will, and installing it now keeps one setup step.
 APT_PACKAGES = {
     "nginx": "nginx",
     "wrk": "wrk",
@@ -64,6 +64,40 @@ def nginx_binary() -> str:
     if not path:
         raise BenchError("nginx not found (apt-get install -y nginx)")
     return path
+
+
+# Where Debian's libnginx-mod-stream puts nginx's stream module (built as a dynamic module).
+NGINX_STREAM_MODULE = Path("/usr/lib/nginx/modules/ngx_stream_module.so")
+
+
+def nginx_stream_module(log=print) -> str | None:
+    """What nginx needs to proxy TCP: "" if the stream module is built in, the .so to load_module
+    if it is dynamic (installed with apt-get when missing), None if it cannot be had."""
+    configure = subprocess.run([nginx_binary(), "-V"], capture_output=True, text=True).stderr
+    flags = configure.split()
+    if "--with-stream" in flags:
+        return ""
+    if "--with-stream=dynamic" not in flags:
+        log("this nginx is built without the stream module; nginx is skipped for L4")
+        return None
+    if not NGINX_STREAM_MODULE.exists() and shutil.which("apt-get"):
+        log("installing Debian package libnginx-mod-stream (nginx's TCP proxy module)")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        done = subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "libnginx-mod-stream"],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        if done.returncode != 0:
+            subprocess.run(["apt-get", "update", "-qq"], capture_output=True, env=env)
+            subprocess.run(
+                ["apt-get", "install", "-y", "-qq", "libnginx-mod-stream"], capture_output=True, env=env
+            )
+    if not NGINX_STREAM_MODULE.exists():
+        log(f"no {NGINX_STREAM_MODULE} (apt-get install libnginx-mod-stream failed); nginx is skipped for L4")
+        return None
+    return str(NGINX_STREAM_MODULE)
 
 
 def ensure_venv(need_envoy: bool, need_pymosn: bool, log=print) -> None:
@@ -117,7 +151,7 @@ def _first_line(argv: list[str]) -> str:
     return text.splitlines()[0].strip() if text else "unknown"
 
 
-def machine_info(need_envoy: bool, need_pymosn: bool, pymosn_python: str) -> dict:
+def machine_info(need_envoy: bool, need_pymosn: bool, pymosn_python: str, need_iperf3: bool = False) -> dict:
     cpu_model = "unknown"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -134,6 +168,8 @@ def machine_info(need_envoy: bool, need_pymosn: bool, pymosn_python: str) -> dic
         "nginx": _first_line([nginx_binary(), "-v"]),
         "wrk": _first_line(["wrk", "-v"]).split(" Copyright")[0],
     }
+    if need_iperf3:
+        info["iperf3"] = _first_line(["iperf3", "--version"])
     if need_envoy:
         info["envoy"] = _first_line([envoy_binary(), "--version"]).split("version:")[-1].strip()
     if need_pymosn:

@@ -134,6 +134,7 @@ class Server:
     cpu: int
     port: int
     log: Path
+    env: dict[str, str] | None = None  # extra environment variables on top of ours
     proc: subprocess.Popen | None = field(default=None, repr=False)
 
     def start(self) -> None:
@@ -143,7 +144,12 @@ class Server:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=dict(os.environ, **self.env) if self.env else None,
             )
         _RUNNING.append(self)
 

@@ -10,6 +10,9 @@ from procs import CLK_TCK
 
 BEGIN = "<!-- bench/run.py:begin -->"
 END = "<!-- bench/run.py:end -->"
+# The L4 results have their own section, so a run of only one kind keeps the other's results.
+L4_BEGIN = "<!-- bench/run.py:l4:begin -->"
+L4_END = "<!-- bench/run.py:l4:end -->"
 
 
 def summarise(rounds: list[dict]) -> dict:
@@ -49,7 +52,7 @@ def _ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}"
 
 
-def markdown(summaries: dict[str, dict], labels: dict[str, str]) -> str:
+def _wrk_table(summaries: dict[str, dict], labels: dict[str, str]) -> list[str]:
     lines = [
         "| proxy | req/s (median) | req/s range | p50 ms | p99 ms | CPU µs/req | peak RSS MiB | socket errors | non-2xx/3xx |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -60,6 +63,11 @@ def markdown(summaries: dict[str, dict], labels: dict[str, str]) -> str:
             f"| {_num(s['p50_ms'], 2)} | {_num(s['p99_ms'], 2)} | {_num(s['cpu_us_per_req'], 1)} "
             f"| {_num(s['peak_rss_mib'], 1)} | {s['socket_errors']} | {s['non_2xx_3xx']} |"
         )
+    return lines
+
+
+def markdown(summaries: dict[str, dict], labels: dict[str, str]) -> str:
+    lines = _wrk_table(summaries, labels)
     ratios = _ratios(summaries)
     if ratios:
         lines += ["", "| ratio | req/s | CPU µs/req |", "| --- | ---: | ---: |", *ratios]
@@ -84,6 +92,161 @@ def _ratios(s: dict[str, dict]) -> list[str]:
             f"| {_ratio(get('routes10k', 'cpu_us_per_req'), get('routes10', 'cpu_us_per_req'))} |"
         )
     return rows
+
+
+def summarise_bulk(rounds: list[dict]) -> dict:
+    """iperf3 rounds: median Gbit/s, and the proxy's CPU % over all transfers together.
+
+    CPU % is the proxy tree's utime+stime over the seconds iperf3 transferred (100% = one
+    core); summed over the rounds for the same reason as CPU µs/req.
+    """
+    gbits = [r["iperf"]["gbits"] for r in rounds]
+    seconds = sum(r["iperf"]["seconds"] for r in rounds)
+    ticks = sum(r["cpu_ticks"] for r in rounds)
+    retransmits = [r["iperf"]["retransmits"] for r in rounds if r["iperf"]["retransmits"] is not None]
+    return {
+        "rounds": len(rounds),
+        "gbits_median": statistics.median(gbits),
+        "gbits_min": min(gbits),
+        "gbits_max": max(gbits),
+        "cpu_pct": (ticks / CLK_TCK / seconds * 100) if seconds else None,
+        "peak_rss_mib": max(r["peak_rss_kib"] for r in rounds) / 1024,
+        "retransmits": sum(retransmits) if retransmits else None,
+    }
+
+
+BULK_TITLES = {
+    "tcp-bulk": "L4 bulk throughput, client → server (iperf3, one stream)",
+    "tcp-bulk-r": "L4 bulk throughput, server → client (iperf3 -R, one stream)",
+}
+# Targets of the tcp_proxy issue, against Envoy's tcp_proxy.
+BULK_TARGET_RATIO = 1.3
+BULK_TARGET_CPU_PCT = 70.0
+RR_TARGET_RATIO = 1.0
+
+
+def l4_markdown(l4: dict[str, dict[str, dict]], labels: dict[str, str]) -> str:
+    """The L4 tables: one per bulk direction, the request/response one, ratios, targets."""
+    lines: list[str] = []
+    for test, title in BULK_TITLES.items():
+        if test not in l4:
+            continue
+        lines += [
+            f"**{title}**",
+            "",
+            "| proxy | Gbit/s (median) | Gbit/s range | proxy CPU % | peak RSS MiB | retransmits |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for name, s in l4[test].items():
+            lines.append(
+                f"| {labels.get(name, name)} | {_num(s['gbits_median'], 2)} "
+                f"| {_num(s['gbits_min'], 2)}–{_num(s['gbits_max'], 2)} | {_num(s['cpu_pct'], 0)} "
+                f"| {_num(s['peak_rss_mib'], 1)} | {'n/a' if s['retransmits'] is None else s['retransmits']} |"
+            )
+        lines.append("")
+    if "tcp-rr" in l4:
+        lines += ["**L4 small request/response (wrk, HTTP/1.1 through the TCP proxy)**", ""]
+        lines += _wrk_table(l4["tcp-rr"], labels)
+        lines.append("")
+    ratios = _l4_ratios(l4, labels)
+    if ratios:
+        lines += ratios + [""]
+    targets = _l4_targets(l4)
+    if targets:
+        lines += targets + [""]
+    return "\n".join(lines).rstrip("\n")
+
+
+def _l4_ratios(l4: dict[str, dict[str, dict]], labels: dict[str, str]) -> list[str]:
+    columns = []  # (header, test, key)
+    for test, arrow in (("tcp-bulk", "→"), ("tcp-bulk-r", "←")):
+        if test in l4:
+            columns += [(f"Gbit/s {arrow}", test, "gbits_median"), (f"CPU % {arrow}", test, "cpu_pct")]
+    if "tcp-rr" in l4:
+        columns += [("rr req/s", "tcp-rr", "rps_median"), ("rr CPU µs/req", "tcp-rr", "cpu_us_per_req")]
+    present = set().union(*(set(by_proxy) for by_proxy in l4.values()))
+    rows = []
+    for mine in ("pymosn", "pymosn-nosplice"):
+        for other in ("envoy", "nginx"):
+            if mine in present and other in present:
+                cells = [
+                    _ratio(l4[test].get(mine, {}).get(key), l4[test].get(other, {}).get(key))
+                    for _h, test, key in columns
+                ]
+                rows.append(f"| {mine} / {other} | " + " | ".join(cells) + " |")
+    if not rows:
+        return []
+    header = "| ratio | " + " | ".join(h for h, _t, _k in columns) + " |"
+    return [
+        "**L4 ratios** (→ client to server, ← server to client; Gbit/s and req/s: higher is better "
+        "for pymosn, CPU: lower is better)",
+        "",
+        header,
+        "| --- |" + " ---: |" * len(columns),
+        *rows,
+    ]
+
+
+def _l4_targets(l4: dict[str, dict[str, dict]]) -> list[str]:
+    def get(test: str, name: str, key: str):
+        return l4.get(test, {}).get(name, {}).get(key)
+
+    rows = []
+    for test, arrow in (("tcp-bulk", "client → server"), ("tcp-bulk-r", "server → client")):
+        mine, envoy = get(test, "pymosn", "gbits_median"), get(test, "envoy", "gbits_median")
+        cpu = get(test, "pymosn", "cpu_pct")
+        if mine and envoy:
+            ratio = mine / envoy
+            rows.append(
+                f"| L4 bulk {arrow} ≥ {BULK_TARGET_RATIO}x Envoy's tcp_proxy | {ratio:.2f}x "
+                f"({mine:.1f} vs {envoy:.1f} Gbit/s) | {'met' if ratio >= BULK_TARGET_RATIO else '**missed**'} |"
+            )
+        if mine and cpu is not None:
+            rows.append(
+                f"| pymosn CPU < {BULK_TARGET_CPU_PCT:.0f}% at that rate ({arrow}) | {cpu:.0f}% "
+                f"| {'met' if cpu < BULK_TARGET_CPU_PCT else '**missed**'} |"
+            )
+    mine, envoy = get("tcp-rr", "pymosn", "rps_median"), get("tcp-rr", "envoy", "rps_median")
+    if mine and envoy:
+        ratio = mine / envoy
+        rows.append(
+            f"| L4 small request/response req/s ≥ {RR_TARGET_RATIO}x Envoy | {ratio:.2f}x "
+            f"({mine:,.0f} vs {envoy:,.0f}) | {'met' if ratio >= RR_TARGET_RATIO else '**missed**'} |"
+        )
+    if not rows:
+        return []
+    return [
+        "**L4 targets** (pymosn with splice vs Envoy)",
+        "",
+        "| target | measured | status |",
+        "| --- | --- | --- |",
+        *rows,
+    ]
+
+
+def l4_section(table: str, date: str, command: str, info: dict, settings: str, notes: list[str]) -> str:
+    machine = "\n".join(f"- {key}: {value}" for key, value in info.items())
+    note_text = "".join(f"{note}\n\n" for note in notes)
+    return f"""{L4_BEGIN}
+## L4 (tcp_proxy) benchmark (bench/run.py)
+
+Run on {date} with:
+
+```
+{command}
+```
+
+{settings}
+
+{table}
+
+{note_text}Machine:
+
+{machine}
+
+Columns are explained in [bench/README.md](bench/README.md).
+{L4_END}
+"""
 
 
 def section(table: str, date: str, command: str, info: dict, settings: str) -> str:
@@ -111,9 +274,11 @@ Columns are explained in [bench/README.md](bench/README.md).
 
 
 def write_benchmarks_md(path: Path, text: str) -> None:
-    """Replaces this harness's section in BENCHMARKS.md (or appends it), leaving the rest alone."""
+    """Replaces the section `text` is (HTTP or L4, told by its begin marker) in BENCHMARKS.md, or
+    appends it, leaving everything else, including the other section, alone."""
     old = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END) + r"\n?", re.S)
+    begin, end = (L4_BEGIN, L4_END) if text.startswith(L4_BEGIN) else (BEGIN, END)
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end) + r"\n?", re.S)
     if pattern.search(old):
         new = pattern.sub(lambda _m: text, old, count=1)
     else:

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """The proxy benchmark: pymosn vs Envoy vs nginx, behind each the same nginx origin.
 
-    python3 bench/run.py                      # 5 rounds x 10 s, all targets
+    python3 bench/run.py                      # 5 rounds x 10 s, all targets (HTTP and L4)
     python3 bench/run.py --quick              # 2 rounds x 3 s, a smoke test
-    python3 bench/run.py --only envoy,nginx   # any subset of: pymosn, envoy, nginx, routes
+    python3 bench/run.py --only envoy,nginx   # any subset of: pymosn, envoy, nginx, routes,
+                                              #   tcp-bulk, tcp-bulk-r, tcp-rr; or http, l4
+    python3 bench/run.py --only l4 --l4-proxies pymosn,envoy
     python3 bench/run.py --write              # also update BENCHMARKS.md
 
 See bench/README.md for what each column means.
@@ -25,10 +27,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import configs  # noqa: E402
+import iperf  # noqa: E402
 import peers  # noqa: E402
 import report  # noqa: E402
 import wrk  # noqa: E402
 from procs import (  # noqa: E402
+    CLK_TCK,
     BenchError,
     Server,
     free_port,
@@ -37,9 +41,16 @@ from procs import (  # noqa: E402
     tree_cpu_ticks,
     tree_rss_kib,
     wait_for_http,
+    wait_for_port,
 )
 
-TARGETS = ("pymosn", "envoy", "nginx", "routes")
+HTTP_TARGETS = ("pymosn", "envoy", "nginx", "routes")
+# L4 tests: iperf3 client -> server, iperf3 -R (server -> client), wrk through the TCP proxy.
+L4_TESTS = ("tcp-bulk", "tcp-bulk-r", "tcp-rr")
+TARGETS = HTTP_TARGETS + L4_TESTS
+GROUPS = {"http": HTTP_TARGETS, "l4": L4_TESTS}
+# The proxies every L4 test runs through; pymosn-nosplice is pymosn with PYMOSN_DISABLE_SPLICE=1.
+L4_PROXIES = ("pymosn", "pymosn-nosplice", "envoy", "nginx")
 LOAD_CPU = 0  # wrk and the origin
 PROXY_CPU = 1  # the proxy under test, alone
 LABELS = {
@@ -48,6 +59,7 @@ LABELS = {
     "nginx": "nginx",
     "routes10": "pymosn, 10 routes + catch-all (cycling paths)",
     "routes10k": "pymosn, 10,000 routes + catch-all (cycling paths)",
+    "pymosn-nosplice": "pymosn, no splice (PYMOSN_DISABLE_SPLICE=1)",
 }
 
 
@@ -180,6 +192,150 @@ def measure_round(target: Target, duration_s: float, connections: int) -> dict:
     return {"wrk": result.as_dict(), "cpu_ticks": ticks, "peak_rss_kib": rss.peak}
 
 
+@dataclass
+class L4Target:
+    """A TCP proxy with a "bulk" listener (to iperf3 -s) and an "rr" listener (to the origin)."""
+
+    name: str
+    server: Server
+    ports: dict[str, int]
+
+    def rr(self) -> Target:
+        return Target(self.name, self.server, f"http://127.0.0.1:{self.ports['rr']}/")
+
+
+def start_l4_targets(
+    names: list[str], work: Path, backends: dict[str, int], pymosn_python: str, stream_module: str | None
+) -> list[L4Target]:
+    targets: list[L4Target] = []
+    waits = []
+    for name in names:
+        ports = {listener: free_port() for listener in configs.L4_LISTENERS}
+        env = None
+        if name == "envoy":
+            admin = free_port()
+            conf = configs.envoy_l4_bootstrap(work, ports, admin, backends)
+            argv = [
+                peers.envoy_binary(),
+                "-c",
+                str(conf),
+                "--concurrency",
+                "1",
+                "--disable-hot-restart",
+                "-l",
+                "warning",
+            ]
+            waits.append((name, f"http://127.0.0.1:{admin}/ready"))
+        elif name == "nginx":
+            assert stream_module is not None
+            conf = configs.nginx_l4_proxy(work, ports, backends, stream_module)
+            argv = _nginx_argv(work, conf)
+        else:  # pymosn, pymosn-nosplice: the same config, the switch is in the environment
+            conf = configs.mosn_l4_config(work, f"{name}-l4", ports, backends)
+            argv = [pymosn_python, "-m", "pymosn", "start", "-c", str(conf)]
+            if name == "pymosn-nosplice":
+                env = {"PYMOSN_DISABLE_SPLICE": "1"}
+        server = Server(f"{name}-l4", argv, PROXY_CPU, ports["rr"], work / f"{name}-l4.log", env=env)
+        server.start()
+        targets.append(L4Target(name, server, ports))
+    for target in targets:
+        target.server.wait_listening(30)
+        try:
+            wait_for_port(target.ports["bulk"], 10, target.server.proc, target.server.name)
+        except BenchError as error:
+            raise BenchError(
+                f"{error}\n--- {target.server.log} (tail) ---\n{target.server.log_tail()}"
+            ) from None
+    for name, ready_url in waits:
+        wait_for_http(ready_url, 30, f"{name} (L4) admin /ready")
+    for target in targets:
+        check_target(target.rr())  # the origin's 200 and body, through the TCP proxy
+    return targets
+
+
+def start_iperf_server(work: Path) -> Server:
+    port = free_port()
+    server = Server(
+        "iperf3", ["iperf3", "-s", "-p", str(port), "-B", "127.0.0.1"], LOAD_CPU, port, work / "iperf3.log"
+    )
+    server.start()
+    server.wait_listening(10)
+    return server
+
+
+def measure_bulk(target: L4Target, duration_s: float, reverse: bool) -> dict:
+    """One iperf3 test through the proxy; the proxy's CPU % over the transfer, from /proc."""
+    if not target.server.alive():
+        raise BenchError(
+            f"{target.name} died\n--- {target.server.log} (tail) ---\n{target.server.log_tail()}"
+        )
+    before = tree_cpu_ticks(target.server.pid)
+    start = time.monotonic()
+    with RssSampler(target.server.pid) as rss:
+        try:
+            result = iperf.run(target.ports["bulk"], duration_s, reverse=reverse, cpu=LOAD_CPU)
+        except iperf.IperfError as error:
+            raise BenchError(
+                f"iperf3 through {target.name} failed: {error}\n--- {target.server.log} (tail) ---\n"
+                f"{target.server.log_tail()}"
+            ) from None
+    wall = time.monotonic() - start
+    ticks = tree_cpu_ticks(target.server.pid) - before
+    return {"iperf": result.as_dict(), "cpu_ticks": ticks, "wall_s": wall, "peak_rss_kib": rss.peak}
+
+
+def run_l4(
+    args, tests: list[str], proxies: list[str], work: Path, origin: Server | None, stream_module
+) -> dict:
+    """Starts the iperf3 server and the L4 proxies, runs the interleaved rounds, stops them."""
+    backends = {"bulk": 0, "rr": origin.port if origin else 0}
+    iperf_server = None
+    if any(t.startswith("tcp-bulk") for t in tests):
+        log("starting the iperf3 server")
+        iperf_server = start_iperf_server(work)
+        backends["bulk"] = iperf_server.port
+    log(f"starting L4 proxies: {', '.join(proxies)}")
+    targets = start_l4_targets(
+        proxies, work, backends, args.pymosn_python or str(peers.VENV_PY), stream_module
+    )
+    results: dict[str, dict[str, list[dict]]] = {test: {t.name: [] for t in targets} for test in tests}
+    try:
+        for target in targets:
+            log(f"warming up {target.name} (L4, {args.warmup:g} s per test)")
+            if iperf_server:
+                iperf.run(target.ports["bulk"], max(1.0, args.warmup), cpu=LOAD_CPU)
+            if "tcp-rr" in tests:
+                target.rr().load(args.warmup, args.connections)
+        for round_no in range(1, args.rounds + 1):
+            # Test by test, proxy by proxy: each test's proxies are measured close together in
+            # time. iperf3's server takes one test at a time, so the bulk rounds are sequential.
+            for test in tests:
+                for target in targets:
+                    if test == "tcp-rr":
+                        measured = measure_round(target.rr(), args.duration, args.connections)
+                        w = measured["wrk"]
+                        cpu_us = measured["cpu_ticks"] / CLK_TCK * 1e6 / max(1, w["requests"])
+                        log(
+                            f"round {round_no}/{args.rounds} {test} {target.name}: {w['rps']:,.0f} req/s, "
+                            f"{cpu_us:.1f} CPU µs/req, errors {w['socket_errors']}, non-2xx {w['non_2xx_3xx']}"
+                        )
+                    else:
+                        measured = measure_bulk(target, args.duration, reverse=test == "tcp-bulk-r")
+                        r = measured["iperf"]
+                        cpu_pct = measured["cpu_ticks"] / CLK_TCK / r["seconds"] * 100
+                        log(
+                            f"round {round_no}/{args.rounds} {test} {target.name}: {r['gbits']:.2f} Gbit/s, "
+                            f"proxy CPU {cpu_pct:.0f}%"
+                        )
+                    results[test][target.name].append(measured)
+    finally:
+        for target in targets:
+            target.server.stop(grace=3.0)
+        if iperf_server:
+            iperf_server.stop(grace=3.0)
+    return results
+
+
 def warn_if_busy() -> None:
     # Two cores leave no slack: anything else running skews every number, so say so up front.
     # A 1 s sample of /proc/stat, not the load average, which still remembers our last run.
@@ -207,20 +363,48 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--warmup", type=float, default=3.0, help="seconds of warm-up load per target (default 3)"
     )
     parser.add_argument("--quick", action="store_true", help="smoke test: 2 rounds x 3 s, 1 s warm-up")
-    parser.add_argument("--only", default=",".join(TARGETS), help=f"comma list of {', '.join(TARGETS)}")
+    parser.add_argument(
+        "--only",
+        default="http,l4",
+        help=f"comma list of {', '.join(TARGETS)}, or the groups http (= {','.join(HTTP_TARGETS)}) "
+        f"and l4 (= {','.join(L4_TESTS)}); default: all",
+    )
+    parser.add_argument(
+        "--l4-proxies",
+        default=",".join(L4_PROXIES),
+        help=f"the proxies the L4 tests run through, comma list of {', '.join(L4_PROXIES)} (default: all)",
+    )
     parser.add_argument(
         "--pymosn-python",
         help="interpreter that has pymosn installed (default: the bench venv, with pymosn installed editable)",
     )
-    parser.add_argument("--write", action="store_true", help="replace the benchmark section of BENCHMARKS.md")
+    parser.add_argument(
+        "--write",
+        action="store_true",
+        help="replace the benchmark section(s) of BENCHMARKS.md for what was run",
+    )
+    parser.add_argument(
+        "--write-to", type=Path, default=peers.REPO / "BENCHMARKS.md", help="the file --write updates"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds, args.duration, args.warmup = 2, 3.0, 1.0
-    only = [name.strip() for name in args.only.split(",") if name.strip()]
+    only: list[str] = []
+    for name in (n.strip() for n in args.only.split(",")):
+        for item in GROUPS.get(name, (name,) if name else ()):
+            if item not in only:
+                only.append(item)
     unknown = sorted(set(only) - set(TARGETS))
     if unknown:
-        parser.error(f"--only: unknown target(s) {', '.join(unknown)}; choose from {', '.join(TARGETS)}")
+        parser.error(
+            f"--only: unknown target(s) {', '.join(unknown)}; choose from {', '.join(TARGETS)}, http, l4"
+        )
     args.only = only
+    l4_proxies = [n.strip() for n in args.l4_proxies.split(",") if n.strip()]
+    unknown = sorted(set(l4_proxies) - set(L4_PROXIES))
+    if unknown:
+        parser.error(f"--l4-proxies: unknown proxy {', '.join(unknown)}; choose from {', '.join(L4_PROXIES)}")
+    args.l4_proxies = [n for n in L4_PROXIES if n in l4_proxies]
     return args
 
 
@@ -235,21 +419,89 @@ def main(argv: list[str] | None = None) -> int:
     names = [n for n in ("pymosn", "envoy", "nginx") if n in args.only]
     if "routes" in args.only:
         names += ["routes10", "routes10k"]
-    need_pymosn = any(n.startswith(("pymosn", "routes")) for n in names)
+    l4_tests = [t for t in L4_TESTS if t in args.only]
+    l4_proxies = list(args.l4_proxies) if l4_tests else []
+    need_pymosn = any(n.startswith(("pymosn", "routes")) for n in names + l4_proxies)
+    need_envoy = "envoy" in names + l4_proxies
     peers.ensure_apt_packages(log)
-    peers.ensure_venv(
-        need_envoy="envoy" in names, need_pymosn=need_pymosn and not args.pymosn_python, log=log
+    notes: list[str] = []
+    stream_module = None
+    if "nginx" in l4_proxies:
+        stream_module = peers.nginx_stream_module(log)
+        if stream_module is None:
+            l4_proxies.remove("nginx")
+            notes.append("nginx is not in the L4 tables: its stream module is not available on this machine.")
+    peers.ensure_venv(need_envoy=need_envoy, need_pymosn=need_pymosn and not args.pymosn_python, log=log)
+    info = peers.machine_info(
+        need_envoy, need_pymosn, args.pymosn_python or str(peers.VENV_PY), need_iperf3=bool(l4_tests)
     )
-    info = peers.machine_info("envoy" in names, need_pymosn, args.pymosn_python or str(peers.VENV_PY))
     warn_if_busy()
 
     work = peers.WORK / "run"
     work.mkdir(parents=True, exist_ok=True)
+    results: dict[str, list[dict]] = {}
+    l4_results: dict[str, dict[str, list[dict]]] = {}
     try:
-        log("starting the origin")
-        origin = start_origin(work)
-        log(f"starting {', '.join(names)}")
-        targets = start_targets(names, work, origin.port, args.pymosn_python or str(peers.VENV_PY))
+        origin = None
+        if names or "tcp-rr" in l4_tests:
+            log("starting the origin")
+            origin = start_origin(work)
+        if names:
+            results = run_http(args, names, work, origin)
+        if l4_tests and l4_proxies:
+            l4_results = run_l4(args, l4_tests, l4_proxies, work, origin, stream_module)
+    finally:
+        stop_all()
+
+    date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    command = "python3 bench/run.py" + ("" if not sys.argv[1:] else " " + shlex.join(sys.argv[1:]))
+    summaries = {name: report.summarise(rounds) for name, rounds in results.items()}
+    l4_summaries = {
+        test: {
+            name: (report.summarise(rounds) if test == "tcp-rr" else report.summarise_bulk(rounds))
+            for name, rounds in by_proxy.items()
+        }
+        for test, by_proxy in l4_results.items()
+    }
+    sections = []
+    if summaries:
+        table = report.markdown(summaries, LABELS)
+        print(table)
+        settings = (
+            f"{args.rounds} interleaved rounds per target, each `wrk -t1 -c{args.connections} -d{args.duration:g}s "
+            f"--latency` after a {args.warmup:g} s warm-up; proxy on CPU {PROXY_CPU}, wrk and the nginx origin "
+            f"on CPU {LOAD_CPU}; every proxy runs one worker."
+        )
+        sections.append(report.section(table, date, command, info, settings))
+    if l4_summaries:
+        l4_table = report.l4_markdown(l4_summaries, LABELS)
+        if summaries:
+            print()
+        print(l4_table)
+        for note in notes:
+            print(f"\n{note}")
+        settings = (
+            f"{args.rounds} interleaved rounds per test and proxy, after a warm-up. Bulk: one "
+            f"`iperf3 -c 127.0.0.1 -p PROXY -t {args.duration:g} -J` stream (`-R` for server → client) "
+            f"through the proxy to an `iperf3 -s` backend, rounds one after another (iperf3 serves one "
+            f"test at a time). Request/response: `wrk -t1 -c{args.connections} -d{args.duration:g}s --latency` "
+            f"through the TCP proxy to the nginx origin. Proxy on CPU {PROXY_CPU}; iperf3 client and "
+            f"server, wrk and the origin on CPU {LOAD_CPU}; every proxy runs one worker "
+            f"(Envoy `--concurrency 1`)."
+        )
+        sections.append(report.l4_section(l4_table, date, command, info, settings, notes))
+    save_json(args, command, date, info, results, summaries, l4_results, l4_summaries, notes)
+    if args.write:
+        for text in sections:
+            report.write_benchmarks_md(args.write_to, text)
+        log(f"updated {args.write_to}")
+    return 0
+
+
+def run_http(args, names: list[str], work: Path, origin: Server) -> dict[str, list[dict]]:
+    log(f"starting {', '.join(names)}")
+    targets = start_targets(names, work, origin.port, args.pymosn_python or str(peers.VENV_PY))
+    try:
         for target in targets:
             log(f"warming up {target.name} ({args.warmup:g} s)")
             target.load(args.warmup, args.connections)
@@ -266,38 +518,26 @@ def main(argv: list[str] | None = None) -> int:
                     f"p99 {w['p99_ms']} ms, errors {w['socket_errors']}, non-2xx {w['non_2xx_3xx']}"
                 )
     finally:
-        stop_all()
-
-    summaries = {name: report.summarise(rounds) for name, rounds in results.items()}
-    table = report.markdown(summaries, LABELS)
-    print(table)
-
-    date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    command = "python3 bench/run.py" + ("" if not sys.argv[1:] else " " + shlex.join(sys.argv[1:]))
-    settings = (
-        f"{args.rounds} interleaved rounds per target, each `wrk -t1 -c{args.connections} -d{args.duration:g}s "
-        f"--latency` after a {args.warmup:g} s warm-up; proxy on CPU {PROXY_CPU}, wrk and the nginx origin "
-        f"on CPU {LOAD_CPU}; every proxy runs one worker."
-    )
-    save_json(args, command, date, info, results, summaries)
-    if args.write:
-        path = peers.REPO / "BENCHMARKS.md"
-        report.write_benchmarks_md(path, report.section(table, date, command, info, settings))
-        log(f"updated {path}")
-    return 0
+        # The L4 proxies run next; the HTTP ones must not sit on CPU 1 meanwhile.
+        for target in targets:
+            target.server.stop(grace=3.0)
+    return results
 
 
-def save_json(args, command, date, info, results, summaries) -> None:
+def save_json(args, command, date, info, results, summaries, l4_results, l4_summaries, notes) -> None:
     out = peers.BENCH / "results"
     out.mkdir(exist_ok=True)
     path = out / f"run-{time.strftime('%Y%m%d-%H%M%S')}.json"
     payload = {
         "date": date,
         "command": command,
-        "settings": {k: v for k, v in vars(args).items()},
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "machine": info,
         "summary": summaries,
         "rounds": results,
+        "l4_summary": l4_summaries,
+        "l4_rounds": l4_results,
+        "notes": notes,
     }
     path.write_text(json.dumps(payload, indent=1))
     log(f"raw results: {path}")

@@ -69,7 +69,7 @@ def run(
         "wrk",
         f"-t{threads}",
         f"-c{connections}",
-        f"-d{duration_s:g}s",
+        f"-d{max(1, round(duration_s))}s",  # wrk takes whole seconds only
         "--latency",
     ]
     if script is not None:
