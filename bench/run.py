@@ -97,6 +97,11 @@ def _nginx_argv(work: Path, conf: Path) -> list[str]:
     return [peers.nginx_binary(), "-p", str(work), "-e", "stderr", "-c", str(conf)]
 
 
+def _envoy_argv(conf: Path) -> list[str]:
+    """Envoy with one worker, as every benchmark compares one worker per proxy."""
+    return [peers.envoy_binary(), "-c", str(conf), "--concurrency", "1", "--disable-hot-restart", "-l", "warning"]
+
+
 def start_targets(names: list[str], work: Path, origin_port: int, pymosn_python: str) -> list[Target]:
     """Starts every proxy first, then waits for each: startups overlap instead of adding up."""
     targets: list[Target] = []
@@ -106,16 +111,7 @@ def start_targets(names: list[str], work: Path, origin_port: int, pymosn_python:
         if name == "envoy":
             admin = free_port()
             conf = configs.envoy_bootstrap(work, port, admin, origin_port)
-            argv = [
-                peers.envoy_binary(),
-                "-c",
-                str(conf),
-                "--concurrency",
-                "1",
-                "--disable-hot-restart",
-                "-l",
-                "warning",
-            ]
+            argv = _envoy_argv(conf)
             server = Server(name, argv, PROXY_CPU, port, work / "envoy.log")
             # Envoy accepts on its listener before its clusters are initialised; /ready says when.
             waits.append((server, f"http://127.0.0.1:{admin}/ready"))
@@ -215,16 +211,7 @@ def start_l4_targets(
         if name == "envoy":
             admin = free_port()
             conf = configs.envoy_l4_bootstrap(work, ports, admin, backends)
-            argv = [
-                peers.envoy_binary(),
-                "-c",
-                str(conf),
-                "--concurrency",
-                "1",
-                "--disable-hot-restart",
-                "-l",
-                "warning",
-            ]
+            argv = _envoy_argv(conf)
             waits.append((name, f"http://127.0.0.1:{admin}/ready"))
         elif name == "nginx":
             assert stream_module is not None
