@@ -58,18 +58,22 @@ class AdminServer:
         self._connections: set[AdminHTTPProtocol] = set()
 
     # --- lifecycle ----------------------------------------------------------------------------
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
-        """Listen; returns the bound (host, port), which tells the caller the port when 0."""
+    async def start(self, host: str = "127.0.0.1", port: int = 0, sock=None) -> tuple[str, int]:
+        """Listen (on `sock` when one is inherited from a previous process); returns the bound
+        (host, port), which tells the caller the port when 0."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: AdminHTTPProtocol(self.handle, self._connections),
-            host or "127.0.0.1",
-            port,
-            reuse_address=True,
-        )
+        factory = lambda: AdminHTTPProtocol(self.handle, self._connections)  # noqa: E731
+        if sock is not None:
+            self._server = await loop.create_server(factory, sock=sock)
+        else:
+            self._server = await loop.create_server(factory, host or "127.0.0.1", port, reuse_address=True)
         sock = self._server.sockets[0]
         bound = sock.getsockname()
         return bound[0], bound[1]
+
+    @property
+    def socket(self):
+        return self._server.sockets[0] if self._server is not None else None
 
     async def stop(self) -> None:
         if self._server is None:

@@ -94,6 +94,9 @@ class ListenerStats(StatsGroup):
         "downstream_rq_too_large",
         "downstream_rq_header_too_large",
         "downstream_rq_protocol_error",
+        # hot upgrade: connections handed to the new process / taken from the old one
+        "downstream_cx_migrated_out",
+        "downstream_cx_migrated_in",
     )
     GAUGES = ("downstream_cx_active", "downstream_rq_active")
     RESPONSE_CLASSES = tuple(f"downstream_rq_{n}xx" for n in range(1, 6))
@@ -102,7 +105,7 @@ class ListenerStats(StatsGroup):
 
 # Stats Envoy keeps under `listener.<name>.`; they appear there AND under `http.<name>.` when
 # listed in BOTH_SCOPES, like Envoy, which counts connections at both levels.
-LISTENER_SCOPE = frozenset({"downstream_cx_overflow"})
+LISTENER_SCOPE = frozenset({"downstream_cx_overflow", "downstream_cx_migrated_out", "downstream_cx_migrated_in"})
 BOTH_SCOPES = frozenset({"downstream_cx_total", "downstream_cx_destroy", "downstream_cx_active"})
 
 

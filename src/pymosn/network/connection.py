@@ -71,6 +71,11 @@ class Connection(asyncio.Protocol):
         self._last_activity = 0.0
         self._idle_timer: asyncio.TimerHandle | None = None
         self.on_idle_timeout: Callable[[Connection], None] | None = None
+        # Hot upgrade: told when a request/response exchange ends and nothing waits, the moment
+        # an HTTP/1.1 keep-alive connection can move to the new process.
+        self.on_idle: Callable[[Connection], None] | None = None
+        self.inherited: dict | None = None  # filter state handed over by the previous process
+        self.migrated = False  # handed to another process: closing here ends nothing
         self._batch: list[bytes] | None = None
 
     # --- asyncio.Protocol ------------------------------------------------------------------

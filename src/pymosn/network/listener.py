@@ -114,6 +114,29 @@ class Listener:
         conn.read_filters = self.filter_chain_factory(conn)
         return conn
 
+    async def adopt(
+        self,
+        sock: socket.socket,
+        *,
+        initial_data: bytes = b"",
+        chain_index: int | None = None,
+        inherited: dict | None = None,
+    ) -> Connection:
+        """Serve an already-accepted socket as if this listener had accepted it. `initial_data`:
+        bytes a previous owner read from it and did not use; `inherited`: filter state handed
+        over by the previous process in a hot upgrade (see network/handoff.py)."""
+        loop = asyncio.get_running_loop()
+
+        def build() -> Connection:
+            conn = self._new_connection()
+            conn.inherited = inherited
+            return conn
+
+        _, conn = await loop.connect_accepted_socket(build, sock=sock)
+        if initial_data and not conn.closed:
+            conn.data_received(initial_data)
+        return conn
+
     def _on_close(self, conn: Connection, exc: Exception | None) -> None:
         self.connections.discard(conn)
         stats = self.stats

@@ -184,6 +184,21 @@ class SpliceRelay:
     def fail(self, exc: OSError) -> None:
         self.close(exc)
 
+    @property
+    def idle(self) -> bool:
+        """Nothing held in our pipes or prefixes, and neither direction has ended."""
+        return not any(d.in_pipe or d.prefix or d.eof for d in (self.a_to_b, self.b_to_a))
+
+    def detach(self) -> None:
+        """Stop relaying without touching the connections (they move to another process)."""
+        if self.closed:
+            return
+        self.closed = True
+        for direction in (self.a_to_b, self.b_to_a):
+            direction.stop()
+        self.a.close()
+        self.b.close()
+
     def close(self, error: OSError | None) -> None:
         if self.closed:
             return

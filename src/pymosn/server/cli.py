@@ -26,6 +26,16 @@ def main(argv: list[str] | None = None) -> int:
     start.add_argument(
         "--drain-time-s", type=float, default=5.0, help="on SIGTERM, how long in-flight requests may take to finish"
     )
+    start.add_argument(
+        "--upgrade",
+        action="store_true",
+        help="hot upgrade: take the listeners and live connections of the pymosn serving --upgrade-socket",
+    )
+    start.add_argument(
+        "--upgrade-socket",
+        default=None,
+        help=f"control socket for hot upgrades (served by every running pymosn; default: {_default_upgrade_socket()})",
+    )
     validate = sub.add_parser("validate", help="check a config and print every problem with its path")
     validate.add_argument("-c", "--config", required=True)
     sub.add_parser("version", help="print the version")
@@ -65,7 +75,19 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.concurrency > 1:
         return _run_master(config, args)
-    return serve(config, drain_time=args.drain_time_s, config_path=args.config)
+    return serve(
+        config,
+        drain_time=args.drain_time_s,
+        config_path=args.config,
+        upgrade_socket=args.upgrade_socket or _default_upgrade_socket(),
+        upgrade=args.upgrade,
+    )
+
+
+def _default_upgrade_socket() -> str:
+    from pymosn.server.upgrade import DEFAULT_SOCKET
+
+    return DEFAULT_SOCKET
 
 
 def _setup_logging(level: str) -> None:
@@ -158,19 +180,38 @@ def reload_on_sighup(loop, path: str, apply) -> None:
 
 
 def serve(
-    config, ready_message: str | None = None, before_start=None, drain_time: float = 5.0, config_path: str | None = None
+    config,
+    ready_message: str | None = None,
+    before_start=None,
+    drain_time: float = 5.0,
+    config_path: str | None = None,
+    upgrade_socket: str | None = None,
+    upgrade: bool = False,
 ) -> int:
-    """Runs the proxy until SIGTERM/SIGINT or /quitquitquit; SIGHUP reloads config_path."""
+    """Runs the proxy until SIGTERM/SIGINT, /quitquitquit or a hot upgrade hands it over to a new
+    process; SIGHUP reloads config_path. `upgrade`: take over from the process serving
+    `upgrade_socket` instead of binding the listeners."""
     from pymosn.server.runtime import Runtime
+    from pymosn.server.upgrade import Takeover, UpgradeError
+
+    log = logging.getLogger("pymosn.server")
 
     async def run() -> int:
         if before_start is not None:
             await before_start()
+        takeover = None
+        if upgrade:
+            try:
+                takeover = Takeover(upgrade_socket)
+            except (UpgradeError, OSError, EOFError, ValueError) as error:
+                log.error("hot upgrade failed: %s", error)
+                return 1
+            log.info("hot upgrade: took the listening sockets of pid %s", takeover.old_pid)
         runtime = Runtime(config)
         try:
-            await runtime.start()
+            await runtime.start(takeover=takeover)
         except OSError as error:
-            logging.getLogger("pymosn.server").error("cannot start: %s", error)
+            log.error("cannot start: %s", error)
             await runtime.stop()
             return 1
         loop = asyncio.get_running_loop()
@@ -178,13 +219,67 @@ def serve(
             loop.add_signal_handler(sig, runtime.request_stop)
         if config_path is not None:
             reload_on_sighup(loop, config_path, runtime.reload)
+        upgrades: list = []
+        if takeover is not None:
+            await _continue_takeover(takeover, runtime, upgrade_socket, drain_time, upgrades)
+        elif upgrade_socket:
+            upgrades.append(_serve_upgrades(runtime, upgrade_socket, drain_time))
         if ready_message:
             print(ready_message, flush=True)
         await runtime.stopped.wait()
+        for service in upgrades:
+            if service is not None:
+                service.close()
         await runtime.stop(drain_time)
         return 0
 
     return _run_loop(run)
+
+
+async def _continue_takeover(takeover, runtime, upgrade_socket: str, drain_time: float, upgrades: list) -> None:
+    """We serve on the inherited sockets: receive the old process's connections until it is
+    done, continue its counters, then serve the control socket ourselves."""
+    from pymosn.network.handoff import ConnectionReceiver
+
+    loop = asyncio.get_running_loop()
+    receiver = ConnectionReceiver(f"{upgrade_socket}.{os.getpid()}", runtime.adopt)
+    receiver.start(loop)
+    takeover.ready([receiver.path], loop, on_stats=lambda snapshot: runtime.stats.merge([snapshot]))
+
+    async def when_done() -> None:
+        await takeover.done.wait()
+        receiver.close()
+        upgrades.append(_serve_upgrades(runtime, upgrade_socket, drain_time))
+
+    loop.create_task(when_done())
+
+
+def _serve_upgrades(runtime, path: str, drain_time: float):
+    """Serve the control socket through which a newer pymosn can take over from this one."""
+    from pymosn.server.upgrade import UpgradeService, migrate_connections
+
+    loop = asyncio.get_running_loop()
+
+    def on_sent(listener_name: str) -> None:
+        runtime.stats.listener(listener_name).downstream_cx_migrated_out += 1
+
+    async def migrate(targets: list[str]) -> int:
+        sent = await migrate_connections(runtime, targets[0], loop.time() + drain_time, on_sent)
+        await runtime.stop(drain_time)  # what is still busy finishes here, then is closed
+        return sent
+
+    def done() -> None:
+        runtime.request_stop()
+
+    service = UpgradeService(
+        path,
+        handover=runtime.listening_sockets,
+        stop_accepting=lambda: loop.create_task(runtime.stop_accepting_for_upgrade()),
+        migrate=migrate,
+        final_stats=runtime.final_stats,
+        on_done=done,
+    )
+    return service if service.start(loop) else None
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from pymosn.network.listener import Listener
 from pymosn.network.tls import server_context
 from pymosn.proxy.snapshot import Snapshot, SnapshotRef
 from pymosn.router.manager import RouterManager
+from pymosn.server.upgrade import ADMIN
 from pymosn.upstream.cluster import ClusterManager
 
 log = logging.getLogger("pymosn.server")
@@ -35,6 +36,7 @@ class Runtime:
         self.admin_address: tuple[str, int] | None = None
         self.started_at = time.time()
         self.draining = False
+        self.closed = False
         self.stopped = asyncio.Event()
         for server in config.servers:
             for listener in server.listeners:
@@ -70,9 +72,12 @@ class Runtime:
             handshake_timeout=tls_configs[0].handshake_timeout if tls_configs else 10.0,
         )
 
-    async def start(self, sockets: list | None = None, with_admin: bool = True) -> None:
+    async def start(self, sockets: list | None = None, with_admin: bool = True, takeover=None) -> None:
         """Starts the listeners (on already bound `sockets`, in listener order, when a master
-        process hands them over) and, unless a master serves it, the admin server."""
+        process hands them over; on the sockets of the process being upgraded when `takeover`
+        is given) and, unless a master serves it, the admin server."""
+        if takeover is not None:
+            sockets = [takeover.take(lst.name, (lst.host, lst.port)) for lst in self.listeners]
         for i, listener in enumerate(self.listeners):
             host, port = await listener.start(sock=sockets[i] if sockets else None)
             log.info("listener %s serving on %s:%d", listener.name, host, port)
@@ -88,7 +93,10 @@ class Runtime:
                 on_drain=self.drain_listeners,
                 ready=lambda: not self.draining,
             )
-            self.admin_address = await self.admin.start(sa.address, sa.port_value)
+            admin_sock = None
+            if takeover is not None:
+                admin_sock = takeover.take(ADMIN, (sa.address, sa.port_value))
+            self.admin_address = await self.admin.start(sa.address, sa.port_value, sock=admin_sock)
             log.info("admin serving on %s:%d", *self.admin_address)
         reloaders = [lst.ssl_context.reloader for lst in self.listeners if lst.ssl_context is not None]
         if reloaders:
@@ -123,6 +131,9 @@ class Runtime:
 
     async def stop(self, drain_time: float = 0.0) -> None:
         """Drains (in-flight requests finish, for up to drain_time seconds), then closes."""
+        if self.closed:
+            return
+        self.closed = True
         self.draining = True
         for listener in self.listeners:
             listener.drain()
@@ -136,6 +147,50 @@ class Runtime:
         self.snapshot_ref.current.clusters.close()
         for logger in self.access_loggers:
             logger.close()
+
+    # --- hot upgrade -----------------------------------------------------------------------------
+
+    def listening_sockets(self) -> list[tuple[str, object]]:
+        """(name, socket) of every listening socket, the admin's included: what a hot upgrade
+        hands to the new process."""
+        found = [(lst.name, sock) for lst in self.listeners for sock in lst.sockets]
+        if self.admin is not None and self.admin.socket is not None:
+            found.append((ADMIN, self.admin.socket))
+        return found
+
+    async def stop_accepting_for_upgrade(self) -> None:
+        """The new process serves our sockets now: stop accepting and leave the admin port to
+        it. Connections stay; they are migrated or drained."""
+        for listener in self.listeners:
+            listener.stop_accepting()
+        if self.admin is not None:
+            await self.admin.stop()
+            self.admin = None
+
+    def adopt(self, listener_name: str, chain_index: int, sock, initial_data: bytes, inherited: dict) -> bool:
+        """Serve a connection migrated from the previous process on listener `listener_name`."""
+        listener = next((lst for lst in self.listeners if lst.name == listener_name), None)
+        if listener is None or self.draining:
+            return False
+        asyncio.get_running_loop().create_task(self._adopt(listener, chain_index, sock, initial_data, inherited))
+        return True
+
+    async def _adopt(self, listener: Listener, chain_index: int, sock, initial_data: bytes, inherited: dict) -> None:
+        try:
+            await listener.adopt(sock, chain_index=chain_index, initial_data=initial_data, inherited=inherited)
+        except OSError as error:
+            log.warning("hot upgrade: a migrated connection could not be served: %s", error)
+            sock.close()
+            return
+        stats = listener.stats
+        stats.downstream_cx_total -= 1  # the previous process counted it already
+        stats.downstream_cx_migrated_in += 1
+
+    def final_stats(self) -> dict:
+        """Our counters, for the process that replaces us (gauges end with us)."""
+        for group in self.stats.groups():
+            group.zero_gauges()
+        return self.stats.snapshot()
 
     def reload(self, config: model.Config) -> None:
         """Swap routes and clusters; listeners keep their sockets. In-flight requests finish on

@@ -131,6 +131,8 @@ class TcpProxy:
         info.downstream_local_address = conn.local_address
         info.downstream_peer_uri_san = conn.peer_uri_san
         snapshot = self.settings.snapshot_ref.current
+        if conn.inherited is not None:
+            return self._resume(conn.inherited, snapshot)
         name = self.settings.pick_cluster(_split(conn.remote_address), _split(conn.local_address))
         cluster = snapshot.clusters.get(name) if name else None
         if cluster is None:
@@ -255,15 +257,17 @@ class TcpProxy:
     def _touch(self) -> None:
         self.last_activity = self.conn.loop.time()
 
-    def _on_relay_done(self, error: OSError | None) -> None:
-        relay = self.relay
-        # The relay's bytes never passed through the connections: account them here.
+    def _account_relay(self, relay: splice.SpliceRelay) -> None:
+        """The relay's bytes never passed through the connections: account them here."""
         self.info.bytes_received += relay.bytes_a_to_b
         self.info.bytes_sent += relay.bytes_b_to_a
         self.conn.bytes_received += relay.bytes_a_to_b
         self.conn.bytes_sent += relay.bytes_b_to_a
         self.upstream.bytes_sent += relay.bytes_a_to_b
         self.upstream.bytes_received += relay.bytes_b_to_a
+
+    def _on_relay_done(self, error: OSError | None) -> None:
+        self._account_relay(self.relay)
         if error is not None:
             self.info.response_flags.append(flags.UPSTREAM_CONNECTION_TERMINATION)
         self._finish()
@@ -284,6 +288,90 @@ class TcpProxy:
         self.conn.write_eof()
         self._close_if_both_ended()
         return True
+
+    # --- hot upgrade -----------------------------------------------------------------------------
+
+    def migration_state(self) -> tuple[dict, list[int], bytes] | None:
+        """Both directions idle (nothing held in a transport, the relay's pipes or our pending
+        list, no half-close): the pair of sockets can move to another process as they are;
+        bytes in flight sit in the kernel's socket buffers and move with them."""
+        upstream, relay = self.upstream, self.relay
+        if (
+            self.done
+            or upstream is None
+            or upstream.transport is None
+            or upstream.secure
+            or self.pending
+            or self.downstream_eof
+            or self.upstream_eof
+            or upstream.transport.get_write_buffer_size()
+            or upstream._batch
+        ):
+            return None
+        if relay is not None and not relay.idle:
+            return None
+        sock = upstream.transport.get_extra_info("socket")
+        if sock is None:
+            return None
+        info = self.info
+        relayed_in = relay.bytes_a_to_b if relay is not None else 0
+        relayed_out = relay.bytes_b_to_a if relay is not None else 0
+        state = {
+            "kind": "tcp_proxy",
+            "cluster": self.cluster.name,
+            "host": self.host.address,
+            "start_time": info.start_time,
+            "bytes_received": info.bytes_received + relayed_in,
+            "bytes_sent": info.bytes_sent + relayed_out,
+        }
+        return state, [sock.fileno()], b""
+
+    def on_migrated(self) -> None:
+        """The pair lives on in another process: let go of both sockets without a FIN, and log
+        nothing (the new owner logs the connection when it really ends)."""
+        self.done = True
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+            self.idle_timer = None
+        relay = self.relay
+        if relay is not None:
+            self._account_relay(relay)
+            relay.detach()
+        self.upstream.migrated = True
+        self.upstream.abort()
+
+    def _resume(self, inherited: dict, snapshot) -> FilterStatus:
+        """Continue a pair handed over by the previous process."""
+        state = next((s for s in inherited["filters"] if s.get("kind") == "tcp_proxy"), None)
+        sockets = inherited["sockets"]
+        cluster = snapshot.clusters.get(state["cluster"]) if state else None
+        host = next((h for h in cluster.hosts if h.address == state["host"]), None) if cluster else None
+        if host is None or not sockets:
+            for sock in sockets:
+                sock.close()
+            return self._refuse(flags.NO_HEALTHY_UPSTREAM, "migrated connection's upstream is not configured here")
+        info = self.info
+        info.start_time = state["start_time"]
+        info.bytes_received = state["bytes_received"]
+        info.bytes_sent = state["bytes_sent"]
+        info.upstream_cluster = cluster.name
+        info.upstream_host = host.address
+        self.cluster, self.host = cluster, host
+        cluster.connections += 1
+        timeout = self.settings.config.idle_timeout
+        if timeout > 0:
+            self.idle_timer = self.conn.loop.call_later(timeout, self._check_idle)
+        self.conn.loop.create_task(self._adopt_upstream(sockets[0]))
+        return FilterStatus.STOP
+
+    async def _adopt_upstream(self, sock) -> None:
+        try:
+            _, upstream = await self.conn.loop.connect_accepted_socket(self._new_upstream, sock=sock)
+        except OSError as error:
+            self.cluster.connections -= 1
+            self._refuse(flags.UPSTREAM_CONNECTION_FAILURE, f"migrated upstream connection unusable: {error}")
+            return
+        self._attach(upstream)
 
     # --- endings -------------------------------------------------------------------------------
 

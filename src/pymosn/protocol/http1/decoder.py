@@ -93,12 +93,13 @@ class RequestDecoder(_HeadCollector):
     sink.on_request_head(head), sink.on_request_body(data), sink.on_request_end(trailers or None),
     and after an upgrade request's head, sink.on_upgrade_data(data) for every later byte."""
 
-    __slots__ = ("_url",)
+    __slots__ = ("_url", "in_message")
 
     _TOO_LARGE = ("request header section too large", 431)
 
     def __init__(self, sink, max_head_bytes: int = 60 * 1024) -> None:
         self._url = b""
+        self.in_message = False  # a request has begun and not ended: bytes of it are held
         super().__init__(sink, httptools.HttpRequestParser(self), max_head_bytes)
 
     def _reset(self) -> None:
@@ -130,6 +131,7 @@ class RequestDecoder(_HeadCollector):
 
     def on_message_begin(self) -> None:
         self._reset()
+        self.in_message = True
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -177,6 +179,7 @@ class RequestDecoder(_HeadCollector):
         self._sink.on_request_body(body)
 
     def on_message_complete(self) -> None:
+        self.in_message = False
         if self._head is not None and self._head.upgrade:
             return  # the tunnel starts in feed(), once llhttp reports where the head ended
         self._sink.on_request_end(self._trailers)

@@ -231,8 +231,11 @@ class ServerStreamConnection:
             return
         if self._queue:
             self._start_queued()
-        elif self.conn.reading_paused:
+            return
+        if self.conn.reading_paused:
             self.conn.resume_reading()
+        if self.conn.on_idle is not None:
+            self.conn.on_idle(self.conn)
 
     def _start_queued(self) -> None:
         entry = self._queue.popleft()
@@ -272,6 +275,28 @@ class ServerStreamConnection:
         self._queue.clear()
         if receiver is not None and not self._closing:
             receiver.on_reset("downstream connection closed")
+
+    # --- hot upgrade -------------------------------------------------------------------------
+
+    def migration_state(self) -> tuple[dict, list, bytes] | None:
+        """Between requests (nothing in flight, queued or half-decoded) a keep-alive
+        connection can move to another process as it is: HTTP/1.1 keeps no state across
+        requests."""
+        decoder = self.decoder
+        if (
+            self.active is not None
+            or self._queue
+            or self._broken
+            or self._closing
+            or self.draining
+            or decoder.in_message
+            or decoder.upgraded
+        ):
+            return None
+        return {"kind": "http1"}, [], b""
+
+    def on_migrated(self) -> None:
+        self._closing = True
 
     @property
     def body_kind_of_request(self) -> int:
