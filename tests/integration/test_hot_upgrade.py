@@ -170,15 +170,17 @@ def servers():
         echo.close()
 
 
-@pytest.mark.parametrize("relay", ["splice", "no-splice"])
-def test_hot_upgrade_under_load_loses_nothing(tmp_path, servers, relay, monkeypatch):
+@pytest.mark.parametrize(("relay", "workers"), [("splice", 1), ("no-splice", 1), ("splice", 2)])
+def test_hot_upgrade_under_load_loses_nothing(tmp_path, servers, relay, workers, monkeypatch):
+    """Single process (workers=1) or a master with worker processes, each old worker handing
+    its connections to a new one."""
     monkeypatch.setenv("PYMOSN_DISABLE_SPLICE", "1" if relay == "no-splice" else "0")
     origin, echo = servers
     http_port, tcp_port, admin_port = free_port(), free_port(), free_port()
     config = tmp_path / "pymosn.json"
     config.write_text(json.dumps(upgrade_config(http_port, tcp_port, admin_port, origin.port, echo.port)))
     control = tmp_path / "control.sock"
-    old = start(config, control)
+    old = start(config, control, "--concurrency", str(workers))
     new = None
     try:
         wait_port(http_port, proc=old)
@@ -189,7 +191,7 @@ def test_hot_upgrade_under_load_loses_nothing(tmp_path, servers, relay, monkeypa
             load.start()
         time.sleep(1.0)
         before = sum(load.ok for load in loads)
-        new = start(config, control, "--upgrade")
+        new = start(config, control, "--upgrade", "--concurrency", str(workers))
         assert old.wait(timeout=30) == 0, old.stderr.read().decode()
         old_log = old.stderr.read().decode()
         time.sleep(1.0)  # load keeps running on the new process alone
@@ -201,6 +203,7 @@ def test_hot_upgrade_under_load_loses_nothing(tmp_path, servers, relay, monkeypa
         after = sum(load.ok for load in loads)
         assert after > before + 100, (before, after)
         assert new.poll() is None, new.stderr.read().decode()
+        time.sleep(0.5)  # worker stats reach the master four times a second
         counters = stats(admin_port)
         migrated_in = counters.get("listener.http.downstream_cx_migrated_in", 0) + counters.get(
             "listener.tcp.downstream_cx_migrated_in", 0

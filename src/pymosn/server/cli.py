@@ -46,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     worker.add_argument("--worker-id", type=int, default=0)
     worker.add_argument("--drain-time-s", type=float, default=5.0)
     worker.add_argument("--cpu", type=int, default=None)
+    worker.add_argument("--upgrade-file", default=None)
+    worker.add_argument("--handoff-socket", default=None)
     worker.add_argument("-l", "--log-level", default="info")
     demo = sub.add_parser("demo", help="run a proxy with a built-in upstream; nothing else needed")
     demo.add_argument("--port", type=int, default=2046)
@@ -131,15 +133,24 @@ def _run_loop(main) -> int:
 
 
 def _run_master(config, args) -> int:
+    from pymosn.server.upgrade import Takeover, UpgradeError
     from pymosn.server.workers import Master
 
+    upgrade_socket = args.upgrade_socket or _default_upgrade_socket()
     master = Master(
         config, args.concurrency, cpu_affinity=args.cpu_affinity, drain_time=args.drain_time_s, log_level=args.log_level
     )
 
     async def main() -> int:
+        takeover = None
+        if args.upgrade:
+            try:
+                takeover = Takeover(upgrade_socket)
+            except (UpgradeError, OSError, EOFError, ValueError) as error:
+                logging.getLogger("pymosn.server").error("hot upgrade failed: %s", error)
+                return 1
         reload_on_sighup(asyncio.get_running_loop(), args.config, master.reload)
-        return await master.run()
+        return await master.run(takeover=takeover, upgrade_socket=upgrade_socket)
 
     return _run_loop(main)
 
@@ -160,7 +171,15 @@ def _worker(args) -> int:
     async def main() -> int:
         runtime = Runtime(config)
         reload_on_sighup(asyncio.get_running_loop(), args.config, runtime.reload)
-        return await run_worker(runtime, sockets, args.stats_fd, args.drain_time_s)
+        return await run_worker(
+            runtime,
+            sockets,
+            args.stats_fd,
+            args.drain_time_s,
+            upgrade_file=args.upgrade_file,
+            handoff_socket=args.handoff_socket,
+            worker_id=args.worker_id,
+        )
 
     return _run_loop(main)
 
