@@ -236,3 +236,85 @@ def test_upgrade_without_a_running_process_fails_clearly(tmp_path):
     proc = start(config, tmp_path / "nobody.sock", "--upgrade")
     assert proc.wait(timeout=20) == 1
     assert "no running pymosn serves" in proc.stderr.read().decode()
+
+
+def test_busy_connection_finishes_in_the_old_process_then_moves(tmp_path, servers):
+    """A request in flight during the upgrade is answered by the old process; the connection
+    then moves and the next request on it is served by the new one."""
+    origin, echo = servers
+    http_port, tcp_port, admin_port = free_port(), free_port(), free_port()
+    config = tmp_path / "pymosn.json"
+    config.write_text(json.dumps(upgrade_config(http_port, tcp_port, admin_port, origin.port, echo.port)))
+    control = tmp_path / "control.sock"
+    old = start(config, control)
+    new = None
+    try:
+        wait_port(http_port, proc=old)
+        sock = socket.create_connection(("127.0.0.1", http_port))
+        sock.settimeout(10)
+        sock.sendall(b"GET /slow/1500 HTTP/1.1\r\nHost: t\r\n\r\n")
+        time.sleep(0.3)
+        new = start(config, control, "--upgrade")
+        status, headers, _ = read_response(sock)
+        assert status == 200 and headers.get("connection") != "close"
+        sock.sendall(b"POST /mirror HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nagain")
+        assert read_response(sock)[::2] == (200, b"again")
+        assert old.wait(timeout=20) == 0
+        sock.sendall(b"POST /mirror HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nlast")
+        assert read_response(sock)[::2] == (200, b"last")
+        counters = stats(admin_port)
+        assert counters["listener.http.downstream_cx_migrated_in"] == 1
+        sock.close()
+    finally:
+        for proc in (old, new):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=10)
+
+
+def test_failed_new_process_leaves_the_old_one_serving(tmp_path, servers):
+    """The new config cannot start (its extra listener's port is taken): the new process exits
+    with an error before accepting anything, and the old one keeps every connection."""
+    origin, echo = servers
+    http_port, tcp_port, admin_port = free_port(), free_port(), free_port()
+    config = tmp_path / "pymosn.json"
+    config.write_text(json.dumps(upgrade_config(http_port, tcp_port, admin_port, origin.port, echo.port)))
+    control = tmp_path / "control.sock"
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    broken = upgrade_config(http_port, tcp_port, admin_port, origin.port, echo.port)
+    broken["servers"][0]["listeners"].append(
+        {
+            "name": "taken",
+            "address": f"127.0.0.1:{blocker.getsockname()[1]}",
+            "filter_chains": [{"filters": [{"type": "tcp_proxy", "config": {"cluster": "echo"}}]}],
+        }
+    )
+    broken_path = tmp_path / "broken.json"
+    broken_path.write_text(json.dumps(broken))
+    old = start(config, control)
+    try:
+        wait_port(http_port, proc=old)
+        sock = socket.create_connection(("127.0.0.1", http_port))
+        sock.settimeout(10)
+        new = start(broken_path, control, "--upgrade")
+        assert new.wait(timeout=30) == 1
+        assert "cannot start" in new.stderr.read().decode()
+        sock.sendall(b"POST /mirror HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nok")
+        assert read_response(sock)[::2] == (200, b"ok")
+        assert old.poll() is None
+        # and the old process can still be upgraded afterwards
+        time.sleep(0.5)
+        new = start(config, control, "--upgrade")
+        assert old.wait(timeout=30) == 0
+        sock.sendall(b"POST /mirror HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nok")
+        assert read_response(sock)[::2] == (200, b"ok")
+        sock.close()
+        new.terminate()
+        assert new.wait(timeout=15) == 0
+    finally:
+        blocker.close()
+        if old.poll() is None:
+            old.terminate()
+            old.wait(timeout=10)

@@ -78,7 +78,11 @@ class Runtime:
         is given) and, unless a master serves it, the admin server."""
         if takeover is not None:
             sockets = [takeover.take(lst.name, (lst.host, lst.port)) for lst in self.listeners]
-        for i, listener in enumerate(self.listeners):
+        # Listeners that bind a new socket start first: if one cannot bind, we fail before
+        # accepting anything on an inherited socket (the old process goes on serving those).
+        order = sorted(range(len(self.listeners)), key=lambda i: sockets is not None and sockets[i] is not None)
+        for i in order:
+            listener = self.listeners[i]
             host, port = await listener.start(sock=sockets[i] if sockets else None)
             log.info("listener %s serving on %s:%d", listener.name, host, port)
         admin_cfg = self.config.admin
