@@ -103,6 +103,8 @@ class Pymosn:
         self.path = tmp_path / f"pymosn-{port}.json"
         self.port = port
         self.extra_args = extra_args or []
+        if "--concurrency" not in self.extra_args:  # one process, unless a test asks for workers
+            self.extra_args = ["--concurrency", "1", *self.extra_args]
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> Pymosn:

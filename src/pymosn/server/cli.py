@@ -20,7 +20,10 @@ def main(argv: list[str] | None = None) -> int:
     start.add_argument("-c", "--config", required=True, help="MOSN config file (JSON or YAML)")
     start.add_argument("-l", "--log-level", default="info", choices=["trace", "debug", "info", "warning", "error", "critical"])
     start.add_argument(
-        "--concurrency", type=int, default=1, help="worker processes; above 1 a master supervises them"
+        "--concurrency",
+        type=int,
+        default=None,
+        help="worker processes (default: the CPUs this process may run on); above 1 a master supervises them",
     )
     start.add_argument("--cpu-affinity", action="store_true", help="pin worker i to CPU i (mod the CPU count)")
     start.add_argument(
@@ -72,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     config = _load(args.config)
     if config is None:
         return 1
+    if args.concurrency is None:
+        args.concurrency = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     if args.concurrency < 1:
         print("error: --concurrency must be >= 1", file=sys.stderr)
         return 1

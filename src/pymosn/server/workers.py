@@ -51,7 +51,11 @@ def bind_listeners(config: model.Config, copies: int) -> list[list[socket.socket
                 sock = socket.socket(family, socket.SOCK_STREAM)
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-                sock.bind((host, port))
+                try:
+                    sock.bind((host, port))
+                except OSError as error:
+                    sock.close()
+                    raise OSError(error.errno, f"listener {lst.name}: cannot bind {host}:{port}: {error.strerror}") from None
                 port = sock.getsockname()[1]  # port 0: the first bind picks, the others follow
                 sock.listen(lst.backlog)
                 sock.setblocking(False)
@@ -103,11 +107,16 @@ class Master:
         """Serve until stopped. With `takeover` (a hot upgrade) the listening sockets come from
         the process being replaced and its workers send their connections to ours."""
         handoff_paths: list[str] = []
-        if takeover is not None:
-            self.sockets = self._inherit_listeners(takeover)
-            handoff_paths = [f"{upgrade_socket}.{os.getpid()}.{i}" for i in range(self.concurrency)]
-        else:
-            self.sockets = bind_listeners(self.config, self.concurrency)
+        try:
+            if takeover is not None:
+                self.sockets = self._inherit_listeners(takeover)
+                handoff_paths = [f"{upgrade_socket}.{os.getpid()}.{i}" for i in range(self.concurrency)]
+            else:
+                self.sockets = bind_listeners(self.config, self.concurrency)
+        except OSError as error:
+            log.error("cannot start: %s", error)
+            os.unlink(self.config_file.name)
+            return 1
         for i, sock in enumerate(self.sockets[0]):
             log.info("listener %d bound on %s", i, sock.getsockname())
         for worker_id in range(self.concurrency):
