@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -15,6 +16,7 @@ import time
 import httpx
 import pytest
 
+from tests.support.certs import Pki
 from tests.support.origin import Origin
 from tests.support.proxy import free_port, wait_port
 from tests.support.tcp_servers import TcpServer
@@ -70,17 +72,22 @@ def start(config_path, control, *extra) -> subprocess.Popen:
 
 class HttpLoad(threading.Thread):
     """One persistent HTTP/1.1 connection sending requests back to back; counts what fails.
-    A raw socket, so a connection that is closed or reset is seen, not silently replaced."""
+    A raw socket, so a connection that is closed or reset is seen, not silently replaced; only
+    a response saying Connection: close allows a new connection."""
 
-    def __init__(self, port: int, stop: threading.Event) -> None:
+    def __init__(self, port: int, stop: threading.Event, tls: ssl.SSLContext | None = None) -> None:
         super().__init__(daemon=True)
-        self.port, self.stop = port, stop
+        self.port, self.stop, self.tls = port, stop, tls
         self.ok = 0
         self.failures: list[str] = []
         self.reconnects = 0
 
+    def connect(self) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        return self.tls.wrap_socket(sock, server_hostname="localhost") if self.tls else sock
+
     def run(self) -> None:
-        sock = socket.create_connection(("127.0.0.1", self.port))
+        sock = self.connect()
         n = 0
         while not self.stop.is_set():
             n += 1
@@ -98,7 +105,7 @@ class HttpLoad(threading.Thread):
             if headers.get("connection") == "close":
                 sock.close()
                 self.reconnects += 1
-                sock = socket.create_connection(("127.0.0.1", self.port))
+                sock = self.connect()
         sock.close()
 
 
@@ -318,3 +325,42 @@ def test_failed_new_process_leaves_the_old_one_serving(tmp_path, servers):
         if old.poll() is None:
             old.terminate()
             old.wait(timeout=10)
+
+
+def test_tls_connections_end_between_requests_and_reconnect_to_the_new_process(tmp_path, servers):
+    """TLS sessions cannot move: each gets Connection: close on its next response during the
+    upgrade and the client reconnects, to the new process, without a failed request."""
+    origin, echo = servers
+    pki = Pki(tmp_path)
+    cert, key = pki.server("localhost")
+    http_port, tcp_port, admin_port = free_port(), free_port(), free_port()
+    cfg = upgrade_config(http_port, tcp_port, admin_port, origin.port, echo.port)
+    cfg["servers"][0]["listeners"][0]["filter_chains"][0]["tls_context"] = {
+        "status": True, "cert_chain": cert, "private_key": key,
+    }
+    config = tmp_path / "pymosn.json"
+    config.write_text(json.dumps(cfg))
+    control = tmp_path / "control.sock"
+    old = start(config, control, "--concurrency", "1")
+    new = None
+    try:
+        wait_port(http_port, proc=old)
+        stop = threading.Event()
+        loads = [HttpLoad(http_port, stop, ssl.create_default_context(cafile=pki.ca_path)) for _ in range(4)]
+        for load in loads:
+            load.start()
+        time.sleep(0.5)
+        new = start(config, control, "--upgrade", "--concurrency", "1")
+        assert old.wait(timeout=30) == 0
+        time.sleep(0.5)
+        stop.set()
+        for load in loads:
+            load.join(timeout=10)
+        assert [f for load in loads for f in load.failures] == []
+        assert all(load.reconnects == 1 for load in loads), [load.reconnects for load in loads]
+        assert stats(admin_port).get("listener.http.downstream_cx_migrated_in", 0) == 0
+    finally:
+        for proc in (old, new):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=10)

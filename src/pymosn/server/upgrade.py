@@ -271,7 +271,7 @@ async def migrate_connections(runtime, target: str, deadline: float, on_sent: Ca
 
     def try_one(conn) -> None:
         listener = owners.get(conn)
-        if listener is not None and sender.try_send(conn, listener.name):
+        if listener is not None and not conn.secure and sender.try_send(conn, listener.name):
             owners.pop(conn, None)
 
     try:
@@ -280,6 +280,9 @@ async def migrate_connections(runtime, target: str, deadline: float, on_sent: Ca
                 for conn in list(listener.connections):
                     if conn not in owners:
                         owners[conn] = listener
+                        if conn.secure:
+                            _end_after_next_response(conn)
+                            continue
                         conn.on_idle = try_later
                     try_one(conn)
             for conn in [c for c in owners if c.closed]:
@@ -292,3 +295,12 @@ async def migrate_connections(runtime, target: str, deadline: float, on_sent: Ca
             conn.on_idle = None
         channel.close()
     return sent
+
+
+def _end_after_next_response(conn) -> None:
+    """A TLS connection cannot move (its session lives in our OpenSSL): its next response says
+    Connection: close, so the client reconnects, to the new process, between requests."""
+    for f in conn.read_filters:
+        drain = getattr(f, "drain", None)
+        if drain is not None:
+            drain(close_idle=False)

@@ -154,11 +154,13 @@ class ServerStreamConnection:
         self._closing = True
         self.conn.close()
 
-    def drain(self) -> None:
-        """Graceful shutdown: finish what is in flight with Connection: close, then close."""
+    def drain(self, close_idle: bool = True) -> None:
+        """Graceful shutdown: finish what is in flight with Connection: close, then close.
+        close_idle=False leaves an idle connection open so its next request is still answered
+        (with Connection: close): the gentlest end for a connection that cannot be migrated."""
         self.draining = True
         self._keep_alive = False
-        if self.active is None and not self._queue:
+        if close_idle and self.active is None and not self._queue:
             self._closing = True
             self.conn.close()
 
