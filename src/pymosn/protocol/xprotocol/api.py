@@ -1,0 +1,121 @@
+"""The X-Protocol codec interface: what a TCP RPC protocol tells pymosn so the proxy can route,
+multiplex, time out and answer its requests without understanding their payloads.
+
+A codec is sans-IO and stateless (one instance serves every connection). It turns bytes into
+Frames and back. A Frame keeps its exact wire bytes (`raw`): the proxy forwards those, after
+rewriting the request id in place, so payloads are never decoded or re-encoded."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import ClassVar
+
+
+class FrameKind(IntEnum):
+    REQUEST = 0  # expects a response with the same request id
+    ONEWAY = 1  # a request that gets no response
+    RESPONSE = 2
+
+
+class Match(IntEnum):
+    """What the first bytes of a connection say about a protocol (auto-detection)."""
+
+    NO = 0
+    YES = 1
+    AGAIN = 2  # too few bytes to tell
+
+
+class PoolMode(IntEnum):
+    """How upstream connections carry requests."""
+
+    MULTIPLEX = 0  # many requests in flight per connection, told apart by request id
+    PINGPONG = 1  # one request at a time per connection
+    BOUND = 2  # each downstream connection gets its own upstream connection
+
+
+class LocalStatus(IntEnum):
+    """Why the proxy answers a request itself; the codec maps each to its own status code."""
+
+    NO_ROUTE = 0
+    NO_HEALTHY_UPSTREAM = 1
+    UPSTREAM_OVERFLOW = 2  # circuit breaker / connection limits
+    TIMEOUT = 3
+    CONNECTION_FAILURE = 4  # could not reach the upstream, or it went away mid-request
+    CODEC_EXCEPTION = 5  # the request could not be decoded or forwarded
+
+
+class Frame:
+    """One decoded message. `headers` are what the router and filters may see (service,
+    method, ... and any header map the protocol carries); `raw` is the whole frame as it was
+    read, forwarded as is."""
+
+    __slots__ = ("kind", "request_id", "heartbeat", "status", "headers", "raw", "timeout_ms", "class_name")
+
+    def __init__(
+        self,
+        kind: FrameKind,
+        request_id: int,
+        raw: bytearray,
+        *,
+        heartbeat: bool = False,
+        status: int = 0,
+        headers: dict[str, str] | None = None,
+        timeout_ms: int = 0,
+        class_name: str = "",
+    ) -> None:
+        self.kind = kind
+        self.request_id = request_id
+        self.raw = raw
+        self.heartbeat = heartbeat
+        self.status = status  # responses: the protocol's own status code
+        self.headers = headers if headers is not None else {}
+        self.timeout_ms = timeout_ms  # the caller's own timeout, when the protocol carries one
+        self.class_name = class_name  # e.g. Bolt's request class name; "" when none
+
+    def __repr__(self) -> str:
+        kind = self.kind.name.lower()
+        return f"Frame({kind} id={self.request_id}{' heartbeat' if self.heartbeat else ''} {len(self.raw)}B)"
+
+
+class XCodec:
+    """Base of every X-Protocol codec. Subclasses set the class attributes and implement the
+    methods; see protocol/xprotocol/example.py for a whole codec in one file."""
+
+    name: ClassVar[str] = ""  # the name configs use: downstream_protocol / sub_protocol
+    pool_mode: ClassVar[PoolMode] = PoolMode.MULTIPLEX
+    max_request_id: ClassVar[int] = 2**32 - 1  # request ids the proxy allocates stay below this
+
+    def match(self, data: bytes) -> Match:
+        """Do these first bytes of a connection belong to this protocol?"""
+        raise NotImplementedError
+
+    def decode(self, buffer: bytearray) -> Frame | None:
+        """Takes one whole frame off the front of `buffer` (deleting its bytes), or returns
+        None when the buffer holds less than a frame. Raises ProtocolError for bytes that can
+        never become a valid frame; nothing else may escape."""
+        raise NotImplementedError
+
+    def set_request_id(self, frame: Frame, request_id: int) -> None:
+        """Rewrites the request id in `frame.raw` (and `frame.request_id`)."""
+        raise NotImplementedError
+
+    def heartbeat(self, request_id: int) -> bytes:
+        """A heartbeat request the proxy sends to keep an idle upstream connection checked."""
+        raise NotImplementedError
+
+    def heartbeat_reply(self, request: Frame) -> bytes:
+        """The answer to a heartbeat request, for the proxy to reply to a downstream one."""
+        raise NotImplementedError
+
+    def local_reply(self, request: Frame, status: LocalStatus, message: str) -> bytes:
+        """An error response to `request` (same request id) when the proxy answers itself."""
+        raise NotImplementedError
+
+    def response_ok(self, response: Frame) -> bool:
+        """Whether a response reports success (for stats and retries)."""
+        return response.status == 0
+
+    def http_status(self, response: Frame) -> int:
+        """The HTTP status class stats and access logs show for this response (MOSN's
+        HTTPMapping): 200 for success, else the nearest HTTP meaning."""
+        return 200 if self.response_ok(response) else 500
