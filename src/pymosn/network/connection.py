@@ -68,6 +68,7 @@ class Connection(asyncio.Protocol):
         self.bytes_sent = 0
         self.secure = False  # TLS
         self.peer_uri_san: str | None = None  # the TLS peer's identity (a SPIFFE ID in a mesh)
+        self.filter_chain_index = 0  # which of its listener's filter chains serves it
         self._last_activity = 0.0
         self._idle_timer: asyncio.TimerHandle | None = None
         self.on_idle_timeout: Callable[[Connection], None] | None = None
