@@ -364,3 +364,62 @@ def test_tls_connections_end_between_requests_and_reconnect_to_the_new_process(t
             if proc is not None and proc.poll() is None:
                 proc.terminate()
                 proc.wait(timeout=10)
+
+
+def test_rpc_connections_move_with_their_queued_requests(tmp_path):
+    """Multiplexed RPC connections are always busy under load: during an upgrade they stop
+    taking requests (which wait in the socket buffer), fall idle, and move with those requests
+    to the new process; callers see no failure."""
+    from tests.integration.test_xprotocol import rpc_config
+    from tests.support.xexample_peer import XExampleClient, XExampleServer, body_of
+
+    with XExampleServer("a") as server:
+        port, admin = free_port(), free_port()
+        config = tmp_path / "rpc.json"
+        config.write_text(json.dumps(rpc_config(port, admin, {"a": [server.port]})))
+        control = tmp_path / "control.sock"
+        old = start(config, control, "--concurrency", "1")
+        new = None
+        try:
+            wait_port(port, proc=old)
+            clients = [XExampleClient(port) for _ in range(3)]
+            stop = threading.Event()
+            failures: list[str] = []
+            done = [0]
+
+            def caller(i: int) -> None:
+                client = clients[i % 3]
+                n = 0
+                while not stop.is_set():
+                    n += 1
+                    body = f"{i}-{n}".encode()
+                    try:
+                        answer = client.call({"service": "s", "delay-ms": str(n % 5)}, body)
+                    except (TimeoutError, ConnectionError) as error:
+                        failures.append(f"{i}/{n}: {error!r}")
+                        return
+                    if answer.status != 0 or body_of(answer) != body:
+                        failures.append(f"{i}/{n}: status {answer.status} {body_of(answer)!r}")
+                        return
+                    done[0] += 1
+
+            threads = [threading.Thread(target=caller, args=(i,), daemon=True) for i in range(12)]
+            for t in threads:
+                t.start()
+            time.sleep(0.7)
+            new = start(config, control, "--upgrade", "--concurrency", "1")
+            assert old.wait(timeout=30) == 0
+            time.sleep(0.7)
+            stop.set()
+            for t in threads:
+                t.join(10)
+            assert failures == []
+            assert done[0] > 100
+            assert stats(admin)["listener.rpc.downstream_cx_migrated_in"] == 3
+            for client in clients:
+                client.close()
+        finally:
+            for proc in (old, new):
+                if proc is not None and proc.poll() is None:
+                    proc.terminate()
+                    proc.wait(timeout=10)

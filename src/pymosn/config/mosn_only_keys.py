@@ -28,15 +28,14 @@ NOT_IMPLEMENTED: dict[type, frozenset[str]] = {
     }),
     model.Server: frozenset({"global_log_roller", "use_netpoll_mode", "graceful_timeout", "processor"}),
     model.Listener: frozenset({
-        "type", "reuseport", "network", "use_original_dst", "listener_filters", "inspector",
+        "type", "reuseport", "network", "use_original_dst", "listener_filters",
         "default_read_buffer_size", *_LEGACY_KEYS[model.Listener],
     }),
     model.FilterChain: frozenset({"match"}),
     model.NetworkFilter: frozenset({"go_plugin_config"}),
     model.StreamFilter: frozenset({"go_plugin_config"}),
     model.ProxyConfig: frozenset({
-        "name", "fallback_for_unknown_protocol", "router_handler_name", "validate_clusters",
-        "extend_config", "concurrency_num",
+        "name", "router_handler_name", "validate_clusters", "concurrency_num",
     }),
     model.RouterConfig: frozenset({"router_configs"}),
     model.VirtualHost: frozenset({"require_tls", "per_filter_config"}),
@@ -78,7 +77,8 @@ def report_not_implemented(owner: type, key: str, value: object, path: str, log:
         log.error(path, "not implemented by pymosn yet; ignoring it would make the route match more requests")
         return
     if owner is model.RouteAction and key == "upstream_protocol":
-        check_protocol(value, path, log, direction="upstream")
+        if check_protocol(value, path, log, direction="upstream") not in (None, "Http1"):
+            log.warning(path, IGNORED)  # a route cannot switch the listener's protocol
         return
     log.warning(path, IGNORED)
 

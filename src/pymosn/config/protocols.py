@@ -1,18 +1,47 @@
-"""Protocol names a proxy filter or route may ask for, and which of them pymosn speaks."""
+"""Protocol names a proxy filter or route may ask for, and which of them pymosn speaks.
+
+HTTP/1.1 is "Http1"; "Auto" detects the protocol from the first bytes; TCP RPC protocols are
+X-Protocol codecs, named directly ("bolt") or as MOSN's "X" with extend_config.sub_protocol.
+The config layer cannot see the codec registry (a higher layer), so the server tells it which
+RPC protocol names exist through `set_rpc_protocols`; the built-in names are the default."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 from pymosn.config.issues import IssueLog
 
-IMPLEMENTED = ("Http1",)
+HTTP1 = "Http1"
+AUTO = "Auto"
+X = "X"
+BUILTIN_RPC = ("bolt", "boltv2", "dubbo", "x_example")
 
 # MOSN writes "Http1"; "HTTP1" appears in docs and older samples, so both mean the same codec.
-_ALIASES = {"http1": "Http1"}
+_ALIASES = {"http1": HTTP1, "auto": AUTO, "x": X}
+_rpc_protocols: Callable[[], Iterable[str]] = lambda: BUILTIN_RPC  # noqa: E731
+
+
+def set_rpc_protocols(provider: Callable[[], Iterable[str]]) -> None:
+    """Where RPC protocol names come from (the X-Protocol registry, plugins included)."""
+    global _rpc_protocols
+    _rpc_protocols = provider
+
+
+def rpc_protocols() -> list[str]:
+    return list(_rpc_protocols())
 
 
 def canonical_protocol(value: str) -> str | None:
-    """The implemented protocol `value` names, or None."""
-    return _ALIASES.get(value.lower())
+    """The implemented protocol `value` names ("Http1", "Auto", "X" or an RPC codec name), or
+    None."""
+    alias = _ALIASES.get(value.lower())
+    if alias is not None:
+        return alias
+    return next((name for name in rpc_protocols() if name.lower() == value.lower()), None)
+
+
+def is_rpc(protocol: str) -> bool:
+    return protocol not in (HTTP1, AUTO, X)
 
 
 def check_protocol(value: object, path: str, log: IssueLog, direction: str) -> str | None:
@@ -23,6 +52,18 @@ def check_protocol(value: object, path: str, log: IssueLog, direction: str) -> s
     canonical = canonical_protocol(value)
     if canonical is not None:
         return canonical
-    known = ", ".join(IMPLEMENTED)
+    known = ", ".join([HTTP1, AUTO, X, *rpc_protocols()])
     log.error(path, f"{direction} protocol {value!r} is not implemented by pymosn yet; known: {known}")
     return None
+
+
+def check_sub_protocol(value: object, path: str, log: IssueLog) -> str | None:
+    """The X-Protocol codec `extend_config.sub_protocol` names."""
+    if not isinstance(value, str) or not value:
+        log.error(path, f"protocol X needs extend_config.sub_protocol naming one of: {', '.join(rpc_protocols())}")
+        return None
+    canonical = canonical_protocol(value)
+    if canonical is None or not is_rpc(canonical):
+        log.error(path, f"unknown X-Protocol sub_protocol {value!r}; known: {', '.join(rpc_protocols())}")
+        return None
+    return canonical

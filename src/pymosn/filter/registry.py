@@ -8,9 +8,13 @@ from typing import Any
 
 import msgspec
 
-from pymosn.config import model
+from pymosn.config import model, protocols
+from pymosn.filter.network.auto import AutoDetect
 from pymosn.filter.network.proxy import proxy_filter_factory
 from pymosn.filter.network.tcp_proxy import TcpProxySettings, tcp_proxy_filter_factory
+from pymosn.protocol.detect import match_http1, match_http2
+from pymosn.protocol.xprotocol import registry as xprotocol_registry
+from pymosn.proxy.rpc import RpcSettings, rpc_filter_factory
 from pymosn.proxy.snapshot import ProxySettings, SnapshotRef
 
 
@@ -23,10 +27,60 @@ class ListenerContext:
     stats: Any  # metrics.ListenerStats
     access_loggers: list
     secure: bool = False  # the listener terminates TLS
+    stats_store: Any = None  # metrics.StatsStore, for per-protocol stats
 
 
 def _proxy(raw: dict, ctx: ListenerContext):
     cfg = msgspec.convert(raw, model.ProxyConfig)
+    if cfg.downstream_protocol == protocols.AUTO:
+        return _auto_proxy(cfg, ctx)
+    if protocols.is_rpc(cfg.downstream_protocol):
+        return _rpc_proxy(cfg, ctx, cfg.downstream_protocol)
+    return _http1_proxy(cfg, ctx)
+
+
+def _rpc_proxy(cfg: model.ProxyConfig, ctx: ListenerContext, protocol: str):
+    codec = xprotocol_registry.get(protocol)
+    return rpc_filter_factory(
+        RpcSettings(
+            listener_name=ctx.listener_name,
+            router_config_name=cfg.router_config_name,
+            snapshot_ref=ctx.snapshot_ref,
+            stats=ctx.stats,
+            protocol_stats=ctx.stats_store.protocol(codec.name),
+            codec=codec,
+            access_loggers=ctx.access_loggers,
+        )
+    )
+
+
+def _auto_proxy(cfg: model.ProxyConfig, ctx: ListenerContext):
+    """Every protocol we can detect: HTTP/2 first (its preface also looks like a request
+    line), HTTP/1.1, then every X-Protocol codec."""
+    candidates = [("Http2", match_http2, None), (protocols.HTTP1, match_http1, _http1_proxy(cfg, ctx))]
+    for name, codec in xprotocol_registry.codecs().items():
+        candidates.append((name, codec.match, _rpc_proxy(cfg, ctx, name)))
+    stats = ctx.stats
+
+    def on_unknown() -> None:
+        stats.downstream_cx_protocol_unknown += 1
+
+    def on_unsupported(name: str) -> None:
+        stats.downstream_cx_protocol_unsupported += 1
+
+    def build(conn) -> AutoDetect:
+        return AutoDetect(
+            conn,
+            candidates,
+            fallback=cfg.fallback_for_unknown_protocol,
+            on_unknown=on_unknown,
+            on_unsupported=on_unsupported,
+        )
+
+    return build
+
+
+def _http1_proxy(cfg: model.ProxyConfig, ctx: ListenerContext):
     return proxy_filter_factory(
         ProxySettings(
             listener_name=ctx.listener_name,

@@ -97,15 +97,30 @@ class ListenerStats(StatsGroup):
         # hot upgrade: connections handed to the new process / taken from the old one
         "downstream_cx_migrated_out",
         "downstream_cx_migrated_in",
+        # downstream_protocol Auto: first bytes no protocol claimed / a protocol we do not serve
+        "downstream_cx_protocol_unknown",
+        "downstream_cx_protocol_unsupported",
+        # filter chain selection (Envoy's names): no chain matched; no ClientHello in time
+        "no_filter_chain_match",
+        "downstream_pre_cx_timeout",
     )
-    GAUGES = ("downstream_cx_active", "downstream_rq_active")
+    GAUGES = ("downstream_cx_active", "downstream_rq_active", "downstream_pre_cx_active")
     RESPONSE_CLASSES = tuple(f"downstream_rq_{n}xx" for n in range(1, 6))
     __slots__ = COUNTERS + GAUGES
 
 
 # Stats Envoy keeps under `listener.<name>.`; they appear there AND under `http.<name>.` when
 # listed in BOTH_SCOPES, like Envoy, which counts connections at both levels.
-LISTENER_SCOPE = frozenset({"downstream_cx_overflow", "downstream_cx_migrated_out", "downstream_cx_migrated_in"})
+LISTENER_SCOPE = frozenset({
+    "downstream_cx_overflow",
+    "downstream_cx_migrated_out",
+    "downstream_cx_migrated_in",
+    "downstream_cx_protocol_unknown",
+    "downstream_cx_protocol_unsupported",
+    "no_filter_chain_match",
+    "downstream_pre_cx_timeout",
+    "downstream_pre_cx_active",
+})
 BOTH_SCOPES = frozenset({"downstream_cx_total", "downstream_cx_destroy", "downstream_cx_active"})
 
 
@@ -140,6 +155,49 @@ class HostStats(StatsGroup):
     COUNTERS = ("cx_total", "cx_connect_fail", "rq_total", "rq_success", "rq_error", "rq_timeout")
     GAUGES = ("cx_active", "rq_active")
     __slots__ = COUNTERS + GAUGES
+
+
+class ProtocolStats(StatsGroup):
+    """One RPC protocol (bolt, dubbo, ...) across listeners: requests, outcomes, latency, and
+    responses by the protocol's own status code (`status_codes`, a dict: codes are open-ended)."""
+
+    COUNTERS = (
+        "downstream_rq_total",
+        "downstream_rq_oneway",
+        "downstream_heartbeat",
+        "downstream_rq_success",
+        "downstream_rq_error",
+        "downstream_rq_local_reply",
+        "downstream_rq_timeout",
+        "upstream_late_response_dropped",
+        "protocol_error",
+    )
+    GAUGES = ("downstream_rq_active",)
+    HISTOGRAMS = ("downstream_rq_time",)
+    __slots__ = (*COUNTERS, *GAUGES, *HISTOGRAMS, "status_codes")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.status_codes: dict[int, int] = {}
+
+    def count_status(self, code: int) -> None:
+        codes = self.status_codes
+        codes[code] = codes.get(code, 0) + 1
+
+    def snapshot(self) -> dict:
+        snap = super().snapshot()
+        snap["status_codes"] = {str(k): v for k, v in self.status_codes.items()}
+        return snap
+
+    def merge(self, snap: dict) -> None:
+        super().merge(snap)
+        codes = self.status_codes
+        for key, value in snap.get("status_codes", {}).items():
+            codes[int(key)] = codes.get(int(key), 0) + value
+
+    def reset_counters(self) -> None:
+        super().reset_counters()
+        self.status_codes.clear()
 
 
 class ServerStats(StatsGroup):

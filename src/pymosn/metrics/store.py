@@ -19,6 +19,7 @@ from pymosn.metrics.stats import (
     ClusterStats,
     HostStats,
     ListenerStats,
+    ProtocolStats,
     ServerStats,
     StatsGroup,
 )
@@ -45,6 +46,7 @@ class StatsStore:
         self.listeners: dict[str, ListenerStats] = {}
         self.clusters: dict[str, ClusterStats] = {}
         self.hosts: dict[str, dict[str, HostStats]] = {}
+        self.protocols: dict[str, ProtocolStats] = {}
         self.server = ServerStats()
         self.started_monotonic = time.monotonic()
 
@@ -59,6 +61,12 @@ class StatsStore:
         stats = self.clusters.get(name)
         if stats is None:
             stats = self.clusters[name] = ClusterStats()
+        return stats
+
+    def protocol(self, name: str) -> ProtocolStats:
+        stats = self.protocols.get(name)
+        if stats is None:
+            stats = self.protocols[name] = ProtocolStats()
         return stats
 
     def host(self, cluster: str, address: str) -> HostStats:
@@ -90,6 +98,17 @@ class StatsStore:
         for name, stats in self.clusters.items():
             for field, kind, value in _fields(stats):
                 yield _sample("cluster", name, "envoy_cluster_name", field, kind, value)
+        for name, stats in self.protocols.items():
+            for field, kind, value in _fields(stats):
+                yield Sample(f"rpc.{name}.{field}", f"pymosn_rpc_{field}", (("protocol", name),), value, kind)
+            for code, count in sorted(stats.status_codes.items()):
+                yield Sample(
+                    f"rpc.{name}.response_status.{code}",
+                    "pymosn_rpc_response_status",
+                    (("protocol", name), ("status", str(code))),
+                    count,
+                    COUNTER,
+                )
 
     # --- cross-process aggregation ----------------------------------------------------------
     def snapshot(self) -> dict:
@@ -99,6 +118,7 @@ class StatsStore:
             "listeners": {n: s.snapshot() for n, s in self.listeners.items()},
             "clusters": {n: s.snapshot() for n, s in self.clusters.items()},
             "hosts": {c: {a: s.snapshot() for a, s in hs.items()} for c, hs in self.hosts.items()},
+            "protocols": {n: s.snapshot() for n, s in self.protocols.items()},
         }
 
     def merge(self, snapshots: Iterable[dict]) -> None:
@@ -111,11 +131,14 @@ class StatsStore:
             for cluster, by_address in snap.get("hosts", {}).items():
                 for address, values in by_address.items():
                     self.host(cluster, address).merge(values)
+            for name, values in snap.get("protocols", {}).items():
+                self.protocol(name).merge(values)
 
     def groups(self) -> Iterator[StatsGroup]:
         """Every listener, cluster and host group (not `server`)."""
         yield from self.listeners.values()
         yield from self.clusters.values()
+        yield from self.protocols.values()
         for by_address in self.hosts.values():
             yield from by_address.values()
 
@@ -133,7 +156,7 @@ class StatsStore:
         return store
 
     def reset_counters(self) -> None:
-        for group in (*self.listeners.values(), *self.clusters.values()):
+        for group in (*self.listeners.values(), *self.clusters.values(), *self.protocols.values()):
             group.reset_counters()
         for by_address in self.hosts.values():
             for group in by_address.values():

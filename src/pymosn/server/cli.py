@@ -106,6 +106,10 @@ def _setup_logging(level: str) -> None:
 
 def _load(path: str):
     from pymosn.config.loader import load_config_file
+    from pymosn.config.protocols import set_rpc_protocols
+    from pymosn.protocol.xprotocol import registry
+
+    set_rpc_protocols(lambda: registry.codecs().keys())  # plugin codecs are valid names too
 
     try:
         result = load_config_file(path)

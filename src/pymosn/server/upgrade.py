@@ -284,6 +284,10 @@ async def migrate_connections(runtime, target: str, deadline: float, on_sent: Ca
                             _end_after_next_response(conn)
                             continue
                         conn.on_idle = try_later
+                        for f in conn.read_filters:
+                            quiesce = getattr(f, "quiesce", None)
+                            if quiesce is not None:
+                                quiesce()  # multiplexed RPC: new requests wait and move with it
                     try_one(conn)
             for conn in [c for c in owners if c.closed]:
                 owners.pop(conn, None)
@@ -293,6 +297,8 @@ async def migrate_connections(runtime, target: str, deadline: float, on_sent: Ca
     finally:
         for conn in owners:
             conn.on_idle = None
+            if not conn.closed and conn.reading_paused:
+                conn.resume_reading()  # not moved: serve what waited; the drain closes it after
         channel.close()
     return sent
 

@@ -92,6 +92,9 @@ class Cluster:
     def close(self) -> None:
         for host in self.hosts:
             host.pool.close()
+        xpools = getattr(self, "xpools", None)  # X-Protocol pools, made by the RPC proxy on first use
+        if xpools is not None:
+            xpools.close()
 
     def describe(self) -> dict:
         """The /clusters view of this cluster."""

@@ -28,7 +28,6 @@ def test_mosn_keys_pymosn_ignores_are_warnings_naming_the_path():
         "$.cluster_manager.clusters[0].lb_subset_config",
         "$.cluster_manager.clusters[0].dns_resolvers",
         "$.cluster_manager.clusters[0].spec",
-        "$.servers[0].listeners[0].inspector",
         "$.servers[0].listeners[0].use_original_dst",
         "$.servers[0].listeners[0].listener_filters",
         "$.servers[0].listeners[0].type",
@@ -141,16 +140,17 @@ def test_route_upstream_protocol_is_checked():
     raw = minimal()
     route(raw)["route"]["upstream_protocol"] = "HTTP1"
     assert warnings(raw) == []
-    route(raw)["route"]["upstream_protocol"] = "bolt"
+    route(raw)["route"]["upstream_protocol"] = "Http2"
     assert errors(raw) == ["$.servers[0].routers[0].virtual_hosts[0].routers[0].route.upstream_protocol: upstream "
-                           "protocol 'bolt' is not implemented by pymosn yet; known: Http1"]
+                           "protocol 'Http2' is not implemented by pymosn yet; known: Http1, Auto, X, bolt, boltv2, "
+                           "dubbo, x_example"]
 
 
 def test_proxy_config_mosn_keys_warn_with_nested_path():
     raw = minimal()
-    listener(raw)["filter_chains"][0]["filters"][0]["config"]["extend_config"] = {"sub_protocol": "bolt"}
+    listener(raw)["filter_chains"][0]["filters"][0]["config"]["concurrency_num"] = 4
     assert warnings(raw) == [
-        f"$.servers[0].listeners[0].filter_chains[0].filters[0].config.extend_config: {IGNORED}"]
+        f"$.servers[0].listeners[0].filter_chains[0].filters[0].config.concurrency_num: {IGNORED}"]
 
 
 def test_keys_match_case_insensitively_as_in_go():

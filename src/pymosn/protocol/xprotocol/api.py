@@ -10,6 +10,8 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import ClassVar
 
+from pymosn.protocol.detect import Match
+
 
 class FrameKind(IntEnum):
     REQUEST = 0  # expects a response with the same request id
@@ -17,12 +19,7 @@ class FrameKind(IntEnum):
     RESPONSE = 2
 
 
-class Match(IntEnum):
-    """What the first bytes of a connection say about a protocol (auto-detection)."""
-
-    NO = 0
-    YES = 1
-    AGAIN = 2  # too few bytes to tell
+__all__ = ["Frame", "FrameKind", "LocalStatus", "Match", "PoolMode", "XCodec"]
 
 
 class PoolMode(IntEnum):
