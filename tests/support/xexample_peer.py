@@ -61,12 +61,12 @@ def _body_len(frame) -> int:
 
 
 class XExampleServer:
-    def __init__(self, name: str = "x") -> None:
+    def __init__(self, name: str = "x", port: int = 0) -> None:
         self.name = name
         self.requests: list = []
         self.heartbeats = 0
         self.connections = 0
-        self.port = 0
+        self.port = port
         self._ready = threading.Event()
 
     def __enter__(self) -> XExampleServer:
@@ -78,7 +78,7 @@ class XExampleServer:
     def _run(self) -> None:
         self.loop = asyncio.new_event_loop()
         self.server = self.loop.run_until_complete(
-            self.loop.create_server(lambda: _Handler(self), "127.0.0.1", 0)
+            self.loop.create_server(lambda: _Handler(self), "127.0.0.1", self.port, reuse_address=True)
         )
         self.port = self.server.sockets[0].getsockname()[1]
         self._ready.set()

@@ -28,6 +28,14 @@ def _health_flags(health: str) -> str:
     return "healthy" if health == "healthy" else "/failed_active_hc"
 
 
+def _health_status(health: str) -> dict:
+    if health == "healthy":
+        return {"eds_health_status": "HEALTHY"}
+    # Envoy keeps the discovery status and flags the failed active check beside it; ours has no
+    # discovery, so both say the same.
+    return {"eds_health_status": "UNHEALTHY", "failed_active_health_check": True}
+
+
 def clusters_json(clusters: list[dict]) -> dict:
     """The shape of envoy.admin.v3.Clusters, as far as we have data for it."""
     statuses = []
@@ -42,9 +50,7 @@ def clusters_json(clusters: list[dict]) -> dict:
                         {"name": k, "value": str(v), "type": "GAUGE" if k in _HOST_GAUGES else "COUNTER"}
                         for k, v in sorted(host.get("stats", {}).items())
                     ],
-                    "health_status": {
-                        "eds_health_status": "HEALTHY" if host.get("health") == "healthy" else "UNHEALTHY"
-                    },
+                    "health_status": _health_status(host.get("health", "healthy")),
                     "weight": host.get("weight", 1),
                 }
             )

@@ -64,6 +64,9 @@ _DURATION_FIELDS = (
     (model.ProxyConfig, "stream_idle_timeout"),
     (model.TcpProxyConfig, "idle_timeout"),
     (model.TLSConfig, "handshake_timeout"),
+    (model.HealthCheck, "timeout"),
+    (model.HealthCheck, "interval"),
+    (model.HealthCheck, "interval_jitter"),
 )
 
 WIRE_FORMS: dict[tuple[type, str], WireForm] = {

@@ -142,6 +142,9 @@ class ClusterStats(StatsGroup):
         "upstream_rq_5xx",
         "upstream_cx_rx_bytes_total",
         "upstream_cx_tx_bytes_total",
+        "health_check_attempt",
+        "health_check_success",
+        "health_check_failure",
     )
     GAUGES = ("upstream_cx_active", "upstream_rq_active")
     HISTOGRAMS = ("upstream_rq_time",)

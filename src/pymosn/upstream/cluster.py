@@ -95,6 +95,9 @@ class Cluster:
         xpools = getattr(self, "xpools", None)  # X-Protocol pools, made by the RPC proxy on first use
         if xpools is not None:
             xpools.close()
+        checker = getattr(self, "health_checker", None)  # set by upstream.health_check
+        if checker is not None:
+            checker.stop()
 
     def describe(self) -> dict:
         """The /clusters view of this cluster."""

@@ -79,6 +79,13 @@ class XClientConnection:
         self.conn.write(frame.raw)
         return request_id
 
+    def ping(self, receiver: Any) -> int:
+        """Sends a heartbeat whose answer goes to `receiver` (health checks)."""
+        request_id = self._allocate()
+        self.waiting[request_id] = receiver
+        self.conn.write(self.codec.heartbeat(request_id))
+        return request_id
+
     def cancel(self, request_id: int) -> None:
         """The caller gave up (timeout, went away): a late response will be dropped."""
         self.waiting.pop(request_id, None)
@@ -112,17 +119,14 @@ class XClientConnection:
                 if frame.kind != FrameKind.RESPONSE:
                     continue  # a server has nothing to ask us
                 request_id = frame.request_id
-                if frame.heartbeat or request_id == self.heartbeat_id:
-                    if request_id == self.heartbeat_id:
-                        self.heartbeat_id = None
-                        self.heartbeat_failures = 0
-                    continue
                 receiver = waiting.pop(request_id, None)
-                if receiver is None:
-                    if self.on_late_response is not None:
-                        self.on_late_response()
-                    continue
-                receiver.on_response(frame)
+                if receiver is not None:
+                    receiver.on_response(frame)
+                elif request_id == self.heartbeat_id:
+                    self.heartbeat_id = None
+                    self.heartbeat_failures = 0
+                elif not frame.heartbeat and self.on_late_response is not None:
+                    self.on_late_response()
         except ProtocolError as error:
             self.fail(f"upstream protocol error: {error.reason}")
         if self.keepalive is not None:
