@@ -61,6 +61,17 @@ class QueryParameterMatcher(Model):
     present_match: bool | None = None
 
 
+class StringMatcher(Model):
+    """Envoy's StringMatcher: exactly one of exact/prefix/suffix/contains/regex (a full match)."""
+
+    exact: str | None = None
+    prefix: str | None = None
+    suffix: str | None = None
+    contains: str | None = None
+    regex: str | None = None
+    ignore_case: bool = False  # not for regex: use (?i)
+
+
 class RouteMatch(Model):
     """Exactly one of prefix/path/regex selects the path rule; no path rule matches any path."""
 
@@ -153,6 +164,17 @@ class RouterConfig(Model):
 # --- listeners -------------------------------------------------------------------------------
 
 
+class ClientCertDetails(Model):
+    """Which fields of the client certificate go into x-forwarded-client-cert (Envoy's
+    SetCurrentClientCertDetails). Hash, and By when our certificate has a URI SAN, always do."""
+
+    subject: bool = False
+    cert: bool = False
+    chain: bool = False
+    dns: bool = False
+    uri: bool = False
+
+
 class ProxyConfig(Model):
     """Config of the `proxy` network filter (MOSN's HTTP/RPC connection manager)."""
 
@@ -162,6 +184,11 @@ class ProxyConfig(Model):
     max_request_headers_kb: int = 60  # header section limit; over it answers 431
     max_request_bytes: int = 0  # body limit; 0 = unlimited; over it answers 413
     stream_idle_timeout: float = 300.0  # seconds without request or response bytes
+    extend_config: dict[str, Any] = {}  # MOSN: {"sub_protocol": "bolt"} with protocol "X"
+    fallback_for_unknown_protocol: bool = False  # Auto: unknown bytes go to the next filter
+    # Envoy's x-forwarded-client-cert handling (HttpConnectionManager fields and values)
+    forward_client_cert_details: str = "SANITIZE"
+    set_current_client_cert_details: ClientCertDetails | None = None
 
 
 class CidrRange(Model):
@@ -232,7 +259,28 @@ class TLSConfig(Model):
     handshake_timeout: float = 10.0
 
 
+class CidrPrefix(Model):
+    """Envoy's CidrRange (filter chain matches use Envoy's spelling)."""
+
+    address_prefix: str
+    prefix_len: int = 0  # Envoy's default when unset
+
+
+class FilterChainMatch(Model):
+    """Envoy's FilterChainMatch (v3): the connections a filter chain serves. Empty fields match
+    anything; see network/chain_match.py for how the most specific chain is chosen."""
+
+    destination_port: int | None = None
+    prefix_ranges: tuple[CidrPrefix, ...] = ()  # destination address
+    server_names: tuple[str, ...] = ()  # SNI: "a.example.com" or "*.example.com"
+    transport_protocol: str = ""  # "tls" | "raw_buffer"
+    application_protocols: tuple[str, ...] = ()  # ALPN offered by the client
+    source_prefix_ranges: tuple[CidrPrefix, ...] = ()
+    source_ports: tuple[int, ...] = ()
+
+
 class FilterChain(Model):
+    filter_chain_match: FilterChainMatch | None = None
     filters: tuple[NetworkFilter, ...] = ()
     tls_context: TLSConfig | None = None
     tls_context_set: tuple[TLSConfig, ...] = ()  # several certificates, chosen by SNI
@@ -248,6 +296,15 @@ class Listener(Model):
     address: tuple[str, int]  # parsed from "host:port"
     bind_port: bool = True
     filter_chains: tuple[FilterChain, ...] = ()
+    default_filter_chain: FilterChain | None = None  # Envoy's: serves what no chain matches
+    # MOSN's: a listener with TLS also serves clients that do not start a TLS handshake
+    inspector: bool = False
+    # Envoy's: how long to wait for the first bytes (the whole ClientHello) when choosing a
+    # chain needs them; None = the listener's TLS handshake timeout (10 s by default)
+    listener_filters_timeout: float | None = None
+    # Envoy's, but unset means true here: after that wait, go on as plaintext (raw_buffer) so
+    # protocols where the server speaks first still work; false closes the connection
+    continue_on_listener_filters_timeout: bool | None = None
     stream_filters: tuple[StreamFilter, ...] = ()
     access_logs: tuple[AccessLog, ...] = ()
     connection_idle_timeout: float = 90.0  # seconds; 0 = never
@@ -277,6 +334,21 @@ class CircuitBreakers(Model):
     thresholds: tuple[Thresholds, ...] = ()
 
 
+class HealthCheck(Model):
+    """MOSN's cluster health_check (defaults are MOSN's). `protocol`: "Http1" (GET, see
+    check_config.http_check_config), "tcp" (connect), or an RPC protocol (its heartbeat)."""
+
+    protocol: str = ""
+    timeout: float = 1.0
+    interval: float = 15.0
+    interval_jitter: float = 0.005
+    healthy_threshold: int = 1
+    unhealthy_threshold: int = 1
+    service_name: str = ""
+    check_config: dict[str, Any] = {}
+    common_callbacks: tuple[str, ...] = ()
+
+
 class Cluster(Model):
     name: str
     type: str = "SIMPLE"  # SIMPLE | STATIC
@@ -288,6 +360,7 @@ class Cluster(Model):
     idle_timeout: float = 60.0  # idle pooled connection lifetime
     circuit_breakers: CircuitBreakers = CircuitBreakers()
     tls_context: TLSConfig | None = None  # TLS to the upstream hosts
+    health_check: HealthCheck | None = None  # active health checking of the hosts
 
 
 class ClusterManager(Model):

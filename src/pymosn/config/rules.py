@@ -15,8 +15,10 @@ from typing import Any
 import msgspec
 
 from pymosn.config import model
+from pymosn.config.filter_chain_match import TRANSPORT_PROTOCOLS, combinations, match_keys
+from pymosn.config.filter_chain_match import network as chain_network
 from pymosn.config.issues import INVALID, child, item, known_values_message
-from pymosn.config.protocols import check_protocol
+from pymosn.config.protocols import AUTO, X, check_protocol, check_sub_protocol, is_rpc
 from pymosn.config.walker import Rule, Walker
 
 IMPLEMENTED_LB_TYPES = frozenset({"LB_RANDOM", "LB_ROUNDROBIN", "LB_WEIGHTED_ROUNDROBIN"})
@@ -82,11 +84,61 @@ def server(obj: model.Server, path: str, walker: Walker) -> model.Server:
 
 def listener(obj: model.Listener, path: str, walker: Walker) -> model.Listener:
     _require_non_empty(walker, obj.name, child(path, "name"))
-    if len(obj.filter_chains) > 1:
-        walker.log.error(item(child(path, "filter_chains"), 1),
-                         "only one filter chain per listener is supported (as in MOSN)")
-    elif not obj.filter_chains:
+    if not obj.filter_chains and obj.default_filter_chain is None:
         walker.log.warning(path, "listener has no filter_chains; its connections will have no handler")
+    default = obj.default_filter_chain
+    if default is not None and default.filter_chain_match is not None:
+        walker.log.warning(child(walker.path_of(default), "filter_chain_match"),
+                           "ignored on the default filter chain (as in Envoy)")
+    if obj.listener_filters_timeout is not None and obj.listener_filters_timeout <= 0:
+        walker.log.error(child(path, "listener_filters_timeout"), f"must be > 0, got {obj.listener_filters_timeout}")
+    _report_duplicate_matches(walker, obj.filter_chains)
+    return obj
+
+
+def _report_duplicate_matches(walker: Walker, chains: tuple[model.FilterChain, ...]) -> None:
+    """Envoy refuses two chains that would both match some connection: which one serves it
+    would depend on their order, which Envoy's matching deliberately ignores."""
+    owner: dict[tuple, str] = {}
+    for chain in chains:
+        chain_path = walker.path_of(chain)
+        try:
+            keys = match_keys(chain.filter_chain_match)
+        except ValueError:
+            continue  # a bad address, reported where it was built
+        for combination in combinations(keys):
+            first = owner.setdefault(combination, chain_path)
+            if first != chain_path:
+                where = chain_path if chain.filter_chain_match is None else child(chain_path, "filter_chain_match")
+                walker.log.error(where, f"matches the same connections as {first}; each connection must "
+                                        "have one most specific filter chain")
+                break
+
+
+def filter_chain_match(obj: model.FilterChainMatch, path: str, walker: Walker) -> model.FilterChainMatch:
+    """Envoy's rules: ports 1..65535, whole-label wildcards only ("*.example.com")."""
+    if obj.destination_port is not None and not 1 <= obj.destination_port <= 65535:
+        walker.log.error(child(path, "destination_port"), f"port must be 1..65535, got {obj.destination_port}")
+    for index, port in enumerate(obj.source_ports):
+        if not 1 <= port <= 65535:
+            walker.log.error(item(child(path, "source_ports"), index), f"port must be 1..65535, got {port}")
+    for field in ("prefix_ranges", "source_prefix_ranges"):
+        for index, cidr in enumerate(getattr(obj, field)):
+            try:
+                chain_network(cidr)
+            except ValueError as error:
+                walker.log.error(item(child(path, field), index), str(error))
+    for index, name in enumerate(obj.server_names):
+        where = item(child(path, "server_names"), index)
+        if not name:
+            walker.log.error(where, "must not be empty")
+        elif "*" in name and (not name.startswith("*.") or "*" in name[1:] or len(name) < 3):
+            walker.log.error(where, f"only whole-label wildcards like '*.example.com' are supported, got {name!r}")
+    if obj.transport_protocol and obj.transport_protocol not in TRANSPORT_PROTOCOLS:
+        walker.log.error(child(path, "transport_protocol"),
+                         known_values_message(obj.transport_protocol, TRANSPORT_PROTOCOLS))
+    for index, protocol in enumerate(obj.application_protocols):
+        _require_non_empty(walker, protocol, item(child(path, "application_protocols"), index))
     return obj
 
 
@@ -120,14 +172,73 @@ def proxy_config(obj: model.ProxyConfig, path: str, walker: Walker) -> model.Pro
                                 direction="downstream")
     upstream = check_protocol(obj.upstream_protocol, child(path, "upstream_protocol"), walker.log,
                               direction="upstream")
+    downstream, upstream = _rpc_protocols(obj, path, walker, downstream, upstream)
     _require_non_empty(walker, obj.router_config_name, child(path, "router_config_name"))
     if obj.max_request_headers_kb < 1:
         walker.log.error(child(path, "max_request_headers_kb"), f"must be >= 1, got {obj.max_request_headers_kb}")
+    forwarding = obj.forward_client_cert_details.upper()
+    if forwarding not in FORWARD_CLIENT_CERT_DETAILS:
+        walker.log.error(child(path, "forward_client_cert_details"),
+                         known_values_message(obj.forward_client_cert_details, FORWARD_CLIENT_CERT_DETAILS))
+        forwarding = obj.forward_client_cert_details
+    details = obj.set_current_client_cert_details
+    if details is not None:
+        details_path = child(path, "set_current_client_cert_details")
+        if details.chain:
+            walker.log.error(child(details_path, "chain"), "not implemented by pymosn (Python's ssl shows the "
+                                                           "peer's chain only from Python 3.13)")
+        if forwarding not in ("APPEND_FORWARD", "SANITIZE_SET"):
+            walker.log.warning(details_path, "has an effect only with forward_client_cert_details "
+                                             "APPEND_FORWARD or SANITIZE_SET (as in Envoy)")
     return msgspec.structs.replace(
         obj,
         downstream_protocol=downstream or obj.downstream_protocol,
         upstream_protocol=upstream or obj.upstream_protocol,
+        forward_client_cert_details=forwarding,
     )
+
+
+FORWARD_CLIENT_CERT_DETAILS = ("SANITIZE", "FORWARD_ONLY", "APPEND_FORWARD", "SANITIZE_SET", "ALWAYS_FORWARD_ONLY")
+
+
+def string_matcher(obj: model.StringMatcher, path: str, walker: Walker) -> model.StringMatcher:
+    kinds = [name for name in STRING_MATCH_KINDS if getattr(obj, name) is not None]
+    if len(kinds) != 1:
+        found = ", ".join(kinds) if kinds else "none"
+        walker.log.error(path, f"set exactly one of {', '.join(STRING_MATCH_KINDS)}; found {found}")
+    if obj.regex is not None:
+        _compile_regex(walker, obj.regex, child(path, "regex"))
+        if obj.ignore_case:
+            walker.log.error(child(path, "ignore_case"), "does not apply to regex (as in Envoy); use (?i)")
+    return obj
+
+
+STRING_MATCH_KINDS = ("exact", "prefix", "suffix", "contains", "regex")
+
+
+def _rpc_protocols(obj: model.ProxyConfig, path: str, walker: Walker, downstream, upstream):
+    """Resolves MOSN's "X" + extend_config.sub_protocol to the codec's name, and refuses
+    protocol conversions pymosn does not do (an RPC protocol only proxies to itself)."""
+    if X in (downstream, upstream):
+        sub = check_sub_protocol(obj.extend_config.get("sub_protocol"), child(child(path, "extend_config"), "sub_protocol"),
+                                 walker.log)
+        if sub is None:
+            return None, None
+        downstream = sub if downstream == X else downstream
+        upstream = sub if upstream == X else upstream
+    if downstream is None or upstream is None:
+        return downstream, upstream
+    if upstream == AUTO:
+        upstream = downstream  # MOSN: the upstream speaks what the client spoke
+    if downstream == AUTO:
+        if upstream not in (AUTO, downstream) and is_rpc(upstream):
+            walker.log.error(child(path, "upstream_protocol"),
+                             f"with downstream Auto the upstream protocol must be Auto (the detected one), not {upstream!r}")
+        return downstream, AUTO
+    if (is_rpc(downstream) or is_rpc(upstream)) and downstream != upstream:
+        walker.log.error(child(path, "upstream_protocol"),
+                         f"converting {downstream} to {upstream} is not supported; use the same protocol on both sides")
+    return downstream, upstream
 
 
 def tcp_proxy_config(obj: model.TcpProxyConfig, path: str, walker: Walker) -> model.TcpProxyConfig:
@@ -331,6 +442,24 @@ def _model_structs() -> list[type]:
             if isinstance(value, type) and issubclass(value, model.Model) and value is not model.Model]
 
 
+def health_check(obj: model.HealthCheck, path: str, walker: Walker) -> model.HealthCheck:
+    protocol = obj.protocol
+    if protocol.lower() in ("tcp", "tcpdial"):
+        protocol = "tcp"
+    else:
+        protocol = check_protocol(protocol, child(path, "protocol"), walker.log, direction="health check")
+        if protocol in (AUTO, X):
+            walker.log.error(child(path, "protocol"), "a health check needs one concrete protocol: Http1, tcp or an RPC protocol")
+            protocol = None
+    for field in ("timeout", "interval"):
+        if getattr(obj, field) <= 0:
+            walker.log.error(child(path, field), f"must be > 0, got {getattr(obj, field)}")
+    for field in ("healthy_threshold", "unhealthy_threshold"):
+        if getattr(obj, field) < 1:
+            walker.log.error(child(path, field), f"must be >= 1, got {getattr(obj, field)}")
+    return msgspec.structs.replace(obj, protocol=protocol or obj.protocol)
+
+
 def build_rules() -> dict[type, list[Rule]]:
     """Every model struct gets the generic int check, then its own rules."""
     specific: dict[type, list[Rule]] = {
@@ -342,6 +471,8 @@ def build_rules() -> dict[type, list[Rule]]:
         model.TcpProxyConfig: [tcp_proxy_config],
         model.TLSConfig: [tls_config],
         model.FilterChain: [filter_chain],
+        model.FilterChainMatch: [filter_chain_match],
+        model.StringMatcher: [string_matcher],
         model.RouterConfig: [router_config],
         model.VirtualHost: [virtual_host],
         model.Route: [route],
@@ -355,6 +486,7 @@ def build_rules() -> dict[type, list[Rule]]:
         model.DirectResponse: [direct_response],
         model.HeaderValue: [header_value],
         model.Cluster: [cluster],
+        model.HealthCheck: [health_check],
         model.Host: [host],
         model.SocketAddress: [socket_address],
     }

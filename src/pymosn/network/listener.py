@@ -1,14 +1,30 @@
-"""A listening socket that builds a Connection and its read filters for every accepted client."""
+"""A listening socket that picks a filter chain for every accepted client and builds a
+Connection with that chain's transport (TLS or plaintext) and read filters.
+
+Two accept paths. A listener with one chain that serves every connection uses the loop's own
+server (`create_server`): nothing is decided per connection, so nothing is added to it. Any
+other listener accepts itself: it reads what choosing a chain needs (addresses; the first bytes,
+peeked, when a chain matches on SNI, ALPN or TLS-vs-plaintext), picks the chain
+(network/chain_match.py) and hands the socket to the loop with that chain's TLS context."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
-from collections.abc import Callable
+import ssl
+from collections.abc import Sequence
 
+from pymosn.network import client_hello
+from pymosn.network.chain_match import ChainSelector, ConnectionFacts
 from pymosn.network.connection import Connection
+from pymosn.network.filter_chain import FilterChain
+from pymosn.network.peek import PeerClosed, peek_client_hello
 
-FilterChainFactory = Callable[[Connection], list]
+log = logging.getLogger("pymosn.listener")
+
+_ACCEPT_BATCH = 32  # connections accepted per readiness event before others get the loop
+_ACCEPT_PAUSE = 1.0  # seconds to stop accepting when out of file descriptors (as asyncio)
 
 
 class ListenerStatsSink:
@@ -21,6 +37,9 @@ class ListenerStatsSink:
     downstream_cx_idle_timeout: int
     downstream_cx_rx_bytes_total: int
     downstream_cx_tx_bytes_total: int
+    no_filter_chain_match: int
+    downstream_pre_cx_timeout: int
+    downstream_pre_cx_active: int
 
 
 class Listener:
@@ -29,60 +48,297 @@ class Listener:
         name: str,
         host: str,
         port: int,
-        filter_chain_factory: FilterChainFactory,
+        chains: Sequence[FilterChain],
         stats: ListenerStatsSink,
         *,
+        default_chain: FilterChain | None = None,
         backlog: int = 1024,
         max_connections: int = 0,
         buffer_limit: int = 1024 * 1024,
         idle_timeout: float = 0.0,
         reuse_port: bool = False,
-        ssl_context=None,
-        handshake_timeout: float = 10.0,
+        inspector: bool = False,
+        inspect_timeout: float = 10.0,
+        continue_on_inspect_timeout: bool = True,
     ) -> None:
         self.name = name
         self.host = host
         self.port = port
-        self.filter_chain_factory = filter_chain_factory
         self.stats = stats
         self.backlog = backlog
         self.max_connections = max_connections
         self.buffer_limit = buffer_limit
         self.idle_timeout = idle_timeout
         self.reuse_port = reuse_port
-        self.ssl_context = ssl_context  # None: plaintext
-        self.handshake_timeout = handshake_timeout
+        self.inspector = inspector  # MOSN's: TLS chains also serve clients that do not speak TLS
+        self.inspect_timeout = inspect_timeout
+        self.continue_on_inspect_timeout = continue_on_inspect_timeout
+        self.chains = [*chains, *([default_chain] if default_chain is not None else [])]
+        self.selector: ChainSelector[FilterChain] = ChainSelector([(c.match, c) for c in chains], default_chain)
+        tls_optional = inspector and any(c.ssl_context is not None for c in self.chains)
+        self.inspects = self.selector.needs_inspection or tls_optional
+        # The one chain the loop's own server can serve everything with, or None.
+        self.only_chain: FilterChain | None = None
+        if not tls_optional:
+            if len(chains) == 1 and chains[0].matches_everything:
+                self.only_chain = chains[0]
+            elif not chains and default_chain is not None:
+                self.only_chain = default_chain
         self.connections: set[Connection] = set()
+        self.pending: set[asyncio.Task] = set()  # accepted sockets whose chain is being chosen
         self._server: asyncio.base_events.Server | None = None
+        self._listening: list[socket.socket] = []
+
+    @property
+    def ssl_contexts(self) -> list[ssl.SSLContext]:
+        return [c.ssl_context for c in self.chains if c.ssl_context is not None]
+
+    # --- accepting ---------------------------------------------------------------------------
 
     async def start(self, sock: socket.socket | None = None) -> tuple[str, int]:
-        loop = asyncio.get_running_loop()
-        tls = {}
-        if self.ssl_context is not None:
-            tls = {"ssl": self.ssl_context, "ssl_handshake_timeout": self.handshake_timeout}
-        if sock is not None:
-            self._server = await loop.create_server(self._new_connection, sock=sock, backlog=self.backlog, **tls)
+        if self.only_chain is not None:
+            bound = await self._start_server(self.only_chain, sock)
         else:
-            self._server = await loop.create_server(
-                self._new_connection,
-                self.host,
-                self.port,
-                backlog=self.backlog,
-                reuse_address=True,
-                reuse_port=self.reuse_port or None,
-                **tls,
-            )
-        bound = self._server.sockets[0].getsockname()
+            self._listening = [sock] if sock is not None else self._bind()
+            loop = asyncio.get_running_loop()
+            for listening in self._listening:
+                listening.setblocking(False)
+                listening.listen(self.backlog)
+                loop.add_reader(listening.fileno(), self._accept_ready, listening)
+            bound = self._listening[0].getsockname()
         self.port = bound[1]
         return bound[0], bound[1]
 
+    async def _start_server(self, chain: FilterChain, sock: socket.socket | None) -> tuple:
+        loop = asyncio.get_running_loop()
+        tls = {}
+        if chain.ssl_context is not None:
+            tls = {"ssl": chain.ssl_context, "ssl_handshake_timeout": chain.handshake_timeout}
+
+        def build() -> Connection:
+            return self._new_connection(chain, chain.factory)
+
+        if sock is not None:
+            self._server = await loop.create_server(build, sock=sock, backlog=self.backlog, **tls)
+        else:
+            self._server = await loop.create_server(
+                build, self.host, self.port, backlog=self.backlog, reuse_address=True,
+                reuse_port=self.reuse_port or None, **tls,
+            )
+        return self._server.sockets[0].getsockname()
+
+    def _bind(self) -> list[socket.socket]:
+        """Listening sockets for every address `host` resolves to, as create_server binds."""
+        infos = socket.getaddrinfo(self.host or None, self.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        bound: list[socket.socket] = []
+        try:
+            for family, kind, proto, _, address in dict.fromkeys(infos):
+                sock = socket.socket(family, kind, proto)
+                bound.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if self.reuse_port:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind(address)
+        except OSError:
+            for sock in bound:
+                sock.close()
+            raise
+        return bound
+
+    def _accept_ready(self, listening: socket.socket) -> None:
+        for _ in range(_ACCEPT_BATCH):
+            try:
+                sock, _ = listening.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError as error:  # EMFILE and friends: back off instead of spinning
+                log.error("listener %s: accept failed: %s; pausing accepts", self.name, error)
+                loop = asyncio.get_running_loop()
+                loop.remove_reader(listening.fileno())
+                loop.call_later(_ACCEPT_PAUSE, self._resume_accepting, listening)
+                return
+            sock.setblocking(False)
+            if self.max_connections and len(self.connections) + len(self.pending) >= self.max_connections:
+                self.stats.downstream_cx_overflow += 1
+                _reset(sock)
+                continue
+            self._spawn(self._serve(sock))
+
+    def _resume_accepting(self, listening: socket.socket) -> None:
+        if listening in self._listening and listening.fileno() != -1:
+            asyncio.get_running_loop().add_reader(listening.fileno(), self._accept_ready, listening)
+
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
+
+    async def _serve(self, sock: socket.socket) -> None:
+        try:
+            await self.adopt(sock)
+        except OSError as error:
+            log.debug("listener %s: connection not served: %s", self.name, error)
+
+    # --- serving a socket --------------------------------------------------------------------
+
+    async def adopt(
+        self,
+        sock: socket.socket,
+        *,
+        initial_data: bytes = b"",
+        chain_index: int | None = None,
+        inherited: dict | None = None,
+    ) -> Connection:
+        """Serve an already-accepted socket as if this listener had accepted it.
+
+        `chain_index` None: choose the chain (peeking at the first bytes when a chain matches
+        on them); given: serve it with that chain. `initial_data`: bytes a previous owner read
+        from the socket and did not use; the filters get them right after the connection is
+        made. A socket with initial data or `inherited` filter state (a hot upgrade, see
+        network/handoff.py) is past its first bytes and so stays plaintext. Raises OSError
+        (after closing the socket) when the connection cannot be served: no chain matches, the
+        client went away or sent an oversized ClientHello, or the TLS handshake failed."""
+        try:
+            chain, secure = await self._choose(sock, initial_data, chain_index, inherited is not None)
+        except BaseException:
+            sock.close()
+            raise
+        return await self._connect(sock, chain, secure, initial_data, inherited)
+
+    async def _choose(self, sock: socket.socket, initial_data: bytes, chain_index: int | None,
+                      resumed: bool) -> tuple[FilterChain, bool]:
+        """The chain for `sock`, and whether it speaks TLS on it."""
+        mid_stream = bool(initial_data) or resumed
+        inspection: client_hello.Inspection | None = None
+        if chain_index is not None:
+            chain = self.chains[chain_index]
+        else:
+            if self.inspects:
+                inspection = await self._inspect(sock, initial_data)
+            chain = self.selector.select(self._facts(sock, inspection))
+            if chain is None:
+                self.stats.no_filter_chain_match += 1
+                raise ConnectionRefusedError(f"listener {self.name}: no filter chain matches the connection")
+        if chain.ssl_context is None or mid_stream:
+            return chain, False
+        if self.inspector:
+            if inspection is None:
+                inspection = await self._inspect(sock, b"")
+            return chain, inspection.outcome is client_hello.Outcome.TLS
+        return chain, True
+
+    async def _inspect(self, sock: socket.socket, initial_data: bytes) -> client_hello.Inspection:
+        if initial_data:
+            # Bytes another owner read are gone from the socket: a TLS server could never see them.
+            found = client_hello.inspect(initial_data)
+            if found.outcome is client_hello.Outcome.NOT_TLS:
+                return found
+            raise ConnectionAbortedError("the bytes already read start a TLS handshake; cannot serve it")
+        stats = self.stats
+        stats.downstream_pre_cx_active += 1
+        try:
+            found = await peek_client_hello(sock, self.inspect_timeout)
+        except TimeoutError:
+            stats.downstream_pre_cx_timeout += 1
+            if not self.continue_on_inspect_timeout:
+                raise ConnectionAbortedError("no ClientHello before listener_filters_timeout") from None
+            return client_hello.NOT_TLS  # as Envoy with continue_on_listener_filters_timeout
+        except PeerClosed as closed:
+            raise ConnectionAbortedError(str(closed)) from None
+        finally:
+            stats.downstream_pre_cx_active -= 1
+        if found.outcome is client_hello.Outcome.TOO_LARGE:
+            raise ConnectionAbortedError("ClientHello too large")
+        return found
+
+    def _facts(self, sock: socket.socket, inspection: client_hello.Inspection | None) -> ConnectionFacts:
+        source = sock.getpeername()
+        destination = self.destination_of(sock)
+        if inspection is None:
+            return ConnectionFacts(destination[:2], source[:2])
+        return ConnectionFacts(destination[:2], source[:2], inspection.transport, inspection.server_name,
+                               inspection.alpn)
+
+    def destination_of(self, sock: socket.socket) -> tuple:
+        """The address the client connected to, for destination_port / prefix_ranges."""
+        return sock.getsockname()
+
+    async def _connect(self, sock: socket.socket, chain: FilterChain, secure: bool, initial_data: bytes,
+                       inherited: dict | None) -> Connection:
+        loop = asyncio.get_running_loop()
+        built: list[Connection] = []
+
+        def build() -> Connection:
+            conn = self._new_connection(chain, chain.factory if secure else chain.plaintext_factory)
+            conn.inherited = inherited
+            built.append(conn)
+            return conn
+
+        tls = {"ssl": chain.ssl_context, "ssl_handshake_timeout": chain.handshake_timeout} if secure else {}
+        try:
+            await loop.connect_accepted_socket(build, sock=sock, **tls)
+        except OSError as error:  # ssl.SSLError and TimeoutError (handshake) included
+            _close_quietly(sock)
+            raise ConnectionAbortedError(f"{'TLS handshake' if secure else 'connection'} failed: {error}") from error
+        conn = built[0]  # with TLS the loop returns its own protocol, wrapping ours
+        if initial_data and not conn.closed:
+            conn.data_received(initial_data)
+        return conn
+
+    # --- connections -------------------------------------------------------------------------
+
+    def _new_connection(self, chain: FilterChain, factory) -> Connection:
+        idle_timeout = self.idle_timeout if chain.idle_timeout is None else chain.idle_timeout
+        conn = _AcceptedConnection(self, asyncio.get_running_loop(), buffer_limit=self.buffer_limit,
+                                   idle_timeout=idle_timeout)
+        conn.filter_chain_index = chain.index
+        conn.read_filters = factory(conn)
+        return conn
+
+    def _on_made(self, conn: Connection) -> None:
+        """Counted once made (after the TLS handshake): a failed handshake leaves no trace."""
+        stats = self.stats
+        if self.max_connections and len(self.connections) >= self.max_connections:
+            stats.downstream_cx_overflow += 1
+            conn.read_filters = [_RejectOverflow(conn)]
+            return
+        stats.downstream_cx_total += 1
+        stats.downstream_cx_active += 1
+        self.connections.add(conn)
+        conn.close_callbacks.append(self._on_close)
+        conn.on_idle_timeout = self._on_idle_timeout
+
+    def _on_close(self, conn: Connection, exc: Exception | None) -> None:
+        self.connections.discard(conn)
+        stats = self.stats
+        stats.downstream_cx_active -= 1
+        stats.downstream_cx_destroy += 1
+        stats.downstream_cx_rx_bytes_total += conn.bytes_received
+        stats.downstream_cx_tx_bytes_total += conn.bytes_sent
+
+    def _on_idle_timeout(self, conn: Connection) -> None:
+        self.stats.downstream_cx_idle_timeout += 1
+
+    # --- stopping ----------------------------------------------------------------------------
+
     @property
     def sockets(self) -> list[socket.socket]:
-        return list(self._server.sockets) if self._server is not None else []
+        if self._server is not None:
+            return list(self._server.sockets)
+        return [s for s in self._listening if s.fileno() != -1]
 
     def stop_accepting(self) -> None:
         if self._server is not None:
             self._server.close()
+        if self._listening:
+            loop = asyncio.get_running_loop()
+            for listening in self._listening:
+                if listening.fileno() != -1:
+                    loop.remove_reader(listening.fileno())
+                    listening.close()
+            self._listening = []
 
     def drain(self) -> None:
         """Stop accepting and ask every connection's filters to finish and close."""
@@ -95,58 +351,22 @@ class Listener:
 
     def close_all(self) -> None:
         self.stop_accepting()
+        for task in list(self.pending):
+            task.cancel()
         for conn in list(self.connections):
             conn.close()
 
-    def _new_connection(self) -> Connection:
-        loop = asyncio.get_running_loop()
-        conn = Connection(loop, buffer_limit=self.buffer_limit, idle_timeout=self.idle_timeout)
-        stats = self.stats
-        if self.max_connections and len(self.connections) >= self.max_connections:
-            stats.downstream_cx_overflow += 1
-            conn.read_filters = [_RejectOverflow(conn)]
-            return conn
-        stats.downstream_cx_total += 1
-        stats.downstream_cx_active += 1
-        self.connections.add(conn)
-        conn.close_callbacks.append(self._on_close)
-        conn.on_idle_timeout = self._on_idle_timeout
-        conn.read_filters = self.filter_chain_factory(conn)
-        return conn
 
-    async def adopt(
-        self,
-        sock: socket.socket,
-        *,
-        initial_data: bytes = b"",
-        chain_index: int | None = None,
-        inherited: dict | None = None,
-    ) -> Connection:
-        """Serve an already-accepted socket as if this listener had accepted it. `initial_data`:
-        bytes a previous owner read from it and did not use; `inherited`: filter state handed
-        over by the previous process in a hot upgrade (see network/handoff.py)."""
-        loop = asyncio.get_running_loop()
+class _AcceptedConnection(Connection):
+    """A connection of a listener: the listener counts it when its transport is up."""
 
-        def build() -> Connection:
-            conn = self._new_connection()
-            conn.inherited = inherited
-            return conn
+    def __init__(self, listener: Listener, loop: asyncio.AbstractEventLoop, **kwargs) -> None:
+        super().__init__(loop, **kwargs)
+        self.listener = listener
 
-        _, conn = await loop.connect_accepted_socket(build, sock=sock)
-        if initial_data and not conn.closed:
-            conn.data_received(initial_data)
-        return conn
-
-    def _on_close(self, conn: Connection, exc: Exception | None) -> None:
-        self.connections.discard(conn)
-        stats = self.stats
-        stats.downstream_cx_active -= 1
-        stats.downstream_cx_destroy += 1
-        stats.downstream_cx_rx_bytes_total += conn.bytes_received
-        stats.downstream_cx_tx_bytes_total += conn.bytes_sent
-
-    def _on_idle_timeout(self, conn: Connection) -> None:
-        self.stats.downstream_cx_idle_timeout += 1
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self.listener._on_made(self)
+        super().connection_made(transport)
 
 
 class _RejectOverflow:
@@ -161,3 +381,19 @@ class _RejectOverflow:
 
     def on_data(self, data: bytes) -> int:
         return 1
+
+
+def _reset(sock: socket.socket) -> None:
+    """Close with a RST: the client learns at once that it was not served."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    except OSError:
+        pass
+    sock.close()
+
+
+def _close_quietly(sock: socket.socket) -> None:
+    try:
+        sock.close()
+    except OSError:
+        pass

@@ -4,6 +4,7 @@ config, started and stopped together. Reload swaps the route/cluster snapshot in
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 
@@ -14,13 +15,14 @@ from pymosn.config import model
 from pymosn.config.loader import config_to_builtins
 from pymosn.filter.registry import ListenerContext, build_filter_chain
 from pymosn.metrics import StatsStore
-from pymosn.network.filter_chain import FilterChainFactory
+from pymosn.network.filter_chain import FilterChain, FilterChainFactory
 from pymosn.network.listener import Listener
 from pymosn.network.tls import server_context
 from pymosn.proxy.snapshot import Snapshot, SnapshotRef
 from pymosn.router.manager import RouterManager
 from pymosn.server.upgrade import ADMIN
 from pymosn.upstream.cluster import ClusterManager
+from pymosn.upstream.health_check import start_health_checks
 
 log = logging.getLogger("pymosn.server")
 
@@ -50,26 +52,49 @@ class Runtime:
         stats = self.stats.listener(cfg.name)
         loggers = [AccessLogger(a.log_path, a.log_format) for a in cfg.access_logs if a.log_path]
         self.access_loggers += loggers
-        chain = cfg.filter_chains[0] if cfg.filter_chains else model.FilterChain()
-        tls_configs = [c for c in (chain.tls_context, *chain.tls_context_set) if c is not None and c.status]
-        ssl_context = server_context(tls_configs) if tls_configs else None
-        ctx = ListenerContext(cfg.name, self.snapshot_ref, stats, loggers, secure=ssl_context is not None)
-        # one filter chain per listener; matching chains by SNI, port or transport comes later
-        builders = build_filter_chain(chain, ctx)
+
+        def build_chain(index: int, chain: model.FilterChain, match: model.FilterChainMatch | None) -> FilterChain:
+            tls_configs = [c for c in (chain.tls_context, *chain.tls_context_set) if c is not None and c.status]
+            ssl_context = server_context(tls_configs) if tls_configs else None
+            ctx = ListenerContext(
+                cfg.name, self.snapshot_ref, stats, loggers, secure=ssl_context is not None, stats_store=self.stats
+            )
+            plaintext = None
+            if ssl_context is not None and cfg.inspector:  # its plaintext clients must not look secure
+                plaintext = FilterChainFactory(build_filter_chain(chain, dataclasses.replace(ctx, secure=False)))
+            return FilterChain(
+                index,
+                FilterChainFactory(build_filter_chain(chain, ctx)),
+                match=match,
+                ssl_context=ssl_context,
+                handshake_timeout=tls_configs[0].handshake_timeout if tls_configs else 10.0,
+                plaintext_factory=plaintext,
+                # tcp_proxy has its own idle timeout that counts both directions
+                idle_timeout=0.0 if any(f.type == "tcp_proxy" for f in chain.filters) else None,
+            )
+
+        chains = [build_chain(i, c, c.filter_chain_match) for i, c in enumerate(cfg.filter_chains)]
+        default = None
+        if cfg.default_filter_chain is not None:
+            default = build_chain(len(chains), cfg.default_filter_chain, None)  # its match is ignored, as Envoy
+        elif not chains:
+            chains = [build_chain(0, model.FilterChain(), None)]
+        handshake_timeouts = [c.handshake_timeout for c in (*chains, default) if c is not None and c.ssl_context]
         host, port = cfg.address
         return Listener(
             cfg.name,
             host,
             port,
-            FilterChainFactory(builders),
+            chains,
             stats,
+            default_chain=default,
             backlog=cfg.backlog,
             max_connections=cfg.max_connections,
             buffer_limit=cfg.per_connection_buffer_limit_bytes,
-            # tcp_proxy has its own idle timeout that counts both directions
-            idle_timeout=0.0 if _has_filter(cfg, "tcp_proxy") else cfg.connection_idle_timeout,
-            ssl_context=ssl_context,
-            handshake_timeout=tls_configs[0].handshake_timeout if tls_configs else 10.0,
+            idle_timeout=cfg.connection_idle_timeout,
+            inspector=cfg.inspector,
+            inspect_timeout=cfg.listener_filters_timeout or max(handshake_timeouts, default=10.0),
+            continue_on_inspect_timeout=cfg.continue_on_listener_filters_timeout is not False,
         )
 
     async def start(self, sockets: list | None = None, with_admin: bool = True, takeover=None) -> None:
@@ -102,7 +127,8 @@ class Runtime:
                 admin_sock = takeover.take(ADMIN, (sa.address, sa.port_value))
             self.admin_address = await self.admin.start(sa.address, sa.port_value, sock=admin_sock)
             log.info("admin serving on %s:%d", *self.admin_address)
-        reloaders = [lst.ssl_context.reloader for lst in self.listeners if lst.ssl_context is not None]
+        start_health_checks(self.snapshot_ref.current.clusters)
+        reloaders = [ctx.reloader for lst in self.listeners for ctx in lst.ssl_contexts]
         if reloaders:
             self._watch_certificates(reloaders)
         server_stats = self.stats.server
@@ -203,6 +229,7 @@ class Runtime:
             log.warning("listener changes are not applied by a reload; restart (or hot upgrade) to apply them")
         old = self.snapshot_ref.current
         self.snapshot_ref.current = self._build_snapshot(config)
+        start_health_checks(self.snapshot_ref.current.clusters)
         self.config = config
         old.clusters.close()
         log.info("config reloaded: %d route configs, %d clusters", len(self.snapshot_ref.current.routers.tables),
@@ -210,10 +237,6 @@ class Runtime:
 
 
 __all__ = ["Runtime", "__version__"]
-
-
-def _has_filter(cfg: model.Listener, name: str) -> bool:
-    return any(f.type == name for chain in cfg.filter_chains for f in chain.filters)
 
 
 def _listeners_of(config: model.Config) -> tuple:
