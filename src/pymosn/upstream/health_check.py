@@ -152,6 +152,7 @@ def start_health_checks(clusters: Any) -> None:
     """Starts checking every cluster of a ClusterManager that asks for it; Cluster.close()
     stops its checker."""
     for cluster in clusters.clusters.values():
-        if cluster.config.health_check is not None and getattr(cluster, "health_checker", None) is None:
+        check = cluster.config.health_check
+        if check is not None and check.protocol and getattr(cluster, "health_checker", None) is None:
             cluster.health_checker = HealthChecker(cluster)
             cluster.health_checker.start()
