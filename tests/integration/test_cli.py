@@ -22,7 +22,7 @@ def test_version():
 
 def test_validate_ok_and_warnings(tmp_path):
     cfg = simple_config(1234, [5678])
-    cfg["cluster_manager"]["clusters"][0]["health_check"] = {"timeout": "1s"}
+    cfg["cluster_manager"]["clusters"][0]["health_check"] = {"interval": "5s"}  # no protocol: warned
     path = tmp_path / "c.json"
     path.write_text(json.dumps(cfg))
     r = run("validate", "-c", str(path))
