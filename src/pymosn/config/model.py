@@ -81,6 +81,9 @@ class RouteMatch(Model):
     case_sensitive: bool = True
     headers: tuple[HeaderMatcher, ...] = ()
     query_parameters: tuple[QueryParameterMatcher, ...] = ()
+    # pymosn's: the verified URI SAN (a SPIFFE ID) of the downstream TLS client certificate.
+    # No certificate never matches.
+    downstream_peer_uri_san: StringMatcher | None = None
 
 
 class ClusterWeight(Model):

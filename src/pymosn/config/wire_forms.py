@@ -61,6 +61,7 @@ _DURATION_FIELDS = (
     (model.Cluster, "connect_timeout"),
     (model.Cluster, "idle_timeout"),
     (model.Listener, "connection_idle_timeout"),
+    (model.Listener, "listener_filters_timeout"),
     (model.ProxyConfig, "stream_idle_timeout"),
     (model.TcpProxyConfig, "idle_timeout"),
     (model.TLSConfig, "handshake_timeout"),

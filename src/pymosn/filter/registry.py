@@ -14,6 +14,7 @@ from pymosn.filter.network.proxy import proxy_filter_factory
 from pymosn.filter.network.tcp_proxy import TcpProxySettings, tcp_proxy_filter_factory
 from pymosn.protocol.detect import match_http1, match_http2
 from pymosn.protocol.xprotocol import registry as xprotocol_registry
+from pymosn.proxy.client_cert import ClientCertForwarding
 from pymosn.proxy.rpc import RpcSettings, rpc_filter_factory
 from pymosn.proxy.snapshot import ProxySettings, SnapshotRef
 
@@ -91,6 +92,7 @@ def _http1_proxy(cfg: model.ProxyConfig, ctx: ListenerContext):
             max_head_bytes=cfg.max_request_headers_kb * 1024,
             max_body_bytes=cfg.max_request_bytes,
             scheme=b"https" if ctx.secure else b"http",
+            client_cert=ClientCertForwarding.from_config(cfg),
         )
     )
 

@@ -51,6 +51,7 @@ def _apply_common(ctx: ssl.SSLContext, cfg: model.TLSConfig) -> None:
 
 def _server_context(cfg: model.TLSConfig) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.tls_config = cfg  # what local_uri_sans reads
     ctx.load_cert_chain(_pem_file(cfg.cert_chain), _pem_file(cfg.private_key))
     _apply_common(ctx, cfg)
     if cfg.ca_cert and (cfg.verify_client or cfg.require_client_cert):
@@ -61,19 +62,37 @@ def _server_context(cfg: model.TLSConfig) -> ssl.SSLContext:
     return ctx
 
 
-def certificate_names(cert_chain: str) -> list[str]:
-    """The DNS names (SANs, else the CN) the leaf certificate serves."""
-    from cryptography import x509  # only listeners with several certificates need it
+def _subject_alt_names(cert_chain: str, kind_name: str) -> tuple[list[str], object]:
+    """(the leaf certificate's SANs of one x509 general-name type, the certificate)."""
+    from cryptography import x509  # only some listeners need it: imported on first use
 
     cert = x509.load_pem_x509_certificate(_pem_bytes(cert_chain))
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        names = san.get_values_for_type(x509.DNSName)
     except x509.ExtensionNotFound:
-        names = []
+        return [], cert
+    return san.get_values_for_type(getattr(x509, kind_name)), cert
+
+
+def certificate_names(cert_chain: str) -> list[str]:
+    """The DNS names (SANs, else the CN) the leaf certificate serves."""
+    from cryptography import x509
+
+    names, cert = _subject_alt_names(cert_chain, "DNSName")
     if not names:
         names = [a.value for a in cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)]
     return [n.lower() for n in names]
+
+
+def local_uri_sans(ctx: ssl.SSLContext) -> tuple[str, ...]:
+    """The URI SANs (our SPIFFE ID in a mesh) of the certificate a server context presents,
+    read once per certificate (a reload forgets them)."""
+    found = getattr(ctx, "local_uri_sans", None)
+    if found is None:
+        cfg = getattr(ctx, "tls_config", None)
+        found = tuple(_subject_alt_names(cfg.cert_chain, "UniformResourceIdentifier")[0]) if cfg else ()
+        ctx.local_uri_sans = found
+    return found
 
 
 class CertificateReloader:
@@ -104,6 +123,7 @@ class CertificateReloader:
                 continue
             self.mtimes[i] = current
             self.reloads += 1
+            vars(ctx).pop("local_uri_sans", None)
 
 
 def server_context(configs: Sequence[model.TLSConfig]) -> ssl.SSLContext:

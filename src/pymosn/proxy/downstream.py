@@ -20,6 +20,8 @@ from pymosn.api.stream_info import StreamInfo
 from pymosn.network.deadlines import deadlines_for
 from pymosn.protocol.http1 import BODY_LENGTH, BODY_NONE, RequestHead, ResponseHead
 from pymosn.protocol.http1.header_view import HeaderView
+from pymosn.proxy.client_cert import HEADER_NAME as XFCC
+from pymosn.proxy.client_cert import as_routed
 from pymosn.proxy.header_plan import HeaderPlan, apply_adds, filter_response_headers
 from pymosn.proxy.local_reply import REPLIES, local_reply_headers
 from pymosn.proxy.snapshot import ProxySettings
@@ -27,7 +29,7 @@ from pymosn.stream.http1 import ClientStreamConnection, ServerStreamConnection
 
 _CONNECT_FLAGS = (flags.UPSTREAM_CONNECTION_FAILURE, flags.UPSTREAM_CONNECTION_TERMINATION)
 _BODY_BUFFER_LIMIT = 1024 * 1024  # request bytes held while waiting for an upstream connection
-_NOTED = frozenset({b"host", b"x-forwarded-for", b"x-forwarded-proto", b"x-request-id"})
+_NOTED = frozenset({b"host", b"x-forwarded-for", b"x-forwarded-proto", b"x-request-id", b"x-forwarded-client-cert"})
 
 
 class DownstreamStream:
@@ -111,7 +113,12 @@ class DownstreamStream:
             return
 
         table = self.snapshot.routers.get(settings.router_config_name)
-        route = table.match(authority, path, query, headers) if table is not None else None
+        if table is None:
+            route = None
+        else:
+            if XFCC in table.condition_headers:
+                headers = as_routed(headers, settings.client_cert, conn)
+            route = table.match(authority, path, query, headers, conn.peer_uri_san)
         if route is None:
             self._local_reply(flags.NO_ROUTE)
             return
@@ -156,7 +163,7 @@ class DownstreamStream:
         drop = plan.request_drop
         out = []
         conn_tokens = None
-        xff = xfp = request_id = upgrade = None
+        xff = xfp = request_id = upgrade = xfcc = None
         for lname, header in zip(head.lower_names, head.headers):
             if lname in drop:
                 if lname == b"connection":
@@ -173,6 +180,10 @@ class DownstreamStream:
                     continue
                 elif lname == b"x-request-id":
                     request_id = header[1]
+                elif lname == b"x-forwarded-client-cert":
+                    # never passed on as received: client_cert decides (SANITIZE drops it)
+                    xfcc = header[1] if xfcc is None else xfcc + b"," + header[1]
+                    continue
                 else:
                     xfp = header[1]
             out.append(header)
@@ -183,6 +194,11 @@ class DownstreamStream:
         out.append((b"x-forwarded-for", remote_ip if xff is None else xff + b", " + remote_ip))
         if xfp is None:
             out.append((b"x-forwarded-proto", self.settings.scheme))
+        client_cert = self.settings.client_cert
+        if client_cert is not None:
+            xfcc = client_cert.header_value(xfcc, self.server.conn)
+            if xfcc is not None:
+                out.append((b"x-forwarded-client-cert", xfcc))
         if request_id is None:
             rid = new_request_id()
             out.append((b"x-request-id", rid.encode()))

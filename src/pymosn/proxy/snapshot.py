@@ -42,3 +42,4 @@ class ProxySettings:
     max_body_bytes: int = 0
     default_timeout: float = 15.0  # Envoy's default route timeout
     scheme: bytes = b"http"
+    client_cert: Any = None  # proxy.client_cert.ClientCertForwarding; None = drop incoming XFCC

@@ -10,7 +10,7 @@ from typing import Any
 
 from pymosn.config import model
 from pymosn.router import actions
-from pymosn.router.matchers import HeaderCondition, QueryCondition
+from pymosn.router.matchers import HeaderCondition, QueryCondition, StringCondition
 
 PATH_ANY, PATH_PREFIX, PATH_EXACT, PATH_REGEX = range(4)
 
@@ -29,6 +29,7 @@ class RouteEntry:
         "regex",
         "header_conditions",
         "query_conditions",
+        "peer_condition",
         "conditional",
         "cluster_name",
         "cluster_header",
@@ -56,7 +57,9 @@ class RouteEntry:
         f.update(_path_fields(route.match))
         f["header_conditions"] = tuple(HeaderCondition(h) for h in route.match.headers)
         f["query_conditions"] = tuple(QueryCondition(q) for q in route.match.query_parameters)
-        f["conditional"] = bool(f["header_conditions"] or f["query_conditions"])
+        peer = route.match.downstream_peer_uri_san
+        f["peer_condition"] = StringCondition(peer) if peer is not None else None
+        f["conditional"] = bool(f["header_conditions"] or f["query_conditions"] or peer is not None)
         f.update(_action_fields(route))
         action = route.route if f["kind"] == KIND_CLUSTER else None
         for field in ("request_headers_to_add", "request_headers_to_remove", "response_headers_to_add",
@@ -84,7 +87,10 @@ class RouteEntry:
             return subject.startswith(self.path_value)
         return subject == self.path_value
 
-    def matches_conditions(self, headers: Mapping[str, str], params: Mapping[str, str]) -> bool:
+    def matches_conditions(self, headers: Mapping[str, str], params: Mapping[str, str], peer: str | None = None) -> bool:
+        """`peer`: the downstream TLS client's verified URI SAN, None without one."""
+        if self.peer_condition is not None and not self.peer_condition.matches(peer):
+            return False
         for cond in self.header_conditions:
             if not cond.matches(headers):
                 return False

@@ -71,6 +71,40 @@ class QueryCondition(_Condition):
         return self._test(params.get(self.name))
 
 
+class StringCondition:
+    """Envoy's StringMatcher on one value, e.g. the downstream peer's URI SAN. A missing value
+    (no client certificate) never matches."""
+
+    __slots__ = ("test", "value", "pattern", "ignore_case")
+
+    def __init__(self, m: model.StringMatcher) -> None:
+        self.ignore_case = m.ignore_case
+        self.pattern = None
+        if m.regex is not None:
+            self.test, self.value, self.pattern = "regex", m.regex, re.compile(m.regex)
+        else:
+            self.test, self.value = next((name, getattr(m, name)) for name in ("exact", "prefix", "suffix", "contains")
+                                         if getattr(m, name) is not None)
+            if self.ignore_case:
+                self.value = self.value.lower()
+
+    def matches(self, actual: str | None) -> bool:
+        if actual is None:
+            return False
+        test = self.test
+        if test == "regex":
+            return self.pattern.fullmatch(actual) is not None
+        if self.ignore_case:
+            actual = actual.lower()
+        if test == "exact":
+            return actual == self.value
+        if test == "prefix":
+            return actual.startswith(self.value)
+        if test == "suffix":
+            return actual.endswith(self.value)
+        return self.value in actual
+
+
 def parse_query(query: str) -> dict[str, str]:
     """First value of each parameter, percent-decoded ("a=1&a=2&b" -> {"a": "1", "b": ""})."""
     params: dict[str, str] = {}

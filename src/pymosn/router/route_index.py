@@ -106,7 +106,7 @@ class RouteIndex:
         self.cache = TwoGenerationCache(cache_limit)
         self.cache_enabled = cache_limit > 0
 
-    def match(self, path: str, query: str, headers: Mapping[str, str]) -> RouteEntry | None:
+    def match(self, path: str, query: str, headers: Mapping[str, str], peer: str | None = None) -> RouteEntry | None:
         cache = self.cache
         hit = cache.young.get(path, MISS)
         if hit is MISS and self.cache_enabled:
@@ -131,7 +131,7 @@ class RouteIndex:
                         first_conditional = i
                     if r.query_conditions and params is None:
                         params = parse_query(query)
-                    if not r.matches_conditions(headers, params or {}):
+                    if not r.matches_conditions(headers, params or {}, peer):
                         continue
                 best, best_index = r, i
                 break

@@ -28,8 +28,8 @@ class VirtualHost:
     def routes(self) -> tuple[RouteEntry, ...]:
         return self.index.routes
 
-    def match(self, path: str, query: str, headers: Mapping[str, str]) -> RouteEntry | None:
-        return self.index.match(path, query, headers)
+    def match(self, path: str, query: str, headers: Mapping[str, str], peer: str | None = None) -> RouteEntry | None:
+        return self.index.match(path, query, headers, peer)
 
 
 # What an unknown Host selects when there is no `*` virtual host: it matches nothing, and
@@ -43,6 +43,9 @@ class RouteTable:
         self.virtual_hosts = tuple(vhosts)
         self._domains: DomainIndex[VirtualHost] = DomainIndex((v.domains, v) for v in vhosts)
         self._hosts = TwoGenerationCache(HOST_CACHE_LIMIT)
+        # Headers some route looks at: the proxy makes a header it rewrites itself (XFCC)
+        # look as rewritten before matching only when a route could see it.
+        self.condition_headers = frozenset(c.name for v in vhosts for r in v.routes for c in r.header_conditions)
 
     @classmethod
     def build(cls, config: model.RouterConfig, cache_limit: int = CACHE_LIMIT) -> RouteTable:
@@ -67,12 +70,14 @@ class RouteTable:
                 hosts.put(host, vhost)
         return vhost
 
-    def match(self, host: str, path: str, query: str, headers: Mapping[str, str]) -> RouteEntry | None:
+    def match(self, host: str, path: str, query: str, headers: Mapping[str, str],
+              peer: str | None = None) -> RouteEntry | None:
         """The first route, in config order, of the virtual host serving `host` that matches.
 
         `host` is the Host header as received, `path` the path without the query, `query` the
-        raw query string without "?", `headers` lowercased names with duplicates joined."""
+        raw query string without "?", `headers` lowercased names with duplicates joined, `peer`
+        the verified URI SAN of the downstream TLS client certificate (None without one)."""
         vhost = self._hosts.young.get(host)
         if vhost is None:
             vhost = self._virtual_host(host)
-        return vhost.index.match(path, query, headers)
+        return vhost.index.match(path, query, headers, peer)
