@@ -444,6 +444,12 @@ def _model_structs() -> list[type]:
 
 def health_check(obj: model.HealthCheck, path: str, walker: Walker) -> model.HealthCheck:
     protocol = obj.protocol
+    if not protocol:
+        if obj == model.HealthCheck():
+            return obj  # `health_check: {}`: none asked for
+        walker.log.warning(child(path, "protocol"), "no protocol: no health check runs (as in MOSN); use Http1, tcp "
+                                                    "or an RPC protocol")
+        return obj
     if protocol.lower() in ("tcp", "tcpdial"):
         protocol = "tcp"
     else:
