@@ -118,7 +118,7 @@ class RpcRequest:
             pstats.downstream_rq_oneway += 1
 
         table = self.snapshot.routers.get(settings.router_config_name)
-        route = table.match(info.authority, "", "", headers) if table is not None else None
+        route = table.match(info.authority, "", "", headers, conn.peer_uri_san) if table is not None else None
         if route is None or route.kind != "cluster":
             self._local_reply(flags.NO_ROUTE, "no route for this request")
             return
