@@ -297,7 +297,11 @@ class AccessLog(Model):
 class Listener(Model):
     name: str
     address: tuple[str, int]  # parsed from "host:port"
-    bind_port: bool = True
+    bind_port: bool = True  # false: a virtual listener, reached only by an original-dst hand-off
+    # MOSN's "redirect" | "tproxy" (true, from older MOSN and Istio, means "redirect"): take the
+    # destination from the interception and hand the connection to the listener bound there
+    use_original_dst: str = ""
+    transparent: bool = False  # Envoy's: IP_TRANSPARENT on the listening socket (implied by tproxy)
     filter_chains: tuple[FilterChain, ...] = ()
     default_filter_chain: FilterChain | None = None  # Envoy's: serves what no chain matches
     # MOSN's: a listener with TLS also serves clients that do not start a TLS handshake
@@ -337,6 +341,13 @@ class CircuitBreakers(Model):
     thresholds: tuple[Thresholds, ...] = ()
 
 
+class OriginalDstLbConfig(Model):
+    """MOSN's original_dst_lb_config: take the destination from a request header instead."""
+
+    use_header: bool = False
+    header_name: str = "x-envoy-original-dst-host"  # Envoy's header
+
+
 class HealthCheck(Model):
     """MOSN's cluster health_check (defaults are MOSN's). `protocol`: "Http1" (GET, see
     check_config.http_check_config), "tcp" (connect), or an RPC protocol (its heartbeat)."""
@@ -364,6 +375,7 @@ class Cluster(Model):
     circuit_breakers: CircuitBreakers = CircuitBreakers()
     tls_context: TLSConfig | None = None  # TLS to the upstream hosts
     health_check: HealthCheck | None = None  # active health checking of the hosts
+    original_dst_lb_config: OriginalDstLbConfig | None = None  # ORIGINAL_DST clusters
 
 
 class ClusterManager(Model):

@@ -28,7 +28,7 @@ NOT_IMPLEMENTED: dict[type, frozenset[str]] = {
     }),
     model.Server: frozenset({"global_log_roller", "use_netpoll_mode", "graceful_timeout", "processor"}),
     model.Listener: frozenset({
-        "type", "reuseport", "network", "use_original_dst", "listener_filters",
+        "type", "reuseport", "network", "listener_filters",
         "default_read_buffer_size", *_LEGACY_KEYS[model.Listener],
     }),
     model.FilterChain: frozenset({"match"}),
@@ -46,7 +46,7 @@ NOT_IMPLEMENTED: dict[type, frozenset[str]] = {
     }),
     model.ClusterManager: frozenset({"tls_context", "cluster_pool_enable", "clusters_configs"}),
     model.Cluster: frozenset({
-        "sub_type", "mark", "spec", "lb_subset_config", "original_dst_lb_config",
+        "sub_type", "mark", "spec", "lb_subset_config",
         "cluster_manager_tls", "keepalive", "lbconfig", "dns_refresh_rate",
         "respect_dns_ttl", "dns_lookup_family", "dns_resolvers", "dns_resolver_file",
         "dns_resolver_port", "slow_start", "cluster_pool_enable",

@@ -21,13 +21,13 @@ from pymosn.config.issues import INVALID, child, item, known_values_message
 from pymosn.config.protocols import AUTO, X, check_protocol, check_sub_protocol, is_rpc
 from pymosn.config.walker import Rule, Walker
 
-IMPLEMENTED_LB_TYPES = frozenset({"LB_RANDOM", "LB_ROUNDROBIN", "LB_WEIGHTED_ROUNDROBIN"})
+IMPLEMENTED_LB_TYPES = frozenset({"LB_RANDOM", "LB_ROUNDROBIN", "LB_WEIGHTED_ROUNDROBIN", "LB_ORIGINAL_DST"})
 MOSN_LB_TYPES = IMPLEMENTED_LB_TYPES | {
-    "LB_ORIGINAL_DST", "LB_LEAST_REQUEST", "LB_MAGLEV", "LB_REQUEST_ROUNDROBIN", "LB_LEAST_CONNECTION",
+    "LB_LEAST_REQUEST", "LB_MAGLEV", "LB_REQUEST_ROUNDROBIN", "LB_LEAST_CONNECTION",
     "LB_PEAK_EWMA",
 }
-IMPLEMENTED_CLUSTER_TYPES = frozenset({"SIMPLE", "STATIC"})
-MOSN_CLUSTER_TYPES = IMPLEMENTED_CLUSTER_TYPES | {"DYNAMIC", "EDS", "ORIGINAL_DST", "STRICT_DNS"}
+IMPLEMENTED_CLUSTER_TYPES = frozenset({"SIMPLE", "STATIC", "ORIGINAL_DST"})
+MOSN_CLUSTER_TYPES = IMPLEMENTED_CLUSTER_TYPES | {"DYNAMIC", "EDS", "STRICT_DNS"}
 NETWORK_FILTER_CONFIGS: dict[str, type] = {"proxy": model.ProxyConfig, "tcp_proxy": model.TcpProxyConfig}
 IMPLEMENTED_NETWORK_FILTERS = frozenset(NETWORK_FILTER_CONFIGS)
 MOSN_NETWORK_FILTERS = IMPLEMENTED_NETWORK_FILTERS | {
@@ -84,6 +84,10 @@ def server(obj: model.Server, path: str, walker: Walker) -> model.Server:
 
 def listener(obj: model.Listener, path: str, walker: Walker) -> model.Listener:
     _require_non_empty(walker, obj.name, child(path, "name"))
+    mode = obj.use_original_dst
+    if mode and mode.lower() not in ("redirect", "tproxy"):
+        walker.log.error(child(path, "use_original_dst"), f"must be redirect or tproxy, got {mode!r}")
+    obj = msgspec.structs.replace(obj, use_original_dst=mode.lower())
     if not obj.filter_chains and obj.default_filter_chain is None:
         walker.log.warning(path, "listener has no filter_chains; its connections will have no handler")
     default = obj.default_filter_chain
@@ -417,6 +421,13 @@ def cluster(obj: model.Cluster, path: str, walker: Walker) -> model.Cluster:
     _check_name(walker, "cluster type", obj.type, IMPLEMENTED_CLUSTER_TYPES, MOSN_CLUSTER_TYPES,
                 child(path, "type"))
     _check_name(walker, "lb_type", obj.lb_type, IMPLEMENTED_LB_TYPES, MOSN_LB_TYPES, child(path, "lb_type"))
+    if obj.type == "ORIGINAL_DST":
+        if obj.hosts:
+            walker.log.error(child(path, "hosts"), "an ORIGINAL_DST cluster takes its hosts from each connection's "
+                                                   "original destination; it lists none")
+        obj = msgspec.structs.replace(obj, lb_type="LB_ORIGINAL_DST")  # the only balancer that fits
+    elif obj.lb_type == "LB_ORIGINAL_DST":
+        walker.log.error(child(path, "lb_type"), "LB_ORIGINAL_DST needs cluster type ORIGINAL_DST")
     return obj
 
 

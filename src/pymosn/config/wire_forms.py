@@ -70,7 +70,17 @@ _DURATION_FIELDS = (
     (model.HealthCheck, "interval_jitter"),
 )
 
+def _original_dst_mode(value: Any, path: str, walker: Walker) -> Any:
+    """Older MOSN and Istio write use_original_dst as a boolean: true means "redirect"."""
+    if value is True:
+        return "redirect"
+    if value is False:
+        return ""
+    return value
+
+
 WIRE_FORMS: dict[tuple[type, str], WireForm] = {
+    (model.Listener, "use_original_dst"): _original_dst_mode,
     (model.Listener, "address"): _address,
     (model.Host, "address"): _address,
     (model.Cluster, "circuit_breakers"): _circuit_breakers,

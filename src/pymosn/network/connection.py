@@ -69,6 +69,8 @@ class Connection(asyncio.Protocol):
         self.secure = False  # TLS
         self.peer_uri_san: str | None = None  # the TLS peer's identity (a SPIFFE ID in a mesh)
         self.filter_chain_index = 0  # which of its listener's filter chains serves it
+        # (ip, port) the client was going to before REDIRECT/TPROXY steered it here, or None
+        self.original_destination: tuple[str, int] | None = None
         self._last_activity = 0.0
         self._idle_timer: asyncio.TimerHandle | None = None
         self.on_idle_timeout: Callable[[Connection], None] | None = None

@@ -13,9 +13,10 @@ import asyncio
 import logging
 import socket
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from pymosn.network import client_hello
+from pymosn.network import original_dst as original_dst_mod
 from pymosn.network.chain_match import ChainSelector, ConnectionFacts
 from pymosn.network.connection import Connection
 from pymosn.network.filter_chain import FilterChain
@@ -60,6 +61,8 @@ class Listener:
         inspector: bool = False,
         inspect_timeout: float = 10.0,
         continue_on_inspect_timeout: bool = True,
+        original_dst: str = "",
+        transparent: bool = False,
     ) -> None:
         self.name = name
         self.host = host
@@ -84,6 +87,14 @@ class Listener:
                 self.only_chain = chains[0]
             elif not chains and default_chain is not None:
                 self.only_chain = default_chain
+        # Transparent interception: "redirect" or "tproxy" (IP_TRANSPARENT implies the latter).
+        self.original_dst = original_dst or (original_dst_mod.TPROXY if transparent else "")
+        self.transparent = transparent or self.original_dst == original_dst_mod.TPROXY
+        # Given the original destination, the listener that should serve the connection (set
+        # by the runtime for use_original_dst listeners), or None to serve it here.
+        self.handoff: Callable[[tuple[str, int]], Listener | None] | None = None
+        if self.original_dst or self.transparent:
+            self.only_chain = None  # every accepted socket is looked at before it is served
         self.connections: set[Connection] = set()
         self.pending: set[asyncio.Task] = set()  # accepted sockets whose chain is being chosen
         self._server: asyncio.base_events.Server | None = None
@@ -140,6 +151,8 @@ class Listener:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
                 if family == socket.AF_INET6:
                     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                if self.transparent:
+                    original_dst_mod.make_transparent(sock)
                 sock.bind(address)
         except OSError:
             for sock in bound:
@@ -177,7 +190,16 @@ class Listener:
 
     async def _serve(self, sock: socket.socket) -> None:
         try:
-            await self.adopt(sock)
+            destination = None
+            if self.original_dst:
+                destination = original_dst_mod.original_destination(sock, self.original_dst)
+                if destination is not None and destination[1] == self.port and self.original_dst == "tproxy":
+                    destination = None  # came to our own port, not steered here: no loop back into us
+                target = self.handoff(destination) if destination is not None and self.handoff else None
+                if target is not None and target is not self:
+                    await target.adopt(sock, original_destination=destination)
+                    return
+            await self.adopt(sock, original_destination=destination)
         except OSError as error:
             log.debug("listener %s: connection not served: %s", self.name, error)
 
@@ -190,6 +212,7 @@ class Listener:
         initial_data: bytes = b"",
         chain_index: int | None = None,
         inherited: dict | None = None,
+        original_destination: tuple[str, int] | None = None,
     ) -> Connection:
         """Serve an already-accepted socket as if this listener had accepted it.
 
@@ -201,14 +224,15 @@ class Listener:
         (after closing the socket) when the connection cannot be served: no chain matches, the
         client went away or sent an oversized ClientHello, or the TLS handshake failed."""
         try:
-            chain, secure = await self._choose(sock, initial_data, chain_index, inherited is not None)
+            chain, secure = await self._choose(sock, initial_data, chain_index, inherited is not None,
+                                               original_destination)
         except BaseException:
             sock.close()
             raise
-        return await self._connect(sock, chain, secure, initial_data, inherited)
+        return await self._connect(sock, chain, secure, initial_data, inherited, original_destination)
 
     async def _choose(self, sock: socket.socket, initial_data: bytes, chain_index: int | None,
-                      resumed: bool) -> tuple[FilterChain, bool]:
+                      resumed: bool, destination: tuple[str, int] | None = None) -> tuple[FilterChain, bool]:
         """The chain for `sock`, and whether it speaks TLS on it."""
         mid_stream = bool(initial_data) or resumed
         inspection: client_hello.Inspection | None = None
@@ -217,7 +241,7 @@ class Listener:
         else:
             if self.inspects:
                 inspection = await self._inspect(sock, initial_data)
-            chain = self.selector.select(self._facts(sock, inspection))
+            chain = self.selector.select(self._facts(sock, inspection, destination))
             if chain is None:
                 self.stats.no_filter_chain_match += 1
                 raise ConnectionRefusedError(f"listener {self.name}: no filter chain matches the connection")
@@ -253,9 +277,11 @@ class Listener:
             raise ConnectionAbortedError("ClientHello too large")
         return found
 
-    def _facts(self, sock: socket.socket, inspection: client_hello.Inspection | None) -> ConnectionFacts:
+    def _facts(self, sock: socket.socket, inspection: client_hello.Inspection | None,
+               destination: tuple[str, int] | None = None) -> ConnectionFacts:
         source = sock.getpeername()
-        destination = self.destination_of(sock)
+        if destination is None:
+            destination = self.destination_of(sock)
         if inspection is None:
             return ConnectionFacts(destination[:2], source[:2])
         return ConnectionFacts(destination[:2], source[:2], inspection.transport, inspection.server_name,
@@ -266,13 +292,14 @@ class Listener:
         return sock.getsockname()
 
     async def _connect(self, sock: socket.socket, chain: FilterChain, secure: bool, initial_data: bytes,
-                       inherited: dict | None) -> Connection:
+                       inherited: dict | None, original_destination: tuple[str, int] | None = None) -> Connection:
         loop = asyncio.get_running_loop()
         built: list[Connection] = []
 
         def build() -> Connection:
             conn = self._new_connection(chain, chain.factory if secure else chain.plaintext_factory)
             conn.inherited = inherited
+            conn.original_destination = original_destination  # filters may need it on arrival
             built.append(conn)
             return conn
 

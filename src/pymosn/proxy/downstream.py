@@ -276,7 +276,7 @@ class DownstreamStream:
 
     def _try_upstream(self) -> None:
         self.tries += 1
-        host = self.cluster.lb.choose()
+        host = self.cluster.choose_host(self.server.conn, self.info.request_headers)
         if host is None:
             self._local_reply(flags.NO_HEALTHY_UPSTREAM)
             return

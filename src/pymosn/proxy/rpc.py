@@ -150,7 +150,7 @@ class RpcRequest:
     def _try_upstream(self) -> None:
         self.tries += 1
         cluster = self.cluster
-        host = cluster.lb.choose()
+        host = cluster.choose_host(self.server.conn, self.info.request_headers)
         if host is None:
             self._local_reply(flags.NO_HEALTHY_UPSTREAM, "no healthy upstream")
             return

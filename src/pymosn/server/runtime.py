@@ -40,9 +40,11 @@ class Runtime:
         self.draining = False
         self.closed = False
         self.stopped = asyncio.Event()
+        self._listener_configs: list[model.Listener] = []
         for server in config.servers:
             for listener in server.listeners:
                 self.listeners.append(self._build_listener(listener))
+                self._listener_configs.append(listener)
 
     def _build_snapshot(self, config: model.Config) -> Snapshot:
         routers = [r for s in config.servers for r in s.routers]
@@ -95,19 +97,24 @@ class Runtime:
             inspector=cfg.inspector,
             inspect_timeout=cfg.listener_filters_timeout or max(handshake_timeouts, default=10.0),
             continue_on_inspect_timeout=cfg.continue_on_listener_filters_timeout is not False,
+            original_dst=cfg.use_original_dst,
+            transparent=cfg.transparent,
         )
 
     async def start(self, sockets: list | None = None, with_admin: bool = True, takeover=None) -> None:
         """Starts the listeners (on already bound `sockets`, in listener order, when a master
         process hands them over; on the sockets of the process being upgraded when `takeover`
         is given) and, unless a master serves it, the admin server."""
+        bound = [lst for lst, cfg in zip(self.listeners, self._listener_configs) if cfg.bind_port]
         if takeover is not None:
-            sockets = [takeover.take(lst.name, (lst.host, lst.port)) for lst in self.listeners]
+            sockets = [takeover.take(lst.name, (lst.host, lst.port)) for lst in bound]
+        for listener in self.listeners:
+            listener.handoff = self._listener_at
         # Listeners that bind a new socket start first: if one cannot bind, we fail before
         # accepting anything on an inherited socket (the old process goes on serving those).
-        order = sorted(range(len(self.listeners)), key=lambda i: sockets is not None and sockets[i] is not None)
+        order = sorted(range(len(bound)), key=lambda i: sockets is not None and sockets[i] is not None)
         for i in order:
-            listener = self.listeners[i]
+            listener = bound[i]
             host, port = await listener.start(sock=sockets[i] if sockets else None)
             log.info("listener %s serving on %s:%d", listener.name, host, port)
         admin_cfg = self.config.admin
@@ -147,6 +154,21 @@ class Runtime:
             loop.call_later(1.0, check)
 
         loop.call_later(1.0, check)
+
+    def _listener_at(self, destination: tuple[str, int]) -> Listener | None:
+        """The listener configured for an intercepted connection's original destination: the
+        exact address first, then a wildcard one on the same port (as MOSN looks them up)."""
+        ip, port = destination[:2]
+        wildcard = None
+        for listener, cfg in zip(self.listeners, self._listener_configs):
+            host, lport = cfg.address
+            if lport != port:
+                continue
+            if host == ip:
+                return listener
+            if host in ("0.0.0.0", "::", "") and wildcard is None:
+                wildcard = listener
+        return wildcard
 
     def describe_listeners(self) -> list[dict]:
         return [{"name": lst.name, "address": f"{lst.host}:{lst.port}"} for lst in self.listeners]

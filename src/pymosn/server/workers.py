@@ -45,6 +45,8 @@ def bind_listeners(config: model.Config, copies: int) -> list[list[socket.socket
     per_worker: list[list[socket.socket]] = [[] for _ in range(copies)]
     for server in config.servers:
         for lst in server.listeners:
+            if not lst.bind_port:
+                continue  # a virtual listener: reached by original-dst hand-off, never bound
             host, port = lst.address
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
             for worker_sockets in per_worker:
@@ -168,7 +170,7 @@ class Master:
     def _inherit_listeners(self, takeover) -> list[list[socket.socket]]:
         """The old master's listening sockets, one group per old worker. We run at least as
         many workers as there are groups: a group nobody accepts on would lose its backlog."""
-        listeners = [lst for server in self.config.servers for lst in server.listeners]
+        listeners = [lst for server in self.config.servers for lst in server.listeners if lst.bind_port]
         inherited = {lst.name: takeover.take_all(lst.name) for lst in listeners}
         groups = max((len(socks) for socks in inherited.values()), default=0)
         if groups > self.concurrency:
@@ -225,7 +227,7 @@ class Master:
         return service if service.start(loop) else None
 
     def _listening_sockets(self) -> list[tuple[str, socket.socket]]:
-        names = [lst.name for server in self.config.servers for lst in server.listeners]
+        names = [lst.name for server in self.config.servers for lst in server.listeners if lst.bind_port]
         found = [(name, sock) for group in self.sockets for name, sock in zip(names, group)]
         if self.admin is not None and self.admin.socket is not None:
             found.append((ADMIN, self.admin.socket))
@@ -295,7 +297,7 @@ class Master:
         log.info("worker %d started (pid %d)", worker_id, proc.pid)
 
     def _describe_listeners(self) -> list[dict]:
-        names = [lst.name for server in self.config.servers for lst in server.listeners]
+        names = [lst.name for server in self.config.servers for lst in server.listeners if lst.bind_port]
         addresses = [s.getsockname() for s in self.sockets[0]]
         return [{"name": n, "address": f"{a[0]}:{a[1]}"} for n, a in zip(names, addresses)]
 

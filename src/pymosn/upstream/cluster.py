@@ -10,6 +10,7 @@ from pymosn.network.tls import client_context
 from pymosn.upstream.errors import UpstreamConnectError
 from pymosn.upstream.host import Host
 from pymosn.upstream.load_balancer import LOAD_BALANCERS
+from pymosn.upstream.original_dst import OriginalDstHosts
 from pymosn.upstream.pool import Http1Pool
 
 
@@ -44,10 +45,27 @@ class Cluster:
             )
             host.pool = Http1Pool(host, self)
             self.hosts.append(host)
-        self.lb = LOAD_BALANCERS[config.lb_type](self.hosts)
+        self.original_dst: OriginalDstHosts | None = None
+        if config.type == "ORIGINAL_DST":
+            lb_config = config.original_dst_lb_config
+            header = lb_config.header_name if lb_config is not None and lb_config.use_header else None
+            self.original_dst = OriginalDstHosts(
+                config.name, header, lambda address: stats_store.host(config.name, address),
+                lambda host: Http1Pool(host, self),
+            )
+            self.lb = LOAD_BALANCERS["LB_ROUNDROBIN"](())  # no fixed hosts to balance
+        else:
+            self.lb = LOAD_BALANCERS[config.lb_type](self.hosts)
         tls = config.tls_context
         self.ssl_context = client_context(tls) if tls is not None and tls.status else None
         self.server_name = tls.server_name if tls is not None else ""
+
+    def choose_host(self, conn: Any = None, headers: Any = None) -> Host | None:
+        """The host for a request or connection: the load balancer's pick, or for an
+        ORIGINAL_DST cluster, where the intercepted client was going."""
+        if self.original_dst is None:
+            return self.lb.choose()
+        return self.original_dst.host_for(conn, headers)
 
     def tls_options(self, host: Host) -> dict:
         """create_connection arguments for TLS to `host` (none for plaintext)."""
@@ -90,7 +108,7 @@ class Cluster:
         return not self.max_retries or self.active_retries < self.max_retries
 
     def close(self) -> None:
-        for host in self.hosts:
+        for host in self.hosts + (self.original_dst.all() if self.original_dst is not None else []):
             host.pool.close()
         xpools = getattr(self, "xpools", None)  # X-Protocol pools, made by the RPC proxy on first use
         if xpools is not None:
@@ -102,7 +120,7 @@ class Cluster:
     def describe(self) -> dict:
         """The /clusters view of this cluster."""
         hosts = []
-        for host in self.hosts:
+        for host in self.hosts + (self.original_dst.all() if self.original_dst is not None else []):
             s = host.stats
             hosts.append(
                 {

@@ -17,22 +17,22 @@ def test_unknown_lb_type_lists_the_known_ones():
     raw = minimal()
     cluster(raw)["lb_type"] = "LB_RANDON"
     assert errors(raw) == [
-        f"{CLUSTER}.lb_type: unknown value 'LB_RANDON'; known: LB_RANDOM, LB_ROUNDROBIN, LB_WEIGHTED_ROUNDROBIN"]
+        f"{CLUSTER}.lb_type: unknown value 'LB_RANDON'; known: LB_ORIGINAL_DST, LB_RANDOM, LB_ROUNDROBIN, LB_WEIGHTED_ROUNDROBIN"]
 
 
 def test_mosn_lb_type_not_implemented_yet():
     raw = minimal()
     cluster(raw)["lb_type"] = "LB_MAGLEV"
     assert errors(raw) == [f"{CLUSTER}.lb_type: lb_type 'LB_MAGLEV' is not implemented by pymosn yet; "
-                           "known: LB_RANDOM, LB_ROUNDROBIN, LB_WEIGHTED_ROUNDROBIN"]
+                           "known: LB_ORIGINAL_DST, LB_RANDOM, LB_ROUNDROBIN, LB_WEIGHTED_ROUNDROBIN"]
 
 
-@pytest.mark.parametrize("kind", ["STRICT_DNS", "ORIGINAL_DST", "EDS"])
+@pytest.mark.parametrize("kind", ["STRICT_DNS", "EDS"])
 def test_mosn_cluster_types_not_implemented_yet(kind):
     raw = minimal()
     cluster(raw)["type"] = kind
     assert errors(raw) == [f"{CLUSTER}.type: cluster type {kind!r} is not implemented by pymosn yet; "
-                           "known: SIMPLE, STATIC"]
+                           "known: ORIGINAL_DST, SIMPLE, STATIC"]
 
 
 def test_bad_listener_address():
@@ -327,4 +327,20 @@ def test_references_are_checked_even_when_a_top_level_section_is_broken():
     assert errors(raw) == [
         "$.admin: expected object, got str",
         f"{ROUTE}.route.cluster_name: unknown cluster 'gone'; known: c0",
+    ]
+
+
+def test_original_dst_listener_and_cluster():
+    raw = minimal()
+    listener(raw)["use_original_dst"] = True
+    cluster(raw).update(type="ORIGINAL_DST", hosts=[])
+    config = load_config_dict(raw).config
+    assert config.servers[0].listeners[0].use_original_dst == "redirect"
+    assert config.cluster_manager.clusters[0].lb_type == "LB_ORIGINAL_DST"
+    listener(raw)["use_original_dst"] = "nat"
+    cluster(raw)["hosts"] = [{"address": "127.0.0.1:1"}]
+    assert errors(raw) == [
+        "$.servers[0].listeners[0].use_original_dst: must be redirect or tproxy, got 'nat'",
+        f"{CLUSTER}.hosts: an ORIGINAL_DST cluster takes its hosts from each connection's original destination; "
+        "it lists none",
     ]

@@ -173,7 +173,7 @@ class TcpProxy:
         for _ in range(attempts):
             if self.done:
                 return
-            host = cluster.lb.choose()
+            host = cluster.choose_host(self.conn)
             if host is None:
                 break
             if not cluster.can_open_connection():
