@@ -123,7 +123,7 @@ def start_targets(names: list[str], work: Path, origin_port: int, pymosn_python:
         else:  # pymosn, routes10, routes10k: the same command with different configs
             route_count = {"pymosn": None, "routes10": 10, "routes10k": 10_000}[name]
             conf = configs.mosn_config(work, name, port, free_port(), origin_port, route_count)
-            argv = [pymosn_python, "-m", "pymosn", "start", "-c", str(conf)]
+            argv = [pymosn_python, "-m", "pymosn", "start", "-c", str(conf), "--concurrency", "1"]
             server = Server(name, argv, PROXY_CPU, port, work / f"{name}.log")
             paths = configs.route_paths(work, name, route_count) if route_count else None
             targets.append(Target(name, server, f"http://127.0.0.1:{port}/", paths))
@@ -219,7 +219,7 @@ def start_l4_targets(
             argv = _nginx_argv(work, conf)
         else:  # pymosn, pymosn-nosplice: the same config, the switch is in the environment
             conf = configs.mosn_l4_config(work, f"{name}-l4", ports, backends)
-            argv = [pymosn_python, "-m", "pymosn", "start", "-c", str(conf)]
+            argv = [pymosn_python, "-m", "pymosn", "start", "-c", str(conf), "--concurrency", "1"]
             if name == "pymosn-nosplice":
                 env = {"PYMOSN_DISABLE_SPLICE": "1"}
         server = Server(f"{name}-l4", argv, PROXY_CPU, ports["rr"], work / f"{name}-l4.log", env=env)
