@@ -1,5 +1,6 @@
-"""A real x_example RPC server (asyncio, in a thread) and a multiplexing client, for the
-X-Protocol proxy tests. The server echoes the body; headers steer it:
+"""A real RPC server (asyncio, in a thread) and a multiplexing client for the X-Protocol proxy
+tests, in x_example or, with `dialect=BOLT`/`BOLT_V2`, SOFARPC Bolt framing. The server echoes
+the body; headers steer it:
 
   delay-ms=N     answer after N milliseconds (so answers come back out of order)
   die=1          close the connection instead of answering (a backend dying mid-request)
@@ -9,12 +10,53 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import struct
 import threading
 
 from pymosn.protocol.xprotocol.api import FrameKind
+from pymosn.protocol.xprotocol.bolt import SOFA_REQUEST_CLASS, SOFA_RESPONSE_CLASS, BoltCodec, BoltV2Codec
 from pymosn.protocol.xprotocol.example import ExampleCodec, encode
 
-CODEC = ExampleCodec()
+
+class ExampleDialect:
+    codec = ExampleCodec()
+
+    def request(self, kind, request_id, headers, body, heartbeat=False) -> bytes:
+        return encode(kind, request_id, headers, body, heartbeat=heartbeat)
+
+    def response(self, request_id, headers, body) -> bytes:
+        return encode(FrameKind.RESPONSE, request_id, headers, body)
+
+    def body(self, frame) -> bytes:
+        n = int.from_bytes(frame.raw[12:16], "big")
+        return bytes(frame.raw[-n:]) if n else b""
+
+
+class BoltDialect:
+    """SOFARPC Bolt frames (v1, or v2 with CRC32) carrying the body as opaque content."""
+
+    def __init__(self, v2: bool = False) -> None:
+        self.codec = BoltV2Codec() if v2 else BoltCodec()
+        self.extra = {"crc": True} if v2 else {}
+        self.v2 = v2
+
+    def request(self, kind, request_id, headers, body, heartbeat=False) -> bytes:
+        return self.codec.request(request_id, headers, body, class_name=SOFA_REQUEST_CLASS,
+                                  oneway=kind == FrameKind.ONEWAY, heartbeat=heartbeat, **self.extra)
+
+    def response(self, request_id, headers, body) -> bytes:
+        return self.codec.response(request_id, 0, headers, body, class_name=SOFA_RESPONSE_CLASS, **self.extra)
+
+    def body(self, frame) -> bytes:
+        raw = frame.raw
+        offset = {(False, True): 16, (False, False): 18, (True, True): 18, (True, False): 20}[
+            (self.v2, frame.kind == FrameKind.RESPONSE)]
+        n = struct.unpack_from(">I", raw, offset)[0]
+        end = len(raw) - (4 if self.v2 and raw[11] & 1 else 0)
+        return bytes(raw[end - n:end]) if n else b""
+
+
+EXAMPLE, BOLT, BOLT_V2 = ExampleDialect(), BoltDialect(), BoltDialect(v2=True)
 
 
 class _Handler(asyncio.Protocol):
@@ -29,13 +71,14 @@ class _Handler(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
+        dialect = self.server.dialect
         while True:
-            frame = CODEC.decode(self.buffer)
+            frame = dialect.codec.decode(self.buffer)
             if frame is None:
                 return
             if frame.heartbeat:
                 self.server.heartbeats += 1
-                self.transport.write(CODEC.heartbeat_reply(frame))
+                self.transport.write(dialect.codec.heartbeat_reply(frame))
                 continue
             self.server.requests.append(frame)
             if frame.kind == FrameKind.ONEWAY:
@@ -43,8 +86,7 @@ class _Handler(asyncio.Protocol):
             if frame.headers.get("die"):
                 self.transport.abort()
                 return
-            body = bytes(frame.raw[-_body_len(frame):]) if _body_len(frame) else b""
-            reply = encode(FrameKind.RESPONSE, frame.request_id, {"server": self.server.name}, body)
+            reply = dialect.response(frame.request_id, {"server": self.server.name}, dialect.body(frame))
             delay = int(frame.headers.get("delay-ms", "0"))
             if delay:
                 asyncio.get_running_loop().call_later(delay / 1000, self._write, reply)
@@ -56,13 +98,10 @@ class _Handler(asyncio.Protocol):
             self.transport.write(data)
 
 
-def _body_len(frame) -> int:
-    return int.from_bytes(frame.raw[12:16], "big")
-
-
 class XExampleServer:
-    def __init__(self, name: str = "x", port: int = 0) -> None:
+    def __init__(self, name: str = "x", port: int = 0, dialect=EXAMPLE) -> None:
         self.name = name
+        self.dialect = dialect
         self.requests: list = []
         self.heartbeats = 0
         self.connections = 0
@@ -93,7 +132,8 @@ class XExampleClient:
     """A blocking client on one connection: `call` sends and waits for its own answer, so
     many threads may call at once and answers come back in any order."""
 
-    def __init__(self, port: int, timeout: float = 10.0) -> None:
+    def __init__(self, port: int, timeout: float = 10.0, dialect=EXAMPLE) -> None:
+        self.dialect = dialect
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.lock = threading.Lock()
         self.next_id = 1
@@ -108,7 +148,7 @@ class XExampleClient:
         with self.lock:
             request_id = self.next_id
             self.next_id += 1
-            self.sock.sendall(encode(kind, request_id, headers, body, heartbeat=heartbeat))
+            self.sock.sendall(self.dialect.request(kind, request_id, headers, body, heartbeat))
         return request_id
 
     def call(self, headers: dict, body: bytes = b"", timeout: float = 10.0):
@@ -136,7 +176,7 @@ class XExampleClient:
                 return
             self.buffer += data
             while True:
-                frame = CODEC.decode(self.buffer)
+                frame = self.dialect.codec.decode(self.buffer)
                 if frame is None:
                     break
                 with self.cond:
@@ -147,6 +187,5 @@ class XExampleClient:
         self.sock.close()
 
 
-def body_of(frame) -> bytes:
-    n = _body_len(frame)
-    return bytes(frame.raw[-n:]) if n else b""
+def body_of(frame, dialect=EXAMPLE) -> bytes:
+    return dialect.body(frame)

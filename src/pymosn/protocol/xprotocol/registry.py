@@ -8,13 +8,14 @@ import logging
 from importlib.metadata import entry_points
 
 from pymosn.protocol.xprotocol.api import XCodec
+from pymosn.protocol.xprotocol.bolt import BoltCodec, BoltV2Codec
 from pymosn.protocol.xprotocol.example import ExampleCodec
 
 log = logging.getLogger("pymosn.xprotocol")
 
 ENTRY_POINT_GROUP = "pymosn.xprotocol"
 
-BUILTIN: dict[str, type[XCodec]] = {ExampleCodec.name: ExampleCodec}
+BUILTIN: dict[str, type[XCodec]] = {c.name: c for c in (BoltCodec, BoltV2Codec, ExampleCodec)}
 
 _codecs: dict[str, XCodec] | None = None
 
