@@ -15,7 +15,9 @@ import threading
 
 from pymosn.protocol.xprotocol.api import FrameKind
 from pymosn.protocol.xprotocol.bolt import SOFA_REQUEST_CLASS, SOFA_RESPONSE_CLASS, BoltCodec, BoltV2Codec
+from pymosn.protocol.xprotocol.dubbo import DubboCodec
 from pymosn.protocol.xprotocol.example import ExampleCodec, encode
+from pymosn.protocol.xprotocol.hessian2 import Reader, write_string
 
 
 class ExampleDialect:
@@ -56,7 +58,36 @@ class BoltDialect:
         return bytes(raw[end - n:end]) if n else b""
 
 
-EXAMPLE, BOLT, BOLT_V2 = ExampleDialect(), BoltDialect(), BoltDialect(v2=True)
+class DubboDialect:
+    """Dubbo frames whose one argument (a string) is the body; other headers travel as
+    attachments, `service` as the interface path and `method` as the method."""
+
+    codec = DubboCodec()
+
+    def request(self, kind, request_id, headers, body, heartbeat=False) -> bytes:
+        if heartbeat:
+            return self.codec.heartbeat(request_id)
+        attachments = {k: v for k, v in headers.items() if k not in ("service", "method")}
+        return self.codec.request(request_id, headers.get("service", "com.example.Echo"), headers.get("method", "echo"),
+                                  [write_string(body.decode("latin-1"))], descriptor="Ljava/lang/String;",
+                                  attachments=attachments, oneway=kind == FrameKind.ONEWAY)
+
+    def response(self, request_id, headers, body) -> bytes:
+        return self.codec.value_response(request_id, write_string(body.decode("latin-1")))
+
+    def body(self, frame) -> bytes:
+        reader = Reader(memoryview(frame.raw)[16:])
+        if frame.kind == FrameKind.RESPONSE:
+            if frame.status != 20:
+                return b""
+            reader.read_int()
+        else:
+            for _ in range(5):
+                reader.read_string()
+        return (reader.read_string() or "").encode("latin-1")
+
+
+EXAMPLE, BOLT, BOLT_V2, DUBBO = ExampleDialect(), BoltDialect(), BoltDialect(v2=True), DubboDialect()
 
 
 class _Handler(asyncio.Protocol):

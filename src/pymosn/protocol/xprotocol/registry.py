@@ -9,13 +9,14 @@ from importlib.metadata import entry_points
 
 from pymosn.protocol.xprotocol.api import XCodec
 from pymosn.protocol.xprotocol.bolt import BoltCodec, BoltV2Codec
+from pymosn.protocol.xprotocol.dubbo import DubboCodec
 from pymosn.protocol.xprotocol.example import ExampleCodec
 
 log = logging.getLogger("pymosn.xprotocol")
 
 ENTRY_POINT_GROUP = "pymosn.xprotocol"
 
-BUILTIN: dict[str, type[XCodec]] = {c.name: c for c in (BoltCodec, BoltV2Codec, ExampleCodec)}
+BUILTIN: dict[str, type[XCodec]] = {c.name: c for c in (BoltCodec, BoltV2Codec, DubboCodec, ExampleCodec)}
 
 _codecs: dict[str, XCodec] | None = None
 
