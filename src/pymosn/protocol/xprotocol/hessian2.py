@@ -71,6 +71,10 @@ class Reader:
         """`units` UTF-16 code units of UTF-8 (Java writes a surrogate pair as two 3-byte
         sequences; a 4-byte sequence counts as two units)."""
         start, pos, data, end = self.pos, self.pos, self.data, len(self.data)
+        ascii_run = bytes(data[start : start + units])
+        if len(ascii_run) == units and ascii_run.isascii():  # the usual case: one byte per unit
+            self.pos = start + units
+            return ascii_run.decode("ascii")
         while units > 0:
             if pos >= end:
                 raise ProtocolError("hessian2: truncated string")
