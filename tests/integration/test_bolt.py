@@ -42,6 +42,8 @@ def test_routes_on_service_and_method_and_answers_locally(tmp_path, protocol):
                                    {"name": "sofa_head_method_name", "value": "slow.*", "regex": True}]},
              "route": {"cluster_name": "b", "timeout": "300ms"}},
             {"match": {"headers": [{"name": "service", "value": "com.acme.Echo:1.0"}]}, "route": {"cluster_name": "a"}},
+            {"match": {"headers": [{"name": "class_name", "value": bolt.SOFA_REQUEST_CLASS}]},
+             "route": {"cluster_name": "b"}},
         ]
         config = mosn_x(rpc_config(port, admin, {"a": [a.port], "b": [b.port]}, routes=routes), protocol)
         with Pymosn(config, tmp_path, port):
@@ -49,8 +51,15 @@ def test_routes_on_service_and_method_and_answers_locally(tmp_path, protocol):
             answer = client.call({"service": "com.acme.Echo:1.0", "sofa_head_method_name": "echo"}, b"hello")
             assert answer.status == bolt.SUCCESS and dialect.body(answer) == b"hello"
             assert len(a.requests) == 1 and a.requests[0].class_name == bolt.SOFA_REQUEST_CLASS
+            # routed on the request class alone
+            assert dialect.body(client.call({"service": "com.acme.Other:1.0"}, b"by class")) == b"by class"
+            assert len(b.requests) == 1
             # no route -> NO_PROCESSOR, the caller's own id
-            assert client.call({"service": "com.acme.Unknown:1.0"}).status == bolt.NO_PROCESSOR
+            raw_client = XExampleClient(port, dialect=dialect)
+            frame = dialect.codec.request(77, {"service": "com.acme.Unknown:1.0"}, b"", class_name="x.Other")
+            raw_client.sock.sendall(frame)
+            assert raw_client.wait(77).status == bolt.NO_PROCESSOR
+            raw_client.close()
             # the route's timeout -> TIMEOUT; the late answer is dropped
             late = client.send(FrameKind.REQUEST, {"service": "com.acme.Echo:1.0", "sofa_head_method_name": "slowly",
                                                    "delay-ms": "700"}, b"late")
@@ -60,7 +69,7 @@ def test_routes_on_service_and_method_and_answers_locally(tmp_path, protocol):
             assert not client.answers
             counters = stats(admin)
             assert counters[f"rpc.{protocol}.upstream_late_response_dropped"] == 1
-            assert counters[f"rpc.{protocol}.response_status.0"] == 2
+            assert counters[f"rpc.{protocol}.response_status.0"] == 3
             client.close()
 
 

@@ -101,6 +101,8 @@ class RpcRequest:
         info.start_monotonic = conn.loop.time()
         info.protocol = settings.codec.name
         headers = {k.lower(): v for k, v in frame.headers.items()}
+        if frame.class_name:  # Bolt's request class: routable like a header
+            headers.setdefault("class_name", frame.class_name)
         info.request_headers = headers
         info.method = headers.get("method") or headers.get("sofa_head_method_name") or ""
         info.path = info.authority = headers.get("service") or frame.class_name
