@@ -15,9 +15,19 @@ PLUGIN = textwrap.dedent(
     '''
     from pymosn.protocol.xprotocol.example import ExampleCodec
 
+    from pymosn.protocol.xprotocol.api import PoolMode
+
     class AcmeCodec(ExampleCodec):
         """x_example's wire format under another name: enough to prove the plugin path."""
         name = "acme"
+
+    class BoundCodec(ExampleCodec):
+        name = "acme_bound"
+        pool_mode = PoolMode.BOUND
+
+    class PingPongCodec(ExampleCodec):
+        name = "acme_pingpong"
+        pool_mode = PoolMode.PINGPONG
     '''
 )
 
@@ -27,7 +37,10 @@ def install_plugin(root) -> None:
     dist = root / "acme_codec-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-codec\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[pymosn.xprotocol]\nacme = acme_codec:AcmeCodec\n")
+    (dist / "entry_points.txt").write_text(
+        "[pymosn.xprotocol]\nacme = acme_codec:AcmeCodec\nacme_bound = acme_codec:BoundCodec\n"
+        "acme_pingpong = acme_codec:PingPongCodec\n"
+    )
 
 
 def test_codec_from_an_entry_point(tmp_path, monkeypatch):
@@ -58,3 +71,40 @@ def test_unknown_protocol_names_the_known_ones_including_plugins(tmp_path, monke
     assert done.returncode == 1
     assert "downstream protocol 'acmee' is not implemented by pymosn yet" in done.stderr
     assert "acme" in done.stderr.split("known:")[1]
+
+
+def test_bound_and_pingpong_pool_modes(tmp_path, monkeypatch):
+    """BOUND: one upstream connection per downstream connection, however many requests it
+    sends at once. PINGPONG: one request per upstream connection at a time, so concurrent
+    requests open more connections and answers never mix."""
+    import threading
+
+    plugins = tmp_path / "site"
+    plugins.mkdir()
+    install_plugin(plugins)
+    monkeypatch.setenv("PYTHONPATH", str(plugins))
+    for protocol, expected_connections in (("acme_bound", 3), ("acme_pingpong", None)):
+        with XExampleServer("a") as server:
+            port, admin = free_port(), free_port()
+            with Pymosn(rpc_config(port, admin, {"a": [server.port]}, protocol=protocol), tmp_path, port):
+                clients = [XExampleClient(port) for _ in range(3)]
+                errors: list[str] = []
+
+                def caller(i: int) -> None:
+                    for j in range(10):
+                        body = f"{i}/{j}".encode()
+                        if body_of(clients[i % 3].call({"service": "s", "delay-ms": str(j % 3)}, body)) != body:
+                            errors.append(body.decode())
+
+                threads = [threading.Thread(target=caller, args=(i,)) for i in range(12)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join(60)
+                assert errors == []
+                if expected_connections is not None:
+                    assert server.connections == expected_connections
+                else:
+                    assert 1 < server.connections <= 12  # never more than requests in flight
+                for client in clients:
+                    client.close()

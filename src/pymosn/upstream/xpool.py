@@ -34,6 +34,7 @@ class XPool:
         self.clients: list[XClientConnection] = []  # connected
         self.idle: list[XClientConnection] = []  # PINGPONG: connected and free
         self.bound: dict[int, XClientConnection] = {}  # BOUND: downstream connection id -> client
+        self.binding: dict[int, list] = {}  # BOUND: requesters waiting for their connection
         self.waiters: deque = deque()
         self.connecting = 0
         self.closed = False
@@ -58,13 +59,23 @@ class XPool:
             if not self._may_dial():
                 return self._overflow(requester) if not self.clients and not self.connecting else self._queue(requester)
         else:
-            client = self.bound.get(downstream.id) if downstream is not None else None
+            key = downstream.id if downstream is not None else 0
+            client = self.bound.get(key)
             if client is not None and not client.closed:
                 return client
+            waiting = self.binding.get(key)
+            if waiting is not None:  # its connection is being dialled
+                waiting.append(requester)
+                return None
+            if not self._may_dial():
+                return self._overflow(requester)
+            self.binding[key] = [requester]
+            self._dial(downstream)
+            return None
         if not self._may_dial():
             return self._overflow(requester)
         self._queue(requester)
-        self._dial(downstream if mode == PoolMode.BOUND else None)
+        self._dial(None)
         return None
 
     def release(self, client: XClientConnection) -> None:
@@ -128,13 +139,13 @@ class XPool:
         except UpstreamConnectError as error:
             self.connecting -= 1
             cluster.connections -= 1
-            self._fail_waiters(str(error))
+            self._fail_waiters(str(error), downstream)
             return
         self.connecting -= 1
         client: XClientConnection = conn.read_filters[0]
         if self.closed or client.closed:
             client.close()
-            self._fail_waiters("upstream connection closed")
+            self._fail_waiters("upstream connection closed", downstream)
             return
         cluster.stats.upstream_cx_active += 1
         host.stats.cx_active += 1
@@ -145,20 +156,28 @@ class XPool:
         elif self.mode == PoolMode.PINGPONG:
             self.release(client)
         else:
-            if downstream is None or downstream.closed:
+            key = downstream.id if downstream is not None else 0
+            waiting = self.binding.pop(key, [])
+            if downstream is not None and downstream.closed:
                 client.close()
                 return
-            self.bound[downstream.id] = client
-            downstream.close_callbacks.append(lambda _conn, _exc, key=downstream.id: self._unbind(key))
-            if self.waiters:
-                self._next_waiter().on_pool_ready(client)
+            self.bound[key] = client
+            if downstream is not None:
+                downstream.close_callbacks.append(lambda _conn, _exc, key=key: self._unbind(key))
+            for requester in waiting:
+                requester.on_pool_ready(client)
 
     def _unbind(self, key: int) -> None:
         client = self.bound.pop(key, None)
         if client is not None:
             client.close()
 
-    def _fail_waiters(self, reason: str) -> None:
+    def _fail_waiters(self, reason: str, downstream: Connection | None = None) -> None:
+        if self.mode == PoolMode.BOUND:
+            key = downstream.id if downstream is not None else 0
+            for requester in self.binding.pop(key, []):
+                requester.on_pool_failure(reason, flags.UPSTREAM_CONNECTION_FAILURE)
+            return
         # Waiters beyond the dials still in flight have nothing left to wait for.
         while len(self.waiters) > self.connecting:
             self._next_waiter().on_pool_failure(reason, flags.UPSTREAM_CONNECTION_FAILURE)
@@ -180,6 +199,10 @@ class XPool:
         self.closed = True
         for client in list(self.clients):
             client.close()
+        for waiting in self.binding.values():
+            for requester in waiting:
+                requester.on_pool_failure("cluster removed", flags.UPSTREAM_CONNECTION_FAILURE)
+        self.binding.clear()
         self._fail_waiters("cluster removed")
 
 
