@@ -90,7 +90,7 @@ def test_bound_and_pingpong_pool_modes(tmp_path, monkeypatch):
                 clients = [XExampleClient(port) for _ in range(3)]
                 errors: list[str] = []
 
-                def caller(i: int) -> None:
+                def caller(i: int, clients=clients, errors=errors) -> None:
                     for j in range(10):
                         body = f"{i}/{j}".encode()
                         if body_of(clients[i % 3].call({"service": "s", "delay-ms": str(j % 3)}, body)) != body:
