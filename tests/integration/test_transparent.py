@@ -90,7 +90,10 @@ def test_tproxy_to_original_destination(tmp_path):
                "-j", "TPROXY", "--on-port", "15002", "--tproxy-mark", "1")
         ns.run("ip", "rule", "add", "fwmark", "1", "lookup", "100")
         ns.run("ip", "route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", "100")
-        cfg = config([intercept("tproxy", "tproxy", "0.0.0.0:15002")], [PASSTHROUGH], 15000)
+        listener = intercept("tproxy", "", "0.0.0.0:15002")
+        del listener["use_original_dst"]  # MOSN's newer spelling: an original_dst listener filter
+        listener["listener_filters"] = [{"type": "original_dst", "config": {"type": "tproxy"}}]
+        cfg = config([listener], [PASSTHROUGH], 15000)
         ns.pymosn(cfg, tmp_path / "tproxy.json", 15002)
         assert ns.exchange(CLIENT, SERVICE, 7777, b"through tproxy") == b"echo from 127.0.0.2:7777: through tproxy"
         assert ns.admin_stats(15000)["cluster.passthrough.upstream_cx_total"] == 1

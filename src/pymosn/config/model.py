@@ -294,6 +294,13 @@ class AccessLog(Model):
     log_format: str = ""  # empty = the default format
 
 
+class ListenerFilter(Model):
+    """A MOSN listener filter; pymosn implements `original_dst` ({"type": "redirect"|"tproxy"})."""
+
+    type: str
+    config: dict[str, Any] = {}
+
+
 class Listener(Model):
     name: str
     address: tuple[str, int]  # parsed from "host:port"
@@ -301,6 +308,7 @@ class Listener(Model):
     # MOSN's "redirect" | "tproxy" (true, from older MOSN and Istio, means "redirect"): take the
     # destination from the interception and hand the connection to the listener bound there
     use_original_dst: str = ""
+    listener_filters: tuple[ListenerFilter, ...] = ()  # MOSN: original_dst (redirect | tproxy)
     transparent: bool = False  # Envoy's: IP_TRANSPARENT on the listening socket (implied by tproxy)
     filter_chains: tuple[FilterChain, ...] = ()
     default_filter_chain: FilterChain | None = None  # Envoy's: serves what no chain matches

@@ -28,7 +28,7 @@ NOT_IMPLEMENTED: dict[type, frozenset[str]] = {
     }),
     model.Server: frozenset({"global_log_roller", "use_netpoll_mode", "graceful_timeout", "processor"}),
     model.Listener: frozenset({
-        "type", "reuseport", "network", "listener_filters",
+        "type", "reuseport", "network",
         "default_read_buffer_size", *_LEGACY_KEYS[model.Listener],
     }),
     model.FilterChain: frozenset({"match"}),

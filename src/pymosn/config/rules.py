@@ -85,6 +85,14 @@ def server(obj: model.Server, path: str, walker: Walker) -> model.Server:
 def listener(obj: model.Listener, path: str, walker: Walker) -> model.Listener:
     _require_non_empty(walker, obj.name, child(path, "name"))
     mode = obj.use_original_dst
+    for index, listener_filter in enumerate(obj.listener_filters):
+        where = item(child(path, "listener_filters"), index)
+        if listener_filter.type != "original_dst":
+            walker.log.warning(where, f"listener filter {listener_filter.type!r} is not implemented by pymosn yet; "
+                                      "ignored")
+            continue
+        # MOSN's newer spelling of use_original_dst; an unset type means redirect, as in MOSN
+        mode = mode or str(listener_filter.config.get("type") or "redirect")
     if mode and mode.lower() not in ("redirect", "tproxy"):
         walker.log.error(child(path, "use_original_dst"), f"must be redirect or tproxy, got {mode!r}")
     obj = msgspec.structs.replace(obj, use_original_dst=mode.lower())

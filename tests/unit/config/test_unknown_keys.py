@@ -14,8 +14,7 @@ def test_mosn_keys_pymosn_ignores_are_warnings_naming_the_path():
     cluster(raw)["lb_subset_config"] = {"fall_back_policy": 1}
     cluster(raw)["dns_resolvers"] = {"servers": ["8.8.8.8"]}
     cluster(raw)["spec"] = {"subscribe": [{"service_name": "x"}]}
-    listener(raw).update(inspector=True, listener_filters=[{"type": "original_dst"}],
-                         type="ingress")
+    listener(raw).update(inspector=True, type="ingress")
     route(raw)["route"].update(hash_policy=[{"header": {"key": "x"}}], regex_rewrite={"substitution": "/"})
     route(raw)["request_mirror_policies"] = {"cluster": "c0", "percent": 10}
     raw["servers"][0].update(graceful_timeout="30s", processor=4)
@@ -26,7 +25,6 @@ def test_mosn_keys_pymosn_ignores_are_warnings_naming_the_path():
         "$.cluster_manager.clusters[0].lb_subset_config",
         "$.cluster_manager.clusters[0].dns_resolvers",
         "$.cluster_manager.clusters[0].spec",
-        "$.servers[0].listeners[0].listener_filters",
         "$.servers[0].listeners[0].type",
         f"{r}.route.hash_policy",
         f"{r}.route.regex_rewrite",

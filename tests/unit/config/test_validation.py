@@ -344,3 +344,15 @@ def test_original_dst_listener_and_cluster():
         f"{CLUSTER}.hosts: an ORIGINAL_DST cluster takes its hosts from each connection's original destination; "
         "it lists none",
     ]
+
+
+def test_mosn_original_dst_listener_filter():
+    raw = minimal()
+    listener(raw)["listener_filters"] = [{"type": "original_dst", "config": {"type": "tproxy"}}, {"type": "tls_inspector"}]
+    result = load_config_dict(raw)
+    assert result.config.servers[0].listeners[0].use_original_dst == "tproxy"
+    assert [str(w) for w in result.warnings] == [
+        "$.servers[0].listeners[0].listener_filters[1]: listener filter 'tls_inspector' is not implemented by pymosn "
+        "yet; ignored"]
+    listener(raw)["listener_filters"] = [{"type": "original_dst"}]
+    assert load_config_dict(raw).config.servers[0].listeners[0].use_original_dst == "redirect"
