@@ -110,10 +110,12 @@ class Netns:
         return bytes.fromhex(self.python(
             "import socket\n"
             f"s = socket.socket(); s.bind(({source!r}, 0)); s.settimeout(5)\n"
-            f"s.connect(({ip!r}, {port})); s.sendall({payload!r}); s.shutdown(socket.SHUT_WR)\n"
+            f"s.connect(({ip!r}, {port}))\n"
+            # A connection the proxy refuses may be reset before the payload is out.
+            f"try:\n    s.sendall({payload!r}); s.shutdown(socket.SHUT_WR)\nexcept OSError:\n    pass\n"
             "out = b''\n"
             "while True:\n"
-            "    chunk = s.recv(65536)\n"
+            "    try:\n        chunk = s.recv(65536)\n    except ConnectionResetError:\n        break\n"
             "    if not chunk: break\n"
             "    out += chunk\n"
             "print(out.hex())\n"

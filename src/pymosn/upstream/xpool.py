@@ -56,6 +56,10 @@ class XPool:
                 client = idle.pop()
                 if not client.closed:
                     return client
+            if self.connecting > len(self.waiters):
+                # A dial whose requester was served by a released connection is still on
+                # its way: this requester takes it, so connections never outnumber requests.
+                return self._queue(requester)
             if not self._may_dial():
                 return self._overflow(requester) if not self.clients and not self.connecting else self._queue(requester)
         else:
