@@ -71,3 +71,22 @@ def test_dubbo_many_callers_and_a_dead_backend(tmp_path):
             assert DUBBO.body(clients[2].call({"service": "s"}, b"again")) == b"again"
             for client in clients:
                 client.close()
+
+
+def test_dubbo_64k_payloads_answered_out_of_order(tmp_path):
+    """64 KB (and larger-than-one-hessian-chunk) string arguments cross the proxy untouched, while
+    a slower call on the same connection is answered after faster ones sent behind it."""
+    with XExampleServer("a", dialect=DUBBO) as a:
+        port, admin = free_port(), free_port()
+        with Pymosn(rpc_config(port, admin, {"a": [a.port]}, protocol="dubbo"), tmp_path, port):
+            client = XExampleClient(port, dialect=DUBBO)
+            slow = client.send(FrameKind.REQUEST, {"service": "s", "delay-ms": "2000"}, b"slow")
+            bodies = {client.send(FrameKind.REQUEST, {"service": "s"}, bytes([65 + i]) * size): bytes([65 + i]) * size
+                      for i, size in enumerate((64 * 1024, 70_000, 100))}
+            for request_id, body in bodies.items():
+                assert DUBBO.body(client.wait(request_id)) == body
+            with client.cond:
+                assert slow not in client.answers  # still being worked on: answers came out of order
+            assert DUBBO.body(client.wait(slow)) == b"slow"
+            assert a.connections == 1
+            client.close()
