@@ -9,3 +9,4 @@ UPSTREAM_REQUEST_TIMEOUT = "UT"  # route timeout expired: 504
 DOWNSTREAM_CONNECTION_TERMINATION = "DC"  # client went away mid-request
 REQUEST_ENTITY_TOO_LARGE = "RT"  # not an Envoy code; MOSN's ReqEntityTooLarge
 DIRECT_RESPONSE = "DR"  # direct_response or redirect route
+DURATION_TIMEOUT = "DT"  # the request's own deadline (grpc-timeout) expired

@@ -73,7 +73,80 @@ class StatsGroup:
             getattr(self, name).reset()
 
 
-class ListenerStats(StatsGroup):
+class GrpcStats:
+    """gRPC calls by grpc-status, in total and per `package.Service/Method`.
+
+    Per-method counts are kept for at most MAX_METHODS methods per group, and only for calls
+    the upstream did not answer UNIMPLEMENTED: paths come from clients, and random ones must
+    neither grow memory nor crowd out the real methods (Envoy asks for an allowlist instead)."""
+
+    MAX_METHODS = 1000
+    __slots__ = ("statuses", "methods")
+
+    def __init__(self) -> None:
+        self.statuses: dict[int, int] = {}
+        self.methods: dict[tuple[str, str], dict[int, int]] = {}
+
+    def count(self, status: int, method: tuple[str, str] | None = None) -> None:
+        statuses = self.statuses
+        statuses[status] = statuses.get(status, 0) + 1
+        if method is None or status == 12:
+            return
+        per = self.methods.get(method)
+        if per is None:
+            if len(self.methods) >= self.MAX_METHODS:
+                return
+            per = self.methods[method] = {}
+        per[status] = per.get(status, 0) + 1
+
+    def snapshot(self) -> dict:
+        return {
+            "statuses": {str(k): v for k, v in self.statuses.items()},
+            "methods": {f"{s}/{m}": {str(k): v for k, v in c.items()} for (s, m), c in self.methods.items()},
+        }
+
+    def merge(self, snap: dict) -> None:
+        statuses = self.statuses
+        for key, value in snap.get("statuses", {}).items():
+            statuses[int(key)] = statuses.get(int(key), 0) + value
+        for name, counts in snap.get("methods", {}).items():
+            service, _, method = name.rpartition("/")
+            per = self.methods.setdefault((service, method), {})
+            for key, value in counts.items():
+                per[int(key)] = per.get(int(key), 0) + value
+
+    def clear(self) -> None:
+        self.statuses.clear()
+        self.methods.clear()
+
+
+class _WithGrpc(StatsGroup):
+    """A group that also counts gRPC calls (`grpc`, a GrpcStats)."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.grpc = GrpcStats()
+
+    def snapshot(self) -> dict:
+        snap = super().snapshot()
+        if self.grpc.statuses:
+            snap["grpc"] = self.grpc.snapshot()
+        return snap
+
+    def merge(self, snap: dict) -> None:
+        super().merge(snap)
+        grpc = snap.get("grpc")
+        if grpc:
+            self.grpc.merge(grpc)
+
+    def reset_counters(self) -> None:
+        super().reset_counters()
+        self.grpc.clear()
+
+
+class ListenerStats(_WithGrpc):
     """One listener. Envoy splits these between `listener.<name>.` (accept side) and
     `http.<name>.` (the connection manager); LISTENER_SCOPE says which go where."""
 
@@ -103,10 +176,12 @@ class ListenerStats(StatsGroup):
         # filter chain selection (Envoy's names): no chain matched; no ClientHello in time
         "no_filter_chain_match",
         "downstream_pre_cx_timeout",
+        # a gRPC call's grpc-timeout expired (Envoy's name for its max_stream_duration)
+        "downstream_rq_max_duration_reached",
     )
     GAUGES = ("downstream_cx_active", "downstream_rq_active", "downstream_pre_cx_active")
     RESPONSE_CLASSES = tuple(f"downstream_rq_{n}xx" for n in range(1, 6))
-    __slots__ = COUNTERS + GAUGES
+    __slots__ = (*COUNTERS, *GAUGES, "grpc")
 
 
 # Stats Envoy keeps under `listener.<name>.`; they appear there AND under `http.<name>.` when
@@ -124,7 +199,7 @@ LISTENER_SCOPE = frozenset({
 BOTH_SCOPES = frozenset({"downstream_cx_total", "downstream_cx_destroy", "downstream_cx_active"})
 
 
-class ClusterStats(StatsGroup):
+class ClusterStats(_WithGrpc):
     COUNTERS = (
         "upstream_cx_total",
         "upstream_cx_connect_fail",
@@ -149,7 +224,7 @@ class ClusterStats(StatsGroup):
     GAUGES = ("upstream_cx_active", "upstream_rq_active")
     HISTOGRAMS = ("upstream_rq_time",)
     RESPONSE_CLASSES = tuple(f"upstream_rq_{n}xx" for n in range(1, 6))
-    __slots__ = COUNTERS + GAUGES + HISTOGRAMS
+    __slots__ = (*COUNTERS, *GAUGES, *HISTOGRAMS, "grpc")
 
 
 class HostStats(StatsGroup):

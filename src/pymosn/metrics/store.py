@@ -17,6 +17,7 @@ from pymosn.metrics.stats import (
     BOTH_SCOPES,
     LISTENER_SCOPE,
     ClusterStats,
+    GrpcStats,
     HostStats,
     ListenerStats,
     ProtocolStats,
@@ -95,9 +96,11 @@ class StatsStore:
                     yield _sample("listener", name, "envoy_listener_address", field, kind, value)
                 if field not in LISTENER_SCOPE:
                     yield _sample("http", name, "envoy_http_conn_manager_prefix", field, kind, value)
+            yield from _grpc_samples("http", name, "envoy_http_conn_manager_prefix", stats.grpc)
         for name, stats in self.clusters.items():
             for field, kind, value in _fields(stats):
                 yield _sample("cluster", name, "envoy_cluster_name", field, kind, value)
+            yield from _grpc_samples("cluster", name, "envoy_cluster_name", stats.grpc)
         for name, stats in self.protocols.items():
             for field, kind, value in _fields(stats):
                 yield Sample(f"rpc.{name}.{field}", f"pymosn_rpc_{field}", (("protocol", name),), value, kind)
@@ -185,6 +188,29 @@ def _sample(scope: str, name: str, label: str, field: str, kind: str, value) -> 
         family = m.group(1) + "xx"
         labels = (("envoy_response_code_class", m.group(2)), *labels)
     return Sample(f"{scope}.{name}.{field}", f"envoy_{scope}_{family}", labels, value, kind)
+
+
+def _grpc_samples(scope: str, name: str, label: str, grpc: GrpcStats) -> Iterator[Sample]:
+    """Envoy's grpc_stats names: `<scope>.<name>.grpc.<status>` and .success/.failure/.total,
+    and the same under `.grpc.<service>.<method>.`; in Prometheus the service and method are
+    the labels Envoy's tag extractors give them (envoy_grpc_bridge_service/_method)."""
+    if not grpc.statuses:
+        return
+    base = ((label, name),)
+    yield from _grpc_counts(f"{scope}.{name}.grpc", f"envoy_{scope}_grpc_", base, grpc.statuses)
+    for (service, method), counts in grpc.methods.items():
+        labels = (*base, ("envoy_grpc_bridge_service", service), ("envoy_grpc_bridge_method", method))
+        yield from _grpc_counts(f"{scope}.{name}.grpc.{service}.{method}", f"envoy_{scope}_grpc_", labels, counts)
+
+
+def _grpc_counts(prefix: str, family: str, labels, counts: dict[int, int]) -> Iterator[Sample]:
+    total = sum(counts.values())
+    success = counts.get(0, 0)
+    for status, count in counts.items():
+        yield Sample(f"{prefix}.{status}", f"{family}{status}", labels, count, COUNTER)
+    yield Sample(f"{prefix}.success", f"{family}success", labels, success, COUNTER)
+    yield Sample(f"{prefix}.failure", f"{family}failure", labels, total - success, COUNTER)
+    yield Sample(f"{prefix}.total", f"{family}total", labels, total, COUNTER)
 
 
 def _rss_bytes() -> int:

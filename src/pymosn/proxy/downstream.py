@@ -22,6 +22,9 @@ from pymosn.protocol.http1 import BODY_LENGTH, BODY_NONE, RequestHead, ResponseH
 from pymosn.protocol.http1.header_view import HeaderView
 from pymosn.proxy.client_cert import HEADER_NAME as XFCC
 from pymosn.proxy.client_cert import as_routed
+from pymosn.proxy.grpc import detect as detect_grpc
+from pymosn.proxy.grpc import grpc_to_http_status, http_to_grpc_status, split_path, status_in
+from pymosn.proxy.grpc import local_reply_headers as grpc_reply_headers
 from pymosn.proxy.header_plan import HeaderPlan, apply_adds, filter_response_headers
 from pymosn.proxy.local_reply import REPLIES, local_reply_headers
 from pymosn.proxy.snapshot import ProxySettings
@@ -59,6 +62,7 @@ class DownstreamStream:
         "counted_active",
         "host_active",
         "stale_retry_used",
+        "grpc",
     )
 
     def __init__(self, server: ServerStreamConnection, settings: ProxySettings) -> None:
@@ -82,6 +86,7 @@ class DownstreamStream:
         self.counted_active = False
         self.host_active = False  # the current host counts this request in rq_active
         self.stale_retry_used = False
+        self.grpc: Any = None  # proxy.grpc.GrpcCall for a gRPC request
 
     # --- downstream request ------------------------------------------------------------------
 
@@ -102,6 +107,7 @@ class DownstreamStream:
         stats.downstream_rq_total += 1
         stats.downstream_rq_active += 1
         self.request_complete = end_stream
+        grpc = self.grpc = detect_grpc(head)
 
         info.request_headers = headers = HeaderView(head.headers, head.lower_names)
         info.authority = authority = head.host.decode("latin-1")
@@ -153,6 +159,11 @@ class DownstreamStream:
         new_path = route.rewrite_path(path)
         self.target = head.target if new_path == path else (new_path + target[len(path):]).encode("latin-1")
         self.upstream_headers = self._upstream_headers(head, plan)
+        if grpc is not None:
+            # TE is hop-by-hop but "trailers" must reach a gRPC server (RFC 9113 8.2.2)
+            self.upstream_headers.append((b"te", b"trailers"))
+            if grpc.timeout is not None:
+                self._start_grpc_deadline(grpc)
         if head.expect_continue:
             self.server.send_continue()
         self._try_upstream()
@@ -362,16 +373,52 @@ class DownstreamStream:
         return policy.num_retries
 
     def _start_timer(self) -> None:
-        if not self.timer and not self.tunnel:
+        grpc = self.grpc
+        if grpc is not None and grpc.deadline_running:
+            self._start_route_timer_under_grpc(grpc)
+        elif not self.timer and not self.tunnel:
             timeout = self.route.timeout
             if timeout is None:
                 timeout = self.settings.default_timeout
             if timeout:
                 self.timer = deadlines_for(self.server.conn.loop).add(timeout, self)
 
+    def _start_grpc_deadline(self, grpc) -> None:
+        """grpc-timeout counts from the request headers: a client-streaming call's deadline
+        runs while its request is still being sent, unlike the route timeout."""
+        loop = self.server.conn.loop
+        grpc.deadline = loop.time() + grpc.timeout
+        grpc.deadline_running = True
+        self.timer = deadlines_for(loop).add(grpc.timeout, self)
+
+    def _start_route_timer_under_grpc(self, grpc) -> None:
+        """The request has ended while grpc-timeout runs: the route timeout replaces it only
+        if it would expire first."""
+        if grpc.route_timer_set or self.tunnel:
+            return
+        grpc.route_timer_set = True
+        timeout = self.route.timeout
+        if timeout is None:
+            timeout = self.settings.default_timeout
+        loop = self.server.conn.loop
+        if not timeout or loop.time() + timeout >= grpc.deadline:
+            return
+        deadlines = deadlines_for(loop)
+        deadlines.cancel(self.timer, self)
+        grpc.deadline_running = False
+        self.timer = deadlines.add(timeout, self)
+
     def on_deadline(self) -> None:
         self.timer = 0
         if self.done or self.tunnel:
+            return
+        grpc = self.grpc
+        if grpc is not None and grpc.deadline_running:
+            grpc.deadline_running = False
+            self.settings.stats.downstream_rq_max_duration_reached += 1
+            self._release_host(error=True)
+            self._abandon_upstream()
+            self._local_reply(flags.DURATION_TIMEOUT)
             return
         self.cluster.stats.upstream_rq_timeout += 1
         if self.host_active:
@@ -401,6 +448,11 @@ class DownstreamStream:
         info.response_code = status
         info.response_headers = HeaderView(head.headers, head.lower_names)
         self.response_started = True
+        grpc = self.grpc
+        if grpc is not None and (end_stream or status != 200):
+            # a trailers-only head carries the status; a 200 with a body leaves it to trailers
+            found = status_in(head.headers)
+            grpc.status = http_to_grpc_status(status) if found is None else found
         headers = filter_response_headers(head, self.plan)
         if status == 101:
             self.tunnel = True  # tunnels have no request deadline
@@ -448,6 +500,11 @@ class DownstreamStream:
     def on_response_trailers(self, trailers: list) -> None:
         if self.done:
             return
+        grpc = self.grpc
+        if grpc is not None and grpc.status is None:
+            grpc.status = status_in(trailers)
+            if grpc.status is None:
+                grpc.status = 2  # UNKNOWN: what a gRPC client reports for trailers without one
         self.server.send_trailers(trailers)
         self._finish()
 
@@ -513,6 +570,13 @@ class DownstreamStream:
             self.server.reset()
             self._finish()
             return
+        grpc = self.grpc
+        if grpc is not None:
+            message = body.decode("utf-8", "replace").strip() if body is not None else None
+            http1 = self.head.version in (b"1.1", b"1.0")
+            grpc.status, headers = grpc_reply_headers(flag, message, http1)
+            self._send_local(200, headers, b"")
+            return
         self._send_local(status, local_reply_headers(body), body)
 
     def _send_local(self, status: int, headers: list, body: bytes) -> None:
@@ -529,7 +593,7 @@ class DownstreamStream:
             self.server.send_data(body, True)
         else:
             self._finish_before_send()
-            self.server.send_headers(status, headers, BODY_LENGTH, True)
+            self.server.send_headers(status, headers, BODY_NONE, True)
 
     def _finish_before_send(self) -> None:
         # Account the stream before the server may start the next pipelined request.
@@ -554,6 +618,10 @@ class DownstreamStream:
         if code:
             stats.count_response(code)
         cluster = self.cluster
+        host_code = code
+        grpc = self.grpc
+        if grpc is not None and grpc.status is not None:
+            host_code = self._count_grpc(grpc, code)
         if cluster is not None and self.counted_active:
             cluster.active_requests -= 1
             cs = cluster.stats
@@ -561,9 +629,18 @@ class DownstreamStream:
             if self.host_active and code and not info.response_flags:
                 cs.count_response(code)
                 cs.upstream_rq_time.record((info.end_monotonic - info.start_monotonic) * 1000.0)
-            self._release_host(error=code >= 500 or bool(info.response_flags))
+            self._release_host(error=host_code >= 500 or bool(info.response_flags))
         for logger in self.settings.access_loggers:
             logger.log(info)
+
+    def _count_grpc(self, grpc, code: int) -> int:
+        """Counts the call by grpc-status; returns the HTTP status it stands for, so a host
+        answering errors in 200 responses counts as failing (as Envoy's rq_error does)."""
+        status = grpc.status
+        self.settings.stats.grpc.count(status)
+        if self.cluster is not None:
+            self.cluster.stats.grpc.count(status, split_path(grpc.path) if self.host is not None else None)
+        return grpc_to_http_status(status) if code == 200 else code
 
 
 class _UpstreamWatermarks:
