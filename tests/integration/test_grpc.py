@@ -339,6 +339,70 @@ def test_http1_grpc_request_gets_a_trailers_only_style_reply(servers, tmp_path):
     assert fields["content-length"] == "0"
 
 
+class Silent:
+    """An upstream that accepts and reads but never answers; `closed` is set when the proxy
+    hangs up on it."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.received = threading.Event()
+        self.closed = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        with conn:
+            try:
+                while conn.recv(65536):
+                    self.received.set()
+            except OSError:
+                pass
+        self.closed.set()
+
+
+def _http1_grpc(port: int, path: str, extra: bytes = b"") -> tuple[str, dict[str, str]]:
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as s:
+        s.sendall(
+            b"POST " + path.encode() + b" HTTP/1.1\r\nHost: x\r\ncontent-type: application/grpc\r\n"
+            b"te: trailers\r\n" + extra + b"content-length: 6\r\n\r\n" + frame(b"x")
+        )
+        head = _read_until(s, b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    return lines[0], {k.lower(): v for k, v in (line.split(": ", 1) for line in lines[1:] if line)}
+
+
+def test_http1_grpc_timeout_and_dead_upstream(tmp_path):
+    """gRPC over HTTP/1.1 both sides (rare, but it happens): grpc-timeout still ends the call
+    with DEADLINE_EXCEEDED and hangs up on the upstream; a dead upstream is UNAVAILABLE."""
+    silent = Silent()
+    port, admin = free_port(), free_port()
+    config = grpc_config(port, admin, silent.port, free_port(), free_port(), "Http1", "Http1")
+    with Pymosn(config, tmp_path, port) as p:
+        p.admin_port = admin
+        start = time.monotonic()
+        status, fields = _http1_grpc(port, "/test.Echo/Hang", b"grpc-timeout: 800m\r\n")
+        elapsed = time.monotonic() - start
+        assert status == "HTTP/1.1 200 OK"
+        assert fields["grpc-status"] == "4"
+        assert fields["content-length"] == "0"
+        assert 0.7 <= elapsed < 5
+        assert silent.received.is_set()
+        assert silent.closed.wait(10), "pymosn kept the upstream request open"
+        status, fields = _http1_grpc(port, "/dead.Service/Call")
+        assert fields["grpc-status"] == "14"
+        assert fields["grpc-message"].startswith("upstream connect error")
+        s = stats(p)
+    assert s["http.ingress.downstream_rq_max_duration_reached"] == "1"
+    assert s["http.ingress.grpc.4"] == "1"
+    assert s["http.ingress.grpc.14"] == "1"
+    assert s["cluster.dead.grpc.14"] == "1"
+    assert s["http.ingress.downstream_rq_2xx"] == "2"  # the status the client got
+
+
 # --- routing -----------------------------------------------------------------------------------------
 
 
