@@ -1,4 +1,4 @@
-"""Loads a MOSN JSON/YAML config into the typed model, or says everything that is wrong with it.
+"""Loads a MOSN JSON/YAML config (or an Envoy v3 bootstrap, see config/envoy/) into the typed model, or says everything that is wrong with it.
 
     result = load_config_file("mosn_config.json")   # raises ConfigError listing every issue
     for warning in result.warnings: ...             # MOSN keys pymosn ignores, with their paths
@@ -17,6 +17,7 @@ import yaml
 from pymosn.api.errors import ConfigError, ConfigIssue
 from pymosn.config import model
 from pymosn.config.detect import ConfigFormat, detect_format
+from pymosn.config.envoy.translator import translate_bootstrap
 from pymosn.config.issues import INVALID, ROOT, IssueLog, type_name
 from pymosn.config.mosn_only_keys import NOT_IMPLEMENTED, report_not_implemented
 from pymosn.config.references import check_config
@@ -51,16 +52,38 @@ def load_config_dict(raw: Any) -> LoadResult:
     if not isinstance(raw, dict):
         raise ConfigError([ConfigIssue(ROOT, f"expected object, got {type_name(raw)}")])
     if detect_format(raw) is ConfigFormat.ENVOY_V3:
-        raise ConfigError([ConfigIssue(ROOT, "Envoy v3 bootstrap configs are not supported yet; use MOSN's format")])
+        return _load_envoy(raw)
     log = IssueLog()
+    config = _build(raw, log)
+    if log.errors or config is INVALID:
+        raise ConfigError(log.errors)
+    return LoadResult(config=config, warnings=log.warnings)
+
+
+def _build(raw: dict, log: IssueLog) -> Any:
     walker = Walker(log, WIRE_FORMS, NOT_IMPLEMENTED, report_not_implemented, _RULES, PREPARE)
     config = walker.struct(raw, model.Config, ROOT)
     if config is not INVALID:
         # Always, even when parts were dropped: what was built can still have broken references.
         check_config(config, ROOT, walker)
-    if log.errors or config is INVALID:
-        raise ConfigError(log.errors)
-    return LoadResult(config=config, warnings=log.warnings)
+    return config
+
+
+def _load_envoy(raw: dict) -> LoadResult:
+    """Translated to MOSN's shape, then checked like a MOSN config; every issue names the
+    Envoy path it comes from."""
+    translation = translate_bootstrap(raw)
+    log = IssueLog()
+    config = _build(translation.config, log)
+    rewrite = translation.origins.rewrite_issue
+    errors = _unique([*translation.log.errors, *map(rewrite, log.errors)])
+    if errors or config is INVALID:
+        raise ConfigError(errors)
+    return LoadResult(config=config, warnings=_unique([*translation.log.warnings, *map(rewrite, log.warnings)]))
+
+
+def _unique(issues: list[ConfigIssue]) -> list[ConfigIssue]:
+    return list(dict.fromkeys(issues))
 
 
 def config_to_builtins(config: model.Config) -> dict[str, Any]:

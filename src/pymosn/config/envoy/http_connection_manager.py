@@ -1,0 +1,141 @@
+"""envoy.filters.network.http_connection_manager as MOSN's `proxy` network filter plus the
+router config its inline route_config becomes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pymosn.config.envoy import schemas as s
+from pymosn.config.envoy.access_log import access_logs
+from pymosn.config.envoy.extensions import ROUTER_FILTER, Extension, display, extension
+from pymosn.config.envoy.message import Context, Message
+from pymosn.config.envoy.route_config import route_configuration
+
+CODEC_TYPES = ("AUTO", "HTTP1", "HTTP2", "HTTP3")
+# AUTO is Envoy's default and detects the protocol from the first bytes, as MOSN's Auto does
+PROTOCOLS = {"AUTO": "Auto", "HTTP1": "Http1", "HTTP2": "Http2", "HTTP3": "Http3"}
+FORWARD_CLIENT_CERT_DETAILS = ("SANITIZE", "FORWARD_ONLY", "APPEND_FORWARD", "SANITIZE_SET", "ALWAYS_FORWARD_ONLY")
+IDLE_TIMEOUT = 3600.0  # Envoy's default for downstream HTTP connections
+
+# HTTP filters whose absence lets through requests they would refuse (or that may run any
+# code, which can include refusing requests): pymosn will not run without them.
+ACCESS_CONTROL_FILTERS = frozenset({
+    "rbac", "ext_authz", "jwt_authn", "oauth2", "basic_auth", "api_key_auth", "ext_proc", "lua", "wasm", "golang",
+    "local_ratelimit", "ratelimit", "csrf", "composite", "admission_control", "bandwidth_limit", "geoip",
+    "rate_limit_quota", "set_filter_state", "custom_response", "ip_tagging", "dynamic_modules",
+})
+# HTTP filters that only add features: without them requests are still answered, as without
+# the filter; they warn.
+FEATURE_FILTERS = frozenset({
+    "cors", "compressor", "decompressor", "gzip", "buffer", "health_check", "grpc_stats", "grpc_web", "fault",
+    "header_to_metadata", "set_metadata", "tap", "cache", "grpc_json_transcoder", "grpc_http1_bridge",
+    "grpc_http1_reverse_bridge", "grpc_field_extraction", "original_src", "header_mutation",
+    "alternate_protocols_cache", "aws_lambda", "aws_request_signing", "dynamic_forward_proxy", "on_demand",
+    "kill_request", "adaptive_concurrency", "stateful_session", "credential_injector", "json_to_metadata",
+    "file_system_buffer", "connect_grpc_bridge", "gcp_authn", "cdn_loop", "thrift_to_metadata",
+})
+
+
+@dataclass
+class HttpManager:
+    """What an HttpConnectionManager adds to its listener besides the filter."""
+
+    network_filter: dict
+    access_logs: list[dict] = field(default_factory=list)
+    idle_timeout: float = IDLE_TIMEOUT
+
+
+def http_connection_manager(ext: Extension, filter_path: str, ctx: Context) -> HttpManager:
+    m = Message(ext.config, ext.path, s.HTTP_CONNECTION_MANAGER, ctx)
+    proxy = ctx.node({}, ext.path)
+    codec = m.enum("codec_type", CODEC_TYPES)
+    if codec is not None:
+        ctx.put(proxy, "downstream_protocol", PROTOCOLS[codec], m.at("codec_type"))
+        # Each cluster names its own protocol (HTTP/1.1 unless it asks for another); this one
+        # serves the clusters that speak what the client spoke (use_downstream_protocol_config)
+        ctx.put(proxy, "upstream_protocol", PROTOCOLS[codec], m.at("codec_type"))
+    h2 = m.message("http2_protocol_options", s.HTTP2_PROTOCOL_OPTIONS)
+    if h2 is not None:
+        settings = ctx.node({}, h2.path)
+        for name in ("max_concurrent_streams", "initial_stream_window_size", "initial_connection_window_size"):
+            value = h2.int(name)
+            if value is not None:
+                ctx.put(settings, name, value, h2.at(name))
+        h2.finish()
+        ctx.put(proxy, "http2_protocol_options", settings, h2.path)
+    source = m.one_of("route_config", "rds", "scoped_routes")
+    if source == "route_config":
+        routes = m.message("route_config", s.ROUTE_CONFIGURATION)
+        if routes is not None:
+            ctx.put(proxy, "router_config_name", route_configuration(routes, ctx), m.at("route_config"))
+    elif source is None:
+        m.error(None, "needs a route_config (rds and scoped_routes are not implemented by pymosn yet)")
+    kb = m.int("max_request_headers_kb")
+    if kb is not None:
+        ctx.put(proxy, "max_request_headers_kb", kb, m.at("max_request_headers_kb"))
+    idle = m.duration("stream_idle_timeout")
+    if idle is not None:
+        ctx.put(proxy, "stream_idle_timeout", idle, m.at("stream_idle_timeout"))
+    forwarding = m.enum("forward_client_cert_details", FORWARD_CLIENT_CERT_DETAILS)
+    if forwarding is not None and m.raw("forward_client_cert_details") is not None:
+        ctx.put(proxy, "forward_client_cert_details", forwarding, m.at("forward_client_cert_details"))
+    details = m.message("set_current_client_cert_details", s.SET_CURRENT_CLIENT_CERT_DETAILS)
+    if details is not None:
+        chosen = {name: details.bool(name) for name in ("subject", "cert", "chain", "dns", "uri")}
+        out = ctx.node({name: value for name, value in chosen.items() if value}, details.path)
+        for name in out:
+            ctx.origins.field(out, name, details.at(name))
+        ctx.put(proxy, "set_current_client_cert_details", out, details.path)
+        details.finish()
+    _http_filters(m, ctx)
+    # pymosn tunnels upgrades (WebSocket) whether or not they are listed; Envoy's request id and
+    # the Envoy headers pymosn sets need no switch
+    m.ignore("upgrade_configs", "generate_request_id")
+    manager = HttpManager(ctx.node({"type": "proxy", "config": proxy}, filter_path))
+    ctx.origins.field(manager.network_filter, "config", ext.path)
+    manager.access_logs = access_logs(m, "access_log", ctx)
+    options = m.message("common_http_protocol_options", s.HTTP_PROTOCOL_OPTIONS_CORE)
+    if options is not None:
+        manager.idle_timeout = options.duration("idle_timeout", IDLE_TIMEOUT)
+        options.finish()
+    m.finish()
+    return manager
+
+
+def _http_filters(m: Message, ctx: Context) -> None:
+    filters = m.messages("http_filters", s.HTTP_FILTER)
+    last = None
+    for index, f in enumerate(filters):
+        ext = last = extension(f)
+        optional, disabled = f.bool("is_optional"), f.bool("disabled")
+        f.finish()
+        if ext is None:
+            continue
+        if ext.name == ROUTER_FILTER:
+            if index != len(filters) - 1:
+                f.error(None, f"{ROUTER_FILTER} ends the chain: it must be the last http filter")
+            Message(ext.config, ext.path, s.ROUTER, ctx).finish()
+            continue
+        kind = _filter_kind(ext)
+        where = f.path
+        if kind in ACCESS_CONTROL_FILTERS:
+            ctx.log.error(where, f"http filter {display(ext)!r} is not implemented by pymosn yet; refusing to run "
+                                 "without what it enforces")
+        elif disabled:
+            continue  # off unless a route turns it on; per-route filter configs are warned where they are
+        elif kind in FEATURE_FILTERS or optional:
+            ctx.log.warning(where, f"http filter {display(ext)!r} is not implemented by pymosn yet; ignored")
+        else:
+            ctx.log.error(where, f"unknown http filter {display(ext)!r}; pymosn runs {ROUTER_FILTER} (mark a filter "
+                                 "is_optional to have it skipped)")
+    if last is not None and last.name != ROUTER_FILTER:
+        ctx.log.error(m.at("http_filters"), f"the last http filter must be {ROUTER_FILTER}")
+
+
+def _filter_kind(ext: Extension) -> str:
+    """"rbac" for envoy.filters.http.rbac or its type envoy.extensions.filters.http.rbac.v3.RBAC."""
+    name = ext.name
+    for prefix in ("envoy.filters.http.", "envoy.extensions.filters.http."):
+        if name.startswith(prefix):
+            return name[len(prefix):].split(".")[0]
+    return name

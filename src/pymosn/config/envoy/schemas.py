@@ -1,0 +1,456 @@
+"""The Envoy v3 messages pymosn reads: their fields (as in Envoy's .proto files) and, for
+those pymosn does not implement, what ignoring them would do when that is unsafe.
+
+A field listed here but not read by a translator is a warning ("not implemented by pymosn
+yet; ignored"), or an error when it is in `unsafe`; a name not listed is an unknown field."""
+
+from __future__ import annotations
+
+from pymosn.config.envoy.message import Schema
+
+_MATCH_MORE = "make this match more than it asks for"
+_ACCESS = "skip the access control it configures"
+
+# --- core ------------------------------------------------------------------------------------
+
+ADDRESS = Schema("envoy.config.core.v3.Address", "socket_address pipe envoy_internal_address")
+SOCKET_ADDRESS = Schema(
+    "envoy.config.core.v3.SocketAddress",
+    "protocol address port_value named_port resolver_name ipv4_compat network_namespace_filepath",
+)
+CIDR_RANGE = Schema("envoy.config.core.v3.CidrRange", "address_prefix prefix_len")
+METADATA = Schema("envoy.config.core.v3.Metadata", "filter_metadata typed_filter_metadata")
+HEADER_VALUE = Schema("envoy.config.core.v3.HeaderValue", "key value raw_value")
+HEADER_VALUE_OPTION = Schema("envoy.config.core.v3.HeaderValueOption", "header append append_action keep_empty_value")
+DATA_SOURCE = Schema(
+    "envoy.config.core.v3.DataSource", "filename inline_bytes inline_string environment_variable watched_directory"
+)
+TRANSPORT_SOCKET = Schema("envoy.config.core.v3.TransportSocket", "name typed_config")
+INT64_RANGE = Schema("envoy.type.v3.Int64Range", "start end")
+
+# --- bootstrap -------------------------------------------------------------------------------
+
+BOOTSTRAP = Schema(
+    "envoy.config.bootstrap.v3.Bootstrap",
+    "node node_context_params static_resources dynamic_resources cluster_manager hds_config flags_path "
+    "stats_sinks deferred_stat_options stats_config watchdog watchdogs tracing layered_runtime admin "
+    "overload_manager enable_dispatcher_stats header_prefix stats_server_version_override "
+    "use_tcp_for_dns_lookups dns_resolution_config typed_dns_resolver_config bootstrap_extensions "
+    "fatal_actions config_sources default_config_source default_socket_interface "
+    "certificate_provider_instances inline_headers perf_tracing_file_path default_regex_engine "
+    "xds_delegate_extension xds_config_tracker_extension listener_manager application_log_config "
+    "grpc_async_client_manager_config memory_allocator_manager",
+    unsafe={"overload_manager": "accept load the overload manager is configured to shed"},
+)
+STATIC_RESOURCES = Schema("envoy.config.bootstrap.v3.Bootstrap.StaticResources", "listeners clusters secrets")
+ADMIN = Schema(
+    "envoy.config.bootstrap.v3.Admin",
+    "access_log access_log_path profile_path address socket_options ignore_global_conn_limit allow_paths",
+)
+
+# --- listeners -------------------------------------------------------------------------------
+
+LISTENER = Schema(
+    "envoy.config.listener.v3.Listener",
+    "name address additional_addresses stat_prefix filter_chains fcds_config filter_chain_matcher "
+    "use_original_dst default_filter_chain per_connection_buffer_limit_bytes metadata deprecated_v1 "
+    "drain_type listener_filters listener_filters_timeout continue_on_listener_filters_timeout "
+    "transparent freebind socket_options tcp_fast_open_queue_length traffic_direction "
+    "udp_listener_config api_listener connection_balance_config reuse_port enable_reuse_port access_log "
+    "tcp_backlog_size max_connections_to_accept_per_socket_event bind_to_port internal_listener "
+    "enable_mptcp ignore_global_conn_limit bypass_overload_manager tcp_keepalive",
+    unsafe={
+        "filter_chain_matcher": "serve connections with chains their matcher does not pick",
+        "additional_addresses": "leave addresses the listener should serve unserved",
+        "api_listener": "serve an API listener as a network one",
+        "udp_listener_config": "serve a UDP listener as TCP",
+        "fcds_config": "serve without the filter chains it discovers",
+    },
+    # pymosn's stats are named after the listener; traffic direction and metadata only inform
+    # other extensions
+    inert="stat_prefix traffic_direction metadata",
+)
+FILTER_CHAIN = Schema(
+    "envoy.config.listener.v3.FilterChain",
+    "filter_chain_match filters use_proxy_proto metadata transport_socket transport_socket_connect_timeout name",
+    unsafe={"use_proxy_proto": "read a PROXY protocol header as application data"},
+    inert="name metadata",
+)
+FILTER_CHAIN_MATCH = Schema(
+    "envoy.config.listener.v3.FilterChainMatch",
+    "destination_port prefix_ranges address_suffix suffix_len direct_source_prefix_ranges source_type "
+    "source_prefix_ranges source_ports server_names transport_protocol application_protocols",
+    unsafe={
+        "address_suffix": _MATCH_MORE,
+        "suffix_len": _MATCH_MORE,
+        "direct_source_prefix_ranges": _MATCH_MORE,
+        "source_type": _MATCH_MORE,
+    },
+)
+NETWORK_FILTER = Schema("envoy.config.listener.v3.Filter", "name typed_config config_discovery")
+LISTENER_FILTER = Schema(
+    "envoy.config.listener.v3.ListenerFilter", "name typed_config config_discovery filter_disabled",
+    unsafe={"filter_disabled": "run the filter on connections it is disabled for"},
+)
+ORIGINAL_DST = Schema("envoy.extensions.filters.listener.original_dst.v3.OriginalDst", "")
+TLS_INSPECTOR = Schema(
+    "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector",
+    "enable_ja3_fingerprinting enable_ja4_fingerprinting initial_read_buffer_size",
+)
+
+# --- TLS ---------------------------------------------------------------------------------------
+
+_TLS_COMMON_UNSAFE = {
+    "tls_certificate_sds_secret_configs": "serve without the certificate it names",
+    "tls_certificate_provider_instance": "serve without the certificate it provides",
+    "tls_certificate_certificate_provider": "serve without the certificate it provides",
+    "tls_certificate_certificate_provider_instance": "serve without the certificate it provides",
+    "custom_tls_certificate_selector": "serve certificates it would not select",
+    "validation_context_sds_secret_config": "skip the peer certificate validation it configures",
+    "combined_validation_context": "skip the peer certificate validation it configures",
+    "validation_context_certificate_provider": "skip the peer certificate validation it configures",
+    "validation_context_certificate_provider_instance": "skip the peer certificate validation it configures",
+    "custom_handshaker": "handshake differently than configured",
+}
+COMMON_TLS_CONTEXT = Schema(
+    "envoy.extensions.transport_sockets.tls.v3.CommonTlsContext",
+    "tls_params tls_certificates tls_certificate_sds_secret_configs tls_certificate_provider_instance "
+    "custom_tls_certificate_selector tls_certificate_certificate_provider "
+    "tls_certificate_certificate_provider_instance validation_context validation_context_sds_secret_config "
+    "combined_validation_context validation_context_certificate_provider "
+    "validation_context_certificate_provider_instance alpn_protocols custom_handshaker key_log",
+    unsafe=_TLS_COMMON_UNSAFE,
+)
+TLS_PARAMETERS = Schema(
+    "envoy.extensions.transport_sockets.tls.v3.TlsParameters",
+    "tls_minimum_protocol_version tls_maximum_protocol_version cipher_suites ecdh_curves signature_algorithms "
+    "compliance_policies",
+    unsafe={"compliance_policies": "allow TLS parameters the compliance policy forbids"},
+)
+TLS_CERTIFICATE = Schema(
+    "envoy.extensions.transport_sockets.tls.v3.TlsCertificate",
+    "certificate_chain private_key pkcs12 watched_directory private_key_provider password ocsp_staple "
+    "signed_certificate_timestamp",
+    unsafe={
+        "pkcs12": "serve without the certificate it holds",
+        "private_key_provider": "serve without the key it provides",
+        "password": "fail to read the encrypted key",
+    },
+)
+_PEER_CHECK = "accept peer certificates it would refuse"
+CERTIFICATE_VALIDATION_CONTEXT = Schema(
+    "envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext",
+    "trusted_ca ca_certificate_provider_instance system_root_certs watched_directory verify_certificate_spki "
+    "verify_certificate_hash match_typed_subject_alt_names match_subject_alt_names "
+    "require_signed_certificate_timestamp crl allow_expired_certificate trust_chain_verification "
+    "custom_validator_config only_verify_leaf_cert_crl max_verify_depth",
+    unsafe={
+        "ca_certificate_provider_instance": _PEER_CHECK,
+        "verify_certificate_spki": _PEER_CHECK,
+        "verify_certificate_hash": _PEER_CHECK,
+        "match_typed_subject_alt_names": _PEER_CHECK,
+        "match_subject_alt_names": _PEER_CHECK,
+        "require_signed_certificate_timestamp": _PEER_CHECK,
+        "crl": _PEER_CHECK,
+        "custom_validator_config": _PEER_CHECK,
+        "only_verify_leaf_cert_crl": _PEER_CHECK,
+    },
+)
+DOWNSTREAM_TLS_CONTEXT = Schema(
+    "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+    "common_tls_context require_client_certificate require_sni session_ticket_keys "
+    "session_ticket_keys_sds_secret_config disable_stateless_session_resumption "
+    "disable_stateful_session_resumption session_timeout ocsp_staple_policy full_scan_certs_on_sni_mismatch "
+    "prefer_client_ciphers",
+    unsafe={"require_sni": "accept clients that send no SNI"},
+)
+UPSTREAM_TLS_CONTEXT = Schema(
+    "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+    "common_tls_context sni auto_host_sni auto_sni_san_validation allow_renegotiation max_session_keys "
+    "enforce_rsa_key_usage",
+    unsafe={"auto_sni_san_validation": _PEER_CHECK},
+)
+
+# --- HTTP connection manager and routes --------------------------------------------------------
+
+HTTP_CONNECTION_MANAGER = Schema(
+    "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+    "codec_type stat_prefix rds route_config scoped_routes http_filters add_user_agent tracing "
+    "common_http_protocol_options http1_safe_max_connection_duration http_protocol_options "
+    "http2_protocol_options http3_protocol_options server_name server_header_transformation "
+    "scheme_header_transformation max_request_headers_kb stream_idle_timeout stream_flush_timeout "
+    "request_timeout request_headers_timeout drain_timeout delayed_close_timeout access_log "
+    "access_log_flush_interval flush_access_log_on_new_request access_log_options use_remote_address "
+    "xff_num_trusted_hops original_ip_detection_extensions early_header_mutation_extensions "
+    "internal_address_config skip_xff_append via generate_request_id preserve_external_request_id "
+    "always_set_request_id_in_response forward_client_cert_details set_current_client_cert_details "
+    "forward_client_cert_matcher proxy_100_continue represent_ipv4_remote_address_as_ipv4_mapped_ipv6 "
+    "upgrade_configs normalize_path merge_slashes path_with_escaped_slashes_action request_id_extension "
+    "local_reply_config strip_matching_host_port strip_any_host_port stream_error_on_invalid_http_message "
+    "path_normalization_options strip_trailing_host_dot proxy_status_config typed_header_validation_config "
+    "append_x_forwarded_port append_local_overload add_proxy_protocol_connection_state forward_proto_config",
+    unsafe={
+        "rds": "serve without the routes it discovers",
+        "scoped_routes": "serve without the routes it discovers",
+        "forward_client_cert_matcher": "forward client certificate details it would not",
+    },
+    inert="stat_prefix",
+)
+SET_CURRENT_CLIENT_CERT_DETAILS = Schema(
+    "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager."
+    "SetCurrentClientCertDetails", "subject cert chain dns uri",
+)
+HTTP_FILTER = Schema(
+    "envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter",
+    "name typed_config config_discovery is_optional disabled",
+)
+ROUTER = Schema(
+    "envoy.extensions.filters.http.router.v3.Router",
+    "dynamic_stats start_child_span upstream_log upstream_log_options suppress_envoy_headers "
+    "strict_check_headers respect_expected_rq_timeout suppress_grpc_request_failure_code_stats "
+    "upstream_http_filters reject_connect_request_early_data",
+)
+HTTP_PROTOCOL_OPTIONS_CORE = Schema(
+    "envoy.config.core.v3.HttpProtocolOptions",
+    "idle_timeout max_connection_duration max_headers_count max_response_headers_kb max_stream_duration "
+    "headers_with_underscores_action max_requests_per_connection",
+)
+HTTP2_PROTOCOL_OPTIONS = Schema(
+    "envoy.config.core.v3.Http2ProtocolOptions",
+    "hpack_table_size max_concurrent_streams initial_stream_window_size initial_connection_window_size "
+    "allow_connect allow_metadata max_outbound_frames max_outbound_control_frames "
+    "max_consecutive_inbound_frames_with_empty_payload max_inbound_priority_frames_per_stream "
+    "max_inbound_window_update_frames_per_data_frame_sent stream_error_on_invalid_http_messaging "
+    "override_stream_error_on_invalid_http_message custom_settings_parameters connection_keepalive "
+    "use_oghttp2_codec max_metadata_size enable_huffman_encoding",
+)
+ROUTE_CONFIGURATION = Schema(
+    "envoy.config.route.v3.RouteConfiguration",
+    "name virtual_hosts vhds internal_only_headers response_headers_to_add response_headers_to_remove "
+    "request_headers_to_add request_headers_to_remove most_specific_header_mutations_wins validate_clusters "
+    "max_direct_response_body_size_bytes cluster_specifier_plugins request_mirror_policies "
+    "ignore_port_in_host_matching vhost_header ignore_path_parameters_in_path_matching typed_per_filter_config "
+    "metadata",
+    unsafe={
+        "vhds": "serve without the virtual hosts it discovers",
+        "internal_only_headers": "pass external requests headers meant for internal ones",
+        "vhost_header": "pick virtual hosts by a different header",
+    },
+    inert="name metadata validate_clusters",
+)
+VIRTUAL_HOST = Schema(
+    "envoy.config.route.v3.VirtualHost",
+    "name domains routes matcher require_tls virtual_clusters rate_limits request_headers_to_add "
+    "request_headers_to_remove response_headers_to_add response_headers_to_remove cors "
+    "typed_per_filter_config include_request_attempt_count include_attempt_count_in_response retry_policy "
+    "retry_policy_typed_config hedge_policy include_is_timeout_retry_header per_request_buffer_limit_bytes "
+    "request_body_buffer_limit request_mirror_policies metadata",
+    unsafe={
+        "matcher": "route requests its matcher does not pick",
+        "require_tls": "serve plaintext requests it requires TLS for",
+    },
+    inert="name metadata",
+)
+ROUTE = Schema(
+    "envoy.config.route.v3.Route",
+    "name match route redirect direct_response filter_action non_forwarding_action metadata decorator "
+    "typed_per_filter_config request_headers_to_add request_headers_to_remove response_headers_to_add "
+    "response_headers_to_remove tracing per_request_buffer_limit_bytes stat_prefix request_body_buffer_limit",
+    unsafe={"filter_action": "route requests it hands to a filter", "non_forwarding_action": "forward requests"},
+    inert="metadata stat_prefix",
+)
+ROUTE_MATCH = Schema(
+    "envoy.config.route.v3.RouteMatch",
+    "prefix path safe_regex connect_matcher path_separated_prefix path_match_policy case_sensitive "
+    "runtime_fraction headers query_parameters cookies grpc tls_context dynamic_metadata filter_state",
+    unsafe={name: _MATCH_MORE for name in (
+        "connect_matcher", "path_separated_prefix", "path_match_policy", "runtime_fraction", "cookies", "grpc",
+        "tls_context", "dynamic_metadata", "filter_state")},
+)
+HEADER_MATCHER = Schema(
+    "envoy.config.route.v3.HeaderMatcher",
+    "name exact_match safe_regex_match range_match present_match prefix_match suffix_match contains_match "
+    "string_match invert_match treat_missing_header_as_empty",
+)
+QUERY_PARAMETER_MATCHER = Schema("envoy.config.route.v3.QueryParameterMatcher", "name string_match present_match")
+STRING_MATCHER = Schema(
+    "envoy.type.matcher.v3.StringMatcher", "exact prefix suffix safe_regex contains custom ignore_case",
+    unsafe={"custom": _MATCH_MORE},
+)
+REGEX_MATCHER = Schema("envoy.type.matcher.v3.RegexMatcher", "google_re2 regex")
+ROUTE_ACTION = Schema(
+    "envoy.config.route.v3.RouteAction",
+    "cluster cluster_header weighted_clusters cluster_specifier_plugin inline_cluster_specifier_plugin "
+    "cluster_not_found_response_code metadata_match prefix_rewrite regex_rewrite path_rewrite_policy "
+    "path_rewrite host_rewrite_literal auto_host_rewrite host_rewrite_header host_rewrite_path_regex "
+    "host_rewrite append_x_forwarded_host timeout idle_timeout flush_timeout early_data_policy retry_policy "
+    "retry_policy_typed_config request_mirror_policies priority rate_limits include_vh_rate_limits "
+    "hash_policy cors max_grpc_timeout grpc_timeout_offset upgrade_configs internal_redirect_policy "
+    "internal_redirect_action max_internal_redirects hedge_policy max_stream_duration",
+    unsafe={
+        "cluster_specifier_plugin": "send requests to a cluster the plugin would not pick",
+        "inline_cluster_specifier_plugin": "send requests to a cluster the plugin would not pick",
+    },
+)
+WEIGHTED_CLUSTER = Schema(
+    "envoy.config.route.v3.WeightedCluster", "clusters total_weight runtime_key_prefix header_name use_hash_policy",
+    inert="total_weight",
+)
+CLUSTER_WEIGHT = Schema(
+    "envoy.config.route.v3.WeightedCluster.ClusterWeight",
+    "name cluster_header weight metadata_match request_headers_to_add request_headers_to_remove "
+    "response_headers_to_add response_headers_to_remove typed_per_filter_config host_rewrite_literal",
+)
+RETRY_POLICY = Schema(
+    "envoy.config.route.v3.RetryPolicy",
+    "retry_on num_retries per_try_timeout per_try_idle_timeout retry_priority retry_host_predicate "
+    "retry_options_predicates host_selection_retry_max_attempts retriable_status_codes retry_back_off "
+    "rate_limited_retry_back_off retriable_headers retriable_request_headers",
+)
+DIRECT_RESPONSE = Schema("envoy.config.route.v3.DirectResponseAction", "status body body_format")
+REDIRECT = Schema(
+    "envoy.config.route.v3.RedirectAction",
+    "https_redirect scheme_redirect host_redirect port_redirect path_redirect prefix_rewrite regex_rewrite "
+    "response_code strip_query",
+)
+
+# --- access logs -------------------------------------------------------------------------------
+
+ACCESS_LOG = Schema("envoy.config.accesslog.v3.AccessLog", "name filter typed_config")
+FILE_ACCESS_LOG = Schema(
+    "envoy.extensions.access_loggers.file.v3.FileAccessLog", "path format json_format typed_json_format log_format"
+)
+STREAM_ACCESS_LOG = Schema("envoy.extensions.access_loggers.stream.v3.StdoutAccessLog", "log_format")
+SUBSTITUTION_FORMAT_STRING = Schema(
+    "envoy.config.core.v3.SubstitutionFormatString",
+    "text_format json_format text_format_source omit_empty_values content_type formatters json_format_options",
+)
+
+# --- TCP and Dubbo proxies -----------------------------------------------------------------------
+
+TCP_PROXY = Schema(
+    "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+    "stat_prefix cluster weighted_clusters on_demand metadata_match idle_timeout downstream_idle_timeout "
+    "upstream_idle_timeout access_log max_connect_attempts backoff_options hash_policy tunneling_config "
+    "max_downstream_connection_duration max_downstream_connection_duration_jitter_percentage "
+    "access_log_flush_interval flush_access_log_on_connected access_log_options proxy_protocol_tlvs "
+    "upstream_connect_mode max_early_data_bytes",
+    unsafe={
+        "tunneling_config": "send the raw stream where it asks for an HTTP tunnel",
+        "on_demand": "fail connections to the clusters it discovers",
+        "proxy_protocol_tlvs": "send no PROXY protocol header where one is expected",
+    },
+)
+TCP_WEIGHTED_CLUSTER = Schema("envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster", "clusters")
+TCP_CLUSTER_WEIGHT = Schema(
+    "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster.ClusterWeight",
+    "name weight metadata_match",
+)
+DUBBO_PROXY = Schema(
+    "envoy.extensions.filters.network.dubbo_proxy.v3.DubboProxy",
+    "stat_prefix protocol_type serialization_type route_config drds multiple_route_config dubbo_filters",
+    unsafe={"drds": "serve without the routes it discovers"},
+    inert="stat_prefix",
+)
+DUBBO_ROUTE_CONFIGURATION = Schema(
+    "envoy.extensions.filters.network.dubbo_proxy.v3.RouteConfiguration", "name interface group version routes",
+    inert="name",
+)
+DUBBO_MULTIPLE_ROUTE_CONFIGURATION = Schema(
+    "envoy.extensions.filters.network.dubbo_proxy.v3.MultipleRouteConfiguration", "name route_config", inert="name",
+)
+DUBBO_ROUTE = Schema("envoy.extensions.filters.network.dubbo_proxy.v3.Route", "match route")
+DUBBO_ROUTE_MATCH = Schema("envoy.extensions.filters.network.dubbo_proxy.v3.RouteMatch", "method headers")
+DUBBO_METHOD_MATCH = Schema(
+    "envoy.extensions.filters.network.dubbo_proxy.v3.MethodMatch", "name params_match",
+    unsafe={"params_match": _MATCH_MORE},
+)
+DUBBO_ROUTE_ACTION = Schema(
+    "envoy.extensions.filters.network.dubbo_proxy.v3.RouteAction", "cluster weighted_clusters metadata_match"
+)
+DUBBO_FILTER = Schema("envoy.extensions.filters.network.dubbo_proxy.v3.DubboFilter", "name config")
+
+# --- clusters ----------------------------------------------------------------------------------
+
+CLUSTER = Schema(
+    "envoy.config.cluster.v3.Cluster",
+    "transport_socket_matches transport_socket_matcher name alt_stat_name type cluster_type eds_cluster_config "
+    "connect_timeout per_connection_buffer_limit_bytes lb_policy load_assignment health_checks "
+    "max_requests_per_connection circuit_breakers upstream_http_protocol_options common_http_protocol_options "
+    "http_protocol_options http2_protocol_options typed_extension_protocol_options dns_refresh_rate dns_jitter "
+    "dns_failure_refresh_rate respect_dns_ttl dns_lookup_family dns_resolvers use_tcp_for_dns_lookups "
+    "dns_resolution_config typed_dns_resolver_config wait_for_warm_on_init outlier_detection cleanup_interval "
+    "upstream_bind_config lb_subset_config ring_hash_lb_config maglev_lb_config original_dst_lb_config "
+    "least_request_lb_config round_robin_lb_config common_lb_config transport_socket metadata "
+    "protocol_selection upstream_connection_options close_connections_on_host_health_failure "
+    "ignore_health_on_host_removal filters load_balancing_policy lrs_server lrs_report_endpoint_metrics "
+    "track_timeout_budgets upstream_config track_cluster_stats preconnect_policy "
+    "connection_pool_per_downstream_connection",
+    unsafe={
+        "transport_socket_matches": "send plaintext to hosts it gives TLS",
+        "transport_socket_matcher": "send plaintext to hosts it gives TLS",
+        "filters": "send upstream bytes its filters would change",
+        "upstream_config": "connect to the upstream differently than configured",
+    },
+    inert="alt_stat_name metadata",
+)
+CLUSTER_LOAD_ASSIGNMENT = Schema(
+    "envoy.config.endpoint.v3.ClusterLoadAssignment", "cluster_name endpoints named_endpoints policy",
+    inert="cluster_name",
+)
+LOCALITY_LB_ENDPOINTS = Schema(
+    "envoy.config.endpoint.v3.LocalityLbEndpoints",
+    "locality metadata lb_endpoints load_balancer_endpoints leds_cluster_locality_config load_balancing_weight "
+    "priority proximity",
+    unsafe={
+        "load_balancer_endpoints": "leave the cluster without these hosts",
+        "leds_cluster_locality_config": "leave the cluster without the hosts it discovers",
+    },
+    inert="locality metadata",
+)
+LB_ENDPOINT = Schema(
+    "envoy.config.endpoint.v3.LbEndpoint", "endpoint endpoint_name health_status metadata load_balancing_weight",
+    unsafe={"endpoint_name": "leave the cluster without this host"},
+)
+ENDPOINT = Schema(
+    "envoy.config.endpoint.v3.Endpoint", "address health_check_config hostname additional_addresses",
+)
+CIRCUIT_BREAKERS = Schema("envoy.config.cluster.v3.CircuitBreakers", "thresholds per_host_thresholds")
+THRESHOLDS = Schema(
+    "envoy.config.cluster.v3.CircuitBreakers.Thresholds",
+    "priority max_connections max_pending_requests max_requests max_retries retry_budget track_remaining "
+    "max_connection_pools",
+)
+ORIGINAL_DST_LB_CONFIG = Schema(
+    "envoy.config.cluster.v3.Cluster.OriginalDstLbConfig",
+    "use_http_header http_header_name upstream_port_override metadata_key",
+    unsafe={
+        "upstream_port_override": "connect to the original port instead of the one it sets",
+        "metadata_key": "connect where the metadata does not point",
+    },
+)
+HEALTH_CHECK = Schema(
+    "envoy.config.core.v3.HealthCheck",
+    "timeout interval initial_jitter interval_jitter interval_jitter_percent unhealthy_threshold healthy_threshold "
+    "alt_port reuse_connection http_health_check tcp_health_check grpc_health_check custom_health_check "
+    "no_traffic_interval no_traffic_healthy_interval unhealthy_interval unhealthy_edge_interval "
+    "healthy_edge_interval event_log_path event_logger event_service always_log_health_check_failures "
+    "always_log_health_check_success tls_options transport_socket_match_criteria",
+)
+HTTP_HEALTH_CHECK = Schema(
+    "envoy.config.core.v3.HealthCheck.HttpHealthCheck",
+    "host path send receive response_buffer_size request_headers_to_add request_headers_to_remove "
+    "expected_statuses retriable_statuses codec_client_type service_name_matcher method",
+)
+TCP_HEALTH_CHECK = Schema("envoy.config.core.v3.HealthCheck.TcpHealthCheck", "send receive proxy_protocol_config")
+HTTP_PROTOCOL_OPTIONS = Schema(
+    "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+    "common_http_protocol_options upstream_http_protocol_options explicit_http_config use_downstream_protocol_config "
+    "auto_config http_filters header_validation_config outlier_detection request_mirror_policies hash_policy "
+    "retry_policy",
+    unsafe={"http_filters": "send upstream requests its filters would change"},
+)
+EXPLICIT_HTTP_CONFIG = Schema(
+    "envoy.extensions.upstreams.http.v3.HttpProtocolOptions.ExplicitHttpConfig",
+    "http_protocol_options http2_protocol_options http3_protocol_options",
+)

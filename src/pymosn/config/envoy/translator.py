@@ -1,0 +1,66 @@
+"""An Envoy v3 bootstrap (static resources) as the MOSN-shaped config the rest of pymosn reads.
+
+    translation = translate_bootstrap(raw)     # never raises; issues are in translation.log
+    translation.config                          # MOSN's shape, for the MOSN loader to validate
+    translation.origins.rewrite_issue(issue)    # a MOSN-path issue as the Envoy path it came from
+
+The translator reports what only it can see (unknown Envoy fields, Envoy enum values,
+features pymosn lacks); everything the MOSN pipeline checks anyway (ports, regexes, cluster
+references, TLS files) is left to it, and its issues are mapped back to Envoy paths."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pymosn.config.envoy import schemas as s
+from pymosn.config.envoy.addresses import socket_address
+from pymosn.config.envoy.clusters import cluster
+from pymosn.config.envoy.listeners import listener
+from pymosn.config.envoy.message import Context, Message
+from pymosn.config.envoy.origins import Origins
+from pymosn.config.issues import ROOT, IssueLog, child
+
+
+@dataclass
+class Translation:
+    config: dict
+    log: IssueLog
+    origins: Origins
+
+
+def translate_bootstrap(raw: dict) -> Translation:
+    ctx = Context()
+    m = Message(raw, ROOT, s.BOOTSTRAP, ctx)
+    out = ctx.node({}, ROOT)
+    admin = m.message("admin", s.ADMIN)
+    if admin is not None:
+        address = socket_address(admin.message("address", s.ADDRESS), "the admin server")
+        if address is not None:
+            host, port, where = address
+            ctx.put(out, "admin", ctx.node({"address": {"socket_address": ctx.node(
+                {"address": host, "port_value": port}, where)}}, admin.path), admin.path)
+        admin.finish()
+    static = m.message("static_resources", s.STATIC_RESOURCES)
+    listeners: list[dict] = []
+    clusters: list[dict] = []
+    static_path = m.at("static_resources")
+    if static is not None:
+        listeners = [x for x in (listener(lst, ctx) for lst in static.messages("listeners", s.LISTENER)) if x]
+        clusters = [cluster(c, ctx) for c in static.messages("clusters", s.CLUSTER)]
+        if static.has("secrets"):
+            static.warn("secrets", "SDS secrets are not implemented by pymosn yet; a TLS context naming one is "
+                                   "refused where it does")
+            static.ignore("secrets")
+        static.finish()
+    if m.has("dynamic_resources"):
+        m.warn("dynamic_resources", "xDS is not implemented by pymosn yet; only static_resources are served")
+        m.ignore("dynamic_resources")
+    # the node only names this proxy to a management server
+    m.ignore("node")
+    m.finish()
+    server = ctx.node({"listeners": ctx.node(listeners, child(static_path, "listeners")),
+                       "routers": ctx.routers}, static_path)
+    out["servers"] = [server]
+    out["cluster_manager"] = ctx.node({"clusters": ctx.node(clusters, child(static_path, "clusters"))}, static_path)
+    ctx.origins.resolve(out)
+    return Translation(out, ctx.log, ctx.origins)
