@@ -384,6 +384,9 @@ class Cluster(Model):
     tls_context: TLSConfig | None = None  # TLS to the upstream hosts
     health_check: HealthCheck | None = None  # active health checking of the hosts
     original_dst_lb_config: OriginalDstLbConfig | None = None  # ORIGINAL_DST clusters
+    # pymosn's (MOSN sets it on the proxy filter only): what the hosts speak. "" = the proxy's
+    # upstream_protocol; Http1, Http2 (h2c, or h2 over TLS), Auto (TLS: the server's ALPN pick)
+    upstream_protocol: str = ""
 
 
 class ClusterManager(Model):

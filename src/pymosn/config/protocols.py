@@ -12,12 +12,13 @@ from collections.abc import Callable, Iterable
 from pymosn.config.issues import IssueLog
 
 HTTP1 = "Http1"
+HTTP2 = "Http2"
 AUTO = "Auto"
 X = "X"
 BUILTIN_RPC = ("bolt", "boltv2", "dubbo", "x_example")
 
 # MOSN writes "Http1"; "HTTP1" appears in docs and older samples, so both mean the same codec.
-_ALIASES = {"http1": HTTP1, "auto": AUTO, "x": X}
+_ALIASES = {"http1": HTTP1, "http2": HTTP2, "auto": AUTO, "x": X}
 _rpc_protocols: Callable[[], Iterable[str]] = lambda: BUILTIN_RPC  # noqa: E731
 
 
@@ -41,7 +42,7 @@ def canonical_protocol(value: str) -> str | None:
 
 
 def is_rpc(protocol: str) -> bool:
-    return protocol not in (HTTP1, AUTO, X)
+    return protocol not in (HTTP1, HTTP2, AUTO, X)
 
 
 def check_protocol(value: object, path: str, log: IssueLog, direction: str) -> str | None:
@@ -52,7 +53,7 @@ def check_protocol(value: object, path: str, log: IssueLog, direction: str) -> s
     canonical = canonical_protocol(value)
     if canonical is not None:
         return canonical
-    known = ", ".join([HTTP1, AUTO, X, *rpc_protocols()])
+    known = ", ".join([HTTP1, HTTP2, AUTO, X, *rpc_protocols()])
     log.error(path, f"{direction} protocol {value!r} is not implemented by pymosn yet; known: {known}")
     return None
 

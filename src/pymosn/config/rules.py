@@ -18,7 +18,7 @@ from pymosn.config import model
 from pymosn.config.filter_chain_match import TRANSPORT_PROTOCOLS, combinations, match_keys
 from pymosn.config.filter_chain_match import network as chain_network
 from pymosn.config.issues import INVALID, child, item, known_values_message
-from pymosn.config.protocols import AUTO, X, check_protocol, check_sub_protocol, is_rpc
+from pymosn.config.protocols import AUTO, HTTP1, HTTP2, X, check_protocol, check_sub_protocol, is_rpc
 from pymosn.config.walker import Rule, Walker
 
 IMPLEMENTED_LB_TYPES = frozenset({"LB_RANDOM", "LB_ROUNDROBIN", "LB_WEIGHTED_ROUNDROBIN", "LB_ORIGINAL_DST"})
@@ -436,7 +436,36 @@ def cluster(obj: model.Cluster, path: str, walker: Walker) -> model.Cluster:
         obj = msgspec.structs.replace(obj, lb_type="LB_ORIGINAL_DST")  # the only balancer that fits
     elif obj.lb_type == "LB_ORIGINAL_DST":
         walker.log.error(child(path, "lb_type"), "LB_ORIGINAL_DST needs cluster type ORIGINAL_DST")
+    if obj.upstream_protocol:
+        obj = msgspec.structs.replace(obj, upstream_protocol=_cluster_protocol(obj, path, walker))
     return obj
+
+
+def _cluster_protocol(obj: model.Cluster, path: str, walker: Walker) -> str:
+    """A cluster's upstream_protocol: an HTTP version, or Auto for the server's ALPN pick; an
+    ALPN list must not offer a protocol the cluster would not speak."""
+    field = child(path, "upstream_protocol")
+    protocol = check_protocol(obj.upstream_protocol, field, walker.log, direction="upstream")
+    if protocol is None:
+        return obj.upstream_protocol
+    if protocol not in (HTTP1, HTTP2, AUTO):
+        walker.log.error(field, f"a cluster's upstream_protocol is Http1, Http2 or Auto, not {protocol!r}; "
+                                "RPC protocols are the proxy filter's")
+        return protocol
+    tls = obj.tls_context
+    secure = tls is not None and tls.status
+    if protocol == AUTO and not secure:
+        walker.log.error(field, "Auto takes the protocol the server picks by TLS ALPN; it needs a tls_context "
+                                "with status true")
+    offered = {p.strip() for p in tls.alpn.split(",")} if secure and tls.alpn else set()
+    needs = {HTTP1: "http/1.1", HTTP2: "h2"}.get(protocol)
+    if offered and needs is not None and offered != {needs}:
+        walker.log.error(child(child(path, "tls_context"), "alpn"),
+                         f"offers {tls.alpn!r} but upstream_protocol {protocol} speaks only {needs!r}")
+    if offered and protocol == AUTO and not {"h2", "http/1.1"} <= offered:
+        walker.log.error(child(child(path, "tls_context"), "alpn"),
+                         f"upstream_protocol Auto needs both 'h2' and 'http/1.1' offered, got {tls.alpn!r}")
+    return protocol
 
 
 def host(obj: model.Host, path: str, walker: Walker) -> model.Host:
@@ -473,7 +502,7 @@ def health_check(obj: model.HealthCheck, path: str, walker: Walker) -> model.Hea
         protocol = "tcp"
     else:
         protocol = check_protocol(protocol, child(path, "protocol"), walker.log, direction="health check")
-        if protocol in (AUTO, X):
+        if protocol in (AUTO, X, HTTP2):
             walker.log.error(child(path, "protocol"), "a health check needs one concrete protocol: Http1, tcp or an RPC protocol")
             protocol = None
     for field in ("timeout", "interval"):

@@ -206,6 +206,7 @@ class ClusterStats(_WithGrpc):
         "upstream_cx_connect_timeout",
         "upstream_cx_destroy",
         "upstream_cx_overflow",
+        "upstream_cx_http2_total",
         "upstream_rq_total",
         "upstream_rq_pending_overflow",
         "upstream_rq_timeout",

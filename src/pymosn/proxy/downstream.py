@@ -297,7 +297,7 @@ class DownstreamStream:
             self.counted_active = True
             self.cluster.active_requests += 1
             self.cluster.stats.upstream_rq_active += 1
-        client = host.pool.acquire(self)
+        client = self.cluster.pool_for(host, self.settings.upstream_protocol).acquire(self)
         if client is not None:
             self.on_pool_ready(client)
 
@@ -433,7 +433,7 @@ class DownstreamStream:
             self.client = None
             client.reset()
         elif self.host is not None and self.cluster is not None:
-            self.host.pool.cancel(self)
+            self.cluster.pool_for(self.host, self.settings.upstream_protocol).cancel(self)
 
     # --- upstream response -------------------------------------------------------------------
 

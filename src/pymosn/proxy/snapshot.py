@@ -43,3 +43,4 @@ class ProxySettings:
     default_timeout: float = 15.0  # Envoy's default route timeout
     scheme: bytes = b"http"
     client_cert: Any = None  # proxy.client_cert.ClientCertForwarding; None = drop incoming XFCC
+    upstream_protocol: str = "Http1"  # for clusters that do not say what their hosts speak

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from typing import Any
 
 from pymosn.config import model
+from pymosn.config.protocols import AUTO, HTTP1, HTTP2
 from pymosn.network.tls import client_context
 from pymosn.upstream.errors import UpstreamConnectError
+from pymosn.upstream.h2pool import AlpnPool, H2Pool
 from pymosn.upstream.host import Host
 from pymosn.upstream.load_balancer import LOAD_BALANCERS
 from pymosn.upstream.original_dst import OriginalDstHosts
@@ -33,6 +36,13 @@ class Cluster:
         self.pending = 0  # requests waiting for a connection, across hosts
         self.active_requests = 0
         self.active_retries = 0
+        tls = config.tls_context
+        self.ssl_context = client_context(tls) if tls is not None and tls.status else None
+        self.server_name = tls.server_name if tls is not None else ""
+        self.protocol = _cluster_protocol(config)  # None: the proxy filter's upstream_protocol
+        self._h2_ssl_context: ssl.SSLContext | None = None
+        if self.ssl_context is not None and not tls.alpn and self.protocol in (HTTP2, AUTO):
+            self.ssl_context.set_alpn_protocols(["h2"] if self.protocol == HTTP2 else ["h2", "http/1.1"])
         self.hosts: list[Host] = []
         for h in config.hosts:
             host = Host(
@@ -43,7 +53,7 @@ class Cluster:
                 h.hostname,
                 stats_store.host(config.name, _address(h.address)),
             )
-            host.pool = Http1Pool(host, self)
+            host.pool = self.make_pool(host)
             self.hosts.append(host)
         self.original_dst: OriginalDstHosts | None = None
         if config.type == "ORIGINAL_DST":
@@ -51,14 +61,40 @@ class Cluster:
             header = lb_config.header_name if lb_config is not None and lb_config.use_header else None
             self.original_dst = OriginalDstHosts(
                 config.name, header, lambda address: stats_store.host(config.name, address),
-                lambda host: Http1Pool(host, self),
+                self.make_pool,
             )
             self.lb = LOAD_BALANCERS["LB_ROUNDROBIN"](())  # no fixed hosts to balance
         else:
             self.lb = LOAD_BALANCERS[config.lb_type](self.hosts)
-        tls = config.tls_context
-        self.ssl_context = client_context(tls) if tls is not None and tls.status else None
-        self.server_name = tls.server_name if tls is not None else ""
+
+    def make_pool(self, host: Host) -> Any:
+        """The host's pool for what the cluster says its hosts speak (HTTP/1.1 unless set)."""
+        if self.protocol == HTTP2:
+            return H2Pool(host, self)
+        if self.protocol == AUTO:
+            return AlpnPool(host, self) if self.ssl_context is not None else Http1Pool(host, self)
+        return Http1Pool(host, self)
+
+    def pool_for(self, host: Host, proxy_protocol: str) -> Any:
+        """The pool a request uses: the cluster's protocol when it names one, else the proxy
+        filter's upstream_protocol (MOSN's only place for it)."""
+        if self.protocol is not None or proxy_protocol != HTTP2:
+            return host.pool
+        pool = host.h2_pool
+        if pool is None:
+            pool = host.h2_pool = H2Pool(host, self, self._h2_context())
+        return pool
+
+    def _h2_context(self) -> ssl.SSLContext | None:
+        """TLS for HTTP/2 the cluster itself did not ask for: the same settings offering h2."""
+        if self.ssl_context is None:
+            return None
+        if self._h2_ssl_context is None:
+            tls = self.config.tls_context
+            self._h2_ssl_context = client_context(tls)
+            if not tls.alpn:
+                self._h2_ssl_context.set_alpn_protocols(["h2"])
+        return self._h2_ssl_context
 
     def choose_host(self, conn: Any = None, headers: Any = None) -> Host | None:
         """The host for a request or connection: the load balancer's pick, or for an
@@ -67,25 +103,26 @@ class Cluster:
             return self.lb.choose()
         return self.original_dst.host_for(conn, headers)
 
-    def tls_options(self, host: Host) -> dict:
+    def tls_options(self, host: Host, ssl_context: ssl.SSLContext | None = None) -> dict:
         """create_connection arguments for TLS to `host` (none for plaintext)."""
         if self.ssl_context is None:
             return {}
         return {
-            "ssl": self.ssl_context,
+            "ssl": ssl_context or self.ssl_context,
             "server_hostname": self.server_name or host.hostname or host.host,
             "ssl_handshake_timeout": self.connect_timeout,
         }
 
-    async def connect(self, host: Host, protocol_factory):
-        """Dials `host` (with TLS if the cluster asks for it) and counts the attempt in the
-        cluster's and the host's stats. Returns the protocol; raises UpstreamConnectError."""
+    async def connect(self, host: Host, protocol_factory, ssl_context: ssl.SSLContext | None = None):
+        """Dials `host` (with TLS if the cluster asks for it, through `ssl_context` if given)
+        and counts the attempt in the cluster's and the host's stats. Returns the protocol;
+        raises UpstreamConnectError."""
         self.stats.upstream_cx_total += 1
         host.stats.cx_total += 1
         loop = asyncio.get_running_loop()
         try:
             _, protocol = await asyncio.wait_for(
-                loop.create_connection(protocol_factory, host.host, host.port, **self.tls_options(host)),
+                loop.create_connection(protocol_factory, host.host, host.port, **self.tls_options(host, ssl_context)),
                 self.connect_timeout,
             )
         except (TimeoutError, OSError) as exc:  # ssl.SSLError is an OSError
@@ -110,6 +147,8 @@ class Cluster:
     def close(self) -> None:
         for host in self.hosts + (self.original_dst.all() if self.original_dst is not None else []):
             host.pool.close()
+            if host.h2_pool is not None:
+                host.h2_pool.close()
         xpools = getattr(self, "xpools", None)  # X-Protocol pools, made by the RPC proxy on first use
         if xpools is not None:
             xpools.close()
@@ -140,6 +179,20 @@ class Cluster:
                 }
             )
         return {"name": self.name, "hosts": hosts}
+
+
+def _cluster_protocol(config: model.Cluster) -> str | None:
+    """What the cluster says its hosts speak: upstream_protocol, else an ALPN list naming one
+    protocol (or both: Auto)."""
+    if config.upstream_protocol:
+        return config.upstream_protocol
+    tls = config.tls_context
+    if tls is None or not tls.status or not tls.alpn:
+        return None
+    offered = {p.strip() for p in tls.alpn.split(",")}
+    if "h2" in offered:
+        return AUTO if "http/1.1" in offered else HTTP2
+    return HTTP1 if "http/1.1" in offered else None
 
 
 def _address(addr: tuple[str, int]) -> str:

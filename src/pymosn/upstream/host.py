@@ -6,7 +6,7 @@ from typing import Any
 
 
 class Host:
-    __slots__ = ("address", "host", "port", "weight", "metadata", "hostname", "stats", "pool", "healthy")
+    __slots__ = ("address", "host", "port", "weight", "metadata", "hostname", "stats", "pool", "h2_pool", "healthy")
 
     def __init__(self, host: str, port: int, weight: int, metadata: dict, hostname: str, stats: Any) -> None:
         self.host = host
@@ -17,6 +17,7 @@ class Host:
         self.hostname = hostname
         self.stats = stats
         self.pool: Any = None
+        self.h2_pool: Any = None  # HTTP/2 streams when the proxy filter, not the cluster, asks for them
         self.healthy = True
 
     def __repr__(self) -> str:

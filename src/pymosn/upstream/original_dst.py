@@ -60,6 +60,8 @@ class OriginalDstHosts:
                 del self.hosts[address], self.last_used[address]
                 if host.pool is not None:
                     host.pool.close()
+                if host.h2_pool is not None:
+                    host.h2_pool.close()
 
     def all(self) -> list[Host]:
         return list(self.hosts.values())

@@ -95,11 +95,16 @@ class Http1Pool:
             self._fail_waiters(str(error))
             return
         self.connecting -= 1
+        self.adopt(conn)
+
+    def adopt(self, conn: Connection) -> None:
+        """Takes an established connection (dialled here, or by the HTTP/2 pool when ALPN
+        settled on http/1.1) already counted in the cluster's connections."""
         self.total += 1
-        cluster.stats.upstream_cx_active += 1
-        host.stats.cx_active += 1
+        self.cluster.stats.upstream_cx_active += 1
+        self.host.stats.cx_active += 1
         client = ClientStreamConnection(conn, self._on_idle)
-        client.host = host
+        client.host = self.host
         conn.read_filters = [client]
         conn.close_callbacks.append(self._on_close)
         self._on_idle(client)

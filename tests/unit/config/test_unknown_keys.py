@@ -136,10 +136,13 @@ def test_route_upstream_protocol_is_checked():
     raw = minimal()
     route(raw)["route"]["upstream_protocol"] = "HTTP1"
     assert warnings(raw) == []
-    route(raw)["route"]["upstream_protocol"] = "Http2"
+    route(raw)["route"]["upstream_protocol"] = "Http3"
     assert errors(raw) == ["$.servers[0].routers[0].virtual_hosts[0].routers[0].route.upstream_protocol: upstream "
-                           "protocol 'Http2' is not implemented by pymosn yet; known: Http1, Auto, X, bolt, boltv2, "
-                           "dubbo, x_example"]
+                           "protocol 'Http3' is not implemented by pymosn yet; known: Http1, Http2, Auto, X, bolt, "
+                           "boltv2, dubbo, x_example"]
+    route(raw)["route"]["upstream_protocol"] = "Http2"
+    assert warnings(raw) == ["$.servers[0].routers[0].virtual_hosts[0].routers[0].route.upstream_protocol: "
+                             f"{IGNORED}"]  # the proxy filter or the cluster says it
 
 
 def test_proxy_config_mosn_keys_warn_with_nested_path():

@@ -132,7 +132,7 @@ def test_missing_router_config():
 
 def test_proxy_config_errors_have_nested_paths():
     raw = minimal()
-    proxy_config(raw).update(router_config_nam="r0", downstream_protocol="Auto", upstream_protocol="Http2",
+    proxy_config(raw).update(router_config_nam="r0", downstream_protocol="Auto", upstream_protocol="Http3",
                              max_request_bytes="big")
     del proxy_config(raw)["router_config_name"]
     found = errors(raw)
@@ -143,8 +143,8 @@ def test_proxy_config_errors_have_nested_paths():
     proxy_config(raw).update(router_config_name="r0", max_request_bytes=0)
     del proxy_config(raw)["router_config_nam"]
     assert errors(raw) == [
-        f"{PROXY}.upstream_protocol: upstream protocol 'Http2' is not implemented by pymosn yet; known: Http1, "
-        "Auto, X, bolt, boltv2, dubbo, x_example",
+        f"{PROXY}.upstream_protocol: upstream protocol 'Http3' is not implemented by pymosn yet; known: Http1, "
+        "Http2, Auto, X, bolt, boltv2, dubbo, x_example",
     ]
 
 

@@ -1,0 +1,476 @@
+"""Client side of an HTTP/2 upstream connection: one h2 connection, many streams.
+
+The pool hands each request an `Http2ClientStream`, which offers what the proxy's downstream
+stream calls on an HTTP/1.1 client connection (send_headers/data/trailers, reset, `conn`,
+`reused`), so HTTP/1.1 requests are converted here and not in the proxy. Flow control both
+ways: request bytes the upstream's windows cannot take yet wait in a bounded per-stream
+buffer (above it, the stream's watermark listener pauses the downstream), and response DATA
+is acknowledged only while the downstream keeps up, so a slow client throttles its own stream
+and no other."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import h2.config
+import h2.connection
+import h2.errors
+import h2.events
+import h2.exceptions
+import h2.settings
+
+from pymosn.api.filter import FilterStatus
+from pymosn.network.connection import Connection
+from pymosn.protocol.http2.goaway import GoAway, GoAwaySplitter
+from pymosn.protocol.http2.upstream_conversion import (
+    request_headers,
+    response_head,
+    response_trailers,
+    trailer_fields,
+)
+
+# Per-stream receive window: what one stream may have in flight towards a slow client.
+STREAM_WINDOW = 256 * 1024
+CONNECTION_WINDOW = 4 * 1024 * 1024
+_CANCEL = h2.errors.ErrorCodes.CANCEL
+_REFUSED = h2.errors.ErrorCodes.REFUSED_STREAM
+_UNLIMITED = 2**31
+
+_CONFIG = h2.config.H2Configuration(client_side=True, header_encoding=None)
+
+
+class Http2ClientConnection:
+    """Read filter of one upstream connection. `owner` (the pool) is told on_h2_ready(client)
+    when the server's first SETTINGS arrive, on_h2_capacity(client) when a stream slot frees
+    or the server raises its limit, and on_h2_goaway(client) when no new stream may start."""
+
+    def __init__(self, conn: Connection, owner: Any, *, scheme: bytes, authority: bytes, max_streams: int = 0) -> None:
+        self.conn = conn
+        self.owner = owner
+        self.scheme = scheme
+        self.authority = authority  # for requests without a Host header
+        self.max_streams = max_streams  # streams over the connection's life; 0 = unlimited
+        self.h2 = h2.connection.H2Connection(config=_CONFIG)
+        self.h2.local_settings = h2.settings.Settings(
+            client=True,
+            initial_values={
+                h2.settings.SettingCodes.ENABLE_PUSH: 0,
+                h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: STREAM_WINDOW,
+                h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 0,  # servers do not push
+                h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: 64 * 1024,
+            },
+        )
+        self.splitter = GoAwaySplitter()
+        self.streams: dict[int, Http2ClientStream] = {}  # started streams by id
+        self.reserved = 0  # streams handed out and not yet released, started or not
+        self.started = 0  # streams ever handed out
+        self.ready = False
+        self.draining = False  # GOAWAY received or sent, or the stream budget spent
+        self.closed = False
+        self.blocked: set[Http2ClientStream] = set()  # streams with request bytes waiting
+        self.settings_timer: Any = None  # the pool's deadline for the server's SETTINGS
+        self.handshake_failure: str | None = None
+        conn.watermark_listener = self
+        conn.close_callbacks.append(self._on_close)
+
+    def start(self) -> None:
+        self.h2.initiate_connection()
+        self.h2.increment_flow_control_window(CONNECTION_WINDOW - 65535)
+        self.flush()
+
+    def flush(self) -> None:
+        data = self.h2.data_to_send()
+        if data:
+            self.conn.write(data)
+
+    # --- capacity -----------------------------------------------------------------------------
+
+    def available(self) -> int:
+        """Streams that may start on this connection now."""
+        if not self.ready or self.draining or self.closed:
+            return 0
+        limit = min(self.h2.remote_settings.max_concurrent_streams, _UNLIMITED)
+        free = limit - self.reserved
+        if self.max_streams:
+            free = min(free, self.max_streams - self.started)
+        return free
+
+    def new_stream(self) -> Http2ClientStream:
+        self.reserved += 1
+        self.started += 1
+        if self.max_streams and self.started >= self.max_streams:
+            self.draining = True  # the budget is spent: close once these streams finish
+        return Http2ClientStream(self)
+
+    def release(self, stream: Http2ClientStream) -> None:
+        if stream.released:
+            return
+        stream.released = True
+        self.reserved -= 1
+        if stream.stream_id:
+            self.streams.pop(stream.stream_id, None)
+        self.blocked.discard(stream)
+        if self.closed:
+            return
+        if self.draining and not self.reserved:
+            self.goaway()
+            self.conn.close()
+            return
+        self.owner.on_h2_capacity(self)
+
+    def goaway(self) -> None:
+        if not self.closed and not self.conn.closed:
+            try:
+                self.h2.close_connection()
+            except h2.exceptions.ProtocolError:
+                return
+            self.flush()
+
+    # --- read filter ------------------------------------------------------------------------
+
+    def on_new_connection(self) -> FilterStatus:
+        return FilterStatus.CONTINUE
+
+    def on_data(self, data: bytes) -> FilterStatus:
+        try:
+            for piece in self.splitter.feed(data):
+                if type(piece) is GoAway:
+                    self._on_goaway(piece)
+                else:
+                    self._handle(self.h2.receive_data(piece))
+        except h2.exceptions.ProtocolError as error:
+            self.flush()  # h2 has queued the GOAWAY telling the server why
+            self._fail(f"upstream HTTP/2 protocol error: {error}")
+            return FilterStatus.STOP
+        self.flush()
+        return FilterStatus.STOP
+
+    def on_eof(self) -> bool:
+        return False
+
+    def _handle(self, events: list) -> None:
+        streams = self.streams
+        for event in events:
+            kind = type(event)
+            if kind is h2.events.DataReceived:
+                stream = streams.get(event.stream_id)
+                if stream is None:
+                    if event.flow_controlled_length:
+                        self.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                    continue
+                stream.on_data(event.data, event.flow_controlled_length, event.stream_ended is not None)
+            elif kind is h2.events.ResponseReceived:
+                stream = streams.get(event.stream_id)
+                if stream is not None:
+                    stream.on_head(event.headers, event.stream_ended is not None)
+            elif kind is h2.events.TrailersReceived:
+                stream = streams.get(event.stream_id)
+                if stream is not None:
+                    stream.on_trailers(event.headers)
+            elif kind is h2.events.StreamReset:
+                stream = streams.get(event.stream_id)
+                if stream is not None:
+                    stream.on_reset(event.error_code)
+            elif kind is h2.events.WindowUpdated:
+                self._unblock(event.stream_id)
+            elif kind is h2.events.RemoteSettingsChanged:
+                if not self.ready:
+                    self.ready = True
+                    self.owner.on_h2_ready(self)
+                else:
+                    self._unblock(0)  # INITIAL_WINDOW_SIZE may have grown every window
+                    self.owner.on_h2_capacity(self)
+            # InformationalResponseReceived: the proxy answered 100-continue itself; other
+            # 1xx have no HTTP/1.1 relay here. StreamEnded is handled with the frame it ends.
+
+    def _on_goaway(self, goaway: GoAway) -> None:
+        """The server takes no new streams. Those it promised to finish go on; those above
+        last_stream_id it never processed, so they are safe to retry elsewhere."""
+        first = not self.draining
+        self.draining = True
+        for stream_id in [s for s in self.streams if s > goaway.last_stream_id]:
+            stream = self.streams[stream_id]
+            stream.reused = True
+            stream.on_reset(_REFUSED)
+        if first and not self.closed:
+            self.owner.on_h2_goaway(self)
+        if not self.reserved and not self.closed:
+            self.conn.close()
+
+    def _unblock(self, stream_id: int) -> None:
+        if not self.blocked or self.conn.write_paused:
+            return
+        if stream_id:
+            stream = self.streams.get(stream_id)
+            if stream is not None and stream in self.blocked:
+                stream.send_pending()
+        else:
+            for stream in list(self.blocked):
+                stream.send_pending()
+        self.flush()
+
+    # --- upstream write watermarks ----------------------------------------------------------
+
+    def on_above_write_high_watermark(self) -> None:
+        pass  # DATA stops: send_pending checks conn.write_paused, so bytes wait per stream
+
+    def on_below_write_low_watermark(self) -> None:
+        self._unblock(0)
+
+    # --- failure ------------------------------------------------------------------------------
+
+    def _fail(self, reason: str) -> None:
+        self.draining = True
+        self.conn.abort()
+        self._reset_all(reason)
+
+    def _reset_all(self, reason: str) -> None:
+        for stream in list(self.streams.values()):
+            stream.fail(reason)
+
+    def _on_close(self, conn: Connection, exc: Exception | None) -> None:
+        self.closed = True
+        self.draining = True
+        self._reset_all("upstream connection closed" + (f": {exc}" if exc else ""))
+
+
+class Http2ClientStream:
+    """One request/response exchange on an HTTP/2 upstream connection. It is also its own
+    `conn` for the proxy: local_address/id name the TCP connection, and pause_reading /
+    resume_reading throttle this stream only."""
+
+    __slots__ = (
+        "client",
+        "conn",
+        "receiver",
+        "stream_id",
+        "reused",
+        "released",
+        "request_done",
+        "response_done",
+        "pending",
+        "pending_bytes",
+        "pending_end",
+        "pending_trailers",
+        "above_limit",
+        "paused",
+        "unacked",
+        "watermark_listener",
+        "local_address",
+        "id",
+    )
+
+    def __init__(self, client: Http2ClientConnection) -> None:
+        self.client = client
+        self.conn = self
+        self.receiver: Any = None
+        self.stream_id = 0
+        self.reused = False  # the server never processed it: safe to retry elsewhere
+        self.released = False
+        self.request_done = False
+        self.response_done = False
+        self.pending: deque[bytes] = deque()
+        self.pending_bytes = 0
+        self.pending_end = False
+        self.pending_trailers: list | None = None
+        self.above_limit = False
+        self.paused = False
+        self.unacked = 0
+        self.watermark_listener: Any = None
+        self.local_address = client.conn.local_address
+        self.id = client.conn.id
+
+    # --- request side (called by the proxy) ---------------------------------------------------
+
+    def send_headers(self, receiver: Any, method: bytes, target: bytes, headers: list, body_kind: int,
+                     end_stream: bool) -> None:
+        self.receiver = receiver
+        client = self.client
+        if client.closed:
+            self._fail_soon("upstream connection closed")
+            return
+        h2conn = client.h2
+        try:
+            stream_id = h2conn.get_next_available_stream_id()
+            fields = request_headers(method, target, headers, client.scheme, client.authority)
+            h2conn.send_headers(stream_id, fields, end_stream=end_stream)
+        except (h2.exceptions.ProtocolError, h2.exceptions.NoAvailableStreamIDError) as error:
+            self._fail_soon(f"upstream HTTP/2 error: {error}")
+            return
+        self.stream_id = stream_id
+        client.streams[stream_id] = self
+        self.request_done = end_stream
+        client.flush()
+
+    def send_data(self, data: bytes, end_stream: bool) -> None:
+        if self.released or not self.stream_id:
+            return
+        if data:
+            self.pending.append(data)
+            self.pending_bytes += len(data)
+        if end_stream:
+            self.pending_end = True
+        self.send_pending()
+        self.client.flush()
+
+    def send_trailers(self, trailers: list) -> None:
+        if self.released or not self.stream_id:
+            return
+        self.pending_trailers = trailer_fields(trailers)
+        self.pending_end = True
+        self.send_pending()
+        self.client.flush()
+
+    def send_raw(self, data: bytes) -> None:
+        # Tunnels (Upgrade) have no HTTP/2 form here: the request cannot go on.
+        receiver = self.receiver
+        self.reset()
+        if receiver is not None:
+            receiver.on_upstream_reset("upgrade tunnels are not supported to an HTTP/2 upstream")
+
+    def send_pending(self) -> None:
+        """Sends what the windows allow; what is left waits, bounded."""
+        client = self.client
+        h2conn = client.h2
+        stream_id = self.stream_id
+        pending = self.pending
+        try:
+            if pending and not client.conn.write_paused:
+                window = h2conn.local_flow_control_window(stream_id)
+                frame = h2conn.max_outbound_frame_size
+                while pending and window > 0:
+                    chunk = pending[0]
+                    size = min(len(chunk), window, frame)
+                    if size < len(chunk):
+                        pending[0] = chunk[size:]
+                        chunk = chunk[:size]
+                    else:
+                        pending.popleft()
+                    last = not pending and self.pending_end and self.pending_trailers is None
+                    h2conn.send_data(stream_id, chunk, end_stream=last)
+                    self.pending_bytes -= size
+                    window -= size
+                    if last:
+                        self.request_done = True
+            if not pending and self.pending_end and not self.request_done:
+                if self.pending_trailers is not None:
+                    h2conn.send_headers(stream_id, self.pending_trailers, end_stream=True)
+                else:
+                    h2conn.end_stream(stream_id)
+                self.request_done = True
+        except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError, KeyError):
+            pending.clear()
+            self.pending_bytes = 0
+            self.request_done = True
+        self._watermarks()
+        if self.request_done and self.response_done:
+            client.release(self)
+
+    def _watermarks(self) -> None:
+        limit = self.client.conn.buffer_limit
+        if self.pending:
+            self.client.blocked.add(self)
+        else:
+            self.client.blocked.discard(self)
+        listener = self.watermark_listener
+        if not self.above_limit and self.pending_bytes > limit:
+            self.above_limit = True
+            if listener is not None:
+                listener.on_above_write_high_watermark()
+        elif self.above_limit and self.pending_bytes <= limit // 2:
+            self.above_limit = False
+            if listener is not None:
+                listener.on_below_write_low_watermark()
+
+    def reset(self) -> None:
+        """The proxy abandons the request: the upstream sees RST_STREAM(CANCEL)."""
+        self.receiver = None
+        if self.released:
+            return
+        client = self.client
+        if self.stream_id and not client.closed:
+            try:
+                client.h2.reset_stream(self.stream_id, _CANCEL)
+            except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError, KeyError):
+                pass
+            client.flush()
+        client.release(self)
+
+    def on_idle(self, _stream: Any) -> None:
+        """The requester was gone when the stream was handed to it."""
+        self.reset()
+
+    # --- per-stream read throttling (the proxy's `conn.pause_reading`) ----------------------
+
+    def pause_reading(self) -> None:
+        self.paused = True
+
+    def resume_reading(self) -> None:
+        if not self.paused:
+            return
+        self.paused = False
+        unacked, self.unacked = self.unacked, 0
+        client = self.client
+        if unacked and not self.released and not client.closed:
+            try:
+                client.h2.increment_flow_control_window(unacked, self.stream_id)
+            except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError, KeyError):
+                return
+            client.flush()
+
+    # --- response side (called by the connection) ---------------------------------------------
+
+    def on_head(self, fields: list, end_stream: bool) -> None:
+        receiver = self.receiver
+        if end_stream:
+            self._response_ended()
+        if receiver is not None:
+            receiver.on_response_head(response_head(fields, end_stream), end_stream)
+
+    def on_data(self, data: bytes, flow_length: int, end_stream: bool) -> None:
+        receiver = self.receiver
+        if end_stream:
+            self._response_ended()
+        if receiver is not None:
+            receiver.on_response_data(data, end_stream)
+        if flow_length:
+            h2conn = self.client.h2
+            if self.paused and not end_stream:
+                # The client is slow: give the connection window back (other streams go on)
+                # but hold this stream's until it catches up.
+                self.unacked += flow_length
+                h2conn.increment_flow_control_window(flow_length)
+            else:
+                h2conn.acknowledge_received_data(flow_length, self.stream_id)
+
+    def on_trailers(self, fields: list) -> None:
+        receiver = self.receiver
+        self._response_ended()
+        if receiver is not None:
+            receiver.on_response_trailers(response_trailers(fields))
+
+    def _response_ended(self) -> None:
+        self.response_done = True
+        self.receiver = None
+        if self.request_done:
+            self.client.release(self)
+        else:
+            self.reset()  # the server answered without reading the whole request: stop sending it
+
+    def on_reset(self, error_code: Any) -> None:
+        if error_code == _REFUSED:
+            self.reused = True  # RFC 9113 8.7: not processed, safe to retry
+        name = getattr(error_code, "name", error_code)
+        self.fail(f"upstream reset stream: {name}")
+
+    def fail(self, reason: str) -> None:
+        receiver = self.receiver
+        self.receiver = None
+        self.client.release(self)
+        if receiver is not None and not self.response_done:
+            receiver.on_upstream_reset(reason)
+
+    def _fail_soon(self, reason: str) -> None:
+        # Not from inside send_headers: the proxy is still setting this stream up.
+        self.client.conn.loop.call_soon(self.fail, reason)

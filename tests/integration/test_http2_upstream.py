@@ -1,0 +1,366 @@
+"""HTTP/1.1 clients through pymosn to HTTP/2 upstreams: h2c prior knowledge and h2 over TLS
+(ALPN), streams multiplexed on pooled connections, conversion of bodies and trailers, flow
+control, resets and GOAWAY."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import socket
+import ssl
+import struct
+import time
+
+import httpx
+import pytest
+
+from tests.support.certs import Pki
+from tests.support.h2_origin import H2Origin
+from tests.support.origin import Origin
+from tests.support.proxy import free_port, simple_config
+
+H2_CLUSTER = {"upstream_protocol": "Http2"}
+
+
+@pytest.fixture
+def h2_origin():
+    with H2Origin() as origin:
+        yield origin
+
+
+def h2_proxy(start_proxy, origin_port: int, cluster: dict | None = None, **kwargs):
+    return start_proxy(lambda port: simple_config(port, [origin_port], cluster={**H2_CLUSTER, **(cluster or {})},
+                                                  **kwargs))
+
+
+def wait_for(predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        time.sleep(0.02)
+
+
+def raw_exchange(port: int, request: bytes, timeout: float = 10.0) -> bytes:
+    """Sends `request` and reads until the response is complete."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(request)
+        out = b""
+        while not _complete(out):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+        return out
+
+
+def _complete(out: bytes) -> bool:
+    head, sep, body = out.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            return len(body) >= int(value)
+        if name == b"transfer-encoding":
+            return body.endswith(b"\r\n\r\n") and (body.startswith(b"0\r\n") or b"\r\n0\r\n" in body)
+    return False
+
+
+def stats(admin_port: int) -> dict:
+    text = httpx.get(f"http://127.0.0.1:{admin_port}/stats", timeout=10).text
+    return dict(line.split(": ", 1) for line in text.splitlines() if ": " in line and "P50" not in line)
+
+
+# --- conversion --------------------------------------------------------------------------
+
+
+def test_get_and_post_are_converted_to_h2_streams(h2_origin, start_proxy):
+    p = h2_proxy(start_proxy, h2_origin.port)
+    with httpx.Client(timeout=10) as client:
+        r = client.get(f"http://127.0.0.1:{p.port}/echo?q=1",
+                       headers={"Host": "svc.example", "X-Mixed-Case": "v", "Keep-Alive": "timeout=5",
+                                "TE": "gzip"})
+        assert r.status_code == 200, r.text
+        seen = r.json()
+        assert (seen["method"], seen["path"], seen["authority"], seen["scheme"]) == ("GET", "/echo?q=1",
+                                                                                    "svc.example", "http")
+        names = [n for n, _ in seen["headers"]]
+        assert "x-mixed-case" in names and all(n == n.lower() for n in names)
+        for hop in ("host", "connection", "keep-alive", "te", "transfer-encoding", "upgrade"):
+            assert hop not in names
+        r = client.post(f"http://127.0.0.1:{p.port}/echo", content=b"p" * 5000)
+        assert r.status_code == 200 and r.json()["body_bytes"] == 5000
+        assert ["content-length", "5000"] in r.json()["headers"]
+    assert h2_origin.connections == 1  # both requests were streams of one connection
+
+
+def test_proxy_filter_upstream_protocol_selects_http2(h2_origin, start_proxy):
+    """MOSN's place for it: the proxy filter's upstream_protocol, for clusters that say nothing."""
+    p = start_proxy(lambda port: simple_config(port, [h2_origin.port], proxy={"upstream_protocol": "Http2"}))
+    r = httpx.get(f"http://127.0.0.1:{p.port}/echo", timeout=10)
+    assert r.status_code == 200 and r.json()["scheme"] == "http"
+    assert h2_origin.connections == 1
+
+
+def test_chunked_upload_with_trailers_becomes_data_and_trailing_headers(h2_origin, start_proxy):
+    p = h2_proxy(start_proxy, h2_origin.port)
+    request = (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n"
+               b"5\r\nhello\r\n6\r\n world\r\n0\r\nX-Checksum: abc\r\n\r\n")
+    out = raw_exchange(p.port, request)
+    assert out.startswith(b"HTTP/1.1 200")
+    seen = json.loads(out.partition(b"\r\n\r\n")[2])
+    assert seen["body_bytes"] == 11
+    assert seen["trailers"] == [["x-checksum", "abc"]]
+    assert "transfer-encoding" not in [n for n, _ in seen["headers"]]
+
+
+def test_response_trailers_reach_an_http1_client_as_chunked_trailers(h2_origin, start_proxy):
+    p = h2_proxy(start_proxy, h2_origin.port)
+    out = raw_exchange(p.port, b"GET /trailers HTTP/1.1\r\nHost: x\r\nTE: trailers\r\n\r\n")
+    head, _, body = out.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert b"transfer-encoding: chunked" in head.lower()
+    assert body.startswith(b"e\r\nhello trailers\r\n")
+    assert body.endswith(b"0\r\nx-trailer: done\r\ngrpc-status: 0\r\n\r\n")
+
+
+# --- multiplexing and the pool -----------------------------------------------------------
+
+
+def test_concurrent_requests_share_one_upstream_connection(h2_origin, start_proxy):
+    p = h2_proxy(start_proxy, h2_origin.port)
+
+    def call(i):
+        return httpx.get(f"http://127.0.0.1:{p.port}/slow/300?i={i}", timeout=20).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(20) as pool:
+        codes = list(pool.map(call, range(20)))
+    assert codes == [200] * 20
+    assert h2_origin.connections == 1
+    assert h2_origin.peak_streams > 1
+
+
+def test_server_stream_limit_opens_another_connection(start_proxy):
+    with H2Origin(max_concurrent_streams=2) as origin:
+        p = h2_proxy(start_proxy, origin.port)
+
+        def call(i):
+            return httpx.get(f"http://127.0.0.1:{p.port}/slow/400?i={i}", timeout=20).status_code
+
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
+            codes = list(pool.map(call, range(6)))
+        assert codes == [200] * 6
+        assert origin.peak_streams <= 2  # never more than the server allows on one connection
+        assert origin.connections >= 2
+        assert not origin.errors
+
+
+def test_max_request_per_conn_moves_to_a_new_connection(h2_origin, start_proxy):
+    p = h2_proxy(start_proxy, h2_origin.port, cluster={"max_request_per_conn": 2})
+    with httpx.Client(timeout=10) as client:
+        for _ in range(4):
+            assert client.get(f"http://127.0.0.1:{p.port}/echo").status_code == 200
+    assert h2_origin.connections == 2
+
+
+def test_upstream_http2_stats(h2_origin, start_proxy):
+    admin = free_port()
+    p = start_proxy(lambda port: simple_config(port, [h2_origin.port], cluster=H2_CLUSTER, admin_port=admin))
+    with httpx.Client(timeout=10) as client:
+        for _ in range(3):
+            assert client.get(f"http://127.0.0.1:{p.port}/echo").status_code == 200
+    lines = stats(admin)
+    assert lines["cluster.origin.upstream_cx_http2_total"] == "1"
+    assert lines["cluster.origin.upstream_cx_total"] == "1"
+    assert lines["cluster.origin.upstream_rq_total"] == "3"
+    assert lines["cluster.origin.upstream_rq_2xx"] == "3"
+    assert lines["cluster.origin.upstream_cx_active"] == "1"
+
+
+# --- failures ----------------------------------------------------------------------------
+
+
+def test_upstream_rst_stream_is_502_with_flag_uc(h2_origin, start_proxy, tmp_path):
+    log = tmp_path / "access.log"
+    p = h2_proxy(start_proxy, h2_origin.port,
+                 listener={"access_logs": [{"log_path": str(log), "log_format": "%RESPONSE_CODE% %RESPONSE_FLAGS%\n"}]})
+    with httpx.Client(timeout=10) as client:
+        r = client.get(f"http://127.0.0.1:{p.port}/rst")
+        assert r.status_code == 502 and "reset" in r.text
+        # the connection and the proxy go on serving
+        assert client.get(f"http://127.0.0.1:{p.port}/echo").status_code == 200
+    assert h2_origin.connections == 1
+    wait_for(lambda: log.exists() and len(log.read_text().splitlines()) >= 2)
+    assert log.read_text().splitlines()[0] == "502 UC"
+
+
+def test_client_disconnect_cancels_the_upstream_stream(h2_origin, start_proxy):
+    p = h2_proxy(start_proxy, h2_origin.port)
+    with socket.create_connection(("127.0.0.1", p.port), timeout=10) as s:
+        s.sendall(b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
+        wait_for(lambda: any(r["path"] == "/hang" for r in h2_origin.requests))
+        # An abort (RST), not a half-close: HTTP/1.1 lets a half-closed client still get its answer.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    wait_for(lambda: h2_origin.resets)
+    assert h2_origin.resets == [("/hang", 0x8)]  # RST_STREAM(CANCEL)
+    assert httpx.get(f"http://127.0.0.1:{p.port}/echo", timeout=10).status_code == 200
+    assert h2_origin.connections == 1  # a cancelled stream does not cost the connection
+
+
+def test_goaway_lets_in_flight_streams_finish_and_new_ones_use_a_new_connection(h2_origin, start_proxy):
+    p = h2_proxy(start_proxy, h2_origin.port)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        first = pool.submit(httpx.get, f"http://127.0.0.1:{p.port}/slow/800", timeout=20)
+        wait_for(lambda: any(r["path"] == "/slow/800" for r in h2_origin.requests))
+        draining = pool.submit(httpx.get, f"http://127.0.0.1:{p.port}/goaway/300", timeout=20)
+        assert draining.result().status_code == 200
+        assert first.result().status_code == 200  # started before the GOAWAY: finished
+    r = httpx.get(f"http://127.0.0.1:{p.port}/echo", timeout=10)
+    assert r.status_code == 200
+    assert h2_origin.connections == 2
+    assert not h2_origin.errors
+
+
+def test_connect_failure_fails_the_waiting_requests(start_proxy):
+    dead = free_port()
+    p = h2_proxy(start_proxy, dead)
+
+    def call(_):
+        return httpx.get(f"http://127.0.0.1:{p.port}/", timeout=10).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(call, range(4))) == [502] * 4
+
+
+def test_http1_only_server_fails_the_h2_handshake_as_a_connect_error(origin, start_proxy):
+    p = h2_proxy(start_proxy, origin.port, cluster={"connect_timeout": "2s"})
+    r = httpx.get(f"http://127.0.0.1:{p.port}/echo", timeout=10)
+    assert r.status_code == 502 and "upstream connect error" in r.text
+
+
+# --- flow control and large bodies -------------------------------------------------------
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.timeout(180)
+def test_large_download_to_a_slow_client_is_flow_controlled(h2_origin, start_proxy):
+    size = 8 * 1024 * 1024
+    p = h2_proxy(start_proxy, h2_origin.port, listener={"per_connection_buffer_limit_bytes": 65536})
+    base = rss_kib(p.proc.pid)
+    with socket.create_connection(("127.0.0.1", p.port), timeout=30) as slow:
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        slow.sendall(b"GET /big/%d HTTP/1.1\r\nHost: x\r\n\r\n" % size)
+        slow.recv(1000)
+        time.sleep(1.0)  # the client reads nothing
+        # Another stream on the same upstream connection is not held up by the stalled one.
+        started = time.monotonic()
+        r = httpx.get(f"http://127.0.0.1:{p.port}/echo", timeout=10)
+        assert r.status_code == 200 and time.monotonic() - started < 5
+        assert h2_origin.connections == 1
+        assert rss_kib(p.proc.pid) - base < 6 * 1024  # nowhere near the 8 MiB body
+        received = 0
+        while True:
+            chunk = slow.recv(1 << 20)
+            if not chunk:
+                break
+            received += len(chunk)
+            if received >= size - 1000:
+                slow.settimeout(0.5)
+                try:
+                    while slow.recv(1 << 20):
+                        pass
+                except TimeoutError:
+                    pass
+                break
+    assert received >= size - 1000
+
+
+@pytest.mark.timeout(180)
+def test_large_upload_to_a_slow_upstream_pauses_the_client(h2_origin, start_proxy):
+    size = 8 * 1024 * 1024
+    p = h2_proxy(start_proxy, h2_origin.port)
+    base = rss_kib(p.proc.pid)
+    peak = 0
+    block = b"u" * 65536
+    with socket.create_connection(("127.0.0.1", p.port), timeout=60) as s:
+        s.sendall(b"POST /slowsink HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % size)
+        for i in range(size // len(block)):
+            s.sendall(block)
+            if i % 8 == 0:
+                peak = max(peak, rss_kib(p.proc.pid))
+        out = b""
+        while not _complete(out):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    assert out.startswith(b"HTTP/1.1 200")
+    assert json.loads(out.partition(b"\r\n\r\n")[2])["body_bytes"] == size
+    assert peak - base < 6 * 1024, (base, peak)
+
+
+@pytest.mark.timeout(180)
+def test_large_bodies_both_ways_through_one_stream(h2_origin, start_proxy):
+    size = 8 * 1024 * 1024
+    p = h2_proxy(start_proxy, h2_origin.port)
+    body = bytes(range(256)) * (size // 256)
+    r = httpx.post(f"http://127.0.0.1:{p.port}/mirror", content=body, timeout=60)
+    assert r.status_code == 200
+    assert r.content == body
+
+
+# --- TLS and ALPN ------------------------------------------------------------------------
+
+
+def _server_context(pki: Pki, alpn: list[str]) -> ssl.SSLContext:
+    cert, key = pki.server("localhost")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    ctx.set_alpn_protocols(alpn)
+    return ctx
+
+
+def _tls_cluster(pki: Pki, alpn: str) -> dict:
+    return {"tls_context": {"status": True, "ca_cert": pki.ca_path, "server_name": "localhost", "alpn": alpn}}
+
+
+def test_tls_upstream_negotiates_h2_by_alpn(tmp_path, start_proxy):
+    pki = Pki(tmp_path)
+    with H2Origin(ssl_context=_server_context(pki, ["h2", "http/1.1"])) as origin:
+        p = start_proxy(lambda port: simple_config(port, [origin.port], cluster=_tls_cluster(pki, "h2,http/1.1")))
+        with httpx.Client(timeout=10) as client:
+            for _ in range(3):
+                r = client.get(f"http://127.0.0.1:{p.port}/echo")
+                assert r.status_code == 200 and r.json()["scheme"] == "https"
+        assert origin.alpn == ["h2"] and origin.connections == 1
+
+
+def test_tls_http2_cluster_offers_h2_without_an_alpn_list(tmp_path, start_proxy):
+    pki = Pki(tmp_path)
+    with H2Origin(ssl_context=_server_context(pki, ["h2"])) as origin:
+        cluster = {**_tls_cluster(pki, ""), "upstream_protocol": "Http2"}
+        p = start_proxy(lambda port: simple_config(port, [origin.port], cluster=cluster))
+        assert httpx.get(f"http://127.0.0.1:{p.port}/echo", timeout=10).status_code == 200
+        assert origin.alpn == ["h2"]
+
+
+def test_alpn_falls_back_to_http1_when_the_server_offers_only_that(tmp_path, start_proxy):
+    pki = Pki(tmp_path)
+    with Origin("tls-h1", ssl_context=_server_context(pki, ["http/1.1"])) as origin:
+        p = start_proxy(lambda port: simple_config(port, [origin.port], cluster=_tls_cluster(pki, "h2,http/1.1")))
+        with httpx.Client(timeout=10) as client:
+            for _ in range(3):
+                r = client.get(f"http://127.0.0.1:{p.port}/echo")
+                assert r.status_code == 200
+            r = client.post(f"http://127.0.0.1:{p.port}/echo", content=b"z" * 100)
+            assert r.status_code == 200 and r.json()["body_bytes"] == 100
+        assert origin.connections == 1  # the ALPN-negotiated connection is reused as HTTP/1.1
