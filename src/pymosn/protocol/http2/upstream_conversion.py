@@ -20,6 +20,8 @@ def request_headers(method: bytes, target: bytes, headers: Headers, scheme: byte
     """The HEADERS frame fields of an HTTP/1.1 request: pseudo-header fields first, then the
     others with lowercase names. `default_authority` stands in for a missing Host (HTTP/1.0)."""
     authority = None
+    te_trailers = False
+    grpc = False
     out: Headers = []
     append = out.append
     for name, value in headers:
@@ -28,12 +30,18 @@ def request_headers(method: bytes, target: bytes, headers: Headers, scheme: byte
             if lname == b"host":
                 if authority is None:
                     authority = value
-            elif lname == b"te" and value.strip().lower() == b"trailers":
+            elif lname == b"te" and value.strip().lower() == b"trailers" and not te_trailers:
+                te_trailers = True
                 append((b"te", b"trailers"))
             continue
         if lname[:1] == b":":
             continue  # HTTP/1.1 has no pseudo-header fields: never let one be forged
+        if lname == b"content-type" and value.startswith(b"application/grpc"):
+            grpc = True
         append((lname, value))
+    if grpc and not te_trailers:
+        # gRPC servers require it, and the proxy drops TE as hop-by-hop before it gets here.
+        append((b"te", b"trailers"))
     head = [
         (b":method", method),
         (b":scheme", scheme),

@@ -1,0 +1,149 @@
+"""The HTTP/2 client connection against an h2 server object, no sockets: per-stream flow
+control in both directions."""
+
+from __future__ import annotations
+
+import h2.config
+import h2.connection
+import h2.events
+
+from pymosn.protocol.http1 import BODY_LENGTH, BODY_NONE
+from pymosn.stream.http2.client import STREAM_WINDOW, Http2ClientConnection
+
+
+class FakeConn:
+    def __init__(self) -> None:
+        self.local_address = "127.0.0.1:1"
+        self.id = 7
+        self.closed = False
+        self.write_paused = False
+        self.buffer_limit = 32 * 1024
+        self.close_callbacks: list = []
+        self.out = b""
+
+    def write(self, data: bytes) -> None:
+        self.out += data
+
+    def take(self) -> bytes:
+        out, self.out = self.out, b""
+        return out
+
+    def close(self) -> None:
+        self.closed = True
+
+    abort = close
+
+
+class Owner:
+    def __init__(self) -> None:
+        self.ready = []
+
+    def on_h2_ready(self, client) -> None:
+        self.ready.append(client)
+
+    def on_h2_capacity(self, client) -> None:
+        pass
+
+    def on_h2_goaway(self, client) -> None:
+        pass
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.heads = []
+        self.data = b""
+        self.ended = False
+
+    def on_response_head(self, head, end_stream) -> None:
+        self.heads.append(head)
+
+    def on_response_data(self, data, end_stream) -> None:
+        self.data += data
+        self.ended = end_stream
+
+
+class Watermarks:
+    def __init__(self) -> None:
+        self.calls = []
+
+    def on_above_write_high_watermark(self) -> None:
+        self.calls.append("above")
+
+    def on_below_write_low_watermark(self) -> None:
+        self.calls.append("below")
+
+
+def connected():
+    conn, owner = FakeConn(), Owner()
+    client = Http2ClientConnection(conn, owner, scheme=b"http", authority=b"origin")
+    client.start()
+    server = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding=None))
+    server.initiate_connection()
+    server.receive_data(conn.take())
+    client.on_data(server.data_to_send())
+    server.receive_data(conn.take())
+    assert owner.ready == [client]
+    return conn, client, server
+
+
+def exchange(conn, client, server) -> list:
+    events = server.receive_data(conn.take())
+    client.on_data(server.data_to_send())
+    return events + server.receive_data(conn.take())
+
+
+def test_a_paused_stream_stops_acknowledging_its_data_but_not_the_connections():
+    conn, client, server = connected()
+    stream = client.new_stream()
+    receiver = Receiver()
+    stream.send_headers(receiver, b"GET", b"/", [(b"Host", b"x")], BODY_NONE, True)
+    server.receive_data(conn.take())
+    server.send_headers(1, [(b":status", b"200")])
+    stream.pause_reading()  # the downstream client is slow
+    for _ in range(4):
+        server.send_data(1, b"d" * 16384)
+    client.on_data(server.data_to_send())
+    server.receive_data(conn.take())
+    assert receiver.heads[0].status == 200 and len(receiver.data) == 4 * 16384
+    assert server.local_flow_control_window(1) == STREAM_WINDOW - 4 * 16384  # held
+    connection_window = server.local_flow_control_window(1)  # min(stream, connection)
+    assert server.outbound_flow_control_window >= connection_window  # the connection moves on
+    stream.resume_reading()
+    server.receive_data(conn.take())
+    assert server.local_flow_control_window(1) == STREAM_WINDOW
+
+
+def test_request_bytes_beyond_the_window_wait_bounded_and_pause_the_sender():
+    conn, client, server = connected()
+    stream = client.new_stream()
+    stream.send_headers(Receiver(), b"POST", b"/", [(b"Host", b"x"), (b"Content-Length", b"200000")],
+                        BODY_LENGTH, False)
+    watermarks = Watermarks()
+    stream.watermark_listener = watermarks
+    stream.send_data(b"u" * 200000, False)  # the server's window is the default 65535
+    events = exchange(conn, client, server)
+    received = sum(len(e.data) for e in events if isinstance(e, h2.events.DataReceived))
+    assert received == 65535
+    assert watermarks.calls == ["above"]
+    server.acknowledge_received_data(65535, 1)
+    server.increment_flow_control_window(200000, 1)
+    server.increment_flow_control_window(200000)
+    client.on_data(server.data_to_send())
+    events = server.receive_data(conn.take())
+    assert sum(len(e.data) for e in events if isinstance(e, h2.events.DataReceived)) == 200000 - 65535
+    assert watermarks.calls == ["above", "below"]
+    stream.send_data(b"", True)
+    events = server.receive_data(conn.take())
+    assert any(isinstance(e, h2.events.StreamEnded) for e in events)
+
+
+def test_reset_sends_cancel():
+    conn, client, server = connected()
+    stream = client.new_stream()
+    stream.send_headers(Receiver(), b"GET", b"/", [(b"Host", b"x")], BODY_NONE, True)
+    server.receive_data(conn.take())
+    stream.reset()
+    events = server.receive_data(conn.take())
+    assert [(type(e), e.error_code) for e in events if isinstance(e, h2.events.StreamReset)] == [
+        (h2.events.StreamReset, h2.errors.ErrorCodes.CANCEL)]
+    assert client.reserved == 0
