@@ -55,6 +55,7 @@ class Extension:
     config: dict  # the typed config's fields, without "@type"
     path: str  # where those fields are
     known: bool  # a name or type pymosn recognises
+    written_name: str = ""  # the `name` beside it, as written
 
 
 def extension(m: Message, field: str = "typed_config") -> Extension | None:
@@ -65,7 +66,7 @@ def extension(m: Message, field: str = "typed_config") -> Extension | None:
     path = m.at(field)
     if raw is None:
         canonical = LEGACY_NAMES.get(name, name)
-        return Extension(canonical, TYPES.get(canonical, ""), {}, path, canonical in TYPES)
+        return Extension(canonical, TYPES.get(canonical, ""), {}, path, canonical in TYPES, name)
     if not isinstance(raw, dict):
         m.error(field, f"expected object, got {type_name(raw)}")
         return None
@@ -83,8 +84,9 @@ def extension(m: Message, field: str = "typed_config") -> Extension | None:
             return None
         message, config, path = inner.rsplit("/", 1)[-1], value, child(path, "value")
     canonical = _NAME_OF_TYPE.get(message)
-    return Extension(canonical or message, message, config, path, canonical is not None)
+    return Extension(canonical or message, message, config, path, canonical is not None, name)
 
 
 def display(ext: Extension) -> str:
-    return ext.name if ext.known or not ext.type else ext.type
+    """How messages name an extension: its well-known name, else the name the user gave it."""
+    return ext.name if ext.known else ext.written_name or ext.type

@@ -68,8 +68,13 @@ def http_connection_manager(ext: Extension, filter_path: str, ctx: Context) -> H
         routes = m.message("route_config", s.ROUTE_CONFIGURATION)
         if routes is not None:
             ctx.put(proxy, "router_config_name", route_configuration(routes, ctx), m.at("route_config"))
-    elif source is None:
-        m.error(None, "needs a route_config (rds and scoped_routes are not implemented by pymosn yet)")
+    else:
+        if source is None:
+            m.error(None, "needs a route_config (rds and scoped_routes are not implemented by pymosn yet)")
+        # an empty router config keeps the MOSN checks from repeating what was just reported
+        name = ctx.router_name("unresolved")
+        ctx.routers.append(ctx.node({"router_config_name": name, "virtual_hosts": []}, m.path))
+        ctx.put(proxy, "router_config_name", name, m.path)
     kb = m.int("max_request_headers_kb")
     if kb is not None:
         ctx.put(proxy, "max_request_headers_kb", kb, m.at("max_request_headers_kb"))
