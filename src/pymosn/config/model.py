@@ -178,6 +178,17 @@ class ClientCertDetails(Model):
     uri: bool = False
 
 
+class Http2ProtocolOptions(Model):
+    """HTTP/2 SETTINGS a proxy listener advertises: Envoy's Http2ProtocolOptions names, with its
+    edge-proxy recommended values as defaults (MOSN has no such block). max_frame_size is
+    pymosn's; the header list limit is max_request_headers_kb, as in Envoy."""
+
+    max_concurrent_streams: int = 100
+    initial_stream_window_size: int = 65536
+    initial_connection_window_size: int = 1048576
+    max_frame_size: int = 16384
+
+
 class ProxyConfig(Model):
     """Config of the `proxy` network filter (MOSN's HTTP/RPC connection manager)."""
 
@@ -192,6 +203,7 @@ class ProxyConfig(Model):
     # Envoy's x-forwarded-client-cert handling (HttpConnectionManager fields and values)
     forward_client_cert_details: str = "SANITIZE"
     set_current_client_cert_details: ClientCertDetails | None = None
+    http2_protocol_options: Http2ProtocolOptions = Http2ProtocolOptions()  # downstream HTTP/2
 
 
 class CidrRange(Model):

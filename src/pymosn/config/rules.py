@@ -210,6 +210,22 @@ def proxy_config(obj: model.ProxyConfig, path: str, walker: Walker) -> model.Pro
     )
 
 
+def http2_protocol_options(obj: model.Http2ProtocolOptions, path: str, walker: Walker) -> model.Http2ProtocolOptions:
+    """RFC 9113's bounds (6.5.2, 6.9.1); windows below the protocol's default of 65535 are
+    refused because a client may fill that much before it has read our SETTINGS."""
+    bounds = {
+        "max_concurrent_streams": (1, 2**31 - 1),
+        "initial_stream_window_size": (65535, 2**31 - 1),
+        "initial_connection_window_size": (65535, 2**31 - 1),
+        "max_frame_size": (16384, 16777215),
+    }
+    for field, (low, high) in bounds.items():
+        value = getattr(obj, field)
+        if not low <= value <= high:
+            walker.log.error(child(path, field), f"must be {low}..{high}, got {value}")
+    return obj
+
+
 FORWARD_CLIENT_CERT_DETAILS = ("SANITIZE", "FORWARD_ONLY", "APPEND_FORWARD", "SANITIZE_SET", "ALWAYS_FORWARD_ONLY")
 
 
@@ -522,6 +538,7 @@ def build_rules() -> dict[type, list[Rule]]:
         model.NetworkFilter: [network_filter],
         model.StreamFilter: [stream_filter],
         model.ProxyConfig: [proxy_config],
+        model.Http2ProtocolOptions: [http2_protocol_options],
         model.TcpProxyConfig: [tcp_proxy_config],
         model.TLSConfig: [tls_config],
         model.FilterChain: [filter_chain],

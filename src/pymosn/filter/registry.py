@@ -10,9 +10,10 @@ import msgspec
 
 from pymosn.config import model, protocols
 from pymosn.filter.network.auto import AutoDetect
-from pymosn.filter.network.proxy import proxy_filter_factory
+from pymosn.filter.network.proxy import alpn_select, http2_filter_factory, proxy_filter_factory
 from pymosn.filter.network.tcp_proxy import TcpProxySettings, tcp_proxy_filter_factory
 from pymosn.protocol.detect import match_http1, match_http2
+from pymosn.protocol.http2 import Http2Settings
 from pymosn.protocol.xprotocol import registry as xprotocol_registry
 from pymosn.proxy.client_cert import ClientCertForwarding
 from pymosn.proxy.rpc import RpcSettings, rpc_filter_factory
@@ -34,7 +35,12 @@ class ListenerContext:
 def _proxy(raw: dict, ctx: ListenerContext):
     cfg = msgspec.convert(raw, model.ProxyConfig)
     if cfg.downstream_protocol == protocols.AUTO:
-        return _auto_proxy(cfg, ctx)
+        auto = _auto_proxy(cfg, ctx)
+        # TLS: the ALPN verdict is the client's word; without one, the first bytes decide
+        return alpn_select(_alpn_choices(cfg, ctx), auto) if ctx.secure else auto
+    if cfg.downstream_protocol == protocols.HTTP2:
+        h2 = _http2_proxy(cfg, ctx)
+        return alpn_select(_alpn_choices(cfg, ctx), h2) if ctx.secure else h2
     if protocols.is_rpc(cfg.downstream_protocol):
         return _rpc_proxy(cfg, ctx, cfg.downstream_protocol)
     return _http1_proxy(cfg, ctx)
@@ -58,7 +64,7 @@ def _rpc_proxy(cfg: model.ProxyConfig, ctx: ListenerContext, protocol: str):
 def _auto_proxy(cfg: model.ProxyConfig, ctx: ListenerContext):
     """Every protocol we can detect: HTTP/2 first (its preface also looks like a request
     line), HTTP/1.1, then every X-Protocol codec."""
-    candidates = [("Http2", match_http2, None), (protocols.HTTP1, match_http1, _http1_proxy(cfg, ctx))]
+    candidates = [(protocols.HTTP2, match_http2, _http2_proxy(cfg, ctx)), (protocols.HTTP1, match_http1, _http1_proxy(cfg, ctx))]
     for name, codec in xprotocol_registry.codecs().items():
         candidates.append((name, codec.match, _rpc_proxy(cfg, ctx, name)))
     stats = ctx.stats
@@ -81,20 +87,39 @@ def _auto_proxy(cfg: model.ProxyConfig, ctx: ListenerContext):
     return build
 
 
-def _http1_proxy(cfg: model.ProxyConfig, ctx: ListenerContext):
-    return proxy_filter_factory(
-        ProxySettings(
-            listener_name=ctx.listener_name,
-            router_config_name=cfg.router_config_name,
-            snapshot_ref=ctx.snapshot_ref,
-            stats=ctx.stats,
-            access_loggers=ctx.access_loggers,
-            max_head_bytes=cfg.max_request_headers_kb * 1024,
-            max_body_bytes=cfg.max_request_bytes,
-            scheme=b"https" if ctx.secure else b"http",
-            client_cert=ClientCertForwarding.from_config(cfg),
-        )
+def _proxy_settings(cfg: model.ProxyConfig, ctx: ListenerContext) -> ProxySettings:
+    return ProxySettings(
+        listener_name=ctx.listener_name,
+        router_config_name=cfg.router_config_name,
+        snapshot_ref=ctx.snapshot_ref,
+        stats=ctx.stats,
+        access_loggers=ctx.access_loggers,
+        max_head_bytes=cfg.max_request_headers_kb * 1024,
+        max_body_bytes=cfg.max_request_bytes,
+        scheme=b"https" if ctx.secure else b"http",
+        client_cert=ClientCertForwarding.from_config(cfg),
+        upstream_protocol=cfg.upstream_protocol,
     )
+
+
+def _http1_proxy(cfg: model.ProxyConfig, ctx: ListenerContext):
+    return proxy_filter_factory(_proxy_settings(cfg, ctx))
+
+
+def _http2_proxy(cfg: model.ProxyConfig, ctx: ListenerContext):
+    options = cfg.http2_protocol_options
+    http2 = Http2Settings(
+        max_concurrent_streams=options.max_concurrent_streams,
+        initial_stream_window_size=options.initial_stream_window_size,
+        initial_connection_window_size=options.initial_connection_window_size,
+        max_frame_size=options.max_frame_size,
+        max_header_list_size=cfg.max_request_headers_kb * 1024,
+    )
+    return http2_filter_factory(_proxy_settings(cfg, ctx), http2)
+
+
+def _alpn_choices(cfg: model.ProxyConfig, ctx: ListenerContext) -> dict:
+    return {"h2": _http2_proxy(cfg, ctx), "http/1.1": _http1_proxy(cfg, ctx)}
 
 
 def _tcp_proxy(raw: dict, ctx: ListenerContext):

@@ -167,6 +167,9 @@ class ListenerStats(_WithGrpc):
         "downstream_rq_too_large",
         "downstream_rq_header_too_large",
         "downstream_rq_protocol_error",
+        # HTTP/2 downstream connections and the requests they carried (Envoy's names)
+        "downstream_cx_http2_total",
+        "downstream_rq_http2_total",
         # hot upgrade: connections handed to the new process / taken from the old one
         "downstream_cx_migrated_out",
         "downstream_cx_migrated_in",
@@ -179,7 +182,7 @@ class ListenerStats(_WithGrpc):
         # a gRPC call's grpc-timeout expired (Envoy's name for its max_stream_duration)
         "downstream_rq_max_duration_reached",
     )
-    GAUGES = ("downstream_cx_active", "downstream_rq_active", "downstream_pre_cx_active")
+    GAUGES = ("downstream_cx_active", "downstream_rq_active", "downstream_pre_cx_active", "downstream_cx_http2_active")
     RESPONSE_CLASSES = tuple(f"downstream_rq_{n}xx" for n in range(1, 6))
     __slots__ = (*COUNTERS, *GAUGES, "grpc")
 

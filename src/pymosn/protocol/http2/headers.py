@@ -1,0 +1,192 @@
+"""HTTP/2 header blocks <-> the message heads the proxy layer works with, checked per RFC 9113.
+
+A request block becomes a `RequestHead` as the HTTP/1.1 decoder would have built it: lowercase
+names, a `host` header carrying :authority (routing, XFF and an HTTP/1.1 upstream need one),
+cookie crumbs joined back into one field (8.2.3), and a body kind from END_STREAM and
+content-length. A block that breaks 8.2/8.3 raises MalformedHeaders: the caller resets that
+stream with PROTOCOL_ERROR (8.1.1), and the connection lives on.
+
+Field names must be lowercase tokens and values free of control characters (HTAB aside) and of
+leading or trailing whitespace: stricter than 8.2.1 demands, because these fields may be
+written out again as HTTP/1.1, where anything looser is a request-smuggling vector."""
+
+from __future__ import annotations
+
+import re
+
+from pymosn.api.errors import ProtocolError
+from pymosn.protocol.http1.head import BODY_CHUNKED, BODY_LENGTH, BODY_NONE, RequestHead
+
+# 8.2.2: meaningless in HTTP/2, and a request carrying one is malformed
+CONNECTION_SPECIFIC = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"})
+# dropped from responses on the way out (the proxy layer drops most already)
+_RESPONSE_DROP = CONNECTION_SPECIFIC | {b"te", b"trailer"}
+
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-z]+")
+_METHOD = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_WS = b" \t"
+_DIGITS = re.compile(rb"[0-9]{1,18}")
+
+
+class MalformedHeaders(ProtocolError):
+    """A header block RFC 9113 calls malformed: a stream error of type PROTOCOL_ERROR."""
+
+
+def _check_fields(names: list[bytes], values: list[bytes]) -> None:
+    # One regex pass over all names at once: a concatenation of tokens is a token, and an
+    # empty name (legal in HPACK) is caught by the length comparison.
+    if not names:
+        return
+    if _TOKEN.fullmatch(b"".join(names)) is None or b"" in names:
+        bad = next(n for n in names if _TOKEN.fullmatch(n) is None)
+        raise MalformedHeaders(f"invalid header field name {bad!r} (names must be lowercase tokens)")
+    if _BAD_VALUE.search(b"\t".join(values)) is not None:
+        bad = next(n for n, v in zip(names, values) if _BAD_VALUE.search(v))
+        raise MalformedHeaders(f"header field {bad.decode('latin-1')} has a control character in its value")
+    for name, value in zip(names, values):
+        if value and (value[0] in _WS or value[-1] in _WS):
+            raise MalformedHeaders(f"header field {name.decode('latin-1')} value has leading or trailing whitespace")
+
+
+def request_head(block: list[tuple[bytes, bytes]], end_stream: bool, max_bytes: int = 0) -> RequestHead:
+    """The request a HEADERS block opens. `max_bytes` limits the header list as SETTINGS_MAX_
+    HEADER_LIST_SIZE counts it (name + value + 32 each); over it is a ProtocolError with
+    status 431, answered rather than reset."""
+    method = scheme = path = authority = None
+    names: list[bytes] = []
+    values: list[bytes] = []
+    size = 0
+    for name, value in block:
+        size += len(name) + len(value) + 32
+        if name[:1] == b":":
+            if names:
+                raise MalformedHeaders(f"pseudo-header {name.decode('latin-1')} after a regular header field")
+            if name == b":method":
+                if method is not None:
+                    raise MalformedHeaders("repeated :method")
+                method = value
+            elif name == b":path":
+                if path is not None:
+                    raise MalformedHeaders("repeated :path")
+                path = value
+            elif name == b":scheme":
+                if scheme is not None:
+                    raise MalformedHeaders("repeated :scheme")
+                scheme = value
+            elif name == b":authority":
+                if authority is not None:
+                    raise MalformedHeaders("repeated :authority")
+                authority = value
+            else:
+                raise MalformedHeaders(f"pseudo-header {name.decode('latin-1', 'replace')!r} is not allowed in a request")
+            continue
+        names.append(name)
+        values.append(value)
+    if max_bytes and size > max_bytes:
+        raise ProtocolError(f"request header list of {size} bytes is over the limit of {max_bytes}", 431)
+    _check_fields(names, values)
+
+    if method is None:
+        raise MalformedHeaders("missing :method")
+    if method == b"CONNECT":
+        # 8.5: only :method and :authority. Parsed so the caller can refuse it properly.
+        if scheme is not None or path is not None or not authority:
+            raise MalformedHeaders("CONNECT takes :authority and neither :scheme nor :path")
+        path = b""
+    else:
+        if scheme is None or not path:
+            raise MalformedHeaders("missing :scheme or :path" if path is None or scheme is None else "empty :path")
+        if path[:1] != b"/" and not (path == b"*" and method == b"OPTIONS"):
+            raise MalformedHeaders("`:path` must be an origin-form path (or * for OPTIONS)")
+    if _METHOD.fullmatch(method) is None:
+        raise MalformedHeaders(f"invalid :method {method!r}")
+
+    headers: list[tuple[bytes, bytes]] = []
+    lower_names: list[bytes] = []
+    host = None
+    content_length = None
+    cookies = None
+    expect_continue = False
+    for name, value in zip(names, values):
+        if name in CONNECTION_SPECIFIC:
+            raise MalformedHeaders(f"connection-specific header field {name.decode()} is not allowed in HTTP/2")
+        if name == b"te":
+            if value.lower() != b"trailers":
+                raise MalformedHeaders("te may only be \"trailers\" in HTTP/2")
+        elif name == b"host":
+            if host is not None and host != value:
+                raise MalformedHeaders("conflicting host header fields")
+            host = value
+            continue  # re-added once, from :authority when there is one
+        elif name == b"cookie":
+            cookies = value if cookies is None else cookies + b"; " + value
+            continue
+        elif name == b"content-length":
+            if _DIGITS.fullmatch(value) is None:
+                raise MalformedHeaders(f"invalid content-length {value!r}")
+            length = int(value)
+            if content_length is not None and content_length != length:
+                raise MalformedHeaders("conflicting content-length header fields")
+            if content_length is not None:
+                continue
+            content_length = length
+        elif name == b"expect":
+            expect_continue = value.lower() == b"100-continue"
+        headers.append((name, value))
+        lower_names.append(name)
+
+    if authority is not None:
+        if host is not None and host != authority:
+            raise MalformedHeaders("host header differs from :authority")
+        host = authority
+    if not host:
+        raise MalformedHeaders("missing :authority (and host)")
+    headers.insert(0, (b"host", host))
+    lower_names.insert(0, b"host")
+    if cookies is not None:
+        headers.append((b"cookie", cookies))
+        lower_names.append(b"cookie")
+
+    head = RequestHead(method, path, b"2", headers, lower_names)
+    head.host = host
+    head.expect_continue = expect_continue and not end_stream
+    if end_stream:
+        head.body_kind = BODY_NONE
+    elif content_length is not None:
+        head.body_kind = BODY_LENGTH
+        head.content_length = content_length
+    else:
+        head.body_kind = BODY_CHUNKED  # streamed, length unknown
+    return head
+
+
+def request_trailers(block: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """A trailing HEADERS block: no pseudo-headers (8.1), the same field rules as the head."""
+    names = [n for n, _ in block]
+    values = [v for _, v in block]
+    for name in names:
+        if name[:1] == b":":
+            raise MalformedHeaders(f"pseudo-header {name.decode('latin-1', 'replace')} in trailers")
+        if name in CONNECTION_SPECIFIC:
+            raise MalformedHeaders(f"connection-specific header field {name.decode()} in trailers")
+    _check_fields(names, values)
+    return list(block)
+
+
+_STATUS = {code: b"%d" % code for code in range(100, 600)}
+
+
+def response_block(status: int, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The HEADERS block of a response (or 1xx): names lowercased, connection-specific fields
+    dropped (8.2.2)."""
+    block = [(b":status", _STATUS.get(status) or b"%d" % status)]
+    for name, value in headers:
+        lname = name.lower()
+        if lname not in _RESPONSE_DROP:
+            block.append((lname, value))
+    return block
+
+
+def trailer_block(trailers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    return [(n.lower(), v) for n, v in trailers if n.lower() not in _RESPONSE_DROP]

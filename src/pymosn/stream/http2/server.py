@@ -1,0 +1,650 @@
+"""Server side of a downstream HTTP/2 connection: one h2 state machine, many streams, each a
+request/response exchange driven by its own receiver (a `proxy.DownstreamStream`).
+
+A receiver was written against one HTTP/1.1 connection: it calls `send_*` on its server and
+reads or controls `server.conn` (its loop and addresses, pause_reading/resume_reading, a
+watermark listener). `Http2Stream` is both for one stream, with per-stream meaning where a
+shared connection would be wrong:
+
+- `pause_reading()` stops acknowledging the stream's request DATA, so its window closes and
+  the client stops sending on it; the connection window is credited at once, so a stream whose
+  upstream is slow never stalls the others (the memory it can hold is its own window).
+- response DATA the client's windows cannot take yet (or that the TCP connection cannot, above
+  its write watermark) waits in the stream's buffer; above _BUFFER_HIGH the stream's watermark
+  listener (the receiver) pauses its upstream connection, below _BUFFER_LOW it resumes it.
+
+Drain (SIGTERM, hot upgrade) is the two-step GOAWAY: first "stop opening streams" with the
+largest stream id and a PING; once the PING comes back every stream the client opened before
+it saw the GOAWAY has arrived, and the final GOAWAY names the last one we serve. Those
+finish; then the connection closes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from pymosn.api.errors import ProtocolError
+from pymosn.api.filter import FilterStatus
+from pymosn.network.connection import Connection
+from pymosn.protocol.http2 import (
+    Http2Settings,
+    MalformedHeaders,
+    request_head,
+    request_trailers,
+    response_block,
+    trailer_block,
+)
+from pymosn.protocol.http2 import _lib as h2
+from pymosn.protocol.http2.frames import MAX_STREAM_ID, goaway
+
+log = logging.getLogger("pymosn.http2")
+_events = h2.events
+_NO_ERROR = h2.ErrorCodes.NO_ERROR
+_PROTOCOL_ERROR = h2.ErrorCodes.PROTOCOL_ERROR
+_INTERNAL_ERROR = h2.ErrorCodes.INTERNAL_ERROR
+_REFUSED_STREAM = h2.ErrorCodes.REFUSED_STREAM
+_INITIAL_WINDOW_SIZE = h2.SettingCodes.INITIAL_WINDOW_SIZE
+
+_BUFFER_HIGH = 256 * 1024  # response bytes one stream holds before its upstream is paused
+_BUFFER_LOW = 64 * 1024
+_DRAIN_PING = b"pymosnDR"  # opaque data of the drain PING (8 bytes)
+_DRAIN_PING_TIMEOUT = 2.0  # a client that never answers the PING still gets the final GOAWAY
+_SLOW_PATH = object()
+
+
+class Http2ServerConnection:
+    """Read filter on a downstream connection speaking HTTP/2. stream_factory(stream, head)
+    -> receiver with on_headers(head, end_stream), on_data(data, end_stream),
+    on_trailers(trailers) and on_reset(reason)."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        stream_factory: Callable[[Http2Stream, Any], Any],
+        settings: Http2Settings,
+        stats: Any = None,
+        on_protocol_error: Callable[[ProtocolError], None] | None = None,
+    ) -> None:
+        self.conn = conn
+        self.stream_factory = stream_factory
+        self.settings = settings
+        self.stats = stats
+        self.on_protocol_error = on_protocol_error
+        machine = self.h2 = h2.H2Connection(config=h2.SERVER_CONFIG)
+        initial = {h2.SettingCodes(k): v for k, v in settings.local_settings().items()}
+        machine.local_settings = h2.settings.Settings(client=False, initial_values=initial)
+        # The decoder's hard limit is twice what we advertise: a block between the two is
+        # answered 431 on its stream; only beyond is it a HPACK bomb worth the connection.
+        self._decoder_limit = 2 * settings.max_header_list_size
+        machine.decoder.max_header_list_size = self._decoder_limit
+        self.streams: dict[int, Http2Stream] = {}
+        self.blocked: dict[int, Http2Stream] = {}  # streams holding DATA the windows cannot take
+        self.write_blocked = False  # the TCP connection is above its write watermark
+        self.draining = False
+        self.last_stream_id: int | None = None  # after the final GOAWAY: newer streams are refused
+        self.peer_gone = False  # the client sent GOAWAY
+        self.closing = False
+        self._in_receive = False
+        self._ping_timer: Any = None
+        self._dispatch = {
+            _events.RequestReceived: self._on_request,
+            _events.DataReceived: self._on_data,
+            _events.TrailersReceived: self._on_trailers,
+            _events.StreamReset: self._on_stream_reset,
+            _events.WindowUpdated: self._on_window_updated,
+            _events.RemoteSettingsChanged: self._on_settings_changed,
+            _events.SettingsAcknowledged: self._on_settings_acked,
+            _events.PingAckReceived: self._on_ping_ack,
+            _events.ConnectionTerminated: self._on_peer_goaway,
+        }
+        conn.close_callbacks.append(self._on_close)
+        conn.watermark_listener = self
+
+    # --- read filter -------------------------------------------------------------------------
+
+    def on_new_connection(self) -> FilterStatus:
+        machine = self.h2
+        machine.initiate_connection()
+        extra = self.settings.initial_connection_window_size - 65_535
+        if extra > 0:
+            machine.increment_flow_control_window(extra)
+        self._flush()
+        stats = self.stats
+        if stats is not None:
+            stats.downstream_cx_http2_total += 1
+            stats.downstream_cx_http2_active += 1
+        return FilterStatus.CONTINUE
+
+    def on_data(self, data: bytes) -> FilterStatus:
+        if self.closing:
+            return FilterStatus.STOP
+        self._in_receive = True
+        try:
+            try:
+                events = self.h2.receive_data(data)
+            except h2.H2ProtocolError as error:
+                self._connection_error(str(error) or type(error).__name__)
+                return FilterStatus.STOP
+            dispatch = self._dispatch
+            for event in events:
+                handler = dispatch.get(type(event))
+                if handler is not None:
+                    handler(event)
+        except Exception:  # a bug of ours must cost this connection only, and be seen
+            log.exception("HTTP/2 connection %s: unexpected error, closing it", self.conn.id)
+            self._flush()
+            self.conn.write(goaway(self.h2.highest_inbound_stream_id, _INTERNAL_ERROR))
+            self._close()
+            return FilterStatus.STOP
+        finally:
+            self._in_receive = False
+        self._flush()
+        return FilterStatus.STOP
+
+    def on_eof(self) -> bool:
+        return False
+
+    # --- events ------------------------------------------------------------------------------
+
+    def _on_request(self, event) -> None:
+        sid = event.stream_id
+        if self.closing or (self.last_stream_id is not None and sid > self.last_stream_id):
+            self.h2.reset_stream(sid, _REFUSED_STREAM)
+            return
+        end_stream = event.stream_ended is not None
+        try:
+            head = request_head(event.headers, end_stream, self.settings.max_header_list_size)
+        except MalformedHeaders as error:
+            self._stream_error(sid, error)
+            return
+        except ProtocolError as error:  # over the header list limit
+            self._answer_locally(sid, error, end_stream)
+            return
+        stats = self.stats
+        if stats is not None:
+            stats.downstream_rq_http2_total += 1
+        if head.method == b"CONNECT":
+            self._answer_locally(sid, ProtocolError("CONNECT is not supported", 501), end_stream)
+            return
+        stream = Http2Stream(self, sid, head)
+        stream.remote_ended = end_stream
+        self.streams[sid] = stream
+        receiver = stream.receiver = self.stream_factory(stream, head)
+        receiver.on_headers(head, end_stream)
+
+    def _on_data(self, event) -> None:
+        sid = event.stream_id
+        stream = self.streams.get(sid)
+        size = event.flow_controlled_length
+        if stream is None or stream.remote_ended:
+            if size:
+                self.h2.acknowledge_received_data(size, sid)
+            return
+        end_stream = event.stream_ended is not None
+        if end_stream:
+            stream.remote_ended = True
+        stream.receiver.on_data(event.data, end_stream)
+        if not size:
+            return
+        if stream.reading_paused and not stream.closed:
+            # the connection window is credited now, the stream's once its upstream catches up
+            self.h2.increment_flow_control_window(size)
+            stream.unacked += size
+        else:
+            self.h2.acknowledge_received_data(size, sid)
+
+    def _on_trailers(self, event) -> None:
+        stream = self.streams.get(event.stream_id)
+        if stream is None or stream.remote_ended:
+            return
+        stream.remote_ended = True
+        try:
+            trailers = request_trailers(event.headers)
+        except MalformedHeaders as error:
+            self._stream_error(event.stream_id, error)
+            stream.closed = True
+            self._stream_done(stream)
+            stream.receiver.on_reset("downstream stream error: " + error.reason)
+            return
+        stream.receiver.on_trailers(trailers)
+
+    def _on_stream_reset(self, event) -> None:
+        stream = self.streams.get(event.stream_id)
+        if stream is None:
+            return
+        stream.closed = True
+        self._stream_done(stream)
+        stream.receiver.on_reset("downstream stream reset")
+
+    def _on_window_updated(self, event) -> None:
+        if event.stream_id == 0:
+            self._push_blocked()
+        else:
+            stream = self.blocked.get(event.stream_id)
+            if stream is not None:
+                try:
+                    stream._push()
+                except h2.H2Error:
+                    stream._lost()
+
+    def _on_settings_changed(self, event) -> None:
+        if _INITIAL_WINDOW_SIZE in event.changed_settings:
+            self._push_blocked()
+
+    def _on_settings_acked(self, event) -> None:
+        # h2 sets the decoder's limit to what we advertised once the client acknowledges it
+        self.h2.decoder.max_header_list_size = self._decoder_limit
+
+    def _on_ping_ack(self, event) -> None:
+        if event.ping_data == _DRAIN_PING:
+            self._final_goaway()
+
+    def _on_peer_goaway(self, event) -> None:
+        """The client is leaving. With NO_ERROR the streams it already opened still get their
+        responses: h2 moved its state machine to CLOSED, which would refuse them."""
+        self.peer_gone = True
+        if event.error_code == _NO_ERROR and self.streams:
+            self.h2.state_machine.state = h2.ConnectionState.SERVER_OPEN
+            return
+        self._close()
+
+    # --- errors ------------------------------------------------------------------------------
+
+    def _stream_error(self, sid: int, error: ProtocolError) -> None:
+        """A malformed request: RST_STREAM PROTOCOL_ERROR, the connection lives on (8.1.1)."""
+        self.h2.reset_stream(sid, _PROTOCOL_ERROR)
+        if self.on_protocol_error is not None:
+            self.on_protocol_error(error)
+
+    def _answer_locally(self, sid: int, error: ProtocolError, end_stream: bool) -> None:
+        """Answers a request that never reaches the proxy (header list too large, CONNECT)."""
+        body = error.reason.encode() + b"\n"
+        machine = self.h2
+        machine.send_headers(
+            sid,
+            [(b":status", b"%d" % error.status), (b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body))],
+        )
+        machine.send_data(sid, body, end_stream=True)
+        if not end_stream:
+            machine.reset_stream(sid, _NO_ERROR)  # the request body is not wanted
+        if self.on_protocol_error is not None:
+            self.on_protocol_error(error)
+
+    def _connection_error(self, reason: str) -> None:
+        """h2 found a connection error and queued its GOAWAY: send it, end every stream."""
+        if self.on_protocol_error is not None:
+            self.on_protocol_error(ProtocolError("HTTP/2 connection error: " + reason))
+        self._flush()
+        self._close()
+
+    # --- flow control ------------------------------------------------------------------------
+
+    def _push_blocked(self) -> None:
+        """Windows opened: streams with waiting DATA take turns, one frame each, so the first
+        does not take the whole connection window."""
+        blocked = self.blocked
+        while blocked and not self.write_blocked and self.h2.outbound_flow_control_window > 0:
+            progressed = False
+            for stream in list(blocked.values()):
+                try:
+                    if stream._push(one_frame=True):
+                        progressed = True
+                except h2.H2Error:
+                    stream._lost()
+            if not progressed:
+                break
+        self._flush_unless_receiving()
+
+    def on_above_write_high_watermark(self) -> None:
+        self.write_blocked = True
+
+    def on_below_write_low_watermark(self) -> None:
+        self.write_blocked = False
+        self._push_blocked()
+
+    # --- drain -------------------------------------------------------------------------------
+
+    def drain(self, close_idle: bool = True) -> None:
+        """Graceful shutdown: GOAWAY, finish the streams in flight, close. HTTP/2 says "no more
+        streams" explicitly, so an idle connection is told and closed the same way whatever
+        `close_idle` asks (it matters for HTTP/1.1, where only a response can say it)."""
+        if self.draining or self.closing:
+            return
+        self.draining = True
+        self._flush()
+        self.conn.write(goaway(MAX_STREAM_ID))
+        self.h2.ping(_DRAIN_PING)
+        self._flush_unless_receiving()
+        self._ping_timer = self.conn.loop.call_later(_DRAIN_PING_TIMEOUT, self._final_goaway)
+
+    def quiesce(self) -> None:
+        """Hot upgrade: HTTP/2 connections are not handed over; GOAWAY sends the client to the
+        new process for its next streams."""
+        self.drain()
+
+    def migration_state(self) -> None:
+        return None  # HPACK tables and stream states live here: such a connection cannot move
+
+    def _final_goaway(self) -> None:
+        if self.last_stream_id is not None or self.closing:
+            return
+        if self._ping_timer is not None:
+            self._ping_timer.cancel()
+            self._ping_timer = None
+        self.last_stream_id = self.h2.highest_inbound_stream_id
+        self._flush()
+        self.conn.write(goaway(self.last_stream_id))
+        if not self.streams:
+            self._close()
+
+    # --- streams -----------------------------------------------------------------------------
+
+    def _reap(self, stream: Http2Stream) -> None:
+        if self.streams.get(stream.stream_id) is stream:
+            self._stream_done(stream)
+            stream.receiver.on_reset("downstream stream reset")
+
+    def _stream_done(self, stream: Http2Stream) -> None:
+        sid = stream.stream_id
+        if self.streams.pop(sid, None) is None:
+            return
+        self.blocked.pop(sid, None)
+        if not self.streams and (self.last_stream_id is not None or self.peer_gone):
+            self._close()
+
+    def _flush(self) -> None:
+        data = self.h2.data_to_send()
+        if data:
+            self.conn.write(data)
+
+    def _flush_unless_receiving(self) -> None:
+        if not self._in_receive:
+            self._flush()
+
+    def _close(self) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        self._flush()
+        self.conn.close()  # pending writes (the GOAWAY) leave first
+        self._reset_all("downstream connection closed")
+
+    def _reset_all(self, reason: str) -> None:
+        streams = list(self.streams.values())
+        self.streams.clear()
+        self.blocked.clear()
+        for stream in streams:
+            stream.closed = True
+            stream.receiver.on_reset(reason)
+
+    def _on_close(self, conn: Connection, exc: Exception | None) -> None:
+        self.closing = True
+        if self._ping_timer is not None:
+            self._ping_timer.cancel()
+            self._ping_timer = None
+        self._reset_all("downstream connection closed")
+        stats = self.stats
+        if stats is not None:
+            stats.downstream_cx_http2_active -= 1
+
+
+class Http2Stream:
+    """One stream: the `server` a receiver sends its response through, and the `conn` it
+    reads its connection facts from and flow-controls (see the module docstring)."""
+
+    __slots__ = (
+        "owner",
+        "stream_id",
+        "head",
+        "receiver",
+        "conn",
+        "network",
+        "loop",
+        "id",
+        "remote_address",
+        "local_address",
+        "peer_uri_san",
+        "secure",
+        "original_destination",
+        "watermark_listener",
+        "reading_paused",
+        "unacked",
+        "_keep_alive",
+        "buffer",
+        "end_pending",
+        "trailers_pending",
+        "above_high",
+        "remote_ended",
+        "local_ended",
+        "closed",
+    )
+
+    def __init__(self, owner: Http2ServerConnection, stream_id: int, head: Any) -> None:
+        self.owner = owner
+        self.stream_id = stream_id
+        self.head = head
+        self.receiver: Any = None
+        self.conn = self
+        network = self.network = owner.conn
+        self.loop = network.loop
+        self.id = network.id
+        self.remote_address = network.remote_address
+        self.local_address = network.local_address
+        self.peer_uri_san = network.peer_uri_san
+        self.secure = network.secure
+        self.original_destination = network.original_destination
+        self.watermark_listener: Any = None
+        self.reading_paused = False
+        self.unacked = 0  # request bytes received while paused, not yet acknowledged
+        self._keep_alive = True  # read by nobody: HTTP/2 ends a stream, never the connection
+        self.buffer = bytearray()
+        self.end_pending = False  # the response ends once the buffer has gone out
+        self.trailers_pending: list | None = None
+        self.above_high = False
+        self.remote_ended = False  # the request has ended (END_STREAM received)
+        self.local_ended = False  # the response has ended (END_STREAM sent)
+        self.closed = False  # reset, either way
+
+    def __getattr__(self, name: str) -> Any:
+        # the rest of the connection's surface (transport, ...) for code that asks for it
+        if name == "network":
+            raise AttributeError(name)
+        return getattr(self.network, name)
+
+    # --- the connection surface, per stream --------------------------------------------------
+
+    def pause_reading(self) -> None:
+        self.reading_paused = True
+
+    def resume_reading(self) -> None:
+        if not self.reading_paused:
+            return
+        self.reading_paused = False
+        unacked, self.unacked = self.unacked, 0
+        if unacked and not self.closed:
+            owner = self.owner
+            owner.h2.acknowledge_received_data(unacked, self.stream_id)
+            owner._flush_unless_receiving()
+
+    def close(self) -> None:
+        self.reset()
+
+    def abort(self) -> None:
+        self.reset()
+
+    # --- the server surface ------------------------------------------------------------------
+
+    def send_continue(self) -> None:
+        if not self.closed:
+            try:
+                self.owner.h2.send_headers(self.stream_id, [(b":status", b"100")])
+            except h2.H2Error:
+                self._lost()
+                return
+            self.owner._flush_unless_receiving()
+
+    def send_headers(
+        self,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        body_kind: int,
+        end_stream: bool,
+        reason: bytes = b"",
+    ) -> None:
+        if self.closed:
+            return
+        if status == 101:
+            self.reset()  # HTTP/2 has no Upgrade: the tunnel the upstream offers cannot be had
+            return
+        owner = self.owner
+        try:
+            if status < 200:
+                owner.h2.send_headers(self.stream_id, response_block(status, headers))
+            else:
+                owner.h2.send_headers(self.stream_id, response_block(status, headers), end_stream=end_stream)
+                if end_stream:
+                    self._response_sent()
+        except h2.H2Error:
+            self._lost()
+            return
+        owner._flush_unless_receiving()
+
+    def send_data(self, data: bytes, end_stream: bool) -> None:
+        if self.closed:
+            return
+        owner = self.owner
+        try:
+            if not self.buffer and not owner.write_blocked:
+                machine = owner.h2
+                size = len(data)
+                if size <= machine.max_outbound_frame_size and size <= machine.local_flow_control_window(self.stream_id):
+                    machine.send_data(self.stream_id, data, end_stream=end_stream)
+                    if end_stream:
+                        self._response_sent()
+                    owner._flush_unless_receiving()
+                    return
+            self.buffer += data
+            if end_stream:
+                self.end_pending = True
+            self._push()
+        except h2.H2Error:
+            self._lost()
+            return
+        if self.buffer:
+            if end_stream:
+                self._upstream_done()
+            elif not self.above_high and len(self.buffer) > _BUFFER_HIGH:
+                self.above_high = True
+                listener = self.watermark_listener
+                if listener is not None:
+                    listener.on_above_write_high_watermark()
+        owner._flush_unless_receiving()
+
+    def send_trailers(self, trailers: list[tuple[bytes, bytes]]) -> None:
+        if self.closed:
+            return
+        block = trailer_block(trailers)
+        if not block:
+            self.send_data(b"", True)
+            return
+        if self.buffer:
+            self.trailers_pending = block  # trailers follow the last DATA frame
+            self._upstream_done()
+            return
+        try:
+            self.owner.h2.send_headers(self.stream_id, block, end_stream=True)
+            self._response_sent()
+        except h2.H2Error:
+            self._lost()
+            return
+        self.owner._flush_unless_receiving()
+
+    def send_raw(self, data: bytes) -> None:
+        self.reset()  # tunnel bytes: see send_headers(101)
+
+    def reset(self) -> None:
+        """The response cannot be completed (the upstream failed after the head was sent)."""
+        self._reset(_INTERNAL_ERROR)
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _reset(self, code) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.buffer = bytearray()
+        owner = self.owner
+        try:
+            owner.h2.reset_stream(self.stream_id, code)
+        except h2.H2Error:
+            pass  # already closed in h2's view: nothing to tell the client
+        owner._stream_done(self)
+        owner._flush_unless_receiving()
+
+    def _push(self, one_frame: bool = False) -> bool:
+        """Sends what the windows allow of the buffer (and the end after it); True if any."""
+        owner = self.owner
+        machine = owner.h2
+        sid = self.stream_id
+        buffer = self.buffer
+        sent = False
+        while buffer and not owner.write_blocked:
+            size = min(len(buffer), machine.local_flow_control_window(sid), machine.max_outbound_frame_size)
+            if size <= 0:
+                break
+            last = size == len(buffer) and self.end_pending and self.trailers_pending is None
+            machine.send_data(sid, bytes(buffer[:size]), end_stream=last)
+            del buffer[:size]
+            sent = True
+            if last:
+                self._response_sent()
+                return True
+            if one_frame:
+                break
+        if buffer:
+            owner.blocked[sid] = self
+        else:
+            owner.blocked.pop(sid, None)
+            if self.trailers_pending is not None:
+                machine.send_headers(sid, self.trailers_pending, end_stream=True)
+                self.trailers_pending = None
+                self._response_sent()
+                return True
+            if self.end_pending and not self.local_ended:
+                machine.send_data(sid, b"", end_stream=True)
+                self._response_sent()
+                return True
+        if self.above_high and len(buffer) < _BUFFER_LOW:
+            self.above_high = False
+            listener = self.watermark_listener
+            if listener is not None:
+                listener.on_below_write_low_watermark()
+        return sent
+
+    def _lost(self) -> None:
+        """h2 refused to send: the client reset the stream in frames not dispatched yet. The
+        receiver hears of it from that StreamReset event, or, should none come, just after."""
+        self.closed = True
+        self.buffer = bytearray()
+        self.owner.blocked.pop(self.stream_id, None)
+        self.loop.call_soon(self.owner._reap, self)
+
+    def _upstream_done(self) -> None:
+        """The whole response is in our buffer: its upstream connection must not stay paused
+        (it goes back to the pool, and the receiver forgets it)."""
+        if self.above_high:
+            self.above_high = False
+            listener = self.watermark_listener
+            if listener is not None:
+                listener.on_below_write_low_watermark()
+
+    def _response_sent(self) -> None:
+        self.local_ended = True
+        self.end_pending = False
+        owner = self.owner
+        if not self.remote_ended:
+            # 8.1: a complete response ends the exchange; the rest of the body is not wanted
+            self.closed = True
+            owner.h2.reset_stream(self.stream_id, _NO_ERROR)
+        owner._stream_done(self)
