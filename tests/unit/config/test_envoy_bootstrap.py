@@ -735,3 +735,76 @@ def test_durations_and_numbers_in_proto3_json_forms():
         f"{C0}.connect_timeout: invalid duration 'soon': expected numbers with units (ns, us, ms, s, m, h), e.g. '1m30s'"]
     assert errors(bootstrap(clusters=[cluster(per_connection_buffer_limit_bytes=True)])) == [
         f"{C0}.per_connection_buffer_limit_bytes: expected int, got bool"]
+
+
+def test_what_pymosn_ignores_is_a_warning_at_its_path(monkeypatch):
+    monkeypatch.setenv("PYMOSN_TEST_BODY", "from env")
+    rc = routes(
+        {"match": {"prefix": "/"},
+         "route": {"cluster": "app", "retry_policy": {"retry_on": "connect-failure,retriable-4xx,bogus"},
+                   "hash_policy": [{"header": {"header_name": "x"}}]},
+         "typed_per_filter_config": {"envoy.filters.http.cors": {}},
+         "request_headers_to_add": [{"header": {"key": "x-ip", "value": "%DOWNSTREAM_REMOTE_ADDRESS%"},
+                                     "append_action": "ADD_IF_ABSENT"}]},
+        {"match": {"prefix": "/b"}, "direct_response": {"status": 200, "body": {
+            "environment_variable": "PYMOSN_TEST_BODY"}}},
+        {"match": {"prefix": "/c"}, "direct_response": {"status": 200, "body": {"inline_bytes": "aGk="}}},
+    )
+    rc["virtual_hosts"][0]["cors"] = {"allow_origin_string_match": [{"exact": "*"}]}
+    stdout = {"name": "envoy.access_loggers.stdout", "filter": {"status_code_filter": {}}, "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
+        "log_format": {"json_format": {"a": "%PROTOCOL%"}}}}
+    lst = listener(hcm(rc, use_remote_address=True,
+                       http2_protocol_options={"max_concurrent_streams": 10, "hpack_table_size": 100},
+                       access_log=[{"name": "envoy.access_loggers.open_telemetry"}, stdout]))
+    lst["filter_chains"][0]["transport_socket"] = {"name": "envoy.transport_sockets.raw_buffer"}
+    c = cluster(circuit_breakers={"thresholds": [{"priority": "HIGH", "max_connections": 9}]},
+                health_checks=[{"timeout": "1s", "interval": "1s", "unhealthy_threshold": 1, "healthy_threshold": 1,
+                                "grpc_health_check": {}}],
+                outlier_detection={"consecutive_5xx": 5})
+    c["load_assignment"]["endpoints"][0]["priority"] = 1
+    c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["health_status"] = "UNHEALTHY"
+    ca = {"trusted_ca": {"inline_string": "-----BEGIN CERTIFICATE-----"}}
+    dns = cluster("b", 8081, type="STRICT_DNS", dns_lookup_family="V4_ONLY", transport_socket={
+        "name": "envoy.transport_sockets.tls", "typed_config": {"@type": TLS_UP, "common_tls_context": {
+            "validation_context": ca}}})
+    result = load_config_dict(bootstrap(lst, clusters=[c, dns]))
+    r0 = f"{R0}.route"
+    assert [str(w) for w in result.warnings] == [
+        f"{HC}.http2_protocol_options.hpack_table_size: not implemented by pymosn yet; ignored",
+        f"{r0}.retry_policy.retry_on: retry condition 'retriable-4xx' is not implemented by pymosn yet; ignored",
+        f"{r0}.retry_policy.retry_on: unknown retry condition 'bogus'; ignored",
+        f"{r0}.retry_policy.retry_on: pymosn retries 5xx answers too whenever it retries failed connections",
+        f"{r0}.hash_policy: not implemented by pymosn yet; ignored",
+        f"{R0}.request_headers_to_add[0].header.value: pymosn sends header values as written; %...% operators are "
+        "not expanded",
+        f"{R0}.request_headers_to_add[0].append_action: ADD_IF_ABSENT is not implemented by pymosn yet; the header is "
+        "set as with OVERWRITE_IF_EXISTS_OR_ADD",
+        f"{R0}.typed_per_filter_config: not implemented by pymosn yet; ignored",
+        f"{RC}.virtual_hosts[0].cors: not implemented by pymosn yet; ignored",
+        f"{HC}.access_log[0]: access logger 'envoy.access_loggers.open_telemetry' is not implemented by pymosn yet; "
+        "ignored",
+        f"{HC}.access_log[1].filter: pymosn logs every request; the filter is ignored",
+        f"{HC}.access_log[1].typed_config.log_format.json_format: JSON access logs are not implemented by pymosn "
+        "yet; the default text format is used",
+        f"{HC}.use_remote_address: not implemented by pymosn yet; ignored",
+        f"{C0}.load_assignment.endpoints[0].priority: pymosn has no priority levels: these hosts take traffic with "
+        "the others",
+        f"{C0}.load_assignment.endpoints[0].lb_endpoints[0].health_status: pymosn does not read a host's given "
+        "health: this UNHEALTHY host takes traffic",
+        f"{C0}.circuit_breakers.thresholds[0].priority: pymosn has no request priorities; HIGH thresholds are ignored",
+        f"{C0}.health_checks[0].grpc_health_check: not implemented by pymosn yet; no health check runs",
+        f"{C0}.outlier_detection: not implemented by pymosn yet; ignored",
+        "$.static_resources.clusters[1].transport_socket.typed_config: pymosn also checks that the upstream's "
+        "certificate names the host it dials (the endpoint's hostname, else its address); set sni to the name the "
+        "certificate carries",
+    ]
+    config = result.config
+    assert first_route(config).request_headers_to_add == (model.HeaderValueOption(
+        header=model.HeaderValue(key="x-ip", value="%DOWNSTREAM_REMOTE_ADDRESS%"), append=False),)
+    others = config.servers[0].routers[0].virtual_hosts[0].routers[1:]
+    assert [r.direct_response.body for r in others] == ["from env", "hi"]
+    assert proxy(config)["http2_protocol_options"]["max_concurrent_streams"] == 10
+    assert first_listener(config).filter_chains[0].tls_context is None  # raw_buffer is plaintext
+    app = config.cluster_manager.clusters[0]
+    assert app.health_check is None and app.circuit_breakers.thresholds[0].max_connections == 1024

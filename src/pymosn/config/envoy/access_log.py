@@ -69,5 +69,6 @@ def _format(config: Message, ctx: Context) -> str:
         text = value or ""
     elif kind == "json_format":
         log_format.warn(kind, "JSON access logs are not implemented by pymosn yet; the default text format is used")
+        log_format.ignore(kind)
     log_format.finish()
     return text

@@ -23,6 +23,9 @@ IDLE_TIMEOUT = 3600.0
 BUFFER_LIMIT = 1024 * 1024
 THRESHOLD_DEFAULTS = {"max_connections": 1024, "max_pending_requests": 1024, "max_requests": 1024, "max_retries": 3}
 HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+_DNS_FIELDS = ("dns_lookup_family", "dns_refresh_rate", "respect_dns_ttl", "dns_resolvers", "dns_jitter",
+               "dns_failure_refresh_rate", "typed_dns_resolver_config", "dns_resolution_config",
+               "use_tcp_for_dns_lookups")
 FOLLOW_DOWNSTREAM = ""  # the proxy filter's upstream_protocol, which is the client's protocol
 _REQUEST_METHODS = ("METHOD_UNSPECIFIED", "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE",
                     "PATCH")
@@ -91,12 +94,11 @@ def _check_hosts(m: Message, kind: str | None, hosts: list[dict], assigned: bool
                                    "destination; it lists none")
     elif kind in ("STATIC", "STRICT_DNS", "LOGICAL_DNS") and not assigned:
         m.warn("load_assignment", "missing: the cluster has no hosts")
-    for field in ("dns_lookup_family", "dns_refresh_rate", "respect_dns_ttl", "dns_resolvers", "dns_jitter",
-                  "dns_failure_refresh_rate", "typed_dns_resolver_config", "dns_resolution_config",
-                  "use_tcp_for_dns_lookups"):
-        if kind in ("STRICT_DNS", "LOGICAL_DNS") and m.has(field):
-            m.warn(field, "pymosn resolves names with the system resolver on each new connection; ignored")
-        m.ignore(field) if kind in ("STRICT_DNS", "LOGICAL_DNS") else None
+    if kind in ("STRICT_DNS", "LOGICAL_DNS"):
+        for field in _DNS_FIELDS:
+            if m.has(field) and names:
+                m.warn(field, "pymosn resolves names with the system resolver on each new connection; ignored")
+            m.ignore(field)
 
 
 def _lb_policy(m: Message, out: dict, kind: str | None, hosts: list[dict], ctx: Context) -> None:

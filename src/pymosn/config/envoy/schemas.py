@@ -40,7 +40,6 @@ BOOTSTRAP = Schema(
     "certificate_provider_instances inline_headers perf_tracing_file_path default_regex_engine "
     "xds_delegate_extension xds_config_tracker_extension listener_manager application_log_config "
     "grpc_async_client_manager_config memory_allocator_manager",
-    unsafe={"overload_manager": "accept load the overload manager is configured to shed"},
 )
 STATIC_RESOURCES = Schema("envoy.config.bootstrap.v3.Bootstrap.StaticResources", "listeners clusters secrets")
 ADMIN = Schema(

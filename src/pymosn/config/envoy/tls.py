@@ -134,6 +134,9 @@ def _upstream(m: Message, base: dict, certificates: list[tuple[dict, Message]], 
         ctx.put(base, "server_name", sni, m.at("sni"))
     if "ca_cert" not in base and not system_roots:
         base["insecure_skip"] = True  # Envoy verifies an upstream only when given what to verify against
+    elif not sni:
+        m.warn(None, "pymosn also checks that the upstream's certificate names the host it dials (the endpoint's "
+                     "hostname, else its address); set sni to the name the certificate carries")
     if certificates:
         pair, cert = certificates[0]
         base.update(pair)
