@@ -55,7 +55,7 @@ class H2Pool:
             if client.available() > 0:
                 return client.new_stream()
         cluster = self.cluster
-        if self._needs_dial() and cluster.can_open_connection():
+        if self._needs_dial(1) and cluster.can_open_connection():
             self._queue(requester)
             self._dial()
             return None
@@ -87,20 +87,23 @@ class H2Pool:
         self.waiters.append(requester)
         self.cluster.pending += 1
 
-    def _needs_dial(self) -> bool:
-        """More waiters than the dials in flight are expected to carry."""
+    def _needs_dial(self, arriving: int = 0) -> bool:
+        """More waiters (with those `arriving`) than the dials in flight are expected to carry."""
         if not self.connecting:
             return True
         if not self.peer_limit:
             return False  # one dial, limit unknown: wait to learn it
-        return len(self.waiters) >= self.connecting * self.peer_limit
+        return len(self.waiters) + arriving > self.connecting * self.peer_limit
 
     def _serve(self, client: Http2ClientConnection) -> None:
         waiters = self.waiters
         while waiters and client.available() > 0:
             self.cluster.pending -= 1
             waiters.popleft().on_pool_ready(client.new_stream())
-        if waiters and self._needs_dial() and self.cluster.can_open_connection() and not self.closed:
+        self._dial_for_waiters()
+
+    def _dial_for_waiters(self) -> None:
+        while self.waiters and not self.closed and self._needs_dial() and self.cluster.can_open_connection():
             self._dial()
 
     # --- connections ------------------------------------------------------------------------
@@ -192,8 +195,7 @@ class H2Pool:
 
     def on_h2_goaway(self, client: Http2ClientConnection) -> None:
         self._forget(client)
-        if self.waiters and self._needs_dial() and self.cluster.can_open_connection() and not self.closed:
-            self._dial()
+        self._dial_for_waiters()
 
     def _forget(self, client: Http2ClientConnection) -> None:
         try:
@@ -222,8 +224,7 @@ class H2Pool:
                 return
             self._forget(client)
         cluster.connections -= 1
-        if self.waiters and not self.closed and self._needs_dial() and cluster.can_open_connection():
-            self._dial()
+        self._dial_for_waiters()
 
     def close(self) -> None:
         self.closed = True

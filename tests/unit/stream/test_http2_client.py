@@ -142,8 +142,30 @@ def test_reset_sends_cancel():
     stream = client.new_stream()
     stream.send_headers(Receiver(), b"GET", b"/", [(b"Host", b"x")], BODY_NONE, True)
     server.receive_data(conn.take())
+    server.send_headers(1, [(b":status", b"200")])
+    server.send_data(1, b"late")
     stream.reset()
+    client.on_data(server.data_to_send())  # crossed the reset on the wire: dropped, not an error
     events = server.receive_data(conn.take())
     assert [(type(e), e.error_code) for e in events if isinstance(e, h2.events.StreamReset)] == [
         (h2.events.StreamReset, h2.errors.ErrorCodes.CANCEL)]
-    assert client.reserved == 0
+    assert client.reserved == 0 and not client.closed and not conn.closed
+
+
+def test_goaway_drains_promised_streams_and_refuses_the_rest_as_retryable():
+    conn, client, server = connected()
+    first, second = Receiver(), Receiver()
+    failed = []
+    second.on_upstream_reset = failed.append
+    streams = [client.new_stream(), client.new_stream()]
+    streams[0].send_headers(first, b"GET", b"/a", [(b"Host", b"x")], BODY_NONE, True)
+    streams[1].send_headers(second, b"GET", b"/b", [(b"Host", b"x")], BODY_NONE, True)
+    server.receive_data(conn.take())
+    goaway = (8).to_bytes(3, "big") + bytes([7, 0]) + bytes(4) + (1).to_bytes(4, "big") + bytes(4)
+    client.on_data(goaway)
+    assert client.draining and failed and streams[1].reused  # stream 3 was never processed
+    server.send_headers(1, [(b":status", b"200"), (b"content-length", b"2")])
+    server.send_data(1, b"ok", end_stream=True)
+    client.on_data(server.data_to_send())  # h2 would reject this after a GOAWAY it had seen
+    assert first.data == b"ok" and first.ended
+    assert conn.closed  # nothing left in flight

@@ -57,7 +57,6 @@ class Http2ClientConnection:
             initial_values={
                 h2.settings.SettingCodes.ENABLE_PUSH: 0,
                 h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: STREAM_WINDOW,
-                h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 0,  # servers do not push
                 h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: 64 * 1024,
             },
         )
@@ -374,7 +373,9 @@ class Http2ClientStream:
         else:
             self.client.blocked.discard(self)
         listener = self.watermark_listener
-        if not self.above_limit and self.pending_bytes > limit:
+        if self.pending_bytes > limit:
+            # Level-triggered: whoever resumed the sender since (the proxy does after replaying
+            # a held body) is paused again as more bytes arrive.
             self.above_limit = True
             if listener is not None:
                 listener.on_above_write_high_watermark()
