@@ -99,7 +99,8 @@ class DownstreamStream:
         info.start_monotonic = conn.loop.time()
         info.method = head.method.decode("latin-1")
         info.path = head.target.decode("latin-1")
-        info.protocol = "HTTP/1.0" if head.version == b"1.0" else "HTTP/1.1"
+        version = head.version
+        info.protocol = "HTTP/1.1" if version == b"1.1" else "HTTP/2" if version == b"2" else "HTTP/1.0"
         info.downstream_remote_address = conn.remote_address
         info.downstream_local_address = conn.local_address
         info.downstream_peer_uri_san = conn.peer_uri_san
