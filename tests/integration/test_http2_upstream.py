@@ -223,6 +223,13 @@ def test_goaway_lets_in_flight_streams_finish_and_new_ones_use_a_new_connection(
     assert not h2_origin.errors
 
 
+def test_upgrade_requests_are_refused_to_an_h2_upstream(h2_origin, start_proxy):
+    p = h2_proxy(start_proxy, h2_origin.port)
+    out = raw_exchange(p.port, b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 502")
+    assert not h2_origin.requests
+
+
 def test_connect_failure_fails_the_waiting_requests(start_proxy):
     dead = free_port()
     p = h2_proxy(start_proxy, dead)

@@ -22,6 +22,7 @@ import h2.settings
 
 from pymosn.api.filter import FilterStatus
 from pymosn.network.connection import Connection
+from pymosn.protocol.http1 import BODY_NONE
 from pymosn.protocol.http2.goaway import GoAway, GoAwaySplitter
 from pymosn.protocol.http2.upstream_conversion import (
     request_headers,
@@ -288,6 +289,10 @@ class Http2ClientStream:
         client = self.client
         if client.closed:
             self._fail_soon("upstream connection closed")
+            return
+        if body_kind == BODY_NONE and not end_stream:
+            # Only an Upgrade request has no body yet does not end: a tunnel HTTP/2 has no form for.
+            self._fail_soon("upgrade tunnels are not supported to an HTTP/2 upstream")
             return
         h2conn = client.h2
         try:
