@@ -808,3 +808,81 @@ def test_what_pymosn_ignores_is_a_warning_at_its_path(monkeypatch):
     assert first_listener(config).filter_chains[0].tls_context is None  # raw_buffer is plaintext
     app = config.cluster_manager.clusters[0]
     assert app.health_check is None and app.circuit_breakers.thresholds[0].max_connections == 1024
+
+
+def rich_bootstrap() -> dict:
+    """One bootstrap using most of what the translator reads."""
+    rc = routes(
+        {"match": {"prefix": "/", "headers": [{"name": "x", "string_match": {"prefix": "a"}}],
+                   "query_parameters": [{"name": "q", "string_match": {"exact": "1"}}]},
+         "route": {"weighted_clusters": {"clusters": [{"name": "app", "weight": 1, "metadata_match": {
+             "filter_metadata": {"envoy.lb": {"a": 1}}}}]}, "retry_policy": {"retry_on": "5xx"}},
+         "request_headers_to_add": [{"header": {"key": "a", "value": "b"}, "append": False}]},
+        {"match": {"path": "/r"}, "redirect": {"https_redirect": True}},
+        {"match": {"safe_regex": {"regex": "/d"}}, "direct_response": {"status": 200, "body": {"inline_string": "x"}}})
+    log = {"name": "envoy.access_loggers.file", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog", "path": "/dev/null",
+        "log_format": {"text_format_source": {"inline_string": "x"}}}}
+    lst = listener(hcm(rc, access_log=[log], set_current_client_cert_details={"uri": True},
+                       forward_client_cert_details="SANITIZE_SET", common_http_protocol_options={"idle_timeout": "1s"}))
+    lst["filter_chains"][0]["filter_chain_match"] = {"destination_port": 443, "server_names": ["a.b"],
+                                                      "prefix_ranges": [{"address_prefix": "10.0.0.0", "prefix_len": 8}]}
+    lst["filter_chains"][0]["transport_socket"] = tls_socket(require_client_certificate=True, common_tls_context={
+        "tls_certificates": [{"certificate_chain": {"inline_string": "-----BEGIN x"},
+                              "private_key": {"inline_string": "-----BEGIN y"}}],
+        "tls_params": {"cipher_suites": ["A"], "tls_minimum_protocol_version": "TLSv1_2"}, "alpn_protocols": ["h2"],
+        "validation_context": {"trusted_ca": {"inline_string": "-----BEGIN z"}}})
+    lst["listener_filters"] = [{"name": "envoy.filters.listener.original_dst"}]
+    dubbo = {"name": "envoy.filters.network.dubbo_proxy", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.dubbo_proxy.v3.DubboProxy",
+        "route_config": [{"name": "echo", "interface": "com.acme.Echo", "group": "blue", "routes": [
+            {"match": {"method": {"name": {"exact": "echo"}}, "headers": [{"name": "a", "exact_match": "b"}]},
+             "route": {"cluster": "app"}}]}]}}
+    tcp_listener = listener(tcp(cluster="app"), name="t", address={"socket_address": {"address": "::1",
+                                                                                        "port_value": 1}})
+    dubbo_listener = listener(dubbo, name="d", address={"socket_address": {"address": "::1", "port_value": 2}})
+    c = cluster(circuit_breakers={"thresholds": [{"max_connections": 1}]}, health_checks=[
+        {"timeout": "1s", "interval": "1s", "unhealthy_threshold": 1, "healthy_threshold": 1,
+         "http_health_check": {"path": "/", "expected_statuses": [{"start": 200, "end": 201}]}}],
+        typed_extension_protocol_options={HPO: {"@type": f"type.googleapis.com/{HPO}", "explicit_http_config": {
+            "http2_protocol_options": {}}, "common_http_protocol_options": {"idle_timeout": "1s"}}},
+        transport_socket={"name": "envoy.transport_sockets.tls", "typed_config": {
+            "@type": TLS_UP, "sni": "a", "common_tls_context": {"alpn_protocols": ["h2"]}}})
+    c["load_assignment"]["endpoints"][0]["lb_endpoints"][0].update(
+        load_balancing_weight=2, metadata={"filter_metadata": {"envoy.lb": {"a": 1}}})
+    odst = {"name": "o", "type": "ORIGINAL_DST", "lb_policy": "CLUSTER_PROVIDED",
+            "original_dst_lb_config": {"use_http_header": True, "http_header_name": "x"}}
+    return bootstrap(lst, tcp_listener, dubbo_listener, clusters=[c, odst],
+                     admin={"address": {"socket_address": {"address": "127.0.0.1", "port_value": 9901}}})
+
+
+def _paths(obj, prefix=()):
+    if prefix:
+        yield prefix
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            yield from _paths(value, (*prefix, key))
+    elif isinstance(obj, list):
+        for index, value in enumerate(obj):
+            yield from _paths(value, (*prefix, index))
+
+
+def test_the_rich_bootstrap_loads():
+    assert len(load(rich_bootstrap()).servers[0].listeners) == 3
+
+
+def test_a_wrong_value_anywhere_is_reported_never_raised():
+    seed = rich_bootstrap()
+    for path in _paths(seed):
+        for value in (None, True, -1, "x", [1], {"a": 1}, [{}]):
+            raw = copy.deepcopy(seed)
+            target = raw
+            for key in path[:-1]:
+                target = target[key]
+            target[path[-1]] = value
+            try:
+                load_config_dict(raw)
+            except ConfigError as error:
+                # no MOSN path leaks out: every issue is at an Envoy path
+                leaks = [i for i in error.issues if "$.servers" in str(i) or "$.cluster_manager" in str(i)]
+                assert not leaks, (path, value, leaks)

@@ -10,7 +10,7 @@ from pymosn.config.envoy.addresses import is_ip
 from pymosn.config.envoy.load_assignment import load_assignment
 from pymosn.config.envoy.message import Context, Message
 from pymosn.config.envoy.tls import transport_socket
-from pymosn.config.issues import known_values_message
+from pymosn.config.issues import known_values_message, type_name
 
 CLUSTER_TYPES = ("STATIC", "STRICT_DNS", "LOGICAL_DNS", "EDS", "ORIGINAL_DST")
 # In the proto's order; 4 is reserved (the ORIGINAL_DST_LB of v2)
@@ -164,8 +164,11 @@ def _protocol_options(m: Message, out: dict, ctx: Context) -> None:
         protocol = (FOLLOW_DOWNSTREAM, m.at("protocol_selection"))
     for key, value in m.map("typed_extension_protocol_options").items():
         path = f"{m.at('typed_extension_protocol_options')}[{key!r}]"
-        url = value.get("@type", "") if isinstance(value, dict) else ""
-        kind = url.rsplit("/", 1)[-1] if url else key
+        if not isinstance(value, dict):
+            ctx.log.error(path, f"expected object, got {type_name(value)}")
+            continue
+        url = value.get("@type")
+        kind = url.rsplit("/", 1)[-1] if isinstance(url, str) and url else key
         if kind != HTTP_PROTOCOL_OPTIONS:
             ctx.log.warning(path, f"protocol options {kind!r} are not implemented by pymosn yet; ignored")
             continue
