@@ -11,6 +11,9 @@ import ssl
 import struct
 import time
 
+import h2.config
+import h2.connection
+import h2.events
 import httpx
 import pytest
 
@@ -155,6 +158,47 @@ def test_server_stream_limit_opens_another_connection(start_proxy):
         assert origin.peak_streams <= 2  # never more than the server allows on one connection
         assert origin.connections >= 2
         assert not origin.errors
+
+
+def test_requests_wait_for_a_free_stream_when_no_connection_may_open(start_proxy):
+    with H2Origin(max_concurrent_streams=1) as origin:
+        p = h2_proxy(start_proxy, origin.port, cluster={"circuit_breakers": [{"max_connections": 1}]})
+
+        def call(i):
+            return httpx.get(f"http://127.0.0.1:{p.port}/slow/200?i={i}", timeout=20).status_code
+
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
+            assert list(pool.map(call, range(3))) == [200] * 3
+        assert origin.connections == 1 and origin.peak_streams == 1
+
+
+def test_http2_client_to_http2_upstream_multiplexes_and_keeps_trailers(h2_origin, start_proxy):
+    p = start_proxy(lambda port: simple_config(port, [h2_origin.port], cluster=H2_CLUSTER,
+                                               proxy={"downstream_protocol": "Http2"}))
+    with httpx.Client(http1=False, http2=True, timeout=20) as client:
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(lambda i: client.get(f"http://127.0.0.1:{p.port}/slow/200?i={i}").status_code,
+                                  range(8)))
+        assert codes == [200] * 8
+        r = client.post(f"http://127.0.0.1:{p.port}/mirror", content=b"m" * 300000)
+        assert r.http_version == "HTTP/2" and r.content == b"m" * 300000
+    assert h2_origin.connections == 1
+    # httpx cannot show response trailers: read them with h2 directly
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding=None))
+    conn.initiate_connection()
+    conn.send_headers(1, [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"x"),
+                          (b":path", b"/trailers")], end_stream=True)
+    trailers = None
+    with socket.create_connection(("127.0.0.1", p.port), timeout=10) as s:
+        s.sendall(conn.data_to_send())
+        while trailers is None:
+            data = s.recv(65536)
+            assert data
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.TrailersReceived):
+                    trailers = event.headers
+            s.sendall(conn.data_to_send())
+    assert trailers == [(b"x-trailer", b"done"), (b"grpc-status", b"0")]
 
 
 def test_max_request_per_conn_moves_to_a_new_connection(h2_origin, start_proxy):
