@@ -160,11 +160,8 @@ class DownstreamStream:
         new_path = route.rewrite_path(path)
         self.target = head.target if new_path == path else (new_path + target[len(path):]).encode("latin-1")
         self.upstream_headers = self._upstream_headers(head, plan)
-        if grpc is not None:
-            # TE is hop-by-hop but "trailers" must reach a gRPC server (RFC 9113 8.2.2)
-            self.upstream_headers.append((b"te", b"trailers"))
-            if grpc.timeout is not None:
-                self._start_grpc_deadline(grpc)
+        if grpc is not None and grpc.timeout is not None:
+            self._start_grpc_deadline(grpc)
         if head.expect_continue:
             self.server.send_continue()
         self._try_upstream()
