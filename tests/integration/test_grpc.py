@@ -409,6 +409,30 @@ def test_http1_grpc_timeout_and_dead_upstream(tmp_path):
     assert s["http.ingress.downstream_rq_2xx"] == "2"  # the status the client got
 
 
+def test_request_too_large_and_overflow(servers, hang_origin, tmp_path):
+    """A request body over max_request_bytes is RESOURCE_EXHAUSTED; a call over the cluster's
+    max_requests is UNAVAILABLE (upstream overflow)."""
+    a, b = servers
+    port, admin = free_port(), free_port()
+    config = grpc_config(port, admin, a.port, b.port, free_port(), hang=hang_origin.port)
+    listener = config["servers"][0]["listeners"][0]
+    listener["filter_chains"][0]["filters"][0]["config"]["max_request_bytes"] = 65536
+    hang = next(c for c in config["cluster_manager"]["clusters"] if c["name"] == "hang")
+    hang["circuit_breakers"] = [{"max_requests": 1}]
+    with Pymosn(config, tmp_path, port), grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+        with pytest.raises(grpc.RpcError) as err:
+            ch.unary_unary("/test.Echo/Unary")(b"x" * 200_000, timeout=20)
+        assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert ch.unary_unary("/test.Echo/Unary")(b"small", timeout=20) == b"small"
+        first = ch.unary_unary("/slow.Service/Call").future(b"x", timeout=20)
+        assert _eventually(lambda: hang_origin.requests), "the first call never reached the upstream"
+        with pytest.raises(grpc.RpcError) as err:
+            ch.unary_unary("/slow.Service/Call")(b"x", timeout=20)
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert err.value.details() == "upstream overflow"
+        first.cancel()
+
+
 # --- routing -----------------------------------------------------------------------------------------
 
 
