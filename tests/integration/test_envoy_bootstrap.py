@@ -320,3 +320,48 @@ def test_validate_prints_envoy_paths_for_a_bad_bootstrap(tmp_path):
         f"error: {manager}.route_config.virtual_hosts[0].routes[0].route.cluster: unknown cluster 'servce'; "
         "known: service",
     ]
+
+
+def test_http2_to_a_cluster_that_asks_for_it_and_http1_to_the_others(tmp_path, origin):
+    from tests.support.h2_origin import H2Origin
+
+    port = free_port()
+    routes = textwrap.indent(textwrap.dedent("""\
+    - match: {prefix: "/h2"}
+      route: {cluster: grpc_backend, prefix_rewrite: "/echo"}
+    - match: {prefix: "/"}
+      route: {cluster: legacy}
+    """), " " * 12)
+    h2_options = textwrap.indent(textwrap.dedent("""\
+    typed_extension_protocol_options:
+      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+        explicit_http_config:
+          http2_protocol_options: {}
+    """), " " * 6)
+    with H2Origin() as h2_origin:
+        text = f"""\
+static_resources:
+  listeners:
+  - name: listener_0
+    address:
+      socket_address: {{address: 127.0.0.1, port_value: {port}}}
+    filter_chains:
+    - filters:
+{http_manager(routes, 6)}
+  clusters:
+{static_cluster("grpc_backend", h2_origin.port, h2_options)}
+{static_cluster("legacy", origin.port)}
+"""
+        with EnvoyBootstrap(text, tmp_path, port):
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+                over_h2 = client.get("/h2/a")
+                assert over_h2.status_code == 200 and over_h2.json()["path"] == "/echo/a"
+                assert client.get("/echo/b").json()["path"] == "/echo/b"  # HTTP/1.1 origin
+            # h2c with prior knowledge on the AUTO codec, to both kinds of cluster
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", http1=False, http2=True, timeout=10) as client:
+                response = client.get("/h2/c")
+                assert response.http_version == "HTTP/2" and response.json()["path"] == "/echo/c"
+                assert client.get("/echo/d").json()["path"] == "/echo/d"
+        assert [r["path"] for r in h2_origin.requests] == ["/echo/a", "/echo/c"]
+        assert [r["path"] for r in origin.requests] == ["/echo/b", "/echo/d"]
