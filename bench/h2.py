@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
                 r = h2load(server.port, args.duration, args.clients, args.streams, args.warmup)
                 r["cpu_ticks"] = tree_cpu_ticks(server.pid) - before
                 rounds[name].append(r)
-                cpu_us = r["cpu_ticks"] / CLK_TCK * 1e6 / r["requests"] if r["requests"] else float("nan")
+                cpu_us = measured_ticks(r) / CLK_TCK * 1e6 / r["requests"] if r["requests"] else float("nan")
                 print(json.dumps({"round": round_no, "target": name, **r, "cpu_us_per_rq": round(cpu_us, 1)}),
                       flush=True)
     finally:
@@ -156,12 +156,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def summarise(rows: list[dict], warmup: float) -> dict:
-    """Median req/s; CPU per request over all rounds together (ticks are 10 ms each). The
-    CPU reading spans h2load's warm-up too, whose requests h2load does not count, so the
-    ticks are scaled to the measured share of the run."""
+def measured_ticks(r: dict) -> float:
+    """The CPU reading spans h2load's warm-up too, whose requests h2load does not count (its
+    "finished in" does include it): scale the ticks to the measured share of the run."""
+    measured_s = r["requests"] / r["rps"] if r["rps"] else r["seconds"]
+    return r["cpu_ticks"] * min(1.0, measured_s / r["seconds"])
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Median req/s; CPU per request over all rounds together (ticks are 10 ms each)."""
     requests = sum(r["requests"] for r in rows)
-    ticks = sum(r["cpu_ticks"] * r["seconds"] / (r["seconds"] + warmup) for r in rows)
+    ticks = sum(measured_ticks(r) for r in rows)
     return {
         "rps": statistics.median(r["rps"] for r in rows),
         "rps_min": min(r["rps"] for r in rows),
@@ -173,7 +178,7 @@ def summarise(rows: list[dict], warmup: float) -> dict:
 
 
 def table(rounds: dict[str, list[dict]], args) -> str:
-    s = {name: summarise(rows, args.warmup) for name, rows in rounds.items() if rows}
+    s = {name: summarise(rows) for name, rows in rounds.items() if rows}
     lines = [f"h2load h2c -c{args.clients} -m{args.streams}, {len(next(iter(rounds.values()), []))} rounds x "
              f"{args.duration:g} s, HTTP/1.1 upstream",
              "",
