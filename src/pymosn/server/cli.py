@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pymosn", description="MOSN, re-built in Python")
     sub = parser.add_subparsers(dest="command", required=True)
     start = sub.add_parser("start", help="run the proxy")
-    start.add_argument("-c", "--config", required=True, help="MOSN config file (JSON or YAML)")
+    start.add_argument("-c", "--config", required=True, help="MOSN config or Envoy v3 bootstrap (JSON or YAML)")
     start.add_argument("-l", "--log-level", default="info", choices=["trace", "debug", "info", "warning", "error", "critical"])
     start.add_argument(
         "--concurrency",

@@ -10,6 +10,7 @@ from pymosn.config.envoy.extensions import display, extension
 from pymosn.config.envoy.message import Context, Message, data_source
 
 _FILE = "envoy.access_loggers.file"
+_DEVICES = {"/dev/stdout": "stdout", "/dev/stderr": "stderr"}
 _STREAMS = {"envoy.access_loggers.stdout": "stdout", "envoy.access_loggers.stderr": "stderr"}
 
 
@@ -30,7 +31,8 @@ def access_logs(owner: Message, field: str, ctx: Context) -> list[dict]:
                 config.error("path", "missing: a file access log needs a path")
                 continue
             entry = ctx.node({}, ext.path)
-            ctx.put(entry, "log_path", path, config.at("path"))
+            # Envoy's samples log to /dev/stdout; pymosn writes its own stdout without reopening it
+            ctx.put(entry, "log_path", _DEVICES.get(path, path), config.at("path"))
         elif ext.name in _STREAMS:
             config = Message(ext.config, ext.path, s.STREAM_ACCESS_LOG, ctx)
             entry = ctx.node({"log_path": _STREAMS[ext.name]}, ext.path)

@@ -55,6 +55,8 @@ class Context:
     log: IssueLog = field(default_factory=IssueLog)
     origins: Origins = field(default_factory=Origins)
     router_names: set[str] = field(default_factory=set)
+    # static_resources.secrets by name: {"tls_certificate": (raw, path), "validation_context": ...}
+    secrets: dict[str, dict[str, tuple[Any, str]]] = field(default_factory=dict)
     routers: list[dict] = field(default_factory=list)
 
     def router_name(self, wanted: str) -> str:

@@ -100,17 +100,20 @@ TLS_INSPECTOR = Schema(
 # --- TLS ---------------------------------------------------------------------------------------
 
 _TLS_COMMON_UNSAFE = {
-    "tls_certificate_sds_secret_configs": "serve without the certificate it names",
     "tls_certificate_provider_instance": "serve without the certificate it provides",
     "tls_certificate_certificate_provider": "serve without the certificate it provides",
     "tls_certificate_certificate_provider_instance": "serve without the certificate it provides",
     "custom_tls_certificate_selector": "serve certificates it would not select",
-    "validation_context_sds_secret_config": "skip the peer certificate validation it configures",
     "combined_validation_context": "skip the peer certificate validation it configures",
     "validation_context_certificate_provider": "skip the peer certificate validation it configures",
     "validation_context_certificate_provider_instance": "skip the peer certificate validation it configures",
     "custom_handshaker": "handshake differently than configured",
 }
+SECRET = Schema(
+    "envoy.extensions.transport_sockets.tls.v3.Secret",
+    "name tls_certificate session_ticket_keys validation_context generic_secret",
+)
+SDS_SECRET_CONFIG = Schema("envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig", "name sds_config")
 COMMON_TLS_CONTEXT = Schema(
     "envoy.extensions.transport_sockets.tls.v3.CommonTlsContext",
     "tls_params tls_certificates tls_certificate_sds_secret_configs tls_certificate_provider_instance "

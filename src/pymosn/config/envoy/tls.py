@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pymosn.config.envoy import schemas as s
 from pymosn.config.envoy.extensions import display, extension
-from pymosn.config.envoy.message import Context, Message, data_source
+from pymosn.config.envoy.message import Context, Message, Schema, data_source
 
 TLS_SOCKET = "envoy.transport_sockets.tls"
 RAW_BUFFER = "envoy.transport_sockets.raw_buffer"
@@ -67,6 +67,11 @@ def _common(m: Message, out: dict, ctx: Context, upstream: bool) -> list[tuple[d
     if alpn:
         ctx.put(out, "alpn", ",".join(alpn), m.at("alpn_protocols"))
     validation = m.message("validation_context", s.CERTIFICATE_VALIDATION_CONTEXT)
+    named = m.message("validation_context_sds_secret_config", s.SDS_SECRET_CONFIG)
+    if named is not None:
+        if validation is not None:
+            m.error(None, "set only one of validation_context, validation_context_sds_secret_config")
+        validation = _from_secret(named, "validation_context", s.CERTIFICATE_VALIDATION_CONTEXT, ctx)
     if validation is not None:
         ca = data_source(validation.message("trusted_ca", s.DATA_SOURCE), ctx)
         if ca:
@@ -81,7 +86,9 @@ def _common(m: Message, out: dict, ctx: Context, upstream: bool) -> list[tuple[d
         validation.ignore("watched_directory")  # pymosn reloads changed certificate files itself
         validation.finish()
     certificates = []
-    for cert in m.messages("tls_certificates", s.TLS_CERTIFICATE):
+    named = [_from_secret(c, "tls_certificate", s.TLS_CERTIFICATE, ctx)
+             for c in m.messages("tls_certificate_sds_secret_configs", s.SDS_SECRET_CONFIG)]
+    for cert in [*m.messages("tls_certificates", s.TLS_CERTIFICATE), *(c for c in named if c is not None)]:
         pair = {}
         for field, key in (("certificate_chain", "cert_chain"), ("private_key", "private_key")):
             value = data_source(cert.message(field, s.DATA_SOURCE), ctx)
@@ -93,6 +100,27 @@ def _common(m: Message, out: dict, ctx: Context, upstream: bool) -> list[tuple[d
         certificates.append((pair, cert))
     m.finish()
     return certificates
+
+
+def _from_secret(m: Message, kind: str, schema: Schema, ctx: Context) -> Message | None:
+    """The part of a static secret an SdsSecretConfig names; one served by an SDS server
+    (sds_config) is not implemented."""
+    name = m.str("name")
+    if m.has("sds_config"):
+        m.refuse("sds_config", "serve without the secret it fetches")
+        m.finish()
+        return None
+    m.finish()
+    secret = ctx.secrets.get(name)
+    if secret is None:
+        m.error("name", f"unknown secret {name!r}; known: {', '.join(sorted(ctx.secrets)) or '(none)'}")
+        return None
+    if kind not in secret:
+        m.error("name", f"secret {name!r} has no {kind}")
+        return None
+    raw, path = secret[kind]
+    found = Message(raw, path, schema, ctx)
+    return found if found.valid else None
 
 
 def _downstream(m: Message, base: dict, certificates: list[tuple[dict, Message]], ctx: Context) -> list[dict]:

@@ -45,12 +45,10 @@ def translate_bootstrap(raw: dict) -> Translation:
     clusters: list[dict] = []
     static_path = m.at("static_resources")
     if static is not None:
+        for secret in static.messages("secrets", s.SECRET):
+            _secret(secret, ctx)
         listeners = [x for x in (listener(lst, ctx) for lst in static.messages("listeners", s.LISTENER)) if x]
         clusters = [cluster(c, ctx) for c in static.messages("clusters", s.CLUSTER)]
-        if static.has("secrets"):
-            static.warn("secrets", "SDS secrets are not implemented by pymosn yet; a TLS context naming one is "
-                                   "refused where it does")
-            static.ignore("secrets")
         static.finish()
     if m.has("dynamic_resources"):
         m.warn("dynamic_resources", "xDS is not implemented by pymosn yet; only static_resources are served")
@@ -64,3 +62,17 @@ def translate_bootstrap(raw: dict) -> Translation:
     out["cluster_manager"] = ctx.node({"clusters": ctx.node(clusters, child(static_path, "clusters"))}, static_path)
     ctx.origins.resolve(out)
     return Translation(out, ctx.log, ctx.origins)
+
+
+def _secret(m: Message, ctx: Context) -> None:
+    """A static secret, read where a TLS context names it (tls_certificate_sds_secret_configs,
+    validation_context_sds_secret_config)."""
+    name = m.str("name")
+    if not name:
+        m.error("name", "missing: a secret needs a name")
+    elif name in ctx.secrets:
+        m.error("name", f"duplicate secret name {name!r}")
+    else:
+        ctx.secrets[name] = {kind: (m.raw(kind), m.at(kind)) for kind in ("tls_certificate", "validation_context")
+                             if m.raw(kind) is not None}
+    m.finish()
