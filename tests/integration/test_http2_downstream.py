@@ -10,6 +10,7 @@ import hashlib
 import json
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import threading
@@ -19,11 +20,15 @@ import h2.connection
 import h2.errors
 import h2.events
 import h2.settings
+import hpack
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.support.certs import Pki
 from tests.support.h2_client import H2Client
+from tests.support.origin import Origin
 from tests.support.proxy import Pymosn, free_port, simple_config
 
 needs_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
@@ -361,3 +366,318 @@ def test_upstream_failure_before_headers_is_a_local_reply(h2proxy):
     with H2Client(h2proxy.port) as c:
         sid = c.request("/reset")
         assert c.response(sid).status == 502
+
+
+# --- flow control ---------------------------------------------------------------------------------
+
+
+def rss_kb(p) -> int:
+    with open(f"/proc/{p.proc.pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def test_slow_reader_stalls_only_its_own_stream(h2proxy, origin):
+    """A client that stops granting window on one stream: that stream's upstream is paused
+    (the origin stops getting its body out), the proxy's memory stays flat, other streams on
+    the same connection are served; granting window again lets the whole body through."""
+    size = 32 * 1024 * 1024
+    with H2Client(h2proxy.port, timeout=60) as c:
+        slow = c.request(f"/big/{size}")
+        c.hold.add(slow)
+        c.wait(lambda: c.responses[slow].headers)
+        time.sleep(1.0)
+        c.read_once(timeout=0.5)
+        stalled_at = origin.streamed
+        baseline = rss_kb(h2proxy)
+        time.sleep(1.0)
+        c.read_once(timeout=0.5)
+        assert origin.streamed < size // 2, "the upstream was not paused"
+        assert origin.streamed - stalled_at < 1024 * 1024
+        assert len(c.responses[slow].body) <= 70_000  # the client's stream window
+        for i in range(5):
+            sid = c.request(f"/echo/meanwhile/{i}")
+            assert c.response(sid).status == 200
+        assert rss_kb(h2proxy) - baseline < 16 * 1024
+        c.hold.discard(slow)
+        c.conn.acknowledge_received_data(c.held, slow)
+        c.flush()
+        r = c.response(slow, timeout=60)
+    assert len(r.body) == size
+    wait_stat(h2proxy, "http.ingress.downstream_rq_active", 0)
+
+
+class Sink:
+    """An upstream that accepts and never reads: request bodies back up into the proxy."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            self.accepted.append(conn)
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.accepted:
+            conn.close()
+
+
+def test_slow_upstream_closes_only_its_streams_window(origin, start_proxy):
+    sink = Sink()
+    try:
+        routes = [{"match": {"prefix": "/sink"}, "route": {"cluster_name": "sink"}},
+                  {"match": {"prefix": "/"}, "route": {"cluster_name": "origin"}}]
+
+        def build(port):
+            config = h2_config(port, origin.port, routes=routes)
+            config["cluster_manager"]["clusters"].append(
+                {"name": "sink", "type": "SIMPLE", "lb_type": "LB_ROUNDROBIN", "hosts": [{"address": f"127.0.0.1:{sink.port}"}]})
+            return config
+
+        p = start_proxy(build)
+        with H2Client(p.port, timeout=30) as c:
+            sid = c.request("/sink/upload", method="POST", end_stream=False)
+            chunk = b"u" * 16384
+            sent = 0
+            deadline = time.monotonic() + 20
+            stuck_since = None
+            while time.monotonic() < deadline:
+                if c.conn.local_flow_control_window(sid) >= len(chunk):
+                    c.conn.send_data(sid, chunk)
+                    c.flush()
+                    sent += len(chunk)
+                    stuck_since = None
+                    continue
+                stuck_since = stuck_since or time.monotonic()
+                if time.monotonic() - stuck_since > 1.5:
+                    break  # no WINDOW_UPDATE for 1.5 s: the proxy stopped taking this stream
+                c.read_once(timeout=0.1)
+            assert stuck_since is not None, "the proxy kept acknowledging a body nobody reads"
+            assert sent < 64 * 1024 * 1024
+            # the same connection still carries other streams, bodies included
+            other = c.request("/mirror", method="POST", body=b"x" * 200_000)
+            r = c.response(other)
+            assert r.status == 200 and len(r.body) == 200_000
+    finally:
+        sink.close()
+
+
+# --- RFC 9113 header validation ---------------------------------------------------------------------
+
+BASE = [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"localhost"), (b":path", b"/echo")]
+MALFORMED = {
+    "uppercase name": BASE + [(b"X-Upper", b"v")],
+    "connection header": BASE + [(b"connection", b"keep-alive")],
+    "transfer-encoding": BASE + [(b"transfer-encoding", b"chunked")],
+    "upgrade": BASE + [(b"upgrade", b"websocket")],
+    "keep-alive": BASE + [(b"keep-alive", b"5")],
+    "proxy-connection": BASE + [(b"proxy-connection", b"close")],
+    "te other than trailers": BASE + [(b"te", b"gzip")],
+    "missing :path": BASE[:3],
+    "missing :method": BASE[1:],
+    "missing :scheme": [BASE[0], BASE[2], BASE[3]],
+    "empty :path": BASE[:3] + [(b":path", b"")],
+    "relative :path": BASE[:3] + [(b":path", b"echo")],
+    "pseudo after regular": BASE[:3] + [(b"x-a", b"1"), (b":path", b"/")],
+    "duplicate :path": BASE + [(b":path", b"/again")],
+    "unknown pseudo": BASE + [(b":foo", b"bar")],
+    "response pseudo": BASE + [(b":status", b"200")],
+    "extended CONNECT": BASE + [(b":protocol", b"websocket")],
+    "CR in value": BASE + [(b"x-a", b"a\rb")],
+    "NUL in value": BASE + [(b"x-a", b"a\x00b")],
+    "leading space in value": BASE + [(b"x-a", b" a")],
+    "space in name": BASE + [(b"x a", b"1")],
+    "empty name": BASE + [(b"", b"1")],
+    "host differs from :authority": BASE + [(b"host", b"elsewhere")],
+}
+# h2 checks content-length itself, before our validation, and makes these connection errors
+BAD_LENGTHS = {
+    "bad content-length": BASE + [(b"content-length", b"12x")],
+    "conflicting content-length": BASE + [(b"content-length", b"1"), (b"content-length", b"2")],
+}
+
+
+def test_malformed_requests_are_stream_errors(h2proxy, origin):
+    before = len(origin.requests)
+    with H2Client(h2proxy.port, validate=False) as c:
+        for name, block in MALFORMED.items():
+            sid = c.conn.get_next_available_stream_id()
+            c.send_block(sid, block, end_stream=True)
+            r = c.response(sid)
+            assert r.reset_code == h2.errors.ErrorCodes.PROTOCOL_ERROR, name
+        assert c.goaway is None
+        sid = c.request("/echo/still-fine")
+        assert c.response(sid).status == 200
+    assert len(origin.requests) == before + 1  # none of the malformed ones went upstream
+    s = stats(h2proxy)
+    assert s["http.ingress.downstream_rq_protocol_error"] >= len(MALFORMED)
+    assert s["http.ingress.downstream_rq_active"] == 0
+
+
+@pytest.mark.parametrize("name", list(BAD_LENGTHS))
+def test_bad_content_length_is_a_protocol_error(h2proxy, origin, name):
+    with H2Client(h2proxy.port, validate=False) as c:
+        sid = c.conn.get_next_available_stream_id()
+        c.send_block(sid, BAD_LENGTHS[name], end_stream=True)
+        c.wait(lambda: c.responses[sid].reset_code is not None or c.goaway is not None)
+        code = c.responses[sid].reset_code if c.goaway is None else c.goaway.error_code
+        assert code == h2.errors.ErrorCodes.PROTOCOL_ERROR
+    assert not any(r["path"] == "/echo" for r in origin.requests)
+
+
+def test_malformed_trailers_reset_the_stream(h2proxy):
+    with H2Client(h2proxy.port, validate=False) as c:
+        sid = c.request("/mirror", method="POST", end_stream=False)
+        c.send_body(sid, b"abc", end_stream=False)
+        c.trailers(sid, [(b":path", b"/x")])
+        assert c.response(sid).reset_code == h2.errors.ErrorCodes.PROTOCOL_ERROR
+        sid = c.request("/echo/ok")
+        assert c.response(sid).status == 200
+    wait_stat(h2proxy, "http.ingress.downstream_rq_active", 0)
+
+
+def test_te_trailers_is_accepted(h2proxy):
+    with H2Client(h2proxy.port) as c:
+        sid = c.request("/echo/te", headers=[("te", "trailers")])
+        assert c.response(sid).status == 200
+
+
+def test_connect_is_refused(h2proxy):
+    with H2Client(h2proxy.port, validate=False) as c:
+        sid = c.conn.get_next_available_stream_id()
+        c.send_block(sid, [(b":method", b"CONNECT"), (b":authority", b"example.com:443")], end_stream=False)
+        assert c.response(sid).status == 501
+
+
+# --- raw frames -------------------------------------------------------------------------------------
+
+
+def raw_frame(kind: int, flags: int, sid: int, payload: bytes) -> bytes:
+    return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + (sid & 0x7FFFFFFF).to_bytes(4, "big") + payload
+
+
+def goaway_code(c: H2Client) -> int:
+    c.wait(lambda: c.goaway is not None or c.closed, timeout=10)
+    return c.goaway.error_code if c.goaway is not None else -1
+
+
+SETTINGS_ACK = raw_frame(4, 1, 0, b"")
+VIOLATIONS = {
+    "DATA on stream 0": (raw_frame(0, 1, 0, b"x"), h2.errors.ErrorCodes.PROTOCOL_ERROR),
+    "HEADERS on an even stream": (None, h2.errors.ErrorCodes.PROTOCOL_ERROR),
+    "SETTINGS on a stream": (raw_frame(4, 0, 1, b""), h2.errors.ErrorCodes.PROTOCOL_ERROR),
+    "SETTINGS window too large": (raw_frame(4, 0, 0, b"\x00\x04\x80\x00\x00\x00"), h2.errors.ErrorCodes.FLOW_CONTROL_ERROR),
+    "SETTINGS bad length": (raw_frame(4, 0, 0, b"\x00\x04\x00"), h2.errors.ErrorCodes.FRAME_SIZE_ERROR),
+    "PING wrong size": (raw_frame(6, 0, 0, b"1234"), h2.errors.ErrorCodes.FRAME_SIZE_ERROR),
+    "WINDOW_UPDATE overflow": (raw_frame(8, 0, 0, (2**31 - 1).to_bytes(4, "big")), h2.errors.ErrorCodes.FLOW_CONTROL_ERROR),
+    "WINDOW_UPDATE zero": (raw_frame(8, 0, 0, b"\x00\x00\x00\x00"), h2.errors.ErrorCodes.PROTOCOL_ERROR),
+    "frame over max_frame_size": (raw_frame(0, 0, 1, b"x" * 20000), h2.errors.ErrorCodes.FRAME_SIZE_ERROR),
+    "CONTINUATION without HEADERS": (raw_frame(9, 4, 1, b""), h2.errors.ErrorCodes.PROTOCOL_ERROR),
+    "garbage HPACK": (raw_frame(1, 5, 1, b"\xff\xff\xff\xff\xff"), h2.errors.ErrorCodes.COMPRESSION_ERROR),
+    "PUSH_PROMISE from a client": (raw_frame(5, 4, 1, b"\x00\x00\x00\x02"), h2.errors.ErrorCodes.PROTOCOL_ERROR),
+}
+
+
+@pytest.mark.parametrize("name", list(VIOLATIONS))
+def test_connection_errors_get_goaway(h2proxy, name):
+    payload, code = VIOLATIONS[name]
+    with H2Client(h2proxy.port, validate=False) as c:
+        c.wait(lambda: 4 in c.remote_settings)
+        if payload is None:  # a well-formed HEADERS block on stream 2
+            payload = raw_frame(1, 5, 2, hpack.Encoder().encode(BASE))
+        c.send_raw(payload)
+        assert goaway_code(c) == code, name
+        c.wait_closed()
+    wait_stat(h2proxy, "http.ingress.downstream_cx_http2_active", 0)
+
+
+def test_body_longer_than_content_length_is_refused(h2proxy, origin):
+    with H2Client(h2proxy.port, validate=False) as c:
+        sid = c.request("/mirror", method="POST", headers=[("content-length", "3")], end_stream=False)
+        c.send_raw(raw_frame(0, 1, sid, b"too long"))
+        c.wait(lambda: c.responses[sid].reset_code is not None or c.goaway is not None or c.closed)
+        r = c.responses[sid]
+        assert r.reset_code == h2.errors.ErrorCodes.PROTOCOL_ERROR or c.goaway.error_code == h2.errors.ErrorCodes.PROTOCOL_ERROR
+    assert not any(r["path"] == "/mirror" and r.get("body") for r in origin.requests)
+    wait_stat(h2proxy, "http.ingress.downstream_rq_active", 0)
+
+
+def test_not_a_preface_is_closed(h2proxy):
+    with socket.create_connection(("127.0.0.1", h2proxy.port), timeout=10) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    assert b"\x00\x00\x07\x00\x00\x00\x00\x00" in data or data[3:4] == b"\x04"  # SETTINGS, then GOAWAY
+    wait_stat(h2proxy, "http.ingress.downstream_cx_http2_active", 0)
+
+
+# --- hypothesis: arbitrary frame sequences ------------------------------------------------------------
+
+FRAME_TYPES = st.sampled_from([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0x10])
+STREAM_IDS = st.sampled_from([0, 1, 2, 3, 5, 7, 2**31 - 1])
+
+
+@st.composite
+def frames(draw):
+    kind = draw(FRAME_TYPES)
+    sid = draw(STREAM_IDS)
+    flags = draw(st.sampled_from([0, 1, 4, 5, 8, 0x20, 0x25, 0xFF]))
+    choice = draw(st.integers(0, 3))
+    if kind == 1 and choice < 2:  # mostly well-formed requests, so streams really start
+
+        block = BASE + draw(st.lists(st.tuples(st.sampled_from([b"x-a", b"content-length", b"te", b"cookie"]),
+                                               st.sampled_from([b"1", b"trailers", b"", b"a=b"])), max_size=3))
+        payload = hpack.Encoder().encode(block)
+    elif kind == 4 and choice < 2:
+        payload = b"".join(draw(st.sampled_from([1, 3, 4, 5, 6])).to_bytes(2, "big") + draw(st.integers(0, 2**32 - 1)).to_bytes(4, "big")
+                           for _ in range(draw(st.integers(0, 3))))
+    elif kind == 8 and choice < 2:
+        payload = draw(st.integers(0, 2**31 - 1)).to_bytes(4, "big")
+    else:
+        payload = draw(st.binary(max_size=64))
+    return raw_frame(kind, flags, sid, payload)
+
+
+@pytest.fixture(scope="module")
+def fuzz_proxy(tmp_path_factory):
+    with Origin("fuzz-origin") as origin:
+        port, admin = free_port(), free_port()
+        with Pymosn(h2_config(port, origin.port, admin), tmp_path_factory.mktemp("fuzz"), port) as p:
+            p.admin_port = admin
+            yield p
+            alive = p.proc.poll() is None
+        assert alive, "pymosn died"
+        assert b"unexpected error" not in p.errors, p.errors.decode()[-3000:]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sequence=st.lists(frames(), min_size=1, max_size=12))
+def test_generated_frame_sequences_never_hurt_the_proxy(fuzz_proxy, sequence):
+    with socket.create_connection(("127.0.0.1", fuzz_proxy.port), timeout=10) as s:
+        s.sendall(PREFACE + raw_frame(4, 0, 0, b"") + b"".join(sequence))
+        s.settimeout(0.3)
+        try:
+            while s.recv(65536):
+                pass
+        except (TimeoutError, ConnectionResetError):
+            pass
+    assert fuzz_proxy.proc.poll() is None
+
+
+def test_after_the_fuzzing_nothing_leaked(fuzz_proxy):
+    wait_stat(fuzz_proxy, "http.ingress.downstream_cx_active", 0, timeout=20)
+    wait_stat(fuzz_proxy, "http.ingress.downstream_rq_active", 0)
+    with H2Client(fuzz_proxy.port) as c:
+        sid = c.request("/echo/alive")
+        assert c.response(sid).status == 200

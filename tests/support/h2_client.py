@@ -51,6 +51,7 @@ class H2Client:
         self.sock = ssl_context.wrap_socket(raw, server_hostname="localhost") if ssl_context else raw
         self.timeout = timeout
         self.auto_ack = auto_ack  # acknowledge received DATA (False: let the windows close)
+        self.hold: set[int] = set()  # streams whose DATA credits only the connection window
         config = h2.config.H2Configuration(
             client_side=True,
             header_encoding=None,
@@ -178,7 +179,11 @@ class H2Client:
             if response is not None:
                 response.body += event.data
             if self.auto_ack and event.flow_controlled_length:
-                self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                if event.stream_id in self.hold:
+                    self.held = getattr(self, "held", 0) + event.flow_controlled_length
+                    self.conn.increment_flow_control_window(event.flow_controlled_length)
+                else:
+                    self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
         elif isinstance(event, h2.events.TrailersReceived):
             response.trailers = event.headers
         elif isinstance(event, h2.events.StreamEnded):

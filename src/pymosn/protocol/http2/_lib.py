@@ -19,6 +19,7 @@ ErrorCodes = errors.ErrorCodes
 SettingCodes = settings.SettingCodes
 H2Error = exceptions.H2Error
 H2ProtocolError = exceptions.ProtocolError
+HPACKError = connection.HPACKError  # whichever HPACK the library decodes with (jh2 has a compiled one)
 
 # The server side: header validation is ours (protocol.http2.headers) because h2 answers every
 # malformed header block with GOAWAY, where RFC 9113 8.1.1 wants a stream error; outbound
@@ -40,6 +41,7 @@ __all__ = [
     "H2Connection",
     "H2Error",
     "H2ProtocolError",
+    "HPACKError",
     "SettingCodes",
     "events",
 ]

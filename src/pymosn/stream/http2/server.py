@@ -124,6 +124,8 @@ class Http2ServerConnection:
             try:
                 events = self.h2.receive_data(data)
             except h2.H2ProtocolError as error:
+                if isinstance(error.__cause__ or error.__context__, h2.HPACKError):
+                    self._compression_error()
                 self._connection_error(str(error) or type(error).__name__)
                 return FilterStatus.STOP
             dispatch = self._dispatch
@@ -270,6 +272,15 @@ class Http2ServerConnection:
             machine.reset_stream(sid, _NO_ERROR)  # the request body is not wanted
         if self.on_protocol_error is not None:
             self.on_protocol_error(error)
+
+    def _compression_error(self) -> None:
+        """h2 answers a header block HPACK cannot decode with GOAWAY PROTOCOL_ERROR; RFC 9113
+        4.3 says COMPRESSION_ERROR. Its GOAWAY is the last frame queued: correct its code."""
+        data = self.h2.data_to_send()
+        if len(data) >= 17 and data[-14] == 0x07 and data[-17:-14] == b"\x00\x00\x08":
+            data = data[:-4] + int(h2.ErrorCodes.COMPRESSION_ERROR).to_bytes(4, "big")
+        if data:
+            self.conn.write(data)
 
     def _connection_error(self, reason: str) -> None:
         """h2 found a connection error and queued its GOAWAY: send it, end every stream."""
