@@ -169,3 +169,88 @@ def test_goaway_drains_promised_streams_and_refuses_the_rest_as_retryable():
     client.on_data(server.data_to_send())  # h2 would reject this after a GOAWAY it had seen
     assert first.data == b"ok" and first.ended
     assert conn.closed  # nothing left in flight
+
+
+# --- hostile servers ---------------------------------------------------------------------
+
+import hpack  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_ENCODER_HEADERS = [[(b":status", b"200")], [(b":status", b"200"), (b"content-length", b"3")],
+                    [(b"grpc-status", b"0")], [(b":status", b"103")], [(b"Bad", b"x")], [(b"connection", b"x")]]
+
+
+_TYPES = {"data": 0, "headers": 1, "rst": 3, "settings": 4, "ping": 6, "goaway": 7, "window": 8, "continuation": 9}
+
+
+def _frame(kind: str, stream_id: int, flags: int, data: bytes, number: int, headers: int) -> bytes:
+    """Raw frames, valid or not: hyperframe would refuse to build the invalid ones."""
+    if kind == "headers" and number % 3:
+        payload = hpack.Encoder().encode(_ENCODER_HEADERS[headers])
+    elif kind == "rst":
+        payload = (number % 14).to_bytes(4, "big")
+    elif kind == "settings":
+        payload = b"" if flags & 1 else (4 if number % 2 else 3).to_bytes(2, "big") + number.to_bytes(4, "big")
+    elif kind == "ping":
+        payload = data[:8].ljust(8, b"\0")
+    elif kind == "goaway":
+        payload = stream_id.to_bytes(4, "big") + (number % 14).to_bytes(4, "big")
+        stream_id = 0
+    elif kind == "window":
+        payload = number.to_bytes(4, "big")
+    else:
+        payload = data
+    return len(payload).to_bytes(3, "big") + bytes([_TYPES[kind], flags]) + stream_id.to_bytes(4, "big") + payload
+
+
+frames = st.lists(
+    st.builds(
+        _frame,
+        st.sampled_from(["data", "headers", "rst", "settings", "ping", "goaway", "window", "continuation"]),
+        st.sampled_from([0, 1, 3, 5, 7, 9]),
+        st.sampled_from([0, 1, 4, 5]),  # END_STREAM / ACK, END_HEADERS
+        st.binary(max_size=24),
+        st.integers(0, 2**20),
+        st.integers(0, len(_ENCODER_HEADERS) - 1),
+    ),
+    max_size=25,
+)
+
+
+class Tracking(Receiver):
+    def __init__(self) -> None:
+        super().__init__()
+        self.resets = 0
+        self.trailers = None
+
+    def on_response_head(self, head, end_stream) -> None:
+        self.heads.append(head)
+        self.ended = end_stream
+
+    def on_response_trailers(self, trailers) -> None:
+        self.trailers = trailers
+        self.ended = True
+
+    def on_upstream_reset(self, reason) -> None:
+        self.resets += 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(frames, st.integers(1, 20))
+def test_any_frames_from_the_server_never_crash_or_leak_streams(sequence, cut):
+    conn, client, server = connected()
+    receivers = [Tracking() for _ in range(3)]
+    streams = [client.new_stream() for _ in receivers]
+    for stream, receiver in zip(streams, receivers):
+        stream.send_headers(receiver, b"GET", b"/", [(b"Host", b"x")], BODY_NONE, True)
+    data = b"".join(sequence)
+    for i in range(0, len(data), cut):
+        client.on_data(data[i : i + cut])
+    for callback in conn.close_callbacks:  # then the connection ends, whatever state it is in
+        callback(conn, None)
+    assert client.reserved == 0 and not client.streams and not client.blocked
+    for receiver in receivers:
+        assert receiver.resets <= 1
+        assert receiver.ended or receiver.resets == 1, "every request gets an answer or a reset"
+        assert not (receiver.ended and receiver.resets)
