@@ -64,10 +64,9 @@ def http_connection_manager(ext: Extension, filter_path: str, ctx: Context) -> H
         h2.finish()
         ctx.put(proxy, "http2_protocol_options", settings, h2.path)
     source = m.one_of("route_config", "rds", "scoped_routes")
-    if source == "route_config":
-        routes = m.message("route_config", s.ROUTE_CONFIGURATION)
-        if routes is not None:
-            ctx.put(proxy, "router_config_name", route_configuration(routes, ctx), m.at("route_config"))
+    routes = m.message("route_config", s.ROUTE_CONFIGURATION) if source == "route_config" else None
+    if routes is not None:
+        ctx.put(proxy, "router_config_name", route_configuration(routes, ctx), m.at("route_config"))
     else:
         if source is None:
             m.error(None, "needs a route_config (rds and scoped_routes are not implemented by pymosn yet)")

@@ -116,8 +116,8 @@ def filter_chain(m: Message, ctx: Context, logs: list[dict], idle_timeouts: list
     match = m.message("filter_chain_match", s.FILTER_CHAIN_MATCH)
     if match is not None:
         ctx.put(out, "filter_chain_match", filter_chain_match(match, ctx), match.path)
-    handshake = m.duration("transport_socket_connect_timeout")
-    contexts = _transport_socket(m, ctx, handshake)
+    contexts = transport_socket(m.message("transport_socket", s.TRANSPORT_SOCKET), ctx, upstream=False,
+                                handshake_timeout=m.duration("transport_socket_connect_timeout"))
     if len(contexts) == 1:
         ctx.put(out, "tls_context", contexts[0], m.at("transport_socket"))
     elif contexts:
@@ -139,11 +139,6 @@ def filter_chain(m: Message, ctx: Context, logs: list[dict], idle_timeouts: list
         ctx.put(out, "filters", filters, m.at("filters"))
     m.finish()
     return out
-
-
-def _transport_socket(m: Message, ctx: Context, handshake: float | None) -> list[dict]:
-    return transport_socket(m.message("transport_socket", s.TRANSPORT_SOCKET), ctx, upstream=False,
-                            handshake_timeout=handshake)
 
 
 def _network_filter(ext: Extension, f: Message, ctx: Context, logs: list[dict],

@@ -93,7 +93,7 @@ def route_match(m: Message, ctx: Context) -> dict:
             ctx.put(out, "regex", pattern, m.at("safe_regex"))
     elif kind is None:
         m.error(None, "a route match needs one of prefix, path, safe_regex")
-    if m.has("case_sensitive") or m.raw("case_sensitive") is False:
+    if m.raw("case_sensitive") is not None:
         ctx.put(out, "case_sensitive", m.bool("case_sensitive", True), m.at("case_sensitive"))
     headers = [header_matcher(h, ctx) for h in m.messages("headers", s.HEADER_MATCHER)]
     if headers:
