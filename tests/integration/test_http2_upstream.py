@@ -240,6 +240,14 @@ def test_upstream_rst_stream_is_502_with_flag_uc(h2_origin, start_proxy, tmp_pat
     assert log.read_text().splitlines()[0] == "502 UC"
 
 
+def test_refused_stream_is_retried(h2_origin, start_proxy):
+    """REFUSED_STREAM means the server did not process the request (RFC 9113 8.7)."""
+    p = h2_proxy(start_proxy, h2_origin.port)
+    r = httpx.get(f"http://127.0.0.1:{p.port}/refuse-once", timeout=10)
+    assert r.status_code == 200 and r.json()["path"] == "/refuse-once"
+    assert h2_origin.refused
+
+
 def test_client_disconnect_cancels_the_upstream_stream(h2_origin, start_proxy):
     p = h2_proxy(start_proxy, h2_origin.port)
     with socket.create_connection(("127.0.0.1", p.port), timeout=10) as s:
@@ -251,6 +259,15 @@ def test_client_disconnect_cancels_the_upstream_stream(h2_origin, start_proxy):
     assert h2_origin.resets == [("/hang", 0x8)]  # RST_STREAM(CANCEL)
     assert httpx.get(f"http://127.0.0.1:{p.port}/echo", timeout=10).status_code == 200
     assert h2_origin.connections == 1  # a cancelled stream does not cost the connection
+
+
+def test_route_timeout_is_504_and_cancels_the_stream(h2_origin, start_proxy):
+    routes = [{"match": {"prefix": "/"}, "route": {"cluster_name": "origin", "timeout": "300ms"}}]
+    p = h2_proxy(start_proxy, h2_origin.port, routes=routes)
+    r = httpx.get(f"http://127.0.0.1:{p.port}/hang", timeout=10)
+    assert r.status_code == 504
+    wait_for(lambda: h2_origin.resets)
+    assert h2_origin.resets == [("/hang", 0x8)]
 
 
 def test_goaway_lets_in_flight_streams_finish_and_new_ones_use_a_new_connection(h2_origin, start_proxy):

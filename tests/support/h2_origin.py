@@ -9,6 +9,7 @@ Behaviour is chosen by path:
   /mirror         the request body streamed back as it arrives (no Content-Length)
   /trailers       a body then trailers (x-trailer: done, grpc-status: 0)
   /rst            RST_STREAM(INTERNAL_ERROR) instead of a response
+  /refuse-once    RST_STREAM(REFUSED_STREAM) the first time, /echo after
   /goaway/MS      GOAWAY(NO_ERROR, last_stream_id = this stream) at once, the answer MS ms
                   later; the connection closes when its streams are done
   /hang           never answers (for cancellation tests)
@@ -138,6 +139,10 @@ class _Handler(asyncio.Protocol):
         if path.startswith("/rst"):
             self.h2.reset_stream(stream.id, h2.errors.ErrorCodes.INTERNAL_ERROR)
             self.finish(stream)
+        elif path.startswith("/refuse-once") and not self.origin.refused:
+            self.origin.refused = True
+            self.h2.reset_stream(stream.id, h2.errors.ErrorCodes.REFUSED_STREAM)
+            self.finish(stream)
         elif path.startswith("/goaway"):
             self.closing = True
             frame = GoAwayFrame(0)
@@ -165,6 +170,8 @@ class _Handler(asyncio.Protocol):
 
     def on_request_end(self, stream: _Stream) -> None:
         stream.done = True
+        if stream.id not in self.streams:
+            return  # already reset
         self.origin.requests.append(
             {
                 "path": stream.path,
@@ -265,6 +272,7 @@ class H2Origin:
         self.resets: list[tuple[str, int]] = []
         self.alpn: list[str | None] = []
         self.errors: list[str] = []
+        self.refused = False  # /refuse-once has been refused
         self.connections = 0
         self.peak_streams = 0  # the most streams one connection had open at once
         self.port = 0
