@@ -201,6 +201,20 @@ def test_http2_client_to_http2_upstream_multiplexes_and_keeps_trailers(h2_origin
     assert trailers == [(b"x-trailer", b"done"), (b"grpc-status", b"0")]
 
 
+def test_cluster_http2_options_cap_streams_per_connection(h2_origin, start_proxy):
+    options = {"max_concurrent_streams": 2, "initial_stream_window_size": 1048576, "max_frame_size": 65536}
+    p = h2_proxy(start_proxy, h2_origin.port, cluster={"http2_protocol_options": options})
+
+    def call(i):
+        return httpx.get(f"http://127.0.0.1:{p.port}/slow/400?i={i}", timeout=20).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        assert list(pool.map(call, range(6))) == [200] * 6
+    assert h2_origin.peak_streams <= 2 and h2_origin.connections >= 2
+    r = httpx.get(f"http://127.0.0.1:{p.port}/big/{2 * 1024 * 1024}", timeout=20)
+    assert r.status_code == 200 and len(r.content) == 2 * 1024 * 1024
+
+
 def test_max_request_per_conn_moves_to_a_new_connection(h2_origin, start_proxy):
     p = h2_proxy(start_proxy, h2_origin.port, cluster={"max_request_per_conn": 2})
     with httpx.Client(timeout=10) as client:

@@ -399,6 +399,10 @@ class Cluster(Model):
     # pymosn's (MOSN sets it on the proxy filter only): what the hosts speak. "" = the proxy's
     # upstream_protocol; Http1, Http2 (h2c, or h2 over TLS), Auto (TLS: the server's ALPN pick)
     upstream_protocol: str = ""
+    # Envoy's cluster field: caps streams per HTTP/2 connection below the server's limit and
+    # sets the SETTINGS pymosn sends upstream; None = no cap, 256 KiB stream / 4 MiB
+    # connection windows
+    http2_protocol_options: Http2ProtocolOptions | None = None
 
 
 class ClusterManager(Model):

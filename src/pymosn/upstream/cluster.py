@@ -9,6 +9,7 @@ from typing import Any
 from pymosn.config import model
 from pymosn.config.protocols import AUTO, HTTP1, HTTP2
 from pymosn.network.tls import client_context
+from pymosn.stream.http2.client import DEFAULT_SETTINGS, Http2ClientSettings
 from pymosn.upstream.errors import UpstreamConnectError
 from pymosn.upstream.h2pool import AlpnPool, H2Pool
 from pymosn.upstream.host import Host
@@ -40,6 +41,11 @@ class Cluster:
         self.ssl_context = client_context(tls) if tls is not None and tls.status else None
         self.server_name = tls.server_name if tls is not None else ""
         self.protocol = _cluster_protocol(config)  # None: the proxy filter's upstream_protocol
+        options = config.http2_protocol_options
+        self.h2_settings = DEFAULT_SETTINGS if options is None else Http2ClientSettings(
+            options.max_concurrent_streams, options.initial_stream_window_size,
+            options.initial_connection_window_size, options.max_frame_size,
+        )
         self._h2_ssl_context: ssl.SSLContext | None = None
         if self.ssl_context is not None and not tls.alpn and self.protocol in (HTTP2, AUTO):
             self.ssl_context.set_alpn_protocols(["h2"] if self.protocol == HTTP2 else ["h2", "http/1.1"])

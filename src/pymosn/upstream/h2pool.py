@@ -144,7 +144,8 @@ class H2Pool:
         cluster.stats.upstream_cx_http2_total += 1
         host.stats.cx_active += 1
         client = Http2ClientConnection(
-            conn, self, scheme=self.scheme, authority=self.authority, max_streams=cluster.max_request_per_conn
+            conn, self, scheme=self.scheme, authority=self.authority, max_streams=cluster.max_request_per_conn,
+            settings=cluster.h2_settings,
         )
         conn.read_filters = [client]
         conn.close_callbacks.append(self._on_close)
@@ -181,6 +182,9 @@ class H2Pool:
             client.settings_timer.cancel()
         self.connecting -= 1
         limit = client.h2.remote_settings.max_concurrent_streams
+        cap = self.cluster.h2_settings.max_concurrent_streams
+        if cap:
+            limit = min(limit, cap)
         self.peer_limit = limit if limit < 2**31 else 0
         if self.closed:
             client.goaway()

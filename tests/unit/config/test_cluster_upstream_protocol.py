@@ -58,3 +58,14 @@ def test_proxy_filter_accepts_http2_upstream():
     raw["servers"][0]["listeners"][0]["filter_chains"][0]["filters"][0]["config"]["upstream_protocol"] = "Http2"
     proxy = load_config_dict(raw).config.servers[0].listeners[0].filter_chains[0].filters[0].config
     assert proxy["upstream_protocol"] == "Http2"
+
+
+def test_cluster_http2_options_are_checked_at_their_path():
+    raw = minimal()
+    cluster(raw)["http2_protocol_options"] = {"max_concurrent_streams": 0, "max_frame_size": 10}
+    assert errors(raw) == [
+        f"{CLUSTER}.http2_protocol_options.max_concurrent_streams: must be 1..2147483647, got 0",
+        f"{CLUSTER}.http2_protocol_options.max_frame_size: must be 16384..16777215, got 10",
+    ]
+    cluster(raw)["http2_protocol_options"] = {"max_concurrent_streams": 8}
+    assert loaded_cluster(raw).http2_protocol_options.max_concurrent_streams == 8

@@ -11,7 +11,7 @@ and no other."""
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from typing import Any, NamedTuple
 
 import h2.config
 import h2.connection
@@ -34,6 +34,18 @@ from pymosn.protocol.http2.upstream_conversion import (
 # Per-stream receive window: what one stream may have in flight towards a slow client.
 STREAM_WINDOW = 256 * 1024
 CONNECTION_WINDOW = 4 * 1024 * 1024
+
+
+class Http2ClientSettings(NamedTuple):
+    """What a cluster asks of its HTTP/2 connections."""
+
+    max_concurrent_streams: int = 0  # our cap per connection, below the server's; 0 = none
+    stream_window: int = STREAM_WINDOW
+    connection_window: int = CONNECTION_WINDOW
+    max_frame_size: int = 16384  # the largest frame we accept
+
+
+DEFAULT_SETTINGS = Http2ClientSettings()
 _CANCEL = h2.errors.ErrorCodes.CANCEL
 _REFUSED = h2.errors.ErrorCodes.REFUSED_STREAM
 _UNLIMITED = 2**31
@@ -46,21 +58,26 @@ class Http2ClientConnection:
     when the server's first SETTINGS arrive, on_h2_capacity(client) when a stream slot frees
     or the server raises its limit, and on_h2_goaway(client) when no new stream may start."""
 
-    def __init__(self, conn: Connection, owner: Any, *, scheme: bytes, authority: bytes, max_streams: int = 0) -> None:
+    def __init__(self, conn: Connection, owner: Any, *, scheme: bytes, authority: bytes, max_streams: int = 0,
+                 settings: Http2ClientSettings = DEFAULT_SETTINGS) -> None:
         self.conn = conn
         self.owner = owner
         self.scheme = scheme
         self.authority = authority  # for requests without a Host header
         self.max_streams = max_streams  # streams over the connection's life; 0 = unlimited
+        self.settings = settings
         self.h2 = h2.connection.H2Connection(config=_CONFIG)
         self.h2.local_settings = h2.settings.Settings(
             client=True,
             initial_values={
                 h2.settings.SettingCodes.ENABLE_PUSH: 0,
-                h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: STREAM_WINDOW,
+                h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: settings.stream_window,
+                h2.settings.SettingCodes.MAX_FRAME_SIZE: settings.max_frame_size,
                 h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: 64 * 1024,
             },
         )
+        # Initial values replaced after construction: h2 read the frame limit from its own.
+        self.h2.max_inbound_frame_size = settings.max_frame_size
         self.splitter = GoAwaySplitter()
         self.streams: dict[int, Http2ClientStream] = {}  # started streams by id
         self.reserved = 0  # streams handed out and not yet released, started or not
@@ -76,7 +93,8 @@ class Http2ClientConnection:
 
     def start(self) -> None:
         self.h2.initiate_connection()
-        self.h2.increment_flow_control_window(CONNECTION_WINDOW - 65535)
+        if self.settings.connection_window > 65535:
+            self.h2.increment_flow_control_window(self.settings.connection_window - 65535)
         self.flush()
 
     def flush(self) -> None:
@@ -91,6 +109,8 @@ class Http2ClientConnection:
         if not self.ready or self.draining or self.closed:
             return 0
         limit = min(self.h2.remote_settings.max_concurrent_streams, _UNLIMITED)
+        if self.settings.max_concurrent_streams:
+            limit = min(limit, self.settings.max_concurrent_streams)
         free = limit - self.reserved
         if self.max_streams:
             free = min(free, self.max_streams - self.started)
