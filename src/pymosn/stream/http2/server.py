@@ -48,9 +48,9 @@ _INITIAL_WINDOW_SIZE = h2.SettingCodes.INITIAL_WINDOW_SIZE
 
 _BUFFER_HIGH = 256 * 1024  # response bytes one stream holds before its upstream is paused
 _BUFFER_LOW = 64 * 1024
+_COALESCE_LIMIT = 16 * 1024  # DATA held for the end that usually follows in the same read
 _DRAIN_PING = b"pymosnDR"  # opaque data of the drain PING (8 bytes)
 _DRAIN_PING_TIMEOUT = 2.0  # a client that never answers the PING still gets the final GOAWAY
-_SLOW_PATH = object()
 
 
 class Http2ServerConnection:
@@ -86,6 +86,8 @@ class Http2ServerConnection:
         self.peer_gone = False  # the client sent GOAWAY
         self.closing = False
         self._in_receive = False
+        self._flush_scheduled = False
+        self.deferred: list[Http2Stream] = []  # streams holding a DATA chunk for the next flush
         self._ping_timer: Any = None
         self._dispatch = {
             _events.RequestReceived: self._on_request,
@@ -141,7 +143,7 @@ class Http2ServerConnection:
             return FilterStatus.STOP
         finally:
             self._in_receive = False
-        self._flush()
+        self._flush_all()
         return FilterStatus.STOP
 
     def on_eof(self) -> bool:
@@ -370,8 +372,23 @@ class Http2ServerConnection:
             self.conn.write(data)
 
     def _flush_unless_receiving(self) -> None:
-        if not self._in_receive:
-            self._flush()
+        """Frames produced outside our own read (responses, from upstream reads) leave once
+        per loop turn: the responses of many streams share one write."""
+        if not self._in_receive and not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.conn.loop.call_soon(self._scheduled_flush)
+
+    def _scheduled_flush(self) -> None:
+        self._flush_scheduled = False
+        self._flush_all()
+
+    def _flush_all(self) -> None:
+        deferred = self.deferred
+        if deferred:
+            self.deferred = []
+            for stream in deferred:
+                stream._send_deferred()
+        self._flush()
 
     def _close(self) -> None:
         if self.closing:
@@ -426,6 +443,7 @@ class Http2Stream:
         "end_pending",
         "trailers_pending",
         "above_high",
+        "deferred",
         "remote_ended",
         "local_ended",
         "closed",
@@ -453,6 +471,7 @@ class Http2Stream:
         self.end_pending = False  # the response ends once the buffer has gone out
         self.trailers_pending: list | None = None
         self.above_high = False
+        self.deferred = False  # a _send_deferred is scheduled
         self.remote_ended = False  # the request has ended (END_STREAM received)
         self.local_ended = False  # the response has ended (END_STREAM sent)
         self.closed = False  # reset, either way
@@ -525,6 +544,16 @@ class Http2Stream:
         if self.closed:
             return
         owner = self.owner
+        if not end_stream and data and not self.buffer and len(data) <= _COALESCE_LIMIT:
+            # An HTTP/1.1 upstream delivers a body and its end in separate calls, usually from
+            # one read: held until the loop's next turn, they leave as one DATA frame with
+            # END_STREAM instead of two, which costs h2 a whole send_data.
+            self.buffer += data
+            if not self.deferred:
+                self.deferred = True
+                owner.deferred.append(self)
+                owner._flush_unless_receiving()
+            return
         try:
             if not self.buffer and not owner.write_blocked:
                 machine = owner.h2
@@ -562,6 +591,12 @@ class Http2Stream:
         if self.buffer:
             self.trailers_pending = block  # trailers follow the last DATA frame
             self._upstream_done()
+            try:
+                self._push()
+            except h2.H2Error:
+                self._lost()
+                return
+            self.owner._flush_unless_receiving()
             return
         try:
             self.owner.h2.send_headers(self.stream_id, block, end_stream=True)
@@ -632,6 +667,15 @@ class Http2Stream:
             if listener is not None:
                 listener.on_below_write_low_watermark()
         return sent
+
+    def _send_deferred(self) -> None:
+        self.deferred = False
+        if self.closed or not self.buffer or self.local_ended:
+            return
+        try:
+            self._push()
+        except h2.H2Error:
+            self._lost()
 
     def _lost(self) -> None:
         """h2 refused to send: the client reset the stream in frames not dispatched yet. The
