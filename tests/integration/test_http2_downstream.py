@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import signal
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 
@@ -29,7 +31,7 @@ from hypothesis import strategies as st
 from tests.support.certs import Pki
 from tests.support.h2_client import H2Client
 from tests.support.origin import Origin
-from tests.support.proxy import Pymosn, free_port, simple_config
+from tests.support.proxy import Pymosn, free_port, simple_config, wait_port
 
 needs_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -681,3 +683,43 @@ def test_after_the_fuzzing_nothing_leaked(fuzz_proxy):
     with H2Client(fuzz_proxy.port) as c:
         sid = c.request("/echo/alive")
         assert c.response(sid).status == 200
+
+
+# --- hot upgrade --------------------------------------------------------------------------------------
+
+
+def test_hot_upgrade_sends_goaway_and_finishes_in_flight(origin, tmp_path):
+    """HTTP/2 connections are not handed over: the old process sends GOAWAY at once, answers
+    the stream in flight, and the client's next connection reaches the new process."""
+    port, admin = free_port(), free_port()
+    config = tmp_path / "h2-upgrade.json"
+    config.write_text(json.dumps(h2_config(port, origin.port, admin)))
+    control = tmp_path / "control.sock"
+
+    def start(*extra):
+        return subprocess.Popen(
+            [sys.executable, "-m", "pymosn", "start", "-c", str(config), "--upgrade-socket", str(control),
+             "--drain-time-s", "5", *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+
+    old = start()
+    new = None
+    try:
+        wait_port(port, proc=old)
+        with H2Client(port) as c:
+            slow = c.request("/slow/1500")
+            c.wait(lambda: any(r["path"] == "/slow/1500" for r in origin.requests))
+            new = start("--upgrade")
+            c.wait(lambda: c.goaway is not None, timeout=20)
+            r = c.response(slow)
+            assert r.status == 200 and bytes(r.body) == b"slow\n"
+            c.wait_closed()
+        assert old.wait(timeout=30) == 0
+        with H2Client(port) as c:
+            sid = c.request("/echo/after-upgrade")
+            assert c.response(sid).status == 200
+    finally:
+        for proc in (old, new):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=10)
