@@ -106,6 +106,23 @@ def test_httpx_http2(h2proxy, origin):
     assert {r["path"] for r in origin.requests} >= {"/echo/0", "/echo/1", "/echo/2", "/mirror"}
 
 
+def test_access_log_says_http2(origin, tmp_path, start_proxy):
+    log = tmp_path / "h2-access.log"
+    listener = {"access_logs": [{"log_path": str(log), "log_format": "%PROTOCOL% %REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_CODE%\n"}]}
+
+    def build(port):
+        return simple_config(port, [origin.port], listener=listener, proxy={"downstream_protocol": "Auto"})
+
+    p = start_proxy(build)
+    with H2Client(p.port) as c:
+        assert c.response(c.request("/echo/logged")).status == 200
+    httpx.get(f"http://127.0.0.1:{p.port}/echo/h1", timeout=20)
+    deadline = time.monotonic() + 10
+    while (not log.exists() or log.read_text().count("\n") < 2) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert log.read_text().splitlines() == ["HTTP/2 GET /echo/logged 200", "HTTP/1.1 GET /echo/h1 200"]
+
+
 def test_cookie_crumbs_joined_for_http1(h2proxy, origin):
     with H2Client(h2proxy.port) as c:
         sid = c.request("/echo/cookies", headers=[("cookie", "a=1"), ("cookie", "b=2")])

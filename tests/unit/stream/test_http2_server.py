@@ -299,3 +299,32 @@ def test_new_streams_after_the_final_goaway_are_refused():
     r.stream.send_headers(204, [], BODY_NONE, True)
     p.conn.loop.run()
     assert p.conn.closed
+
+
+def test_streams_over_the_advertised_limit_are_refused_not_fatal():
+    p = Pair(Http2Settings(max_concurrent_streams=2))
+    assert p.client.remote_settings.max_concurrent_streams == 2
+    p.client.remote_settings = h2.settings.Settings(client=False, initial_values={h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 100})
+    first, _ = p.request("/1")
+    second, _ = p.request("/2")
+    sid = p.client.get_next_available_stream_id()
+    p.client.send_headers(sid, [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"t"), (b":path", b"/3")],
+                          end_stream=True)
+    events = p.pump()
+    (reset,) = of(events, h2.events.StreamReset, sid)
+    assert reset.error_code == 7 and sid not in p.receivers
+    assert not of(events, h2.events.ConnectionTerminated)
+    p.receivers[first].stream.send_headers(204, [], BODY_NONE, True)
+    p.pump()
+    fourth, r = p.request("/4")  # room again
+    assert r.events == [("headers", True)]
+
+
+def test_configured_max_frame_size_is_accepted_inbound():
+    p = Pair(Http2Settings(max_frame_size=32768), client_settings=None)
+    assert p.client.remote_settings.max_frame_size == 32768
+    sid, r = p.request("/upload", end_stream=False)
+    p.client.max_outbound_frame_size = 32768
+    p.client.send_data(sid, b"z" * 30000, end_stream=True)
+    p.pump()
+    assert r.events[-1] == ("data", b"z" * 30000, True)

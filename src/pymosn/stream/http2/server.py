@@ -72,8 +72,10 @@ class Http2ServerConnection:
         self.stats = stats
         self.on_protocol_error = on_protocol_error
         machine = self.h2 = h2.H2Connection(config=h2.SERVER_CONFIG)
-        initial = {h2.SettingCodes(k): v for k, v in settings.local_settings().items()}
-        machine.local_settings = h2.settings.Settings(client=False, initial_values=initial)
+        self._advertised = {h2.SettingCodes(k): v for k, v in settings.local_settings().items()}
+        machine.local_settings = h2.settings.Settings(client=False, initial_values=self._advertised)
+        # given as initial values, h2 never sees them change, so it must be told the frame size
+        machine.max_inbound_frame_size = settings.max_frame_size
         # The decoder's hard limit is twice what we advertise: a block between the two is
         # answered 431 on its stream; only beyond is it a HPACK bomb worth the connection.
         self._decoder_limit = 2 * settings.max_header_list_size
@@ -108,6 +110,12 @@ class Http2ServerConnection:
     def on_new_connection(self) -> FilterStatus:
         machine = self.h2
         machine.initiate_connection()
+        # Past the advertised stream limit we refuse streams ourselves (REFUSED_STREAM, which
+        # the client may retry, as 5.1.2 allows); h2 would end the whole connection. Its own
+        # check stays as a hard cap against a client that ignores the refusals.
+        enforced = dict(self._advertised)
+        enforced[h2.SettingCodes.MAX_CONCURRENT_STREAMS] = 2 * self.settings.max_concurrent_streams + 100
+        machine.local_settings = h2.settings.Settings(client=False, initial_values=enforced)
         extra = self.settings.initial_connection_window_size - 65_535
         if extra > 0:
             machine.increment_flow_control_window(extra)
@@ -153,7 +161,11 @@ class Http2ServerConnection:
 
     def _on_request(self, event) -> None:
         sid = event.stream_id
-        if self.closing or (self.last_stream_id is not None and sid > self.last_stream_id):
+        if (
+            self.closing
+            or (self.last_stream_id is not None and sid > self.last_stream_id)
+            or len(self.streams) >= self.settings.max_concurrent_streams
+        ):
             self.h2.reset_stream(sid, _REFUSED_STREAM)
             return
         end_stream = event.stream_ended is not None
