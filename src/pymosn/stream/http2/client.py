@@ -242,7 +242,7 @@ class Http2ClientConnection:
 
     def _fail(self, reason: str) -> None:
         self.draining = True
-        self.conn.abort()
+        self.conn.close()  # not abort: the GOAWAY h2 queued tells the server why
         self._reset_all(reason)
 
     def _reset_all(self, reason: str) -> None:
@@ -290,7 +290,7 @@ class Http2ClientStream:
         self.released = False
         self.request_done = False
         self.response_done = False
-        self.pending: deque[bytes] = deque()
+        self.pending: deque[bytes | memoryview] = deque()
         self.pending_bytes = 0
         self.pending_end = False
         self.pending_trailers: list | None = None
@@ -367,8 +367,10 @@ class Http2ClientStream:
                     chunk = pending[0]
                     size = min(len(chunk), window, frame)
                     if size < len(chunk):
-                        pending[0] = chunk[size:]
-                        chunk = chunk[:size]
+                        # memoryview: a big chunk sent frame by frame is not copied per frame
+                        view = chunk if type(chunk) is memoryview else memoryview(chunk)
+                        pending[0] = view[size:]
+                        chunk = view[:size]
                     else:
                         pending.popleft()
                     last = not pending and self.pending_end and self.pending_trailers is None
