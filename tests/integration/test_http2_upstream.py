@@ -9,6 +9,7 @@ import json
 import socket
 import ssl
 import struct
+import threading
 import time
 
 import h2.config
@@ -395,9 +396,26 @@ def test_large_bodies_both_ways_through_one_stream(h2_origin, start_proxy):
     size = 8 * 1024 * 1024
     p = h2_proxy(start_proxy, h2_origin.port)
     body = bytes(range(256)) * (size // 256)
-    r = httpx.post(f"http://127.0.0.1:{p.port}/mirror", content=body, timeout=60)
+    base = rss_kib(p.proc.pid)
+    peak = [base]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.02):
+            peak[0] = max(peak[0], rss_kib(p.proc.pid))
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        # httpx writes the whole body before it reads: the echo waits in the proxy's bounded
+        # buffers and the origin, not in full in the proxy
+        r = httpx.post(f"http://127.0.0.1:{p.port}/mirror", content=body, timeout=60)
+    finally:
+        done.set()
+        sampler.join()
     assert r.status_code == 200
     assert r.content == body
+    assert peak[0] - base < 4 * 1024, (base, peak[0])
 
 
 # --- TLS and ALPN ------------------------------------------------------------------------
