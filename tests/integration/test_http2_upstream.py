@@ -224,6 +224,18 @@ def test_max_request_per_conn_moves_to_a_new_connection(h2_origin, start_proxy):
     assert h2_origin.connections == 2
 
 
+def test_idle_timeout_counts_time_without_streams_not_without_bytes(h2_origin, start_proxy):
+    p = h2_proxy(start_proxy, h2_origin.port, cluster={"idle_timeout": "1s"})
+    with httpx.Client(timeout=20) as client:
+        # 1.5 s without a byte on the connection, but a stream is open: it stays
+        assert client.get(f"http://127.0.0.1:{p.port}/slow/1500").status_code == 200
+        assert h2_origin.closed == 0
+        wait_for(lambda: h2_origin.closed == 1)  # then idle with no stream: GOAWAY and close
+        assert h2_origin.goaways == [0]
+        assert client.get(f"http://127.0.0.1:{p.port}/echo").status_code == 200
+    assert h2_origin.connections == 2
+
+
 def test_upstream_http2_stats(h2_origin, start_proxy):
     admin = free_port()
     p = start_proxy(lambda port: simple_config(port, [h2_origin.port], cluster=H2_CLUSTER, admin_port=admin))

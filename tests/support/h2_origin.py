@@ -91,6 +91,7 @@ class _Handler(asyncio.Protocol):
 
     def connection_lost(self, exc) -> None:
         self.streams.clear()
+        self.origin.closed += 1
 
     def handle(self, event) -> None:
         kind = type(event)
@@ -126,6 +127,8 @@ class _Handler(asyncio.Protocol):
                 self.active -= 1
                 self.origin.resets.append((stream.path, int(event.error_code)))
                 self.maybe_close()
+        elif kind is h2.events.ConnectionTerminated:
+            self.origin.goaways.append(int(event.error_code))
         elif kind is h2.events.WindowUpdated:
             targets = [self.streams.get(event.stream_id)] if event.stream_id else list(self.streams.values())
             for stream in targets:
@@ -273,6 +276,8 @@ class H2Origin:
         self.alpn: list[str | None] = []
         self.errors: list[str] = []
         self.refused = False  # /refuse-once has been refused
+        self.closed = 0  # connections ended
+        self.goaways: list[int] = []  # error codes of the GOAWAYs the client sent
         self.connections = 0
         self.peak_streams = 0  # the most streams one connection had open at once
         self.port = 0

@@ -198,6 +198,16 @@ class Connection(asyncio.Protocol):
             self._flush()
             self.transport.write_eof()
 
+    def set_idle_timeout(self, seconds: float) -> None:
+        """Restarts the idle timer with a new timeout; 0 stops it."""
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        self.idle_timeout = seconds
+        if seconds > 0 and self.transport is not None and not self.closed:
+            self._last_activity = self.loop.time()
+            self._idle_timer = self.loop.call_later(seconds, self._check_idle)
+
     def _check_idle(self) -> None:
         if self.closed:
             return

@@ -121,7 +121,8 @@ class H2Pool:
         early = _EarlyBytes()
 
         def factory() -> Connection:
-            conn = Connection(loop, buffer_limit=cluster.buffer_limit, idle_timeout=cluster.idle_timeout)
+            # No byte-idle timer: the HTTP/2 client times out on having no streams instead.
+            conn = Connection(loop, buffer_limit=cluster.buffer_limit, idle_timeout=0.0)
             conn.read_filters = [early]
             return conn
 
@@ -137,6 +138,7 @@ class H2Pool:
             return
         if self.on_http1 is not None and _alpn(conn) != "h2":
             self.connecting -= 1
+            conn.set_idle_timeout(cluster.idle_timeout)  # HTTP/1.1's: no bytes for that long
             self.on_http1(conn)
             return
         self.total += 1
@@ -145,11 +147,10 @@ class H2Pool:
         host.stats.cx_active += 1
         client = Http2ClientConnection(
             conn, self, scheme=self.scheme, authority=self.authority, max_streams=cluster.max_request_per_conn,
-            settings=cluster.h2_settings,
+            settings=cluster.h2_settings, idle_timeout=cluster.idle_timeout,
         )
         conn.read_filters = [client]
         conn.close_callbacks.append(self._on_close)
-        conn.on_idle_timeout = lambda _conn: client.goaway()
         client.start()
         for data in early.data:
             client.on_data(data)
@@ -192,6 +193,7 @@ class H2Pool:
             return
         self.conns.append(client)
         self._serve(client)
+        client.arm_idle_timer()
 
     def on_h2_capacity(self, client: Http2ClientConnection) -> None:
         if client in self.conns:

@@ -59,7 +59,7 @@ class Http2ClientConnection:
     or the server raises its limit, and on_h2_goaway(client) when no new stream may start."""
 
     def __init__(self, conn: Connection, owner: Any, *, scheme: bytes, authority: bytes, max_streams: int = 0,
-                 settings: Http2ClientSettings = DEFAULT_SETTINGS) -> None:
+                 settings: Http2ClientSettings = DEFAULT_SETTINGS, idle_timeout: float = 0.0) -> None:
         self.conn = conn
         self.owner = owner
         self.scheme = scheme
@@ -87,6 +87,10 @@ class Http2ClientConnection:
         self.closed = False
         self.blocked: set[Http2ClientStream] = set()  # streams with request bytes waiting
         self.settings_timer: Any = None  # the pool's deadline for the server's SETTINGS
+        # Envoy's meaning of an upstream idle timeout: no stream for that long, not no bytes
+        # (a quiet gRPC stream must not lose its connection)
+        self.idle_timeout = idle_timeout
+        self._idle_timer: Any = None
         self.handshake_failure: str | None = None
         conn.watermark_listener = self
         conn.close_callbacks.append(self._on_close)
@@ -117,6 +121,9 @@ class Http2ClientConnection:
         return free
 
     def new_stream(self) -> Http2ClientStream:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
         self.reserved += 1
         self.started += 1
         if self.max_streams and self.started >= self.max_streams:
@@ -138,6 +145,18 @@ class Http2ClientConnection:
             self.conn.close()
             return
         self.owner.on_h2_capacity(self)
+        self.arm_idle_timer()
+
+    def arm_idle_timer(self) -> None:
+        if self.idle_timeout and not self.reserved and not self.closed and self._idle_timer is None:
+            self._idle_timer = self.conn.loop.call_later(self.idle_timeout, self._idle)
+
+    def _idle(self) -> None:
+        self._idle_timer = None
+        if not self.reserved and not self.closed:
+            self.draining = True
+            self.goaway()
+            self.conn.close()
 
     def goaway(self) -> None:
         if not self.closed and not self.conn.closed:
@@ -252,6 +271,9 @@ class Http2ClientConnection:
     def _on_close(self, conn: Connection, exc: Exception | None) -> None:
         self.closed = True
         self.draining = True
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
         self._reset_all("upstream connection closed" + (f": {exc}" if exc else ""))
 
 
