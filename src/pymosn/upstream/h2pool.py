@@ -7,8 +7,8 @@ requests wait (up to max_pending_requests) for a free stream. A connection count
 the server's first SETTINGS arrive: only then is its stream limit known, and a server that does
 not speak HTTP/2 fails the dial instead of the requests sent on it.
 
-`AlpnPool` serves TLS clusters offering both h2 and http/1.1: each new connection goes to
-whichever protocol the server picked."""
+`AlpnPool` serves TLS clusters offering both h2 and http/1.1: HTTP/2 until a server picks
+http/1.1, then HTTP/1.1."""
 
 from __future__ import annotations
 
