@@ -471,8 +471,8 @@ def _cluster_protocol(obj: model.Cluster, path: str, walker: Walker) -> str:
     tls = obj.tls_context
     secure = tls is not None and tls.status
     if protocol == AUTO and not secure:
-        walker.log.error(field, "Auto takes the protocol the server picks by TLS ALPN; it needs a tls_context "
-                                "with status true")
+        walker.log.warning(field, "Auto takes the protocol the server picks by TLS ALPN; without TLS it is "
+                                  "HTTP/1.1 (as Envoy's auto_config)")
     offered = {p.strip() for p in tls.alpn.split(",")} if secure and tls.alpn else set()
     needs = {HTTP1: "http/1.1", HTTP2: "h2"}.get(protocol)
     if offered and needs is not None and offered != {needs}:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pymosn.config.loader import load_config_dict
 from pymosn.upstream.cluster import _cluster_protocol
 
-from .configs import cluster, errors, minimal
+from .configs import cluster, errors, minimal, warnings
 
 CLUSTER = "$.cluster_manager.clusters[0]"
 TLS = {"status": True, "insecure_skip": True}
@@ -39,8 +39,8 @@ def test_unusable_values_name_their_path():
     assert errors(raw) == [f"{CLUSTER}.upstream_protocol: a cluster's upstream_protocol is Http1, Http2 or Auto, "
                            "not 'bolt'; RPC protocols are the proxy filter's"]
     cluster(raw)["upstream_protocol"] = "Auto"
-    assert errors(raw) == [f"{CLUSTER}.upstream_protocol: Auto takes the protocol the server picks by TLS ALPN; "
-                           "it needs a tls_context with status true"]
+    assert warnings(raw) == [f"{CLUSTER}.upstream_protocol: Auto takes the protocol the server picks by TLS ALPN; "
+                             "without TLS it is HTTP/1.1 (as Envoy's auto_config)"]
     cluster(raw)["upstream_protocol"] = "Http1"
     cluster(raw)["tls_context"] = {**TLS, "alpn": "h2,http/1.1"}
     assert errors(raw) == [f"{CLUSTER}.tls_context.alpn: offers 'h2,http/1.1' but upstream_protocol Http1 speaks "
