@@ -921,3 +921,8 @@ def test_older_well_known_names_and_filters_without_typed_config():
     config = load(bootstrap(listener(manager)))
     assert first_listener(config).filter_chains[0].filters[0].type == "proxy"
     assert first_listener(config).access_logs == (model.AccessLog(log_path="stdout"),)
+
+
+def test_unix_socket_addresses_are_refused():
+    raw = bootstrap(listener(address={"pipe": {"path": "/tmp/envoy.sock"}}))
+    assert errors(raw) == [f"{L0}.address.pipe: pipe addresses are not implemented by pymosn yet; known: socket_address"]

@@ -17,7 +17,8 @@ def socket_address(m: Message | None, what: str) -> tuple[str, int, str] | None:
         if kind is None:
             m.error(None, f"{what} needs a socket_address")
         else:
-            m.refuse(kind, f"serve {what} on a TCP address it does not name")
+            m.error(kind, f"{kind} addresses are not implemented by pymosn yet; known: socket_address")
+            m.ignore(kind)
         m.finish()
         return None
     sa = m.message("socket_address", s.SOCKET_ADDRESS)
