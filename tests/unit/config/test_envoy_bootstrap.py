@@ -926,3 +926,12 @@ def test_older_well_known_names_and_filters_without_typed_config():
 def test_unix_socket_addresses_are_refused():
     raw = bootstrap(listener(address={"pipe": {"path": "/tmp/envoy.sock"}}))
     assert errors(raw) == [f"{L0}.address.pipe: pipe addresses are not implemented by pymosn yet; known: socket_address"]
+
+
+def test_auto_config_is_the_protocol_the_server_picks_by_alpn():
+    options = {HPO: {"@type": f"type.googleapis.com/{HPO}", "auto_config": {}}}
+    socket = {"name": "envoy.transport_sockets.tls", "typed_config": {"@type": TLS_UP}}
+    c = load(bootstrap(clusters=[cluster(typed_extension_protocol_options=options, transport_socket=socket)]))
+    assert c.cluster_manager.clusters[0].upstream_protocol == "Auto"
+    plaintext = warnings(bootstrap(clusters=[cluster(typed_extension_protocol_options=options)]))
+    assert [w.split(": ")[0] for w in plaintext] == [f"{C0}.typed_extension_protocol_options['{HPO}'].auto_config"]
