@@ -935,3 +935,17 @@ def test_auto_config_is_the_protocol_the_server_picks_by_alpn():
     assert c.cluster_manager.clusters[0].upstream_protocol == "Auto"
     plaintext = warnings(bootstrap(clusters=[cluster(typed_extension_protocol_options=options)]))
     assert [w.split(": ")[0] for w in plaintext] == [f"{C0}.typed_extension_protocol_options['{HPO}'].auto_config"]
+
+
+def test_envoy_json_and_yaml_files_load(tmp_path):
+    import json
+
+    import yaml
+
+    from pymosn.config.loader import load_config_file
+
+    raw = bootstrap()
+    (tmp_path / "envoy.json").write_text(json.dumps(raw))
+    (tmp_path / "envoy.yaml").write_text(yaml.safe_dump(raw))
+    for name in ("envoy.json", "envoy.yaml"):
+        assert load_config_file(tmp_path / name).config == load(raw)
