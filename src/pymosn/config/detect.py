@@ -7,6 +7,7 @@ xDS mode), so `servers` wins; without it those keys mean an Envoy bootstrap."""
 from __future__ import annotations
 
 import enum
+import re
 
 MOSN_ONLY_KEYS = frozenset({
     "servers", "pprof", "disable_upgrade", "close_graceful", "inherit_old_mosnconfig", "uds_dir", "plugin",
@@ -20,13 +21,17 @@ ENVOY_ONLY_KEYS = frozenset({
 })
 
 
+_CAMEL_HUMP = re.compile(r"[A-Z]")
+
+
 class ConfigFormat(enum.Enum):
     MOSN = "mosn"
     ENVOY_V3 = "envoy_v3"
 
 
 def detect_format(raw: dict) -> ConfigFormat:
-    keys = set(raw)
+    # protobuf's JSON names are lowerCamelCase ("staticResources"), and Envoy accepts them too
+    keys = set(raw) | {_CAMEL_HUMP.sub(lambda m: "_" + m.group(0).lower(), key) for key in raw if isinstance(key, str)}
     if keys & MOSN_ONLY_KEYS:
         return ConfigFormat.MOSN
     if keys & ENVOY_ONLY_KEYS:

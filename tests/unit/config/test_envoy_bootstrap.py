@@ -949,3 +949,18 @@ def test_envoy_json_and_yaml_files_load(tmp_path):
     (tmp_path / "envoy.yaml").write_text(yaml.safe_dump(raw))
     for name in ("envoy.json", "envoy.yaml"):
         assert load_config_file(tmp_path / name).config == load(raw)
+
+
+def test_json_names_read_as_the_proto_names():
+    from pymosn.config.envoy.message import json_name
+
+    def camel(value):
+        if isinstance(value, dict):
+            return {json_name(k): camel(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [camel(v) for v in value]
+        return value
+
+    raw = rich_bootstrap()
+    assert camel(raw) != raw
+    assert load(camel(raw)) == load(raw)
