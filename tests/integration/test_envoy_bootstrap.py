@@ -365,3 +365,44 @@ static_resources:
                 assert client.get("/echo/d").json()["path"] == "/echo/d"
         assert [r["path"] for r in h2_origin.requests] == ["/echo/a", "/echo/c"]
         assert [r["path"] for r in origin.requests] == ["/echo/b", "/echo/d"]
+
+
+def test_http_health_check_takes_a_failing_host_out(tmp_path, origin_b):
+    from tests.integration.test_health_check import host_health, wait_until
+
+    port, admin = free_port(), free_port()
+    routes = textwrap.indent(textwrap.dedent("""\
+    - match: {prefix: "/"}
+      route: {cluster: service}
+    """), " " * 12)
+    # the origin answers the check's path with 503: the host must leave load balancing
+    check = textwrap.indent(textwrap.dedent("""\
+    health_checks:
+    - timeout: 1s
+      interval: 0.2s
+      unhealthy_threshold: 1
+      healthy_threshold: 1
+      http_health_check: {path: "/status/503"}
+    """), " " * 6)
+    text = f"""\
+admin:
+  address:
+    socket_address: {{address: 127.0.0.1, port_value: {admin}}}
+static_resources:
+  listeners:
+  - name: listener_0
+    address:
+      socket_address: {{address: 127.0.0.1, port_value: {port}}}
+    filter_chains:
+    - filters:
+{http_manager(routes, 6)}
+  clusters:
+{static_cluster("service", origin_b.port, check)}
+"""
+    with EnvoyBootstrap(text, tmp_path, port):
+        address = f"127.0.0.1:{origin_b.port}"
+        wait_until(lambda: host_health(admin, "service")[address] == "UNHEALTHY")
+        response = httpx.get(f"http://127.0.0.1:{port}/echo", timeout=10)
+        assert response.status_code == 503  # no healthy upstream
+        assert any(r["path"] == "/status/503" for r in origin_b.requests)
+        assert not any(r["path"] == "/echo" for r in origin_b.requests)
