@@ -96,7 +96,8 @@ class ServerStreamConnection:
     def on_request_end(self, trailers: list | None) -> None:
         target = self._target
         head = target[0] if type(target) is list else self.active_head
-        if head.body_kind == BODY_NONE and not head.upgrade:
+        # None: the request was answered (a direct response) before llhttp saw its end
+        if head is None or (head.body_kind == BODY_NONE and not head.upgrade):
             return  # already ended with the head
         if type(target) is list:
             target.append((_END, trailers))
