@@ -161,6 +161,14 @@ def test_server_stream_limit_opens_another_connection(start_proxy):
         assert not origin.errors
 
 
+def test_a_server_allowing_no_streams_is_not_dialled_again_and_again(start_proxy):
+    with H2Origin(max_concurrent_streams=0) as origin:
+        routes = [{"match": {"prefix": "/"}, "route": {"cluster_name": "origin", "timeout": "500ms"}}]
+        p = h2_proxy(start_proxy, origin.port, routes=routes)
+        assert httpx.get(f"http://127.0.0.1:{p.port}/echo", timeout=10).status_code == 504
+        assert origin.connections == 1 and not origin.requests
+
+
 def test_requests_wait_for_a_free_stream_when_no_connection_may_open(start_proxy):
     with H2Origin(max_concurrent_streams=1) as origin:
         p = h2_proxy(start_proxy, origin.port, cluster={"circuit_breakers": [{"max_connections": 1}]})

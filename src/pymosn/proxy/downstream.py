@@ -295,6 +295,10 @@ class DownstreamStream:
             self.counted_active = True
             self.cluster.active_requests += 1
             self.cluster.stats.upstream_rq_active += 1
+        if self.request_complete:
+            # Waiting for a pooled connection or an HTTP/2 stream counts against the route
+            # timeout (as in Envoy): a full HTTP/2 pool has no connect timeout to end the wait.
+            self._start_timer()
         client = self.cluster.pool_for(host, self.settings.upstream_protocol).acquire(self)
         if client is not None:
             self.on_pool_ready(client)

@@ -43,7 +43,7 @@ class H2Pool:
         self.waiters: deque[Any] = deque()
         self.connecting = 0  # dials and handshakes in flight
         self.total = 0  # open connections, draining ones included
-        self.peer_limit = 0  # the host's last advertised stream limit; 0 = not known yet
+        self.peer_limit: int | None = None  # the host's last stream limit; None: unknown or unbounded
         self.closed = False
         self.authority = host.address.encode()
         self.scheme = b"https" if cluster.ssl_context is not None else b"http"
@@ -89,9 +89,11 @@ class H2Pool:
 
     def _needs_dial(self, arriving: int = 0) -> bool:
         """More waiters (with those `arriving`) than the dials in flight are expected to carry."""
+        if self.peer_limit == 0:
+            return False  # the server takes no streams now; another connection would not either
         if not self.connecting:
             return True
-        if not self.peer_limit:
+        if self.peer_limit is None:
             return False  # one dial, limit unknown: wait to learn it
         return len(self.waiters) + arriving > self.connecting * self.peer_limit
 
@@ -182,11 +184,7 @@ class H2Pool:
         if client.settings_timer is not None:
             client.settings_timer.cancel()
         self.connecting -= 1
-        limit = client.h2.remote_settings.max_concurrent_streams
-        cap = self.cluster.h2_settings.max_concurrent_streams
-        if cap:
-            limit = min(limit, cap)
-        self.peer_limit = limit if limit < 2**31 else 0
+        self._learn_limit(client)
         if self.closed:
             client.goaway()
             client.conn.close()
@@ -195,7 +193,16 @@ class H2Pool:
         self._serve(client)
         client.arm_idle_timer()
 
-    def on_h2_capacity(self, client: Http2ClientConnection) -> None:
+    def _learn_limit(self, client: Http2ClientConnection) -> None:
+        limit = client.h2.remote_settings.max_concurrent_streams
+        cap = self.cluster.h2_settings.max_concurrent_streams
+        if cap:
+            limit = min(limit, cap)
+        self.peer_limit = limit if limit < 2**31 else None
+
+    def on_h2_capacity(self, client: Http2ClientConnection, settings_changed: bool = False) -> None:
+        if settings_changed:
+            self._learn_limit(client)
         if client in self.conns:
             self._serve(client)
 

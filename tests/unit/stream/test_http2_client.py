@@ -41,7 +41,7 @@ class Owner:
     def on_h2_ready(self, client) -> None:
         self.ready.append(client)
 
-    def on_h2_capacity(self, client) -> None:
+    def on_h2_capacity(self, client, settings_changed=False) -> None:
         pass
 
     def on_h2_goaway(self, client) -> None:

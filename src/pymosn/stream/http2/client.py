@@ -55,8 +55,9 @@ _CONFIG = h2.config.H2Configuration(client_side=True, header_encoding=None)
 
 class Http2ClientConnection:
     """Read filter of one upstream connection. `owner` (the pool) is told on_h2_ready(client)
-    when the server's first SETTINGS arrive, on_h2_capacity(client) when a stream slot frees
-    or the server raises its limit, and on_h2_goaway(client) when no new stream may start."""
+    when the server's first SETTINGS arrive, on_h2_capacity(client, settings_changed) when a
+    stream slot frees or the server changes its SETTINGS, and on_h2_goaway(client) when no new
+    stream may start."""
 
     def __init__(self, conn: Connection, owner: Any, *, scheme: bytes, authority: bytes, max_streams: int = 0,
                  settings: Http2ClientSettings = DEFAULT_SETTINGS, idle_timeout: float = 0.0) -> None:
@@ -219,7 +220,7 @@ class Http2ClientConnection:
                     self.owner.on_h2_ready(self)
                 else:
                     self._unblock(0)  # INITIAL_WINDOW_SIZE may have grown every window
-                    self.owner.on_h2_capacity(self)
+                    self.owner.on_h2_capacity(self, settings_changed=True)
             # InformationalResponseReceived: the proxy answered 100-continue itself; other
             # 1xx have no HTTP/1.1 relay here. StreamEnded is handled with the frame it ends.
 
