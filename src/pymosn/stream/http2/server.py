@@ -91,6 +91,7 @@ class Http2ServerConnection:
         self._flush_scheduled = False
         self.deferred: list[Http2Stream] = []  # streams holding a DATA chunk for the next flush
         self._ping_timer: Any = None
+        self._counted = False  # in downstream_cx_http2_active
         self._dispatch = {
             _events.RequestReceived: self._on_request,
             _events.DataReceived: self._on_data,
@@ -122,6 +123,7 @@ class Http2ServerConnection:
         self._flush()
         stats = self.stats
         if stats is not None:
+            self._counted = True
             stats.downstream_cx_http2_total += 1
             stats.downstream_cx_http2_active += 1
         return FilterStatus.CONTINUE
@@ -424,9 +426,9 @@ class Http2ServerConnection:
             self._ping_timer.cancel()
             self._ping_timer = None
         self._reset_all("downstream connection closed")
-        stats = self.stats
-        if stats is not None:
-            stats.downstream_cx_http2_active -= 1
+        if self._counted:
+            self._counted = False
+            self.stats.downstream_cx_http2_active -= 1
 
 
 class Http2Stream:
