@@ -149,7 +149,9 @@ def harness(args) -> int:
         server.start()
         server.wait_listening(20)
         conf = pymosn_config(work, proxy_port, free_port(), server_port)
-        proxy = Server("pymosn", [python, "-m", "pymosn", "start", "-c", str(conf), "--concurrency", "1"],
+        # a control socket of its own: any other pymosn on the machine keeps to its own
+        proxy = Server("pymosn", [python, "-m", "pymosn", "start", "-c", str(conf), "--concurrency", "1",
+                                  "--upgrade-socket", str(work / "upgrade.sock")],
                        PROXY_CPU, proxy_port, work / "pymosn.log")
         proxy.start()
         proxy.wait_listening(30)

@@ -126,8 +126,10 @@ def main(argv: list[str] | None = None) -> int:
         if "pymosn" in targets:
             port = free_port()
             conf = pymosn_config(work, port, free_port(), origin_port)
+            # a control socket of its own: any other pymosn on the machine keeps to its own
             proxies["pymosn"] = Server("pymosn", [python, "-m", "pymosn", "start", "-c", str(conf),
-                                                  "--concurrency", "1"], PROXY_CPU, port, work / "pymosn.log")
+                                                  "--concurrency", "1", "--upgrade-socket", str(work / "upgrade.sock")],
+                                       PROXY_CPU, port, work / "pymosn.log")
         if "envoy" in targets:
             port = free_port()
             conf = envoy_config(work, port, free_port(), origin_port)
