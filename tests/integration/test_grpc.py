@@ -320,6 +320,20 @@ def test_no_route_is_unimplemented(channel, mesh):
     assert reply.headers["grpc-message"] == "no route matched"
 
 
+def test_no_route_answers_a_stream_still_being_sent(channel):
+    """The trailers-only reply goes out while the client is still streaming its request."""
+
+    def requests():
+        for i in range(5):
+            yield b"m%d" % i
+            time.sleep(0.1)
+
+    with pytest.raises(grpc.RpcError) as err:
+        channel.stream_unary("/missing.Service/Upload")(requests(), timeout=20)
+    assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert channel.unary_unary("/test.Echo/Unary")(b"after", timeout=20) == b"after"  # connection fine
+
+
 def test_dead_upstream_is_unavailable(channel, mesh):
     with pytest.raises(grpc.RpcError) as err:
         channel.unary_unary("/dead.Service/Call")(b"x", timeout=20)
