@@ -6,6 +6,7 @@ protocol violations, and hypothesis-generated frame sequences that must not hurt
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -147,6 +148,26 @@ def test_auto_detects_http2_and_http1(origin, start_proxy):
     assert r.returncode == 0 and r.stdout.decode().endswith("\n1.1"), r.stderr
 
 
+def test_tls_auto_without_alpn_sniffs_the_preface(origin, tmp_path, start_proxy):
+    pki = Pki(tmp_path)
+    cert, key = pki.server("localhost", "localhost", "127.0.0.1")
+
+    def build(port):
+        config = h2_config(port, origin.port, protocol="Auto")
+        config["servers"][0]["listeners"][0]["filter_chains"][0]["tls_context"] = {
+            "status": True, "cert_chain": cert, "private_key": key}
+        return config
+
+    p = start_proxy(build)
+    ctx = ssl.create_default_context(cafile=pki.ca_path)  # offers no ALPN
+    with H2Client(p.port, ssl_context=ctx) as c:
+        assert c.sock.selected_alpn_protocol() is None
+        r = c.response(c.request("/echo/sniffed"))
+        assert r.status == 200 and json.loads(bytes(r.body))["headers"]["x-forwarded-proto"] == "https"
+    r = httpx.get(f"https://localhost:{p.port}/echo/h1", verify=ctx, timeout=20)
+    assert r.status_code == 200 and r.http_version == "HTTP/1.1"
+
+
 @needs_curl
 @pytest.mark.parametrize("protocol", ["Http2", "Auto"])
 def test_tls_alpn_picks_h2_or_http1(origin, tmp_path, start_proxy, protocol):
@@ -179,6 +200,20 @@ def test_tls_alpn_picks_h2_or_http1(origin, tmp_path, start_proxy, protocol):
 
 
 # --- multiplexing and bodies ------------------------------------------------------------------
+
+
+def test_httpx_async_multiplexes_on_one_connection(h2proxy, origin):
+    async def main():
+        async with httpx.AsyncClient(http1=False, http2=True, timeout=30) as client:
+            url = f"http://127.0.0.1:{h2proxy.port}"
+            return await asyncio.gather(*(client.get(f"{url}/slow/200/{i}") for i in range(40)))
+
+    before = origin.connections
+    responses = asyncio.run(main())
+    assert [r.status_code for r in responses] == [200] * 40
+    assert {r.http_version for r in responses} == {"HTTP/2"}
+    assert stats(h2proxy)["http.ingress.downstream_cx_http2_total"] >= 1
+    assert origin.connections - before >= 10  # fanned out to parallel upstream connections
 
 
 def test_many_concurrent_streams_on_one_connection(h2proxy, origin):
