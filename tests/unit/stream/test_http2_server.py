@@ -328,3 +328,31 @@ def test_configured_max_frame_size_is_accepted_inbound():
     p.client.send_data(sid, b"z" * 30000, end_stream=True)
     p.pump()
     assert r.events[-1] == ("data", b"z" * 30000, True)
+
+
+def test_rapid_reset_ends_the_connection():
+    p = Pair(Http2Settings(max_concurrent_streams=1000))
+    for _ in range(99):
+        sid, _ = p.request("/r")
+        p.client.reset_stream(sid, 8)
+    p.pump()
+    assert not p.conn.closed  # under the threshold
+    answered, r = p.request("/ok")
+    r.stream.send_headers(200, [], BODY_NONE, True)
+    p.pump()
+    sid, _ = p.request("/r")
+    p.client.reset_stream(sid, 8)
+    events = p.pump()
+    (goaway,) = of(events, h2.events.ConnectionTerminated)
+    assert goaway.error_code == 11 and p.conn.closed
+    assert p.server.premature_resets == 100 and p.server.opened == 101
+
+
+def test_resets_after_responses_started_are_not_premature():
+    p = Pair(Http2Settings(max_concurrent_streams=1000))
+    for _ in range(150):
+        sid, r = p.request("/stream", end_stream=False)
+        r.stream.send_headers(200, [], BODY_CHUNKED, False)
+        p.client.reset_stream(sid, 8)
+    p.pump()
+    assert not p.conn.closed and p.server.premature_resets == 0

@@ -50,7 +50,10 @@ _BUFFER_HIGH = 256 * 1024  # response bytes one stream holds before its upstream
 _BUFFER_LOW = 64 * 1024
 _COALESCE_LIMIT = 16 * 1024  # DATA held for the end that usually follows in the same read
 _DRAIN_PING = b"pymosnDR"  # opaque data of the drain PING (8 bytes)
-_DRAIN_PING_TIMEOUT = 2.0  # a client that never answers the PING still gets the final GOAWAY
+_DRAIN_PING_TIMEOUT = 2.0
+# Rapid reset (CVE-2023-44487): streams opened and reset before any response each cost an
+# upstream request. Past this many, if they are most of the connection's streams, it ends.
+_PREMATURE_RESETS = 100  # a client that never answers the PING still gets the final GOAWAY
 
 
 class Http2ServerConnection:
@@ -92,6 +95,8 @@ class Http2ServerConnection:
         self.deferred: list[Http2Stream] = []  # streams holding a DATA chunk for the next flush
         self._ping_timer: Any = None
         self._counted = False  # in downstream_cx_http2_active
+        self.opened = 0  # streams that reached a receiver
+        self.premature_resets = 0  # of those, reset by the client before a response started
         self._dispatch = {
             _events.RequestReceived: self._on_request,
             _events.DataReceived: self._on_data,
@@ -188,6 +193,7 @@ class Http2ServerConnection:
         stream = Http2Stream(self, sid, head)
         stream.remote_ended = end_stream
         self.streams[sid] = stream
+        self.opened += 1
         receiver = stream.receiver = self.stream_factory(stream, head)
         receiver.on_headers(head, end_stream)
 
@@ -234,6 +240,13 @@ class Http2ServerConnection:
         stream.closed = True
         self._stream_done(stream)
         stream.receiver.on_reset("downstream stream reset")
+        if not stream.responded:
+            self.premature_resets += 1
+            if self.premature_resets >= _PREMATURE_RESETS and 2 * self.premature_resets > self.opened:
+                self._flush()
+                self.conn.write(goaway(self.h2.highest_inbound_stream_id, h2.ErrorCodes.ENHANCE_YOUR_CALM,
+                                       b"too many streams reset before their response"))
+                self._close()
 
     def _on_window_updated(self, event) -> None:
         if event.stream_id == 0:
@@ -460,6 +473,7 @@ class Http2Stream:
         "deferred",
         "remote_ended",
         "local_ended",
+        "responded",
         "closed",
     )
 
@@ -488,6 +502,7 @@ class Http2Stream:
         self.deferred = False  # a _send_deferred is scheduled
         self.remote_ended = False  # the request has ended (END_STREAM received)
         self.local_ended = False  # the response has ended (END_STREAM sent)
+        self.responded = False  # a response (or 1xx) head has gone out
         self.closed = False  # reset, either way
 
     def __getattr__(self, name: str) -> Any:
@@ -521,6 +536,7 @@ class Http2Stream:
 
     def send_continue(self) -> None:
         if not self.closed:
+            self.responded = True
             try:
                 self.owner.h2.send_headers(self.stream_id, [(b":status", b"100")])
             except h2.H2Error:
@@ -542,6 +558,7 @@ class Http2Stream:
             self.reset()  # HTTP/2 has no Upgrade: the tunnel the upstream offers cannot be had
             return
         owner = self.owner
+        self.responded = True
         try:
             if status < 200:
                 owner.h2.send_headers(self.stream_id, response_block(status, headers))
