@@ -5,6 +5,7 @@ the grpc stats. Messages are raw bytes (grpcio's generic handlers): no .proto to
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -16,6 +17,7 @@ import h2.events
 import httpx
 import pytest
 
+from tests.support.certs import Pki
 from tests.support.h2_origin import H2Origin
 from tests.support.proxy import Pymosn, free_port, simple_config
 
@@ -445,6 +447,32 @@ def test_request_too_large_and_overflow(servers, hang_origin, tmp_path):
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE
         assert err.value.details() == "upstream overflow"
         first.cancel()
+
+
+@pytest.mark.parametrize(("protocol", "upstream"), [("Http2", "Http2"), ("Auto", "Http2"), ("Auto", "Auto")])
+def test_grpc_over_tls_and_auto(servers, tmp_path, protocol, upstream):
+    """grpcio's secure channel negotiates h2 by ALPN; Auto also finds gRPC's h2c preface; an
+    Auto upstream speaks HTTP/2 to the server when the client did."""
+    a, b = servers
+    pki = Pki(tmp_path)
+    cert, key = pki.server("localhost", "localhost", "127.0.0.1")
+    tls_port, plain_port, admin = free_port(), free_port(), free_port()
+    config = grpc_config(tls_port, admin, a.port, b.port, free_port(), protocol, upstream)
+    listeners = config["servers"][0]["listeners"]
+    plain = json.loads(json.dumps(listeners[0]))
+    plain.update(name="plain", address=f"127.0.0.1:{plain_port}")
+    listeners[0]["filter_chains"][0]["tls_context"] = {
+        "status": True, "cert_chain": cert, "private_key": key, "alpn": "h2,http/1.1"}
+    listeners.append(plain)
+    with Pymosn(config, tmp_path, tls_port):
+        credentials = grpc.ssl_channel_credentials(root_certificates=open(pki.ca_path, "rb").read())
+        options = [("grpc.ssl_target_name_override", "localhost")]
+        with grpc.secure_channel(f"127.0.0.1:{tls_port}", credentials, options=options) as ch:
+            _, info = ch.unary_unary("/test.Echo/Unary").with_call(b"over tls", metadata=[("x-k-bin", BIN)], timeout=20)
+            assert dict(info.trailing_metadata())["echo-x-k-bin"] == BIN
+            assert list(ch.unary_stream("/test.Echo/ServerStream")(b"3", timeout=20)) == [b"0", b"1", b"2"]
+        with grpc.insecure_channel(f"127.0.0.1:{plain_port}") as ch:
+            assert ch.unary_unary("/test.Echo/Unary")(b"plain", timeout=20) == b"plain"
 
 
 # --- routing -----------------------------------------------------------------------------------------

@@ -262,7 +262,8 @@ def _rpc_protocols(obj: model.ProxyConfig, path: str, walker: Walker, downstream
         if upstream not in (AUTO, downstream) and is_rpc(upstream):
             walker.log.error(child(path, "upstream_protocol"),
                              f"with downstream Auto the upstream protocol must be Auto (the detected one), not {upstream!r}")
-        return downstream, AUTO
+        # an HTTP version named for the upstream holds for whichever HTTP the client spoke
+        return downstream, upstream if upstream in (HTTP1, HTTP2) else AUTO
     if (is_rpc(downstream) or is_rpc(upstream)) and downstream != upstream:
         walker.log.error(child(path, "upstream_protocol"),
                          f"converting {downstream} to {upstream} is not supported; use the same protocol on both sides")

@@ -107,6 +107,9 @@ def _http1_proxy(cfg: model.ProxyConfig, ctx: ListenerContext):
 
 
 def _http2_proxy(cfg: model.ProxyConfig, ctx: ListenerContext):
+    if cfg.upstream_protocol == protocols.AUTO:
+        # MOSN's Auto upstream speaks what the client spoke: HTTP/2 here (gRPC needs it)
+        cfg = msgspec.structs.replace(cfg, upstream_protocol=protocols.HTTP2)
     options = cfg.http2_protocol_options
     http2 = Http2Settings(
         max_concurrent_streams=options.max_concurrent_streams,
