@@ -556,13 +556,21 @@ def test_network_filters_pymosn_lacks():
     rbac = {"name": "envoy.filters.network.rbac", "typed_config": {
         "@type": "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC", "stat_prefix": "r"}}
     echo = {"name": "envoy.filters.network.echo"}
-    assert errors(bootstrap(listener(rbac, echo, tcp(cluster="app")))) == [
-        f"{L0}.filter_chains[0].filters[0]: network filter 'envoy.filters.network.rbac' is not implemented by "
-        "pymosn yet; refusing to run without what it enforces",
-        f"{L0}.filter_chains[0].filters[1]: unknown network filter 'envoy.filters.network.echo'; known: "
+    sni = {"name": "envoy.filters.network.sni_cluster"}
+    mysql = {"name": "envoy.filters.network.mysql_proxy", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.mysql_proxy.v3.MySQLProxy"}}
+    chain = f"{L0}.filter_chains[0].filters"
+    assert errors(bootstrap(listener(rbac, echo, sni, mysql, tcp(cluster="app")))) == [
+        f"{chain}[0]: network filter 'envoy.filters.network.rbac' is not implemented by pymosn yet; refusing to run "
+        "without what it enforces",
+        f"{chain}[1]: unknown network filter 'envoy.filters.network.echo'; known: "
         "envoy.filters.network.http_connection_manager, envoy.filters.network.tcp_proxy, "
         "envoy.filters.network.dubbo_proxy",
+        f"{chain}[2]: network filter 'envoy.filters.network.sni_cluster' is not implemented by pymosn yet; ignoring "
+        "it would send connections where it does not",
     ]
+    assert warnings(bootstrap(listener(mysql, tcp(cluster="app")))) == [
+        f"{chain}[0]: network filter 'envoy.filters.network.mysql_proxy' is not implemented by pymosn yet; ignored"]
     assert errors(bootstrap(listener(tcp(cluster="app"), hcm()))) == [
         f"{F0}: envoy.filters.network.tcp_proxy ends the chain: it must be the last network filter"]
 

@@ -34,7 +34,6 @@ TYPES = {
 LEGACY_NAMES = {
     "envoy.http_connection_manager": "envoy.filters.network.http_connection_manager",
     "envoy.tcp_proxy": "envoy.filters.network.tcp_proxy",
-    "envoy.filters.network.dubbo_proxy": "envoy.filters.network.dubbo_proxy",
     "envoy.router": "envoy.filters.http.router",
     "envoy.listener.tls_inspector": "envoy.filters.listener.tls_inspector",
     "envoy.listener.original_dst": "envoy.filters.listener.original_dst",

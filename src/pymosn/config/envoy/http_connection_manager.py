@@ -21,8 +21,8 @@ IDLE_TIMEOUT = 3600.0  # Envoy's default for downstream HTTP connections
 # code, which can include refusing requests): pymosn will not run without them.
 ACCESS_CONTROL_FILTERS = frozenset({
     "rbac", "ext_authz", "jwt_authn", "oauth2", "basic_auth", "api_key_auth", "ext_proc", "lua", "wasm", "golang",
-    "local_ratelimit", "ratelimit", "csrf", "composite", "admission_control", "bandwidth_limit", "geoip",
-    "rate_limit_quota", "set_filter_state", "custom_response", "ip_tagging", "dynamic_modules",
+    "local_ratelimit", "ratelimit", "csrf", "composite", "admission_control", "bandwidth_limit",
+    "rate_limit_quota", "ip_tagging", "dynamic_modules",
 })
 # HTTP filters that only add features: without them requests are still answered, as without
 # the filter; they warn.
@@ -32,7 +32,8 @@ FEATURE_FILTERS = frozenset({
     "grpc_http1_reverse_bridge", "grpc_field_extraction", "original_src", "header_mutation",
     "alternate_protocols_cache", "aws_lambda", "aws_request_signing", "dynamic_forward_proxy", "on_demand",
     "kill_request", "adaptive_concurrency", "stateful_session", "credential_injector", "json_to_metadata",
-    "file_system_buffer", "connect_grpc_bridge", "gcp_authn", "cdn_loop", "thrift_to_metadata",
+    "file_system_buffer", "connect_grpc_bridge", "gcp_authn", "cdn_loop", "thrift_to_metadata", "geoip",
+    "set_filter_state", "custom_response",
 })
 
 

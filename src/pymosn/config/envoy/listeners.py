@@ -25,8 +25,11 @@ ORIGINAL_DST = "envoy.filters.listener.original_dst"
 # through connections they refuse.
 ACCESS_CONTROL_NETWORK_FILTERS = frozenset({
     "rbac", "ext_authz", "local_ratelimit", "ratelimit", "client_ssl_auth", "connection_limit", "wasm", "golang",
-    "ext_proc", "sni_cluster", "sni_dynamic_forward_proxy", "set_filter_state", "dynamic_modules",
+    "ext_proc", "dynamic_modules",
 })
+# Network filters that pick where the terminal filter sends a connection: ignoring them would
+# send it to the cluster the terminal filter names instead.
+ROUTING_NETWORK_FILTERS = frozenset({"sni_cluster", "sni_dynamic_forward_proxy", "set_filter_state"})
 # Network filters that only observe a protocol (stats) before the tcp_proxy: they warn.
 OBSERVING_NETWORK_FILTERS = frozenset({"mysql_proxy", "postgres_proxy", "mongo_proxy", "zookeeper_proxy",
                                        "kafka_broker"})
@@ -160,6 +163,9 @@ def _network_filter(ext: Extension, f: Message, ctx: Context, logs: list[dict],
     elif kind in ACCESS_CONTROL_NETWORK_FILTERS:
         ctx.log.error(f.path, f"network filter {display(ext)!r} is not implemented by pymosn yet; refusing to run "
                               "without what it enforces")
+    elif kind in ROUTING_NETWORK_FILTERS:
+        ctx.log.error(f.path, f"network filter {display(ext)!r} is not implemented by pymosn yet; ignoring it would "
+                              "send connections where it does not")
     else:
         ctx.log.error(f.path, f"unknown network filter {display(ext)!r}; known: {', '.join(TERMINAL_FILTERS)}")
     return None
