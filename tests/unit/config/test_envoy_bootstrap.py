@@ -479,7 +479,7 @@ def test_route_errors_name_envoy_paths():
         f"{vh}.routes[2].direct_response.status: HTTP status must be 100..599, got 999",
         f"{vh}.routes[3].match.runtime_fraction: not implemented by pymosn yet; ignoring it would make this match "
         "more than it asks for",
-        f"{vh}.routes[4].match: a route match needs one of prefix, path, safe_regex",
+        f"{vh}.routes[4].match: a route match needs one of prefix, path, safe_regex, path_separated_prefix",
     ])
 
 
@@ -972,3 +972,13 @@ def test_json_names_read_as_the_proto_names():
     raw = rich_bootstrap()
     assert camel(raw) != raw
     assert load(camel(raw)) == load(raw)
+
+
+def test_path_separated_prefix_matches_whole_segments():
+    import re
+
+    raw = with_route({"match": {"path_separated_prefix": "/api", "case_sensitive": False}, "route": {"cluster": "app"}})
+    pattern = re.compile(first_route(load(raw)).match.regex)
+    assert [bool(pattern.fullmatch(p)) for p in ("/api", "/API/v1", "/apix", "/")] == [True, True, False, False]
+    bad = with_route({"match": {"path_separated_prefix": "/api/"}, "route": {"cluster": "app"}})
+    assert errors(bad) == [f"{R0}.match.path_separated_prefix: must start with '/' and not end with one, got '/api/'"]

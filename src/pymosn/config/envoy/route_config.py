@@ -91,8 +91,15 @@ def route_match(m: Message, ctx: Context) -> dict:
         pattern = regex(m.message("safe_regex", s.REGEX_MATCHER))
         if pattern is not None:
             ctx.put(out, "regex", pattern, m.at("safe_regex"))
+    elif kind == "path_separated_prefix":
+        # the prefix as whole path segments: "/api" matches /api and /api/x, not /apix
+        prefix = m.str(kind)
+        if prefix.endswith("/") or not prefix.startswith("/"):
+            m.error(kind, f"must start with '/' and not end with one, got {prefix!r}")
+        flags = "" if m.bool("case_sensitive", True) else "(?i)"
+        ctx.put(out, "regex", f"{flags}{re.escape(prefix)}(?:/.*)?", m.at(kind))
     elif kind is None:
-        m.error(None, "a route match needs one of prefix, path, safe_regex")
+        m.error(None, "a route match needs one of prefix, path, safe_regex, path_separated_prefix")
     if m.raw("case_sensitive") is not None:
         ctx.put(out, "case_sensitive", m.bool("case_sensitive", True), m.at("case_sensitive"))
     headers = [header_matcher(h, ctx) for h in m.messages("headers", s.HEADER_MATCHER)]

@@ -266,7 +266,7 @@ ROUTE_MATCH = Schema(
     "prefix path safe_regex connect_matcher path_separated_prefix path_match_policy case_sensitive "
     "runtime_fraction headers query_parameters cookies grpc tls_context dynamic_metadata filter_state",
     unsafe={name: _MATCH_MORE for name in (
-        "connect_matcher", "path_separated_prefix", "path_match_policy", "runtime_fraction", "cookies", "grpc",
+        "connect_matcher", "path_match_policy", "runtime_fraction", "cookies", "grpc",
         "tls_context", "dynamic_metadata", "filter_state")},
 )
 HEADER_MATCHER = Schema(
