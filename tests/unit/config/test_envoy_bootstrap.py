@@ -882,7 +882,7 @@ def test_the_rich_bootstrap_loads():
 def test_a_wrong_value_anywhere_is_reported_never_raised():
     seed = rich_bootstrap()
     for path in _paths(seed):
-        for value in (None, True, -1, "x", [1], {"a": 1}, [{}]):
+        for value in (None, True, "x", {"a": 1}, [{}]):
             raw = copy.deepcopy(seed)
             target = raw
             for key in path[:-1]:
