@@ -326,6 +326,13 @@ def test_upgrade_requests_are_refused_to_an_h2_upstream(h2_origin, start_proxy):
     assert not h2_origin.requests
 
 
+def test_a_stream_the_goaway_left_unprocessed_is_retried_on_a_new_connection(h2_origin, start_proxy):
+    p = h2_proxy(start_proxy, h2_origin.port)
+    r = httpx.get(f"http://127.0.0.1:{p.port}/ignore-once", timeout=10)
+    assert r.status_code == 200 and r.json()["path"] == "/ignore-once"
+    assert h2_origin.ignored and h2_origin.connections == 2
+
+
 def test_connect_failure_fails_the_waiting_requests(start_proxy):
     dead = free_port()
     p = h2_proxy(start_proxy, dead)

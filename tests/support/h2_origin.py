@@ -10,6 +10,8 @@ Behaviour is chosen by path:
   /trailers       a body then trailers (x-trailer: done, grpc-status: 0)
   /rst            RST_STREAM(INTERNAL_ERROR) instead of a response
   /refuse-once    RST_STREAM(REFUSED_STREAM) the first time, /echo after
+  /ignore-once    the first time, GOAWAY with a last_stream_id below this stream (never
+                  processed), the connection closed; /echo after
   /goaway/MS      GOAWAY(NO_ERROR, last_stream_id = this stream) at once, the answer MS ms
                   later; the connection closes when its streams are done
   /hang           never answers (for cancellation tests)
@@ -146,6 +148,18 @@ class _Handler(asyncio.Protocol):
             self.origin.refused = True
             self.h2.reset_stream(stream.id, h2.errors.ErrorCodes.REFUSED_STREAM)
             self.finish(stream)
+        elif path.startswith("/ignore-once") and not self.origin.ignored:
+            # GOAWAY naming an earlier stream as the last: this one was never processed
+            self.origin.ignored = True
+            self.closing = True
+            frame = GoAwayFrame(0)
+            frame.last_stream_id = stream.id - 2 if stream.id > 2 else 0
+            frame.error_code = 0
+            self.flush()
+            self.transport.write(frame.serialize())
+            self.streams.pop(stream.id, None)
+            self.active -= 1
+            self.maybe_close()
         elif path.startswith("/goaway"):
             self.closing = True
             frame = GoAwayFrame(0)
@@ -276,6 +290,7 @@ class H2Origin:
         self.alpn: list[str | None] = []
         self.errors: list[str] = []
         self.refused = False  # /refuse-once has been refused
+        self.ignored = False  # /ignore-once has been left out of a GOAWAY
         self.closed = 0  # connections ended
         self.goaways: list[int] = []  # error codes of the GOAWAYs the client sent
         self.connections = 0
