@@ -303,8 +303,8 @@ def test_codec_type_http2_maps_to_http2():
 def test_unknown_codec_type_and_http3_name_the_path():
     assert errors(bootstrap(listener(hcm(codec_type="SPDY")))) == [
         f"{HC}.codec_type: unknown value 'SPDY'; known: AUTO, HTTP1, HTTP2, HTTP3"]
-    assert errors(bootstrap(listener(hcm(codec_type="HTTP3"))))[0].startswith(
-        f"{HC}.codec_type: downstream protocol 'Http3' is not implemented by pymosn yet")
+    (http3,) = errors(bootstrap(listener(hcm(codec_type="HTTP3"))))
+    assert http3.startswith(f"{HC}.codec_type: downstream protocol 'Http3' is not implemented by pymosn yet")
 
 
 def test_manager_limits_and_client_cert_details():

@@ -54,7 +54,7 @@ def http_connection_manager(ext: Extension, filter_path: str, ctx: Context) -> H
         ctx.put(proxy, "downstream_protocol", PROTOCOLS[codec], m.at("codec_type"))
         # Each cluster names its own protocol (HTTP/1.1 unless it asks for another); this one
         # serves the clusters that speak what the client spoke (use_downstream_protocol_config)
-        ctx.put(proxy, "upstream_protocol", PROTOCOLS[codec], m.at("codec_type"))
+        ctx.put(proxy, "upstream_protocol", PROTOCOLS[codec] if codec != "HTTP3" else "Http1", m.at("codec_type"))
     h2 = m.message("http2_protocol_options", s.HTTP2_PROTOCOL_OPTIONS)
     if h2 is not None:
         settings = ctx.node({}, h2.path)
