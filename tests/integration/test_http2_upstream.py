@@ -108,6 +108,16 @@ def test_proxy_filter_upstream_protocol_selects_http2(h2_origin, start_proxy):
     assert h2_origin.connections == 1
 
 
+def test_auto_upstream_speaks_http2_to_http2_clients(h2_origin, start_proxy):
+    """MOSN's upstream_protocol Auto: the upstream speaks what the client spoke."""
+    p = start_proxy(lambda port: simple_config(port, [h2_origin.port],
+                                               proxy={"downstream_protocol": "Auto", "upstream_protocol": "Auto"}))
+    with httpx.Client(http1=False, http2=True, timeout=10) as client:
+        r = client.get(f"http://127.0.0.1:{p.port}/echo")
+        assert r.http_version == "HTTP/2" and r.status_code == 200 and r.json()["path"] == "/echo"
+    assert h2_origin.connections == 1
+
+
 def test_chunked_upload_with_trailers_becomes_data_and_trailing_headers(h2_origin, start_proxy):
     p = h2_proxy(start_proxy, h2_origin.port)
     request = (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n"
