@@ -154,8 +154,13 @@ def mesh(servers, hang_origin, tmp_path):
     a, b = servers
     port, admin = free_port(), free_port()
     config = grpc_config(port, admin, a.port, b.port, free_port(), hang=hang_origin.port)
+    log = tmp_path / "access.log"
+    config["servers"][0]["listeners"][0]["access_logs"] = [
+        {"log_path": str(log), "log_format": "%REQ(:PATH)% %RESPONSE_CODE% %GRPC_STATUS% %RESPONSE_FLAGS%"}
+    ]
     with Pymosn(config, tmp_path, port) as p:
         p.admin_port = admin
+        p.access_log = log
         yield p
 
 
@@ -519,6 +524,12 @@ def test_grpc_stats_by_status(channel, mesh):
     assert s["http.ingress.grpc.total"] == "6"
     prom = httpx.get(f"http://127.0.0.1:{mesh.admin_port}/stats/prometheus", timeout=10).text
     assert 'envoy_cluster_grpc_0{envoy_cluster_name="origin"} 3' in prom
+    lines = _eventually(lambda: mesh.access_log.exists() and len(mesh.access_log.read_text().splitlines()) >= 6 and
+                        mesh.access_log.read_text().splitlines())
+    assert lines[0] == "/test.Echo/Unary 200 OK -"
+    assert lines[3] == "/test.Echo/Unary 200 NotFound -"
+    assert lines[4] == "/missing.Service/Nope 200 Unimplemented NR"
+    assert lines[5].startswith("/dead.Service/Call 200 Unavailable U")  # UF (connect failure)
 
 
 # --- helpers ---------------------------------------------------------------------------------------

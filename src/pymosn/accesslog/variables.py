@@ -123,6 +123,36 @@ def _time_getter(render: Callable[[float], str]) -> Getter:
     return lambda info: render(info.start_time) if info.start_time else MISSING
 
 
+# Envoy's spellings of the gRPC status codes for %GRPC_STATUS(CAMEL_STRING|SNAKE_STRING|NUMBER)%
+_GRPC_SNAKE = (
+    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
+    "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+    "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+)
+_GRPC_CAMEL = (
+    "OK", "Canceled", "Unknown", "InvalidArgument", "DeadlineExceeded", "NotFound", "AlreadyExists",
+    "PermissionDenied", "ResourceExhausted", "FailedPrecondition", "Aborted", "OutOfRange",
+    "Unimplemented", "Internal", "Unavailable", "DataLoss", "Unauthenticated",
+)
+
+
+def _grpc_status(form: str) -> Getter:
+    names = {"CAMEL_STRING": _GRPC_CAMEL, "SNAKE_STRING": _GRPC_SNAKE, "NUMBER": None}
+    if form not in names:
+        raise FormatError(f"%GRPC_STATUS({form})%: the format is CAMEL_STRING, SNAKE_STRING or NUMBER")
+    table = names[form]
+
+    def get(info: StreamInfo) -> str:
+        status = info.grpc_status
+        if status is None:
+            return MISSING
+        if table is None or not 0 <= status < len(table):
+            return str(status)
+        return table[status]
+
+    return get
+
+
 # --- Envoy command operators -----------------------------------------------------------------------
 # Operators taking no argument.
 ENVOY_PLAIN: dict[str, Getter] = {
@@ -145,6 +175,7 @@ ENVOY_PLAIN: dict[str, Getter] = {
     "DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT": _without_port("downstream_local_address"),
     "ROUTE_NAME": _attr("route_name"),
     "CONNECTION_ID": _attr("connection_id"),
+    "GRPC_STATUS": _grpc_status("CAMEL_STRING"),
 }
 
 # Operators taking `(ARG)`: factory(arg) -> getter. START_TIME's argument is optional.
@@ -154,6 +185,7 @@ ENVOY_WITH_ARG: dict[str, Callable[[str], Getter]] = {
     "RESP": lambda arg: _with_alternative(response_header, arg),
     "RESPONSE_HEADER": lambda arg: _with_alternative(response_header, arg),
     "START_TIME": lambda arg: _time_getter(envoy_start_time(arg or None)),
+    "GRPC_STATUS": _grpc_status,
 }
 
 

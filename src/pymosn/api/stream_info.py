@@ -34,6 +34,7 @@ class StreamInfo:
         "request_id",  # str (x-request-id) or None
         "connection_id",  # int
         "upstream_connection_id",  # int or None
+        "grpc_status",  # int: the grpc-status of a gRPC call, None for other requests
     )
 
     def __init__(self, listener_name: str = "", connection_id: int = 0) -> None:
@@ -63,6 +64,7 @@ class StreamInfo:
         self.request_id = None
         self.connection_id = connection_id
         self.upstream_connection_id = None
+        self.grpc_status = None
 
     @property
     def duration(self) -> float:

@@ -638,7 +638,7 @@ class DownstreamStream:
     def _count_grpc(self, grpc, code: int) -> int:
         """Counts the call by grpc-status; returns the HTTP status it stands for, so a host
         answering errors in 200 responses counts as failing (as Envoy's rq_error does)."""
-        status = grpc.status
+        status = self.info.grpc_status = grpc.status
         self.settings.stats.grpc.count(status)
         if self.cluster is not None:
             self.cluster.stats.grpc.count(status, split_path(grpc.path) if self.host is not None else None)

@@ -197,3 +197,16 @@ def test_unknown_variable_error_lists_known_names():
 )
 def test_go_duration(seconds, text):
     assert go_duration(seconds) == text
+
+
+def test_grpc_status_in_envoys_three_forms(info):
+    assert render("%GRPC_STATUS%", info) == "-"  # not a gRPC call
+    info.grpc_status = 3
+    assert render("%GRPC_STATUS%", info) == "InvalidArgument"
+    assert render("%GRPC_STATUS(CAMEL_STRING)%", info) == "InvalidArgument"
+    assert render("%GRPC_STATUS(SNAKE_STRING)%", info) == "INVALID_ARGUMENT"
+    assert render("%GRPC_STATUS(NUMBER)%", info) == "3"
+    info.grpc_status = 42  # a status beyond the well-known ones prints as its number
+    assert render("%GRPC_STATUS%", info) == "42"
+    with pytest.raises(FormatError, match="CAMEL_STRING, SNAKE_STRING or NUMBER"):
+        compile_format("%GRPC_STATUS(LOWER)%")
