@@ -451,7 +451,7 @@ class DownstreamStream:
         info.response_headers = HeaderView(head.headers, head.lower_names)
         self.response_started = True
         grpc = self.grpc
-        if grpc is not None and (end_stream or status != 200):
+        if grpc is not None and status >= 200 and (end_stream or status != 200):
             # a trailers-only head carries the status; a 200 with a body leaves it to trailers
             found = status_in(head.headers)
             grpc.status = http_to_grpc_status(status) if found is None else found
