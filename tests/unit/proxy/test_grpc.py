@@ -150,3 +150,15 @@ def test_detect():
     assert call.timeout == pytest.approx(0.15)
     call = grpc.detect(_head([(b"content-type", b"application/grpc+proto"), (b"grpc-timeout", b"1x")]))
     assert call is not None and call.timeout is None
+
+
+@given(st.binary(max_size=12))
+def test_parse_timeout_never_raises(value):
+    seconds = grpc.parse_timeout(value)
+    assert seconds is None or (seconds >= 0 and value[:-1].isdigit() and len(value) <= 9)
+
+
+@given(st.binary(max_size=8))
+def test_status_in_never_raises(value):
+    status = grpc.status_in([(b"grpc-status", value)])
+    assert status is not None and 0 <= status <= 999
