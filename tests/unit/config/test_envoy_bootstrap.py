@@ -982,3 +982,12 @@ def test_path_separated_prefix_matches_whole_segments():
     assert [bool(pattern.fullmatch(p)) for p in ("/api", "/API/v1", "/apix", "/")] == [True, True, False, False]
     bad = with_route({"match": {"path_separated_prefix": "/api/"}, "route": {"cluster": "app"}})
     assert errors(bad) == [f"{R0}.match.path_separated_prefix: must start with '/' and not end with one, got '/api/'"]
+
+
+def test_weight_zero_clusters_are_never_picked():
+    split = {"clusters": [{"name": "app", "weight": 100}, {"name": "app", "weight": 0}]}
+    route = first_route(load(with_route({"match": {"prefix": "/"}, "route": {"weighted_clusters": split}})))
+    assert [(w.cluster.name, w.cluster.weight) for w in route.route.weighted_clusters] == [("app", 100)]
+    off = {"clusters": [{"name": "app", "weight": 0}]}
+    assert errors(with_route({"match": {"prefix": "/"}, "route": {"weighted_clusters": off}})) == [
+        f"{R0}.route.weighted_clusters.clusters[0].weight: must be >= 1, got 0"]

@@ -237,18 +237,21 @@ def route_action(m: Message, ctx: Context, default_retry: dict | None) -> dict:
 
 
 def weighted_clusters(m: Message, ctx: Context) -> list[dict]:
-    out = []
+    out, switched_off = [], []
     for weight in m.messages("clusters", s.CLUSTER_WEIGHT):
         if weight.has("cluster_header"):
             weight.refuse("cluster_header", "send requests to a cluster the header does not name")
         entry = ctx.node({"name": weight.str("name"), "weight": weight.int("weight", 0)}, weight.path)
+        ctx.origins.field(entry, "weight", weight.at("weight"))
         metadata = metadata_match(weight, "metadata_match")
         if metadata:
             ctx.put(entry, "metadata_match", metadata, weight.at("metadata_match"))
         weight.finish()
-        out.append(ctx.node({"cluster": entry}, weight.path))
+        # Envoy takes weight 0 (a canary switched off) while another weight is not: such a
+        # cluster is never picked, so it is left out; if all are 0 the MOSN checks say so
+        (out if entry["weight"] != 0 else switched_off).append(ctx.node({"cluster": entry}, weight.path))
     m.finish()
-    return out
+    return out or switched_off
 
 
 def metadata_match(m: Message, field: str) -> dict:
