@@ -127,13 +127,23 @@ def test_upstream_tls_origination_and_verification(pki, start_proxy):
         r = httpx.get(f"http://127.0.0.1:{good.port}/echo/up")
         assert r.status_code == 200 and r.json()["origin"] == "tls-origin"
         other = Pki(pki.dir / "..")  # a CA that did not sign the origin's certificate
+        log_path = pki.dir / "access.log"
+        log = {"access_logs": [{"log_path": str(log_path),
+                                "log_format": "%RESPONSE_CODE% %RESPONSE_FLAGS% %UPSTREAM_TRANSPORT_FAILURE_REASON%"}]}
         bad = start_proxy(
             lambda port: simple_config(
-                port, [tls_origin.port], cluster={"tls_context": {"status": True, "ca_cert": other.ca_path, "server_name": "localhost"}}
+                port, [tls_origin.port], listener=log,
+                cluster={"tls_context": {"status": True, "ca_cert": other.ca_path, "server_name": "localhost"}},
             )
         )
         r = httpx.get(f"http://127.0.0.1:{bad.port}/echo/up")
-        assert r.status_code == 502 and "CERTIFICATE_VERIFY_FAILED" in r.text
+        # 503 UF as in Envoy (a refused TCP connect is 502); the reason is in the body and the log
+        assert r.status_code == 503 and "CERTIFICATE_VERIFY_FAILED" in r.text
+        deadline = time.monotonic() + 10
+        while not (log_path.exists() and log_path.read_text().strip()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        line = log_path.read_text().strip()
+        assert line.startswith("503 UF ") and "CERTIFICATE_VERIFY_FAILED" in line, line
 
 
 def test_plaintext_and_garbage_on_a_tls_port_only_hurt_themselves(origin, pki, start_proxy):

@@ -206,6 +206,7 @@ class ClusterStats(_WithGrpc):
     COUNTERS = (
         "upstream_cx_total",
         "upstream_cx_connect_fail",
+        "upstream_cx_tls_fail",
         "upstream_cx_connect_timeout",
         "upstream_cx_destroy",
         "upstream_cx_overflow",

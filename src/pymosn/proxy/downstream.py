@@ -29,6 +29,7 @@ from pymosn.proxy.header_plan import HeaderPlan, apply_adds, filter_response_hea
 from pymosn.proxy.local_reply import REPLIES, local_reply_headers
 from pymosn.proxy.snapshot import ProxySettings
 from pymosn.stream.http1 import ClientStreamConnection, ServerStreamConnection
+from pymosn.upstream.errors import TLS_FAILURE
 
 _CONNECT_FLAGS = (flags.UPSTREAM_CONNECTION_FAILURE, flags.UPSTREAM_CONNECTION_TERMINATION)
 _BODY_BUFFER_LIMIT = 1024 * 1024  # request bytes held while waiting for an upstream connection
@@ -340,7 +341,9 @@ class DownstreamStream:
                     client.send_trailers(payload)
                 else:
                     client.send_raw(payload)
-            if self.server.conn.reading_paused:
+            # The replayed body may itself have filled the upstream's buffer: then the
+            # upstream's low watermark resumes the client, not us.
+            if self.server.conn.reading_paused and not getattr(client.conn, "write_paused", False):
                 self.server.conn.resume_reading()
         if self.request_complete:
             self._start_timer()
@@ -351,7 +354,8 @@ class DownstreamStream:
         self.info.upstream_transport_failure_reason = reason
         if flag in _CONNECT_FLAGS and self._retry():
             return
-        self._local_reply(flag, REPLIES[flag][1].rstrip(b"\n") + b": " + reason.encode() + b"\n")
+        body = REPLIES[flag][1].rstrip(b"\n") + b": " + reason.encode() + b"\n"
+        self._local_reply(flag, body, 503 if reason.startswith(TLS_FAILURE) else None)
 
     def _retry(self, stale: bool = False) -> bool:
         """Retries only requests whose whole body we still hold (none, here): connect failures
@@ -563,8 +567,10 @@ class DownstreamStream:
             apply_adds(headers, self.plan.response_add)
         self._send_local(status, headers, body)
 
-    def _local_reply(self, flag: str, body: bytes | None = None) -> None:
-        status, default_body = REPLIES[flag]
+    def _local_reply(self, flag: str, body: bytes | None = None, status: int | None = None) -> None:
+        default_status, default_body = REPLIES[flag]
+        if status is None:
+            status = default_status
         self.info.response_flags.append(flag)
         if body is None:
             body = default_body

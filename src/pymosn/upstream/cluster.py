@@ -10,7 +10,7 @@ from pymosn.config import model
 from pymosn.config.protocols import AUTO, HTTP1, HTTP2
 from pymosn.network.tls import client_context
 from pymosn.stream.http2.client import DEFAULT_SETTINGS, Http2ClientSettings
-from pymosn.upstream.errors import UpstreamConnectError
+from pymosn.upstream.errors import TLS_FAILURE, UpstreamConnectError
 from pymosn.upstream.h2pool import AlpnPool, H2Pool
 from pymosn.upstream.host import Host
 from pymosn.upstream.load_balancer import LOAD_BALANCERS
@@ -138,6 +138,9 @@ class Cluster:
                 self.stats.upstream_cx_connect_timeout += 1
                 raise UpstreamConnectError("connect timeout") from None
             detail = getattr(exc, "reason", None) or exc.strerror or exc
+            if isinstance(exc, ssl.SSLError):
+                self.stats.upstream_cx_tls_fail += 1
+                raise UpstreamConnectError(f"{TLS_FAILURE}: {detail}") from None
             raise UpstreamConnectError(f"connect failed: {detail}") from None
         return protocol
 
