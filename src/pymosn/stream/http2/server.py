@@ -13,6 +13,9 @@ shared connection would be wrong:
   its write watermark) waits in the stream's buffer; above _BUFFER_HIGH the stream's watermark
   listener (the receiver) pauses its upstream connection, below _BUFFER_LOW it resumes it.
 
+The HTTP/2 framing is a sans-IO codec: `protocol.http2.fast_server` (ours, the default) or
+`protocol.http2.h2_server` (over h2, the oracle), chosen by PYMOSN_HTTP2_SERVER=fast|h2.
+
 Drain (SIGTERM, hot upgrade) is the two-step GOAWAY: first "stop opening streams" with the
 largest stream id and a PING; once the PING comes back every stream the client opened before
 it saw the GOAWAY has arrived, and the final GOAWAY names the last one we serve. Those
@@ -21,12 +24,14 @@ finish; then the connection closes."""
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
 from pymosn.api.errors import ProtocolError
 from pymosn.api.filter import FilterStatus
 from pymosn.network.connection import Connection
+from pymosn.protocol.http1.head import BODY_LENGTH
 from pymosn.protocol.http2 import (
     Http2Settings,
     MalformedHeaders,
@@ -35,16 +40,19 @@ from pymosn.protocol.http2 import (
     response_block,
     trailer_block,
 )
-from pymosn.protocol.http2 import _lib as h2
+from pymosn.protocol.http2.fast_server import FastServerCodec, Http2ConnectionError
 from pymosn.protocol.http2.frames import MAX_STREAM_ID, goaway
+from pymosn.protocol.http2.h2_server import H2ServerCodec
 
 log = logging.getLogger("pymosn.http2")
-_events = h2.events
-_NO_ERROR = h2.ErrorCodes.NO_ERROR
-_PROTOCOL_ERROR = h2.ErrorCodes.PROTOCOL_ERROR
-_INTERNAL_ERROR = h2.ErrorCodes.INTERNAL_ERROR
-_REFUSED_STREAM = h2.ErrorCodes.REFUSED_STREAM
-_INITIAL_WINDOW_SIZE = h2.SettingCodes.INITIAL_WINDOW_SIZE
+CODECS = {"fast": FastServerCodec, "h2": H2ServerCodec}
+DEFAULT_CODEC = CODECS.get(os.environ.get("PYMOSN_HTTP2_SERVER", "fast"), FastServerCodec)
+_SEND_ERRORS = FastServerCodec.send_errors + H2ServerCodec.send_errors
+_NO_ERROR = 0x0
+_PROTOCOL_ERROR = 0x1
+_INTERNAL_ERROR = 0x2
+_REFUSED_STREAM = 0x7
+_ENHANCE_YOUR_CALM = 0xB
 
 _BUFFER_HIGH = 256 * 1024  # response bytes one stream holds before its upstream is paused
 _BUFFER_LOW = 64 * 1024
@@ -68,21 +76,14 @@ class Http2ServerConnection:
         settings: Http2Settings,
         stats: Any = None,
         on_protocol_error: Callable[[ProtocolError], None] | None = None,
+        codec: type | None = None,
     ) -> None:
         self.conn = conn
         self.stream_factory = stream_factory
         self.settings = settings
         self.stats = stats
         self.on_protocol_error = on_protocol_error
-        machine = self.h2 = h2.H2Connection(config=h2.SERVER_CONFIG)
-        self._advertised = {h2.SettingCodes(k): v for k, v in settings.local_settings().items()}
-        machine.local_settings = h2.settings.Settings(client=False, initial_values=self._advertised)
-        # given as initial values, h2 never sees them change, so it must be told the frame size
-        machine.max_inbound_frame_size = settings.max_frame_size
-        # The decoder's hard limit is twice what we advertise: a block between the two is
-        # answered 431 on its stream; only beyond is it a HPACK bomb worth the connection.
-        self._decoder_limit = 2 * settings.max_header_list_size
-        machine.decoder.max_header_list_size = self._decoder_limit
+        self.codec = (codec or DEFAULT_CODEC)(settings, self)
         self.streams: dict[int, Http2Stream] = {}
         self.blocked: dict[int, Http2Stream] = {}  # streams holding DATA the windows cannot take
         self.write_blocked = False  # the TCP connection is above its write watermark
@@ -97,34 +98,13 @@ class Http2ServerConnection:
         self._counted = False  # in downstream_cx_http2_active
         self.opened = 0  # streams that reached a receiver
         self.premature_resets = 0  # of those, reset by the client before a response started
-        self._dispatch = {
-            _events.RequestReceived: self._on_request,
-            _events.DataReceived: self._on_data,
-            _events.TrailersReceived: self._on_trailers,
-            _events.StreamReset: self._on_stream_reset,
-            _events.WindowUpdated: self._on_window_updated,
-            _events.RemoteSettingsChanged: self._on_settings_changed,
-            _events.SettingsAcknowledged: self._on_settings_acked,
-            _events.PingAckReceived: self._on_ping_ack,
-            _events.ConnectionTerminated: self._on_peer_goaway,
-        }
         conn.close_callbacks.append(self._on_close)
         conn.watermark_listener = self
 
     # --- read filter -------------------------------------------------------------------------
 
     def on_new_connection(self) -> FilterStatus:
-        machine = self.h2
-        machine.initiate_connection()
-        # Past the advertised stream limit we refuse streams ourselves (REFUSED_STREAM, which
-        # the client may retry, as 5.1.2 allows); h2 would end the whole connection. Its own
-        # check stays as a hard cap against a client that ignores the refusals.
-        enforced = dict(self._advertised)
-        enforced[h2.SettingCodes.MAX_CONCURRENT_STREAMS] = 2 * self.settings.max_concurrent_streams + 100
-        machine.local_settings = h2.settings.Settings(client=False, initial_values=enforced)
-        extra = self.settings.initial_connection_window_size - 65_535
-        if extra > 0:
-            machine.increment_flow_control_window(extra)
+        self.codec.start()
         self._flush()
         stats = self.stats
         if stats is not None:
@@ -139,21 +119,14 @@ class Http2ServerConnection:
         self._in_receive = True
         try:
             try:
-                events = self.h2.receive_data(data)
-            except h2.H2ProtocolError as error:
-                if isinstance(error.__cause__ or error.__context__, h2.HPACKError):
-                    self._compression_error()
-                self._connection_error(str(error) or type(error).__name__)
+                self.codec.receive(data)
+            except Http2ConnectionError as error:
+                self._connection_error(error.reason)
                 return FilterStatus.STOP
-            dispatch = self._dispatch
-            for event in events:
-                handler = dispatch.get(type(event))
-                if handler is not None:
-                    handler(event)
         except Exception:  # a bug of ours must cost this connection only, and be seen
             log.exception("HTTP/2 connection %s: unexpected error, closing it", self.conn.id)
             self._flush()
-            self.conn.write(goaway(self.h2.highest_inbound_stream_id, _INTERNAL_ERROR))
+            self.conn.write(goaway(self.codec.highest_inbound_stream_id, _INTERNAL_ERROR))
             self._close()
             return FilterStatus.STOP
         finally:
@@ -164,20 +137,18 @@ class Http2ServerConnection:
     def on_eof(self) -> bool:
         return False
 
-    # --- events ------------------------------------------------------------------------------
+    # --- codec events ------------------------------------------------------------------------
 
-    def _on_request(self, event) -> None:
-        sid = event.stream_id
+    def on_request(self, sid: int, fields: list, end_stream: bool) -> None:
         if (
             self.closing
             or (self.last_stream_id is not None and sid > self.last_stream_id)
             or len(self.streams) >= self.settings.max_concurrent_streams
         ):
-            self.h2.reset_stream(sid, _REFUSED_STREAM)
+            self.codec.reset_stream(sid, _REFUSED_STREAM)
             return
-        end_stream = event.stream_ended is not None
         try:
-            head = request_head(event.headers, end_stream, self.settings.max_header_list_size)
+            head = request_head(fields, end_stream, self.settings.max_header_list_size)
         except MalformedHeaders as error:
             self._stream_error(sid, error)
             return
@@ -192,49 +163,63 @@ class Http2ServerConnection:
             return
         stream = Http2Stream(self, sid, head)
         stream.remote_ended = end_stream
+        if head.body_kind == BODY_LENGTH:
+            stream.expected = head.content_length
         self.streams[sid] = stream
         self.opened += 1
         receiver = stream.receiver = self.stream_factory(stream, head)
         receiver.on_headers(head, end_stream)
 
-    def _on_data(self, event) -> None:
-        sid = event.stream_id
+    def on_request_data(self, sid: int, data: bytes, size: int, end_stream: bool) -> None:
         stream = self.streams.get(sid)
-        size = event.flow_controlled_length
+        codec = self.codec
         if stream is None or stream.remote_ended:
             if size:
-                self.h2.acknowledge_received_data(size, sid)
+                codec.acknowledge_received_data(size, sid)
             return
-        end_stream = event.stream_ended is not None
         if end_stream:
             stream.remote_ended = True
-        stream.receiver.on_data(event.data, end_stream)
+        if stream.expected >= 0:
+            # 8.1.1: a body other than its content-length is malformed (h2 checks it itself)
+            received = stream.received = stream.received + len(data)
+            if received > stream.expected or (end_stream and received != stream.expected):
+                if size:
+                    codec.acknowledge_received_data(size, sid)
+                self._malformed_body(stream, "request body length differs from its content-length")
+                return
+        stream.receiver.on_data(data, end_stream)
         if not size:
             return
         if stream.reading_paused and not stream.closed:
             # the connection window is credited now, the stream's once its upstream catches up
-            self.h2.increment_flow_control_window(size)
+            codec.increment_flow_control_window(size)
             stream.unacked += size
         else:
-            self.h2.acknowledge_received_data(size, sid)
+            codec.acknowledge_received_data(size, sid)
 
-    def _on_trailers(self, event) -> None:
-        stream = self.streams.get(event.stream_id)
+    def on_request_trailers(self, sid: int, fields: list) -> None:
+        stream = self.streams.get(sid)
         if stream is None or stream.remote_ended:
             return
         stream.remote_ended = True
+        if stream.expected >= 0 and stream.received != stream.expected:
+            self._malformed_body(stream, "request body shorter than its content-length")
+            return
         try:
-            trailers = request_trailers(event.headers)
+            trailers = request_trailers(fields)
         except MalformedHeaders as error:
-            self._stream_error(event.stream_id, error)
-            stream.closed = True
-            self._stream_done(stream)
-            stream.receiver.on_reset("downstream stream error: " + error.reason)
+            self._malformed_body(stream, error.reason, error)
             return
         stream.receiver.on_trailers(trailers)
 
-    def _on_stream_reset(self, event) -> None:
-        stream = self.streams.get(event.stream_id)
+    def _malformed_body(self, stream: Http2Stream, reason: str, error: MalformedHeaders | None = None) -> None:
+        self._stream_error(stream.stream_id, error or MalformedHeaders(reason))
+        stream.closed = True
+        self._stream_done(stream)
+        stream.receiver.on_reset("downstream stream error: " + reason)
+
+    def on_stream_reset(self, sid: int, code: int) -> None:
+        stream = self.streams.get(sid)
         if stream is None:
             return
         stream.closed = True
@@ -244,39 +229,30 @@ class Http2ServerConnection:
             self.premature_resets += 1
             if self.premature_resets >= _PREMATURE_RESETS and 2 * self.premature_resets > self.opened:
                 self._flush()
-                self.conn.write(goaway(self.h2.highest_inbound_stream_id, h2.ErrorCodes.ENHANCE_YOUR_CALM,
+                self.conn.write(goaway(self.codec.highest_inbound_stream_id, _ENHANCE_YOUR_CALM,
                                        b"too many streams reset before their response"))
                 self._close()
 
-    def _on_window_updated(self, event) -> None:
-        if event.stream_id == 0:
+    def on_window_updated(self, sid: int) -> None:
+        if sid == 0:
             self._push_blocked()
         else:
-            stream = self.blocked.get(event.stream_id)
+            stream = self.blocked.get(sid)
             if stream is not None:
                 try:
                     stream._push()
-                except h2.H2Error:
+                except _SEND_ERRORS:
                     stream._lost()
 
-    def _on_settings_changed(self, event) -> None:
-        if _INITIAL_WINDOW_SIZE in event.changed_settings:
-            self._push_blocked()
-
-    def _on_settings_acked(self, event) -> None:
-        # h2 sets the decoder's limit to what we advertised once the client acknowledges it
-        self.h2.decoder.max_header_list_size = self._decoder_limit
-
-    def _on_ping_ack(self, event) -> None:
-        if event.ping_data == _DRAIN_PING:
+    def on_ping_ack(self, data: bytes) -> None:
+        if data == _DRAIN_PING:
             self._final_goaway()
 
-    def _on_peer_goaway(self, event) -> None:
+    def on_goaway(self, code: int) -> None:
         """The client is leaving. With NO_ERROR the streams it already opened still get their
-        responses: h2 moved its state machine to CLOSED, which would refuse them."""
+        responses."""
         self.peer_gone = True
-        if event.error_code == _NO_ERROR and self.streams:
-            self.h2.state_machine.state = h2.ConnectionState.SERVER_OPEN
+        if code == _NO_ERROR and self.streams:
             return
         self._close()
 
@@ -284,14 +260,17 @@ class Http2ServerConnection:
 
     def _stream_error(self, sid: int, error: ProtocolError) -> None:
         """A malformed request: RST_STREAM PROTOCOL_ERROR, the connection lives on (8.1.1)."""
-        self.h2.reset_stream(sid, _PROTOCOL_ERROR)
+        try:
+            self.codec.reset_stream(sid, _PROTOCOL_ERROR)
+        except _SEND_ERRORS:
+            pass  # closed already in the codec's view (the response had ended it)
         if self.on_protocol_error is not None:
             self.on_protocol_error(error)
 
     def _answer_locally(self, sid: int, error: ProtocolError, end_stream: bool) -> None:
         """Answers a request that never reaches the proxy (header list too large, CONNECT)."""
         body = error.reason.encode() + b"\n"
-        machine = self.h2
+        machine = self.codec
         machine.send_headers(
             sid,
             [(b":status", b"%d" % error.status), (b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body))],
@@ -302,17 +281,8 @@ class Http2ServerConnection:
         if self.on_protocol_error is not None:
             self.on_protocol_error(error)
 
-    def _compression_error(self) -> None:
-        """h2 answers a header block HPACK cannot decode with GOAWAY PROTOCOL_ERROR; RFC 9113
-        4.3 says COMPRESSION_ERROR. Its GOAWAY is the last frame queued: correct its code."""
-        data = self.h2.data_to_send()
-        if len(data) >= 17 and data[-14] == 0x07 and data[-17:-14] == b"\x00\x00\x08":
-            data = data[:-4] + int(h2.ErrorCodes.COMPRESSION_ERROR).to_bytes(4, "big")
-        if data:
-            self.conn.write(data)
-
     def _connection_error(self, reason: str) -> None:
-        """h2 found a connection error and queued its GOAWAY: send it, end every stream."""
+        """The codec found a connection error and queued its GOAWAY: send it, end every stream."""
         if self.on_protocol_error is not None:
             self.on_protocol_error(ProtocolError("HTTP/2 connection error: " + reason))
         self._flush()
@@ -324,13 +294,13 @@ class Http2ServerConnection:
         """Windows opened: streams with waiting DATA take turns, one frame each, so the first
         does not take the whole connection window."""
         blocked = self.blocked
-        while blocked and not self.write_blocked and self.h2.outbound_flow_control_window > 0:
+        while blocked and not self.write_blocked and self.codec.outbound_flow_control_window > 0:
             progressed = False
             for stream in list(blocked.values()):
                 try:
                     if stream._push(one_frame=True):
                         progressed = True
-                except h2.H2Error:
+                except _SEND_ERRORS:
                     stream._lost()
             if not progressed:
                 break
@@ -354,7 +324,7 @@ class Http2ServerConnection:
         self.draining = True
         self._flush()
         self.conn.write(goaway(MAX_STREAM_ID))
-        self.h2.ping(_DRAIN_PING)
+        self.codec.ping(_DRAIN_PING)
         self._flush_unless_receiving()
         self._ping_timer = self.conn.loop.call_later(_DRAIN_PING_TIMEOUT, self._final_goaway)
 
@@ -372,7 +342,7 @@ class Http2ServerConnection:
         if self._ping_timer is not None:
             self._ping_timer.cancel()
             self._ping_timer = None
-        self.last_stream_id = self.h2.highest_inbound_stream_id
+        self.last_stream_id = self.codec.highest_inbound_stream_id
         self._flush()
         self.conn.write(goaway(self.last_stream_id))
         if not self.streams:
@@ -394,7 +364,7 @@ class Http2ServerConnection:
             self._close()
 
     def _flush(self) -> None:
-        data = self.h2.data_to_send()
+        data = self.codec.data_to_send()
         if data:
             self.conn.write(data)
 
@@ -421,6 +391,7 @@ class Http2ServerConnection:
         if self.closing:
             return
         self.closing = True
+        self.codec.stop()
         self._flush()
         self.conn.close()  # pending writes (the GOAWAY) leave first
         self._reset_all("downstream connection closed")
@@ -465,6 +436,8 @@ class Http2Stream:
         "watermark_listener",
         "reading_paused",
         "unacked",
+        "expected",
+        "received",
         "_keep_alive",
         "buffer",
         "end_pending",
@@ -494,6 +467,8 @@ class Http2Stream:
         self.watermark_listener: Any = None
         self.reading_paused = False
         self.unacked = 0  # request bytes received while paused, not yet acknowledged
+        self.expected = -1  # the request's content-length, if it has one
+        self.received = 0  # request body bytes so far
         self._keep_alive = True  # read by nobody: HTTP/2 ends a stream, never the connection
         self.buffer = bytearray()
         self.end_pending = False  # the response ends once the buffer has gone out
@@ -523,7 +498,7 @@ class Http2Stream:
         unacked, self.unacked = self.unacked, 0
         if unacked and not self.closed:
             owner = self.owner
-            owner.h2.acknowledge_received_data(unacked, self.stream_id)
+            owner.codec.increment_flow_control_window(unacked, self.stream_id)  # the connection's was given
             owner._flush_unless_receiving()
 
     def close(self) -> None:
@@ -538,8 +513,8 @@ class Http2Stream:
         if not self.closed:
             self.responded = True
             try:
-                self.owner.h2.send_headers(self.stream_id, [(b":status", b"100")])
-            except h2.H2Error:
+                self.owner.codec.send_headers(self.stream_id, [(b":status", b"100")])
+            except _SEND_ERRORS:
                 self._lost()
                 return
             self.owner._flush_unless_receiving()
@@ -561,12 +536,12 @@ class Http2Stream:
         self.responded = True
         try:
             if status < 200:
-                owner.h2.send_headers(self.stream_id, response_block(status, headers))
+                owner.codec.send_headers(self.stream_id, response_block(status, headers))
             else:
-                owner.h2.send_headers(self.stream_id, response_block(status, headers), end_stream=end_stream)
+                owner.codec.send_headers(self.stream_id, response_block(status, headers), end_stream=end_stream)
                 if end_stream:
                     self._response_sent()
-        except h2.H2Error:
+        except _SEND_ERRORS:
             self._lost()
             return
         owner._flush_unless_receiving()
@@ -587,7 +562,7 @@ class Http2Stream:
             return
         try:
             if not self.buffer and not owner.write_blocked:
-                machine = owner.h2
+                machine = owner.codec
                 size = len(data)
                 if size <= machine.max_outbound_frame_size and size <= machine.local_flow_control_window(self.stream_id):
                     machine.send_data(self.stream_id, data, end_stream=end_stream)
@@ -599,7 +574,7 @@ class Http2Stream:
             if end_stream:
                 self.end_pending = True
             self._push()
-        except h2.H2Error:
+        except _SEND_ERRORS:
             self._lost()
             return
         if self.buffer:
@@ -624,15 +599,15 @@ class Http2Stream:
             self._upstream_done()
             try:
                 self._push()
-            except h2.H2Error:
+            except _SEND_ERRORS:
                 self._lost()
                 return
             self.owner._flush_unless_receiving()
             return
         try:
-            self.owner.h2.send_headers(self.stream_id, block, end_stream=True)
+            self.owner.codec.send_headers(self.stream_id, block, end_stream=True)
             self._response_sent()
-        except h2.H2Error:
+        except _SEND_ERRORS:
             self._lost()
             return
         self.owner._flush_unless_receiving()
@@ -653,8 +628,8 @@ class Http2Stream:
         self.buffer = bytearray()
         owner = self.owner
         try:
-            owner.h2.reset_stream(self.stream_id, code)
-        except h2.H2Error:
+            owner.codec.reset_stream(self.stream_id, code)
+        except _SEND_ERRORS:
             pass  # already closed in h2's view: nothing to tell the client
         owner._stream_done(self)
         owner._flush_unless_receiving()
@@ -662,7 +637,7 @@ class Http2Stream:
     def _push(self, one_frame: bool = False) -> bool:
         """Sends what the windows allow of the buffer (and the end after it); True if any."""
         owner = self.owner
-        machine = owner.h2
+        machine = owner.codec
         sid = self.stream_id
         buffer = self.buffer
         sent = False
@@ -705,7 +680,7 @@ class Http2Stream:
             return
         try:
             self._push()
-        except h2.H2Error:
+        except _SEND_ERRORS:
             self._lost()
 
     def _lost(self) -> None:
@@ -732,5 +707,5 @@ class Http2Stream:
         if not self.remote_ended:
             # 8.1: a complete response ends the exchange; the rest of the body is not wanted
             self.closed = True
-            owner.h2.reset_stream(self.stream_id, _NO_ERROR)
+            owner.codec.reset_stream(self.stream_id, _NO_ERROR)
         owner._stream_done(self)
