@@ -101,6 +101,13 @@ def servers():
     b.stop()
 
 
+# A port bound but never listened on refuses every connection, and no other process on the
+# machine can take it while the test runs (a port that was merely free could be).
+_DEAD = socket.socket()
+_DEAD.bind(("127.0.0.1", 0))
+DEAD_PORT = _DEAD.getsockname()[1]
+
+
 def grpc_config(
     port: int,
     admin: int,
@@ -153,7 +160,7 @@ def hang_origin():
 def mesh(servers, hang_origin, tmp_path):
     a, b = servers
     port, admin = free_port(), free_port()
-    config = grpc_config(port, admin, a.port, b.port, free_port(), hang=hang_origin.port)
+    config = grpc_config(port, admin, a.port, b.port, DEAD_PORT, hang=hang_origin.port)
     log = tmp_path / "access.log"
     config["servers"][0]["listeners"][0]["access_logs"] = [
         {"log_path": str(log), "log_format": "%REQ(:PATH)% %RESPONSE_CODE% %GRPC_STATUS% %RESPONSE_FLAGS%"}
@@ -351,7 +358,7 @@ def test_dead_upstream_is_unavailable(channel, mesh):
 def test_http1_grpc_request_gets_a_trailers_only_style_reply(servers, tmp_path):
     a, b = servers
     port, admin = free_port(), free_port()
-    with Pymosn(grpc_config(port, admin, a.port, b.port, free_port(), "Http1", "Http1"), tmp_path, port):
+    with Pymosn(grpc_config(port, admin, a.port, b.port, DEAD_PORT, "Http1", "Http1"), tmp_path, port):
         with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
             s.sendall(
                 b"POST /missing.Service/Nope HTTP/1.1\r\nHost: x\r\ncontent-type: application/grpc\r\n"
@@ -407,7 +414,7 @@ def test_http1_grpc_timeout_and_dead_upstream(tmp_path):
     with DEADLINE_EXCEEDED and hangs up on the upstream; a dead upstream is UNAVAILABLE."""
     silent = Silent()
     port, admin = free_port(), free_port()
-    config = grpc_config(port, admin, silent.port, free_port(), free_port(), "Http1", "Http1")
+    config = grpc_config(port, admin, silent.port, DEAD_PORT, DEAD_PORT, "Http1", "Http1")
     with Pymosn(config, tmp_path, port) as p:
         p.admin_port = admin
         start = time.monotonic()
@@ -435,7 +442,7 @@ def test_request_too_large_and_overflow(servers, hang_origin, tmp_path):
     max_requests is UNAVAILABLE (upstream overflow)."""
     a, b = servers
     port, admin = free_port(), free_port()
-    config = grpc_config(port, admin, a.port, b.port, free_port(), hang=hang_origin.port)
+    config = grpc_config(port, admin, a.port, b.port, DEAD_PORT, hang=hang_origin.port)
     listener = config["servers"][0]["listeners"][0]
     listener["filter_chains"][0]["filters"][0]["config"]["max_request_bytes"] = 65536
     hang = next(c for c in config["cluster_manager"]["clusters"] if c["name"] == "hang")
@@ -462,7 +469,7 @@ def test_grpc_over_tls_and_auto(servers, tmp_path, protocol, upstream):
     pki = Pki(tmp_path)
     cert, key = pki.server("localhost", "localhost", "127.0.0.1")
     tls_port, plain_port, admin = free_port(), free_port(), free_port()
-    config = grpc_config(tls_port, admin, a.port, b.port, free_port(), protocol, upstream)
+    config = grpc_config(tls_port, admin, a.port, b.port, DEAD_PORT, protocol, upstream)
     listeners = config["servers"][0]["listeners"]
     plain = json.loads(json.dumps(listeners[0]))
     plain.update(name="plain", address=f"127.0.0.1:{plain_port}")
