@@ -13,11 +13,11 @@ import textwrap
 
 import httpx
 
-from pymosn.protocol.xprotocol import dubbo
+from pymosn.protocol.xprotocol import bolt, dubbo
 from tests.support.certs import Pki
 from tests.support.proxy import free_port, wait_port
 from tests.support.tcp_servers import TcpServer
-from tests.support.xexample_peer import DUBBO, XExampleClient, XExampleServer
+from tests.support.xexample_peer import BOLT, DUBBO, XExampleClient, XExampleServer
 
 
 class EnvoyBootstrap:
@@ -269,6 +269,90 @@ static_resources:
                 assert (len(a.requests), len(b.requests)) == (1, 1)
             finally:
                 client.close()
+
+
+
+def test_x_proxy_carries_sofarpc_bolt_routed_on_the_header_map(tmp_path):
+    """MOSN's x_proxy in an Envoy listener (a TypedStruct holding MOSN's proxy config): Bolt
+    requests routed by an Envoy RouteConfiguration on the SOFA header map."""
+    with XExampleServer("a", dialect=BOLT) as a, XExampleServer("b", dialect=BOLT) as b:
+        port = free_port()
+        text = f"""\
+static_resources:
+  listeners:
+  - name: sofarpc
+    address:
+      socket_address: {{address: 127.0.0.1, port_value: {port}}}
+    filter_chains:
+    - filters:
+      - name: x_proxy
+        typed_config:
+          "@type": type.googleapis.com/udpa.type.v1.TypedStruct
+          type_url: type.googleapis.com/mosn.proxy
+          value:
+            downstream_protocol: X
+            upstream_protocol: X
+            extend_config: {{sub_protocol: bolt}}
+            route_config:
+              name: sofa
+              virtual_hosts:
+              - name: all
+                domains: ["*"]
+                routes:
+                - match:
+                    prefix: ""
+                    headers:
+                    - name: service
+                      string_match: {{exact: com.acme.Echo:1.0}}
+                    - name: sofa_head_method_name
+                      string_match: {{exact: shout}}
+                  route: {{cluster: b}}
+                - match:
+                    prefix: ""
+                    headers:
+                    - name: service
+                      string_match: {{prefix: com.acme.}}
+                  route: {{cluster: a, timeout: 2s}}
+  clusters:
+{static_cluster("a", a.port)}
+{static_cluster("b", b.port)}
+"""
+        with EnvoyBootstrap(text, tmp_path, port):
+            client = XExampleClient(port, dialect=BOLT)
+            try:
+                echo = {"service": "com.acme.Echo:1.0", "sofa_head_method_name": "echo"}
+                assert BOLT.body(client.call(echo, b"to a")) == b"to a"
+                assert BOLT.body(client.call({**echo, "sofa_head_method_name": "shout"}, b"to b")) == b"to b"
+                assert client.call({"service": "org.other.Svc"}).status == bolt.NO_PROCESSOR
+                assert (len(a.requests), len(b.requests)) == (1, 1)
+            finally:
+                client.close()
+
+
+def test_x_proxy_without_routes_or_config_is_refused_at_its_envoy_path(tmp_path):
+    path = tmp_path / "bad-x.yaml"
+    path.write_text(textwrap.dedent("""\
+    static_resources:
+      listeners:
+      - name: sofarpc
+        address:
+          socket_address: {address: 127.0.0.1, port_value: 12220}
+        filter_chains:
+        - filters:
+          - name: x_proxy
+            typed_config:
+              "@type": type.googleapis.com/udpa.type.v1.TypedStruct
+              type_url: type.googleapis.com/mosn.proxy
+              value: {downstream_protocol: X, extend_config: {sub_protocol: bolt-ish}}
+        - filters:
+          - name: rpc_proxy
+    """))
+    done = subprocess.run([sys.executable, "-m", "pymosn", "validate", "-c", str(path)], capture_output=True, text=True)
+    assert done.returncode == 1
+    value = "$.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.value"
+    assert f"{value}: needs route_config" in done.stderr
+    assert f"{value}.extend_config.sub_protocol: unknown X-Protocol sub_protocol 'bolt-ish'" in done.stderr
+    assert "$.static_resources.listeners[0].filter_chains[1].filters[0].typed_config: rpc_proxy needs" in done.stderr
 
 
 def test_validate_prints_envoy_paths_for_a_bad_bootstrap(tmp_path):

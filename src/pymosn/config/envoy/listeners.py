@@ -12,6 +12,7 @@ from pymosn.config.envoy.http_connection_manager import http_connection_manager
 from pymosn.config.envoy.message import Context, Message
 from pymosn.config.envoy.tcp_proxy import tcp_proxy
 from pymosn.config.envoy.tls import transport_socket
+from pymosn.config.envoy.x_proxy import is_x_proxy, x_proxy
 from pymosn.config.issues import item
 
 HCM = "envoy.filters.network.http_connection_manager"
@@ -157,6 +158,8 @@ def _network_filter(ext: Extension, f: Message, ctx: Context, logs: list[dict],
         return network_filter
     if ext.name == DUBBO_PROXY:
         return dubbo_proxy(ext, f.path, ctx)
+    if is_x_proxy(ext):
+        return x_proxy(ext, f, f.path, ctx)
     kind = _kind(ext, "network")
     if kind in OBSERVING_NETWORK_FILTERS:
         ctx.log.warning(f.path, f"network filter {display(ext)!r} is not implemented by pymosn yet; ignored")
@@ -167,7 +170,7 @@ def _network_filter(ext: Extension, f: Message, ctx: Context, logs: list[dict],
         ctx.log.error(f.path, f"network filter {display(ext)!r} is not implemented by pymosn yet; ignoring it would "
                               "send connections where it does not")
     else:
-        ctx.log.error(f.path, f"unknown network filter {display(ext)!r}; known: {', '.join(TERMINAL_FILTERS)}")
+        ctx.log.error(f.path, f"unknown network filter {display(ext)!r}; known: {', '.join((*TERMINAL_FILTERS, 'x_proxy'))}")
     return None
 
 
