@@ -719,6 +719,18 @@ def test_upstream_protocol_per_cluster(fields, protocol):
     assert c.upstream_protocol == protocol
 
 
+
+@pytest.mark.parametrize("where", ["explicit", "legacy"])
+def test_cluster_http2_settings_reach_the_upstream_client(where):
+    h2 = {"max_concurrent_streams": 8, "initial_stream_window_size": 131072, "hpack_table_size": 100}
+    fields = ({"http2_protocol_options": h2} if where == "legacy" else {"typed_extension_protocol_options": {HPO: {
+        "@type": f"type.googleapis.com/{HPO}", "explicit_http_config": {"http2_protocol_options": h2}}}})
+    raw = bootstrap(clusters=[cluster(**fields)])
+    options = load(raw).cluster_manager.clusters[0].http2_protocol_options
+    assert (options.max_concurrent_streams, options.initial_stream_window_size) == (8, 131072)
+    ignored = [w for w in warnings(raw) if "hpack_table_size" in w]
+    assert len(ignored) == 1 and "not implemented by pymosn yet" in ignored[0]
+
 def test_protocol_options_set_connection_limits():
     options = {"@type": f"type.googleapis.com/{HPO}", "common_http_protocol_options": {
         "idle_timeout": "15s", "max_requests_per_connection": 7}, "explicit_http_config": {"http_protocol_options": {}}}

@@ -158,7 +158,7 @@ def _protocol_options(m: Message, out: dict, ctx: Context) -> None:
         idle, max_requests = _common_options(common, idle, max_requests)
     for field, name in (("http2_protocol_options", "Http2"), ("http_protocol_options", "Http1")):
         if m.raw(field) is not None:
-            _warn_settings(m, field)
+            _warn_settings(m, field, out, ctx)
             protocol = protocol or (name, m.at(field))
     if m.enum("protocol_selection", ("USE_CONFIGURED_PROTOCOL", "USE_DOWNSTREAM_PROTOCOL")) == "USE_DOWNSTREAM_PROTOCOL":
         protocol = (FOLLOW_DOWNSTREAM, m.at("protocol_selection"))
@@ -182,7 +182,7 @@ def _protocol_options(m: Message, out: dict, ctx: Context) -> None:
             if explicit is not None:
                 which = explicit.one_of("http_protocol_options", "http2_protocol_options", "http3_protocol_options")
                 if which is not None:
-                    _warn_settings(explicit, which)
+                    _warn_settings(explicit, which, out, ctx)
                     protocol = ({"http_protocol_options": "Http1", "http2_protocol_options": "Http2",
                                  "http3_protocol_options": "Http3"}[which], explicit.at(which))
                 explicit.finish()
@@ -212,10 +212,29 @@ def _common_options(m: Message, idle: float, max_requests: int) -> tuple[float, 
     return idle, max_requests
 
 
-def _warn_settings(m: Message, field: str) -> None:
-    """HTTP/1 and HTTP/2 codec settings: pymosn's codecs take their own defaults."""
-    if m.raw(field):
-        m.warn(field, "codec settings are not implemented by pymosn yet; its defaults are used")
+_H2_SETTINGS = ("max_concurrent_streams", "initial_stream_window_size", "initial_connection_window_size")
+
+
+def _warn_settings(m: Message, field: str, out: dict | None = None, ctx: Context | None = None) -> None:
+    """Codec settings: the HTTP/2 ones pymosn's upstream HTTP/2 client takes go to the cluster's
+    http2_protocol_options (given `out`); the others keep pymosn's defaults, with a warning."""
+    raw = m.raw(field)
+    if not raw:
+        return
+    if field == "http2_protocol_options" and out is not None and ctx is not None:
+        h2 = Message(raw, m.at(field), s.HTTP2_PROTOCOL_OPTIONS, ctx)
+        if not h2.valid:
+            return
+        settings = ctx.node({}, h2.path)
+        for name in _H2_SETTINGS:
+            value = h2.int(name)
+            if value is not None:
+                ctx.put(settings, name, value, h2.at(name))
+        h2.finish()
+        if settings:
+            ctx.put(out, "http2_protocol_options", settings, h2.path)
+        return
+    m.warn(field, "codec settings are not implemented by pymosn yet; its defaults are used")
 
 
 def health_check(m: Message, ctx: Context) -> dict | None:
