@@ -565,7 +565,7 @@ def test_network_filters_pymosn_lacks():
         "without what it enforces",
         f"{chain}[1]: unknown network filter 'envoy.filters.network.echo'; known: "
         "envoy.filters.network.http_connection_manager, envoy.filters.network.tcp_proxy, "
-        "envoy.filters.network.dubbo_proxy",
+        "envoy.filters.network.dubbo_proxy, x_proxy",
         f"{chain}[2]: network filter 'envoy.filters.network.sni_cluster' is not implemented by pymosn yet; ignoring "
         "it would send connections where it does not",
     ]
