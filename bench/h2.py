@@ -33,12 +33,12 @@ ROOT = Path(__file__).resolve().parent.parent
 LOAD_CPU, PROXY_CPU = 0, 1
 
 
-def pymosn_config(work: Path, port: int, admin: int, origin_port: int) -> Path:
-    config = json.loads(configs.mosn_config(work, "h2-pymosn", port, admin, origin_port, None).read_text())
+def pymosn_config(work: Path, port: int, admin: int, origin_port: int, name: str = "pymosn") -> Path:
+    config = json.loads(configs.mosn_config(work, f"h2-{name}", port, admin, origin_port, None).read_text())
     proxy = config["servers"][0]["listeners"][0]["filter_chains"][0]["filters"][0]["config"]
     proxy["downstream_protocol"] = "Http2"
     proxy["upstream_protocol"] = "Http1"
-    path = work / "h2-pymosn.json"
+    path = work / f"h2-{name}.json"
     path.write_text(json.dumps(config, indent=1))
     return path
 
@@ -103,14 +103,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=1.0, help="h2load --warm-up-time, seconds")
     parser.add_argument("--clients", type=int, default=50, help="h2load -c (connections)")
     parser.add_argument("--streams", type=int, default=10, help="h2load -m (concurrent streams per connection)")
-    parser.add_argument("--only", default="pymosn,envoy", help="subset of pymosn,envoy")
+    parser.add_argument("--only", default="pymosn,envoy",
+                        help="subset of pymosn,pymosn-h2 (its h2-based server codec, PYMOSN_HTTP2_SERVER=h2),envoy")
     parser.add_argument("--json", type=Path, default=None, help="also write the raw rounds here")
     args = parser.parse_args(argv)
     targets = [t for t in args.only.split(",") if t]
 
     install_cleanup()
     peers.ensure_apt_packages()
-    peers.ensure_venv(need_envoy="envoy" in targets, need_pymosn="pymosn" in targets)
+    peers.ensure_venv(need_envoy="envoy" in targets, need_pymosn=any(t.startswith("pymosn") for t in targets))
     python = str(peers.VENV_PY)
     work = peers.WORK / "h2"
     work.mkdir(parents=True, exist_ok=True)
@@ -123,13 +124,15 @@ def main(argv: list[str] | None = None) -> int:
         origin.start()
         origin.wait_listening(15)
         proxies: dict[str, Server] = {}
-        if "pymosn" in targets:
+        for name, codec in (("pymosn", "fast"), ("pymosn-h2", "h2")):
+            if name not in targets:
+                continue
             port = free_port()
-            conf = pymosn_config(work, port, free_port(), origin_port)
+            conf = pymosn_config(work, port, free_port(), origin_port, name)
             # a control socket of its own: any other pymosn on the machine keeps to its own
-            proxies["pymosn"] = Server("pymosn", [python, "-m", "pymosn", "start", "-c", str(conf),
-                                                  "--concurrency", "1", "--upgrade-socket", str(work / "upgrade.sock")],
-                                       PROXY_CPU, port, work / "pymosn.log")
+            proxies[name] = Server(name, [python, "-m", "pymosn", "start", "-c", str(conf), "--concurrency", "1",
+                                          "--upgrade-socket", str(work / f"upgrade-{codec}.sock")],
+                                   PROXY_CPU, port, work / f"{name}.log", env={"PYMOSN_HTTP2_SERVER": codec})
         if "envoy" in targets:
             port = free_port()
             conf = envoy_config(work, port, free_port(), origin_port)

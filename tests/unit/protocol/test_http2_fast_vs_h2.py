@@ -276,3 +276,19 @@ def test_client_goaway_lets_open_streams_finish_in_both():
     data = (_headers(1, [(b":method", b"POST"), *BASE[1:3], (b":path", b"/up")], end_stream=False, encoder=encoder)
             + frame(7, 0, 0, b"\x00\x00\x00\x01\x00\x00\x00\x00") + frame(0, 1, 1, b"body"))
     assert_same([PREFACE + frame(4, 0, 0, b"") + data])
+
+
+@pytest.mark.parametrize("body", [b"too long", b"ab"])
+def test_body_other_than_content_length_is_a_stream_error_in_fast(body):
+    """The one difference by design: h2 makes it a connection error (RFC 9113 8.1.1 says
+    stream error); the fast codec resets the stream and the connection serves on."""
+    encoder = hpack.Encoder()
+    post = [(b":method", b"POST"), *BASE[1:3], (b":path", b"/up"), (b"content-length", b"3")]
+    data = (PREFACE + frame(4, 0, 0, b"") + _headers(1, post, end_stream=False, encoder=encoder)
+            + frame(0, 1, 1, body) + _headers(3, BASE, encoder=encoder))
+    log, frames, closed = run(FastServerCodec, [data], Http2Settings())
+    assert ("reset", 1) in log and not closed
+    assert normalized(frames)[1] == [("RST_STREAM", 1, 1)]
+    assert normalized(frames)[3][0][2][0] == (b":status", b"200")
+    log, frames, closed = run(H2ServerCodec, frames_of(data), Http2Settings())
+    assert normalized(frames)[0] == [("GOAWAY", 1)]

@@ -332,16 +332,14 @@ class FastServerCodec:
             self._fail(PROTOCOL_ERROR, f"{what} on idle stream {sid}")
         return True
 
-    def _unpad(self, flags: int, data: bytes, start: int, end: int) -> tuple[int, int]:
-        if flags & _PADDED:
-            if start >= end:
-                self._fail(FRAME_SIZE_ERROR, "padded frame without a pad length")
-            pad = data[start]
-            start += 1
-            if pad > end - start:
-                self._fail(PROTOCOL_ERROR, "padding longer than the frame")
-            end -= pad
-        return start, end
+    def _unpad(self, data: bytes, start: int, end: int) -> tuple[int, int]:
+        if start >= end:
+            self._fail(FRAME_SIZE_ERROR, "padded frame without a pad length")
+        pad = data[start]
+        start += 1
+        if pad > end - start:
+            self._fail(PROTOCOL_ERROR, "padding longer than the frame")
+        return start, end - pad
 
     # --- frames ------------------------------------------------------------------------------
 
@@ -352,7 +350,8 @@ class FastServerCodec:
         if size > self._recv_window:
             self._fail(FLOW_CONTROL_ERROR, "DATA beyond the connection window")
         self._recv_window -= size
-        start, end = self._unpad(flags, data, start, end)
+        if flags & _PADDED:
+            start, end = self._unpad(data, start, end)
         stream = self.streams.get(sid)
         if stream is None or not stream.remote_open:
             if stream is None:
@@ -375,7 +374,8 @@ class FastServerCodec:
     def _on_headers(self, flags: int, sid: int, data: bytes, start: int, end: int) -> None:
         if sid == 0:
             self._fail(PROTOCOL_ERROR, "HEADERS on stream 0")
-        start, end = self._unpad(flags, data, start, end)
+        if flags & _PADDED:
+            start, end = self._unpad(data, start, end)
         if flags & _PRIORITY_FLAG:
             if end - start < 5:
                 self._fail(FRAME_SIZE_ERROR, "HEADERS too short for its priority")

@@ -496,9 +496,13 @@ class Http2Stream:
             return
         self.reading_paused = False
         unacked, self.unacked = self.unacked, 0
-        if unacked and not self.closed:
+        if unacked and not self.closed and not self.remote_ended:
             owner = self.owner
-            owner.codec.increment_flow_control_window(unacked, self.stream_id)  # the connection's was given
+            try:
+                # the stream's credit only: the connection's was given as the bytes came
+                owner.codec.increment_flow_control_window(unacked, self.stream_id)
+            except _SEND_ERRORS:
+                return  # the stream has ended meanwhile
             owner._flush_unless_receiving()
 
     def close(self) -> None:
