@@ -179,10 +179,11 @@ def test_byte_counters_and_access_log(echo, tmp_path, start_proxy):
             got += s.recv(65536)
         s.shutdown(socket.SHUT_WR)
         recv_all(s)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and not (log.exists() and log.read_text()):
+    # The readiness probe's connection logs a line first; wait for ours, the log flushes on a timer.
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not (log.exists() and "1000 1000" in log.read_text()):
         time.sleep(0.1)
-    assert log.read_text().splitlines()[-1] == "1000 1000 c TCP"  # after the readiness probe's line
+    assert log.read_text().splitlines()[-1] == "1000 1000 c TCP"
     stats = httpx.get(f"http://127.0.0.1:{admin}/stats").text
     assert "cluster.c.upstream_cx_tx_bytes_total: 1000" in stats
     assert "cluster.c.upstream_cx_rx_bytes_total: 1000" in stats
