@@ -4,7 +4,7 @@ Why not h2 (or jh2): for every frame h2 builds a hyperframe object, runs it thro
 connection state machine and a stream state machine (dict lookups, enum transitions), and
 wraps the result in event objects; for a small request and response that is ~87 µs of
 Python, where the HPACK work it wraps is ~6 µs of compiled code. Here frames are parsed
-straight out of the received bytes with one struct call, stream state is four fields of a
+straight out of the received bytes with one struct call, stream state is five fields of a
 slots object, events are direct calls on a handler, and every frame we write is appended to
 one output buffer the connection takes once per loop turn. HPACK stays compiled (jh2's
 encoder and decoder; the `hpack` package when jh2 is missing).
@@ -14,7 +14,8 @@ The method names that send (`send_headers`, `send_data`, `reset_stream`,
 h2-based codec (`h2_server.py`) is kept as the oracle of tests/unit/protocol/
 test_http2_fast_vs_h2.py.
 
-The handler receives on_request(sid, fields, end_stream), on_request_data(sid, data,
+The handler receives on_request(sid, fields, end_stream) (fields are (name, value,
+never-indexed) tuples), on_request_data(sid, data,
 flow_controlled_length, end_stream), on_request_trailers(sid, fields), on_stream_reset(sid, code),
 on_window_updated(sid) (0: the connection's window, or SETTINGS changed the streams'),
 on_ping_ack(data), on_goaway(code). A connection error queues GOAWAY and raises
@@ -118,7 +119,7 @@ class FastServerCodec:
         self._reset_by_us: set[int] = set()
         self._reset_by_peer: set[int] = set()
         self._out = bytearray()
-        self._held = b""  # an incomplete frame, waiting for the rest
+        self._held = bytearray()  # an incomplete frame (or preface), waiting for the rest
         self._preface = True  # the client preface is still expected
         self._block: list | None = None  # [sid, flags, fragments] of a block awaiting CONTINUATION
         self._failed = False
@@ -269,15 +270,26 @@ class FastServerCodec:
     def receive(self, data: bytes) -> None:
         if self._failed:
             return
-        if self._held:
-            data = self._held + data
-            self._held = b""
+        held = self._held
+        if held:
+            # Gathered until the frame is whole: a large frame arriving in many reads is
+            # copied once, not once per read.
+            held += data
+            have = len(held)
+            if have < 9 or self._preface and have < 24:
+                return
+            if not self._preface:
+                length = held[0] << 16 | held[1] << 8 | held[2]
+                if have < 9 + length and length <= self._max_frame:
+                    return
+            data = bytes(held)
+            self._held = bytearray()
         pos = 0
         if self._preface:
             if len(data) < 24:
                 if not _PREFACE.startswith(data):
                     self._fail(PROTOCOL_ERROR, "invalid HTTP/2 preface")
-                self._held = data
+                self._held += data
                 return
             if data[:24] != _PREFACE:
                 self._fail(PROTOCOL_ERROR, "invalid HTTP/2 preface")
@@ -304,7 +316,7 @@ class FastServerCodec:
             if self._failed:
                 return
         if pos < size:
-            self._held = data[pos:]
+            self._held += memoryview(data)[pos:]
 
     def _fail(self, code: int, reason: str) -> None:
         self._failed = True
@@ -406,7 +418,6 @@ class FastServerCodec:
             self._fail(ENHANCE_YOUR_CALM, "header list over the decoder's limit")
         except (HPACKError, ValueError, IndexError, TypeError):
             self._fail(COMPRESSION_ERROR, "header block HPACK cannot decode")
-        fields = [(f[0], f[1]) for f in decoded]
         end_stream = bool(flags & _END_STREAM)
         stream = self.streams.get(sid)
         if stream is None:
@@ -423,7 +434,8 @@ class FastServerCodec:
             if len(self.streams) >= self._stream_cap:
                 self._fail(PROTOCOL_ERROR, "too many streams open")
             self.streams[sid] = _Stream(self._peer_initial_window, self._stream_window, not end_stream)
-            self.handler.on_request(sid, fields, end_stream)
+            # (name, value, never-indexed) as decoded: request_head reads the first two
+            self.handler.on_request(sid, decoded, end_stream)
             return
         if not stream.remote_open:
             self._stream_error(sid, STREAM_CLOSED)
@@ -433,7 +445,7 @@ class FastServerCodec:
             stream.remote_open = False
             if not stream.local_open:
                 del self.streams[sid]
-            self.handler.on_request_trailers(sid, fields)
+            self.handler.on_request_trailers(sid, [(f[0], f[1]) for f in decoded])
 
     def _on_priority(self, flags: int, sid: int, data: bytes, start: int, end: int) -> None:
         if sid == 0:

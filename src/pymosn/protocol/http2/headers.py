@@ -21,6 +21,8 @@ from pymosn.protocol.http1.head import BODY_CHUNKED, BODY_LENGTH, BODY_NONE, Req
 CONNECTION_SPECIFIC = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"})
 # dropped from responses on the way out (the proxy layer drops most already)
 _RESPONSE_DROP = CONNECTION_SPECIFIC | {b"te", b"trailer"}
+# request fields that need more than copying; most requests have none of them
+_SPECIAL = CONNECTION_SPECIFIC | {b"te", b"host", b"cookie", b"content-length", b"expect"}
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-z]+")
 _METHOD = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -49,17 +51,20 @@ def _check_fields(names: list[bytes], values: list[bytes]) -> None:
             raise MalformedHeaders(f"header field {name.decode('latin-1')} value has leading or trailing whitespace")
 
 
-def request_head(block: list[tuple[bytes, bytes]], end_stream: bool, max_bytes: int = 0) -> RequestHead:
+def request_head(block: list[tuple], end_stream: bool, max_bytes: int = 0) -> RequestHead:
     """The request a HEADERS block opens. `max_bytes` limits the header list as SETTINGS_MAX_
     HEADER_LIST_SIZE counts it (name + value + 32 each); over it is a ProtocolError with
-    status 431, answered rather than reset."""
+    status 431, answered rather than reset. The fields are (name, value, ...) tuples: HPACK
+    decoders add a never-indexed flag, which is ignored."""
     method = scheme = path = authority = None
     names: list[bytes] = []
     values: list[bytes] = []
-    size = 0
-    for name, value in block:
-        size += len(name) + len(value) + 32
+    size = 32 * len(block)
+    for field in block:
+        name = field[0]
+        value = field[1]
         if name[:1] == b":":
+            size += len(name) + len(value)
             if names:
                 raise MalformedHeaders(f"pseudo-header {name.decode('latin-1')} after a regular header field")
             if name == b":method":
@@ -83,6 +88,7 @@ def request_head(block: list[tuple[bytes, bytes]], end_stream: bool, max_bytes: 
             continue
         names.append(name)
         values.append(value)
+    size += sum(map(len, names)) + sum(map(len, values))
     if max_bytes and size > max_bytes:
         raise ProtocolError(f"request header list of {size} bytes is over the limit of {max_bytes}", 431)
     _check_fields(names, values)
@@ -102,12 +108,17 @@ def request_head(block: list[tuple[bytes, bytes]], end_stream: bool, max_bytes: 
     if _METHOD.fullmatch(method) is None:
         raise MalformedHeaders(f"invalid :method {method!r}")
 
-    headers: list[tuple[bytes, bytes]] = []
-    lower_names: list[bytes] = []
     host = None
     content_length = None
     cookies = None
     expect_continue = False
+    if _SPECIAL.isdisjoint(names):
+        headers = list(zip(names, values))
+        lower_names = names
+        names = ()  # nothing for the loop below
+    else:
+        headers = []
+        lower_names = []
     for name, value in zip(names, values):
         if name in CONNECTION_SPECIFIC:
             raise MalformedHeaders(f"connection-specific header field {name.decode()} is not allowed in HTTP/2")
