@@ -1,5 +1,6 @@
 """The HTTP/2 server connection against an h2 client, no sockets: flow control both ways,
-coalesced writes, resets, trailers and the two-step GOAWAY, frame by frame."""
+coalesced writes, resets, trailers and the two-step GOAWAY, frame by frame; every test runs
+over both server codecs (fast and h2)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,18 @@ import h2.config
 import h2.connection
 import h2.events
 import h2.settings
+import pytest
 
 from pymosn.protocol.http1.head import BODY_CHUNKED, BODY_LENGTH, BODY_NONE
 from pymosn.protocol.http2 import Http2Settings
+from pymosn.stream.http2 import server as server_module
 from pymosn.stream.http2.server import Http2ServerConnection
+
+
+@pytest.fixture(autouse=True, params=sorted(server_module.CODECS))
+def codec(request, monkeypatch):
+    monkeypatch.setattr(server_module, "DEFAULT_CODEC", server_module.CODECS[request.param])
+    return request.param
 
 
 class FakeLoop:
