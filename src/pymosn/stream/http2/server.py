@@ -46,7 +46,10 @@ from pymosn.protocol.http2.h2_server import H2ServerCodec
 
 log = logging.getLogger("pymosn.http2")
 CODECS = {"fast": FastServerCodec, "h2": H2ServerCodec}
-DEFAULT_CODEC = CODECS.get(os.environ.get("PYMOSN_HTTP2_SERVER", "fast"), FastServerCodec)
+_CHOICE = os.environ.get("PYMOSN_HTTP2_SERVER", "fast").strip().lower() or "fast"
+if _CHOICE not in CODECS:
+    raise ValueError(f"PYMOSN_HTTP2_SERVER={_CHOICE!r}: must be one of {', '.join(CODECS)}")
+DEFAULT_CODEC = CODECS[_CHOICE]
 _SEND_ERRORS = FastServerCodec.send_errors + H2ServerCodec.send_errors
 _NO_ERROR = 0x0
 _PROTOCOL_ERROR = 0x1
