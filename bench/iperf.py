@@ -56,9 +56,6 @@ def run(port: int, duration_s: float, reverse: bool = False, cpu: int = 0, tries
         "-t",
         str(max(1, round(duration_s))),
         "-J",
-        # sendfile on the sending side: iperf3's own client and server share one CPU here, and
-        # copying every byte through user space made them, not the proxy, the bound.
-        "-Z",
     ]
     if reverse:
         argv.append("-R")
