@@ -4,6 +4,7 @@ control, resets and GOAWAY."""
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import json
 import socket
@@ -194,13 +195,18 @@ def test_requests_wait_for_a_free_stream_when_no_connection_may_open(start_proxy
 def test_http2_client_to_http2_upstream_multiplexes_and_keeps_trailers(h2_origin, start_proxy):
     p = start_proxy(lambda port: simple_config(port, [h2_origin.port], cluster=H2_CLUSTER,
                                                proxy={"downstream_protocol": "Http2"}))
-    with httpx.Client(http1=False, http2=True, timeout=20) as client:
-        with concurrent.futures.ThreadPoolExecutor(8) as pool:
-            codes = list(pool.map(lambda i: client.get(f"http://127.0.0.1:{p.port}/slow/200?i={i}").status_code,
-                                  range(8)))
-        assert codes == [200] * 8
-        r = client.post(f"http://127.0.0.1:{p.port}/mirror", content=b"m" * 300000)
-        assert r.http_version == "HTTP/2" and r.content == b"m" * 300000
+    # One asyncio client, not threads sharing a sync one: httpcore's HTTP/2 connection can put a
+    # thread's HEADERS on the wire after a later stream's, which a server must refuse (RFC 9113 5.1.1).
+    async def main():
+        async with httpx.AsyncClient(http1=False, http2=True, timeout=20) as client:
+            url = f"http://127.0.0.1:{p.port}"
+            answers = await asyncio.gather(*(client.get(f"{url}/slow/200?i={i}") for i in range(8)))
+            mirrored = await client.post(f"{url}/mirror", content=b"m" * 300000)
+            return [r.status_code for r in answers], mirrored
+
+    codes, r = asyncio.run(main())
+    assert codes == [200] * 8
+    assert r.http_version == "HTTP/2" and r.content == b"m" * 300000
     assert h2_origin.connections == 1
     # httpx cannot show response trailers: read them with h2 directly
     conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding=None))
