@@ -25,9 +25,10 @@ from pymosn.stream.http2.client import Http2ClientConnection, Http2ClientStream
 from pymosn.upstream.errors import UpstreamConnectError
 from pymosn.upstream.host import Host
 from pymosn.upstream.pool import Http1Pool
+from pymosn.upstream.waiting import WaitingRequesters
 
 
-class H2Pool:
+class H2Pool(WaitingRequesters):
     def __init__(
         self,
         host: Host,
@@ -59,7 +60,7 @@ class H2Pool:
             self._queue(requester)
             self._dial()
             return None
-        if cluster.max_pending and cluster.pending >= cluster.max_pending:
+        if self.pending_full():
             cluster.stats.upstream_rq_pending_overflow += 1
             requester.on_pool_failure("pending requests overflow", flags.UPSTREAM_OVERFLOW)
             return None
@@ -70,22 +71,11 @@ class H2Pool:
         self._queue(requester)
         return None
 
-    def cancel(self, requester: Any) -> None:
-        try:
-            self.waiters.remove(requester)
-        except ValueError:
-            return
-        self.cluster.pending -= 1
-
     def take_waiters(self) -> list:
         waiters = list(self.waiters)
         self.waiters.clear()
         self.cluster.pending -= len(waiters)
         return waiters
-
-    def _queue(self, requester: Any) -> None:
-        self.waiters.append(requester)
-        self.cluster.pending += 1
 
     def _needs_dial(self, arriving: int = 0) -> bool:
         """More waiters (with those `arriving`) than the dials in flight are expected to carry."""
@@ -100,8 +90,7 @@ class H2Pool:
     def _serve(self, client: Http2ClientConnection) -> None:
         waiters = self.waiters
         while waiters and client.available() > 0:
-            self.cluster.pending -= 1
-            waiters.popleft().on_pool_ready(client.new_stream())
+            self._next_waiter().on_pool_ready(client.new_stream())
         self._dial_for_waiters()
 
     def _dial_for_waiters(self) -> None:
@@ -172,8 +161,7 @@ class H2Pool:
         else:
             keep = len(self.waiters)
         while len(self.waiters) > keep:
-            self.cluster.pending -= 1
-            self.waiters.popleft().on_pool_failure(reason, flags.UPSTREAM_CONNECTION_FAILURE)
+            self._next_waiter().on_pool_failure(reason, flags.UPSTREAM_CONNECTION_FAILURE)
 
     def _settings_timeout(self, client: Http2ClientConnection) -> None:
         if not client.ready and not client.closed:

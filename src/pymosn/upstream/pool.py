@@ -15,6 +15,7 @@ from pymosn.network.connection import Connection
 from pymosn.stream.http1 import ClientStreamConnection
 from pymosn.upstream.errors import UpstreamConnectError
 from pymosn.upstream.host import Host
+from pymosn.upstream.waiting import WaitingRequesters
 
 
 class PoolRequester:
@@ -25,7 +26,7 @@ class PoolRequester:
     def on_pool_failure(self, reason: str, flag: str) -> None: ...
 
 
-class Http1Pool:
+class Http1Pool(WaitingRequesters):
     def __init__(self, host: Host, cluster: Any) -> None:
         self.host = host
         self.cluster = cluster
@@ -48,7 +49,7 @@ class Http1Pool:
             self._queue(requester)
             self._dial()
             return None
-        if cluster.max_pending and cluster.pending >= cluster.max_pending:
+        if self.pending_full():
             cluster.stats.upstream_rq_pending_overflow += 1
             requester.on_pool_failure("pending requests overflow", flags.UPSTREAM_OVERFLOW)
             return None
@@ -58,21 +59,6 @@ class Http1Pool:
             return None
         self._queue(requester)
         return None
-
-    def cancel(self, requester: Any) -> None:
-        try:
-            self.waiters.remove(requester)
-        except ValueError:
-            return
-        self.cluster.pending -= 1
-
-    def _queue(self, requester: Any) -> None:
-        self.waiters.append(requester)
-        self.cluster.pending += 1
-
-    def _next_waiter(self) -> Any:
-        self.cluster.pending -= 1
-        return self.waiters.popleft()
 
     def _dial(self) -> None:
         self.connecting += 1

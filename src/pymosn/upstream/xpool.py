@@ -19,11 +19,12 @@ from pymosn.network.connection import Connection
 from pymosn.protocol.xprotocol.api import PoolMode, XCodec
 from pymosn.stream.xprotocol import KeepAlive, XClientConnection
 from pymosn.upstream.errors import UpstreamConnectError
+from pymosn.upstream.waiting import WaitingRequesters
 
 STREAMS_PER_CONNECTION = 4096
 
 
-class XPool:
+class XPool(WaitingRequesters):
     def __init__(self, host: Any, cluster: Any, codec: XCodec, *, keepalive: KeepAlive | None, on_late_response=None) -> None:
         self.host = host
         self.cluster = cluster
@@ -93,13 +94,6 @@ class XPool:
         else:
             self.idle.append(client)
 
-    def cancel(self, requester: Any) -> None:
-        try:
-            self.waiters.remove(requester)
-        except ValueError:
-            return
-        self.cluster.pending -= 1
-
     def _may_dial(self) -> bool:
         return self.cluster.can_open_connection()
 
@@ -109,18 +103,13 @@ class XPool:
         return None
 
     def _queue(self, requester: Any) -> None:
-        cluster = self.cluster
-        if cluster.max_pending and cluster.pending >= cluster.max_pending:
-            cluster.stats.upstream_rq_pending_overflow += 1
+        """Queues the requester, or fails it when the pending-requests breaker is full."""
+        if self.pending_full():
+            self.cluster.stats.upstream_rq_pending_overflow += 1
             requester.on_pool_failure("pending requests overflow", flags.UPSTREAM_OVERFLOW)
             return None
-        self.waiters.append(requester)
-        cluster.pending += 1
+        super()._queue(requester)
         return None
-
-    def _next_waiter(self) -> Any:
-        self.cluster.pending -= 1
-        return self.waiters.popleft()
 
     def _dial(self, downstream: Connection | None) -> None:
         self.connecting += 1
