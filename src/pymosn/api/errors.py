@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 
 class PymosnError(Exception):
@@ -35,3 +36,48 @@ class ProtocolError(PymosnError):
         self.reason = reason
         self.status = status
         super().__init__(reason)
+
+
+class ResetSource(Enum):
+    """Which side ended a stream early."""
+
+    DOWNSTREAM = "downstream"  # the client
+    UPSTREAM = "upstream"  # the host the request went to
+    LOCAL = "local"  # pymosn itself (a request it cannot carry on)
+
+
+class ResetKind(Enum):
+    """How a stream was ended early."""
+
+    PROTOCOL_ERROR = "protocol_error"  # the peer broke its protocol
+    RESET = "reset"  # the peer reset the stream (RST_STREAM)
+    REFUSED = "refused"  # the peer never processed it (REFUSED_STREAM, past a GOAWAY)
+    CONNECTION_CLOSED = "connection_closed"  # the connection went away with the stream open
+    TIMEOUT = "timeout"  # the peer stopped answering
+    UNSUPPORTED = "unsupported"  # the request asks for something the path cannot carry
+
+
+@dataclass(frozen=True, slots=True)
+class StreamReset:
+    """Why a stream ended before its exchange completed: told by a stream connection to the
+    stream's receiver, which decides the flag, status and counters from `source` and `kind`.
+    `status` is set for a downstream protocol error the server can still answer (400, 413,
+    431, ...); 0 when the stream is gone already (HTTP/2 RST_STREAM, connection closed)."""
+
+    source: ResetSource
+    kind: ResetKind
+    detail: str = ""
+    status: int = 0
+
+    def __str__(self) -> str:
+        return self.detail or f"{self.source.value} {self.kind.value}"
+
+
+def downstream_protocol_error(error: ProtocolError, answerable: bool = True) -> StreamReset:
+    """The reset of a stream whose request broke the protocol."""
+    return StreamReset(ResetSource.DOWNSTREAM, ResetKind.PROTOCOL_ERROR, error.reason,
+                       error.status if answerable else 0)
+
+
+DOWNSTREAM_CLOSED = StreamReset(ResetSource.DOWNSTREAM, ResetKind.CONNECTION_CLOSED, "downstream connection closed")
+DOWNSTREAM_RESET = StreamReset(ResetSource.DOWNSTREAM, ResetKind.RESET, "downstream stream reset")

@@ -7,7 +7,9 @@ response. Each stage appears once, in order:
     on_headers -> route -> cluster/host -> pool -> send upstream -> on_response_* -> finish
 
 Errors at any stage go to `_local_reply` (before the response started) or reset the downstream
-(after), with an Envoy response flag recorded for the access log."""
+(after), with an Envoy response flag recorded for the access log. Whatever happens, the stream
+ends through `_finish` exactly once: the counters it raised fall and one access-log line is
+written. Why a stream ended early arrives as a typed `StreamReset`, never as text to match."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import time
 from typing import Any
 
 from pymosn.api import flags
+from pymosn.api.errors import ResetKind, StreamReset
 from pymosn.api.request_id import new_request_id
 from pymosn.api.stream_info import StreamInfo
 from pymosn.network.deadlines import deadlines_for
@@ -269,17 +272,53 @@ class DownstreamStream:
         if self.pending_bytes > _BODY_BUFFER_LIMIT:
             self.server.conn.pause_reading()
 
-    def on_reset(self, reason: str) -> None:
-        """The downstream went away (or sent garbage) mid-request."""
+    def on_reset(self, reset: StreamReset) -> None:
+        """The downstream went away, reset the stream, or broke the protocol mid-request (the
+        server stream connection has counted the protocol error)."""
         if self.done:
             return
-        if "protocol error" in reason:
-            self._abandon_upstream()
-            self.settings.stats.downstream_rq_protocol_error += 1
-            return  # the server stream connection answers 400 itself
+        self._abandon_upstream()
+        if reset.kind is ResetKind.PROTOCOL_ERROR:
+            self._protocol_error_reply(reset)
+            return
         self.info.response_flags.append(flags.DOWNSTREAM_CONNECTION_TERMINATION)
         self.settings.stats.downstream_rq_rx_reset += 1
-        self._abandon_upstream()
+        self._finish()
+
+    def on_bad_request(self, head: RequestHead | None, reset: StreamReset) -> None:
+        """A request that broke the protocol before it could start (a malformed head, or a
+        queued request whose body broke): one stream all the same, answered with the error."""
+        self.head = head
+        conn = self.server.conn
+        info = self.info = StreamInfo(self.settings.listener_name, conn.id)
+        info.start_time = time.time()
+        info.start_monotonic = conn.loop.time()
+        info.downstream_remote_address = conn.remote_address
+        info.downstream_local_address = conn.local_address
+        if head is None:
+            info.protocol = self.server.protocol
+        else:
+            info.method = head.method.decode("latin-1")
+            info.path = head.target.decode("latin-1")
+            info.authority = head.host.decode("latin-1")
+            info.request_headers = HeaderView(head.headers, head.lower_names)
+            version = head.version
+            info.protocol = "HTTP/1.1" if version == b"1.1" else "HTTP/2" if version == b"2" else "HTTP/1.0"
+        stats = self.settings.stats
+        stats.downstream_rq_total += 1
+        stats.downstream_rq_active += 1
+        self._protocol_error_reply(reset)
+
+    def _protocol_error_reply(self, reset: StreamReset) -> None:
+        """Answers the error if the server still can (Envoy's codec-error 400, flag DPE);
+        otherwise the stream is reset, or was already (HTTP/2 RST_STREAM)."""
+        self.info.response_flags.append(flags.DOWNSTREAM_PROTOCOL_ERROR)
+        if reset.status and not self.response_started:
+            body = reset.detail.encode() + b"\n"
+            self._send_local(reset.status, local_reply_headers(body), body)
+            return
+        if self.response_started:
+            self.server.reset()
         self._finish()
 
     # --- upstream connection -----------------------------------------------------------------
@@ -451,6 +490,9 @@ class DownstreamStream:
         status = head.status
         if status >= 500 and self._retry_on_status(status):
             return
+        if status == 101 and not self.head.upgrade:
+            self._upstream_protocol_error("101 Switching Protocols to a request that asked for no upgrade")
+            return
         info.response_code = status
         info.response_headers = HeaderView(head.headers, head.lower_names)
         self.response_started = True
@@ -472,6 +514,12 @@ class DownstreamStream:
         self.server.send_headers(status, headers, head.body_kind, end_stream, head.reason)
         if end_stream:
             self._finish()
+
+    def _upstream_protocol_error(self, detail: str) -> None:
+        self.info.upstream_transport_failure_reason = detail
+        self._release_host(error=True)
+        self._abandon_upstream()
+        self._local_reply(flags.UPSTREAM_PROTOCOL_ERROR)
 
     def _retry_on_status(self, status: int) -> bool:
         policy = self.route.retry_policy
@@ -514,7 +562,7 @@ class DownstreamStream:
         self.server.send_trailers(trailers)
         self._finish()
 
-    def on_upstream_reset(self, reason: str) -> None:
+    def on_upstream_reset(self, reset: StreamReset) -> None:
         if self.done:
             return
         client = self.client
@@ -523,7 +571,7 @@ class DownstreamStream:
             self._finish()
             self.server.conn.close()
             return
-        self.info.upstream_transport_failure_reason = reason
+        self.info.upstream_transport_failure_reason = reset.detail
         self._release_host(error=True)
         if not self.response_started:
             # A pooled keep-alive connection the upstream closed just as we reused it is a
@@ -533,7 +581,10 @@ class DownstreamStream:
                 self.stale_retry_used = True
             if self._retry(stale):
                 return
-        self._local_reply(flags.UPSTREAM_CONNECTION_TERMINATION)
+        if reset.kind is ResetKind.PROTOCOL_ERROR:
+            self._local_reply(flags.UPSTREAM_PROTOCOL_ERROR)
+        else:
+            self._local_reply(flags.UPSTREAM_CONNECTION_TERMINATION)
 
     def _release_host(self, error: bool) -> None:
         if self.host_active:

@@ -48,6 +48,7 @@ LOCAL_STATUS = {
     flags.UPSTREAM_OVERFLOW: (UNAVAILABLE, "upstream overflow"),
     flags.UPSTREAM_CONNECTION_FAILURE: (UNAVAILABLE, "upstream connect error"),
     flags.UPSTREAM_CONNECTION_TERMINATION: (UNAVAILABLE, "upstream connection reset before response"),
+    flags.UPSTREAM_PROTOCOL_ERROR: (UNAVAILABLE, "upstream protocol error"),
     flags.UPSTREAM_REQUEST_TIMEOUT: (DEADLINE_EXCEEDED, "upstream request timeout"),
     flags.DURATION_TIMEOUT: (DEADLINE_EXCEEDED, "grpc-timeout exceeded"),
     # gRPC's own servers refuse an oversized message with RESOURCE_EXHAUSTED; so do we

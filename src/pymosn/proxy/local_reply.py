@@ -11,6 +11,7 @@ REPLIES = {
     flags.UPSTREAM_OVERFLOW: (503, b"upstream overflow\n"),
     flags.UPSTREAM_CONNECTION_FAILURE: (502, b"upstream connect error\n"),
     flags.UPSTREAM_CONNECTION_TERMINATION: (502, b"upstream connection reset before response\n"),
+    flags.UPSTREAM_PROTOCOL_ERROR: (502, b"upstream protocol error\n"),
     flags.UPSTREAM_REQUEST_TIMEOUT: (504, b"upstream request timeout\n"),
     flags.DURATION_TIMEOUT: (504, b"grpc-timeout exceeded\n"),  # only gRPC calls have one
     flags.REQUEST_ENTITY_TOO_LARGE: (413, b"request body too large\n"),

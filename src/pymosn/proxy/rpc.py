@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pymosn.api import flags
+from pymosn.api.errors import ResetKind, StreamReset
 from pymosn.api.stream_info import StreamInfo
 from pymosn.network.deadlines import deadlines_for
 from pymosn.protocol.xprotocol.api import Frame, FrameKind, LocalStatus, PoolMode, XCodec
@@ -29,6 +30,7 @@ _LOCAL = {
     flags.UPSTREAM_OVERFLOW: (LocalStatus.UPSTREAM_OVERFLOW, 503),
     flags.UPSTREAM_CONNECTION_FAILURE: (LocalStatus.CONNECTION_FAILURE, 502),
     flags.UPSTREAM_CONNECTION_TERMINATION: (LocalStatus.CONNECTION_FAILURE, 502),
+    flags.UPSTREAM_PROTOCOL_ERROR: (LocalStatus.CONNECTION_FAILURE, 502),
     flags.UPSTREAM_REQUEST_TIMEOUT: (LocalStatus.TIMEOUT, 504),
 }
 _RETRYABLE = (flags.UPSTREAM_CONNECTION_FAILURE,)  # the request never left: safe to send again
@@ -146,6 +148,8 @@ class RpcRequest:
         if timeout and frame.kind == FrameKind.REQUEST:
             self.timer = deadlines_for(conn.loop).add(timeout, self)
         self._try_upstream()
+        if not self.done:
+            server.requests.add(self)  # to be told if the caller goes away first
 
     # --- upstream ------------------------------------------------------------------------------
 
@@ -214,12 +218,38 @@ class RpcRequest:
         self.server.send_response(response.raw)
         self._finish(response.status, success=codec.response_ok(response))
 
-    def on_upstream_failure(self, reason: str) -> None:
-        """The upstream connection closed with our request in flight."""
+    def on_upstream_failure(self, reset: StreamReset) -> None:
+        """The upstream connection failed or closed with our request in flight."""
         if self.done:
             return
-        self.info.upstream_transport_failure_reason = reason
-        self._local_reply(flags.UPSTREAM_CONNECTION_TERMINATION, reason)
+        self.info.upstream_transport_failure_reason = reset.detail
+        if reset.kind is ResetKind.PROTOCOL_ERROR:
+            self._local_reply(flags.UPSTREAM_PROTOCOL_ERROR, reset.detail)
+        else:
+            self._local_reply(flags.UPSTREAM_CONNECTION_TERMINATION, reset.detail)
+
+    def on_reset(self, reset: StreamReset) -> None:
+        """The caller's connection closed (or broke the protocol) with this request in
+        flight: nobody is left to answer, so the upstream request is given up."""
+        if self.done:
+            return
+        self._abandon_upstream()
+        protocol_error = reset.kind is ResetKind.PROTOCOL_ERROR
+        self.info.response_flags.append(
+            flags.DOWNSTREAM_PROTOCOL_ERROR if protocol_error else flags.DOWNSTREAM_CONNECTION_TERMINATION
+        )
+        if not protocol_error:
+            self.settings.stats.downstream_rq_rx_reset += 1
+        self._finish(-1, success=False)
+
+    def _abandon_upstream(self) -> None:
+        client = self.client
+        if client is not None:
+            client.cancel(self.upstream_id)  # a late answer is dropped, never misdelivered
+            if self.pool.mode == PoolMode.PINGPONG:
+                client.close()  # its next answer would be this request's
+        elif self.pool is not None:
+            self.pool.cancel(self)
 
     def on_deadline(self) -> None:
         self.timer = 0
@@ -229,13 +259,7 @@ class RpcRequest:
         self.settings.protocol_stats.downstream_rq_timeout += 1
         if self.host is not None:
             self.host.stats.rq_timeout += 1
-        client = self.client
-        if client is not None:
-            client.cancel(self.upstream_id)  # a late answer is dropped, never misdelivered
-            if self.pool.mode == PoolMode.PINGPONG:
-                client.close()  # its next answer would be this request's
-        elif self.pool is not None:
-            self.pool.cancel(self)
+        self._abandon_upstream()
         self._local_reply(flags.UPSTREAM_REQUEST_TIMEOUT, "request timed out")
 
     # --- endings -------------------------------------------------------------------------------
@@ -259,6 +283,7 @@ class RpcRequest:
 
     def _finish(self, status: int, success: bool) -> None:
         self.done = True
+        self.server.requests.discard(self)
         settings = self.settings
         info = self.info
         loop = self.server.conn.loop

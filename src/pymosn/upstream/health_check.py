@@ -15,6 +15,7 @@ import logging
 import random
 from typing import Any
 
+from pymosn.api.errors import StreamReset
 from pymosn.network.connection import Connection
 from pymosn.protocol.xprotocol import registry as xprotocol_registry
 from pymosn.protocol.xprotocol.api import Frame, XCodec
@@ -143,7 +144,7 @@ class _Answer:
         if not self.future.done():
             self.future.set_result(self.codec.response_ok(frame))
 
-    def on_upstream_failure(self, reason: str) -> None:
+    def on_upstream_failure(self, reset: StreamReset) -> None:
         if not self.future.done():
             self.future.set_result(False)
 

@@ -35,8 +35,17 @@ class Answering:
 
     def __init__(self, stream, head, log) -> None:
         self.stream, self.log = stream, log
+        if head is None:  # refused before its head was read: on_bad_request comes next
+            return
         self.early = head.target.startswith(b"/early")
         log.append(("request", stream.stream_id, head.method, head.target, [(n, v) for n, v in head.headers]))
+
+    def on_bad_request(self, head, reset):
+        self.log.append(("bad request", self.stream.stream_id, reset.status))
+        if reset.status:  # answered as the proxy does
+            body = reset.detail.encode()
+            self.stream.send_headers(reset.status, [(b"content-length", b"%d" % len(body))], BODY_LENGTH, False)
+            self.stream.send_data(body, True)
 
     def on_headers(self, head, end_stream):
         if end_stream or self.early:

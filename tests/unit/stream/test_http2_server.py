@@ -10,6 +10,7 @@ import h2.events
 import h2.settings
 import pytest
 
+from pymosn.api.errors import DOWNSTREAM_RESET
 from pymosn.protocol.http1.head import BODY_CHUNKED, BODY_LENGTH, BODY_NONE
 from pymosn.protocol.http2 import Http2Settings
 from pymosn.stream.http2 import server as server_module
@@ -246,7 +247,7 @@ def test_client_reset_reaches_the_receiver_once():
     sid, r = p.request("/slow")
     p.client.reset_stream(sid, 8)
     p.pump()
-    assert r.events[-1] == ("reset", "downstream stream reset")
+    assert r.events[-1] == ("reset", DOWNSTREAM_RESET)
     assert not p.server.streams
     r.stream.send_headers(200, [], BODY_NONE, True)  # a late answer is dropped
     assert not of(p.pump(), h2.events.ResponseReceived, sid)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pymosn.api.errors import ProtocolError
+from pymosn.api.errors import ProtocolError, ResetKind, ResetSource, StreamReset
 from pymosn.api.filter import FilterStatus
 from pymosn.network.connection import Connection
 from pymosn.protocol.http1 import BODY_CHUNKED, BODY_NONE, ResponseDecoder, ResponseHead
@@ -19,7 +19,7 @@ class ClientStreamConnection:
     """Read filter on an upstream connection. The receiver of the current request gets
     on_response_head(head, end_stream), on_response_data(data, end_stream),
     on_response_trailers(trailers), on_response_raw(data) (tunnel bytes after a 101) and
-    on_upstream_reset(reason)."""
+    on_upstream_reset(reset: StreamReset)."""
 
     def __init__(self, conn: Connection, on_idle: Callable[[ClientStreamConnection], None]) -> None:
         self.conn = conn
@@ -97,14 +97,14 @@ class ClientStreamConnection:
         try:
             self.decoder.feed(data)
         except ProtocolError as error:
-            self._fail(error.reason)
+            self._fail(StreamReset(ResetSource.UPSTREAM, ResetKind.PROTOCOL_ERROR, error.reason))
         return FilterStatus.STOP
 
     def on_eof(self) -> bool:
         try:
             self.decoder.feed_eof()
-        except ProtocolError as error:
-            self._fail(error.reason)
+        except ProtocolError as error:  # closed mid-response: a termination, not bad bytes
+            self._fail(StreamReset(ResetSource.UPSTREAM, ResetKind.CONNECTION_CLOSED, error.reason))
         return False
 
     # --- decoder sink ------------------------------------------------------------------------
@@ -160,19 +160,17 @@ class ClientStreamConnection:
         else:
             self.conn.close()
 
-    def _fail(self, reason: str) -> None:
+    def _fail(self, reset: StreamReset) -> None:
         receiver = self.receiver
         self.receiver = None
         self._reusable = False
         self.conn.abort()
         if receiver is not None:
-            receiver.on_upstream_reset(reason)
+            receiver.on_upstream_reset(reset)
 
     def _on_close(self, conn: Connection, exc: Exception | None) -> None:
         receiver = self.receiver
         self.receiver = None
         if receiver is not None:
-            if self.decoder.upgraded:
-                receiver.on_upstream_reset("tunnel closed")
-            else:
-                receiver.on_upstream_reset("upstream connection closed" + (f": {exc}" if exc else ""))
+            detail = "tunnel closed" if self.decoder.upgraded else "upstream connection closed" + (f": {exc}" if exc else "")
+            receiver.on_upstream_reset(StreamReset(ResetSource.UPSTREAM, ResetKind.CONNECTION_CLOSED, detail))

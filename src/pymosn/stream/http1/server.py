@@ -10,7 +10,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from pymosn.api.errors import ProtocolError
+from pymosn.api.errors import DOWNSTREAM_CLOSED, ProtocolError, StreamReset, downstream_protocol_error
 from pymosn.api.filter import FilterStatus
 from pymosn.network.connection import Connection
 from pymosn.protocol.http1 import BODY_CHUNKED, BODY_LENGTH, BODY_NONE, RequestDecoder, RequestHead
@@ -26,7 +26,13 @@ _DATA, _END, _ERROR, _TUNNEL = range(4)
 class ServerStreamConnection:
     """Read filter on a downstream connection. stream_factory(server, head) -> receiver with
     on_headers(head, end_stream), on_data(data, end_stream), on_trailers(trailers),
-    on_upgrade_data(data) and on_reset(reason)."""
+    on_upgrade_data(data) and on_reset(reset: StreamReset). A receiver told of a protocol error
+    (a reset with a status) answers it, or resets the stream if its response has begun.
+    Bytes that break the protocol outside any started request (a malformed head) get a
+    receiver too, told on_bad_request(head or None, reset), so that every request this
+    connection answers is one stream to the proxy."""
+
+    protocol = "HTTP/1.1"  # for a receiver that has no request head to read it from
 
     def __init__(
         self,
@@ -42,7 +48,8 @@ class ServerStreamConnection:
         self.on_protocol_error = on_protocol_error
         self.active: Any = None  # receiver of the request whose response we are sending
         self.active_head: RequestHead | None = None
-        self._target: Any = None  # where decoded events go: the active receiver or a queue entry
+        # where decoded events go: the active receiver or a queue entry; None between requests
+        self._target: Any = None
         self._queue: deque[list] = deque()
         self._broken = False  # a protocol error was seen: decode nothing more
         self.draining = False  # set when the listener drains: answer with Connection: close
@@ -58,7 +65,7 @@ class ServerStreamConnection:
         return FilterStatus.CONTINUE
 
     def on_data(self, data: bytes) -> FilterStatus:
-        if self._broken:
+        if self._broken or self._closing:
             return FilterStatus.STOP
         try:
             self.decoder.feed(data)
@@ -70,6 +77,14 @@ class ServerStreamConnection:
         # Half-closed by the client: finish the responses we owe, then close.
         if self.active is None and not self._queue:
             return False
+        target = self._target
+        if target is self.active and not self.decoder.upgraded:
+            # Closed in the middle of the active request, which can never complete now: close,
+            # and the receiver hears of it (from _on_close) and resets its upstream request.
+            return False
+        if type(target) is list:
+            self._queue.remove(target)  # a queued request cut short: never started, dropped
+            self._target = None
         self._keep_alive = False
         return True
 
@@ -98,7 +113,10 @@ class ServerStreamConnection:
         head = target[0] if type(target) is list else self.active_head
         # None: the request was answered (a direct response) before llhttp saw its end
         if head is None or (head.body_kind == BODY_NONE and not head.upgrade):
+            self._target = None
             return  # already ended with the head
+        if not head.upgrade:
+            self._target = None  # what comes next is the next request's
         if type(target) is list:
             target.append((_END, trailers))
         elif trailers:
@@ -123,27 +141,48 @@ class ServerStreamConnection:
         receiver.on_headers(head, end_stream)
 
     def _protocol_error(self, error: ProtocolError) -> None:
+        """Nothing after bad bytes can be trusted: the request they belong to is answered
+        with the error, in its turn, and the connection closes after it."""
         self._broken = True
         if self.on_protocol_error is not None:
             self.on_protocol_error(error)
-        if self.active is None and not self._queue:
-            self.send_error(error)
-        elif type(self._target) is list:
-            self._target.append((_ERROR, error))
+        if self._closing:
+            return  # a response that ended the connection has gone out: no one to tell
+        reset = downstream_protocol_error(error)
+        target = self._target
+        if type(target) is list:
+            target.append((_ERROR, reset))  # inside a queued request
+        elif target is not None and target is self.active:
+            self._reset_active(target, reset)  # inside the active request (e.g. a bad chunk)
+        elif self.active is None and not self._queue:
+            self._bad_request(None, reset)
         else:
-            # The error is inside the active request (e.g. a bad chunk): it must not go on.
-            receiver = self.active
-            receiver.on_reset("downstream protocol error: " + error.reason)
-            if self.active is receiver:  # the receiver could not answer: answer ourselves
-                self.active = None
-                self.send_error(error)
+            self._queue.append([None, (_ERROR, reset)])  # in a request after those in flight
 
-    def send_error(self, error: ProtocolError) -> None:
-        body = error.reason.encode() + b"\n"
+    def _reset_active(self, receiver: Any, reset: StreamReset) -> None:
+        receiver.on_reset(reset)
+        if self.active is receiver:  # a receiver that neither answered nor reset
+            self.active = None
+            self.send_error(reset)
+
+    def _bad_request(self, head: RequestHead | None, reset: StreamReset) -> None:
+        self.active_head = head
+        self._keep_alive = False
+        self._chunked = False
+        self._target = None
+        receiver = self.stream_factory(self, head)
+        self.active = receiver
+        receiver.on_bad_request(head, reset)
+        if self.active is receiver:
+            self.active = None
+            self.send_error(reset)
+
+    def send_error(self, reset: StreamReset) -> None:
+        body = reset.detail.encode() + b"\n"
         self.active_head = None
         self.conn.write(
             encode_response_head(
-                error.status,
+                reset.status or 400,
                 [
                     (b"content-type", b"text/plain"),
                     (b"content-length", b"%d" % len(body)),
@@ -244,12 +283,11 @@ class ServerStreamConnection:
         entry = self._queue.popleft()
         if self.conn.reading_paused and len(self._queue) < _MAX_QUEUED:
             self.conn.resume_reading()
-        head: RequestHead = entry[0]
-        complete = head.body_kind == BODY_NONE and not head.upgrade
-        if entry and len(entry) > 1 and entry[1][0] == _ERROR:
-            self.send_error(entry[1][1])
+        head: RequestHead | None = entry[0]
+        if len(entry) > 1 and entry[1][0] == _ERROR:
+            self._bad_request(head, entry[1][1])  # broke before any of it went anywhere
             return
-        self._start(head, complete)
+        self._start(head, head.body_kind == BODY_NONE and not head.upgrade)
         receiver = self.active
         for kind, payload in entry[1:]:
             if receiver is not self.active:
@@ -264,10 +302,7 @@ class ServerStreamConnection:
             elif kind == _TUNNEL:
                 receiver.on_upgrade_data(payload)
             else:
-                receiver.on_reset("downstream protocol error: " + payload.reason)
-                if self.active is receiver:
-                    self.active = None
-                    self.send_error(payload)
+                self._reset_active(receiver, payload)
                 return
         if self._target is entry:
             self._target = receiver
@@ -277,7 +312,7 @@ class ServerStreamConnection:
         self.active = None
         self._queue.clear()
         if receiver is not None and not self._closing:
-            receiver.on_reset("downstream connection closed")
+            receiver.on_reset(DOWNSTREAM_CLOSED)
 
     # --- hot upgrade -------------------------------------------------------------------------
 

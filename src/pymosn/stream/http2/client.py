@@ -20,6 +20,7 @@ import h2.events
 import h2.exceptions
 import h2.settings
 
+from pymosn.api.errors import ResetKind, ResetSource, StreamReset
 from pymosn.api.filter import FilterStatus
 from pymosn.network.connection import Connection
 from pymosn.protocol.http1 import BODY_NONE
@@ -51,6 +52,12 @@ _REFUSED = h2.errors.ErrorCodes.REFUSED_STREAM
 _UNLIMITED = 2**31
 
 _CONFIG = h2.config.H2Configuration(client_side=True, header_encoding=None)
+_NO_TUNNELS = StreamReset(ResetSource.LOCAL, ResetKind.UNSUPPORTED,
+                          "upgrade tunnels are not supported to an HTTP/2 upstream")
+
+
+def _upstream(kind: ResetKind, detail: str) -> StreamReset:
+    return StreamReset(ResetSource.UPSTREAM, kind, detail)
 
 
 class Http2ClientConnection:
@@ -181,7 +188,7 @@ class Http2ClientConnection:
                     self._handle(self.h2.receive_data(piece))
         except h2.exceptions.ProtocolError as error:
             self.flush()  # h2 has queued the GOAWAY telling the server why
-            self._fail(f"upstream HTTP/2 protocol error: {error}")
+            self._fail(_upstream(ResetKind.PROTOCOL_ERROR, f"upstream HTTP/2 protocol error: {error}"))
             return FilterStatus.STOP
         self.flush()
         return FilterStatus.STOP
@@ -260,14 +267,14 @@ class Http2ClientConnection:
 
     # --- failure ------------------------------------------------------------------------------
 
-    def _fail(self, reason: str) -> None:
+    def _fail(self, reset: StreamReset) -> None:
         self.draining = True
         self.conn.close()  # not abort: the GOAWAY h2 queued tells the server why
-        self._reset_all(reason)
+        self._reset_all(reset)
 
-    def _reset_all(self, reason: str) -> None:
+    def _reset_all(self, reset: StreamReset) -> None:
         for stream in list(self.streams.values()):
-            stream.fail(reason)
+            stream.fail(reset)
 
     def _on_close(self, conn: Connection, exc: Exception | None) -> None:
         self.closed = True
@@ -275,7 +282,8 @@ class Http2ClientConnection:
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
-        self._reset_all("upstream connection closed" + (f": {exc}" if exc else ""))
+        detail = "upstream connection closed" + (f": {exc}" if exc else "")
+        self._reset_all(_upstream(ResetKind.CONNECTION_CLOSED, detail))
 
 
 class Http2ClientStream:
@@ -331,11 +339,11 @@ class Http2ClientStream:
         self.receiver = receiver
         client = self.client
         if client.closed:
-            self._fail_soon("upstream connection closed")
+            self._fail_soon(_upstream(ResetKind.CONNECTION_CLOSED, "upstream connection closed"))
             return
         if body_kind == BODY_NONE and not end_stream:
             # Only an Upgrade request has no body yet does not end: a tunnel HTTP/2 has no form for.
-            self._fail_soon("upgrade tunnels are not supported to an HTTP/2 upstream")
+            self._fail_soon(_NO_TUNNELS)
             return
         h2conn = client.h2
         try:
@@ -343,7 +351,8 @@ class Http2ClientStream:
             fields = request_headers(method, target, headers, client.scheme, client.authority)
             h2conn.send_headers(stream_id, fields, end_stream=end_stream)
         except (h2.exceptions.ProtocolError, h2.exceptions.NoAvailableStreamIDError) as error:
-            self._fail_soon(f"upstream HTTP/2 error: {error}")
+            # this connection cannot take the stream (ids spent, or its state forbids one)
+            self._fail_soon(StreamReset(ResetSource.LOCAL, ResetKind.REFUSED, f"upstream HTTP/2 error: {error}"))
             return
         self.stream_id = stream_id
         client.streams[stream_id] = self
@@ -374,7 +383,7 @@ class Http2ClientStream:
         receiver = self.receiver
         self.reset()
         if receiver is not None:
-            receiver.on_upstream_reset("upgrade tunnels are not supported to an HTTP/2 upstream")
+            receiver.on_upstream_reset(_NO_TUNNELS)
 
     def send_pending(self) -> None:
         """Sends what the windows allow; what is left waits, bounded."""
@@ -510,18 +519,20 @@ class Http2ClientStream:
             self.reset()  # the server answered without reading the whole request: stop sending it
 
     def on_reset(self, error_code: Any) -> None:
+        kind = ResetKind.RESET
         if error_code == _REFUSED:
             self.reused = True  # RFC 9113 8.7: not processed, safe to retry
+            kind = ResetKind.REFUSED
         name = getattr(error_code, "name", error_code)
-        self.fail(f"upstream reset stream: {name}")
+        self.fail(_upstream(kind, f"upstream reset stream: {name}"))
 
-    def fail(self, reason: str) -> None:
+    def fail(self, reset: StreamReset) -> None:
         receiver = self.receiver
         self.receiver = None
         self.client.release(self)
         if receiver is not None and not self.response_done:
-            receiver.on_upstream_reset(reason)
+            receiver.on_upstream_reset(reset)
 
-    def _fail_soon(self, reason: str) -> None:
+    def _fail_soon(self, reset: StreamReset) -> None:
         # Not from inside send_headers: the proxy is still setting this stream up.
-        self.client.conn.loop.call_soon(self.fail, reason)
+        self.client.conn.loop.call_soon(self.fail, reset)

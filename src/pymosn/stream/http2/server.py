@@ -28,7 +28,13 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from pymosn.api.errors import ProtocolError
+from pymosn.api.errors import (
+    DOWNSTREAM_CLOSED,
+    DOWNSTREAM_RESET,
+    ProtocolError,
+    StreamReset,
+    downstream_protocol_error,
+)
 from pymosn.api.filter import FilterStatus
 from pymosn.network.connection import Connection
 from pymosn.protocol.http1.head import BODY_LENGTH
@@ -70,7 +76,10 @@ _PREMATURE_RESETS = 100  # a client that never answers the PING still gets the f
 class Http2ServerConnection:
     """Read filter on a downstream connection speaking HTTP/2. stream_factory(stream, head)
     -> receiver with on_headers(head, end_stream), on_data(data, end_stream),
-    on_trailers(trailers) and on_reset(reason)."""
+    on_trailers(trailers) and on_reset(reset: StreamReset). A request refused before it could
+    start (malformed or oversized head, CONNECT) gets a receiver too, told
+    on_bad_request(head or None, reset): it answers when reset.status says the stream can
+    still take a response, and accounts the request as one stream either way."""
 
     def __init__(
         self,
@@ -154,15 +163,16 @@ class Http2ServerConnection:
             head = request_head(fields, end_stream, self.settings.max_header_list_size)
         except MalformedHeaders as error:
             self._stream_error(sid, error)
+            self._bad_request(sid, None, downstream_protocol_error(error, answerable=False), end_stream)
             return
         except ProtocolError as error:  # over the header list limit
-            self._answer_locally(sid, error, end_stream)
+            self._answer_locally(sid, None, error, end_stream)
             return
         stats = self.stats
         if stats is not None:
             stats.downstream_rq_http2_total += 1
         if head.method == b"CONNECT":
-            self._answer_locally(sid, ProtocolError("CONNECT is not supported", 501), end_stream)
+            self._answer_locally(sid, head, ProtocolError("CONNECT is not supported", 501), end_stream)
             return
         stream = Http2Stream(self, sid, head)
         stream.remote_ended = end_stream
@@ -216,10 +226,11 @@ class Http2ServerConnection:
         stream.receiver.on_trailers(trailers)
 
     def _malformed_body(self, stream: Http2Stream, reason: str, error: MalformedHeaders | None = None) -> None:
-        self._stream_error(stream.stream_id, error or MalformedHeaders(reason))
+        error = error or MalformedHeaders(reason)
+        self._stream_error(stream.stream_id, error)
         stream.closed = True
         self._stream_done(stream)
-        stream.receiver.on_reset("downstream stream error: " + reason)
+        stream.receiver.on_reset(downstream_protocol_error(error, answerable=False))
 
     def on_stream_reset(self, sid: int, code: int) -> None:
         stream = self.streams.get(sid)
@@ -227,7 +238,7 @@ class Http2ServerConnection:
             return
         stream.closed = True
         self._stream_done(stream)
-        stream.receiver.on_reset("downstream stream reset")
+        stream.receiver.on_reset(DOWNSTREAM_RESET)
         if not stream.responded:
             self.premature_resets += 1
             if self.premature_resets >= _PREMATURE_RESETS and 2 * self.premature_resets > self.opened:
@@ -270,26 +281,31 @@ class Http2ServerConnection:
         if self.on_protocol_error is not None:
             self.on_protocol_error(error)
 
-    def _answer_locally(self, sid: int, error: ProtocolError, end_stream: bool) -> None:
-        """Answers a request that never reaches the proxy (header list too large, CONNECT)."""
-        body = error.reason.encode() + b"\n"
-        machine = self.codec
-        machine.send_headers(
-            sid,
-            [(b":status", b"%d" % error.status), (b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body))],
-        )
-        machine.send_data(sid, body, end_stream=True)
-        if not end_stream:
-            machine.reset_stream(sid, _NO_ERROR)  # the request body is not wanted
+    def _answer_locally(self, sid: int, head: Any, error: ProtocolError, end_stream: bool) -> None:
+        """A request that never reaches the proxy (header list too large, CONNECT): its
+        receiver answers with the error (the request body, if any, is refused once the
+        response has ended)."""
         if self.on_protocol_error is not None:
             self.on_protocol_error(error)
+        self._bad_request(sid, head, downstream_protocol_error(error), end_stream)
+
+    def _bad_request(self, sid: int, head: Any, reset: StreamReset, end_stream: bool) -> None:
+        stream = Http2Stream(self, sid, head)
+        stream.remote_ended = end_stream
+        if reset.status:
+            self.streams[sid] = stream
+        else:
+            stream.closed = True  # reset already: there is nothing to answer on
+        receiver = stream.receiver = self.stream_factory(stream, head)
+        receiver.on_bad_request(head, reset)
 
     def _connection_error(self, reason: str) -> None:
         """The codec found a connection error and queued its GOAWAY: send it, end every stream."""
+        error = ProtocolError("HTTP/2 connection error: " + reason)
         if self.on_protocol_error is not None:
-            self.on_protocol_error(ProtocolError("HTTP/2 connection error: " + reason))
+            self.on_protocol_error(error)
         self._flush()
-        self._close()
+        self._close(downstream_protocol_error(error, answerable=False))
 
     # --- flow control ------------------------------------------------------------------------
 
@@ -356,7 +372,7 @@ class Http2ServerConnection:
     def _reap(self, stream: Http2Stream) -> None:
         if self.streams.get(stream.stream_id) is stream:
             self._stream_done(stream)
-            stream.receiver.on_reset("downstream stream reset")
+            stream.receiver.on_reset(DOWNSTREAM_RESET)
 
     def _stream_done(self, stream: Http2Stream) -> None:
         sid = stream.stream_id
@@ -390,29 +406,29 @@ class Http2ServerConnection:
                 stream._send_deferred()
         self._flush()
 
-    def _close(self) -> None:
+    def _close(self, reset: StreamReset = DOWNSTREAM_CLOSED) -> None:
         if self.closing:
             return
         self.closing = True
         self.codec.stop()
         self._flush()
         self.conn.close()  # pending writes (the GOAWAY) leave first
-        self._reset_all("downstream connection closed")
+        self._reset_all(reset)
 
-    def _reset_all(self, reason: str) -> None:
+    def _reset_all(self, reset: StreamReset) -> None:
         streams = list(self.streams.values())
         self.streams.clear()
         self.blocked.clear()
         for stream in streams:
             stream.closed = True
-            stream.receiver.on_reset(reason)
+            stream.receiver.on_reset(reset)
 
     def _on_close(self, conn: Connection, exc: Exception | None) -> None:
         self.closing = True
         if self._ping_timer is not None:
             self._ping_timer.cancel()
             self._ping_timer = None
-        self._reset_all("downstream connection closed")
+        self._reset_all(DOWNSTREAM_CLOSED)
         if self._counted:
             self._counted = False
             self.stats.downstream_cx_http2_active -= 1
@@ -421,6 +437,8 @@ class Http2ServerConnection:
 class Http2Stream:
     """One stream: the `server` a receiver sends its response through, and the `conn` it
     reads its connection facts from and flow-controls (see the module docstring)."""
+
+    protocol = "HTTP/2"  # for a receiver that has no request head to read it from
 
     __slots__ = (
         "owner",

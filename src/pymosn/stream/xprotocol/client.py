@@ -16,7 +16,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from pymosn.api.errors import ProtocolError
+from pymosn.api.errors import ProtocolError, ResetKind, ResetSource, StreamReset
 from pymosn.api.filter import FilterStatus
 from pymosn.network.connection import Connection
 from pymosn.protocol.xprotocol.api import Frame, FrameKind, XCodec
@@ -25,7 +25,7 @@ from pymosn.protocol.xprotocol.api import Frame, FrameKind, XCodec
 class ResponseReceiver:
     def on_response(self, frame: Frame) -> None: ...
 
-    def on_upstream_failure(self, reason: str) -> None: ...
+    def on_upstream_failure(self, reset: StreamReset) -> None: ...
 
 
 class KeepAlive:
@@ -128,7 +128,7 @@ class XClientConnection:
                 elif not frame.heartbeat and self.on_late_response is not None:
                     self.on_late_response()
         except ProtocolError as error:
-            self.fail(f"upstream protocol error: {error.reason}")
+            self.fail(_upstream(ResetKind.PROTOCOL_ERROR, f"upstream protocol error: {error.reason}"))
         if self.keepalive is not None:
             self.last_activity = self.conn.loop.time()
         return FilterStatus.STOP
@@ -148,7 +148,7 @@ class XClientConnection:
             self.heartbeat_id = None
             self.heartbeat_failures += 1
             if self.heartbeat_failures >= keepalive.max_failures:
-                self.fail("upstream did not answer heartbeats")
+                self.fail(_upstream(ResetKind.TIMEOUT, "upstream did not answer heartbeats"))
                 return
         idle_for = loop.time() - self.last_activity
         if self.waiting or idle_for < keepalive.interval:
@@ -160,24 +160,29 @@ class XClientConnection:
 
     # --- endings -------------------------------------------------------------------------------
 
-    def fail(self, reason: str) -> None:
+    def fail(self, reset: StreamReset) -> None:
         """Close the connection and tell every waiting receiver."""
         self.conn.close()
-        self._fail_waiting(reason)
+        self._fail_waiting(reset)
 
     def close(self) -> None:
         self.conn.close()
 
-    def _fail_waiting(self, reason: str) -> None:
+    def _fail_waiting(self, reset: StreamReset) -> None:
         waiting, self.waiting = self.waiting, {}
         for receiver in waiting.values():
-            receiver.on_upstream_failure(reason)
+            receiver.on_upstream_failure(reset)
 
     def _on_close(self, conn: Connection, exc: Exception | None) -> None:
         self.closed = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._fail_waiting("upstream connection closed" if exc is None else f"upstream connection reset: {exc}")
+        detail = "upstream connection closed" if exc is None else f"upstream connection reset: {exc}"
+        self._fail_waiting(_upstream(ResetKind.CONNECTION_CLOSED, detail))
         if self.on_close is not None:
             self.on_close(self)
+
+
+def _upstream(kind: ResetKind, detail: str) -> StreamReset:
+    return StreamReset(ResetSource.UPSTREAM, kind, detail)

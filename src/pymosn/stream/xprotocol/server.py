@@ -2,13 +2,15 @@
 
 A read filter that cuts the byte stream into frames with the connection's codec, answers
 heartbeats itself, and hands every request to `on_request(server, frame)`. Responses are
-written back as raw frames in whatever order they come: RPC callers match them by request id."""
+written back as raw frames in whatever order they come: RPC callers match them by request id.
+A request in flight keeps itself in `requests` until it ends; when the connection closes each
+is told on_reset(reset), so none waits on for a caller that is gone."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from pymosn.api.errors import ProtocolError
+from pymosn.api.errors import DOWNSTREAM_CLOSED, ProtocolError, StreamReset, downstream_protocol_error
 from pymosn.api.filter import FilterStatus
 from pymosn.network.connection import Connection
 from pymosn.protocol.xprotocol.api import Frame, FrameKind, XCodec
@@ -33,6 +35,8 @@ class XServerConnection:
         self.in_flight = 0  # requests we owe a response (one-way ones excluded)
         self.draining = False
         self.broken = False
+        self.requests: set = set()  # requests in flight (they add and remove themselves)
+        self._close_reset: StreamReset = DOWNSTREAM_CLOSED
         conn.close_callbacks.append(self._on_close)
         self.close_listeners: list[Callable[[], None]] = []
 
@@ -79,6 +83,7 @@ class XServerConnection:
         self.buffer.clear()
         if self.on_protocol_error is not None:
             self.on_protocol_error(error)
+        self._close_reset = downstream_protocol_error(error, answerable=False)
         self.conn.close()
 
     # --- responses -----------------------------------------------------------------------------
@@ -101,6 +106,9 @@ class XServerConnection:
             self.conn.close()
 
     def _on_close(self, conn: Connection, exc: Exception | None) -> None:
+        requests, self.requests = self.requests, set()
+        for request in requests:
+            request.on_reset(self._close_reset)
         listeners, self.close_listeners = self.close_listeners, []
         for listener in listeners:
             listener()
