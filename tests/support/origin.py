@@ -14,13 +14,20 @@ Behaviour is chosen by path, so one origin serves every test:
                      later one, like a server closing an idle connection as it is reused
   /ws                answers 101 to an Upgrade request, then echoes raw bytes
   /nolength          a body without Content-Length or chunking (ends at close)
-Every request is recorded in `origin.requests` (method, path, headers)."""
+  /garbage           bytes that are not an HTTP response
+  /badchunk          a chunked response whose second chunk size is not hex
+  /switch            101 Switching Protocols whatever the request asked for
+  /stall             the head and 10 of 100 body bytes, then nothing (the connection stays)
+Every request is recorded in `origin.requests` (method, path, headers) once complete, its path
+in `origin.heads` as soon as its head is; a request whose connection closed before it was
+complete, in `origin.cut_short` (path, time.monotonic())."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import threading
+import time
 
 import httptools
 
@@ -33,6 +40,7 @@ class _Handler(asyncio.Protocol):
         self.tunnel = False
         self.paused = False
         self.served = 0
+        self.in_request = False  # a request head has arrived, its end has not
         self._reset()
 
     def _reset(self) -> None:
@@ -44,6 +52,10 @@ class _Handler(asyncio.Protocol):
     def connection_made(self, transport) -> None:
         self.transport = transport
         self.origin.connections += 1
+
+    def connection_lost(self, exc) -> None:
+        if self.in_request:
+            self.origin.cut_short.append((self.url.decode("latin-1"), time.monotonic()))
 
     def data_received(self, data: bytes) -> None:
         if self.tunnel:
@@ -67,6 +79,8 @@ class _Handler(asyncio.Protocol):
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        self.in_request = True
+        self.origin.heads.append(self.url.decode("latin-1"))
         if self.url.startswith(b"/mirror"):
             self.mirror_chunks = []
 
@@ -76,6 +90,7 @@ class _Handler(asyncio.Protocol):
             self.mirror_chunks.append(body)
 
     def on_message_complete(self) -> None:
+        self.in_request = False
         path = self.url.decode("latin-1")
         method = self.parser.get_method().decode()
         headers = {n.decode("latin-1").lower(): v.decode("latin-1") for n, v in self.headers}
@@ -126,6 +141,20 @@ class _Handler(asyncio.Protocol):
             self._write_head(200, [("content-length", "100")], True)
             t.write(b"x" * 50)
             t.close()
+            return
+        if path.startswith("/garbage"):
+            t.write(b"this is not HTTP\r\n\r\n")
+            return
+        if path.startswith("/badchunk"):
+            self._write_head(200, [("transfer-encoding", "chunked")], keep)
+            t.write(b"5\r\nhello\r\nzz\r\nbad\r\n")
+            return
+        if path.startswith("/switch"):
+            t.write(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: test\r\nconnection: upgrade\r\n\r\n")
+            return
+        if path.startswith("/stall"):
+            self._write_head(200, [("content-length", "100")], keep)
+            t.write(b"x" * 10)
             return
         if path.startswith("/nolength"):
             self._write_head(200, [("content-type", "text/plain")], False)
@@ -186,6 +215,8 @@ class Origin:
         self.name = name
         self.ssl_context = ssl_context
         self.requests: list[dict] = []
+        self.heads: list[str] = []
+        self.cut_short: list[tuple[str, float]] = []
         self.connections = 0
         self.streamed = 0
         self.port = 0

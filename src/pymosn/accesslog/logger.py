@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pymosn.accesslog.format import DEFAULT_FORMAT, compile_format
-from pymosn.accesslog.sink import BufferedSink
+from pymosn.accesslog.sink import FLUSH_INTERVAL, BufferedSink
 from pymosn.api.stream_info import StreamInfo
 
 
 class AccessLogger:
     __slots__ = ("formatter", "sink", "_render", "_newline")
 
-    def __init__(self, path: str, format: str = "", *, flush_interval: float = 1.0) -> None:
+    def __init__(self, path: str, format: str = "", *, flush_interval: float = FLUSH_INTERVAL) -> None:
         """`path` is "stdout", "stderr" or a file; an empty `format` means DEFAULT_FORMAT.
         Raises FormatError for a bad format and OSError for a path that cannot be opened."""
         source = format or DEFAULT_FORMAT

@@ -1,22 +1,28 @@
 """Where access-log lines go: buffered in memory and written in batches.
 
 The data path only appends a string to a list. A loop timer flushes the batch every
-`flush_interval` seconds (pilot-agent configures Envoy with 1 s), and a full buffer flushes
-at once so memory stays bounded when no loop is running."""
+`flush_interval` seconds (pilot-agent configures Envoy with 1 s; PYMOSN_FILE_FLUSH_INTERVAL_MSEC
+sets another, as Envoy's --file-flush-interval-msec does), and a full buffer flushes at once so
+memory stays bounded when no loop is running."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from typing import TextIO
 
 MAX_BUFFERED_LINES = 4096
+_INTERVAL_MS = os.environ.get("PYMOSN_FILE_FLUSH_INTERVAL_MSEC", "1000").strip() or "1000"
+if not _INTERVAL_MS.isdigit() or int(_INTERVAL_MS) == 0:
+    raise ValueError(f"PYMOSN_FILE_FLUSH_INTERVAL_MSEC={_INTERVAL_MS!r}: must be a whole number of milliseconds > 0")
+FLUSH_INTERVAL = int(_INTERVAL_MS) / 1000.0
 
 
 class BufferedSink:
     __slots__ = ("path", "flush_interval", "lines", "timer", "file", "closed")
 
-    def __init__(self, path: str, flush_interval: float = 1.0) -> None:
+    def __init__(self, path: str, flush_interval: float = FLUSH_INTERVAL) -> None:
         self.path = path
         self.flush_interval = flush_interval
         self.lines: list[str] = []

@@ -383,6 +383,11 @@ class Listener:
         for conn in list(self.connections):
             conn.close()
 
+    def abort_all(self) -> None:
+        """Ends the connections a close could not (their peer reads nothing)."""
+        for conn in list(self.connections):
+            conn.abort()
+
 
 class _AcceptedConnection(Connection):
     """A connection of a listener: the listener counts it when its transport is up."""

@@ -25,6 +25,7 @@ from pymosn.upstream.cluster import ClusterManager
 from pymosn.upstream.health_check import start_health_checks
 
 log = logging.getLogger("pymosn.server")
+_CLOSE_GRACE = 1.0  # seconds closed connections get to send what they hold before being aborted
 
 
 class Runtime:
@@ -194,6 +195,15 @@ class Runtime:
             await asyncio.sleep(0.05)
         for listener in self.listeners:
             listener.close_all()
+        # The streams those connections carried end, and write their access-log lines, as
+        # the closes complete: before the loggers close.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _CLOSE_GRACE
+        while any(lst.connections for lst in self.listeners) and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        for listener in self.listeners:
+            listener.abort_all()
+        await asyncio.sleep(0)
         if self.admin is not None:
             await self.admin.stop()
         self.snapshot_ref.current.clusters.close()

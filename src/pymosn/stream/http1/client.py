@@ -156,6 +156,10 @@ class ClientStreamConnection:
         self.receiver = None
         if self._reusable and not self.conn.closed:
             self.reused = True
+            if self.conn.reading_paused:
+                # paused for a slow client whose response ended in the same read: the next
+                # request's response must be read
+                self.conn.resume_reading()
             self.on_idle(self)
         else:
             self.conn.close()

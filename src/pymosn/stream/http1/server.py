@@ -272,12 +272,17 @@ class ServerStreamConnection:
             self.conn.close()
             return
         if self._queue:
-            self._start_queued()
+            # Next turn: the receiver whose last send this was finishes (and logs) first.
+            self.conn.loop.call_soon(self._start_next)
             return
         if self.conn.reading_paused:
             self.conn.resume_reading()
         if self.conn.on_idle is not None:
             self.conn.on_idle(self.conn)
+
+    def _start_next(self) -> None:
+        if self._queue and self.active is None and not self._closing:
+            self._start_queued()
 
     def _start_queued(self) -> None:
         entry = self._queue.popleft()
