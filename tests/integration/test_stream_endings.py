@@ -307,15 +307,24 @@ def test_malformed_body_does_not_wedge_a_one_request_cluster(env):
         assert httpx.get(f"http://127.0.0.1:{env.h1}/one/echo", timeout=10).status_code == 200
 
 
+def _holding(env: Env, prefix: str, name: str) -> socket.socket:
+    """A request that keeps its upstream connection (and its place in the circuit breaker)
+    until the test sends the last 2 bytes of its body."""
+    s = socket.create_connection(("127.0.0.1", env.h1), timeout=10)
+    s.sendall(b"POST %b/echo/%b HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n" % (prefix, name.encode()) + CLOSE
+              + b"\r\nha")
+    wait_for(lambda: f"/echo/{name}" in env.origin.heads, what="the holding request at the upstream")
+    return s
+
+
 def test_circuit_breaker_overflow(env):
-    with socket.create_connection(("127.0.0.1", env.h1), timeout=10) as busy:
-        busy.sendall(b"GET /one/slow/1000 HTTP/1.1\r\nHost: x\r\n" + CLOSE + b"\r\n")
-        wait_stats(env.admin, {"cluster.one.upstream_rq_active": 1})
+    with _holding(env, b"/one", "overflow") as busy:
         out, client = exchange(env, b"GET /one/echo HTTP/1.1\r\nHost: x\r\n" + CLOSE + b"\r\n")
         assert status_of(out) == 503
+        busy.sendall(b"lf")
         assert status_of(read_all(busy)) == 200
         assert ended(env, "h1", client) == ["503 UO GET /one/echo"]
-        assert ended(env, "h1", address(busy)) == ["200 - GET /one/slow/1000"]
+        assert ended(env, "h1", address(busy)) == ["200 - POST /one/echo/overflow"]
 
 
 # --- HTTP/1.1: the client goes away ----------------------------------------------------------
@@ -365,6 +374,27 @@ def test_client_closing_mid_body_resets_the_upstream_request_at_once(env):
     assert ended(env, "h1", client) == ["0 DC POST /echo/cut"]
 
 
+def test_client_leaving_cancels_the_http2_upstream_stream(env):
+    """Over an HTTP/2 upstream the cut request is a RST_STREAM(CANCEL) its server sees, from
+    an HTTP/1.1 client's FIN mid-body and from an HTTP/2 client's own reset alike."""
+    resets = len(env.h2_origin.resets)
+    with socket.create_connection(("127.0.0.1", env.h1), timeout=10) as s:
+        s.sendall(b"POST /h2up/echo/fin HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\npart")
+        wait_for(lambda: any(_hosts_rq_active(env)), what="the request at its upstream")
+        s.shutdown(socket.SHUT_WR)
+        assert read_all(s, timeout=5) == b""
+        h1_client = address(s)
+    with _h2(env) as client:
+        sid = client.request("/h2up/hang")
+        wait_for(lambda: any(_hosts_rq_active(env)), what="the request at its upstream")
+        client.reset(sid)
+        h2_client = address(client.sock)
+        wait_for(lambda: len(env.h2_origin.resets) >= resets + 2, what="two streams reset at the upstream")
+    assert sorted(env.h2_origin.resets[resets:]) == [("/echo/fin", 8), ("/hang", 8)]
+    assert ended(env, "h1", h1_client) == ["0 DC POST /h2up/echo/fin"]
+    assert ended(env, "h2", h2_client) == ["0 DC GET /h2up/hang"]
+
+
 def test_client_half_close_after_a_complete_request_still_gets_its_response(env):
     with socket.create_connection(("127.0.0.1", env.h1), timeout=10) as s:
         s.sendall(b"POST /slow/200 HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nbody")
@@ -377,22 +407,23 @@ def test_client_half_close_after_a_complete_request_still_gets_its_response(env)
 
 def test_client_gone_while_waiting_for_a_pooled_connection(env):
     """`queue` has one connection and room for one waiter: a waiter that leaves must free its
-    place (the next one is served, not refused as pending overflow)."""
-    busy = socket.create_connection(("127.0.0.1", env.h1), timeout=10)
-    busy.sendall(b"GET /queue/slow/800 HTTP/1.1\r\nHost: x\r\n" + CLOSE + b"\r\n")
-    wait_stats(env.admin, {"cluster.queue.upstream_rq_active": 1})
+    place, so the next one waits too instead of being refused as pending overflow."""
+    busy = _holding(env, b"/queue", "queued")
     waiter = socket.create_connection(("127.0.0.1", env.h1), timeout=10)
     waiter.sendall(b"GET /queue/echo HTTP/1.1\r\nHost: x\r\n" + CLOSE + b"\r\n")
     wait_stats(env.admin, {"cluster.queue.upstream_rq_active": 2})
     gone = address(waiter)
     _abort(waiter)
     wait_stats(env.admin, {"cluster.queue.upstream_rq_active": 1})
-    out, next_client = exchange(env, b"GET /queue/echo HTTP/1.1\r\nHost: x\r\n" + CLOSE + b"\r\n")
-    assert status_of(out) == 200
-    assert status_of(read_all(busy)) == 200
-    busy.close()
-    assert ended(env, "h1", gone) == ["0 DC GET /queue/echo"]
-    assert ended(env, "h1", next_client) == ["200 - GET /queue/echo"]
+    with socket.create_connection(("127.0.0.1", env.h1), timeout=10) as after:
+        after.sendall(b"GET /queue/echo HTTP/1.1\r\nHost: x\r\n" + CLOSE + b"\r\n")
+        wait_stats(env.admin, {"cluster.queue.upstream_rq_active": 2})  # waiting, not refused
+        busy.sendall(b"lf")
+        assert status_of(read_all(busy)) == 200
+        assert status_of(read_all(after)) == 200
+        busy.close()
+        assert ended(env, "h1", gone) == ["0 DC GET /queue/echo"]
+        assert ended(env, "h1", address(after)) == ["200 - GET /queue/echo"]
 
 
 @pytest.mark.parametrize(
@@ -500,7 +531,7 @@ def test_many_clients_closing_mid_body_stay_bounded(env):
     pid = env.proxy.proc.pid
     addresses = []
     with Bystander(f"http://127.0.0.1:{env.h1}/echo") as bystander:
-        time.sleep(0.2)
+        wait_for(lambda: bystander.ok, what="the bystander's first answer")
         rss_before = rss_kib(pid)
         for _ in range(10):
             batch = [socket.create_connection(("127.0.0.1", env.h1), timeout=10) for _ in range(20)]
@@ -514,6 +545,7 @@ def test_many_clients_closing_mid_body_stay_bounded(env):
                 s.close()
         wait_stats(env.admin, IDLE)
         rss_after = rss_kib(pid)
+        wait_for(lambda: bystander.ok >= 5, what="five bystander answers")
         bystander.check()
     assert rss_after - rss_before < 20 * 1024, f"RSS grew {rss_after - rss_before} KiB"
     # every request that reached the upstream was cut short there, none left open
