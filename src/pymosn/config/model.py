@@ -181,12 +181,16 @@ class ClientCertDetails(Model):
 class Http2ProtocolOptions(Model):
     """HTTP/2 SETTINGS a proxy listener advertises: Envoy's Http2ProtocolOptions names, with its
     edge-proxy recommended values as defaults (MOSN has no such block). max_frame_size is
-    pymosn's; the header list limit is max_request_headers_kb, as in Envoy."""
+    pymosn's; the header list limit is max_request_headers_kb, as in Envoy. The flood bounds
+    are Envoy's too (protocol/http2/flood.py); the empty-frame one applies to listeners."""
 
     max_concurrent_streams: int = 100
     initial_stream_window_size: int = 65536
     initial_connection_window_size: int = 1048576
     max_frame_size: int = 16384
+    max_outbound_frames: int = 10000
+    max_outbound_control_frames: int = 1000
+    max_consecutive_inbound_frames_with_empty_payload: int = 1
 
 
 class ProxyConfig(Model):

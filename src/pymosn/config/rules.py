@@ -218,6 +218,10 @@ def http2_protocol_options(obj: model.Http2ProtocolOptions, path: str, walker: W
         "initial_stream_window_size": (65535, 2**31 - 1),
         "initial_connection_window_size": (65535, 2**31 - 1),
         "max_frame_size": (16384, 16777215),
+        # uint32 in Envoy, which requires at least 1 outbound frame
+        "max_outbound_frames": (1, 2**32 - 1),
+        "max_outbound_control_frames": (1, 2**32 - 1),
+        "max_consecutive_inbound_frames_with_empty_payload": (0, 2**32 - 1),
     }
     for field, (low, high) in bounds.items():
         value = getattr(obj, field)

@@ -14,6 +14,7 @@ from pymosn.filter.network.proxy import alpn_select, http2_filter_factory, proxy
 from pymosn.filter.network.tcp_proxy import TcpProxySettings, tcp_proxy_filter_factory
 from pymosn.protocol.detect import match_http1, match_http2
 from pymosn.protocol.http2 import Http2Settings
+from pymosn.protocol.http2.settings import HEADER_BLOCK_TIMEOUT
 from pymosn.protocol.xprotocol import registry as xprotocol_registry
 from pymosn.proxy.client_cert import ClientCertForwarding
 from pymosn.proxy.rpc import RpcSettings, rpc_filter_factory
@@ -117,6 +118,12 @@ def _http2_proxy(cfg: model.ProxyConfig, ctx: ListenerContext):
         initial_connection_window_size=options.initial_connection_window_size,
         max_frame_size=options.max_frame_size,
         max_header_list_size=cfg.max_request_headers_kb * 1024,
+        max_outbound_frames=options.max_outbound_frames,
+        max_outbound_control_frames=options.max_outbound_control_frames,
+        max_consecutive_inbound_frames_with_empty_payload=options.max_consecutive_inbound_frames_with_empty_payload,
+        # a header block left open stalls its whole connection; Envoy's stream idle timer
+        # runs from its first frame (with the timeout disabled, the default bounds it still)
+        header_block_timeout=cfg.stream_idle_timeout or HEADER_BLOCK_TIMEOUT,
     )
     return http2_filter_factory(_proxy_settings(cfg, ctx), http2)
 

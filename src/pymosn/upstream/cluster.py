@@ -45,6 +45,7 @@ class Cluster:
         self.h2_settings = DEFAULT_SETTINGS if options is None else Http2ClientSettings(
             options.max_concurrent_streams, options.initial_stream_window_size,
             options.initial_connection_window_size, options.max_frame_size,
+            options.max_outbound_frames, options.max_outbound_control_frames,
         )
         self._h2_ssl_context: ssl.SSLContext | None = None
         if self.ssl_context is not None and not tls.alpn and self.protocol in (HTTP2, AUTO):

@@ -212,7 +212,8 @@ def _common_options(m: Message, idle: float, max_requests: int) -> tuple[float, 
     return idle, max_requests
 
 
-_H2_SETTINGS = ("max_concurrent_streams", "initial_stream_window_size", "initial_connection_window_size")
+_H2_SETTINGS = ("max_concurrent_streams", "initial_stream_window_size", "initial_connection_window_size",
+                "max_outbound_frames", "max_outbound_control_frames")
 
 
 def _warn_settings(m: Message, field: str, out: dict | None = None, ctx: Context | None = None) -> None:

@@ -58,7 +58,9 @@ def http_connection_manager(ext: Extension, filter_path: str, ctx: Context) -> H
     h2 = m.message("http2_protocol_options", s.HTTP2_PROTOCOL_OPTIONS)
     if h2 is not None:
         settings = ctx.node({}, h2.path)
-        for name in ("max_concurrent_streams", "initial_stream_window_size", "initial_connection_window_size"):
+        for name in ("max_concurrent_streams", "initial_stream_window_size", "initial_connection_window_size",
+                     "max_outbound_frames", "max_outbound_control_frames",
+                     "max_consecutive_inbound_frames_with_empty_payload"):
             value = h2.int(name)
             if value is not None:
                 ctx.put(settings, name, value, h2.at(name))

@@ -43,6 +43,7 @@ from pymosn.protocol.http2 import (
 from pymosn.protocol.http2.fast_server import FastServerCodec, Http2ConnectionError
 from pymosn.protocol.http2.frames import MAX_STREAM_ID, goaway
 from pymosn.protocol.http2.h2_server import H2ServerCodec
+from pymosn.stream.http2.flood_guard import FloodGuard
 
 log = logging.getLogger("pymosn.http2")
 CODECS = {"fast": FastServerCodec, "h2": H2ServerCodec}
@@ -101,6 +102,7 @@ class Http2ServerConnection:
         self._counted = False  # in downstream_cx_http2_active
         self.opened = 0  # streams that reached a receiver
         self.premature_resets = 0  # of those, reset by the client before a response started
+        self.flood_guard = FloodGuard(self, settings)
         conn.close_callbacks.append(self._on_close)
         conn.watermark_listener = self
 
@@ -124,7 +126,7 @@ class Http2ServerConnection:
             try:
                 self.codec.receive(data)
             except Http2ConnectionError as error:
-                self._connection_error(error.reason)
+                self._connection_error(error)
                 return FilterStatus.STOP
         except Exception:  # a bug of ours must cost this connection only, and be seen
             log.exception("HTTP/2 connection %s: unexpected error, closing it", self.conn.id)
@@ -247,6 +249,12 @@ class Http2ServerConnection:
                 except _SEND_ERRORS:
                     stream._lost()
 
+    def on_header_block_started(self) -> None:
+        self.flood_guard.header_block_started()
+
+    def on_header_block_ended(self) -> None:
+        self.flood_guard.header_block_ended()
+
     def on_ping_ack(self, data: bytes) -> None:
         if data == _DRAIN_PING:
             self._final_goaway()
@@ -284,10 +292,14 @@ class Http2ServerConnection:
         if self.on_protocol_error is not None:
             self.on_protocol_error(error)
 
-    def _connection_error(self, reason: str) -> None:
+    def _connection_error(self, error: Http2ConnectionError) -> None:
         """The codec found a connection error and queued its GOAWAY: send it, end every stream."""
+        if error.flood is not None:
+            self.flood_guard.count(error.flood)
+            self.flood_guard.close_soon()  # the GOAWAY leaves with _close's flush
+            return
         if self.on_protocol_error is not None:
-            self.on_protocol_error(ProtocolError("HTTP/2 connection error: " + reason))
+            self.on_protocol_error(ProtocolError("HTTP/2 connection error: " + error.reason))
         self._flush()
         self._close()
 
@@ -314,6 +326,7 @@ class Http2ServerConnection:
 
     def on_below_write_low_watermark(self) -> None:
         self.write_blocked = False
+        self.flood_guard.queue.drained()
         self._push_blocked()
 
     # --- drain -------------------------------------------------------------------------------
@@ -369,6 +382,8 @@ class Http2ServerConnection:
     def _flush(self) -> None:
         data = self.codec.data_to_send()
         if data:
+            if self.write_blocked and not self.closing and self.flood_guard.floods(data):
+                return
             self.conn.write(data)
 
     def _flush_unless_receiving(self) -> None:
@@ -412,6 +427,7 @@ class Http2ServerConnection:
         if self._ping_timer is not None:
             self._ping_timer.cancel()
             self._ping_timer = None
+        self.flood_guard.closed()
         self._reset_all("downstream connection closed")
         if self._counted:
             self._counted = False
