@@ -225,7 +225,7 @@ def http2_protocol_options(obj: model.Http2ProtocolOptions, path: str, walker: W
     }
     for field, (low, high) in bounds.items():
         value = getattr(obj, field)
-        if not low <= value <= high:
+        if value >= 0 and not low <= value <= high:  # below 0: non_negative_ints says so
             walker.log.error(child(path, field), f"must be {low}..{high}, got {value}")
     return obj
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 import hpack
 import pytest
 
-from pymosn.metrics.stats import ListenerStats
+from pymosn.metrics.stats import ClusterStats, ListenerStats
 from pymosn.protocol.http2 import Http2Settings
 from pymosn.protocol.http2.flood import Flood, OutboundQueue, count_frames
 from pymosn.stream.http2 import server as server_module
+from pymosn.stream.http2.client import Http2ClientConnection, Http2ClientSettings
 from pymosn.stream.http2.server import Http2ServerConnection
-from tests.unit.stream.test_http2_server import FakeConnection
+from tests.unit.stream.test_http2_client import FakeConn, Owner
+from tests.unit.stream.test_http2_server import FakeConnection, FakeLoop
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 GET = [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"t"), (b":path", b"/")]
@@ -285,3 +287,26 @@ def test_header_block_finished_in_time_disarms_its_timer(codec):
 def test_settings_out_of_bounds_are_named(values):
     (problem,) = Http2Settings(**values).problems()
     assert problem[0] == next(iter(values))
+
+
+# --- the upstream client: an upstream that sends PINGs and does not read ------------------------
+
+
+def test_upstream_that_does_not_read_its_acks_is_cut_off():
+    conn, stats = FakeConn(), ClusterStats()
+    conn.loop = FakeLoop()
+    client = Http2ClientConnection(conn, Owner(), scheme=b"http", authority=b"origin", stats=stats,
+                                   settings=Http2ClientSettings(max_outbound_control_frames=5))
+    client.start()
+    client.on_data(frame(SETTINGS, 0, 0))
+    conn.take()
+    client.on_data(frame(PING, 0, 0, b"12345678") * 20)  # read: answered, nothing queued
+    assert [f[0] for f in frames(conn.take())] == [PING] * 20
+    conn.write_paused = True
+    client.on_data(frame(PING, 0, 0, b"12345678") * 5)
+    assert len(frames(conn.take())) == 5 and not conn.closed
+    client.on_data(frame(PING, 0, 0, b"12345678"))
+    (goaway,) = frames(conn.take())
+    assert goaway[0] == GOAWAY and int.from_bytes(goaway[3][4:8], "big") == ENHANCE_YOUR_CALM
+    assert conn.closed and stats.http2_outbound_control_flood == 1 and client.available() == 0
+    assert [h.fn for h in conn.loop.later] == [conn.abort]  # closed within a second regardless

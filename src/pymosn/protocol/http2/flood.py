@@ -60,10 +60,12 @@ class OutboundQueue:
         frames, control = count_frames(data)
         self.frames += frames
         self.control += control
-        if self.frames > self.max_frames:
-            return Flood.OUTBOUND
+        # checked per write, not per frame: of two bounds passed in one write, the control
+        # one is the likelier to have been passed first
         if self.control > self.max_control:
             return Flood.OUTBOUND_CONTROL
+        if self.frames > self.max_frames:
+            return Flood.OUTBOUND
         return None
 
     def drained(self) -> None:
