@@ -43,13 +43,10 @@ class _BoundedFrameBuffer(h2.FrameBuffer):
         self.max_empty_frames = codec.settings.max_consecutive_inbound_frames_with_empty_payload
         self.max_block_frames = 1 + codec.settings.max_continuation_frames
 
-    def _count_empty(self, empty: bool) -> None:
-        if empty:
-            self.empty_frames += 1
-            if self.empty_frames > self.max_empty_frames:
-                raise _Flooded("too many frames with an empty payload", Flood.INBOUND_EMPTY_FRAMES)
-        elif self.empty_frames:
-            self.empty_frames = 0
+    def _empty_frame(self) -> None:
+        self.empty_frames += 1
+        if self.empty_frames > self.max_empty_frames:
+            raise _Flooded("too many frames with an empty payload", Flood.INBOUND_EMPTY_FRAMES)
 
     def _update_header_buffer(self, f):
         kind = type(f)
@@ -57,18 +54,23 @@ class _BoundedFrameBuffer(h2.FrameBuffer):
         if block:
             if kind is not _CONTINUATION or f.stream_id != block[0].stream_id:
                 return super()._update_header_buffer(f)  # h2's PROTOCOL_ERROR
-            self._count_empty(not f.data)
+            if not f.data:
+                self._empty_frame()
+            elif self.empty_frames:
+                self.empty_frames = 0
             if len(block) >= self.max_block_frames:
                 raise _Flooded("header block of too many CONTINUATION frames", Flood.HEADER_BLOCK_FRAMES)
             f = super()._update_header_buffer(f)
             if not self._headers_buffer:
                 self.handler.on_header_block_ended()
             return f
-        if kind is _DATA:
-            self._count_empty(not f.data and "END_STREAM" not in f.flags)
-            return f
-        if kind is _HEADERS:
-            self._count_empty(not f.data and "END_STREAM" not in f.flags)
+        if kind is _DATA or kind is _HEADERS:
+            if not f.data and "END_STREAM" not in f.flags:
+                self._empty_frame()
+            elif self.empty_frames:
+                self.empty_frames = 0
+            if kind is _DATA:
+                return f
             if "END_HEADERS" not in f.flags:
                 f = super()._update_header_buffer(f)
                 self.handler.on_header_block_started()
