@@ -75,8 +75,8 @@ class Attack:
         url = f"http://127.0.0.1:{self.p.port}/echo/bystander"
         with Bystander(url, http2=True) as h2_bystander, Bystander(url) as h1_bystander:
             wait_for(lambda: h2_bystander.ok and h1_bystander.ok, what="bystanders served before the attack")
-            if unit is not None:
-                client.flood(unit, self.flooded)
+            if unit is not None:  # stops as the counter shows; the duration is for slow machines
+                client.flood(unit, self.flooded, duration=30.0)
             wait_for(self.flooded, what=self.counter)
             codes = client.goaway_codes_raw()
             before = h2_bystander.ok, h1_bystander.ok
