@@ -17,6 +17,7 @@ import msgspec
 from pymosn.config import model
 from pymosn.config.filter_chain_match import TRANSPORT_PROTOCOLS, combinations, match_keys
 from pymosn.config.filter_chain_match import network as chain_network
+from pymosn.config.http_limits import cluster_header_limits, http1_protocol_options, proxy_header_limits
 from pymosn.config.issues import INVALID, child, item, known_values_message
 from pymosn.config.protocols import AUTO, HTTP1, HTTP2, X, check_protocol, check_sub_protocol, is_rpc
 from pymosn.config.walker import Rule, Walker
@@ -538,7 +539,8 @@ def build_rules() -> dict[type, list[Rule]]:
         model.Listener: [listener],
         model.NetworkFilter: [network_filter],
         model.StreamFilter: [stream_filter],
-        model.ProxyConfig: [proxy_config],
+        model.ProxyConfig: [proxy_config, proxy_header_limits],
+        model.Http1ProtocolOptions: [http1_protocol_options],
         model.Http2ProtocolOptions: [http2_protocol_options],
         model.TcpProxyConfig: [tcp_proxy_config],
         model.TLSConfig: [tls_config],
@@ -557,7 +559,7 @@ def build_rules() -> dict[type, list[Rule]]:
         model.Redirect: [redirect],
         model.DirectResponse: [direct_response],
         model.HeaderValue: [header_value],
-        model.Cluster: [cluster],
+        model.Cluster: [cluster, cluster_header_limits],
         model.HealthCheck: [health_check],
         model.Host: [host],
         model.SocketAddress: [socket_address],
