@@ -9,7 +9,7 @@ from typing import Any
 from pymosn.config import model
 from pymosn.config.protocols import AUTO, HTTP1, HTTP2
 from pymosn.network.tls import client_context
-from pymosn.stream.http2.client import DEFAULT_SETTINGS
+from pymosn.stream.http2.client import DEFAULT_SETTINGS, Http2ClientSettings
 from pymosn.upstream.errors import TLS_FAILURE, UpstreamConnectError
 from pymosn.upstream.h2pool import AlpnPool, H2Pool
 from pymosn.upstream.host import Host
@@ -43,14 +43,12 @@ class Cluster:
         self.protocol = _cluster_protocol(config)  # None: the proxy filter's upstream_protocol
         self.max_response_headers = config.max_response_headers_count
         options = config.http2_protocol_options
-        self.h2_settings = DEFAULT_SETTINGS._replace(max_headers_count=self.max_response_headers)
-        if options is not None:
-            self.h2_settings = self.h2_settings._replace(
-                max_concurrent_streams=options.max_concurrent_streams,
-                stream_window=options.initial_stream_window_size,
-                connection_window=options.initial_connection_window_size,
-                max_frame_size=options.max_frame_size,
+        self.h2_settings = DEFAULT_SETTINGS._replace(max_headers_count=self.max_response_headers) if options is None else (
+            Http2ClientSettings(
+                options.max_concurrent_streams, options.initial_stream_window_size,
+                options.initial_connection_window_size, options.max_frame_size, self.max_response_headers,
             )
+        )
         self._h2_ssl_context: ssl.SSLContext | None = None
         if self.ssl_context is not None and not tls.alpn and self.protocol in (HTTP2, AUTO):
             self.ssl_context.set_alpn_protocols(["h2"] if self.protocol == HTTP2 else ["h2", "http/1.1"])
