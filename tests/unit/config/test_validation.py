@@ -352,7 +352,7 @@ def test_mosn_original_dst_listener_filter():
     result = load_config_dict(raw)
     assert result.config.servers[0].listeners[0].use_original_dst == "tproxy"
     assert [str(w) for w in result.warnings] == [
-        "$.servers[0].listeners[0].listener_filters[1]: listener filter 'tls_inspector' is not implemented by pymosn "
-        "yet; ignored"]
+        "$.servers[0].listeners[0].listener_filters[1]: listener filter 'tls_inspector' is Envoy's; MOSN's "
+        "equivalent is the listener's inspector: true; ignored"]
     listener(raw)["listener_filters"] = [{"type": "original_dst"}]
     assert load_config_dict(raw).config.servers[0].listeners[0].use_original_dst == "redirect"
