@@ -20,6 +20,9 @@ FORWARD_CLIENT_CERT_DETAILS = ("SANITIZE", "FORWARD_ONLY", "APPEND_FORWARD", "SA
 IGNORED = "accepted by MOSN but not implemented by pymosn yet; ignored"
 # MOSN's HTTP/1 codec options (pkg/stream/http, StreamConfig): limits pymosn has under its own names
 _HTTP1_LIMITS = ("max_header_size", "max_request_body_size")
+# MOSN buffers a whole HTTP/2 body unless this is set; pymosn always streams them
+_HTTP2_STREAMING = "http2_use_stream"
+_READ_ELSEWHERE = frozenset({"sub_protocol", "sub_protocols", _HTTP2_STREAMING})
 
 
 def proxy_config(obj: model.ProxyConfig, path: str, walker: Walker) -> model.ProxyConfig:
@@ -115,11 +118,19 @@ def _http1_limits(obj: model.ProxyConfig, downstream: str | None, path: str, wal
         else:
             limits[key] = value
     for key, value in extend.items():
-        if key in ("sub_protocol", "sub_protocols") or value is options or (options is extend and key in _HTTP1_LIMITS):
+        if key in _READ_ELSEWHERE or value is options or (options is extend and key in _HTTP1_LIMITS):
             continue
-        if value not in (None, False, {}, ""):
+        if key == HTTP2 and isinstance(value, dict):
+            for option, setting in value.items():
+                if option != _HTTP2_STREAMING and not _is_unset(setting):
+                    walker.log.warning(child(child(extend_path, HTTP2), option), IGNORED)
+        elif not _is_unset(value):
             walker.log.warning(child(extend_path, key), IGNORED)
     return _apply_http1_limits(obj, limits)
+
+
+def _is_unset(value: object) -> bool:
+    return value is None or value is False or value == {} or value == ""
 
 
 def _apply_http1_limits(obj: model.ProxyConfig, limits: dict[str, Any]) -> model.ProxyConfig:

@@ -55,13 +55,17 @@ def test_http1_limits_in_extend_config_apply_and_the_stricter_wins():
     assert errors(raw) == [f"{PROXY}.extend_config.Http1.max_header_size: must be a number of bytes >= 1, got '8k'"]
 
 
-def test_other_codec_options_warn():
+def test_other_codec_options_warn_but_http2_streaming_is_what_pymosn_does():
     raw = minimal()
-    proxy_config(raw).update(downstream_protocol="Http2", extend_config={"http2_use_stream": True})
-    assert warnings(raw) == [f"{PROXY}.extend_config.http2_use_stream: accepted by MOSN but not implemented by "
+    for extend in ({"http2_use_stream": True}, {"Http2": {"http2_use_stream": True}}, {"http2_use_stream": False}):
+        proxy_config(raw).update(downstream_protocol="Http2", extend_config=extend)
+        assert warnings(raw) == []
+    proxy_config(raw).update(downstream_protocol="bolt", extend_config={"enable_bolt_goaway": True})
+    assert warnings(raw) == [f"{PROXY}.extend_config.enable_bolt_goaway: accepted by MOSN but not implemented by "
                              "pymosn yet; ignored"]
-    proxy_config(raw).update(downstream_protocol="Auto", extend_config={"http2_use_stream": False})
-    assert warnings(raw) == []  # MOSN's default: asks for nothing
+    proxy_config(raw).update(downstream_protocol="Auto", extend_config={"Http2": {"max_streams": 5}})
+    assert warnings(raw) == [f"{PROXY}.extend_config.Http2.max_streams: accepted by MOSN but not implemented by "
+                             "pymosn yet; ignored"]
 
 
 def test_older_mosn_protocol_spellings_are_named():
