@@ -6,9 +6,9 @@ the certs in `examples/codes/certs/`, Envoy's examples with `certs/` beside the 
 validation runs in `<workspace>/run` with `<workspace>/certs` for MOSN's `../certs/...` and
 `<workspace>/run/certs` for Envoy's `certs/...` (SOURCES.md lists who references what).
 
-No fixture for what pymosn could not use even if it existed (Go/.so and .wasm plugins, a Go
-plugin's own config), nor for absolute paths outside the workspace (/etc/wasm, /var/lib/envoy,
-/lib): those files are expected to be refused, naming the feature.
+No fixture for what pymosn would not read even if it existed (NO_FIXTURE): the files naming them
+get the outcome of the feature that names them (refused, or loaded with a warning that it is
+ignored), as expectations.yaml records.
 """
 
 from __future__ import annotations
@@ -26,6 +26,19 @@ CERT_KEY_PAIRS = (
     ("certs/clientcert.pem", "certs/clientkey.pem"),  # examples double-proxy frontend
     ("certs/domain1.crt.pem", "certs/domain1.key.pem"),  # examples tls-sni
     ("certs/domain2.crt.pem", "certs/domain2.key.pem"),
+)
+
+# Referenced files (SOURCES.md) left absent: why, and which.
+NO_FIXTURE = (
+    ("Go and C plugins: pymosn loads no shared objects", (
+        "lib/simple.so", "/lib/simple.so", "./simple_so.so", "../../simple_so.so", "../codec.so", "codec.so",
+        "tracer.so", "/usr/local/envoy-go-extension/libmosn.so", "./var/run/secrets/workload-spiffe-uds/test.so")),
+    ("Wasm modules: pymosn runs no Wasm", (
+        "lib/envoy_filter_http_wasm_example.wasm", "/etc/wasm/filter.wasm", "/etc/wasm/filter-go.wasm",
+        "etc/wasm/bolt-go.wasm")),
+    ("the config file of a Go plugin filter, read by the plugin", ("./checkconf.json",)),
+    ("xDS from files, not implemented (and outside the workspace)", (
+        "/var/lib/envoy/cds.yaml", "/var/lib/envoy/lds.yaml")),
 )
 
 

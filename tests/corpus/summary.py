@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from tests.corpus.expectations import Expectation
+from tests.corpus.fixtures import CA_FILES, CERT_KEY_PAIRS, NO_FIXTURE
 from tests.corpus.locate import CORPUS_DIRS, REPO
 from tests.corpus.runner import Kind
 
@@ -47,6 +48,16 @@ def render(expectations: dict[str, Expectation]) -> str:
     for reason, total in sorted(totals.items(), key=lambda item: (-item[1], item[0])):
         per_dir = " | ".join(str(reasons[(reason, d)] or "") for d in CORPUS_DIRS)
         lines.append(f"| {total} | {per_dir} | {_cell(reason)} |")
+    lines += [
+        "",
+        "## Files the configs reference",
+        "",
+        "Validated in a working directory where these exist, made by one test CA: "
+        + ", ".join(f"`{p}`" for p in (*CA_FILES, *(p for pair in CERT_KEY_PAIRS for p in pair))) + ".",
+        "Left absent (the config gets the outcome of the feature that names them):",
+        "",
+        *(f"- {why}: " + ", ".join(f"`{p}`" for p in paths) for why, paths in NO_FIXTURE),
+    ]
     return "\n".join(lines) + "\n"
 
 
