@@ -60,8 +60,8 @@ def short_reason(issue: str) -> str:
 
 
 def _last_element(path: str) -> str:
-    """The last named step of `$.a.b['x.y'][0]` (here `b['x.y']` without its index: `b`), or
-    '' for the root."""
+    """The last named step of a path, indexes and quoted keys dropped: `b` for `$.a.b['x.y'][0]`;
+    '' for the root `$`."""
     while path.endswith("]"):
         path = path[: path.rindex("[")] if "[" in path else path[:-1]
     head, _, last = path.rpartition(".")

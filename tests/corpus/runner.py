@@ -18,7 +18,7 @@ from pathlib import Path
 import pymosn
 
 WORKER = Path(__file__).with_name("worker.py")
-PER_FILE_TIMEOUT_S = 60.0  # a file takes milliseconds; this only has to catch a hang on a loaded machine
+PER_FILE_TIMEOUT_S = 30.0  # a file takes milliseconds; this only has to catch a hang on a loaded machine
 
 
 class Kind(enum.StrEnum):
@@ -79,6 +79,8 @@ def validate_all(
         driver.start()
     for driver in drivers:
         driver.join()
+    for path in paths:
+        results.setdefault(path, Outcome(Kind.TRACEBACK, "not validated: the worker pool failed"))
     return results
 
 
@@ -90,7 +92,11 @@ def _drive(todo: queue.SimpleQueue, results: dict[Path, Outcome], cwd: Path, tim
                 path = todo.get_nowait()
             except queue.Empty:
                 return
-            worker = worker or _Worker(cwd, command)
+            try:
+                worker = worker or _Worker(cwd, command)
+            except OSError as error:
+                results[path] = Outcome(Kind.TRACEBACK, f"cannot start a worker: {error}")
+                return
             results[path] = worker.validate(path, timeout)
             if not worker.alive:
                 worker = None
@@ -132,11 +138,16 @@ class _Worker:
             tail = self._stderr_tail()
             self.close()
             return Outcome(Kind.TRACEBACK, f"the worker died (exit status {self._process.returncode})", output=tail)
-        answer = json.loads(line)
-        return classify(answer["rc"], answer["stdout"], answer["stderr"], answer["traceback"])
+        try:
+            answer = json.loads(line)
+            return classify(answer["rc"], answer["stdout"], answer["stderr"], answer["traceback"])
+        except (ValueError, KeyError, TypeError):
+            self.close(kill=True)
+            return Outcome(Kind.TRACEBACK, f"the worker answered something else: {line[:200]!r}")
 
     def _stderr_tail(self) -> str:
-        self._process.wait(timeout=5)  # its output is complete once it has exited
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._process.wait(timeout=5)  # its output is complete once it has exited
         self._stderr.seek(0)
         return self._stderr.read()[-4000:]
 

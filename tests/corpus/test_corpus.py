@@ -19,4 +19,5 @@ ROOT = corpus_root()
 )
 def test_every_corpus_file_has_its_expected_outcome(tmp_path):
     differences = exp.compare(exp.load(), validate_corpus(ROOT, tmp_path))
-    assert not differences, exp.render_differences(differences)
+    if differences:
+        pytest.fail(exp.render_differences(differences), pytrace=False)
