@@ -92,7 +92,13 @@ def _check_router_references(walker: Walker, listener: model.Listener, router_na
         name = proxy.router_config_name
         if name and name not in router_names:
             path = child(config_path, "router_config_name")
-            walker.log.error(path, f"unknown router config {name!r}; known: {_listing(router_names)}{hint}")
+            message = f"unknown router config {name!r}; known: {_listing(router_names)}"
+            if hint:
+                walker.log.error(path, message + hint)
+            else:
+                # MOSN serves such a listener (its routes may arrive later through its API), so
+                # this is not a refusal; every request answers 404 NR until the routes exist.
+                walker.log.warning(path, message + "; every request on this listener gets 404 (NR), as in MOSN")
 
 
 def _check_cluster_references(walker: Walker, router_config: model.RouterConfig, cluster_names: set[str]) -> None:
