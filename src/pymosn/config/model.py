@@ -203,7 +203,9 @@ class ProxyConfig(Model):
     """Config of the `proxy` network filter (MOSN's HTTP/RPC connection manager)."""
 
     downstream_protocol: str = "Http1"
-    upstream_protocol: str = "Http1"
+    # unset: the protocol the client spoke, as in MOSN (for Auto, whichever was detected on each
+    # connection); loading sets the resolved name
+    upstream_protocol: str = ""
     router_config_name: str = ""
     max_request_headers_kb: int = 60  # header section limit; over it answers 431
     # header fields (or trailers) a request may have, Envoy's max_headers_count (MOSN has no
@@ -266,6 +268,8 @@ class NetworkFilter(Model):
 class StreamFilter(Model):
     type: str
     config: dict[str, Any] = {}
+    # MOSN's: load the filter from a Go plugin (.so); pymosn refuses it (see config/mosn_filters.py)
+    go_plugin_config: dict[str, Any] | None = None
 
 
 class TLSConfig(Model):
@@ -286,6 +290,10 @@ class TLSConfig(Model):
     max_version: str = ""
     alpn: str = ""  # comma-separated, e.g. "h2,http/1.1"
     handshake_timeout: float = 10.0
+    # MOSN's, refused when the context is enabled (see rules.tls_config): custom verification
+    # by a TLS extension, certificates from SDS
+    extend_verify: dict[str, Any] | None = None
+    sds_source: dict[str, Any] | None = None
 
 
 class CidrPrefix(Model):
