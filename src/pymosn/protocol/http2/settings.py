@@ -34,6 +34,8 @@ class Http2Settings:
     initial_connection_window_size: int = 1_048_576
     max_frame_size: int = MIN_FRAME_SIZE
     max_header_list_size: int = 60 * 1024
+    # not a SETTING: more fields in a request (Envoy's max_headers_count) reset its stream
+    max_headers_count: int = 100
     # Flood bounds (Envoy's names and defaults; see protocol/http2/flood.py)
     max_outbound_frames: int = 10_000
     max_outbound_control_frames: int = 1_000
@@ -58,6 +60,8 @@ class Http2Settings:
             found.append(("max_frame_size", f"must be {MIN_FRAME_SIZE}..{MAX_FRAME_SIZE}"))
         if self.max_header_list_size < 1:
             found.append(("max_header_list_size", "must be >= 1"))
+        if self.max_headers_count < 1:
+            found.append(("max_headers_count", "must be >= 1"))
         for name in ("max_outbound_frames", "max_outbound_control_frames"):
             if not 1 <= getattr(self, name) <= MAX_UINT32:
                 found.append((name, f"must be 1..{MAX_UINT32}"))
