@@ -2,13 +2,17 @@
 server's SETTINGS, RST_STREAM and GOAWAY codes, trailers, 1xx, and windows left unacknowledged.
 
 `H2Client(port, validate=False)` sends whatever header blocks it is given (h2's outbound checks
-off), so tests can send malformed requests; `send_raw` writes bytes as they are."""
+off), so tests can send malformed requests; `send_raw` writes bytes as they are. For floods:
+`receive_buffer` shrinks the socket's receive buffer (a client that reads little), `flood`
+sends raw frames over and over without reading, and `goaway_codes_raw` reads whatever the
+server queued, without h2, for its GOAWAY codes."""
 
 from __future__ import annotations
 
 import socket
 import ssl
 import time
+from collections.abc import Callable
 
 import h2.config
 import h2.connection
@@ -46,8 +50,13 @@ class H2Client:
         ssl_context: ssl.SSLContext | None = None,
         timeout: float = 20.0,
         local_settings: dict | None = None,
+        receive_buffer: int | None = None,
     ) -> None:
-        raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if receive_buffer is not None:  # before connect: the window it offers follows from it
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        raw.settimeout(timeout)
+        raw.connect(("127.0.0.1", port))
         self.sock = ssl_context.wrap_socket(raw, server_hostname="localhost") if ssl_context else raw
         self.timeout = timeout
         self.auto_ack = auto_ack  # acknowledge received DATA (False: let the windows close)
@@ -80,6 +89,57 @@ class H2Client:
 
     def send_raw(self, data: bytes) -> None:
         self.sock.sendall(data)
+
+    def flood(self, unit: bytes, stop: Callable[[], bool], duration: float = 8.0) -> int:
+        """Sends `unit` (raw frames) over and over without reading, until stop() (asked every
+        0.1 s) is true, the server stops taking bytes or closes, or `duration` has passed.
+        Returns the bytes sent."""
+        batch = unit * max(1, 65536 // len(unit))
+        sent = 0
+        now = time.monotonic()
+        deadline, asked = now + duration, now
+        self.sock.settimeout(1.0)
+        while now < deadline:
+            try:
+                self.sock.sendall(batch)
+            except OSError:  # timed out (nothing read any more), reset or closed
+                break
+            sent += len(batch)
+            now = time.monotonic()
+            if now - asked >= 0.1:
+                asked = now
+                if stop():
+                    break
+        return sent
+
+    def goaway_codes_raw(self, timeout: float = 10.0) -> list[int]:
+        """Reads until the server closes (or `timeout`), frame headers only, and returns the
+        error codes of the GOAWAY frames among them."""
+        codes: list[int] = []
+        held = b""
+        deadline = time.monotonic() + timeout
+        self.sock.settimeout(0.5)
+        while time.monotonic() < deadline:
+            try:
+                data = self.sock.recv(1 << 20)
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+            if not data:
+                break
+            held += data
+            pos = 0
+            while len(held) - pos >= 9:
+                end = pos + 9 + int.from_bytes(held[pos:pos + 3], "big")
+                if end > len(held):
+                    break
+                if held[pos + 3] == 0x7 and end - pos >= 17:
+                    codes.append(int.from_bytes(held[pos + 13:pos + 17], "big"))
+                pos = end
+            held = held[pos:]
+        self.closed = True
+        return codes
 
     def request(
         self,

@@ -10,5 +10,5 @@ DOWNSTREAM_CONNECTION_TERMINATION = "DC"  # client went away mid-request
 REQUEST_ENTITY_TOO_LARGE = "RT"  # not an Envoy code; MOSN's ReqEntityTooLarge
 DIRECT_RESPONSE = "DR"  # direct_response or redirect route
 DURATION_TIMEOUT = "DT"  # the request's own deadline (grpc-timeout) expired
-DOWNSTREAM_PROTOCOL_ERROR = "DPE"  # the request broke HTTP: 400 (or the stream reset)
-UPSTREAM_PROTOCOL_ERROR = "UPE"  # the response broke HTTP: 502
+DOWNSTREAM_PROTOCOL_ERROR = "DPE"  # the request broke its protocol or a codec limit
+UPSTREAM_PROTOCOL_ERROR = "UPE"  # the response broke its protocol or a codec limit: 502

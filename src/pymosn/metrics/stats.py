@@ -181,6 +181,13 @@ class ListenerStats(_WithGrpc):
         "downstream_pre_cx_timeout",
         # a gRPC call's grpc-timeout expired (Envoy's name for its max_stream_duration)
         "downstream_rq_max_duration_reached",
+        # HTTP/2 connections closed past a flood bound (protocol/http2/flood.py), rendered
+        # `http2.outbound_flood` etc. (Envoy's codec stats; the last two are pymosn's)
+        "http2_outbound_flood",
+        "http2_outbound_control_flood",
+        "http2_inbound_empty_frames_flood",
+        "http2_header_block_flood",
+        "http2_header_block_timeout",
     )
     GAUGES = ("downstream_cx_active", "downstream_rq_active", "downstream_pre_cx_active", "downstream_cx_http2_active")
     RESPONSE_CLASSES = tuple(f"downstream_rq_{n}xx" for n in range(1, 6))
@@ -225,6 +232,9 @@ class ClusterStats(_WithGrpc):
         "health_check_attempt",
         "health_check_success",
         "health_check_failure",
+        # an HTTP/2 upstream that does not read the frames it makes us send (flood.py)
+        "http2_outbound_flood",
+        "http2_outbound_control_flood",
     )
     GAUGES = ("upstream_cx_active", "upstream_rq_active")
     HISTOGRAMS = ("upstream_rq_time",)

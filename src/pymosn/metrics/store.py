@@ -187,7 +187,9 @@ def _sample(scope: str, name: str, label: str, field: str, kind: str, value) -> 
     if m:
         family = m.group(1) + "xx"
         labels = (("envoy_response_code_class", m.group(2)), *labels)
-    return Sample(f"{scope}.{name}.{field}", f"envoy_{scope}_{family}", labels, value, kind)
+    # Envoy keeps its HTTP/2 codec stats in an `http2.` scope: http2_x is `http2.x`
+    stat = "http2." + field[6:] if field.startswith("http2_") else field
+    return Sample(f"{scope}.{name}.{stat}", f"envoy_{scope}_{family}", labels, value, kind)
 
 
 def _grpc_samples(scope: str, name: str, label: str, grpc: GrpcStats) -> Iterator[Sample]:

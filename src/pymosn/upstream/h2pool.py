@@ -138,7 +138,7 @@ class H2Pool(WaitingRequesters):
         host.stats.cx_active += 1
         client = Http2ClientConnection(
             conn, self, scheme=self.scheme, authority=self.authority, max_streams=cluster.max_request_per_conn,
-            settings=cluster.h2_settings, idle_timeout=cluster.idle_timeout,
+            settings=cluster.h2_settings, idle_timeout=cluster.idle_timeout, stats=cluster.stats,
         )
         conn.read_filters = [client]
         conn.close_callbacks.append(self._on_close)

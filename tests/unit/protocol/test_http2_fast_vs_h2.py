@@ -175,8 +175,13 @@ def client_streams(draw):
             block = encoder.encode(BASE[:3] + [(b":path", path)] + extra)
             end_stream = draw(st.booleans())
             padded = draw(st.booleans())
-            flags = 4 | (1 if end_stream else 0) | (8 if padded else 0)
-            frames.append(frame(1, flags, sid, (b"\x02" + block + b"\x00\x00") if padded else block))
+            # split over CONTINUATION frames, some maybe empty, up to past the frame bound
+            cuts = sorted(draw(st.lists(st.integers(0, len(block)), max_size=draw(st.sampled_from([0, 3, 10])))))
+            parts = [block[a:b] for a, b in zip([0, *cuts], [*cuts, len(block)])]
+            padded = padded and parts[0]  # hyperframe refuses a padded empty fragment (RFC 9113 allows it)
+            flags = (4 if len(parts) == 1 else 0) | (1 if end_stream else 0) | (8 if padded else 0)
+            frames.append(frame(1, flags, sid, (b"\x02" + parts[0] + b"\x00\x00") if padded else parts[0]))
+            frames += [frame(9, 4 if i == len(parts) - 1 else 0, sid, part) for i, part in enumerate(parts) if i]
             opened.append(sid)
         elif action == "body":
             sid = draw(st.sampled_from(opened))
@@ -247,6 +252,16 @@ def _headers(sid: int, fields, end_stream=True, encoder=None) -> bytes:
 ])
 def test_connection_errors_agree(violation):
     assert_same([PREFACE + frame(4, 0, 0, b"") + violation])
+
+
+@pytest.mark.parametrize("flood", [
+    _headers(1, [(b":method", b"POST"), *BASE[1:]], end_stream=False) + frame(0, 0, 1, b"") * 2,  # empty DATA
+    frame(1, 1, 1, hpack.Encoder().encode(BASE)) + frame(9, 0, 1, b"") * 2,  # empty CONTINUATION
+    frame(1, 0x21, 1, b"\x00\x00\x00\x03\x10") + frame(9, 0, 1, b"") * 2,  # priority only, empty
+    frame(1, 1, 1, b"\x82") + b"".join(frame(9, 0, 1, b"\x86") for _ in range(9)),  # nine CONTINUATIONs
+])
+def test_floods_agree(flood):
+    assert_same([PREFACE + frame(4, 0, 0, b"") + flood])
 
 
 def test_not_a_preface_closes_both():

@@ -73,6 +73,10 @@ class FakeConnection:
             for cb in self.close_callbacks:
                 cb(self, None)
 
+    def abort(self) -> None:
+        self.aborted = True
+        self.close()
+
 
 class Receiver:
     """Records what the server delivers; tests answer through `stream`."""

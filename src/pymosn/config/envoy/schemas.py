@@ -217,6 +217,12 @@ HTTP_PROTOCOL_OPTIONS_CORE = Schema(
     "idle_timeout max_connection_duration max_headers_count max_response_headers_kb max_stream_duration "
     "headers_with_underscores_action max_requests_per_connection",
 )
+HTTP1_PROTOCOL_OPTIONS = Schema(
+    "envoy.config.core.v3.Http1ProtocolOptions",
+    "allow_absolute_url accept_http_10 default_host_for_http_10 header_key_format enable_trailers "
+    "allow_chunked_length override_stream_error_on_invalid_http_message send_fully_qualified_url "
+    "use_balsa_parser allow_custom_methods ignore_http_11_upgrade",
+)
 HTTP2_PROTOCOL_OPTIONS = Schema(
     "envoy.config.core.v3.Http2ProtocolOptions",
     "hpack_table_size max_concurrent_streams initial_stream_window_size initial_connection_window_size "

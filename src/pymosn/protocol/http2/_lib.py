@@ -9,7 +9,8 @@ import os
 
 if os.environ.get("PYMOSN_HTTP2_LIBRARY", "jh2") == "jh2":
     try:
-        from jh2 import config, connection, errors, events, exceptions, settings
+        from jh2 import config, connection, errors, events, exceptions, frame_buffer, settings
+        from jh2.hyperframe import frame
 
         NAME = "jh2"
     except ImportError:  # pragma: no cover - depends on what is installed
@@ -17,7 +18,8 @@ if os.environ.get("PYMOSN_HTTP2_LIBRARY", "jh2") == "jh2":
 else:
     NAME = ""
 if not NAME:
-    from h2 import config, connection, errors, events, exceptions, settings  # type: ignore[no-redef]
+    from h2 import config, connection, errors, events, exceptions, frame_buffer, settings  # type: ignore[no-redef]
+    from hyperframe import frame  # type: ignore[no-redef]
 
     NAME = "h2"
 
@@ -28,6 +30,10 @@ SettingCodes = settings.SettingCodes
 H2Error = exceptions.H2Error
 H2ProtocolError = exceptions.ProtocolError
 HPACKError = connection.HPACKError  # whichever HPACK the library decodes with
+FrameBuffer = frame_buffer.FrameBuffer  # splits received bytes into frame objects
+DataFrame = frame.DataFrame
+HeadersFrame = frame.HeadersFrame
+ContinuationFrame = frame.ContinuationFrame
 
 # The server side: header validation is ours (protocol.http2.headers) because h2 answers every
 # malformed header block with GOAWAY, where RFC 9113 8.1.1 wants a stream error; outbound
@@ -45,11 +51,15 @@ __all__ = [
     "NAME",
     "SERVER_CONFIG",
     "ConnectionState",
+    "ContinuationFrame",
+    "DataFrame",
     "ErrorCodes",
+    "FrameBuffer",
     "H2Connection",
     "H2Error",
     "H2ProtocolError",
     "HPACKError",
+    "HeadersFrame",
     "SettingCodes",
     "events",
 ]

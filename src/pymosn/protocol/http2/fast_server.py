@@ -18,14 +18,20 @@ The handler receives on_request(sid, fields, end_stream) (fields are (name, valu
 never-indexed) tuples), on_request_data(sid, data,
 flow_controlled_length, end_stream), on_request_trailers(sid, fields), on_stream_reset(sid, code),
 on_window_updated(sid) (0: the connection's window, or SETTINGS changed the streams'),
-on_ping_ack(data), on_goaway(code). A connection error queues GOAWAY and raises
-Http2ConnectionError; a stream error is RST_STREAM, told to the handler as on_stream_reset
-when the stream had reached it."""
+on_ping_ack(data), on_goaway(code), and on_header_block_started() / on_header_block_ended()
+around a header block split over CONTINUATION frames (the handler bounds its time). A
+connection error queues GOAWAY and raises Http2ConnectionError; a stream error is RST_STREAM,
+told to the handler as on_stream_reset when the stream had reached it.
+
+Floods (protocol/http2/flood.py): more consecutive DATA, HEADERS and CONTINUATION frames
+with an empty payload and no END_STREAM than the settings allow, or a header block of more
+CONTINUATION frames, is a connection error ENHANCE_YOUR_CALM naming its Flood."""
 
 from __future__ import annotations
 
 import struct
 
+from pymosn.protocol.http2.flood import Flood
 from pymosn.protocol.http2.settings import Http2Settings
 
 try:
@@ -63,12 +69,14 @@ _RESET_MEMORY = 4096  # streams we reset whose late frames are ignored, not answ
 
 
 class Http2ConnectionError(Exception):
-    """A connection error (RFC 9113 5.4.1); its GOAWAY is queued in the codec's output."""
+    """A connection error (RFC 9113 5.4.1); its GOAWAY is queued in the codec's output.
+    `flood` names the flood bound it is, if it is one."""
 
-    def __init__(self, code: int, reason: str) -> None:
+    def __init__(self, code: int, reason: str, flood: Flood | None = None) -> None:
         super().__init__(reason)
         self.code = code
         self.reason = reason
+        self.flood = flood
 
 
 class SendError(Exception):
@@ -121,7 +129,10 @@ class FastServerCodec:
         self._out = bytearray()
         self._held = bytearray()  # an incomplete frame (or preface), waiting for the rest
         self._preface = True  # the client preface is still expected
-        self._block: list | None = None  # [sid, flags, fragments] of a block awaiting CONTINUATION
+        self._block: list | None = None  # [sid, flags, fragments, size] of a block awaiting CONTINUATION
+        self._max_block_frames = 1 + settings.max_continuation_frames  # HEADERS and its CONTINUATIONs
+        self._empty_frames = 0  # consecutive DATA/HEADERS/CONTINUATION without payload or end
+        self._max_empty_frames = settings.max_consecutive_inbound_frames_with_empty_payload
         self._failed = False
         self._handlers = (
             self._on_data, self._on_headers, self._on_priority, self._on_rst_stream, self._on_settings,
@@ -318,14 +329,21 @@ class FastServerCodec:
         if pos < size:
             self._held += memoryview(data)[pos:]
 
-    def _fail(self, code: int, reason: str) -> None:
+    def _fail(self, code: int, reason: str, flood: Flood | None = None) -> None:
         self._failed = True
         self._block = None
         payload = _U32x2.pack(self.highest_inbound_stream_id, code) + reason.encode()
         out = self._out
         out += _header(len(payload), _GOAWAY, 0, 0)
         out += payload
-        raise Http2ConnectionError(code, reason)
+        raise Http2ConnectionError(code, reason, flood)
+
+    def _empty_frame(self) -> None:
+        """A DATA, HEADERS or CONTINUATION frame with no payload and no END_STREAM: useless,
+        so more than a few in a row are a flood (Envoy's empty-frame rule)."""
+        count = self._empty_frames = self._empty_frames + 1
+        if count > self._max_empty_frames:
+            self._fail(ENHANCE_YOUR_CALM, "too many frames with an empty payload", Flood.INBOUND_EMPTY_FRAMES)
 
     def _stream_error(self, sid: int, code: int) -> None:
         """RST_STREAM; a stream the handler knows hears of it."""
@@ -364,6 +382,10 @@ class FastServerCodec:
         self._recv_window -= size
         if flags & _PADDED:
             start, end = self._unpad(data, start, end)
+        if start == end and not flags & _END_STREAM:
+            self._empty_frame()
+        elif self._empty_frames:
+            self._empty_frames = 0
         stream = self.streams.get(sid)
         if stream is None or not stream.remote_open:
             if stream is None:
@@ -394,22 +416,35 @@ class FastServerCodec:
             if _U32.unpack_from(data, start)[0] & _MAX_WINDOW == sid:
                 self._fail(PROTOCOL_ERROR, f"stream {sid} depends on itself")
             start += 5
+        if start == end and not flags & _END_STREAM:
+            self._empty_frame()
+        elif self._empty_frames:
+            self._empty_frames = 0
         if flags & _END_HEADERS:
             self._header_block(sid, flags, data[start:end])
         else:
             self._block = [sid, flags, [data[start:end]], end - start]
+            self.handler.on_header_block_started()
 
     def _on_continuation(self, flags: int, sid: int, data: bytes, start: int, end: int) -> None:
         block = self._block
         if block is None or block[0] != sid:
             self._fail(PROTOCOL_ERROR, "CONTINUATION without its HEADERS")
-        block[2].append(data[start:end])
+        if start == end:
+            self._empty_frame()
+        elif self._empty_frames:
+            self._empty_frames = 0
+        fragments = block[2]
+        fragments.append(data[start:end])
         block[3] += end - start
         if block[3] > self._decoder_limit + self._max_frame:
             self._fail(ENHANCE_YOUR_CALM, "header block over the header list limit")
+        if len(fragments) > self._max_block_frames:
+            self._fail(ENHANCE_YOUR_CALM, "header block of too many CONTINUATION frames", Flood.HEADER_BLOCK_FRAMES)
         if flags & _END_HEADERS:
             self._block = None
-            self._header_block(sid, block[1], b"".join(block[2]))
+            self.handler.on_header_block_ended()
+            self._header_block(sid, block[1], b"".join(fragments))
 
     def _header_block(self, sid: int, flags: int, block: bytes) -> None:
         try:

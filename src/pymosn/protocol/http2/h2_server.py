@@ -5,17 +5,77 @@ the oracle the fast one is tested against.
 h2's own behaviour is corrected where the proxy needs otherwise: its stream limit is lifted
 so that the stream layer can refuse extra streams with REFUSED_STREAM rather than end the
 connection; HPACK failures are COMPRESSION_ERROR (RFC 9113 4.3), not PROTOCOL_ERROR; and a
-client's GOAWAY(NO_ERROR) leaves the connection open for the streams it still waits for."""
+client's GOAWAY(NO_ERROR) leaves the connection open for the streams it still waits for; the
+fast codec's flood bounds are kept in h2's frame splitter, the one place that sees every
+frame (CONTINUATION included)."""
 
 from __future__ import annotations
 
 from pymosn.protocol.http2 import _lib as h2
 from pymosn.protocol.http2.fast_server import Http2ConnectionError
+from pymosn.protocol.http2.flood import Flood
 from pymosn.protocol.http2.settings import Http2Settings
 
 _events = h2.events
 _NO_ERROR = h2.ErrorCodes.NO_ERROR
 _INITIAL_WINDOW_SIZE = h2.SettingCodes.INITIAL_WINDOW_SIZE
+_DATA, _HEADERS, _CONTINUATION = h2.DataFrame, h2.HeadersFrame, h2.ContinuationFrame
+
+
+class _Flooded(h2.H2ProtocolError):
+    """A flood bound, raised inside h2's frame loop so that h2 queues the GOAWAY."""
+
+    error_code = h2.ErrorCodes.ENHANCE_YOUR_CALM
+
+    def __init__(self, reason: str, flood: Flood) -> None:
+        super().__init__(reason)
+        self.flood = flood
+
+
+class _BoundedFrameBuffer(h2.FrameBuffer):
+    """h2's frame splitter, which gathers a header block's frames before h2 sees it, with the
+    fast codec's bounds applied in the same order as it applies them."""
+
+    def __init__(self, codec: H2ServerCodec) -> None:
+        super().__init__(server=True)
+        self.handler = codec.handler
+        self.empty_frames = 0
+        self.max_empty_frames = codec.settings.max_consecutive_inbound_frames_with_empty_payload
+        self.max_block_frames = 1 + codec.settings.max_continuation_frames
+
+    def _empty_frame(self) -> None:
+        self.empty_frames += 1
+        if self.empty_frames > self.max_empty_frames:
+            raise _Flooded("too many frames with an empty payload", Flood.INBOUND_EMPTY_FRAMES)
+
+    def _update_header_buffer(self, f):
+        kind = type(f)
+        block = self._headers_buffer
+        if block:
+            if kind is not _CONTINUATION or f.stream_id != block[0].stream_id:
+                return super()._update_header_buffer(f)  # h2's PROTOCOL_ERROR
+            if not f.data:
+                self._empty_frame()
+            elif self.empty_frames:
+                self.empty_frames = 0
+            if len(block) >= self.max_block_frames:
+                raise _Flooded("header block of too many CONTINUATION frames", Flood.HEADER_BLOCK_FRAMES)
+            f = super()._update_header_buffer(f)
+            if not self._headers_buffer:
+                self.handler.on_header_block_ended()
+            return f
+        if kind is _DATA or kind is _HEADERS:
+            if not f.data and "END_STREAM" not in f.flags:
+                self._empty_frame()
+            elif self.empty_frames:
+                self.empty_frames = 0
+            if kind is _DATA:
+                return f
+            if "END_HEADERS" not in f.flags:
+                f = super()._update_header_buffer(f)
+                self.handler.on_header_block_started()
+                return f
+        return super()._update_header_buffer(f)
 
 
 class H2ServerCodec(h2.H2Connection):
@@ -32,6 +92,7 @@ class H2ServerCodec(h2.H2Connection):
         self.max_inbound_frame_size = settings.max_frame_size
         self._decoder_limit = 2 * settings.max_header_list_size
         self.decoder.max_header_list_size = self._decoder_limit
+        self.incoming_buffer = _BoundedFrameBuffer(self)
         self._dispatch = {
             _events.RequestReceived: self._on_request,
             _events.DataReceived: self._on_data,
@@ -61,7 +122,8 @@ class H2ServerCodec(h2.H2Connection):
             code = int(error.error_code)
             if isinstance(error.__cause__ or error.__context__, h2.HPACKError):
                 code = self._correct_goaway(int(h2.ErrorCodes.COMPRESSION_ERROR))
-            raise Http2ConnectionError(code, str(error) or type(error).__name__) from error
+            flood = error.flood if isinstance(error, _Flooded) else None
+            raise Http2ConnectionError(code, str(error) or type(error).__name__, flood) from error
         dispatch = self._dispatch
         for event in events:
             if self._stopped:

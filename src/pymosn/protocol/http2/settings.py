@@ -18,6 +18,11 @@ INITIAL_WINDOW_SIZE = 0x4
 MAX_FRAME_SIZE_SETTING = 0x5
 MAX_HEADER_LIST_SIZE = 0x6
 
+MAX_UINT32 = 2**32 - 1
+# nghttp2's default bound on the CONTINUATION frames of one header block (CVE-2024-27316)
+MIN_CONTINUATIONS = 8
+HEADER_BLOCK_TIMEOUT = 300.0  # Envoy's stream_idle_timeout default
+
 
 @dataclass(frozen=True, slots=True)
 class Http2Settings:
@@ -29,6 +34,19 @@ class Http2Settings:
     initial_connection_window_size: int = 1_048_576
     max_frame_size: int = MIN_FRAME_SIZE
     max_header_list_size: int = 60 * 1024
+    # not a SETTING: more fields in a request (Envoy's max_headers_count) reset its stream
+    max_headers_count: int = 100
+    # Flood bounds (Envoy's names and defaults; see protocol/http2/flood.py)
+    max_outbound_frames: int = 10_000
+    max_outbound_control_frames: int = 1_000
+    max_consecutive_inbound_frames_with_empty_payload: int = 1
+    header_block_timeout: float = HEADER_BLOCK_TIMEOUT  # seconds a header block may stay open; 0: none
+
+    @property
+    def max_continuation_frames(self) -> int:
+        """CONTINUATION frames one header block may take: nghttp2's 8, or as many as the
+        HPACK hard limit (twice the header list limit) needs in frames of the minimum size."""
+        return max(MIN_CONTINUATIONS, -(-2 * self.max_header_list_size // MIN_FRAME_SIZE))
 
     def problems(self) -> list[tuple[str, str]]:
         """(field, what is wrong) for every value out of its RFC range."""
@@ -42,6 +60,15 @@ class Http2Settings:
             found.append(("max_frame_size", f"must be {MIN_FRAME_SIZE}..{MAX_FRAME_SIZE}"))
         if self.max_header_list_size < 1:
             found.append(("max_header_list_size", "must be >= 1"))
+        if self.max_headers_count < 1:
+            found.append(("max_headers_count", "must be >= 1"))
+        for name in ("max_outbound_frames", "max_outbound_control_frames"):
+            if not 1 <= getattr(self, name) <= MAX_UINT32:
+                found.append((name, f"must be 1..{MAX_UINT32}"))
+        if not 0 <= self.max_consecutive_inbound_frames_with_empty_payload <= MAX_UINT32:
+            found.append(("max_consecutive_inbound_frames_with_empty_payload", f"must be 0..{MAX_UINT32}"))
+        if self.header_block_timeout < 0:
+            found.append(("header_block_timeout", "must be >= 0"))
         return found
 
     def local_settings(self) -> dict[int, int]:

@@ -6,7 +6,8 @@ stream calls on an HTTP/1.1 client connection (send_headers/data/trailers, reset
 ways: request bytes the upstream's windows cannot take yet wait in a bounded per-stream
 buffer (above it, the stream's watermark listener pauses the downstream), and response DATA
 is acknowledged only while the downstream keeps up, so a slow client throttles its own stream
-and no other."""
+and no other. An upstream that sends frames we must answer (PING, SETTINGS) but does not read
+the answers is cut off past Envoy's outbound bounds (protocol/http2/flood.py)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ from pymosn.api.errors import ResetKind, ResetSource, StreamReset
 from pymosn.api.filter import FilterStatus
 from pymosn.network.connection import Connection
 from pymosn.protocol.http1 import BODY_NONE
+from pymosn.protocol.http2.flood import Flood, OutboundQueue
+from pymosn.protocol.http2.frames import goaway
 from pymosn.protocol.http2.goaway import GoAway, GoAwaySplitter
 from pymosn.protocol.http2.upstream_conversion import (
     request_headers,
@@ -44,12 +47,17 @@ class Http2ClientSettings(NamedTuple):
     stream_window: int = STREAM_WINDOW
     connection_window: int = CONNECTION_WINDOW
     max_frame_size: int = 16384  # the largest frame we accept
+    max_headers_count: int = 100  # fields a response (or its trailers) may have; over it, a reset
+    max_outbound_frames: int = 10000  # queued above the write watermark (Envoy's bounds)
+    max_outbound_control_frames: int = 1000
 
 
 DEFAULT_SETTINGS = Http2ClientSettings()
 _CANCEL = h2.errors.ErrorCodes.CANCEL
 _REFUSED = h2.errors.ErrorCodes.REFUSED_STREAM
 _UNLIMITED = 2**31
+_ENHANCE_YOUR_CALM = 0xB
+_FLOOD_CLOSE_DELAY = 1.0  # as the downstream side: Envoy's delayed_close_timeout
 
 _CONFIG = h2.config.H2Configuration(client_side=True, header_encoding=None)
 _NO_TUNNELS = StreamReset(ResetSource.LOCAL, ResetKind.UNSUPPORTED,
@@ -67,7 +75,8 @@ class Http2ClientConnection:
     stream may start."""
 
     def __init__(self, conn: Connection, owner: Any, *, scheme: bytes, authority: bytes, max_streams: int = 0,
-                 settings: Http2ClientSettings = DEFAULT_SETTINGS, idle_timeout: float = 0.0) -> None:
+                 settings: Http2ClientSettings = DEFAULT_SETTINGS, idle_timeout: float = 0.0,
+                 stats: Any = None) -> None:
         self.conn = conn
         self.owner = owner
         self.scheme = scheme
@@ -100,6 +109,8 @@ class Http2ClientConnection:
         self.idle_timeout = idle_timeout
         self._idle_timer: Any = None
         self.handshake_failure: str | None = None
+        self.stats = stats  # the cluster's
+        self.outbound = OutboundQueue(settings.max_outbound_frames, settings.max_outbound_control_frames)
         conn.watermark_listener = self
         conn.close_callbacks.append(self._on_close)
 
@@ -112,7 +123,25 @@ class Http2ClientConnection:
     def flush(self) -> None:
         data = self.h2.data_to_send()
         if data:
+            if self.conn.write_paused and not self.draining:
+                flood = self.outbound.queue(data)
+                if flood is not None:
+                    self._flooded(flood)
+                    return
             self.conn.write(data)
+
+    def _flooded(self, flood: Flood) -> None:
+        """The upstream does not read what its frames make us send: GOAWAY behind what is
+        queued, and the connection closed within a second. The streams hear of it on the next
+        loop turn (this may run inside a stream's send)."""
+        if self.stats is not None:
+            setattr(self.stats, flood.value, getattr(self.stats, flood.value) + 1)
+        self.draining = True
+        conn = self.conn
+        conn.write(goaway(self.h2.highest_inbound_stream_id, _ENHANCE_YOUR_CALM, b"frames not read"))
+        conn.close()
+        conn.loop.call_later(_FLOOD_CLOSE_DELAY, conn.abort)
+        conn.loop.call_soon(self._reset_all, "upstream HTTP/2 flood: " + flood.name)
 
     # --- capacity -----------------------------------------------------------------------------
 
@@ -263,6 +292,7 @@ class Http2ClientConnection:
         pass  # DATA stops: send_pending checks conn.write_paused, so bytes wait per stream
 
     def on_below_write_low_watermark(self) -> None:
+        self.outbound.drained()
         self._unblock(0)
 
     # --- failure ------------------------------------------------------------------------------
@@ -482,6 +512,9 @@ class Http2ClientStream:
     # --- response side (called by the connection) ---------------------------------------------
 
     def on_head(self, fields: list, end_stream: bool) -> None:
+        if len(fields) > self.client.settings.max_headers_count:
+            self._over_header_limit("header")
+            return
         receiver = self.receiver
         if end_stream:
             self._response_ended()
@@ -505,6 +538,9 @@ class Http2ClientStream:
                 h2conn.acknowledge_received_data(flow_length, self.stream_id)
 
     def on_trailers(self, fields: list) -> None:
+        if len(fields) > self.client.settings.max_headers_count:
+            self._over_header_limit("trailer")
+            return
         receiver = self.receiver
         self._response_ended()
         if receiver is not None:
@@ -532,6 +568,16 @@ class Http2ClientStream:
         self.client.release(self)
         if receiver is not None and not self.response_done:
             receiver.on_upstream_reset(reset)
+
+    def _over_header_limit(self, kind: str) -> None:
+        """More fields than the cluster's max_response_headers_count: an upstream protocol
+        error (as Envoy's codec treats it); the stream is reset, the proxy answers 502."""
+        receiver = self.receiver
+        self.reset()
+        if receiver is not None:
+            limit = self.client.settings.max_headers_count
+            receiver.on_upstream_reset(_upstream(ResetKind.PROTOCOL_ERROR,
+                                                 f"upstream response has more than {limit} {kind} fields"))
 
     def _fail_soon(self, reset: StreamReset) -> None:
         # Not from inside send_headers: the proxy is still setting this stream up.

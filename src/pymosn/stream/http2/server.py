@@ -49,6 +49,7 @@ from pymosn.protocol.http2 import (
 from pymosn.protocol.http2.fast_server import FastServerCodec, Http2ConnectionError
 from pymosn.protocol.http2.frames import MAX_STREAM_ID, goaway
 from pymosn.protocol.http2.h2_server import H2ServerCodec
+from pymosn.stream.http2.flood_guard import FloodGuard
 
 log = logging.getLogger("pymosn.http2")
 CODECS = {"fast": FastServerCodec, "h2": H2ServerCodec}
@@ -110,6 +111,7 @@ class Http2ServerConnection:
         self._counted = False  # in downstream_cx_http2_active
         self.opened = 0  # streams that reached a receiver
         self.premature_resets = 0  # of those, reset by the client before a response started
+        self.flood_guard = FloodGuard(self, settings)
         conn.close_callbacks.append(self._on_close)
         conn.watermark_listener = self
 
@@ -133,7 +135,7 @@ class Http2ServerConnection:
             try:
                 self.codec.receive(data)
             except Http2ConnectionError as error:
-                self._connection_error(error.reason)
+                self._connection_error(error)
                 return FilterStatus.STOP
         except Exception:  # a bug of ours must cost this connection only, and be seen
             log.exception("HTTP/2 connection %s: unexpected error, closing it", self.conn.id)
@@ -160,7 +162,8 @@ class Http2ServerConnection:
             self.codec.reset_stream(sid, _REFUSED_STREAM)
             return
         try:
-            head = request_head(fields, end_stream, self.settings.max_header_list_size)
+            settings = self.settings
+            head = request_head(fields, end_stream, settings.max_header_list_size, settings.max_headers_count)
         except MalformedHeaders as error:
             self._stream_error(sid, error)
             self._bad_request(sid, None, downstream_protocol_error(error, answerable=False), end_stream)
@@ -258,6 +261,12 @@ class Http2ServerConnection:
                 except _SEND_ERRORS:
                     stream._lost()
 
+    def on_header_block_started(self) -> None:
+        self.flood_guard.header_block_started()
+
+    def on_header_block_ended(self) -> None:
+        self.flood_guard.header_block_ended()
+
     def on_ping_ack(self, data: bytes) -> None:
         if data == _DRAIN_PING:
             self._final_goaway()
@@ -299,13 +308,17 @@ class Http2ServerConnection:
         receiver = stream.receiver = self.stream_factory(stream, head)
         receiver.on_bad_request(head, reset)
 
-    def _connection_error(self, reason: str) -> None:
+    def _connection_error(self, error: Http2ConnectionError) -> None:
         """The codec found a connection error and queued its GOAWAY: send it, end every stream."""
-        error = ProtocolError("HTTP/2 connection error: " + reason)
+        if error.flood is not None:
+            self.flood_guard.count(error.flood)
+            self.flood_guard.close_soon()  # the GOAWAY leaves with _close's flush
+            return
+        protocol_error = ProtocolError("HTTP/2 connection error: " + error.reason)
         if self.on_protocol_error is not None:
-            self.on_protocol_error(error)
+            self.on_protocol_error(protocol_error)
         self._flush()
-        self._close(downstream_protocol_error(error, answerable=False))
+        self._close(downstream_protocol_error(protocol_error, answerable=False))
 
     # --- flow control ------------------------------------------------------------------------
 
@@ -330,6 +343,7 @@ class Http2ServerConnection:
 
     def on_below_write_low_watermark(self) -> None:
         self.write_blocked = False
+        self.flood_guard.queue.drained()
         self._push_blocked()
 
     # --- drain -------------------------------------------------------------------------------
@@ -385,6 +399,8 @@ class Http2ServerConnection:
     def _flush(self) -> None:
         data = self.codec.data_to_send()
         if data:
+            if self.write_blocked and not self.closing and self.flood_guard.floods(data):
+                return
             self.conn.write(data)
 
     def _flush_unless_receiving(self) -> None:
@@ -428,6 +444,7 @@ class Http2ServerConnection:
         if self._ping_timer is not None:
             self._ping_timer.cancel()
             self._ping_timer = None
+        self.flood_guard.closed()
         self._reset_all(DOWNSTREAM_CLOSED)
         if self._counted:
             self._counted = False
