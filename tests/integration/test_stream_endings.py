@@ -36,9 +36,9 @@ IDLE = {**{f"http.{name}.downstream_rq_active": 0 for name in LISTENERS},
 
 
 def _routes() -> list[dict]:
-    to = [(prefix, "origin") for prefix in ("/echo", "/slow", "/reset", "/half", "/big", "/garbage", "/badchunk",
-                                            "/switch", "/chunked")]
-    routes = [{"match": {"prefix": p}, "route": {"cluster_name": c}} for p, c in to]
+    # the origin's own paths; no catch-all, so anything else has no route
+    routes = [{"match": {"prefix": p}, "route": {"cluster_name": "origin"}}
+              for p in ("/echo", "/slow", "/reset", "/half", "/big", "/garbage", "/badchunk", "/switch")]
     routes += [
         {"match": {"prefix": "/direct"}, "direct_response": {"status": 200, "body": "direct"}},
         {"match": {"prefix": "/redirect"}, "redirect": {"path_redirect": "/elsewhere", "response_code": 302}},
@@ -163,11 +163,14 @@ def _hosts_rq_active(env: Env) -> list[int]:
     return [int(line.rpartition("::")[2]) for line in text.splitlines() if "::rq_active::" in line]
 
 
+SENTINEL = " /direct/sentinel"  # how the sentinel's lines end (" sentinel" on the rpc listener)
+
+
 def _sentinel(env: Env, listener: str) -> str:
     """A request answered without an upstream; returns its client address."""
     if listener == "h2":
         with H2Client(env.h2) as client:
-            assert client.response(client.request("/direct")).status == 200
+            assert client.response(client.request(SENTINEL.strip())).status == 200
             return address(client.sock)
     if listener == "rpc":
         client = XExampleClient(env.rpc)
@@ -177,9 +180,13 @@ def _sentinel(env: Env, listener: str) -> str:
         finally:
             hang_up(client.sock)
     with socket.create_connection(("127.0.0.1", env.h1), timeout=10) as s:
-        s.sendall(b"GET /direct HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        s.sendall(b"GET /direct/sentinel HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert read_all(s).startswith(b"HTTP/1.1 200")
         return address(s)
+
+
+def _is_sentinel(line: str) -> bool:
+    return line.endswith((SENTINEL, " sentinel"))
 
 
 def ended(env: Env, listener: str, client: str, count: int = 1) -> list[str]:
@@ -195,14 +202,15 @@ def ended(env: Env, listener: str, client: str, count: int = 1) -> list[str]:
     def marker_logged() -> bool:
         nonlocal lines
         lines = log_lines(env.logs[listener], 1)[env.marks[listener]:]
-        return any(line.startswith(marker + " ") for line in lines)
+        return any(line.startswith(marker + " ") and _is_sentinel(line) for line in lines)
 
     wait_for(marker_logged, what="the sentinel's access-log line")
     return lines_of(lines, client, count)
 
 
 def lines_of(lines: list[str], client: str, count: int = 1) -> list[str]:
-    mine = [line.split(" ", 1)[1] for line in lines if line.startswith(client + " ")]
+    # (a closed client's port may be the sentinel's next)
+    mine = [line.split(" ", 1)[1] for line in lines if line.startswith(client + " ") and not _is_sentinel(line)]
     assert len(mine) == count, f"{client}: expected {count} access-log lines, got {mine}"
     return mine
 
@@ -342,8 +350,9 @@ def _abort(s: socket.socket) -> None:
          "0 DC POST /echo"),
         (b"GET /slow/5000 HTTP/1.1\r\nHost: x\r\n\r\n", "cluster.origin.upstream_rq_active", "0 DC GET /slow/5000"),
         (b"GET /big/50000000 HTTP/1.1\r\nHost: x\r\n\r\n", None, "200 DC GET /big/50000000"),
+        (b"GET /blackhole HTTP/1.1\r\nHost: x\r\n\r\n", "cluster.blackhole.upstream_rq_active", "0 DC GET /blackhole"),
     ],
-    ids=["mid-request", "awaiting-response", "mid-response"],
+    ids=["mid-request", "awaiting-response", "mid-response", "awaiting-connect"],
 )
 def test_http1_client_reset(env, request_bytes, wait_for_stat, logged):
     s = socket.create_connection(("127.0.0.1", env.h1), timeout=10)
