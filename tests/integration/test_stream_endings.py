@@ -414,6 +414,17 @@ def test_client_half_close_after_a_complete_request_still_gets_its_response(env)
     assert ended(env, "h1", client) == ["200 - POST /slow/200"]
 
 
+def test_client_half_close_after_pipelined_requests_gets_every_response(env):
+    with socket.create_connection(("127.0.0.1", env.h1), timeout=10) as s:
+        s.sendall(b"GET /slow/100 HTTP/1.1\r\nHost: x\r\n\r\nGET /echo HTTP/1.1\r\nHost: x\r\n\r\n"
+                  b"GET /direct HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.shutdown(socket.SHUT_WR)
+        out = read_all(s)
+        client = address(s)
+    assert statuses_of(out) == [200, 200, 200]
+    assert ended(env, "h1", client, count=3) == ["200 - GET /slow/100", "200 - GET /echo", "200 DR GET /direct"]
+
+
 def test_client_gone_while_waiting_for_a_pooled_connection(env):
     """`queue` has one connection and room for one waiter: a waiter that leaves must free its
     place, so the next one waits too instead of being refused as pending overflow."""

@@ -60,6 +60,7 @@ class ServerStreamConnection:
         self._chunked = False
         self._no_body = False
         self._closing = False
+        self._peer_closed = False  # the client half-closed: close once nothing is owed
         conn.close_callbacks.append(self._on_close)
 
     # --- read filter -------------------------------------------------------------------------
@@ -81,14 +82,16 @@ class ServerStreamConnection:
         if self.active is None and not self._queue:
             return False
         target = self._target
-        if target is self.active and not self.decoder.upgraded:
+        if target is not None and target is self.active and not self.decoder.upgraded:
             # Closed in the middle of the active request, which can never complete now: close,
             # and the receiver hears of it (from _on_close) and resets its upstream request.
             return False
         if type(target) is list:
             self._queue.remove(target)  # a queued request cut short: never started, dropped
             self._target = None
-        self._keep_alive = False
+        self._peer_closed = True
+        if not self._queue:
+            self._keep_alive = False  # the active response is the last: it says so
         return True
 
     # --- decoder sink ------------------------------------------------------------------------
@@ -277,6 +280,10 @@ class ServerStreamConnection:
         if self._queue:
             # Next turn: the receiver whose last send this was finishes (and logs) first.
             self.conn.loop.call_soon(self._start_next)
+            return
+        if self._peer_closed:
+            self._closing = True
+            self.conn.close()
             return
         if self.conn.reading_paused:
             self.conn.resume_reading()
