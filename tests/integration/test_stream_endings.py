@@ -2,106 +2,37 @@
 every cluster's upstream_rq_active and every host's rq_active are back to zero, and the stream
 wrote exactly one access-log line, with the status and response flags Envoy would log.
 
-One pymosn serves the whole module: an HTTP/1.1 listener, an HTTP/2 listener and an X-Protocol
-listener over one route table, with clusters for a working origin, an HTTP/2 origin, a refused
-port, a port that never completes a handshake, a one-request circuit breaker and a
-one-connection pool. Each test finds its own log lines by its client's address."""
+One pymosn serves the whole module (tests/support/endings.py builds it); each test finds its
+own log lines by its client's address."""
 
 from __future__ import annotations
 
-import contextlib
-import re
 import socket
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 
 from pymosn.protocol.xprotocol.api import FrameKind
+from tests.support import endings
 from tests.support.admin import log_lines, rss_kib, stats, wait_for, wait_stats
 from tests.support.bystander import Bystander
+from tests.support.endings import (
+    IDLE,
+    Env,
+    address,
+    ended,
+    exchange,
+    hang_up,
+    hosts_rq_active,
+    lines_of,
+    read_all,
+    status_of,
+    statuses_of,
+)
 from tests.support.h2_client import H2Client
-from tests.support.h2_origin import H2Origin
-from tests.support.origin import Origin
 from tests.support.proxy import Pymosn, free_port
-from tests.support.xexample_peer import XExampleClient, XExampleServer
-
-LOG_FORMAT = "%DOWNSTREAM_REMOTE_ADDRESS% %RESPONSE_CODE% %RESPONSE_FLAGS% %REQ(:METHOD)% %REQ(:PATH)%"
-CLUSTERS = ("origin", "one", "queue", "dead", "blackhole", "h2up", "xup")
-LISTENERS = ("h1", "h2", "rpc")
-IDLE = {**{f"http.{name}.downstream_rq_active": 0 for name in LISTENERS},
-        **{f"cluster.{name}.upstream_rq_active": 0 for name in CLUSTERS}}
-
-
-def _routes() -> list[dict]:
-    # the origin's own paths; no catch-all, so anything else has no route
-    routes = [{"match": {"prefix": p}, "route": {"cluster_name": "origin"}}
-              for p in ("/echo", "/slow", "/reset", "/half", "/big", "/garbage", "/badchunk", "/switch")]
-    routes += [
-        {"match": {"prefix": "/direct"}, "direct_response": {"status": 200, "body": "direct"}},
-        {"match": {"prefix": "/redirect"}, "redirect": {"path_redirect": "/elsewhere", "response_code": 302}},
-        {"match": {"prefix": "/nocluster"}, "route": {"cluster_header": "x-cluster"}},
-        {"match": {"prefix": "/dead"}, "route": {"cluster_name": "dead"}},
-        {"match": {"prefix": "/blackhole"}, "route": {"cluster_name": "blackhole"}},
-        {"match": {"prefix": "/timed/"}, "route": {"cluster_name": "origin", "timeout": "300ms", "prefix_rewrite": "/"}},
-    ]
-    for prefix in ("one", "queue", "h2up"):
-        routes.append({"match": {"prefix": f"/{prefix}/"}, "route": {"cluster_name": prefix, "prefix_rewrite": "/"}})
-    return routes
-
-
-def _listener(name: str, port: int, log: Path, protocol: str, **proxy) -> dict:
-    return {
-        "name": name,
-        "address": f"127.0.0.1:{port}",
-        "bind_port": True,
-        "access_logs": [{"log_path": str(log), "log_format": LOG_FORMAT}],
-        "filter_chains": [{"filters": [{"type": "proxy", "config": {
-            "downstream_protocol": protocol, "upstream_protocol": protocol if protocol == "x_example" else "Http1",
-            "router_config_name": "rpc" if protocol == "x_example" else "r", **proxy}}]}],
-    }
-
-
-def _cluster(name: str, port: int, **extra) -> dict:
-    return {"name": name, "type": "SIMPLE", "lb_type": "LB_ROUNDROBIN", "connect_timeout": "300ms",
-            "hosts": [{"address": f"127.0.0.1:{port}"}], **extra}
-
-
-@dataclass
-class Env:
-    proxy: Pymosn
-    h1: int
-    h2: int
-    rpc: int
-    admin: int
-    logs: dict[str, Path]
-    origin: Origin
-    h2_origin: H2Origin
-    x_server: XExampleServer
-    marks: dict[str, int] | None = None  # access-log lines per listener before the test began
-
-
-@contextlib.contextmanager
-def _blackhole():
-    """A listening socket whose accept queue is full: new connections never complete."""
-    hole = socket.socket()
-    hole.bind(("127.0.0.1", 0))
-    hole.listen(0)
-    fillers = []
-    for _ in range(8):
-        s = socket.socket()
-        s.setblocking(False)
-        with contextlib.suppress(BlockingIOError):
-            s.connect(hole.getsockname())
-        fillers.append(s)
-    try:
-        yield hole.getsockname()[1]
-    finally:
-        for s in fillers:
-            s.close()
-        hole.close()
+from tests.support.xexample_peer import XExampleClient
 
 
 @pytest.fixture(scope="module")
@@ -109,43 +40,7 @@ def env(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         # each test waits for its lines: a short flush interval keeps the module quick
         patch.setenv("PYMOSN_FILE_FLUSH_INTERVAL_MSEC", "50")
-        yield from _env(tmp_path_factory)
-
-
-def _env(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("endings")
-    dead = socket.socket()  # bound, never listening: every connect is refused
-    dead.bind(("127.0.0.1", 0))
-    with Origin() as origin, H2Origin() as h2_origin, XExampleServer("x") as x_server, _blackhole() as hole, dead:
-        h1, h2, rpc, admin = free_port(), free_port(), free_port(), free_port()
-        logs = {name: tmp / f"{name}.log" for name in LISTENERS}
-        config = {
-            "servers": [{
-                "listeners": [
-                    _listener("h1", h1, logs["h1"], "Http1", max_request_bytes=1000),
-                    _listener("h2", h2, logs["h2"], "Http2", max_request_headers_kb=8),
-                    _listener("rpc", rpc, logs["rpc"], "x_example"),
-                ],
-                "routers": [
-                    {"router_config_name": "r", "virtual_hosts": [{"name": "all", "domains": ["*"], "routers": _routes()}]},
-                    {"router_config_name": "rpc", "virtual_hosts": [{"name": "all", "domains": ["*"], "routers": [
-                        {"match": {"headers": [{"name": "service", "value": ".*", "regex": True}]},
-                         "route": {"cluster_name": "xup"}}]}]},
-                ],
-            }],
-            "cluster_manager": {"clusters": [
-                _cluster("origin", origin.port),
-                _cluster("one", origin.port, circuit_breakers=[{"max_requests": 1}]),
-                _cluster("queue", origin.port, circuit_breakers=[{"max_connections": 1, "max_pending_requests": 1}]),
-                _cluster("dead", dead.getsockname()[1]),
-                _cluster("blackhole", hole),
-                _cluster("h2up", h2_origin.port, upstream_protocol="Http2"),
-                _cluster("xup", x_server.port),
-            ]},
-            "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
-        }
-        with Pymosn(config, tmp, h1) as proxy:
-            yield Env(proxy, h1, h2, rpc, admin, logs, origin, h2_origin, x_server)
+        yield from endings.start(tmp_path_factory)
 
 
 @pytest.fixture(autouse=True)
@@ -153,106 +48,6 @@ def log_marks(env):
     """A client port may recur within the module: a test reads only the lines after its start
     (every earlier line is in the file by then: each test ends by waiting for its last one)."""
     env.marks = {name: len(path.read_text().splitlines()) if path.exists() else 0 for name, path in env.logs.items()}
-
-
-# --- checking an ending ----------------------------------------------------------------------
-
-
-def _hosts_rq_active(env: Env) -> list[int]:
-    text = httpx.get(f"http://127.0.0.1:{env.admin}/clusters", timeout=10).text
-    return [int(line.rpartition("::")[2]) for line in text.splitlines() if "::rq_active::" in line]
-
-
-SENTINEL = " /direct/sentinel"  # how the sentinel's lines end (" sentinel" on the rpc listener)
-
-
-def _sentinel(env: Env, listener: str) -> str:
-    """A request answered without an upstream; returns its client address."""
-    if listener == "h2":
-        with H2Client(env.h2) as client:
-            assert client.response(client.request(SENTINEL.strip())).status == 200
-            return address(client.sock)
-    if listener == "rpc":
-        client = XExampleClient(env.rpc)
-        try:
-            assert client.call({"service": "sentinel"}).kind == FrameKind.RESPONSE
-            return address(client.sock)
-        finally:
-            hang_up(client.sock)
-    with socket.create_connection(("127.0.0.1", env.h1), timeout=10) as s:
-        s.sendall(b"GET /direct/sentinel HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        assert read_all(s).startswith(b"HTTP/1.1 200")
-        return address(s)
-
-
-def _is_sentinel(line: str) -> bool:
-    return line.endswith((SENTINEL, " sentinel"))
-
-
-def ended(env: Env, listener: str, client: str, count: int = 1) -> list[str]:
-    """Waits until nothing is in flight anywhere; returns the `code flags method path` of
-    each access-log line of `client` since the test began, asserting there are `count`. The
-    log is flushed as a whole, so once a later stream's line is in it, every line of this
-    client's is too."""
-    wait_stats(env.admin, IDLE)
-    wait_for(lambda: not any(_hosts_rq_active(env)), what="every host's rq_active at 0")
-    marker = _sentinel(env, listener)
-    lines: list[str] = []
-
-    def marker_logged() -> bool:
-        nonlocal lines
-        lines = log_lines(env.logs[listener], 1)[env.marks[listener]:]
-        return any(line.startswith(marker + " ") and _is_sentinel(line) for line in lines)
-
-    wait_for(marker_logged, what="the sentinel's access-log line")
-    return lines_of(lines, client, count)
-
-
-def lines_of(lines: list[str], client: str, count: int = 1) -> list[str]:
-    # (a closed client's port may be the sentinel's next)
-    mine = [line.split(" ", 1)[1] for line in lines if line.startswith(client + " ") and not _is_sentinel(line)]
-    assert len(mine) == count, f"{client}: expected {count} access-log lines, got {mine}"
-    return mine
-
-
-def read_all(s: socket.socket, timeout: float = 10.0) -> bytes:
-    """Everything the server sends until it closes (a reset counts as a close)."""
-    s.settimeout(timeout)
-    out = b""
-    with contextlib.suppress(ConnectionResetError):
-        while chunk := s.recv(65536):
-            out += chunk
-    return out
-
-
-def address(s: socket.socket) -> str:
-    return "{}:{}".format(*s.getsockname())
-
-
-def hang_up(s: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        s.shutdown(socket.SHUT_RDWR)  # also wakes a thread blocked reading it
-    s.close()
-
-
-def exchange(env: Env, *parts: bytes) -> tuple[bytes, str]:
-    """Sends `parts` on a fresh connection (each after the first once the request has gone
-    upstream, so a body that breaks arrives after its head was sent on); returns all the
-    server sent until it closed, and the client address."""
-    with socket.create_connection(("127.0.0.1", env.h1), timeout=10) as s:
-        for i, part in enumerate(parts):
-            if i:
-                wait_for(lambda: any(_hosts_rq_active(env)), what="the request at its upstream")
-            s.sendall(part)
-        return read_all(s), address(s)
-
-
-def status_of(out: bytes) -> int:
-    return int(out.split(b" ", 2)[1])
-
-
-def statuses_of(out: bytes) -> list[int]:
-    return [int(code) for code in re.findall(rb"HTTP/1\.1 (\d{3}) ", out)]
 
 
 CLOSE = b"Connection: close\r\n"
@@ -389,13 +184,13 @@ def test_client_leaving_cancels_the_http2_upstream_stream(env):
     resets = len(env.h2_origin.resets)
     with socket.create_connection(("127.0.0.1", env.h1), timeout=10) as s:
         s.sendall(b"POST /h2up/echo/fin HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\npart")
-        wait_for(lambda: any(_hosts_rq_active(env)), what="the request at its upstream")
+        wait_for(lambda: any(hosts_rq_active(env)), what="the request at its upstream")
         s.shutdown(socket.SHUT_WR)
         assert read_all(s, timeout=5) == b""
         h1_client = address(s)
     with _h2(env) as client:
         sid = client.request("/h2up/hang")
-        wait_for(lambda: any(_hosts_rq_active(env)), what="the request at its upstream")
+        wait_for(lambda: any(hosts_rq_active(env)), what="the request at its upstream")
         client.reset(sid)
         h2_client = address(client.sock)
         wait_for(lambda: len(env.h2_origin.resets) >= resets + 2, what="two streams reset at the upstream")
@@ -586,10 +381,10 @@ def test_drain_ends_every_stream_once(tmp_path, env):
     port, admin = free_port(), free_port()
     log = tmp_path / "drain.log"
     config = {
-        "servers": [{"listeners": [_listener("d", port, log, "Http1")], "routers": [
+        "servers": [{"listeners": [endings.listener_config("d", port, log, "Http1")], "routers": [
             {"router_config_name": "r", "virtual_hosts": [{"name": "all", "domains": ["*"], "routers": [
                 {"match": {"prefix": "/"}, "route": {"cluster_name": "origin"}}]}]}]}],
-        "cluster_manager": {"clusters": [_cluster("origin", env.origin.port)]},
+        "cluster_manager": {"clusters": [endings.cluster_config("origin", env.origin.port)]},
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
     }
     with Pymosn(config, tmp_path, port, ["--drain-time-s", "2"]) as p:
