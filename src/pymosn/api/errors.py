@@ -69,9 +69,6 @@ class StreamReset:
     detail: str = ""
     status: int = 0
 
-    def __str__(self) -> str:
-        return self.detail or f"{self.source.value} {self.kind.value}"
-
 
 def downstream_protocol_error(error: ProtocolError, answerable: bool = True) -> StreamReset:
     """The reset of a stream whose request broke the protocol."""
