@@ -10,12 +10,13 @@ from pymosn.config.envoy.addresses import is_ip
 from pymosn.config.envoy.load_assignment import load_assignment
 from pymosn.config.envoy.message import Context, Message
 from pymosn.config.envoy.tls import transport_socket
-from pymosn.config.issues import known_values_message, type_name
+from pymosn.config.issues import type_name
 
 CLUSTER_TYPES = ("STATIC", "STRICT_DNS", "LOGICAL_DNS", "EDS", "ORIGINAL_DST")
-# In the proto's order; 4 is reserved (the ORIGINAL_DST_LB of v2)
-LB_POLICIES = ("ROUND_ROBIN", "LEAST_REQUEST", "RING_HASH", "RANDOM", "ORIGINAL_DST_LB", "MAGLEV", "CLUSTER_PROVIDED",
+# At their numbers; 4 is reserved (the ORIGINAL_DST_LB of v2)
+LB_POLICIES = ("ROUND_ROBIN", "LEAST_REQUEST", "RING_HASH", "RANDOM", None, "MAGLEV", "CLUSTER_PROVIDED",
                "LOAD_BALANCING_POLICY_CONFIG")
+_V2_LB_POLICIES = {"ORIGINAL_DST_LB": "CLUSTER_PROVIDED (with cluster type ORIGINAL_DST)"}
 IMPLEMENTED_TYPES = ("STATIC", "STRICT_DNS", "LOGICAL_DNS", "ORIGINAL_DST")
 IMPLEMENTED_LB_POLICIES = ("ROUND_ROBIN", "RANDOM", "CLUSTER_PROVIDED")
 CONNECT_TIMEOUT = 5.0
@@ -37,9 +38,12 @@ def cluster(m: Message, ctx: Context) -> dict:
     if not name:
         m.error("name", "missing: a cluster needs a name")
     ctx.put(out, "name", name, m.at("name"))
-    if m.has("cluster_type"):
+    custom = m.one_of("type", "cluster_type") == "cluster_type"
+    if custom:
         m.refuse("cluster_type", "leave the cluster without the hosts its extension finds")
-    kind = m.enum("type", CLUSTER_TYPES)
+        # the extension picks the hosts and, under CLUSTER_PROVIDED, how to balance over them
+        m.ignore("type", "lb_policy")
+    kind = None if custom else m.enum("type", CLUSTER_TYPES)
     if kind is not None and kind not in IMPLEMENTED_TYPES:
         m.error("type", f"cluster type {kind!r} is not implemented by pymosn yet; known: {', '.join(IMPLEMENTED_TYPES)}")
     ctx.put(out, "type", "ORIGINAL_DST" if kind == "ORIGINAL_DST" else "STATIC", m.at("type"))
@@ -51,7 +55,8 @@ def cluster(m: Message, ctx: Context) -> dict:
         if hosts:
             ctx.put(out, "hosts", hosts, assignment.path)
     _check_hosts(m, kind, hosts, assignment is not None, ctx)
-    _lb_policy(m, out, kind, hosts, ctx)
+    if not custom:
+        _lb_policy(m, out, kind, hosts, ctx)
     tls = transport_socket(m.message("transport_socket", s.TRANSPORT_SOCKET), ctx, upstream=True)
     if tls:
         ctx.put(out, "tls_context", tls[0], m.at("transport_socket"))
@@ -102,7 +107,7 @@ def _check_hosts(m: Message, kind: str | None, hosts: list[dict], assigned: bool
 
 
 def _lb_policy(m: Message, out: dict, kind: str | None, hosts: list[dict], ctx: Context) -> None:
-    policy = m.enum("lb_policy", LB_POLICIES)
+    policy = m.enum("lb_policy", LB_POLICIES, v2=_V2_LB_POLICIES)
     where = m.at("lb_policy")
     if policy is None:
         return
@@ -119,8 +124,6 @@ def _lb_policy(m: Message, out: dict, kind: str | None, hosts: list[dict], ctx: 
         ctx.put(out, "lb_type", "LB_RANDOM", where)
     elif policy == "CLUSTER_PROVIDED":
         ctx.log.error(where, "CLUSTER_PROVIDED needs cluster type ORIGINAL_DST")
-    elif policy == "ORIGINAL_DST_LB":
-        ctx.log.error(where, known_values_message(policy, [p for p in LB_POLICIES if p != "ORIGINAL_DST_LB"]))
     else:
         ctx.log.error(where, f"lb_policy {policy!r} is not implemented by pymosn yet; known: "
                              f"{', '.join(IMPLEMENTED_LB_POLICIES)}")

@@ -84,6 +84,20 @@ def is_unset(value: object) -> bool:
     return value is None or value is False or value == 0 or value == "" or value == {} or value == []
 
 
+def enum_value(value: object, values: tuple[str | None, ...]) -> str | None:
+    """The enum name `value` stands for, as Envoy's JSON parser reads it: the name in any case
+    ("round_robin"), or the number, also as a decimal string; None if it is none of them."""
+    if isinstance(value, str):
+        if value.isascii() and value.isdigit():
+            value = int(value)
+        else:
+            wanted = value.upper()
+            return next((v for v in values if v is not None and v.upper() == wanted), None)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(values):
+        return values[value]
+    return None
+
+
 class Message:
     def __init__(self, raw: Any, path: str, schema: Schema, ctx: Context, *, skip: frozenset[str] = frozenset()) -> None:
         self.path = path
@@ -176,17 +190,22 @@ class Message:
             self.ctx.log.error(self.at(name), str(error))
             return default
 
-    def enum(self, name: str, values: tuple[str, ...], default: str | None = None) -> str | None:
-        """An enum by name or by number (its position in `values`, the proto's order); None
-        after an error."""
+    def enum(self, name: str, values: tuple[str | None, ...], default: str | None = None, *,
+             v2: dict[str, str] | None = None) -> str | None:
+        """An enum by name or by number; None after an error. `values` are the proto's names at
+        their numbers (None where a number is reserved); `v2` maps names only the v2 API had to
+        what v3 calls them."""
         value = self.raw(name)
         if value is None:
             return default if default is not None else values[0]
-        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(values):
-            return values[value]
-        if isinstance(value, str) and value in values:
-            return value
-        self.ctx.log.error(self.at(name), known_values_message(value, values))
+        found = enum_value(value, values)
+        if found is not None:
+            return found
+        old = next((k for k in v2 or () if isinstance(value, str) and k.upper() == value.upper()), None)
+        if old is not None:
+            self.ctx.log.error(self.at(name), f"{old} is the v2 API; v3 uses {v2[old]}")
+        else:
+            self.ctx.log.error(self.at(name), known_values_message(value, [v for v in values if v is not None]))
         return None
 
     def strings(self, name: str) -> list[str]:
