@@ -82,11 +82,9 @@ def test_a_field_set_twice_in_both_spellings_is_an_error():
 
 def test_envoy_fields_pymosn_ignores_are_warnings_with_their_paths():
     raw = bootstrap(listener(drain_type="MODIFY_ONLY", socket_options=[{"level": 1, "name": 2, "int_value": 1}]),
-                    dynamic_resources={"lds_config": {"ads": {}}}, node={"id": "sidecar", "cluster": "c"},
-                    layered_runtime={"layers": []})
+                    node={"id": "sidecar", "cluster": "c"}, tracing={"http": {"name": "envoy.tracers.zipkin"}})
     assert sorted(warnings(raw)) == sorted([
-        "$.dynamic_resources: xDS is not implemented by pymosn yet; only static_resources are served",
-        "$.layered_runtime: not implemented by pymosn yet; ignored",
+        "$.tracing: not implemented by pymosn yet; ignored",
         f"{L0}.drain_type: not implemented by pymosn yet; ignored",
         f"{L0}.socket_options: not implemented by pymosn yet; ignored",
     ])
@@ -283,15 +281,16 @@ def test_http_filters():
     assert errors(bootstrap(listener(hcm(http_filters=[rbac, ext_authz, ROUTER])))) == [
         f"{HC}.http_filters[0]: http filter 'envoy.filters.http.rbac' is not implemented by pymosn yet; refusing "
         "to run without what it enforces",
-        f"{HC}.http_filters[1]: http filter 'authz' is not implemented by pymosn yet; refusing to run without what "
-        "it enforces",
+        f"{HC}.http_filters[1]: http filter 'envoy.filters.http.ext_authz' (named 'authz') is not implemented by "
+        "pymosn yet; refusing to run without what it enforces",
     ]
     mystery = {"name": "acme.filter", "typed_config": {"@type": "type.googleapis.com/acme.Filter"}}
     assert errors(bootstrap(listener(hcm(http_filters=[mystery, ROUTER])))) == [
-        f"{HC}.http_filters[0]: unknown http filter 'acme.filter'; pymosn runs envoy.filters.http.router (mark a "
-        "filter is_optional to have it skipped)"]
+        f"{HC}.http_filters[0]: unknown http filter 'acme.Filter' (named 'acme.filter'); pymosn runs "
+        "envoy.filters.http.router (mark a filter is_optional to have it skipped)"]
     assert warnings(bootstrap(listener(hcm(http_filters=[{**mystery, "is_optional": True}, ROUTER])))) == [
-        f"{HC}.http_filters[0]: http filter 'acme.filter' is not implemented by pymosn yet; ignored"]
+        f"{HC}.http_filters[0]: http filter 'acme.Filter' (named 'acme.filter') is not implemented by pymosn yet; "
+        "ignored"]
     assert errors(bootstrap(listener(hcm(http_filters=[ROUTER, cors])))) == [
         f"{HC}.http_filters[0]: envoy.filters.http.router ends the chain: it must be the last http filter",
         f"{HC}.http_filters: the last http filter must be envoy.filters.http.router"]
@@ -507,7 +506,7 @@ def test_network_filters_pymosn_lacks():
     assert errors(bootstrap(listener(rbac, echo, sni, mysql, tcp(cluster="app")))) == [
         f"{chain}[0]: network filter 'envoy.filters.network.rbac' is not implemented by pymosn yet; refusing to run "
         "without what it enforces",
-        f"{chain}[1]: unknown network filter 'envoy.filters.network.echo'; known: "
+        f"{chain}[1]: network filter 'envoy.filters.network.echo' is not implemented by pymosn yet; pymosn runs "
         "envoy.filters.network.http_connection_manager, envoy.filters.network.tcp_proxy, "
         "envoy.filters.network.dubbo_proxy, x_proxy",
         f"{chain}[2]: network filter 'envoy.filters.network.sni_cluster' is not implemented by pymosn yet; ignoring "

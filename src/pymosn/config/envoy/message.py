@@ -33,13 +33,16 @@ def json_name(proto_name: str) -> str:
 class Schema:
     """The fields of one Envoy message (from its .proto). `unsafe` maps a field pymosn does not
     implement to what ignoring it would do; `inert` fields change nothing pymosn has (names,
-    stat prefixes Envoy requires) and are read silently."""
+    stat prefixes Envoy requires) and are read silently; `removed` maps a field only an older
+    API had to its API and what v3 uses instead (Envoy refuses them as unknown)."""
 
-    def __init__(self, name: str, fields: str, *, unsafe: dict[str, str] | None = None, inert: str = "") -> None:
+    def __init__(self, name: str, fields: str, *, unsafe: dict[str, str] | None = None, inert: str = "",
+                 removed: dict[str, tuple[str, str]] | None = None) -> None:
         self.name = name
         self.fields = frozenset(fields.split())
         self.unsafe = unsafe or {}
         self.inert = frozenset(inert.split())
+        self.removed = removed or {}
         self._by_key = {**{json_name(f): f for f in self.fields}, **{f: f for f in self.fields}}
         assert set(self.unsafe) <= self.fields and self.inert <= self.fields, name
 
@@ -107,6 +110,7 @@ class Message:
         self._values: dict[str, Any] = {}
         self._keys: dict[str, str] = {}
         self._read: set[str] = set()
+        self.removed: list[str] = []  # the fields of an older API it has
         if not self.valid:
             ctx.log.error(path, f"expected object ({schema.name}), got {type_name(raw)}")
             return
@@ -114,7 +118,11 @@ class Message:
             if key in skip:
                 continue
             name = schema.field_for(key) if isinstance(key, str) else None
-            if name is None:
+            if name is None and key in schema.removed:
+                api, instead = schema.removed[key]
+                ctx.log.error(child(path, key), f"{key!r} is the {api} API; v3 uses {instead}")
+                self.removed.append(key)
+            elif name is None:
                 hint = did_you_mean(str(key), [*schema.fields, *(json_name(f) for f in schema.fields)])
                 ctx.log.error(child(path, str(key)), f"unknown field {key!r} of {schema.name}{hint}")
             elif name in self._values:

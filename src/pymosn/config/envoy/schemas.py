@@ -9,6 +9,9 @@ from __future__ import annotations
 from pymosn.config.envoy.message import Schema
 
 _MATCH_MORE = "make this match more than it asks for"
+# v2's untyped extension config; Envoy removed it, and without its type the extension is unknown
+_V2_CONFIG = {"config": ("v2", "typed_config with an \"@type\" naming the extension's v3 message")}
+_V2_TLS_CONTEXT = ("v2", "transport_socket (envoy.transport_sockets.tls with a typed_config)")
 _ACCESS = "skip the access control it configures"
 
 # --- core ------------------------------------------------------------------------------------
@@ -25,7 +28,7 @@ HEADER_VALUE_OPTION = Schema("envoy.config.core.v3.HeaderValueOption", "header a
 DATA_SOURCE = Schema(
     "envoy.config.core.v3.DataSource", "filename inline_bytes inline_string environment_variable watched_directory"
 )
-TRANSPORT_SOCKET = Schema("envoy.config.core.v3.TransportSocket", "name typed_config")
+TRANSPORT_SOCKET = Schema("envoy.config.core.v3.TransportSocket", "name typed_config", removed=_V2_CONFIG)
 INT64_RANGE = Schema("envoy.type.v3.Int64Range", "start end")
 
 # --- bootstrap -------------------------------------------------------------------------------
@@ -39,7 +42,29 @@ BOOTSTRAP = Schema(
     "fatal_actions config_sources default_config_source default_socket_interface "
     "certificate_provider_instances inline_headers perf_tracing_file_path default_regex_engine "
     "xds_delegate_extension xds_config_tracker_extension listener_manager application_log_config "
-    "grpc_async_client_manager_config memory_allocator_manager",
+    "grpc_async_client_manager_config memory_allocator_manager stats_flush_interval stats_flush_on_admin "
+    "stats_eviction_interval",
+    # stats are allocated when first used or up front: pymosn's are the same either way
+    inert="deferred_stat_options",
+    removed={"runtime": ("v2", "layered_runtime"), "listeners": ("v1", "static_resources.listeners")},
+)
+CLUSTER_MANAGER = Schema(
+    "envoy.config.bootstrap.v3.ClusterManager",
+    "local_cluster_name outlier_detection upstream_bind_config load_stats_config enable_deferred_cluster_creation",
+    removed={"clusters": ("v1", "static_resources.clusters"), "sds": ("v1", "EDS clusters")},
+)
+OVERLOAD_MANAGER = Schema(
+    "envoy.config.overload.v3.OverloadManager",
+    "refresh_interval resource_monitors actions buffer_factory_config loadshed_points",
+    unsafe={
+        "actions": "skip the load shedding it configures",
+        "loadshed_points": "skip the load shedding it configures",
+    },
+)
+RESOURCE_MONITOR = Schema("envoy.config.overload.v3.ResourceMonitor", "name typed_config")
+LAYERED_RUNTIME = Schema("envoy.config.bootstrap.v3.LayeredRuntime", "layers")
+RUNTIME_LAYER = Schema(
+    "envoy.config.bootstrap.v3.RuntimeLayer", "name static_layer disk_layer admin_layer rtds_layer", inert="name",
 )
 STATIC_RESOURCES = Schema("envoy.config.bootstrap.v3.Bootstrap.StaticResources", "listeners clusters secrets")
 ADMIN = Schema(
@@ -73,7 +98,7 @@ FILTER_CHAIN = Schema(
     "envoy.config.listener.v3.FilterChain",
     "filter_chain_match filters use_proxy_proto metadata transport_socket transport_socket_connect_timeout name",
     unsafe={"use_proxy_proto": "read a PROXY protocol header as application data"},
-    inert="name metadata",
+    inert="name metadata", removed={"tls_context": _V2_TLS_CONTEXT},
 )
 FILTER_CHAIN_MATCH = Schema(
     "envoy.config.listener.v3.FilterChainMatch",
@@ -86,10 +111,10 @@ FILTER_CHAIN_MATCH = Schema(
         "source_type": _MATCH_MORE,
     },
 )
-NETWORK_FILTER = Schema("envoy.config.listener.v3.Filter", "name typed_config config_discovery")
+NETWORK_FILTER = Schema("envoy.config.listener.v3.Filter", "name typed_config config_discovery", removed=_V2_CONFIG)
 LISTENER_FILTER = Schema(
     "envoy.config.listener.v3.ListenerFilter", "name typed_config config_discovery filter_disabled",
-    unsafe={"filter_disabled": "run the filter on connections it is disabled for"},
+    unsafe={"filter_disabled": "run the filter on connections it is disabled for"}, removed=_V2_CONFIG,
 )
 ORIGINAL_DST = Schema("envoy.extensions.filters.listener.original_dst.v3.OriginalDst", "")
 TLS_INSPECTOR = Schema(
@@ -196,7 +221,7 @@ HTTP_CONNECTION_MANAGER = Schema(
         "scoped_routes": "serve without the routes it discovers",
         "forward_client_cert_matcher": "forward client certificate details it would not",
     },
-    inert="stat_prefix",
+    inert="stat_prefix", removed={"idle_timeout": ("v2", "common_http_protocol_options.idle_timeout")},
 )
 SET_CURRENT_CLIENT_CERT_DETAILS = Schema(
     "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager."
@@ -204,7 +229,7 @@ SET_CURRENT_CLIENT_CERT_DETAILS = Schema(
 )
 HTTP_FILTER = Schema(
     "envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter",
-    "name typed_config config_discovery is_optional disabled",
+    "name typed_config config_discovery is_optional disabled", removed=_V2_CONFIG,
 )
 ROUTER = Schema(
     "envoy.extensions.filters.http.router.v3.Router",
@@ -268,11 +293,13 @@ ROUTE_MATCH = Schema(
     unsafe={name: _MATCH_MORE for name in (
         "connect_matcher", "path_match_policy", "runtime_fraction", "cookies", "grpc",
         "tls_context", "dynamic_metadata", "filter_state")},
+    removed={"regex": ("v2", "safe_regex")},
 )
 HEADER_MATCHER = Schema(
     "envoy.config.route.v3.HeaderMatcher",
     "name exact_match safe_regex_match range_match present_match prefix_match suffix_match contains_match "
     "string_match invert_match treat_missing_header_as_empty",
+    removed={"regex_match": ("v2", "safe_regex_match")},
 )
 QUERY_PARAMETER_MATCHER = Schema("envoy.config.route.v3.QueryParameterMatcher", "name string_match present_match")
 STRING_MATCHER = Schema(
@@ -318,7 +345,7 @@ REDIRECT = Schema(
 
 # --- access logs -------------------------------------------------------------------------------
 
-ACCESS_LOG = Schema("envoy.config.accesslog.v3.AccessLog", "name filter typed_config")
+ACCESS_LOG = Schema("envoy.config.accesslog.v3.AccessLog", "name filter typed_config", removed=_V2_CONFIG)
 FILE_ACCESS_LOG = Schema(
     "envoy.extensions.access_loggers.file.v3.FileAccessLog", "path format json_format typed_json_format log_format"
 )
@@ -395,6 +422,8 @@ CLUSTER = Schema(
         "upstream_config": "connect to the upstream differently than configured",
     },
     inert="alt_stat_name metadata",
+    removed={"hosts": ("v2", "load_assignment"), "tls_context": _V2_TLS_CONTEXT,
+             "extension_protocol_options": ("v2", "typed_extension_protocol_options")},
 )
 CLUSTER_LOAD_ASSIGNMENT = Schema(
     "envoy.config.endpoint.v3.ClusterLoadAssignment", "cluster_name endpoints named_endpoints policy",

@@ -25,7 +25,7 @@ def transport_socket(m: Message | None, ctx: Context, *, upstream: bool,
     if ext is None or ext.name == RAW_BUFFER:
         return []
     if ext.name != TLS_SOCKET:
-        m.error("name" if m.has("name") else None, f"transport socket {display(ext)!r} is not implemented by pymosn "
+        m.error("name" if m.has("name") else None, f"transport socket {display(ext)} is not implemented by pymosn "
                                                    f"yet; known: {RAW_BUFFER}, {TLS_SOCKET}")
         return []
     wanted = _UPSTREAM if upstream else _DOWNSTREAM

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from pymosn.config.envoy import schemas as s
 from pymosn.config.envoy.addresses import socket_address
+from pymosn.config.envoy.bootstrap_fields import process_wide_fields
 from pymosn.config.envoy.clusters import cluster
 from pymosn.config.envoy.listeners import listener
 from pymosn.config.envoy.message import Context, Message
@@ -50,11 +51,7 @@ def translate_bootstrap(raw: dict) -> Translation:
         listeners = [x for x in (listener(lst, ctx) for lst in static.messages("listeners", s.LISTENER)) if x]
         clusters = [cluster(c, ctx) for c in static.messages("clusters", s.CLUSTER)]
         static.finish()
-    if m.has("dynamic_resources"):
-        m.warn("dynamic_resources", "xDS is not implemented by pymosn yet; only static_resources are served")
-        m.ignore("dynamic_resources")
-    # the node only names this proxy to a management server
-    m.ignore("node")
+    process_wide_fields(m)
     m.finish()
     server = ctx.node({"listeners": ctx.node(listeners, child(static_path, "listeners")),
                        "routers": ctx.routers}, static_path)
