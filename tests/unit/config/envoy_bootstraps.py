@@ -91,3 +91,31 @@ def with_route(route: dict, **hcm_fields) -> dict:
 
 def tls_socket(**context) -> dict:
     return {"name": "envoy.transport_sockets.tls", "typed_config": {"@type": TLS_DOWN, **context}}
+
+
+def typed(name: str, message: str, **config) -> dict:
+    """A {name, typed_config} extension whose config is of the message `message`."""
+    return {"name": name, "typed_config": {"@type": f"type.googleapis.com/{message}", **config}}
+
+
+def with_http_filters(*filters: dict, **hcm_fields) -> dict:
+    """A bootstrap whose manager runs `filters` before the router."""
+    return bootstrap(listener(hcm(http_filters=[*filters, ROUTER], **hcm_fields)))
+
+
+def with_tls(context: dict, upstream: bool = False) -> dict:
+    """A bootstrap whose listener (or cluster) has a TLS context with an inline certificate."""
+    certificate = {"certificate_chain": {"inline_string": "-----BEGIN x"},
+                   "private_key": {"inline_string": "-----BEGIN y"}}
+    context = {**context, "common_tls_context": {"tls_certificates": [certificate],
+                                                 **context.get("common_tls_context", {})}}
+    if upstream:
+        socket = {"name": "envoy.transport_sockets.tls", "typed_config": {"@type": TLS_UP, **context}}
+        return bootstrap(clusters=[cluster(transport_socket=socket)])
+    lst = listener()
+    lst["filter_chains"][0]["transport_socket"] = tls_socket(**context)
+    return bootstrap(lst)
+
+
+def without(message: dict, *keys: str) -> dict:
+    return {k: v for k, v in message.items() if k not in keys}

@@ -245,8 +245,8 @@ def test_codec_type_http2_maps_to_http2():
 def test_unknown_codec_type_and_http3_name_the_path():
     assert errors(bootstrap(listener(hcm(codec_type="SPDY")))) == [
         f"{HC}.codec_type: unknown value 'SPDY'; known: AUTO, HTTP1, HTTP2, HTTP3"]
-    (http3,) = errors(bootstrap(listener(hcm(codec_type="HTTP3"))))
-    assert http3.startswith(f"{HC}.codec_type: downstream protocol 'Http3' is not implemented by pymosn yet")
+    assert errors(bootstrap(listener(hcm(codec_type="HTTP3")))) == [
+        f"{HC}.codec_type: HTTP3 (HTTP/3 over QUIC) is not implemented by pymosn yet; known: AUTO, HTTP1, HTTP2"]
 
 
 def test_manager_limits_and_client_cert_details():
@@ -286,10 +286,10 @@ def test_http_filters():
     ]
     mystery = {"name": "acme.filter", "typed_config": {"@type": "type.googleapis.com/acme.Filter"}}
     assert errors(bootstrap(listener(hcm(http_filters=[mystery, ROUTER])))) == [
-        f"{HC}.http_filters[0]: unknown http filter 'acme.Filter' (named 'acme.filter'); pymosn runs "
+        f"{HC}.http_filters[0]: unknown http filter 'acme.filter' (type acme.Filter); pymosn runs "
         "envoy.filters.http.router (mark a filter is_optional to have it skipped)"]
     assert warnings(bootstrap(listener(hcm(http_filters=[{**mystery, "is_optional": True}, ROUTER])))) == [
-        f"{HC}.http_filters[0]: http filter 'acme.Filter' (named 'acme.filter') is not implemented by pymosn yet; "
+        f"{HC}.http_filters[0]: http filter 'acme.filter' (type acme.Filter) is not implemented by pymosn yet; "
         "ignored"]
     assert errors(bootstrap(listener(hcm(http_filters=[ROUTER, cors])))) == [
         f"{HC}.http_filters[0]: envoy.filters.http.router ends the chain: it must be the last http filter",

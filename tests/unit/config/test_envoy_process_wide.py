@@ -75,7 +75,7 @@ def test_overload_actions_are_refused():
 def test_runtime_connection_limits_are_refused_other_runtime_keys_warn():
     layers = [{"name": "global config", "static_layer": {
         "overload.global_downstream_max_connections": "5000",
-        "envoy": {"resource_limits": {"listener": {"l0": {"connection_limit": 10}}}},
+        "envoy": {"resource_limits": {"listener": {"l0": {"connection_limit": 10}, "other": {"connection_limit": 1}}}},
         "re2.max_program_size.error_level": "32768"}}, {"name": "admin", "admin_layer": {}}]
     assert errors(bootstrap(layered_runtime={"layers": layers})) == [
         "$.layered_runtime.layers[0].static_layer: runtime key 'overload.global_downstream_max_connections' sets a "

@@ -14,11 +14,12 @@ _CONNECTION_LIMIT_MONITOR = "envoy.resource_monitors.global_downstream_max_conne
 _CONNECTION_LIMIT_TYPE = "envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig"
 # Runtime keys that set connection limits (the first is the monitor's older spelling)
 _GLOBAL_LIMIT_KEY = "overload.global_downstream_max_connections"
-_LISTENER_LIMIT_KEY = ("envoy.resource_limits.listener.", ".connection_limit")
+_LISTENER_LIMIT_KEY = ("envoy.resource_limits.listener.", ".connection_limit")  # around a listener's name
 _XDS_SOURCES = ("ads_config", "lds_config", "cds_config", "lds_resources_locator", "cds_resources_locator")
 
 
-def process_wide_fields(m: Message) -> None:
+def process_wide_fields(m: Message, listener_names: set[str]) -> None:
+    """`listener_names`: the static listeners' names, which runtime keys can set limits for."""
     _stats_flush(m)
     _dynamic_resources(m)
     overload = m.message("overload_manager", s.OVERLOAD_MANAGER)
@@ -26,7 +27,7 @@ def process_wide_fields(m: Message) -> None:
         _overload_manager(overload)
     runtime = m.message("layered_runtime", s.LAYERED_RUNTIME)
     if runtime is not None:
-        _layered_runtime(runtime)
+        _layered_runtime(runtime, listener_names)
     manager = m.message("cluster_manager", s.CLUSTER_MANAGER)
     if manager is not None:
         manager.finish()
@@ -83,11 +84,12 @@ def _overload_manager(m: Message) -> None:
     m.finish()  # actions and loadshed_points are refused by the schema
 
 
-def _layered_runtime(m: Message) -> None:
+def _layered_runtime(m: Message, listener_names: set[str]) -> None:
+    limited = {f"{_LISTENER_LIMIT_KEY[0]}{name}{_LISTENER_LIMIT_KEY[1]}" for name in listener_names}
     for layer in m.messages("layers", s.RUNTIME_LAYER):
         static = layer.map("static_layer")
-        limits = [key for key in _flat_keys(static) if key == _GLOBAL_LIMIT_KEY
-                  or key.startswith(_LISTENER_LIMIT_KEY[0]) and key.endswith(_LISTENER_LIMIT_KEY[1])]
+        # a listener's limit applies only if the bootstrap has a listener of that name
+        limits = [key for key in _flat_keys(static) if key == _GLOBAL_LIMIT_KEY or key in limited]
         for key in limits:
             layer.error("static_layer", f"runtime key {key!r} sets a connection limit, which is not implemented by "
                                         "pymosn yet; refusing to run without it")

@@ -9,6 +9,7 @@ from pymosn.config.envoy import schemas as s
 from pymosn.config.envoy.addresses import is_ip
 from pymosn.config.envoy.load_assignment import load_assignment
 from pymosn.config.envoy.message import Context, Message
+from pymosn.config.envoy.protocol_options import underscores
 from pymosn.config.envoy.tls import transport_socket
 from pymosn.config.issues import type_name
 
@@ -96,7 +97,7 @@ def _check_hosts(m: Message, kind: str | None, hosts: list[dict], assigned: bool
                        "the first address, rather than balancing over every address the name has")
     elif kind == "ORIGINAL_DST" and hosts:
         m.error("load_assignment", "an ORIGINAL_DST cluster takes its hosts from each connection's original "
-                                   "destination; it lists none")
+                                   "destination, so it must not list any (as in Envoy)")
     elif kind in ("STATIC", "STRICT_DNS", "LOGICAL_DNS") and not assigned:
         m.warn("load_assignment", "missing: the cluster has no hosts")
     if kind in ("STRICT_DNS", "LOGICAL_DNS"):
@@ -184,6 +185,9 @@ def _protocol_options(m: Message, out: dict, ctx: Context) -> None:
             explicit = options.message(chosen, s.EXPLICIT_HTTP_CONFIG)
             if explicit is not None:
                 which = explicit.one_of("http_protocol_options", "http2_protocol_options", "http3_protocol_options")
+                if which == "http3_protocol_options":
+                    explicit.error(which, "HTTP/3 upstreams are not implemented by pymosn yet; known: "
+                                          "http_protocol_options, http2_protocol_options")
                 if which is not None:
                     _warn_settings(explicit, which, out, ctx)
                     protocol = ({"http_protocol_options": "Http1", "http2_protocol_options": "Http2",
@@ -211,6 +215,7 @@ def _protocol_options(m: Message, out: dict, ctx: Context) -> None:
 def _common_options(m: Message, idle: float, max_requests: int) -> tuple[float, int]:
     idle = m.duration("idle_timeout", idle)
     max_requests = m.int("max_requests_per_connection", max_requests)
+    underscores(m)
     m.finish()
     return idle, max_requests
 

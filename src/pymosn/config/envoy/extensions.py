@@ -104,13 +104,17 @@ def envoy_kind(ext: Extension, category: str) -> str | None:
 
 
 def display(ext: Extension) -> str:
-    """How messages name an extension, quoted: by what Envoy goes by, its type (as Envoy's
-    well-known filter name where there is one), with the name the config gave it beside."""
-    label = ext.name if ext.known else ext.type or ext.written_name
+    """How messages name an extension, quoted: by what Envoy goes by, its type; as Envoy's
+    well-known name for a filter's type, else beside the name the config gave it."""
+    label = ext.name if ext.known else ""
     for category in ("http", "network", "listener"):
         kind = envoy_kind(ext, category) if ext.type and not ext.known else None
         if kind is not None:
             label = f"envoy.filters.{category}.{kind}"
+    if not label:
+        if ext.written_name and ext.type:
+            return f"{ext.written_name!r} (type {ext.type})"
+        label = ext.type or ext.written_name
     if ext.written_name and ext.written_name != label:
         return f"{label!r} (named {ext.written_name!r})"
     return repr(label)

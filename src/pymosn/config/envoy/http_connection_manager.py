@@ -9,6 +9,7 @@ from pymosn.config.envoy import schemas as s
 from pymosn.config.envoy.access_log import access_logs
 from pymosn.config.envoy.extensions import ROUTER_FILTER, Extension, display, envoy_kind, extension
 from pymosn.config.envoy.message import Context, Message
+from pymosn.config.envoy.protocol_options import underscores
 from pymosn.config.envoy.route_config import route_configuration
 
 CODEC_TYPES = ("AUTO", "HTTP1", "HTTP2", "HTTP3")
@@ -16,6 +17,9 @@ CODEC_TYPES = ("AUTO", "HTTP1", "HTTP2", "HTTP3")
 PROTOCOLS = {"AUTO": "Auto", "HTTP1": "Http1", "HTTP2": "Http2", "HTTP3": "Http3"}
 FORWARD_CLIENT_CERT_DETAILS = ("SANITIZE", "FORWARD_ONLY", "APPEND_FORWARD", "SANITIZE_SET", "ALWAYS_FORWARD_ONLY")
 IDLE_TIMEOUT = 3600.0  # Envoy's default for downstream HTTP connections
+MAX_REQUEST_HEADERS_KB = 8192  # Envoy's bound
+ESCAPED_SLASHES_ACTIONS = ("IMPLEMENTATION_SPECIFIC_DEFAULT", "KEEP_UNCHANGED", "REJECT_REQUEST", "UNESCAPE_AND_REDIRECT",
+                           "UNESCAPE_AND_FORWARD")
 
 # HTTP filters whose absence lets through requests they would refuse or limit (or that may run
 # any code, which can include refusing requests): pymosn will not run without them. buffer
@@ -52,6 +56,8 @@ def http_connection_manager(ext: Extension, filter_path: str, ctx: Context) -> H
     m = Message(ext.config, ext.path, s.HTTP_CONNECTION_MANAGER, ctx)
     proxy = ctx.node({}, ext.path)
     codec = m.enum("codec_type", CODEC_TYPES)
+    if codec == "HTTP3":
+        m.error("codec_type", "HTTP3 (HTTP/3 over QUIC) is not implemented by pymosn yet; known: AUTO, HTTP1, HTTP2")
     if codec is not None:
         ctx.put(proxy, "downstream_protocol", PROTOCOLS[codec], m.at("codec_type"))
         # Each cluster names its own protocol (HTTP/1.1 unless it asks for another); this one
@@ -78,6 +84,8 @@ def http_connection_manager(ext: Extension, filter_path: str, ctx: Context) -> H
         ctx.routers.append(ctx.node({"router_config_name": name, "virtual_hosts": []}, m.path))
         ctx.put(proxy, "router_config_name", name, m.path)
     kb = m.int("max_request_headers_kb")
+    if kb is not None and not 0 < kb <= MAX_REQUEST_HEADERS_KB:
+        m.error("max_request_headers_kb", f"must be 1..{MAX_REQUEST_HEADERS_KB} (as in Envoy), got {kb}")
     if kb is not None:
         ctx.put(proxy, "max_request_headers_kb", kb, m.at("max_request_headers_kb"))
     idle = m.duration("stream_idle_timeout")
@@ -104,7 +112,11 @@ def http_connection_manager(ext: Extension, filter_path: str, ctx: Context) -> H
     options = m.message("common_http_protocol_options", s.HTTP_PROTOCOL_OPTIONS_CORE)
     if options is not None:
         manager.idle_timeout = options.duration("idle_timeout", IDLE_TIMEOUT)
+        underscores(options)
         options.finish()
+    m.refuse_unless("path_with_escaped_slashes_action", ESCAPED_SLASHES_ACTIONS,
+                    ("IMPLEMENTATION_SPECIFIC_DEFAULT", "KEEP_UNCHANGED"),
+                    "route requests on paths it would refuse or unescape first")
     m.finish()
     return manager
 

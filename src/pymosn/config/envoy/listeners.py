@@ -43,11 +43,15 @@ ACCESS_CONTROL_LISTENER_FILTERS = frozenset({"local_ratelimit", "dynamic_modules
 
 def listener(m: Message, ctx: Context) -> dict | None:
     out = ctx.node({}, m.path)
+    if m.raw("internal_listener") is not None and not m.has("address"):
+        m.error("internal_listener", "internal listeners are not implemented by pymosn yet")
+        m.drop()
+        return None
     address = socket_address(m.message("address", s.ADDRESS), "a listener")
     if address is None:
         if not m.has("address"):
             m.error("address", "missing: a listener needs an address")
-        m.finish()
+        m.drop()  # the listener is refused, whatever else it says
         return None
     host, port, where = address
     ctx.put(out, "name", m.str("name") or f"{host}:{port}", m.at("name"))
@@ -86,6 +90,8 @@ def listener(m: Message, ctx: Context) -> dict | None:
     default = m.message("default_filter_chain", s.FILTER_CHAIN)
     if default is not None:
         ctx.put(out, "default_filter_chain", filter_chain(default, ctx, logs, idle_timeouts), default.path)
+    elif not chains and not m.has("filter_chains"):
+        m.error("filter_chains", "a listener needs a filter chain (or a default_filter_chain), as in Envoy")
     if logs:
         out["access_logs"] = logs
     # Envoy has no listener-wide idle timeout: HTTP connections close after the manager's

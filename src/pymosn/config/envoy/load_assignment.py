@@ -34,8 +34,8 @@ def _lb_endpoint(m: Message, ctx: Context) -> dict | None:
     if address is None:
         if not endpoint.has("address"):
             endpoint.error("address", "missing: an endpoint needs an address")
-        endpoint.finish()
-        m.finish()
+        endpoint.drop()
+        m.drop()  # the host is refused, whatever else it says
         return None
     host, port, where = address
     out = ctx.node({}, m.path)

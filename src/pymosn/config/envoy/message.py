@@ -286,6 +286,18 @@ class Message:
         self._read.add(name)
         self.ctx.log.error(self.at(name), f"not implemented by pymosn yet; ignoring it would {why}")
 
+    def refuse_unless(self, name: str, values: tuple[str | None, ...], implemented: tuple[str, ...],
+                      why: str) -> None:
+        """An enum pymosn implements only some values of: any other is refused."""
+        value = self.enum(name, values)
+        if value is not None and value not in implemented:
+            self.ctx.log.error(self.at(name), f"{value} is not implemented by pymosn yet; ignoring it would {why}")
+
+    def drop(self) -> None:
+        """The whole message was refused: what else it sets is not reported (it would only be
+        what the refusal already implies)."""
+        self._read.update(self._values)
+
     def finish(self) -> None:
         for name, value in self._values.items():
             if name in self._read or is_unset(value) or name in self.schema.inert:

@@ -13,6 +13,8 @@ _MATCH_MORE = "make this match more than it asks for"
 _V2_CONFIG = {"config": ("v2", "typed_config with an \"@type\" naming the extension's v3 message")}
 _V2_TLS_CONTEXT = ("v2", "transport_socket (envoy.transport_sockets.tls with a typed_config)")
 _ACCESS = "skip the access control it configures"
+_LONGER = "let requests run longer than it allows"
+_PATHS = "route requests on paths it would normalize (a route meant to refuse /a would miss /b/../a)"
 
 # --- core ------------------------------------------------------------------------------------
 
@@ -91,8 +93,9 @@ LISTENER = Schema(
         "fcds_config": "serve without the filter chains it discovers",
     },
     # pymosn's stats are named after the listener; traffic direction and metadata only inform
-    # other extensions
-    inert="stat_prefix traffic_direction metadata",
+    # other extensions; pymosn has no global connection limit or overload manager to exempt it
+    # from (both are refused where they are configured)
+    inert="stat_prefix traffic_direction metadata ignore_global_conn_limit bypass_overload_manager",
 )
 FILTER_CHAIN = Schema(
     "envoy.config.listener.v3.FilterChain",
@@ -181,6 +184,7 @@ CERTIFICATE_VALIDATION_CONTEXT = Schema(
         "crl": _PEER_CHECK,
         "custom_validator_config": _PEER_CHECK,
         "only_verify_leaf_cert_crl": _PEER_CHECK,
+        "max_verify_depth": _PEER_CHECK,
     },
 )
 DOWNSTREAM_TLS_CONTEXT = Schema(
@@ -195,7 +199,7 @@ UPSTREAM_TLS_CONTEXT = Schema(
     "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
     "common_tls_context sni auto_host_sni auto_sni_san_validation allow_renegotiation max_session_keys "
     "enforce_rsa_key_usage",
-    unsafe={"auto_sni_san_validation": _PEER_CHECK},
+    unsafe={"auto_sni_san_validation": _PEER_CHECK, "enforce_rsa_key_usage": _PEER_CHECK},
 )
 
 # --- HTTP connection manager and routes --------------------------------------------------------
@@ -220,6 +224,13 @@ HTTP_CONNECTION_MANAGER = Schema(
         "rds": "serve without the routes it discovers",
         "scoped_routes": "serve without the routes it discovers",
         "forward_client_cert_matcher": "forward client certificate details it would not",
+        "request_timeout": "let clients take longer to send a request than it allows",
+        "request_headers_timeout": "let clients take longer to send request headers than it allows",
+        "normalize_path": _PATHS,
+        "merge_slashes": _PATHS,
+        "path_normalization_options": _PATHS,
+        "typed_header_validation_config": "accept requests its header validation refuses",
+        "early_header_mutation_extensions": "route requests by headers it would change first",
     },
     inert="stat_prefix", removed={"idle_timeout": ("v2", "common_http_protocol_options.idle_timeout")},
 )
@@ -241,6 +252,13 @@ HTTP_PROTOCOL_OPTIONS_CORE = Schema(
     "envoy.config.core.v3.HttpProtocolOptions",
     "idle_timeout max_connection_duration max_headers_count max_response_headers_kb max_stream_duration "
     "headers_with_underscores_action max_requests_per_connection",
+    unsafe={
+        "max_connection_duration": "keep connections open longer than it allows",
+        "max_headers_count": "accept more headers than it allows",
+        "max_response_headers_kb": "accept larger response headers than it allows",
+        "max_stream_duration": _LONGER,
+        "max_requests_per_connection": "serve more requests on a connection than it allows",
+    },
 )
 HTTP2_PROTOCOL_OPTIONS = Schema(
     "envoy.config.core.v3.Http2ProtocolOptions",
@@ -319,6 +337,7 @@ ROUTE_ACTION = Schema(
     unsafe={
         "cluster_specifier_plugin": "send requests to a cluster the plugin would not pick",
         "inline_cluster_specifier_plugin": "send requests to a cluster the plugin would not pick",
+        "max_stream_duration": _LONGER,
     },
 )
 WEIGHTED_CLUSTER = Schema(
@@ -368,6 +387,7 @@ TCP_PROXY = Schema(
         "tunneling_config": "send the raw stream where it asks for an HTTP tunnel",
         "on_demand": "fail connections to the clusters it discovers",
         "proxy_protocol_tlvs": "send no PROXY protocol header where one is expected",
+        "max_downstream_connection_duration": "keep connections open longer than it allows",
     },
 )
 TCP_WEIGHTED_CLUSTER = Schema("envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster", "clusters")

@@ -47,11 +47,15 @@ def transport_socket(m: Message | None, ctx: Context, *, upstream: bool,
 def _common(m: Message, out: dict, ctx: Context, upstream: bool) -> list[tuple[dict, Message]]:
     params = m.message("tls_params", s.TLS_PARAMETERS)
     if params is not None:
+        versions = []
         for field, key in (("tls_minimum_protocol_version", "min_version"),
                            ("tls_maximum_protocol_version", "max_version")):
             version = params.enum(field, TLS_VERSIONS)
             if version not in (None, "TLS_AUTO"):
                 ctx.put(out, key, version, params.at(field))
+                versions.append(TLS_VERSIONS.index(version))
+        if len(versions) == 2 and versions[0] > versions[1]:
+            params.error("tls_minimum_protocol_version", "is above tls_maximum_protocol_version")
         ciphers = params.strings("cipher_suites")
         if ciphers:
             # BoringSSL's equal-preference groups "[A|B]" become plain OpenSSL list entries

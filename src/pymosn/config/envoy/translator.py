@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pymosn.api.errors import ConfigIssue
 from pymosn.config.envoy import schemas as s
 from pymosn.config.envoy.addresses import socket_address
 from pymosn.config.envoy.bootstrap_fields import process_wide_fields
@@ -27,6 +28,20 @@ class Translation:
     config: dict
     log: IssueLog
     origins: Origins
+
+    def pipeline_issues(self, issues: list[ConfigIssue]) -> list[ConfigIssue]:
+        """Issues the MOSN pipeline found, at the Envoy paths they come from, without those about
+        an element the translation already refused: they would only repeat that refusal in
+        MOSN's words (a route left without its refused cluster plugin "needs a cluster")."""
+        refused = [issue.path for issue in self.log.errors]
+        found = map(self.origins.rewrite_issue, issues)
+        return [issue for issue in found if not any(_same_element(issue.path, path) for path in refused)]
+
+
+def _same_element(a: str, b: str) -> bool:
+    """Whether one path is the other or lies inside it."""
+    inner, outer = (a, b) if len(a) >= len(b) else (b, a)
+    return inner == outer or inner.startswith(outer) and inner[len(outer)] in ".["
 
 
 def translate_bootstrap(raw: dict) -> Translation:
@@ -51,7 +66,7 @@ def translate_bootstrap(raw: dict) -> Translation:
         listeners = [x for x in (listener(lst, ctx) for lst in static.messages("listeners", s.LISTENER)) if x]
         clusters = [cluster(c, ctx) for c in static.messages("clusters", s.CLUSTER)]
         static.finish()
-    process_wide_fields(m)
+    process_wide_fields(m, {lst["name"] for lst in listeners})
     m.finish()
     server = ctx.node({"listeners": ctx.node(listeners, child(static_path, "listeners")),
                        "routers": ctx.routers}, static_path)
