@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from pymosn.config.envoy.translator import _same_element
+from pymosn.config.envoy.translator import holds
 from tests.unit.config.envoy_bootstraps import (
     C0,
     F0,
@@ -177,9 +177,9 @@ def test_an_endpoint_refused_for_its_address_is_not_reported_again():
         "by pymosn yet; known: socket_address"]
 
 
-@pytest.mark.parametrize(("a", "b", "same"), [
-    ("$.a.b", "$.a.b", True), ("$.a.b", "$.a.b.c", True), ("$.a.b[0]", "$.a.b", True), ("$.a.bc", "$.a.b", False),
-    ("$.a.b", "$.a.c", False), ("$.a[1]", "$.a[10]", False),
+@pytest.mark.parametrize(("outer", "inner", "held"), [
+    ("$.a.b", "$.a.b", True), ("$.a.b", "$.a.b.c", True), ("$.a.b", "$.a.b[0]", True), ("$.a.b.c", "$.a.b", False),
+    ("$.a.b", "$.a.bc", False), ("$.a.b", "$.a.c", False), ("$.a[1]", "$.a[10]", False),
 ])
-def test_same_element_means_one_path_inside_the_other(a, b, same):
-    assert _same_element(a, b) is same and _same_element(b, a) is same
+def test_an_element_holds_itself_and_what_lies_inside_it(outer, inner, held):
+    assert holds(outer, inner) is held

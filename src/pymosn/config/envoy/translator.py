@@ -31,16 +31,17 @@ class Translation:
 
     def pipeline_issues(self, issues: list[ConfigIssue]) -> list[ConfigIssue]:
         """Issues the MOSN pipeline found, at the Envoy paths they come from, without those about
-        an element the translation already refused: they would only repeat that refusal in
-        MOSN's words (a route left without its refused cluster plugin "needs a cluster")."""
+        an element holding something the translation already refused: they would only repeat
+        that refusal in MOSN's words (a route whose cluster plugin was refused "needs a
+        cluster"). Issues inside a refused element stay: a refusal for a missing field is
+        reported at its parent, beside which other fields can still be wrong."""
         refused = [issue.path for issue in self.log.errors]
         found = map(self.origins.rewrite_issue, issues)
-        return [issue for issue in found if not any(_same_element(issue.path, path) for path in refused)]
+        return [issue for issue in found if not any(holds(issue.path, path) for path in refused)]
 
 
-def _same_element(a: str, b: str) -> bool:
-    """Whether one path is the other or lies inside it."""
-    inner, outer = (a, b) if len(a) >= len(b) else (b, a)
+def holds(outer: str, inner: str) -> bool:
+    """Whether the element at path `outer` is, or contains, the one at `inner`."""
     return inner == outer or inner.startswith(outer) and inner[len(outer)] in ".["
 
 
