@@ -158,3 +158,15 @@ def test_route_and_tcp_proxy_limits_and_require_tls_are_refused():
     assert errors(bootstrap(listener(tcp(cluster="app", max_downstream_connection_duration="1h")))) == [
         f"{HC}.max_downstream_connection_duration: not implemented by pymosn yet; ignoring it would keep connections "
         "open longer than it allows"]
+
+
+def test_upgrades_turned_on_need_nothing_turned_off_are_refused():
+    on = {"match": {"prefix": "/ws"}, "route": {"cluster": "app", "upgrade_configs": [{"upgrade_type": "websocket"}]}}
+    off = {"match": {"prefix": "/"}, "route": {"cluster": "app", "upgrade_configs": [
+        {"upgrade_type": "websocket", "enabled": False}]}}
+    assert warnings(bootstrap(listener(hcm(routes(on), upgrade_configs=[{"upgrade_type": "websocket"}])))) == []
+    assert errors(bootstrap(listener(hcm(routes(on, off))))) == [
+        f"{RC}.virtual_hosts[0].routes[1].route.upgrade_configs[0].enabled: pymosn tunnels every upgrade a client "
+        "asks for; refusing to run with 'websocket' turned off"]
+    assert warnings(bootstrap(listener(hcm(upgrade_configs=[{"upgrade_type": "CONNECT"}])))) == [
+        f"{HC}.upgrade_configs[0].upgrade_type: CONNECT is not implemented by pymosn yet: it answers 405"]

@@ -9,7 +9,7 @@ from pymosn.config.envoy import schemas as s
 from pymosn.config.envoy.access_log import access_logs
 from pymosn.config.envoy.extensions import ROUTER_FILTER, Extension, display, envoy_kind, extension
 from pymosn.config.envoy.message import Context, Message
-from pymosn.config.envoy.protocol_options import underscores
+from pymosn.config.envoy.protocol_options import underscores, upgrade_configs
 from pymosn.config.envoy.route_config import route_configuration
 
 CODEC_TYPES = ("AUTO", "HTTP1", "HTTP2", "HTTP3")
@@ -103,9 +103,9 @@ def http_connection_manager(ext: Extension, filter_path: str, ctx: Context) -> H
         ctx.put(proxy, "set_current_client_cert_details", out, details.path)
         details.finish()
     _http_filters(m, ctx)
-    # pymosn tunnels upgrades (WebSocket) whether or not they are listed; Envoy's request id and
-    # the Envoy headers pymosn sets need no switch
-    m.ignore("upgrade_configs", "generate_request_id")
+    upgrade_configs(m, "upgrade_configs", s.UPGRADE_CONFIG)
+    # Envoy's request id and the Envoy headers pymosn sets need no switch
+    m.ignore("generate_request_id")
     manager = HttpManager(ctx.node({"type": "proxy", "config": proxy}, filter_path))
     ctx.origins.field(manager.network_filter, "config", ext.path)
     manager.access_logs = access_logs(m, "access_log", ctx)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pymosn.config.envoy import schemas as s
 from pymosn.config.envoy.message import Context, Message, data_source
+from pymosn.config.envoy.protocol_options import upgrade_configs
 
 ROUTE_TIMEOUT = 15.0  # Envoy's default when a route sets none
 REDIRECT_CODES = {"MOVED_PERMANENTLY": 301, "FOUND": 302, "SEE_OTHER": 303, "TEMPORARY_REDIRECT": 307,
@@ -232,6 +233,7 @@ def route_action(m: Message, ctx: Context, default_retry: dict | None) -> dict:
         ctx.put(out, "auto_host_rewrite", True, m.at("auto_host_rewrite"))
     timeout = m.duration("timeout")
     ctx.put(out, "timeout", ROUTE_TIMEOUT if timeout is None else timeout, m.at("timeout"))
+    upgrade_configs(m, "upgrade_configs", s.ROUTE_UPGRADE_CONFIG)
     retry = m.message("retry_policy", s.RETRY_POLICY)
     policy = retry_policy(retry, ctx) if retry is not None else default_retry
     if policy is not None:

@@ -234,6 +234,11 @@ HTTP_CONNECTION_MANAGER = Schema(
     },
     inert="stat_prefix", removed={"idle_timeout": ("v2", "common_http_protocol_options.idle_timeout")},
 )
+UPGRADE_CONFIG = Schema(
+    "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.UpgradeConfig",
+    "upgrade_type filters enabled", unsafe={"filters": "tunnel upgrades without the filters it runs on them"},
+)
+ROUTE_UPGRADE_CONFIG = Schema("envoy.config.route.v3.RouteAction.UpgradeConfig", "upgrade_type enabled connect_config")
 SET_CURRENT_CLIENT_CERT_DETAILS = Schema(
     "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager."
     "SetCurrentClientCertDetails", "subject cert chain dns uri",
