@@ -10,7 +10,7 @@ import pytest
 from pymosn.api.errors import ConfigError
 from pymosn.config import model
 from pymosn.config.loader import load_config_dict
-from tests.unit.config.envoy_bootstraps import (
+from tests.support.envoy_bootstraps import (
     C0,
     F0,
     HC,

@@ -9,7 +9,7 @@ import pytest
 from pymosn.config.envoy.clusters import LB_POLICIES
 from pymosn.config.envoy.message import enum_value
 from pymosn.config.envoy.tls import TLS_VERSIONS
-from tests.unit.config.envoy_bootstraps import (
+from tests.support.envoy_bootstraps import (
     C0,
     HC,
     bootstrap,

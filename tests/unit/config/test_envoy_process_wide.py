@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from pymosn.config.loader import load_config_dict
-from tests.unit.config.envoy_bootstraps import bootstrap, errors, warnings
+from tests.support.envoy_bootstraps import bootstrap, errors, warnings
 
 LIMIT_MONITOR = {"name": "envoy.resource_monitors.global_downstream_max_connections", "typed_config": {
     "@type": "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3."

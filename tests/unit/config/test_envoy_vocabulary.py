@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from pymosn.config.envoy.translator import holds
-from tests.unit.config.envoy_bootstraps import (
+from tests.support.envoy_bootstraps import (
     C0,
     F0,
     HC,
