@@ -21,6 +21,7 @@ from tests.support.envoy_bootstraps import (
     hcm,
     listener,
     tcp,
+    tls_socket,
     typed,
     with_http_filters,
     with_route,
@@ -183,3 +184,18 @@ def test_an_endpoint_refused_for_its_address_is_not_reported_again():
 ])
 def test_an_element_holds_itself_and_what_lies_inside_it(outer, inner, held):
     assert holds(outer, inner) is held
+
+
+def test_a_tls_context_whose_sources_were_refused_is_not_told_it_lacks_them():
+    # Istio's secure_metrics listener: certificate and CA both from SDS
+    sds = {"name": "default", "sds_config": {"api_config_source": {"api_type": "GRPC"}}}
+    lst = listener()
+    lst["filter_chains"][0]["transport_socket"] = tls_socket(require_client_certificate=True, common_tls_context={
+        "tls_certificate_sds_secret_configs": [sds],
+        "combined_validation_context": {"default_validation_context": {}, "validation_context_sds_secret_config": sds}})
+    common = f"{L0}.filter_chains[0].transport_socket.typed_config.common_tls_context"
+    assert errors(bootstrap(lst)) == [
+        f"{common}.tls_certificate_sds_secret_configs[0].sds_config: not implemented by pymosn yet; ignoring it would "
+        "serve without the secret it fetches",
+        f"{common}.combined_validation_context: not implemented by pymosn yet; ignoring it would skip the peer "
+        "certificate validation it configures"]

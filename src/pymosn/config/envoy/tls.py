@@ -38,13 +38,27 @@ def transport_socket(m: Message | None, ctx: Context, *, upstream: bool,
     if handshake_timeout is not None:
         base["handshake_timeout"] = handshake_timeout
     common = tls.message("common_tls_context", s.COMMON_TLS_CONTEXT)
-    certificates = _common(common, base, ctx, upstream) if common is not None else []
+    refused: set[str] = set()
+    certificates = _common(common, base, ctx, upstream, refused) if common is not None else []
     if upstream:
         return [_upstream(tls, base, certificates, ctx)]
-    return _downstream(tls, base, certificates, ctx)
+    return _downstream(tls, base, certificates, ctx, refused)
 
 
-def _common(m: Message, out: dict, ctx: Context, upstream: bool) -> list[tuple[dict, Message]]:
+# Where else a context can take its certificates or its peer validation from (all refused)
+_CERTIFICATE_SOURCES = ("tls_certificate_provider_instance", "tls_certificate_certificate_provider",
+                        "tls_certificate_certificate_provider_instance", "custom_tls_certificate_selector")
+_VALIDATION_SOURCES = ("combined_validation_context", "validation_context_certificate_provider",
+                       "validation_context_certificate_provider_instance")
+
+
+def _common(m: Message, out: dict, ctx: Context, upstream: bool, refused: set[str]) -> list[tuple[dict, Message]]:
+    """The certificates; `refused` gets "certificates" / "validation" when a source of either
+    was refused, so their absence is not reported again."""
+    if any(m.has(field) for field in _CERTIFICATE_SOURCES):
+        refused.add("certificates")
+    if any(m.has(field) for field in _VALIDATION_SOURCES):
+        refused.add("validation")
     params = m.message("tls_params", s.TLS_PARAMETERS)
     if params is not None:
         versions = []
@@ -76,6 +90,8 @@ def _common(m: Message, out: dict, ctx: Context, upstream: bool) -> list[tuple[d
         if validation is not None:
             m.error(None, "set only one of validation_context, validation_context_sds_secret_config")
         validation = _from_secret(named, "validation_context", s.CERTIFICATE_VALIDATION_CONTEXT, ctx)
+        if validation is None:
+            refused.add("validation")
     if validation is not None:
         ca = data_source(validation.message("trusted_ca", s.DATA_SOURCE), ctx)
         if ca:
@@ -92,6 +108,8 @@ def _common(m: Message, out: dict, ctx: Context, upstream: bool) -> list[tuple[d
     certificates = []
     named = [_from_secret(c, "tls_certificate", s.TLS_CERTIFICATE, ctx)
              for c in m.messages("tls_certificate_sds_secret_configs", s.SDS_SECRET_CONFIG)]
+    if None in named:
+        refused.add("certificates")
     for cert in [*m.messages("tls_certificates", s.TLS_CERTIFICATE), *(c for c in named if c is not None)]:
         pair = {}
         for field, key in (("certificate_chain", "cert_chain"), ("private_key", "private_key")):
@@ -127,12 +145,13 @@ def _from_secret(m: Message, kind: str, schema: Schema, ctx: Context) -> Message
     return found if found.valid else None
 
 
-def _downstream(m: Message, base: dict, certificates: list[tuple[dict, Message]], ctx: Context) -> list[dict]:
+def _downstream(m: Message, base: dict, certificates: list[tuple[dict, Message]], ctx: Context,
+                refused: set[str]) -> list[dict]:
     if m.bool("require_client_certificate"):
         if "ca_cert" in base:
             ctx.put(base, "require_client_cert", True, m.at("require_client_certificate"))
             base["verify_client"] = True
-        else:
+        elif "validation" not in refused:
             m.error("require_client_certificate", "needs common_tls_context.validation_context.trusted_ca to verify "
                                                   "client certificates against")
     elif "ca_cert" in base:
@@ -142,8 +161,9 @@ def _downstream(m: Message, base: dict, certificates: list[tuple[dict, Message]]
                                                            "would also accept clients without a certificate")
     m.finish()
     if not certificates:
-        ctx.log.error(m.path, "a listener's TLS needs common_tls_context.tls_certificates (certificate_chain and "
-                              "private_key)")
+        if "certificates" not in refused:
+            ctx.log.error(m.path, "a listener's TLS needs common_tls_context.tls_certificates (certificate_chain and "
+                                  "private_key)")
         return []
     contexts = []
     for pair, cert in certificates:
