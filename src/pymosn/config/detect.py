@@ -19,6 +19,7 @@ ENVOY_ONLY_KEYS = frozenset({
     "bootstrap_extensions", "fatal_actions", "node_context_params", "default_socket_interface",
     "typed_dns_resolver_config",
     "listeners",  # Envoy's v1 API: the Envoy translator names it as such
+    "configs", "bootstrap",  # Envoy admin dumps, which the Envoy translator names as such
 })
 
 

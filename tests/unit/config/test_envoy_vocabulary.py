@@ -199,3 +199,14 @@ def test_a_tls_context_whose_sources_were_refused_is_not_told_it_lacks_them():
         "serve without the secret it fetches",
         f"{common}.combined_validation_context: not implemented by pymosn yet; ignoring it would skip the peer "
         "certificate validation it configures"]
+
+
+@pytest.mark.parametrize(("raw", "what"), [
+    ({"configs": [{"@type": "type.googleapis.com/envoy.admin.v3.BootstrapConfigDump", "bootstrap": bootstrap()}]},
+     "Envoy's admin /config_dump (envoy.admin.v3.ConfigDump); the bootstrap it ran with is the 'bootstrap' of its "
+     "BootstrapConfigDump entry"),
+    ({"bootstrap": bootstrap(), "last_updated": "2024-01-01T00:00:00Z"},
+     "Envoy's admin bootstrap dump (envoy.admin.v3.BootstrapConfigDump); the bootstrap is its 'bootstrap'"),
+])
+def test_an_admin_dump_is_told_apart_from_a_bootstrap(raw, what):
+    assert errors(raw) == [f"$: not a bootstrap: this is {what}"]

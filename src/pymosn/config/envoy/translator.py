@@ -45,8 +45,21 @@ def holds(outer: str, inner: str) -> bool:
     return inner == outer or inner.startswith(outer) and inner[len(outer)] in ".["
 
 
+# What Envoy's admin server prints, which people take for a config: key -> what it is
+_ADMIN_DUMPS = {
+    "configs": "Envoy's admin /config_dump (envoy.admin.v3.ConfigDump); the bootstrap it ran with is the "
+               "'bootstrap' of its BootstrapConfigDump entry",
+    "bootstrap": "Envoy's admin bootstrap dump (envoy.admin.v3.BootstrapConfigDump); the bootstrap is its "
+                 "'bootstrap'",
+}
+
+
 def translate_bootstrap(raw: dict) -> Translation:
     ctx = Context()
+    dump = next((what for key, what in _ADMIN_DUMPS.items() if key in raw and set(raw) <= {key, "last_updated"}), None)
+    if dump is not None:
+        ctx.log.error(ROOT, f"not a bootstrap: this is {dump}")
+        return Translation({}, ctx.log, ctx.origins)
     m = Message(raw, ROOT, s.BOOTSTRAP, ctx)
     out = ctx.node({}, ROOT)
     admin = m.message("admin", s.ADMIN)
