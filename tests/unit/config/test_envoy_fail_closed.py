@@ -14,6 +14,7 @@ from tests.support.envoy_bootstraps import (
     R0,
     RC,
     bootstrap,
+    cluster,
     errors,
     hcm,
     listener,
@@ -170,3 +171,20 @@ def test_upgrades_turned_on_need_nothing_turned_off_are_refused():
         "asks for; refusing to run with 'websocket' turned off"]
     assert warnings(bootstrap(listener(hcm(upgrade_configs=[{"upgrade_type": "CONNECT"}])))) == [
         f"{HC}.upgrade_configs[0].upgrade_type: CONNECT is not implemented by pymosn yet: it answers 405"]
+
+
+def test_upstream_http_filters_are_refused_but_the_codec_that_ends_them():
+    hpo = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+    codec = typed("envoy.filters.http.upstream_codec", "envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec")
+    buffer = typed("buffer", "envoy.extensions.filters.http.buffer.v3.Buffer", max_request_bytes=1024)
+
+    def with_filters(*filters):
+        options = {hpo: {"@type": f"type.googleapis.com/{hpo}", "explicit_http_config": {"http_protocol_options": {}},
+                         "http_filters": list(filters)}}
+        return bootstrap(clusters=[cluster(typed_extension_protocol_options=options)])
+
+    assert warnings(with_filters(codec)) == []
+    assert errors(with_filters(buffer, codec)) == [
+        f"{C0}.typed_extension_protocol_options['{hpo}'].http_filters[0]: upstream http filter "
+        "'envoy.filters.http.buffer' (named 'buffer') is not implemented by pymosn yet; ignoring it would send "
+        "upstream requests it would change or refuse"]

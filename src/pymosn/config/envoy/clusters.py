@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pymosn.config.envoy import schemas as s
 from pymosn.config.envoy.addresses import is_ip
+from pymosn.config.envoy.extensions import display, envoy_kind, extension
 from pymosn.config.envoy.load_assignment import load_assignment
 from pymosn.config.envoy.message import Context, Message
 from pymosn.config.envoy.protocol_options import underscores
@@ -177,6 +178,7 @@ def _protocol_options(m: Message, out: dict, ctx: Context) -> None:
             ctx.log.warning(path, f"protocol options {kind!r} are not implemented by pymosn yet; ignored")
             continue
         options = Message({k: v for k, v in value.items() if k != "@type"}, path, s.HTTP_PROTOCOL_OPTIONS, ctx)
+        _upstream_filters(options)
         common = options.message("common_http_protocol_options", s.HTTP_PROTOCOL_OPTIONS_CORE)
         if common is not None:
             idle, max_requests = _common_options(common, idle, max_requests)
@@ -210,6 +212,16 @@ def _protocol_options(m: Message, out: dict, ctx: Context) -> None:
             ctx.put(out, "upstream_protocol", "Http1", m.path)
     elif protocol[0] != FOLLOW_DOWNSTREAM:
         ctx.put(out, "upstream_protocol", protocol[0], protocol[1])
+
+
+def _upstream_filters(options: Message) -> None:
+    """Upstream HTTP filters: upstream_codec, the last one, is what pymosn's pools do anyway."""
+    for f in options.messages("http_filters", s.HTTP_FILTER):
+        ext = extension(f)
+        f.finish()
+        if ext is not None and envoy_kind(ext, "http") != "upstream_codec":
+            f.error(None, f"upstream http filter {display(ext)} is not implemented by pymosn yet; ignoring it would "
+                          "send upstream requests it would change or refuse")
 
 
 def _common_options(m: Message, idle: float, max_requests: int) -> tuple[float, int]:

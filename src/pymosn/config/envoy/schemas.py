@@ -504,7 +504,6 @@ HTTP_PROTOCOL_OPTIONS = Schema(
     "common_http_protocol_options upstream_http_protocol_options explicit_http_config use_downstream_protocol_config "
     "auto_config http_filters header_validation_config outlier_detection request_mirror_policies hash_policy "
     "retry_policy",
-    unsafe={"http_filters": "send upstream requests its filters would change"},
 )
 EXPLICIT_HTTP_CONFIG = Schema(
     "envoy.extensions.upstreams.http.v3.HttpProtocolOptions.ExplicitHttpConfig",
