@@ -21,7 +21,6 @@ _XDS_SOURCES = ("ads_config", "lds_config", "cds_config", "lds_resources_locator
 def process_wide_fields(m: Message, listener_names: set[str]) -> None:
     """`listener_names`: the static listeners' names, which runtime keys can set limits for."""
     _stats_flush(m)
-    _dynamic_resources(m)
     overload = m.message("overload_manager", s.OVERLOAD_MANAGER)
     if overload is not None:
         _overload_manager(overload)
@@ -59,7 +58,8 @@ def _stats_flush(m: Message) -> None:
                                            f"{'' if interval is not None else ', its default'})")
 
 
-def _dynamic_resources(m: Message) -> None:
+def dynamic_resources(m: Message) -> None:
+    """Refused first: an xDS client's bootstrap is refused for that above all."""
     raw = m.raw("dynamic_resources")
     if not m.has("dynamic_resources"):
         return

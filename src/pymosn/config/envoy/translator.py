@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pymosn.api.errors import ConfigIssue
 from pymosn.config.envoy import schemas as s
 from pymosn.config.envoy.addresses import socket_address
-from pymosn.config.envoy.bootstrap_fields import process_wide_fields
+from pymosn.config.envoy.bootstrap_fields import dynamic_resources, process_wide_fields
 from pymosn.config.envoy.clusters import cluster
 from pymosn.config.envoy.listeners import listener
 from pymosn.config.envoy.message import Context, Message
@@ -61,6 +61,7 @@ def translate_bootstrap(raw: dict) -> Translation:
         ctx.log.error(ROOT, f"not a bootstrap: this is {dump}")
         return Translation({}, ctx.log, ctx.origins)
     m = Message(raw, ROOT, s.BOOTSTRAP, ctx)
+    dynamic_resources(m)
     out = ctx.node({}, ROOT)
     admin = m.message("admin", s.ADMIN)
     if admin is not None:
