@@ -5,6 +5,7 @@ limit per connection, 1024/1024/1024/3 circuit breakers) are written out explici
 
 from __future__ import annotations
 
+from pymosn.config.envoy import cluster_schemas as cs
 from pymosn.config.envoy import schemas as s
 from pymosn.config.envoy.addresses import is_ip
 from pymosn.config.envoy.extensions import display, envoy_kind, extension
@@ -51,7 +52,7 @@ def cluster(m: Message, ctx: Context) -> dict:
     ctx.put(out, "type", "ORIGINAL_DST" if kind == "ORIGINAL_DST" else "STATIC", m.at("type"))
     ctx.put(out, "connect_timeout", m.duration("connect_timeout", CONNECT_TIMEOUT), m.at("connect_timeout"))
     hosts = []
-    assignment = m.message("load_assignment", s.CLUSTER_LOAD_ASSIGNMENT)
+    assignment = m.message("load_assignment", cs.CLUSTER_LOAD_ASSIGNMENT)
     if assignment is not None:
         hosts = load_assignment(assignment, ctx)
         if hosts:
@@ -65,9 +66,9 @@ def cluster(m: Message, ctx: Context) -> dict:
     _protocol_options(m, out, ctx)
     ctx.put(out, "conn_buffer_limit_bytes", m.int("per_connection_buffer_limit_bytes", BUFFER_LIMIT),
             m.at("per_connection_buffer_limit_bytes"))
-    ctx.put(out, "circuit_breakers", _circuit_breakers(m.message("circuit_breakers", s.CIRCUIT_BREAKERS), m, ctx),
+    ctx.put(out, "circuit_breakers", _circuit_breakers(m.message("circuit_breakers", cs.CIRCUIT_BREAKERS), m, ctx),
             m.at("circuit_breakers"))
-    checks = m.messages("health_checks", s.HEALTH_CHECK)
+    checks = m.messages("health_checks", cs.HEALTH_CHECK)
     for extra in checks[1:]:
         extra.warn(None, "pymosn runs one health check per cluster: the first")
         extra.finish()
@@ -75,7 +76,7 @@ def cluster(m: Message, ctx: Context) -> dict:
         check = health_check(checks[0], ctx)
         if check is not None:
             ctx.put(out, "health_check", check, checks[0].path)
-    original = m.message("original_dst_lb_config", s.ORIGINAL_DST_LB_CONFIG)
+    original = m.message("original_dst_lb_config", cs.ORIGINAL_DST_LB_CONFIG)
     if original is not None:
         config = ctx.node({"use_header": original.bool("use_http_header")}, original.path)
         ctx.origins.field(config, "use_header", original.at("use_http_header"))
@@ -135,7 +136,7 @@ def _circuit_breakers(m: Message | None, cluster_message: Message, ctx: Context)
     values = dict(THRESHOLD_DEFAULTS)
     thresholds = ctx.node(values, cluster_message.at("circuit_breakers"))
     if m is not None:
-        for t in m.messages("thresholds", s.THRESHOLDS):
+        for t in m.messages("thresholds", cs.THRESHOLDS):
             if t.enum("priority", ("DEFAULT", "HIGH")) == "HIGH":
                 t.warn("priority", "pymosn has no request priorities; HIGH thresholds are ignored")
                 t.ignore(*t.set_fields())
@@ -177,14 +178,14 @@ def _protocol_options(m: Message, out: dict, ctx: Context) -> None:
         if kind != HTTP_PROTOCOL_OPTIONS:
             ctx.log.warning(path, f"protocol options {kind!r} are not implemented by pymosn yet; ignored")
             continue
-        options = Message({k: v for k, v in value.items() if k != "@type"}, path, s.HTTP_PROTOCOL_OPTIONS, ctx)
+        options = Message({k: v for k, v in value.items() if k != "@type"}, path, cs.HTTP_PROTOCOL_OPTIONS, ctx)
         _upstream_filters(options)
         common = options.message("common_http_protocol_options", s.HTTP_PROTOCOL_OPTIONS_CORE)
         if common is not None:
             idle, max_requests = _common_options(common, idle, max_requests)
         chosen = options.one_of("explicit_http_config", "use_downstream_protocol_config", "auto_config")
         if chosen == "explicit_http_config":
-            explicit = options.message(chosen, s.EXPLICIT_HTTP_CONFIG)
+            explicit = options.message(chosen, cs.EXPLICIT_HTTP_CONFIG)
             if explicit is not None:
                 which = explicit.one_of("http_protocol_options", "http2_protocol_options", "http3_protocol_options")
                 if which == "http3_protocol_options":
@@ -283,7 +284,7 @@ def health_check(m: Message, ctx: Context) -> dict | None:
         else:
             ctx.put(out, field, value, m.at(field))
     if kind == "tcp_health_check":
-        tcp = m.message(kind, s.TCP_HEALTH_CHECK)
+        tcp = m.message(kind, cs.TCP_HEALTH_CHECK)
         ctx.put(out, "protocol", "tcp", m.at(kind))
         if tcp is not None:
             if tcp.has("send") or tcp.has("receive"):
@@ -291,7 +292,7 @@ def health_check(m: Message, ctx: Context) -> dict | None:
                 tcp.ignore("send", "receive")
             tcp.finish()
     else:
-        http = m.message(kind, s.HTTP_HEALTH_CHECK)
+        http = m.message(kind, cs.HTTP_HEALTH_CHECK)
         ctx.put(out, "protocol", "Http1", m.at(kind))
         if http is not None:
             ctx.put(out, "check_config", {"http_check_config": _http_check(http, ctx)}, http.path)

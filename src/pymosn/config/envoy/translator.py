@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pymosn.api.errors import ConfigIssue
+from pymosn.config.envoy import cluster_schemas as cs
 from pymosn.config.envoy import schemas as s
 from pymosn.config.envoy.addresses import socket_address
 from pymosn.config.envoy.bootstrap_fields import dynamic_resources, process_wide_fields
@@ -79,7 +80,7 @@ def translate_bootstrap(raw: dict) -> Translation:
         for secret in static.messages("secrets", s.SECRET):
             _secret(secret, ctx)
         listeners = [x for x in (listener(lst, ctx) for lst in static.messages("listeners", s.LISTENER)) if x]
-        clusters = [cluster(c, ctx) for c in static.messages("clusters", s.CLUSTER)]
+        clusters = [cluster(c, ctx) for c in static.messages("clusters", cs.CLUSTER)]
         static.finish()
     process_wide_fields(m, {lst["name"] for lst in listeners})
     m.finish()
