@@ -10,3 +10,4 @@ DOWNSTREAM_CONNECTION_TERMINATION = "DC"  # client went away mid-request
 REQUEST_ENTITY_TOO_LARGE = "RT"  # not an Envoy code; MOSN's ReqEntityTooLarge
 DIRECT_RESPONSE = "DR"  # direct_response or redirect route
 DURATION_TIMEOUT = "DT"  # the request's own deadline (grpc-timeout) expired
+DOWNSTREAM_PROTOCOL_ERROR = "DPE"  # the request broke its protocol or a codec limit

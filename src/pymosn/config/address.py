@@ -20,6 +20,9 @@ def parse_host_port(value: object) -> tuple[str, int]:
     if not isinstance(value, str):
         raise ValueError(f'expected "host:port", got {value!r}')
     text = value.strip()
+    if text.startswith(("/", "unix:", "@")):
+        # MOSN's network "unix" listeners and "unix:/path" hosts
+        raise ValueError(f"{value!r} is a unix socket address; unix sockets are not implemented by pymosn yet")
     match = _BRACKETED_IPV6.fullmatch(text) or _HOST_PORT.fullmatch(text)
     if match is None:
         if text.count(":") > 1 and not text.startswith("["):

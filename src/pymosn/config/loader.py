@@ -65,8 +65,12 @@ def _build(raw: dict, log: IssueLog) -> Any:
     config = walker.struct(raw, model.Config, ROOT)
     if config is not INVALID:
         # Always, even when parts were dropped: what was built can still have broken references.
-        check_config(config, ROOT, walker)
+        check_config(config, ROOT, walker, xds=_has_key(raw, "dynamic_resources"))
     return config
+
+
+def _has_key(raw: dict, key: str) -> bool:
+    return any(isinstance(k, str) and k.casefold() == key and raw[k] for k in raw)
 
 
 def _load_envoy(raw: dict) -> LoadResult:

@@ -189,13 +189,29 @@ class Http2ProtocolOptions(Model):
     max_frame_size: int = 16384
 
 
+class Http1ProtocolOptions(Model):
+    """Envoy's Http1ProtocolOptions fields for HTTP/1.0, with Envoy's defaults: given, HTTP/1.0
+    is refused (426) unless accept_http_10, and one without Host gets default_host_for_http_10
+    or a 400. Without this block a proxy filter takes HTTP/1.0 as MOSN does: accepted, and one
+    without Host routed by the default virtual host (`*`)."""
+
+    accept_http_10: bool = False
+    default_host_for_http_10: str = ""
+
+
 class ProxyConfig(Model):
     """Config of the `proxy` network filter (MOSN's HTTP/RPC connection manager)."""
 
     downstream_protocol: str = "Http1"
-    upstream_protocol: str = "Http1"
+    # unset: the protocol the client spoke, as in MOSN (for Auto, whichever was detected on each
+    # connection); loading sets the resolved name
+    upstream_protocol: str = ""
     router_config_name: str = ""
     max_request_headers_kb: int = 60  # header section limit; over it answers 431
+    # header fields (or trailers) a request may have, Envoy's max_headers_count (MOSN has no
+    # such limit): over it, 431 on HTTP/1.1 and a stream reset on HTTP/2, as in Envoy
+    max_request_headers_count: int = 100
+    http_protocol_options: Http1ProtocolOptions | None = None  # HTTP/1.0 handling, see above
     max_request_bytes: int = 0  # body limit; 0 = unlimited; over it answers 413
     stream_idle_timeout: float = 300.0  # seconds without request or response bytes
     extend_config: dict[str, Any] = {}  # MOSN: {"sub_protocol": "bolt"} with protocol "X"
@@ -252,6 +268,8 @@ class NetworkFilter(Model):
 class StreamFilter(Model):
     type: str
     config: dict[str, Any] = {}
+    # MOSN's: load the filter from a Go plugin (.so); pymosn refuses it (see config/mosn_filters.py)
+    go_plugin_config: dict[str, Any] | None = None
 
 
 class TLSConfig(Model):
@@ -272,6 +290,10 @@ class TLSConfig(Model):
     max_version: str = ""
     alpn: str = ""  # comma-separated, e.g. "h2,http/1.1"
     handshake_timeout: float = 10.0
+    # MOSN's, refused when the context is enabled (see rules.tls_config): custom verification
+    # by a TLS extension, certificates from SDS
+    extend_verify: dict[str, Any] | None = None
+    sds_source: dict[str, Any] | None = None
 
 
 class CidrPrefix(Model):
@@ -403,6 +425,9 @@ class Cluster(Model):
     # sets the SETTINGS pymosn sends upstream; None = no cap, 256 KiB stream / 4 MiB
     # connection windows
     http2_protocol_options: Http2ProtocolOptions | None = None
+    # header fields (or trailers) a response from the hosts may have (Envoy's cluster
+    # max_headers_count); over it the response is an upstream protocol error (502)
+    max_response_headers_count: int = 100
 
 
 class ClusterManager(Model):

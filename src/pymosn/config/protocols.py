@@ -19,6 +19,9 @@ BUILTIN_RPC = ("bolt", "boltv2", "dubbo", "x_example")
 
 # MOSN writes "Http1"; "HTTP1" appears in docs and older samples, so both mean the same codec.
 _ALIASES = {"http1": HTTP1, "http2": HTTP2, "auto": AUTO, "x": X}
+# Names older MOSN releases used, which current MOSN refuses too.
+_OLDER_NAMES = {"sofarpc": "older MOSN's name for SOFARPC, refused by current MOSN too; use bolt (or X with "
+                           "extend_config.sub_protocol bolt)"}
 _rpc_protocols: Callable[[], Iterable[str]] = lambda: BUILTIN_RPC  # noqa: E731
 
 
@@ -54,6 +57,10 @@ def check_protocol(value: object, path: str, log: IssueLog, direction: str) -> s
     if canonical is not None:
         return canonical
     known = ", ".join([HTTP1, HTTP2, AUTO, X, *rpc_protocols()])
+    older = _OLDER_NAMES.get(value.casefold())
+    if older is not None:
+        log.error(path, f"{direction} protocol {value!r} is {older}; known: {known}")
+        return None
     log.error(path, f"{direction} protocol {value!r} is not implemented by pymosn yet; known: {known}")
     return None
 

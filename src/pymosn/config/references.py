@@ -13,8 +13,12 @@ from pymosn.config import model
 from pymosn.config.issues import child, item
 from pymosn.config.walker import Walker
 
+XDS_HINT = "; MOSN would wait for it from xDS (dynamic_resources), which pymosn does not implement for MOSN configs"
 
-def check_config(config: model.Config, path: str, walker: Walker) -> model.Config:
+
+def check_config(config: model.Config, path: str, walker: Walker, xds: bool = False) -> model.Config:
+    """`xds`: the file has MOSN's dynamic_resources, so a missing router config may be one the
+    control plane would send."""
     if len(config.servers) > 1:
         walker.log.error(item(child(path, "servers"), 1), "only one server is supported (as in MOSN)")
     clusters = config.cluster_manager.clusters
@@ -26,7 +30,7 @@ def check_config(config: model.Config, path: str, walker: Walker) -> model.Confi
         _report_duplicates(walker, "router config", ((r.router_config_name, r) for r in server.routers))
         router_names = {r.router_config_name for r in server.routers}
         for listener in server.listeners:
-            _check_router_references(walker, listener, router_names)
+            _check_router_references(walker, listener, router_names, XDS_HINT if xds else "")
             _check_tcp_proxy_cluster_references(walker, listener, cluster_names)
         for router_config in server.routers:
             _check_cluster_references(walker, router_config, cluster_names)
@@ -83,12 +87,18 @@ def _check_tcp_proxy_cluster_references(walker: Walker, listener: model.Listener
                 walker.log.error(f"{config_path}.{where}", f"unknown cluster {name!r}; known: {_listing(cluster_names)}")
 
 
-def _check_router_references(walker: Walker, listener: model.Listener, router_names: set[str]) -> None:
+def _check_router_references(walker: Walker, listener: model.Listener, router_names: set[str], hint: str) -> None:
     for config_path, proxy in _filter_configs(walker, listener, "proxy", model.ProxyConfig):
         name = proxy.router_config_name
         if name and name not in router_names:
             path = child(config_path, "router_config_name")
-            walker.log.error(path, f"unknown router config {name!r}; known: {_listing(router_names)}")
+            message = f"unknown router config {name!r}; known: {_listing(router_names)}"
+            if hint:
+                walker.log.error(path, message + hint)
+            else:
+                # MOSN serves such a listener (its routes may arrive later through its API), so
+                # this is not a refusal; every request answers 404 NR until the routes exist.
+                walker.log.warning(path, message + "; every request on this listener gets 404 (NR), as in MOSN")
 
 
 def _check_cluster_references(walker: Walker, router_config: model.RouterConfig, cluster_names: set[str]) -> None:

@@ -15,10 +15,14 @@ from typing import Any
 import msgspec
 
 from pymosn.config import model
+from pymosn.config.connection_manager import CONNECTION_MANAGER, lift_connection_managers
 from pymosn.config.filter_chain_match import TRANSPORT_PROTOCOLS, combinations, match_keys
 from pymosn.config.filter_chain_match import network as chain_network
+from pymosn.config.http_limits import cluster_header_limits, http1_protocol_options, proxy_header_limits
 from pymosn.config.issues import INVALID, child, item, known_values_message
-from pymosn.config.protocols import AUTO, HTTP1, HTTP2, X, check_protocol, check_sub_protocol, is_rpc
+from pymosn.config.mosn_filters import other_listener_filter, stream_filter
+from pymosn.config.protocols import AUTO, HTTP1, HTTP2, X, check_protocol
+from pymosn.config.proxy_rules import proxy_config
 from pymosn.config.walker import Rule, Walker
 
 IMPLEMENTED_LB_TYPES = frozenset({"LB_RANDOM", "LB_ROUNDROBIN", "LB_WEIGHTED_ROUNDROBIN", "LB_ORIGINAL_DST"})
@@ -30,11 +34,7 @@ IMPLEMENTED_CLUSTER_TYPES = frozenset({"SIMPLE", "STATIC", "ORIGINAL_DST"})
 MOSN_CLUSTER_TYPES = IMPLEMENTED_CLUSTER_TYPES | {"DYNAMIC", "EDS", "STRICT_DNS"}
 NETWORK_FILTER_CONFIGS: dict[str, type] = {"proxy": model.ProxyConfig, "tcp_proxy": model.TcpProxyConfig}
 IMPLEMENTED_NETWORK_FILTERS = frozenset(NETWORK_FILTER_CONFIGS)
-MOSN_NETWORK_FILTERS = IMPLEMENTED_NETWORK_FILTERS | {
-    "connection_manager", "udp_proxy", "fault_inject", "grpc", "tunnel",
-}
-# Ignoring these would let through requests the config means to refuse.
-ACCESS_CONTROL_STREAM_FILTERS = frozenset({"ip_access", "jwt_authn"})
+MOSN_NETWORK_FILTERS = IMPLEMENTED_NETWORK_FILTERS | {"udp_proxy", "fault_inject", "grpc", "tunnel"}
 REDIRECT_CODES = (301, 302, 303, 307, 308)
 LOG_LEVELS = frozenset({"TRACE", "DEBUG", "INFO", "WARN", "WARNING", "ERROR", "CRITICAL", "FATAL"})
 
@@ -88,8 +88,7 @@ def listener(obj: model.Listener, path: str, walker: Walker) -> model.Listener:
     for index, listener_filter in enumerate(obj.listener_filters):
         where = item(child(path, "listener_filters"), index)
         if listener_filter.type != "original_dst":
-            walker.log.warning(where, f"listener filter {listener_filter.type!r} is not implemented by pymosn yet; "
-                                      "ignored")
+            other_listener_filter(walker, listener_filter.type, where)
             continue
         # MOSN's newer spelling of use_original_dst; an unset type means redirect, as in MOSN
         mode = mode or str(listener_filter.config.get("type") or "redirect")
@@ -156,6 +155,8 @@ def filter_chain_match(obj: model.FilterChainMatch, path: str, walker: Walker) -
 
 def network_filter(obj: model.NetworkFilter, path: str, walker: Walker) -> model.NetworkFilter:
     """Decode a proxy filter's config now, so its errors carry their full paths, and store it normalized."""
+    if obj.type == CONNECTION_MANAGER:
+        return obj  # its routes are lifted by the server's rule
     if obj.type not in IMPLEMENTED_NETWORK_FILTERS:
         known = ", ".join(sorted(IMPLEMENTED_NETWORK_FILTERS))
         if obj.type in MOSN_NETWORK_FILTERS:
@@ -168,46 +169,6 @@ def network_filter(obj: model.NetworkFilter, path: str, walker: Walker) -> model
     if decoded is INVALID:
         return obj
     return msgspec.structs.replace(obj, config=msgspec.to_builtins(decoded))
-
-
-def stream_filter(obj: model.StreamFilter, path: str, walker: Walker) -> model.StreamFilter:
-    if obj.type in ACCESS_CONTROL_STREAM_FILTERS:
-        walker.log.error(path, f"stream filter {obj.type!r} is not implemented by pymosn yet; refusing to run "
-                               "without the access control it asks for")
-    else:
-        walker.log.warning(path, f"stream filter {obj.type!r} is not implemented by pymosn yet; ignored")
-    return obj
-
-
-def proxy_config(obj: model.ProxyConfig, path: str, walker: Walker) -> model.ProxyConfig:
-    downstream = check_protocol(obj.downstream_protocol, child(path, "downstream_protocol"), walker.log,
-                                direction="downstream")
-    upstream = check_protocol(obj.upstream_protocol, child(path, "upstream_protocol"), walker.log,
-                              direction="upstream")
-    downstream, upstream = _rpc_protocols(obj, path, walker, downstream, upstream)
-    _require_non_empty(walker, obj.router_config_name, child(path, "router_config_name"))
-    if obj.max_request_headers_kb < 1:
-        walker.log.error(child(path, "max_request_headers_kb"), f"must be >= 1, got {obj.max_request_headers_kb}")
-    forwarding = obj.forward_client_cert_details.upper()
-    if forwarding not in FORWARD_CLIENT_CERT_DETAILS:
-        walker.log.error(child(path, "forward_client_cert_details"),
-                         known_values_message(obj.forward_client_cert_details, FORWARD_CLIENT_CERT_DETAILS))
-        forwarding = obj.forward_client_cert_details
-    details = obj.set_current_client_cert_details
-    if details is not None:
-        details_path = child(path, "set_current_client_cert_details")
-        if details.chain:
-            walker.log.error(child(details_path, "chain"), "not implemented by pymosn (Python's ssl shows the "
-                                                           "peer's chain only from Python 3.13)")
-        if forwarding not in ("APPEND_FORWARD", "SANITIZE_SET"):
-            walker.log.warning(details_path, "has an effect only with forward_client_cert_details "
-                                             "APPEND_FORWARD or SANITIZE_SET (as in Envoy)")
-    return msgspec.structs.replace(
-        obj,
-        downstream_protocol=downstream or obj.downstream_protocol,
-        upstream_protocol=upstream or obj.upstream_protocol,
-        forward_client_cert_details=forwarding,
-    )
 
 
 def http2_protocol_options(obj: model.Http2ProtocolOptions, path: str, walker: Walker) -> model.Http2ProtocolOptions:
@@ -226,9 +187,6 @@ def http2_protocol_options(obj: model.Http2ProtocolOptions, path: str, walker: W
     return obj
 
 
-FORWARD_CLIENT_CERT_DETAILS = ("SANITIZE", "FORWARD_ONLY", "APPEND_FORWARD", "SANITIZE_SET", "ALWAYS_FORWARD_ONLY")
-
-
 def string_matcher(obj: model.StringMatcher, path: str, walker: Walker) -> model.StringMatcher:
     kinds = [name for name in STRING_MATCH_KINDS if getattr(obj, name) is not None]
     if len(kinds) != 1:
@@ -242,32 +200,6 @@ def string_matcher(obj: model.StringMatcher, path: str, walker: Walker) -> model
 
 
 STRING_MATCH_KINDS = ("exact", "prefix", "suffix", "contains", "regex")
-
-
-def _rpc_protocols(obj: model.ProxyConfig, path: str, walker: Walker, downstream, upstream):
-    """Resolves MOSN's "X" + extend_config.sub_protocol to the codec's name, and refuses
-    protocol conversions pymosn does not do (an RPC protocol only proxies to itself)."""
-    if X in (downstream, upstream):
-        sub = check_sub_protocol(obj.extend_config.get("sub_protocol"), child(child(path, "extend_config"), "sub_protocol"),
-                                 walker.log)
-        if sub is None:
-            return None, None
-        downstream = sub if downstream == X else downstream
-        upstream = sub if upstream == X else upstream
-    if downstream is None or upstream is None:
-        return downstream, upstream
-    if upstream == AUTO:
-        upstream = downstream  # MOSN: the upstream speaks what the client spoke
-    if downstream == AUTO:
-        if upstream not in (AUTO, downstream) and is_rpc(upstream):
-            walker.log.error(child(path, "upstream_protocol"),
-                             f"with downstream Auto the upstream protocol must be Auto (the detected one), not {upstream!r}")
-        # an HTTP version named for the upstream holds for whichever HTTP the client spoke
-        return downstream, upstream if upstream in (HTTP1, HTTP2) else AUTO
-    if (is_rpc(downstream) or is_rpc(upstream)) and downstream != upstream:
-        walker.log.error(child(path, "upstream_protocol"),
-                         f"converting {downstream} to {upstream} is not supported; use the same protocol on both sides")
-    return downstream, upstream
 
 
 def tcp_proxy_config(obj: model.TcpProxyConfig, path: str, walker: Walker) -> model.TcpProxyConfig:
@@ -301,6 +233,11 @@ def tls_config(obj: model.TLSConfig, path: str, walker: Walker) -> model.TLSConf
     certificate or key is inline PEM or a readable file."""
     if not obj.status:
         return obj
+    refused = _refused_tls(obj)
+    if refused is not None:
+        field, why = refused
+        walker.log.error(child(path, field), why)
+        return obj  # its certificates come from what was refused
     for field in ("min_version", "max_version"):
         value = getattr(obj, field)
         if value and value not in TLS_VERSIONS:
@@ -319,8 +256,25 @@ def tls_config(obj: model.TLSConfig, path: str, walker: Walker) -> model.TLSConf
     return obj
 
 
+def _refused_tls(obj: model.TLSConfig) -> tuple[str, str] | None:
+    """The first MOSN TLS feature pymosn lacks that an enabled context asks for, with why it is refused."""
+    if obj.type:
+        # MOSN's TLS extensions (mtls.Register) bring their own certificates and verification
+        return "type", (f"TLS extension {obj.type!r} (MOSN's plugin for certificates and verification) is not "
+                        "implemented by pymosn; refusing to run without the TLS it provides")
+    if obj.sds_source:
+        return "sds_source", ("certificates from SDS are not implemented by pymosn yet; refusing to run without "
+                              "the certificates and validation it fetches")
+    if obj.extend_verify:
+        return "extend_verify", ("custom certificate verification (MOSN's TLS extension) is not implemented by "
+                                 "pymosn; refusing to accept peers it might refuse")
+    return None
+
+
 def filter_chain(obj: model.FilterChain, path: str, walker: Walker) -> model.FilterChain:
-    contexts = [c for c in (obj.tls_context, *obj.tls_context_set) if c is not None and c.status]
+    # a context asking for what pymosn lacks is refused where it was built
+    contexts = [c for c in (obj.tls_context, *obj.tls_context_set)
+                if c is not None and c.status and _refused_tls(c) is None]
     for i, c in enumerate(contexts):
         if not c.cert_chain:
             where = "tls_context" if c is obj.tls_context else f"tls_context_set[{i - (obj.tls_context is not None)}]"
@@ -534,11 +488,12 @@ def health_check(obj: model.HealthCheck, path: str, walker: Walker) -> model.Hea
 def build_rules() -> dict[type, list[Rule]]:
     """Every model struct gets the generic int check, then its own rules."""
     specific: dict[type, list[Rule]] = {
-        model.Server: [server],
+        model.Server: [server, lift_connection_managers],
         model.Listener: [listener],
         model.NetworkFilter: [network_filter],
         model.StreamFilter: [stream_filter],
-        model.ProxyConfig: [proxy_config],
+        model.ProxyConfig: [proxy_config, proxy_header_limits],
+        model.Http1ProtocolOptions: [http1_protocol_options],
         model.Http2ProtocolOptions: [http2_protocol_options],
         model.TcpProxyConfig: [tcp_proxy_config],
         model.TLSConfig: [tls_config],
@@ -557,7 +512,7 @@ def build_rules() -> dict[type, list[Rule]]:
         model.Redirect: [redirect],
         model.DirectResponse: [direct_response],
         model.HeaderValue: [header_value],
-        model.Cluster: [cluster],
+        model.Cluster: [cluster, cluster_header_limits],
         model.HealthCheck: [health_check],
         model.Host: [host],
         model.SocketAddress: [socket_address],

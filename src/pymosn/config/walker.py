@@ -55,6 +55,11 @@ class Walker:
     def path_of(self, obj: Any) -> str:
         return self._paths[id(obj)]
 
+    def replaced(self, old: Any, new: Any) -> Any:
+        """`new` (a rule's copy of `old`) sits at `old`'s path."""
+        self._remember(new, self.path_of(old))
+        return new
+
     def convert(self, raw: Any, annotation: Any, path: str) -> Any:
         """`raw` as a value of `annotation`, or INVALID after reporting why not."""
         if isinstance(annotation, type) and issubclass(annotation, msgspec.Struct):

@@ -13,6 +13,7 @@ from pymosn.filter.network.auto import AutoDetect
 from pymosn.filter.network.proxy import alpn_select, http2_filter_factory, proxy_filter_factory
 from pymosn.filter.network.tcp_proxy import TcpProxySettings, tcp_proxy_filter_factory
 from pymosn.protocol.detect import match_http1, match_http2
+from pymosn.protocol.http1.decoder import MOSN_HTTP10, Http10Policy
 from pymosn.protocol.http2 import Http2Settings
 from pymosn.protocol.xprotocol import registry as xprotocol_registry
 from pymosn.proxy.client_cert import ClientCertForwarding
@@ -95,11 +96,21 @@ def _proxy_settings(cfg: model.ProxyConfig, ctx: ListenerContext) -> ProxySettin
         stats=ctx.stats,
         access_loggers=ctx.access_loggers,
         max_head_bytes=cfg.max_request_headers_kb * 1024,
+        max_headers_count=cfg.max_request_headers_count,
+        http10=_http10_policy(cfg.http_protocol_options),
         max_body_bytes=cfg.max_request_bytes,
         scheme=b"https" if ctx.secure else b"http",
         client_cert=ClientCertForwarding.from_config(cfg),
         upstream_protocol=cfg.upstream_protocol,
     )
+
+
+def _http10_policy(options: model.Http1ProtocolOptions | None) -> Http10Policy:
+    """Without Envoy's options, MOSN's way; with them, Envoy's (see Http10Policy)."""
+    if options is None:
+        return MOSN_HTTP10
+    host = options.default_host_for_http_10.encode() if options.accept_http_10 else b""
+    return Http10Policy(accept=options.accept_http_10, default_host=host, require_host=True)
 
 
 def _http1_proxy(cfg: model.ProxyConfig, ctx: ListenerContext):
@@ -117,6 +128,7 @@ def _http2_proxy(cfg: model.ProxyConfig, ctx: ListenerContext):
         initial_connection_window_size=options.initial_connection_window_size,
         max_frame_size=options.max_frame_size,
         max_header_list_size=cfg.max_request_headers_kb * 1024,
+        max_headers_count=cfg.max_request_headers_count,
     )
     return http2_filter_factory(_proxy_settings(cfg, ctx), http2)
 

@@ -116,6 +116,9 @@ class DownstreamStream:
         target = info.path
         path, _, query = target.partition("?")
 
+        if head.too_many_headers:
+            self._over_header_limit()
+            return
         if settings.max_body_bytes and head.body_kind == BODY_LENGTH and head.content_length > settings.max_body_bytes:
             self._local_reply(flags.REQUEST_ENTITY_TOO_LARGE)
             return
@@ -247,6 +250,9 @@ class DownstreamStream:
         if self.done:
             return
         self.request_complete = True
+        if len(trailers) > self.settings.max_headers_count:
+            self._over_header_limit()
+            return
         if self.client is not None:
             self.client.send_trailers(trailers)
             self._start_timer()
@@ -324,6 +330,11 @@ class DownstreamStream:
         end_stream = self.request_complete and not pending and not head.upgrade
         body_kind = head.body_kind
         headers = list(self.upstream_headers)
+        if not head.host:
+            # HTTP/1.0 without Host: the upstream request names its host, as MOSN's does (and
+            # an HTTP/1.1 request must carry one); a route's host rewrite takes its place
+            rewrite = self.plan.host_rewrite
+            headers.insert(0, (b"host", rewrite if rewrite is not None else self.host.address.encode()))
         if self.route.auto_host_rewrite:
             host = self.host
             value = (host.hostname or host.address).encode()
@@ -555,6 +566,20 @@ class DownstreamStream:
             self.client.conn.resume_reading()
 
     # --- endings -----------------------------------------------------------------------------
+
+    def _over_header_limit(self) -> None:
+        """More header fields (or trailers) than max_request_headers_count. As Envoy: 431 on
+        HTTP/1.1, after which the connection closes (its decoder has stopped reading), and a
+        reset (INTERNAL_ERROR) on HTTP/2; either way never forwarded."""
+        self.settings.stats.downstream_rq_header_too_large += 1
+        self._abandon_upstream()
+        if self.head.version == b"2":
+            self.info.response_flags.append(flags.DOWNSTREAM_PROTOCOL_ERROR)
+            self.server.reset()
+            self._finish()
+            return
+        self.server._keep_alive = False
+        self._local_reply(flags.DOWNSTREAM_PROTOCOL_ERROR, b"too many header fields\n", 431)
 
     def _direct_reply(self, status: int, body: bytes, extra: list | None = None) -> None:
         self.info.response_flags.append(flags.DIRECT_RESPONSE)

@@ -14,6 +14,7 @@ REPLIES = {
     flags.UPSTREAM_REQUEST_TIMEOUT: (504, b"upstream request timeout\n"),
     flags.DURATION_TIMEOUT: (504, b"grpc-timeout exceeded\n"),  # only gRPC calls have one
     flags.REQUEST_ENTITY_TOO_LARGE: (413, b"request body too large\n"),
+    flags.DOWNSTREAM_PROTOCOL_ERROR: (400, b"downstream protocol error\n"),
 }
 
 

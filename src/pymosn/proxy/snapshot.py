@@ -39,6 +39,8 @@ class ProxySettings:
     stats: Any  # metrics.ListenerStats
     access_loggers: list = field(default_factory=list)
     max_head_bytes: int = 60 * 1024
+    max_headers_count: int = 100  # header fields (or trailers) a request may have; over it, 431
+    http10: Any = None  # protocol.http1.Http10Policy; None = MOSN's (accepted, no Host needed)
     max_body_bytes: int = 0
     default_timeout: float = 15.0  # Envoy's default route timeout
     scheme: bytes = b"http"

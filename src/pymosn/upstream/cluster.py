@@ -41,10 +41,13 @@ class Cluster:
         self.ssl_context = client_context(tls) if tls is not None and tls.status else None
         self.server_name = tls.server_name if tls is not None else ""
         self.protocol = _cluster_protocol(config)  # None: the proxy filter's upstream_protocol
+        self.max_response_headers = config.max_response_headers_count
         options = config.http2_protocol_options
-        self.h2_settings = DEFAULT_SETTINGS if options is None else Http2ClientSettings(
-            options.max_concurrent_streams, options.initial_stream_window_size,
-            options.initial_connection_window_size, options.max_frame_size,
+        self.h2_settings = DEFAULT_SETTINGS._replace(max_headers_count=self.max_response_headers) if options is None else (
+            Http2ClientSettings(
+                options.max_concurrent_streams, options.initial_stream_window_size,
+                options.initial_connection_window_size, options.max_frame_size, self.max_response_headers,
+            )
         )
         self._h2_ssl_context: ssl.SSLContext | None = None
         if self.ssl_context is not None and not tls.alpn and self.protocol in (HTTP2, AUTO):

@@ -89,7 +89,7 @@ class Http1Pool(WaitingRequesters):
         self.total += 1
         self.cluster.stats.upstream_cx_active += 1
         self.host.stats.cx_active += 1
-        client = ClientStreamConnection(conn, self._on_idle)
+        client = ClientStreamConnection(conn, self._on_idle, self.cluster.max_response_headers)
         client.host = self.host
         conn.read_filters = [client]
         conn.close_callbacks.append(self._on_close)

@@ -137,7 +137,6 @@ def test_escaped_slashes_and_underscores_are_refused_unless_kept_as_they_are():
 
 
 @pytest.mark.parametrize(("field", "value", "why"), [
-    ("max_headers_count", 50, "accept more headers than it allows"),
     ("max_stream_duration", "60s", "let requests run longer than it allows"),
     ("max_connection_duration", "600s", "keep connections open longer than it allows"),
     ("max_requests_per_connection", 100, "serve more requests on a connection than it allows"),

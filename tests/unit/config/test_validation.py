@@ -4,7 +4,7 @@ import pytest
 
 from pymosn.config.loader import load_config_dict
 
-from .configs import cluster, errors, listener, minimal, proxy_config, route, sample
+from .configs import cluster, errors, listener, minimal, proxy_config, route, sample, warnings
 
 LISTENER = "$.servers[0].listeners[0]"
 PROXY = f"{LISTENER}.filter_chains[0].filters[0].config"
@@ -127,7 +127,9 @@ def test_two_listeners_on_one_address():
 def test_missing_router_config():
     raw = minimal()
     proxy_config(raw)["router_config_name"] = "nope"
-    assert errors(raw) == [f"{PROXY}.router_config_name: unknown router config 'nope'; known: r0"]
+    assert warnings(raw) == [
+        f"{PROXY}.router_config_name: unknown router config 'nope'; known: r0; every request on this listener "
+        "gets 404 (NR), as in MOSN"]
 
 
 def test_proxy_config_errors_have_nested_paths():
@@ -294,7 +296,6 @@ def test_many_errors_are_reported_at_once():
     raw["cluster_manager"]["clusters"][0]["lb_type"] = "LB_RANDON"
     raw["cluster_manager"]["clusters"][1]["hosts"][0]["address"] = "nohost"
     raw["servers"][0]["listeners"][1]["address"] = "abc"
-    raw["servers"][0]["listeners"][2]["filter_chains"][0]["filters"][0]["config"]["router_config_name"] = "x"
     raw["servers"][0]["routers"][0]["virtual_hosts"][0]["routers"][0]["route"]["cluster_name"] = "gone"
     raw["servers"][0]["routers"][2]["virtual_hosts"][0]["routers"][0]["direct_response"]["status"] = 99
     raw["admin"]["address"]["socket_address"]["port_value"] = "34901"
@@ -304,7 +305,6 @@ def test_many_errors_are_reported_at_once():
         "$.cluster_manager.clusters[0].lb_type",
         "$.cluster_manager.clusters[1].hosts[0].address",
         "$.servers[0].listeners[1].address",
-        "$.servers[0].listeners[2].filter_chains[0].filters[0].config.router_config_name",
         "$.servers[0].routers[0].virtual_hosts[0].routers[0].route.cluster_name",
         "$.servers[0].routers[2].virtual_hosts[0].routers[0].direct_response.status",
         "$.admin.address.socket_address.port_value",
@@ -352,7 +352,7 @@ def test_mosn_original_dst_listener_filter():
     result = load_config_dict(raw)
     assert result.config.servers[0].listeners[0].use_original_dst == "tproxy"
     assert [str(w) for w in result.warnings] == [
-        "$.servers[0].listeners[0].listener_filters[1]: listener filter 'tls_inspector' is not implemented by pymosn "
-        "yet; ignored"]
+        "$.servers[0].listeners[0].listener_filters[1]: listener filter 'tls_inspector' is Envoy's; MOSN's "
+        "equivalent is the listener's inspector: true; ignored"]
     listener(raw)["listener_filters"] = [{"type": "original_dst"}]
     assert load_config_dict(raw).config.servers[0].listeners[0].use_original_dst == "redirect"

@@ -154,3 +154,13 @@ def test_any_block_is_a_head_or_a_clear_error(extra, end_stream):
     for name, value in head.headers:
         assert name == name.lower() and name and b":" not in name
         assert not any(c in value for c in b"\r\n\x00")
+
+
+def test_header_count_includes_pseudo_headers_and_not_cookie_crumbs():
+    at_limit = BASE + [(b"x-f%d" % i, b"v") for i in range(96)]  # 4 pseudo + 96 = 100 fields
+    assert not request_head(at_limit, True, max_count=100).too_many_headers
+    assert request_head(at_limit + [(b"x-one-more", b"v")], True, max_count=100).too_many_headers
+    crumbs = [(b"cookie", b"c%d=1" % i) for i in range(50)]
+    head = request_head(at_limit + crumbs, True, max_count=100)
+    assert not head.too_many_headers and head.headers[-1][0] == b"cookie"
+    assert not request_head(at_limit + [(b"x-one-more", b"v")], True).too_many_headers  # 0: no limit

@@ -161,7 +161,7 @@ def _protocol_options(m: Message, out: dict, ctx: Context) -> None:
         max_requests = legacy_max
     common = m.message("common_http_protocol_options", s.HTTP_PROTOCOL_OPTIONS_CORE)
     if common is not None:
-        idle, max_requests = _common_options(common, idle, max_requests)
+        idle, max_requests = _common_options(common, idle, max_requests, out, ctx)
     for field, name in (("http2_protocol_options", "Http2"), ("http_protocol_options", "Http1")):
         if m.raw(field) is not None:
             _warn_settings(m, field, out, ctx)
@@ -182,7 +182,7 @@ def _protocol_options(m: Message, out: dict, ctx: Context) -> None:
         _upstream_filters(options)
         common = options.message("common_http_protocol_options", s.HTTP_PROTOCOL_OPTIONS_CORE)
         if common is not None:
-            idle, max_requests = _common_options(common, idle, max_requests)
+            idle, max_requests = _common_options(common, idle, max_requests, out, ctx)
         chosen = options.one_of("explicit_http_config", "use_downstream_protocol_config", "auto_config")
         if chosen == "explicit_http_config":
             explicit = options.message(chosen, cs.EXPLICIT_HTTP_CONFIG)
@@ -225,9 +225,12 @@ def _upstream_filters(options: Message) -> None:
                           "send upstream requests it would change or refuse")
 
 
-def _common_options(m: Message, idle: float, max_requests: int) -> tuple[float, int]:
+def _common_options(m: Message, idle: float, max_requests: int, out: dict, ctx: Context) -> tuple[float, int]:
     idle = m.duration("idle_timeout", idle)
     max_requests = m.int("max_requests_per_connection", max_requests)
+    count = m.int("max_headers_count")
+    if count is not None:  # on a cluster it limits the responses of its hosts
+        ctx.put(out, "max_response_headers_count", count, m.at("max_headers_count"))
     underscores(m)
     m.finish()
     return idle, max_requests

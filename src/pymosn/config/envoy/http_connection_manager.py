@@ -88,6 +88,7 @@ def http_connection_manager(ext: Extension, filter_path: str, ctx: Context) -> H
         m.error("max_request_headers_kb", f"must be 1..{MAX_REQUEST_HEADERS_KB} (as in Envoy), got {kb}")
     if kb is not None:
         ctx.put(proxy, "max_request_headers_kb", kb, m.at("max_request_headers_kb"))
+    _http1_options(m, proxy, ctx)
     idle = m.duration("stream_idle_timeout")
     if idle is not None:
         ctx.put(proxy, "stream_idle_timeout", idle, m.at("stream_idle_timeout"))
@@ -112,6 +113,9 @@ def http_connection_manager(ext: Extension, filter_path: str, ctx: Context) -> H
     options = m.message("common_http_protocol_options", s.HTTP_PROTOCOL_OPTIONS_CORE)
     if options is not None:
         manager.idle_timeout = options.duration("idle_timeout", IDLE_TIMEOUT)
+        count = options.int("max_headers_count")
+        if count is not None:
+            ctx.put(proxy, "max_request_headers_count", count, options.at("max_headers_count"))
         underscores(options)
         options.finish()
     m.refuse_unless("path_with_escaped_slashes_action", ESCAPED_SLASHES_ACTIONS,
@@ -119,6 +123,21 @@ def http_connection_manager(ext: Extension, filter_path: str, ctx: Context) -> H
                     "route requests on paths it would refuse or unescape first")
     m.finish()
     return manager
+
+
+def _http1_options(m: Message, proxy: dict, ctx: Context) -> None:
+    """HTTP/1.0 as Envoy takes it, whether or not http_protocol_options is given: refused
+    (426) unless accept_http_10, and without Host only with default_host_for_http_10."""
+    h1 = m.message("http_protocol_options", s.HTTP1_PROTOCOL_OPTIONS)
+    options = ctx.node({"accept_http_10": False}, m.at("http_protocol_options") if h1 else m.path)
+    if h1 is not None:
+        if h1.has("accept_http_10"):
+            ctx.put(options, "accept_http_10", h1.bool("accept_http_10"), h1.at("accept_http_10"))
+        host = h1.str("default_host_for_http_10")
+        if host:
+            ctx.put(options, "default_host_for_http_10", host, h1.at("default_host_for_http_10"))
+        h1.finish()
+    ctx.put(proxy, "http_protocol_options", options, m.at("http_protocol_options") if h1 else m.path)
 
 
 def _http_filters(m: Message, ctx: Context) -> None:

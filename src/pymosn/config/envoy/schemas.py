@@ -259,11 +259,16 @@ HTTP_PROTOCOL_OPTIONS_CORE = Schema(
     "headers_with_underscores_action max_requests_per_connection",
     unsafe={
         "max_connection_duration": "keep connections open longer than it allows",
-        "max_headers_count": "accept more headers than it allows",
         "max_response_headers_kb": "accept larger response headers than it allows",
         "max_stream_duration": _LONGER,
         "max_requests_per_connection": "serve more requests on a connection than it allows",
     },
+)
+HTTP1_PROTOCOL_OPTIONS = Schema(
+    "envoy.config.core.v3.Http1ProtocolOptions",
+    "allow_absolute_url accept_http_10 default_host_for_http_10 header_key_format enable_trailers "
+    "allow_chunked_length override_stream_error_on_invalid_http_message send_fully_qualified_url "
+    "use_balsa_parser allow_custom_methods ignore_http_11_upgrade",
 )
 HTTP2_PROTOCOL_OPTIONS = Schema(
     "envoy.config.core.v3.Http2ProtocolOptions",

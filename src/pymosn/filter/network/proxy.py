@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pymosn.api.errors import ProtocolError
 from pymosn.api.filter import FilterStatus
 from pymosn.network.connection import Connection
+from pymosn.protocol.http1.decoder import MOSN_HTTP10
 from pymosn.protocol.http2 import Http2Settings
 from pymosn.proxy.downstream import DownstreamStream
 from pymosn.proxy.snapshot import ProxySettings
@@ -30,13 +31,19 @@ def _protocol_error_counter(settings: ProxySettings) -> Callable[[ProtocolError]
 def proxy_filter_factory(settings: ProxySettings):
     """Returns the per-connection builder of the filter."""
     on_protocol_error = _protocol_error_counter(settings)
+    http10 = settings.http10 or MOSN_HTTP10
 
     def new_stream(server: ServerStreamConnection, head) -> DownstreamStream:
         return DownstreamStream(server, settings)
 
     def build(conn: Connection) -> ServerStreamConnection:
         return ServerStreamConnection(
-            conn, new_stream, max_head_bytes=settings.max_head_bytes, on_protocol_error=on_protocol_error
+            conn,
+            new_stream,
+            max_head_bytes=settings.max_head_bytes,
+            max_headers=settings.max_headers_count,
+            http10=http10,
+            on_protocol_error=on_protocol_error,
         )
 
     return build

@@ -4,9 +4,16 @@ llhttp (through httptools) already rejects most request-smuggling shapes in its 
 CL+TE together, duplicate Content-Length, bad chunk sizes and terminators, obs-fold, bare CR or
 LF, NUL and other control bytes in headers. What it accepts and a proxy must not is checked here:
 a missing or repeated Host, transfer codings other than plain `chunked`, and header sections
-over the configured size. Every rejection is a ProtocolError carrying the status to answer."""
+over the configured size. Every rejection is a ProtocolError carrying the status to answer.
+
+A request with more header fields (or trailers) than `max_headers` is not an error here: it is
+delivered with one field past the limit (the head marked `too_many_headers`), so the proxy
+answers and accounts it as a request, and is the connection's last (nothing after it is read).
+The count costs one length compare per field."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import httptools
 
@@ -19,6 +26,25 @@ from pymosn.protocol.http1.head import (
     RequestHead,
     ResponseHead,
 )
+
+DEFAULT_MAX_HEADERS = 100  # Envoy's max_headers_count
+
+
+@dataclass(frozen=True, slots=True)
+class Http10Policy:
+    """How a request older than HTTP/1.1 (RFC 9112 requires Host only from 1.1) is taken.
+
+    The default is MOSN's and nginx's: accepted, and one without Host has an empty authority,
+    which the default virtual host (`*`) serves. Envoy's Http1ProtocolOptions: refused with 426
+    unless `accept` (accept_http_10); one without Host gets `default_host`
+    (default_host_for_http_10), or without one is refused as an HTTP/1.1 request would be."""
+
+    accept: bool = True
+    default_host: bytes = b""
+    require_host: bool = False
+
+
+MOSN_HTTP10 = Http10Policy()
 
 
 class _StopParsing(Exception):
@@ -35,6 +61,7 @@ class _HeadCollector:
         "_sink",
         "_parser",
         "_max_head_bytes",
+        "_max_headers",
         "_head_bytes",
         "_headers",
         "_lower_names",
@@ -47,10 +74,11 @@ class _HeadCollector:
 
     _TOO_LARGE = ("header section too large", 431)  # reason and status of the error
 
-    def __init__(self, sink, parser, max_head_bytes: int) -> None:
+    def __init__(self, sink, parser, max_head_bytes: int, max_headers: int) -> None:
         self._sink = sink
         self._parser = parser
         self._max_head_bytes = max_head_bytes
+        self._max_headers = max_headers
         self._error: ProtocolError | None = None
         self._head = None
         self.upgraded = False
@@ -73,14 +101,22 @@ class _HeadCollector:
         raise error
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._count(len(name) + len(value) + 4)
+        # _count, inlined: a call less per header field pays for the count limit below
+        size = self._head_bytes = self._head_bytes + len(name) + len(value) + 4
+        if size > self._max_head_bytes:
+            self._fail(ProtocolError(*self._TOO_LARGE))
+        # Fields past the count limit are not kept; the one just past it marks the message.
         if self._in_head:
-            self._headers.append((name, value))
-            self._lower_names.append(name.lower())
+            headers = self._headers
+            if len(headers) <= self._max_headers:
+                headers.append((name, value))
+                self._lower_names.append(name.lower())
         else:
-            if self._trailers is None:
-                self._trailers = []
-            self._trailers.append((name, value))
+            trailers = self._trailers
+            if trailers is None:
+                trailers = self._trailers = []
+            if len(trailers) <= self._max_headers:
+                trailers.append((name, value))
 
     def _head_done(self) -> None:
         self._in_head = False
@@ -93,14 +129,22 @@ class RequestDecoder(_HeadCollector):
     sink.on_request_head(head), sink.on_request_body(data), sink.on_request_end(trailers or None),
     and after an upgrade request's head, sink.on_upgrade_data(data) for every later byte."""
 
-    __slots__ = ("_url", "in_message")
+    __slots__ = ("_url", "in_message", "_http10", "_over_limit")
 
     _TOO_LARGE = ("request header section too large", 431)
 
-    def __init__(self, sink, max_head_bytes: int = 60 * 1024) -> None:
+    def __init__(
+        self,
+        sink,
+        max_head_bytes: int = 60 * 1024,
+        max_headers: int = DEFAULT_MAX_HEADERS,
+        http10: Http10Policy = MOSN_HTTP10,
+    ) -> None:
         self._url = b""
         self.in_message = False  # a request has begun and not ended: bytes of it are held
-        super().__init__(sink, httptools.HttpRequestParser(self), max_head_bytes)
+        self._http10 = http10
+        self._over_limit = False  # a request over the header count was delivered: read no more
+        super().__init__(sink, httptools.HttpRequestParser(self), max_head_bytes, max_headers)
 
     def _reset(self) -> None:
         super()._reset()
@@ -115,9 +159,16 @@ class RequestDecoder(_HeadCollector):
         except httptools.HttpParserUpgrade as upgrade:
             self._start_tunnel(data, upgrade.args[0] if upgrade.args else len(data))
         except httptools.HttpParserError as exc:
+            if self._over_limit:
+                return  # llhttp was stopped after the request over the limit, and stays stopped
             if self._error is not None:
                 raise self._error from None
             raise ProtocolError(_reason(exc), 400) from None
+
+    def _stop_after_over_limit(self) -> None:
+        self.in_message = False
+        self._over_limit = True
+        raise _StopParsing
 
     def _start_tunnel(self, data: bytes, offset: int) -> None:
         if self._head is None or not self._head.upgrade:
@@ -142,6 +193,14 @@ class RequestDecoder(_HeadCollector):
         parser = self._parser
         version = parser.get_http_version().encode()
         head = RequestHead(parser.get_method(), self._url, version, self._headers, self._lower_names)
+        if len(self._headers) > self._max_headers:
+            head.too_many_headers = True
+            head.keep_alive = False
+            self._head = head
+            self._sink.on_request_head(head)
+            self._stop_after_over_limit()
+        if version != b"1.1" and not self._http10.accept:
+            self._fail(ProtocolError("HTTP/1.0 requests are not accepted (accept_http_10 is off)", 426))
         head.keep_alive = parser.should_keep_alive()
         host_count = 0
         for lname, (_, value) in zip(self._lower_names, self._headers):
@@ -166,14 +225,23 @@ class RequestDecoder(_HeadCollector):
             self._fail(ProtocolError("multiple Host headers"))
         if self._url[:1] != b"/" and self._url[:8].lower().startswith((b"http://", b"https://")):
             _to_origin_form(head)
-        elif host_count == 0 and version == b"1.1":
-            self._fail(ProtocolError("missing Host header"))
+        elif host_count == 0:
+            self._no_host(head, version)
         if head.method == b"CONNECT":
             self._fail(ProtocolError("CONNECT is not supported", 405))
         if head.upgrade and not parser.should_upgrade():
             head.upgrade = False  # Upgrade without "Connection: upgrade" is only a header
         self._head = head
         self._sink.on_request_head(head)
+
+    def _no_host(self, head: RequestHead, version: bytes) -> None:
+        http10 = self._http10
+        if version == b"1.1" or (http10.require_host and not http10.default_host):
+            self._fail(ProtocolError("missing Host header"))
+        if http10.default_host:
+            head.host = http10.default_host
+            head.headers.insert(0, (b"Host", http10.default_host))
+            head.lower_names.insert(0, b"host")
 
     def on_body(self, body: bytes) -> None:
         self._sink.on_request_body(body)
@@ -182,7 +250,10 @@ class RequestDecoder(_HeadCollector):
         self.in_message = False
         if self._head is not None and self._head.upgrade:
             return  # the tunnel starts in feed(), once llhttp reports where the head ended
-        self._sink.on_request_end(self._trailers)
+        trailers = self._trailers
+        self._sink.on_request_end(trailers)
+        if trailers is not None and len(trailers) > self._max_headers:
+            self._stop_after_over_limit()
 
 
 class ResponseDecoder(_HeadCollector):
@@ -194,12 +265,12 @@ class ResponseDecoder(_HeadCollector):
 
     _TOO_LARGE = ("upstream response header section too large", 502)
 
-    def __init__(self, sink, max_head_bytes: int = 60 * 1024) -> None:
+    def __init__(self, sink, max_head_bytes: int = 60 * 1024, max_headers: int = DEFAULT_MAX_HEADERS) -> None:
         self._reason = b""
         self._head_request = False
         self._stopped = False
         self.in_message = False
-        super().__init__(sink, httptools.HttpResponseParser(self), max_head_bytes)
+        super().__init__(sink, httptools.HttpResponseParser(self), max_head_bytes, max_headers)
 
     def _reset(self) -> None:
         super()._reset()
@@ -252,6 +323,8 @@ class ResponseDecoder(_HeadCollector):
 
     def on_headers_complete(self) -> None:
         self._head_done()
+        if len(self._headers) > self._max_headers:
+            self._fail(ProtocolError(f"upstream response has more than {self._max_headers} header fields", 502))
         parser = self._parser
         status = parser.get_status_code()
         head = ResponseHead(
@@ -292,7 +365,10 @@ class ResponseDecoder(_HeadCollector):
         self.in_message = False
         if head is None or (100 <= head.status < 200):
             return
-        self._sink.on_response_end(self._trailers)
+        trailers = self._trailers
+        if trailers is not None and len(trailers) > self._max_headers:
+            self._fail(ProtocolError(f"upstream response has more than {self._max_headers} trailer fields", 502))
+        self._sink.on_response_end(trailers)
 
 
 def _to_origin_form(head: RequestHead) -> None:

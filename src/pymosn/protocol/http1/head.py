@@ -24,6 +24,7 @@ class RequestHead:
         "upgrade",
         "expect_continue",
         "host",
+        "too_many_headers",
     )
 
     def __init__(
@@ -40,6 +41,9 @@ class RequestHead:
         self.upgrade = False
         self.expect_continue = False
         self.host = b""
+        # more header fields than the listener allows: the proxy answers it (431 on HTTP/1.1,
+        # a reset on HTTP/2, as Envoy) instead of routing it; the codec kept only the first ones
+        self.too_many_headers = False
 
 
 class ResponseHead:

@@ -51,11 +51,13 @@ def _check_fields(names: list[bytes], values: list[bytes]) -> None:
             raise MalformedHeaders(f"header field {name.decode('latin-1')} value has leading or trailing whitespace")
 
 
-def request_head(block: list[tuple], end_stream: bool, max_bytes: int = 0) -> RequestHead:
+def request_head(block: list[tuple], end_stream: bool, max_bytes: int = 0, max_count: int = 0) -> RequestHead:
     """The request a HEADERS block opens. `max_bytes` limits the header list as SETTINGS_MAX_
     HEADER_LIST_SIZE counts it (name + value + 32 each); over it is a ProtocolError with
-    status 431, answered rather than reset. The fields are (name, value, ...) tuples: HPACK
-    decoders add a never-indexed flag, which is ignored."""
+    status 431, answered rather than reset. More than `max_count` fields (pseudo-header fields
+    included, cookie crumbs not, as Envoy counts them) mark the head `too_many_headers`: the
+    proxy resets that stream. The fields are (name, value, ...) tuples: HPACK decoders add a
+    never-indexed flag, which is ignored."""
     method = scheme = path = authority = None
     names: list[bytes] = []
     values: list[bytes] = []
@@ -161,6 +163,9 @@ def request_head(block: list[tuple], end_stream: bool, max_bytes: int = 0) -> Re
 
     head = RequestHead(method, path, b"2", headers, lower_names)
     head.host = host
+    if max_count and len(block) > max_count:
+        crumbs = sum(1 for field in block if field[0] == b"cookie")
+        head.too_many_headers = len(block) - crumbs > max_count
     head.expect_continue = expect_continue and not end_stream
     if end_stream:
         head.body_kind = BODY_NONE

@@ -29,6 +29,8 @@ class Http2Settings:
     initial_connection_window_size: int = 1_048_576
     max_frame_size: int = MIN_FRAME_SIZE
     max_header_list_size: int = 60 * 1024
+    # not a SETTING: more fields in a request (Envoy's max_headers_count) reset its stream
+    max_headers_count: int = 100
 
     def problems(self) -> list[tuple[str, str]]:
         """(field, what is wrong) for every value out of its RFC range."""
@@ -42,6 +44,8 @@ class Http2Settings:
             found.append(("max_frame_size", f"must be {MIN_FRAME_SIZE}..{MAX_FRAME_SIZE}"))
         if self.max_header_list_size < 1:
             found.append(("max_header_list_size", "must be >= 1"))
+        if self.max_headers_count < 1:
+            found.append(("max_headers_count", "must be >= 1"))
         return found
 
     def local_settings(self) -> dict[int, int]:

@@ -12,6 +12,7 @@ from pymosn.api.errors import ProtocolError
 from pymosn.api.filter import FilterStatus
 from pymosn.network.connection import Connection
 from pymosn.protocol.http1 import BODY_CHUNKED, BODY_NONE, ResponseDecoder, ResponseHead
+from pymosn.protocol.http1.decoder import DEFAULT_MAX_HEADERS
 from pymosn.protocol.http1.encoder import encode_chunk, encode_last_chunk, encode_request_head
 
 
@@ -21,10 +22,12 @@ class ClientStreamConnection:
     on_response_trailers(trailers), on_response_raw(data) (tunnel bytes after a 101) and
     on_upstream_reset(reason)."""
 
-    def __init__(self, conn: Connection, on_idle: Callable[[ClientStreamConnection], None]) -> None:
+    def __init__(
+        self, conn: Connection, on_idle: Callable[[ClientStreamConnection], None], max_headers: int = DEFAULT_MAX_HEADERS
+    ) -> None:
         self.conn = conn
         self.on_idle = on_idle
-        self.decoder = ResponseDecoder(self)
+        self.decoder = ResponseDecoder(self, max_headers=max_headers)
         self.receiver: Any = None
         self.requests = 0  # requests sent on this connection
         self.reused = False  # at least one earlier response completed on this connection

@@ -14,6 +14,7 @@ from pymosn.api.errors import ProtocolError
 from pymosn.api.filter import FilterStatus
 from pymosn.network.connection import Connection
 from pymosn.protocol.http1 import BODY_CHUNKED, BODY_LENGTH, BODY_NONE, RequestDecoder, RequestHead
+from pymosn.protocol.http1.decoder import DEFAULT_MAX_HEADERS, MOSN_HTTP10, Http10Policy
 from pymosn.protocol.http1.encoder import encode_chunk, encode_last_chunk, encode_response_head
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -34,11 +35,13 @@ class ServerStreamConnection:
         stream_factory: Callable[[ServerStreamConnection, RequestHead], Any],
         *,
         max_head_bytes: int = 60 * 1024,
+        max_headers: int = DEFAULT_MAX_HEADERS,
+        http10: Http10Policy = MOSN_HTTP10,
         on_protocol_error: Callable[[ProtocolError], None] | None = None,
     ) -> None:
         self.conn = conn
         self.stream_factory = stream_factory
-        self.decoder = RequestDecoder(self, max_head_bytes)
+        self.decoder = RequestDecoder(self, max_head_bytes, max_headers, http10)
         self.on_protocol_error = on_protocol_error
         self.active: Any = None  # receiver of the request whose response we are sending
         self.active_head: RequestHead | None = None

@@ -43,6 +43,7 @@ class Http2ClientSettings(NamedTuple):
     stream_window: int = STREAM_WINDOW
     connection_window: int = CONNECTION_WINDOW
     max_frame_size: int = 16384  # the largest frame we accept
+    max_headers_count: int = 100  # fields a response (or its trailers) may have; over it, a reset
 
 
 DEFAULT_SETTINGS = Http2ClientSettings()
@@ -473,6 +474,9 @@ class Http2ClientStream:
     # --- response side (called by the connection) ---------------------------------------------
 
     def on_head(self, fields: list, end_stream: bool) -> None:
+        if len(fields) > self.client.settings.max_headers_count:
+            self._over_header_limit("header")
+            return
         receiver = self.receiver
         if end_stream:
             self._response_ended()
@@ -496,6 +500,9 @@ class Http2ClientStream:
                 h2conn.acknowledge_received_data(flow_length, self.stream_id)
 
     def on_trailers(self, fields: list) -> None:
+        if len(fields) > self.client.settings.max_headers_count:
+            self._over_header_limit("trailer")
+            return
         receiver = self.receiver
         self._response_ended()
         if receiver is not None:
@@ -521,6 +528,15 @@ class Http2ClientStream:
         self.client.release(self)
         if receiver is not None and not self.response_done:
             receiver.on_upstream_reset(reason)
+
+    def _over_header_limit(self, kind: str) -> None:
+        """More fields than the cluster's max_response_headers_count: an upstream protocol
+        error (as Envoy's codec treats it); the stream is reset, the proxy answers 502."""
+        receiver = self.receiver
+        self.reset()
+        if receiver is not None:
+            limit = self.client.settings.max_headers_count
+            receiver.on_upstream_reset(f"upstream response has more than {limit} {kind} fields")
 
     def _fail_soon(self, reason: str) -> None:
         # Not from inside send_headers: the proxy is still setting this stream up.

@@ -151,7 +151,8 @@ class Http2ServerConnection:
             self.codec.reset_stream(sid, _REFUSED_STREAM)
             return
         try:
-            head = request_head(fields, end_stream, self.settings.max_header_list_size)
+            settings = self.settings
+            head = request_head(fields, end_stream, settings.max_header_list_size, settings.max_headers_count)
         except MalformedHeaders as error:
             self._stream_error(sid, error)
             return
