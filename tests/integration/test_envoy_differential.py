@@ -52,6 +52,9 @@ CASES = {
     "ignore_case on a regex": (_header_route({"safe_regex": {"regex": "a.*"}, "ignore_case": True}), False),
     "ignore_case on a prefix": (_header_route({"prefix": "a", "ignore_case": True}), True),
     "a listener without filter chains": (bootstrap(listener(filter_chains=[])), False),
+    "a lone cluster where a list is expected": ({**bootstrap(), "static_resources": {"clusters": cluster()}}, True),
+    "a lone domain string": (bootstrap(listener(hcm({"virtual_hosts": [{"name": "v", "domains": "*", "routes": [
+        {"match": {"prefix": "/"}, "route": {"cluster": "app"}}]}]}))), True),
     "an empty route cluster": (bootstrap(listener(hcm(routes({"match": {"prefix": "/"}, "route": {"cluster": ""}})))),
                                False),
 }

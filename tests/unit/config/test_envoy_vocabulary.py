@@ -20,6 +20,7 @@ from tests.support.envoy_bootstraps import (
     errors,
     hcm,
     listener,
+    load,
     tcp,
     tls_socket,
     typed,
@@ -221,3 +222,13 @@ def test_a_tls_context_whose_sources_were_refused_is_not_told_it_lacks_them():
 ])
 def test_an_admin_dump_is_told_apart_from_a_bootstrap(raw, what):
     assert errors(raw) == [f"$: not a bootstrap: this is {what}"]
+
+
+def test_a_lone_value_where_a_list_is_expected_is_a_list_of_one():
+    # Envoy's JSON/YAML parsing (protobuf legacy syntax) reads it so; `envoy --mode validate` agrees
+    raw = bootstrap(listener(hcm({"virtual_hosts": {"name": "v", "domains": "*", "routes": {
+        "match": {"prefix": "/"}, "route": {"cluster": "app"}}}})))
+    raw["static_resources"]["clusters"] = cluster()
+    config = load(raw)
+    assert [c.name for c in config.cluster_manager.clusters] == ["app"]
+    assert list(config.servers[0].routers[0].virtual_hosts[0].domains) == ["*"]

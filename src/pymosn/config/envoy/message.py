@@ -240,8 +240,9 @@ class Message:
         if value is None:
             return []
         if not isinstance(value, list):
-            self.ctx.log.error(self.at(name), f"expected list, got {type_name(value)}")
-            return []
+            # Envoy parses JSON/YAML with protobuf's legacy syntax, which reads a lone value
+            # where a repeated field is expected as a list of that one element.
+            return [value]
         return value
 
     def map(self, name: str) -> dict:
