@@ -42,6 +42,10 @@ def tcp(**fields) -> dict:
         "stat_prefix": "tcp", **fields}}
 
 
+def address(port: int) -> dict:
+    return {"socket_address": {"address": "127.0.0.1", "port_value": port}}
+
+
 def listener(*filters: dict, **fields) -> dict:
     return {"name": "l0", "address": {"socket_address": {"address": "127.0.0.1", "port_value": 10000}},
             "filter_chains": [{"filters": list(filters or [hcm()])}], **fields}
