@@ -400,7 +400,7 @@ def test_validate_prints_envoy_paths_for_a_bad_bootstrap(tmp_path):
         f"error: {manager}.http_filters[0]: http filter 'envoy.filters.http.rbac' is not implemented by pymosn yet; "
         "refusing to run without what it enforces",
         "error: $.static_resources.clusters[0].lb_policy: unknown value 'RANDOM_ROBIN'; known: CLUSTER_PROVIDED, "
-        "LEAST_REQUEST, LOAD_BALANCING_POLICY_CONFIG, MAGLEV, ORIGINAL_DST_LB, RANDOM, RING_HASH, ROUND_ROBIN",
+        "LEAST_REQUEST, LOAD_BALANCING_POLICY_CONFIG, MAGLEV, RANDOM, RING_HASH, ROUND_ROBIN",
         f"error: {manager}.route_config.virtual_hosts[0].routes[0].route.cluster: unknown cluster 'servce'; "
         "known: service",
     ]

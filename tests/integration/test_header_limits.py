@@ -8,16 +8,15 @@ the proxy's memory or starve another client."""
 from __future__ import annotations
 
 import socket
-import textwrap
 
 import pytest
 
-from tests.integration.test_envoy_bootstrap import EnvoyBootstrap
 from tests.support.admin import log_lines, rss_kib, wait_for, wait_stats
 from tests.support.bystander import Bystander
+from tests.support.envoy_bootstraps import address, bootstrap, cluster, hcm, listener, routes
 from tests.support.h2_client import H2Client
 from tests.support.h2_origin import H2Origin
-from tests.support.proxy import free_port, simple_config
+from tests.support.proxy import Pymosn, free_port, simple_config
 
 LOG_FORMAT = "%PROTOCOL% %REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS%\n"
 INTERNAL_ERROR = 0x2
@@ -141,55 +140,16 @@ def test_http2_upstream_response_over_the_cluster_limit_is_502(start_proxy):
 
 def test_envoy_max_headers_count_on_the_listener_and_the_cluster(origin, tmp_path):
     port = free_port()
-    text = f"""\
-static_resources:
-  listeners:
-  - name: l
-    address:
-      socket_address: {{address: 127.0.0.1, port_value: {port}}}
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: ingress
-          common_http_protocol_options: {{max_headers_count: 5}}
-          route_config:
-            virtual_hosts:
-            - name: all
-              domains: ["*"]
-              routes:
-              - match: {{prefix: "/strict"}}
-                route: {{cluster: strict}}
-              - match: {{prefix: "/"}}
-                route: {{cluster: origin}}
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-  clusters:
-{_cluster("origin", origin.port)}
-{_cluster("strict", origin.port, "common_http_protocol_options: {max_headers_count: 1}")}
-"""
-    with EnvoyBootstrap(text, tmp_path, port):
+    route_config = routes({"match": {"prefix": "/strict"}, "route": {"cluster": "strict"}},
+                          {"match": {"prefix": "/"}, "route": {"cluster": "origin"}})
+    manager = hcm(route_config, common_http_protocol_options={"max_headers_count": 5})
+    config = bootstrap(listener(manager, address=address(port)), clusters=[
+        cluster("origin", origin.port),
+        cluster("strict", origin.port, common_http_protocol_options={"max_headers_count": 1})])
+    with Pymosn(config, tmp_path, port):
         assert exchange(port, get(b"/echo", 5, b"Connection: close\r\n")).startswith(b"HTTP/1.1 200 ")
         assert exchange(port, get(b"/echo", 6, b"Connection: close\r\n")).startswith(b"HTTP/1.1 431 ")
         assert exchange(port, get(b"/strict", 2, b"Connection: close\r\n")).startswith(b"HTTP/1.1 502 ")
-
-
-def _cluster(name: str, port: int, extra: str = "") -> str:
-    return textwrap.indent(textwrap.dedent(f"""\
-    - name: {name}
-      type: STATIC
-      {extra}
-      load_assignment:
-        cluster_name: {name}
-        endpoints:
-        - lb_endpoints:
-          - endpoint:
-              address:
-                socket_address: {{address: 127.0.0.1, port_value: {port}}}
-    """), "  ")
 
 
 def test_many_header_requests_in_a_loop_keep_memory_bounded_and_others_served(proxy, origin):

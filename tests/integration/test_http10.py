@@ -6,14 +6,13 @@ of default_host_for_http_10). HTTP/1.1 without Host is 400 either way."""
 from __future__ import annotations
 
 import socket
-import textwrap
 
 import pytest
 
-from tests.integration.test_envoy_bootstrap import EnvoyBootstrap
 from tests.support.admin import log_lines, wait_stats
 from tests.support.capture import CaptureUpstream
-from tests.support.proxy import free_port, simple_config
+from tests.support.envoy_bootstraps import address, bootstrap, cluster, hcm, listener
+from tests.support.proxy import Pymosn, free_port, simple_config
 
 ANSWER = {"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": "named vhost"}}
 
@@ -89,53 +88,21 @@ def test_http11_without_host_is_400(capture, start_proxy, tmp_path):
     assert capture.heads == []
 
 
-def envoy_bootstrap(port: int, upstream: int, http_options: str = "") -> str:
-    options = textwrap.indent(textwrap.dedent(http_options), " " * 10) if http_options else ""
-    return f"""\
-static_resources:
-  listeners:
-  - name: l
-    address:
-      socket_address: {{address: 127.0.0.1, port_value: {port}}}
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: ingress
-{options}
-          route_config:
-            virtual_hosts:
-            - name: fallback
-              domains: ["fallback.example"]
-              routes:
-              - match: {{prefix: "/"}}
-                route: {{cluster: capture}}
-            - name: other
-              domains: ["*"]
-              routes:
-              - match: {{prefix: "/"}}
-                direct_response: {{status: 200, body: {{inline_string: "other vhost"}}}}
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-  clusters:
-  - name: capture
-    type: STATIC
-    load_assignment:
-      cluster_name: capture
-      endpoints:
-      - lb_endpoints:
-        - endpoint:
-            address:
-              socket_address: {{address: 127.0.0.1, port_value: {upstream}}}
-"""
+def envoy_bootstrap(port: int, upstream: int, **manager_fields) -> dict:
+    """fallback.example proxies to the capturing upstream; `*` answers itself."""
+    route_config = {"name": "r", "virtual_hosts": [
+        {"name": "fallback", "domains": ["fallback.example"],
+         "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "capture"}}]},
+        {"name": "other", "domains": ["*"], "routes": [
+            {"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": "other vhost"}}}]},
+    ]}
+    return bootstrap(listener(hcm(route_config, **manager_fields), address=address(port)),
+                     clusters=[cluster("capture", upstream)])
 
 
 def test_envoy_refuses_http10_by_default(capture, tmp_path):
     port = free_port()
-    with EnvoyBootstrap(envoy_bootstrap(port, capture.port), tmp_path, port):
+    with Pymosn(envoy_bootstrap(port, capture.port), tmp_path, port):
         for request in (b"GET / HTTP/1.0\r\n\r\n", b"GET / HTTP/1.0\r\nHost: fallback.example\r\n\r\n"):
             out = exchange(port, request)
             assert out.startswith(b"HTTP/1.1 426 "), out
@@ -145,12 +112,8 @@ def test_envoy_refuses_http10_by_default(capture, tmp_path):
 
 def test_envoy_default_host_for_http10_routes_and_goes_upstream(capture, tmp_path):
     port = free_port()
-    options = """\
-    http_protocol_options:
-      accept_http_10: true
-      default_host_for_http_10: fallback.example
-    """
-    with EnvoyBootstrap(envoy_bootstrap(port, capture.port, options), tmp_path, port):
+    options = {"accept_http_10": True, "default_host_for_http_10": "fallback.example"}
+    with Pymosn(envoy_bootstrap(port, capture.port, http_protocol_options=options), tmp_path, port):
         out = exchange(port, b"GET /y HTTP/1.0\r\n\r\n")
         assert out.startswith(b"HTTP/1.1 200 ") and out.endswith(b"ok")
         # a Host of its own wins over the default
@@ -161,10 +124,7 @@ def test_envoy_default_host_for_http10_routes_and_goes_upstream(capture, tmp_pat
 
 def test_envoy_accepting_http10_without_a_default_host_requires_host(capture, tmp_path):
     port = free_port()
-    options = """\
-    http_protocol_options: {accept_http_10: true}
-    """
-    with EnvoyBootstrap(envoy_bootstrap(port, capture.port, options), tmp_path, port):
+    with Pymosn(envoy_bootstrap(port, capture.port, http_protocol_options={"accept_http_10": True}), tmp_path, port):
         assert exchange(port, b"GET / HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.1 400 ")
         assert exchange(port, b"GET / HTTP/1.0\r\nHost: fallback.example\r\n\r\n").endswith(b"ok")
     (head,) = capture.heads

@@ -18,6 +18,8 @@ ENVOY_ONLY_KEYS = frozenset({
     "stats_config", "stats_flush_interval", "watchdog", "watchdogs", "hds_config", "flags_path",
     "bootstrap_extensions", "fatal_actions", "node_context_params", "default_socket_interface",
     "typed_dns_resolver_config",
+    "listeners",  # Envoy's v1 API: the Envoy translator names it as such
+    "configs", "bootstrap",  # Envoy admin dumps, which the Envoy translator names as such
 })
 
 

@@ -79,11 +79,11 @@ def _load_envoy(raw: dict) -> LoadResult:
     translation = translate_bootstrap(raw)
     log = IssueLog()
     config = _build(translation.config, log)
-    rewrite = translation.origins.rewrite_issue
-    errors = _unique([*translation.log.errors, *map(rewrite, log.errors)])
+    errors = _unique([*translation.log.errors, *translation.pipeline_issues(log.errors)])
     if errors or config is INVALID:
         raise ConfigError(errors)
-    return LoadResult(config=config, warnings=_unique([*translation.log.warnings, *map(rewrite, log.warnings)]))
+    return LoadResult(config=config, warnings=_unique([*translation.log.warnings,
+                                                       *map(translation.origins.rewrite_issue, log.warnings)]))
 
 
 def _unique(issues: list[ConfigIssue]) -> list[ConfigIssue]:

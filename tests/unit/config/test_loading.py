@@ -125,7 +125,8 @@ def test_top_level_must_be_an_object():
 def test_envoy_bootstrap_is_detected_and_translated():
     # Envoy has a cluster_manager too; `node` tells it is Envoy's (test_envoy_bootstrap.py has the rest)
     result = load_config_dict({"node": {"id": "x"}, "cluster_manager": {"local_cluster_name": "a"}})
-    assert [str(w) for w in result.warnings] == ["$.cluster_manager: not implemented by pymosn yet; ignored"]
+    assert [str(w) for w in result.warnings] == ["$.cluster_manager.local_cluster_name: not implemented by pymosn "
+                                                 "yet; ignored"]
     assert load_config_dict({"static_resources": {"listeners": []}, "admin": {}}).config.servers[0].listeners == ()
 
 

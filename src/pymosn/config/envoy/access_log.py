@@ -37,7 +37,7 @@ def access_logs(owner: Message, field: str, ctx: Context) -> list[dict]:
             config = Message(ext.config, ext.path, s.STREAM_ACCESS_LOG, ctx)
             entry = ctx.node({"log_path": _STREAMS[ext.name]}, ext.path)
         else:
-            ctx.log.warning(m.path, f"access logger {display(ext)!r} is not implemented by pymosn yet; ignored")
+            ctx.log.warning(m.path, f"access logger {display(ext)} is not implemented by pymosn yet; ignored")
             continue
         log_format = _format(config, ctx)
         if log_format:

@@ -28,6 +28,8 @@ def socket_address(m: Message | None, what: str) -> tuple[str, int, str] | None:
     protocol = sa.enum("protocol", ("TCP", "UDP"))
     if protocol == "UDP":
         sa.error("protocol", "UDP is not implemented by pymosn yet; known: TCP")
+        sa.drop()
+        return None
     host = sa.str("address")
     if not host:
         sa.error("address", "missing: a socket address needs an address")

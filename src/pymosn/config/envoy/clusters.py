@@ -5,17 +5,21 @@ limit per connection, 1024/1024/1024/3 circuit breakers) are written out explici
 
 from __future__ import annotations
 
+from pymosn.config.envoy import cluster_schemas as cs
 from pymosn.config.envoy import schemas as s
 from pymosn.config.envoy.addresses import is_ip
+from pymosn.config.envoy.extensions import display, envoy_kind, extension
 from pymosn.config.envoy.load_assignment import load_assignment
 from pymosn.config.envoy.message import Context, Message
+from pymosn.config.envoy.protocol_options import underscores
 from pymosn.config.envoy.tls import transport_socket
-from pymosn.config.issues import known_values_message, type_name
+from pymosn.config.issues import type_name
 
 CLUSTER_TYPES = ("STATIC", "STRICT_DNS", "LOGICAL_DNS", "EDS", "ORIGINAL_DST")
-# In the proto's order; 4 is reserved (the ORIGINAL_DST_LB of v2)
-LB_POLICIES = ("ROUND_ROBIN", "LEAST_REQUEST", "RING_HASH", "RANDOM", "ORIGINAL_DST_LB", "MAGLEV", "CLUSTER_PROVIDED",
+# At their numbers; 4 is reserved (the ORIGINAL_DST_LB of v2)
+LB_POLICIES = ("ROUND_ROBIN", "LEAST_REQUEST", "RING_HASH", "RANDOM", None, "MAGLEV", "CLUSTER_PROVIDED",
                "LOAD_BALANCING_POLICY_CONFIG")
+_V2_LB_POLICIES = {"ORIGINAL_DST_LB": "CLUSTER_PROVIDED (with cluster type ORIGINAL_DST)"}
 IMPLEMENTED_TYPES = ("STATIC", "STRICT_DNS", "LOGICAL_DNS", "ORIGINAL_DST")
 IMPLEMENTED_LB_POLICIES = ("ROUND_ROBIN", "RANDOM", "CLUSTER_PROVIDED")
 CONNECT_TIMEOUT = 5.0
@@ -37,30 +41,34 @@ def cluster(m: Message, ctx: Context) -> dict:
     if not name:
         m.error("name", "missing: a cluster needs a name")
     ctx.put(out, "name", name, m.at("name"))
-    if m.has("cluster_type"):
+    custom = m.one_of("type", "cluster_type") == "cluster_type"
+    if custom:
         m.refuse("cluster_type", "leave the cluster without the hosts its extension finds")
-    kind = m.enum("type", CLUSTER_TYPES)
+        # the extension picks the hosts and, under CLUSTER_PROVIDED, how to balance over them
+        m.ignore("type", "lb_policy")
+    kind = None if custom else m.enum("type", CLUSTER_TYPES)
     if kind is not None and kind not in IMPLEMENTED_TYPES:
         m.error("type", f"cluster type {kind!r} is not implemented by pymosn yet; known: {', '.join(IMPLEMENTED_TYPES)}")
     ctx.put(out, "type", "ORIGINAL_DST" if kind == "ORIGINAL_DST" else "STATIC", m.at("type"))
     ctx.put(out, "connect_timeout", m.duration("connect_timeout", CONNECT_TIMEOUT), m.at("connect_timeout"))
     hosts = []
-    assignment = m.message("load_assignment", s.CLUSTER_LOAD_ASSIGNMENT)
+    assignment = m.message("load_assignment", cs.CLUSTER_LOAD_ASSIGNMENT)
     if assignment is not None:
         hosts = load_assignment(assignment, ctx)
         if hosts:
             ctx.put(out, "hosts", hosts, assignment.path)
     _check_hosts(m, kind, hosts, assignment is not None, ctx)
-    _lb_policy(m, out, kind, hosts, ctx)
+    if not custom:
+        _lb_policy(m, out, kind, hosts, ctx)
     tls = transport_socket(m.message("transport_socket", s.TRANSPORT_SOCKET), ctx, upstream=True)
     if tls:
         ctx.put(out, "tls_context", tls[0], m.at("transport_socket"))
     _protocol_options(m, out, ctx)
     ctx.put(out, "conn_buffer_limit_bytes", m.int("per_connection_buffer_limit_bytes", BUFFER_LIMIT),
             m.at("per_connection_buffer_limit_bytes"))
-    ctx.put(out, "circuit_breakers", _circuit_breakers(m.message("circuit_breakers", s.CIRCUIT_BREAKERS), m, ctx),
+    ctx.put(out, "circuit_breakers", _circuit_breakers(m.message("circuit_breakers", cs.CIRCUIT_BREAKERS), m, ctx),
             m.at("circuit_breakers"))
-    checks = m.messages("health_checks", s.HEALTH_CHECK)
+    checks = m.messages("health_checks", cs.HEALTH_CHECK)
     for extra in checks[1:]:
         extra.warn(None, "pymosn runs one health check per cluster: the first")
         extra.finish()
@@ -68,7 +76,7 @@ def cluster(m: Message, ctx: Context) -> dict:
         check = health_check(checks[0], ctx)
         if check is not None:
             ctx.put(out, "health_check", check, checks[0].path)
-    original = m.message("original_dst_lb_config", s.ORIGINAL_DST_LB_CONFIG)
+    original = m.message("original_dst_lb_config", cs.ORIGINAL_DST_LB_CONFIG)
     if original is not None:
         config = ctx.node({"use_header": original.bool("use_http_header")}, original.path)
         ctx.origins.field(config, "use_header", original.at("use_http_header"))
@@ -91,7 +99,7 @@ def _check_hosts(m: Message, kind: str | None, hosts: list[dict], assigned: bool
                        "the first address, rather than balancing over every address the name has")
     elif kind == "ORIGINAL_DST" and hosts:
         m.error("load_assignment", "an ORIGINAL_DST cluster takes its hosts from each connection's original "
-                                   "destination; it lists none")
+                                   "destination, so it must not list any (as in Envoy)")
     elif kind in ("STATIC", "STRICT_DNS", "LOGICAL_DNS") and not assigned:
         m.warn("load_assignment", "missing: the cluster has no hosts")
     if kind in ("STRICT_DNS", "LOGICAL_DNS"):
@@ -102,7 +110,7 @@ def _check_hosts(m: Message, kind: str | None, hosts: list[dict], assigned: bool
 
 
 def _lb_policy(m: Message, out: dict, kind: str | None, hosts: list[dict], ctx: Context) -> None:
-    policy = m.enum("lb_policy", LB_POLICIES)
+    policy = m.enum("lb_policy", LB_POLICIES, v2=_V2_LB_POLICIES)
     where = m.at("lb_policy")
     if policy is None:
         return
@@ -119,8 +127,6 @@ def _lb_policy(m: Message, out: dict, kind: str | None, hosts: list[dict], ctx: 
         ctx.put(out, "lb_type", "LB_RANDOM", where)
     elif policy == "CLUSTER_PROVIDED":
         ctx.log.error(where, "CLUSTER_PROVIDED needs cluster type ORIGINAL_DST")
-    elif policy == "ORIGINAL_DST_LB":
-        ctx.log.error(where, known_values_message(policy, [p for p in LB_POLICIES if p != "ORIGINAL_DST_LB"]))
     else:
         ctx.log.error(where, f"lb_policy {policy!r} is not implemented by pymosn yet; known: "
                              f"{', '.join(IMPLEMENTED_LB_POLICIES)}")
@@ -130,7 +136,7 @@ def _circuit_breakers(m: Message | None, cluster_message: Message, ctx: Context)
     values = dict(THRESHOLD_DEFAULTS)
     thresholds = ctx.node(values, cluster_message.at("circuit_breakers"))
     if m is not None:
-        for t in m.messages("thresholds", s.THRESHOLDS):
+        for t in m.messages("thresholds", cs.THRESHOLDS):
             if t.enum("priority", ("DEFAULT", "HIGH")) == "HIGH":
                 t.warn("priority", "pymosn has no request priorities; HIGH thresholds are ignored")
                 t.ignore(*t.set_fields())
@@ -172,15 +178,19 @@ def _protocol_options(m: Message, out: dict, ctx: Context) -> None:
         if kind != HTTP_PROTOCOL_OPTIONS:
             ctx.log.warning(path, f"protocol options {kind!r} are not implemented by pymosn yet; ignored")
             continue
-        options = Message({k: v for k, v in value.items() if k != "@type"}, path, s.HTTP_PROTOCOL_OPTIONS, ctx)
+        options = Message({k: v for k, v in value.items() if k != "@type"}, path, cs.HTTP_PROTOCOL_OPTIONS, ctx)
+        _upstream_filters(options)
         common = options.message("common_http_protocol_options", s.HTTP_PROTOCOL_OPTIONS_CORE)
         if common is not None:
             idle, max_requests = _common_options(common, idle, max_requests, out, ctx)
         chosen = options.one_of("explicit_http_config", "use_downstream_protocol_config", "auto_config")
         if chosen == "explicit_http_config":
-            explicit = options.message(chosen, s.EXPLICIT_HTTP_CONFIG)
+            explicit = options.message(chosen, cs.EXPLICIT_HTTP_CONFIG)
             if explicit is not None:
                 which = explicit.one_of("http_protocol_options", "http2_protocol_options", "http3_protocol_options")
+                if which == "http3_protocol_options":
+                    explicit.error(which, "HTTP/3 upstreams are not implemented by pymosn yet; known: "
+                                          "http_protocol_options, http2_protocol_options")
                 if which is not None:
                     _warn_settings(explicit, which, out, ctx)
                     protocol = ({"http_protocol_options": "Http1", "http2_protocol_options": "Http2",
@@ -205,12 +215,23 @@ def _protocol_options(m: Message, out: dict, ctx: Context) -> None:
         ctx.put(out, "upstream_protocol", protocol[0], protocol[1])
 
 
+def _upstream_filters(options: Message) -> None:
+    """Upstream HTTP filters: upstream_codec, the last one, is what pymosn's pools do anyway."""
+    for f in options.messages("http_filters", s.HTTP_FILTER):
+        ext = extension(f)
+        f.finish()
+        if ext is not None and envoy_kind(ext, "http") != "upstream_codec":
+            f.error(None, f"upstream http filter {display(ext)} is not implemented by pymosn yet; ignoring it would "
+                          "send upstream requests it would change or refuse")
+
+
 def _common_options(m: Message, idle: float, max_requests: int, out: dict, ctx: Context) -> tuple[float, int]:
     idle = m.duration("idle_timeout", idle)
     max_requests = m.int("max_requests_per_connection", max_requests)
     count = m.int("max_headers_count")
     if count is not None:  # on a cluster it limits the responses of its hosts
         ctx.put(out, "max_response_headers_count", count, m.at("max_headers_count"))
+    underscores(m)
     m.finish()
     return idle, max_requests
 
@@ -267,7 +288,7 @@ def health_check(m: Message, ctx: Context) -> dict | None:
         else:
             ctx.put(out, field, value, m.at(field))
     if kind == "tcp_health_check":
-        tcp = m.message(kind, s.TCP_HEALTH_CHECK)
+        tcp = m.message(kind, cs.TCP_HEALTH_CHECK)
         ctx.put(out, "protocol", "tcp", m.at(kind))
         if tcp is not None:
             if tcp.has("send") or tcp.has("receive"):
@@ -275,7 +296,7 @@ def health_check(m: Message, ctx: Context) -> dict | None:
                 tcp.ignore("send", "receive")
             tcp.finish()
     else:
-        http = m.message(kind, s.HTTP_HEALTH_CHECK)
+        http = m.message(kind, cs.HTTP_HEALTH_CHECK)
         ctx.put(out, "protocol", "Http1", m.at(kind))
         if http is not None:
             ctx.put(out, "check_config", {"http_check_config": _http_check(http, ctx)}, http.path)
@@ -296,7 +317,11 @@ def _http_check(m: Message, ctx: Context) -> dict:
         ctx.put(settings, "method", method, m.at("method"))
     codes = []
     for r in m.messages("expected_statuses", s.INT64_RANGE):
-        codes.append(ctx.node({"start": r.int("start", 0), "end": r.int("end", 0)}, r.path))
+        start, end = r.int("start", 0), r.int("end", 0)
+        if not 100 <= start < end <= 600:
+            r.error(None, f"an expected status range [start, end) needs 100 <= start < end <= 600 (as in Envoy), "
+                          f"got [{start}, {end})")
+        codes.append(ctx.node({"start": start, "end": end}, r.path))
         r.finish()
     # Envoy's default: 200 only ([start, end) ranges, as pymosn reads them)
     ctx.put(settings, "codes", codes or [{"start": 200, "end": 201}], m.at("expected_statuses"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pymosn.config.envoy.api_versions import v2_replacement
 from pymosn.config.envoy.message import Message
 from pymosn.config.issues import child, type_name
 
@@ -63,6 +64,8 @@ def extension(m: Message, field: str = "typed_config") -> Extension | None:
     name = m.str("name")
     raw = m.raw(field)
     path = m.at(field)
+    if m.removed:
+        return None  # an untyped v2 config, already reported: what it configures is unknown
     if raw is None:
         canonical = LEGACY_NAMES.get(name, name)
         return Extension(canonical, TYPES.get(canonical, ""), {}, path, canonical in TYPES, name)
@@ -82,10 +85,36 @@ def extension(m: Message, field: str = "typed_config") -> Extension | None:
             m.error(field, "a TypedStruct needs type_url (str) and value (object)")
             return None
         message, config, path = inner.rsplit("/", 1)[-1], value, child(path, "value")
+    v3 = v2_replacement(message)
+    if v3 is not None:
+        m.error(field, f"{message} is the v2 API; use {v3}")
+        return None
     canonical = _NAME_OF_TYPE.get(message)
     return Extension(canonical or message, message, config, path, canonical is not None, name)
 
 
+def envoy_kind(ext: Extension, category: str) -> str | None:
+    """"rbac" for an Envoy filter of `category` ("http", "network", "listener") by its type
+    (envoy.extensions.filters.http.rbac.v3.RBAC) or, without one, by its name
+    (envoy.filters.http.rbac); None for what is not one of Envoy's filters of that category."""
+    for prefix in (f"envoy.extensions.filters.{category}.", f"envoy.filters.{category}."):
+        if ext.name.startswith(prefix):
+            return ext.name[len(prefix):].split(".")[0]
+    return None
+
+
 def display(ext: Extension) -> str:
-    """How messages name an extension: its well-known name, else the name the user gave it."""
-    return ext.name if ext.known else ext.written_name or ext.type
+    """How messages name an extension, quoted: by what Envoy goes by, its type; as Envoy's
+    well-known name for a filter's type, else beside the name the config gave it."""
+    label = ext.name if ext.known else ""
+    for category in ("http", "network", "listener"):
+        kind = envoy_kind(ext, category) if ext.type and not ext.known else None
+        if kind is not None:
+            label = f"envoy.filters.{category}.{kind}"
+    if not label:
+        if ext.written_name and ext.type:
+            return f"{ext.written_name!r} (type {ext.type})"
+        label = ext.type or ext.written_name
+    if ext.written_name and ext.written_name != label:
+        return f"{label!r} (named {ext.written_name!r})"
+    return repr(label)

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 
 from pymosn.config.envoy import schemas as s
 from pymosn.config.envoy.access_log import access_logs
-from pymosn.config.envoy.extensions import ROUTER_FILTER, Extension, display, extension
+from pymosn.config.envoy.extensions import ROUTER_FILTER, Extension, display, envoy_kind, extension
 from pymosn.config.envoy.message import Context, Message
+from pymosn.config.envoy.protocol_options import underscores, upgrade_configs
 from pymosn.config.envoy.route_config import route_configuration
 
 CODEC_TYPES = ("AUTO", "HTTP1", "HTTP2", "HTTP3")
@@ -16,23 +17,28 @@ CODEC_TYPES = ("AUTO", "HTTP1", "HTTP2", "HTTP3")
 PROTOCOLS = {"AUTO": "Auto", "HTTP1": "Http1", "HTTP2": "Http2", "HTTP3": "Http3"}
 FORWARD_CLIENT_CERT_DETAILS = ("SANITIZE", "FORWARD_ONLY", "APPEND_FORWARD", "SANITIZE_SET", "ALWAYS_FORWARD_ONLY")
 IDLE_TIMEOUT = 3600.0  # Envoy's default for downstream HTTP connections
+MAX_REQUEST_HEADERS_KB = 8192  # Envoy's bound
+ESCAPED_SLASHES_ACTIONS = ("IMPLEMENTATION_SPECIFIC_DEFAULT", "KEEP_UNCHANGED", "REJECT_REQUEST", "UNESCAPE_AND_REDIRECT",
+                           "UNESCAPE_AND_FORWARD")
 
-# HTTP filters whose absence lets through requests they would refuse (or that may run any
-# code, which can include refusing requests): pymosn will not run without them.
+# HTTP filters whose absence lets through requests they would refuse or limit (or that may run
+# any code, which can include refusing requests): pymosn will not run without them. buffer
+# answers 413 above max_request_bytes; adaptive_concurrency and cdn_loop answer 503 and 502.
 ACCESS_CONTROL_FILTERS = frozenset({
     "rbac", "ext_authz", "jwt_authn", "oauth2", "basic_auth", "api_key_auth", "ext_proc", "lua", "wasm", "golang",
     "local_ratelimit", "ratelimit", "csrf", "composite", "admission_control", "bandwidth_limit",
-    "rate_limit_quota", "ip_tagging", "dynamic_modules",
+    "rate_limit_quota", "ip_tagging", "dynamic_modules", "buffer", "adaptive_concurrency", "cdn_loop",
 })
 # HTTP filters that only add features: without them requests are still answered, as without
-# the filter; they warn.
+# the filter; they warn. cors among them: it protects no server, it only tells browsers which
+# cross-origin reads to allow, and without its headers they allow none.
 FEATURE_FILTERS = frozenset({
-    "cors", "compressor", "decompressor", "gzip", "buffer", "health_check", "grpc_stats", "grpc_web", "fault",
+    "cors", "compressor", "decompressor", "gzip", "health_check", "grpc_stats", "grpc_web", "fault",
     "header_to_metadata", "set_metadata", "tap", "cache", "grpc_json_transcoder", "grpc_http1_bridge",
     "grpc_http1_reverse_bridge", "grpc_field_extraction", "original_src", "header_mutation",
     "alternate_protocols_cache", "aws_lambda", "aws_request_signing", "dynamic_forward_proxy", "on_demand",
-    "kill_request", "adaptive_concurrency", "stateful_session", "credential_injector", "json_to_metadata",
-    "file_system_buffer", "connect_grpc_bridge", "gcp_authn", "cdn_loop", "thrift_to_metadata", "geoip",
+    "kill_request", "stateful_session", "credential_injector", "json_to_metadata",
+    "file_system_buffer", "connect_grpc_bridge", "gcp_authn", "thrift_to_metadata", "geoip",
     "set_filter_state", "custom_response",
 })
 
@@ -50,6 +56,8 @@ def http_connection_manager(ext: Extension, filter_path: str, ctx: Context) -> H
     m = Message(ext.config, ext.path, s.HTTP_CONNECTION_MANAGER, ctx)
     proxy = ctx.node({}, ext.path)
     codec = m.enum("codec_type", CODEC_TYPES)
+    if codec == "HTTP3":
+        m.error("codec_type", "HTTP3 (HTTP/3 over QUIC) is not implemented by pymosn yet; known: AUTO, HTTP1, HTTP2")
     if codec is not None:
         ctx.put(proxy, "downstream_protocol", PROTOCOLS[codec], m.at("codec_type"))
         # Each cluster names its own protocol (HTTP/1.1 unless it asks for another); this one
@@ -78,6 +86,8 @@ def http_connection_manager(ext: Extension, filter_path: str, ctx: Context) -> H
         ctx.routers.append(ctx.node({"router_config_name": name, "virtual_hosts": []}, m.path))
         ctx.put(proxy, "router_config_name", name, m.path)
     kb = m.int("max_request_headers_kb")
+    if kb is not None and not 0 < kb <= MAX_REQUEST_HEADERS_KB:
+        m.error("max_request_headers_kb", f"must be 1..{MAX_REQUEST_HEADERS_KB} (as in Envoy), got {kb}")
     if kb is not None:
         ctx.put(proxy, "max_request_headers_kb", kb, m.at("max_request_headers_kb"))
     _http1_options(m, proxy, ctx)
@@ -96,9 +106,9 @@ def http_connection_manager(ext: Extension, filter_path: str, ctx: Context) -> H
         ctx.put(proxy, "set_current_client_cert_details", out, details.path)
         details.finish()
     _http_filters(m, ctx)
-    # pymosn tunnels upgrades (WebSocket) whether or not they are listed; Envoy's request id and
-    # the Envoy headers pymosn sets need no switch
-    m.ignore("upgrade_configs", "generate_request_id")
+    upgrade_configs(m, "upgrade_configs", s.UPGRADE_CONFIG)
+    # Envoy's request id and the Envoy headers pymosn sets need no switch
+    m.ignore("generate_request_id")
     manager = HttpManager(ctx.node({"type": "proxy", "config": proxy}, filter_path))
     ctx.origins.field(manager.network_filter, "config", ext.path)
     manager.access_logs = access_logs(m, "access_log", ctx)
@@ -108,7 +118,11 @@ def http_connection_manager(ext: Extension, filter_path: str, ctx: Context) -> H
         count = options.int("max_headers_count")
         if count is not None:
             ctx.put(proxy, "max_request_headers_count", count, options.at("max_headers_count"))
+        underscores(options)
         options.finish()
+    m.refuse_unless("path_with_escaped_slashes_action", ESCAPED_SLASHES_ACTIONS,
+                    ("IMPLEMENTATION_SPECIFIC_DEFAULT", "KEEP_UNCHANGED"),
+                    "route requests on paths it would refuse or unescape first")
     m.finish()
     return manager
 
@@ -142,26 +156,19 @@ def _http_filters(m: Message, ctx: Context) -> None:
                 f.error(None, f"{ROUTER_FILTER} ends the chain: it must be the last http filter")
             Message(ext.config, ext.path, s.ROUTER, ctx).finish()
             continue
-        kind = _filter_kind(ext)
+        kind = envoy_kind(ext, "http")
         where = f.path
         if kind in ACCESS_CONTROL_FILTERS:
-            ctx.log.error(where, f"http filter {display(ext)!r} is not implemented by pymosn yet; refusing to run "
+            ctx.log.error(where, f"http filter {display(ext)} is not implemented by pymosn yet; refusing to run "
                                  "without what it enforces")
         elif disabled:
             continue  # off unless a route turns it on; per-route filter configs are warned where they are
         elif kind in FEATURE_FILTERS or optional:
-            ctx.log.warning(where, f"http filter {display(ext)!r} is not implemented by pymosn yet; ignored")
+            ctx.log.warning(where, f"http filter {display(ext)} is not implemented by pymosn yet; ignored")
         else:
-            ctx.log.error(where, f"unknown http filter {display(ext)!r}; pymosn runs {ROUTER_FILTER} (mark a filter "
+            what = "unknown http filter" if kind is None else "http filter"
+            known = "" if kind is None else " is not implemented by pymosn yet"
+            ctx.log.error(where, f"{what} {display(ext)}{known}; pymosn runs {ROUTER_FILTER} (mark a filter "
                                  "is_optional to have it skipped)")
     if last is not None and last.name != ROUTER_FILTER:
         ctx.log.error(m.at("http_filters"), f"the last http filter must be {ROUTER_FILTER}")
-
-
-def _filter_kind(ext: Extension) -> str:
-    """"rbac" for envoy.filters.http.rbac or its type envoy.extensions.filters.http.rbac.v3.RBAC."""
-    name = ext.name
-    for prefix in ("envoy.filters.http.", "envoy.extensions.filters.http."):
-        if name.startswith(prefix):
-            return name[len(prefix):].split(".")[0]
-    return name

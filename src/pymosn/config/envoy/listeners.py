@@ -7,7 +7,7 @@ from pymosn.config.envoy import schemas as s
 from pymosn.config.envoy.access_log import access_logs
 from pymosn.config.envoy.addresses import socket_address
 from pymosn.config.envoy.dubbo_proxy import dubbo_proxy
-from pymosn.config.envoy.extensions import Extension, display, extension
+from pymosn.config.envoy.extensions import Extension, display, envoy_kind, extension
 from pymosn.config.envoy.http_connection_manager import http_connection_manager
 from pymosn.config.envoy.message import Context, Message
 from pymosn.config.envoy.tcp_proxy import tcp_proxy
@@ -19,6 +19,7 @@ HCM = "envoy.filters.network.http_connection_manager"
 TCP_PROXY = "envoy.filters.network.tcp_proxy"
 DUBBO_PROXY = "envoy.filters.network.dubbo_proxy"
 TERMINAL_FILTERS = (HCM, TCP_PROXY, DUBBO_PROXY)
+IMPLEMENTED_NETWORK_FILTERS = (*TERMINAL_FILTERS, "x_proxy")
 TLS_INSPECTOR = "envoy.filters.listener.tls_inspector"
 ORIGINAL_DST = "envoy.filters.listener.original_dst"
 
@@ -36,15 +37,21 @@ OBSERVING_NETWORK_FILTERS = frozenset({"mysql_proxy", "postgres_proxy", "mongo_p
                                        "kafka_broker"})
 # Listener filters that only inform matching pymosn does not offer; they warn.
 FEATURE_LISTENER_FILTERS = frozenset({"http_inspector", "original_src"})
+# Listener filters that refuse connections: ignoring them would accept what they refuse.
+ACCESS_CONTROL_LISTENER_FILTERS = frozenset({"local_ratelimit", "dynamic_modules"})
 
 
 def listener(m: Message, ctx: Context) -> dict | None:
     out = ctx.node({}, m.path)
+    if m.raw("internal_listener") is not None and not m.has("address"):
+        m.error("internal_listener", "internal listeners are not implemented by pymosn yet")
+        m.drop()
+        return None
     address = socket_address(m.message("address", s.ADDRESS), "a listener")
     if address is None:
         if not m.has("address"):
             m.error("address", "missing: a listener needs an address")
-        m.finish()
+        m.drop()  # the listener is refused, whatever else it says
         return None
     host, port, where = address
     ctx.put(out, "name", m.str("name") or f"{host}:{port}", m.at("name"))
@@ -83,6 +90,8 @@ def listener(m: Message, ctx: Context) -> dict | None:
     default = m.message("default_filter_chain", s.FILTER_CHAIN)
     if default is not None:
         ctx.put(out, "default_filter_chain", filter_chain(default, ctx, logs, idle_timeouts), default.path)
+    elif not chains and not m.has("filter_chains"):
+        m.error("filter_chains", "a listener needs a filter chain (or a default_filter_chain), as in Envoy")
     if logs:
         out["access_logs"] = logs
     # Envoy has no listener-wide idle timeout: HTTP connections close after the manager's
@@ -106,11 +115,14 @@ def _listener_filters(m: Message, ctx: Context) -> str | None:
         elif ext.name == ORIGINAL_DST:
             Message(ext.config, ext.path, s.ORIGINAL_DST, ctx).finish()
             original_dst = f.path
-        elif _kind(ext, "listener") in FEATURE_LISTENER_FILTERS:
-            ctx.log.warning(f.path, f"listener filter {display(ext)!r} is not implemented by pymosn yet; ignored")
+        elif envoy_kind(ext, "listener") in FEATURE_LISTENER_FILTERS:
+            ctx.log.warning(f.path, f"listener filter {display(ext)} is not implemented by pymosn yet; ignored")
+        elif envoy_kind(ext, "listener") in ACCESS_CONTROL_LISTENER_FILTERS:
+            ctx.log.error(f.path, f"listener filter {display(ext)} is not implemented by pymosn yet; refusing to run "
+                                  "without what it enforces")
         else:
             known = ", ".join((ORIGINAL_DST, TLS_INSPECTOR))
-            ctx.log.error(f.path, f"listener filter {display(ext)!r} is not implemented by pymosn yet (it may change "
+            ctx.log.error(f.path, f"listener filter {display(ext)} is not implemented by pymosn yet (it may change "
                                   f"what the connection's bytes mean); known: {known}")
     return original_dst
 
@@ -160,26 +172,22 @@ def _network_filter(ext: Extension, f: Message, ctx: Context, logs: list[dict],
         return dubbo_proxy(ext, f.path, ctx)
     if is_x_proxy(ext):
         return x_proxy(ext, f, f.path, ctx)
-    kind = _kind(ext, "network")
+    kind = envoy_kind(ext, "network")
     if kind in OBSERVING_NETWORK_FILTERS:
-        ctx.log.warning(f.path, f"network filter {display(ext)!r} is not implemented by pymosn yet; ignored")
+        ctx.log.warning(f.path, f"network filter {display(ext)} is not implemented by pymosn yet; ignored")
     elif kind in ACCESS_CONTROL_NETWORK_FILTERS:
-        ctx.log.error(f.path, f"network filter {display(ext)!r} is not implemented by pymosn yet; refusing to run "
+        ctx.log.error(f.path, f"network filter {display(ext)} is not implemented by pymosn yet; refusing to run "
                               "without what it enforces")
     elif kind in ROUTING_NETWORK_FILTERS:
-        ctx.log.error(f.path, f"network filter {display(ext)!r} is not implemented by pymosn yet; ignoring it would "
+        ctx.log.error(f.path, f"network filter {display(ext)} is not implemented by pymosn yet; ignoring it would "
                               "send connections where it does not")
+    elif kind is not None:
+        ctx.log.error(f.path, f"network filter {display(ext)} is not implemented by pymosn yet; pymosn runs "
+                              f"{', '.join(IMPLEMENTED_NETWORK_FILTERS)}")
     else:
-        ctx.log.error(f.path, f"unknown network filter {display(ext)!r}; known: {', '.join((*TERMINAL_FILTERS, 'x_proxy'))}")
+        ctx.log.error(f.path, f"unknown network filter {display(ext)}; pymosn runs "
+                              f"{', '.join(IMPLEMENTED_NETWORK_FILTERS)}")
     return None
-
-
-def _kind(ext: Extension, category: str) -> str:
-    """"rbac" for envoy.filters.network.rbac or envoy.extensions.filters.network.rbac.v3.RBAC."""
-    for prefix in (f"envoy.filters.{category}.", f"envoy.extensions.filters.{category}."):
-        if ext.name.startswith(prefix):
-            return ext.name[len(prefix):].split(".")[0]
-    return ext.name
 
 
 def filter_chain_match(m: Message, ctx: Context) -> dict:

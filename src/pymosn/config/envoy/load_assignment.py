@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pymosn.config.envoy import cluster_schemas as cs
 from pymosn.config.envoy import schemas as s
 from pymosn.config.envoy.addresses import socket_address
 from pymosn.config.envoy.message import Context, Message
@@ -12,10 +13,10 @@ HEALTH_STATUSES = ("UNKNOWN", "HEALTHY", "UNHEALTHY", "DRAINING", "TIMEOUT", "DE
 
 def load_assignment(m: Message, ctx: Context) -> list[dict]:
     hosts = []
-    for group in m.messages("endpoints", s.LOCALITY_LB_ENDPOINTS):
+    for group in m.messages("endpoints", cs.LOCALITY_LB_ENDPOINTS):
         if group.int("priority", 0):
             group.warn("priority", "pymosn has no priority levels: these hosts take traffic with the others")
-        for lb in group.messages("lb_endpoints", s.LB_ENDPOINT):
+        for lb in group.messages("lb_endpoints", cs.LB_ENDPOINT):
             host = _lb_endpoint(lb, ctx)
             if host is not None:
                 hosts.append(host)
@@ -25,7 +26,7 @@ def load_assignment(m: Message, ctx: Context) -> list[dict]:
 
 
 def _lb_endpoint(m: Message, ctx: Context) -> dict | None:
-    endpoint = m.message("endpoint", s.ENDPOINT)
+    endpoint = m.message("endpoint", cs.ENDPOINT)
     if endpoint is None:
         m.error("endpoint", "missing: an lb endpoint needs an endpoint")
         m.finish()
@@ -34,8 +35,8 @@ def _lb_endpoint(m: Message, ctx: Context) -> dict | None:
     if address is None:
         if not endpoint.has("address"):
             endpoint.error("address", "missing: an endpoint needs an address")
-        endpoint.finish()
-        m.finish()
+        endpoint.drop()
+        m.drop()  # the host is refused, whatever else it says
         return None
     host, port, where = address
     out = ctx.node({}, m.path)

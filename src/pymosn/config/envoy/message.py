@@ -33,13 +33,16 @@ def json_name(proto_name: str) -> str:
 class Schema:
     """The fields of one Envoy message (from its .proto). `unsafe` maps a field pymosn does not
     implement to what ignoring it would do; `inert` fields change nothing pymosn has (names,
-    stat prefixes Envoy requires) and are read silently."""
+    stat prefixes Envoy requires) and are read silently; `removed` maps a field only an older
+    API had to its API and what v3 uses instead (Envoy refuses them as unknown)."""
 
-    def __init__(self, name: str, fields: str, *, unsafe: dict[str, str] | None = None, inert: str = "") -> None:
+    def __init__(self, name: str, fields: str, *, unsafe: dict[str, str] | None = None, inert: str = "",
+                 removed: dict[str, tuple[str, str]] | None = None) -> None:
         self.name = name
         self.fields = frozenset(fields.split())
         self.unsafe = unsafe or {}
         self.inert = frozenset(inert.split())
+        self.removed = removed or {}
         self._by_key = {**{json_name(f): f for f in self.fields}, **{f: f for f in self.fields}}
         assert set(self.unsafe) <= self.fields and self.inert <= self.fields, name
 
@@ -84,6 +87,20 @@ def is_unset(value: object) -> bool:
     return value is None or value is False or value == 0 or value == "" or value == {} or value == []
 
 
+def enum_value(value: object, values: tuple[str | None, ...]) -> str | None:
+    """The enum name `value` stands for, as Envoy's JSON parser reads it: the name in any case
+    ("round_robin"), or the number, also as a decimal string; None if it is none of them."""
+    if isinstance(value, str):
+        if value.isascii() and value.isdigit():
+            value = int(value)
+        else:
+            wanted = value.upper()
+            return next((v for v in values if v is not None and v.upper() == wanted), None)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(values):
+        return values[value]
+    return None
+
+
 class Message:
     def __init__(self, raw: Any, path: str, schema: Schema, ctx: Context, *, skip: frozenset[str] = frozenset()) -> None:
         self.path = path
@@ -93,6 +110,7 @@ class Message:
         self._values: dict[str, Any] = {}
         self._keys: dict[str, str] = {}
         self._read: set[str] = set()
+        self.removed: list[str] = []  # the fields of an older API it has
         if not self.valid:
             ctx.log.error(path, f"expected object ({schema.name}), got {type_name(raw)}")
             return
@@ -100,7 +118,11 @@ class Message:
             if key in skip:
                 continue
             name = schema.field_for(key) if isinstance(key, str) else None
-            if name is None:
+            if name is None and key in schema.removed:
+                api, instead = schema.removed[key]
+                ctx.log.error(child(path, key), f"{key!r} is the {api} API; v3 uses {instead}")
+                self.removed.append(key)
+            elif name is None:
                 hint = did_you_mean(str(key), [*schema.fields, *(json_name(f) for f in schema.fields)])
                 ctx.log.error(child(path, str(key)), f"unknown field {key!r} of {schema.name}{hint}")
             elif name in self._values:
@@ -176,17 +198,22 @@ class Message:
             self.ctx.log.error(self.at(name), str(error))
             return default
 
-    def enum(self, name: str, values: tuple[str, ...], default: str | None = None) -> str | None:
-        """An enum by name or by number (its position in `values`, the proto's order); None
-        after an error."""
+    def enum(self, name: str, values: tuple[str | None, ...], default: str | None = None, *,
+             v2: dict[str, str] | None = None) -> str | None:
+        """An enum by name or by number; None after an error. `values` are the proto's names at
+        their numbers (None where a number is reserved); `v2` maps names only the v2 API had to
+        what v3 calls them."""
         value = self.raw(name)
         if value is None:
             return default if default is not None else values[0]
-        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(values):
-            return values[value]
-        if isinstance(value, str) and value in values:
-            return value
-        self.ctx.log.error(self.at(name), known_values_message(value, values))
+        found = enum_value(value, values)
+        if found is not None:
+            return found
+        old = next((k for k in v2 or () if isinstance(value, str) and k.upper() == value.upper()), None)
+        if old is not None:
+            self.ctx.log.error(self.at(name), f"{old} is the v2 API; v3 uses {v2[old]}")
+        else:
+            self.ctx.log.error(self.at(name), known_values_message(value, [v for v in values if v is not None]))
         return None
 
     def strings(self, name: str) -> list[str]:
@@ -213,8 +240,9 @@ class Message:
         if value is None:
             return []
         if not isinstance(value, list):
-            self.ctx.log.error(self.at(name), f"expected list, got {type_name(value)}")
-            return []
+            # Envoy parses JSON/YAML with protobuf's legacy syntax, which reads a lone value
+            # where a repeated field is expected as a list of that one element.
+            return [value]
         return value
 
     def map(self, name: str) -> dict:
@@ -244,6 +272,7 @@ class Message:
         chosen = [n for n in names if self._values.get(n) is not None]
         if len(chosen) > 1:
             self.ctx.log.error(self.path, f"set only one of {', '.join(names)}; found {', '.join(chosen)}")
+            self._read.update(chosen[1:])  # reported: not also as unread
         return chosen[0] if chosen else None
 
     # --- reporting --------------------------------------------------------------------------
@@ -258,6 +287,18 @@ class Message:
         """A set field pymosn cannot honour and must not ignore."""
         self._read.add(name)
         self.ctx.log.error(self.at(name), f"not implemented by pymosn yet; ignoring it would {why}")
+
+    def refuse_unless(self, name: str, values: tuple[str | None, ...], implemented: tuple[str, ...],
+                      why: str) -> None:
+        """An enum pymosn implements only some values of: any other is refused."""
+        value = self.enum(name, values)
+        if value is not None and value not in implemented:
+            self.ctx.log.error(self.at(name), f"{value} is not implemented by pymosn yet; ignoring it would {why}")
+
+    def drop(self) -> None:
+        """The whole message was refused: what else it sets is not reported (it would only be
+        what the refusal already implies)."""
+        self._read.update(self._values)
 
     def finish(self) -> None:
         for name, value in self._values.items():

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pymosn.config.envoy import schemas as s
 from pymosn.config.envoy.message import Context, Message, data_source
+from pymosn.config.envoy.protocol_options import upgrade_configs
 
 ROUTE_TIMEOUT = 15.0  # Envoy's default when a route sets none
 REDIRECT_CODES = {"MOVED_PERMANENTLY": 301, "FOUND": 302, "SEE_OTHER": 303, "TEMPORARY_REDIRECT": 307,
@@ -98,7 +99,7 @@ def route_match(m: Message, ctx: Context) -> dict:
             m.error(kind, f"must start with '/' and not end with one, got {prefix!r}")
         flags = "" if m.bool("case_sensitive", True) else "(?i)"
         ctx.put(out, "regex", f"{flags}{re.escape(prefix)}(?:/.*)?", m.at(kind))
-    elif kind is None:
+    elif kind is None and not m.removed:  # a v2 regex was reported as such
         m.error(None, "a route match needs one of prefix, path, safe_regex, path_separated_prefix")
     if m.raw("case_sensitive") is not None:
         ctx.put(out, "case_sensitive", m.bool("case_sensitive", True), m.at("case_sensitive"))
@@ -130,6 +131,8 @@ def string_matcher(m: Message) -> tuple[str, bool] | None:
     become regexes (full match, like Envoy's)."""
     kind = m.one_of("exact", "prefix", "suffix", "contains", "safe_regex", "custom")
     ignore_case = m.bool("ignore_case")
+    if kind == "safe_regex" and ignore_case:
+        m.error("ignore_case", "has no effect on safe_regex (as in Envoy); put (?i) in the regex")
     result: tuple[str, bool] | None = None
     if kind == "safe_regex":
         pattern = regex(m.message(kind, s.REGEX_MATCHER))
@@ -209,6 +212,8 @@ def route_action(m: Message, ctx: Context, default_retry: dict | None) -> dict:
     kind = m.one_of("cluster", "cluster_header", "weighted_clusters", "cluster_specifier_plugin",
                     "inline_cluster_specifier_plugin")
     if kind == "cluster":
+        if not m.str(kind):
+            m.error(kind, "must not be empty")
         ctx.put(out, "cluster_name", m.str(kind), m.at(kind))
     elif kind == "cluster_header":
         ctx.put(out, "cluster_header", m.str(kind), m.at(kind))
@@ -228,6 +233,7 @@ def route_action(m: Message, ctx: Context, default_retry: dict | None) -> dict:
         ctx.put(out, "auto_host_rewrite", True, m.at("auto_host_rewrite"))
     timeout = m.duration("timeout")
     ctx.put(out, "timeout", ROUTE_TIMEOUT if timeout is None else timeout, m.at("timeout"))
+    upgrade_configs(m, "upgrade_configs", s.ROUTE_UPGRADE_CONFIG)
     retry = m.message("retry_policy", s.RETRY_POLICY)
     policy = retry_policy(retry, ctx) if retry is not None else default_retry
     if policy is not None:

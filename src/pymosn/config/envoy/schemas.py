@@ -9,7 +9,12 @@ from __future__ import annotations
 from pymosn.config.envoy.message import Schema
 
 _MATCH_MORE = "make this match more than it asks for"
+# v2's untyped extension config; Envoy removed it, and without its type the extension is unknown
+_V2_CONFIG = {"config": ("v2", "typed_config with an \"@type\" naming the extension's v3 message")}
+V2_TLS_CONTEXT = ("v2", "transport_socket (envoy.transport_sockets.tls with a typed_config)")
 _ACCESS = "skip the access control it configures"
+_LONGER = "let requests run longer than it allows"
+_PATHS = "route requests on paths it would normalize (a route meant to refuse /a would miss /b/../a)"
 
 # --- core ------------------------------------------------------------------------------------
 
@@ -25,7 +30,7 @@ HEADER_VALUE_OPTION = Schema("envoy.config.core.v3.HeaderValueOption", "header a
 DATA_SOURCE = Schema(
     "envoy.config.core.v3.DataSource", "filename inline_bytes inline_string environment_variable watched_directory"
 )
-TRANSPORT_SOCKET = Schema("envoy.config.core.v3.TransportSocket", "name typed_config")
+TRANSPORT_SOCKET = Schema("envoy.config.core.v3.TransportSocket", "name typed_config", removed=_V2_CONFIG)
 INT64_RANGE = Schema("envoy.type.v3.Int64Range", "start end")
 
 # --- bootstrap -------------------------------------------------------------------------------
@@ -39,7 +44,29 @@ BOOTSTRAP = Schema(
     "fatal_actions config_sources default_config_source default_socket_interface "
     "certificate_provider_instances inline_headers perf_tracing_file_path default_regex_engine "
     "xds_delegate_extension xds_config_tracker_extension listener_manager application_log_config "
-    "grpc_async_client_manager_config memory_allocator_manager",
+    "grpc_async_client_manager_config memory_allocator_manager stats_flush_interval stats_flush_on_admin "
+    "stats_eviction_interval",
+    # stats are allocated when first used or up front: pymosn's are the same either way
+    inert="deferred_stat_options",
+    removed={"runtime": ("v2", "layered_runtime"), "listeners": ("v1", "static_resources.listeners")},
+)
+CLUSTER_MANAGER = Schema(
+    "envoy.config.bootstrap.v3.ClusterManager",
+    "local_cluster_name outlier_detection upstream_bind_config load_stats_config enable_deferred_cluster_creation",
+    removed={"clusters": ("v1", "static_resources.clusters"), "sds": ("v1", "EDS clusters")},
+)
+OVERLOAD_MANAGER = Schema(
+    "envoy.config.overload.v3.OverloadManager",
+    "refresh_interval resource_monitors actions buffer_factory_config loadshed_points",
+    unsafe={
+        "actions": "skip the load shedding it configures",
+        "loadshed_points": "skip the load shedding it configures",
+    },
+)
+RESOURCE_MONITOR = Schema("envoy.config.overload.v3.ResourceMonitor", "name typed_config")
+LAYERED_RUNTIME = Schema("envoy.config.bootstrap.v3.LayeredRuntime", "layers")
+RUNTIME_LAYER = Schema(
+    "envoy.config.bootstrap.v3.RuntimeLayer", "name static_layer disk_layer admin_layer rtds_layer", inert="name",
 )
 STATIC_RESOURCES = Schema("envoy.config.bootstrap.v3.Bootstrap.StaticResources", "listeners clusters secrets")
 ADMIN = Schema(
@@ -66,14 +93,15 @@ LISTENER = Schema(
         "fcds_config": "serve without the filter chains it discovers",
     },
     # pymosn's stats are named after the listener; traffic direction and metadata only inform
-    # other extensions
-    inert="stat_prefix traffic_direction metadata",
+    # other extensions; pymosn has no global connection limit or overload manager to exempt it
+    # from (both are refused where they are configured)
+    inert="stat_prefix traffic_direction metadata ignore_global_conn_limit bypass_overload_manager",
 )
 FILTER_CHAIN = Schema(
     "envoy.config.listener.v3.FilterChain",
     "filter_chain_match filters use_proxy_proto metadata transport_socket transport_socket_connect_timeout name",
     unsafe={"use_proxy_proto": "read a PROXY protocol header as application data"},
-    inert="name metadata",
+    inert="name metadata", removed={"tls_context": V2_TLS_CONTEXT},
 )
 FILTER_CHAIN_MATCH = Schema(
     "envoy.config.listener.v3.FilterChainMatch",
@@ -86,10 +114,10 @@ FILTER_CHAIN_MATCH = Schema(
         "source_type": _MATCH_MORE,
     },
 )
-NETWORK_FILTER = Schema("envoy.config.listener.v3.Filter", "name typed_config config_discovery")
+NETWORK_FILTER = Schema("envoy.config.listener.v3.Filter", "name typed_config config_discovery", removed=_V2_CONFIG)
 LISTENER_FILTER = Schema(
     "envoy.config.listener.v3.ListenerFilter", "name typed_config config_discovery filter_disabled",
-    unsafe={"filter_disabled": "run the filter on connections it is disabled for"},
+    unsafe={"filter_disabled": "run the filter on connections it is disabled for"}, removed=_V2_CONFIG,
 )
 ORIGINAL_DST = Schema("envoy.extensions.filters.listener.original_dst.v3.OriginalDst", "")
 TLS_INSPECTOR = Schema(
@@ -156,6 +184,7 @@ CERTIFICATE_VALIDATION_CONTEXT = Schema(
         "crl": _PEER_CHECK,
         "custom_validator_config": _PEER_CHECK,
         "only_verify_leaf_cert_crl": _PEER_CHECK,
+        "max_verify_depth": _PEER_CHECK,
     },
 )
 DOWNSTREAM_TLS_CONTEXT = Schema(
@@ -170,7 +199,7 @@ UPSTREAM_TLS_CONTEXT = Schema(
     "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
     "common_tls_context sni auto_host_sni auto_sni_san_validation allow_renegotiation max_session_keys "
     "enforce_rsa_key_usage",
-    unsafe={"auto_sni_san_validation": _PEER_CHECK},
+    unsafe={"auto_sni_san_validation": _PEER_CHECK, "enforce_rsa_key_usage": _PEER_CHECK},
 )
 
 # --- HTTP connection manager and routes --------------------------------------------------------
@@ -195,16 +224,28 @@ HTTP_CONNECTION_MANAGER = Schema(
         "rds": "serve without the routes it discovers",
         "scoped_routes": "serve without the routes it discovers",
         "forward_client_cert_matcher": "forward client certificate details it would not",
+        "request_timeout": "let clients take longer to send a request than it allows",
+        "request_headers_timeout": "let clients take longer to send request headers than it allows",
+        "normalize_path": _PATHS,
+        "merge_slashes": _PATHS,
+        "path_normalization_options": _PATHS,
+        "typed_header_validation_config": "accept requests its header validation refuses",
+        "early_header_mutation_extensions": "route requests by headers it would change first",
     },
-    inert="stat_prefix",
+    inert="stat_prefix", removed={"idle_timeout": ("v2", "common_http_protocol_options.idle_timeout")},
 )
+UPGRADE_CONFIG = Schema(
+    "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.UpgradeConfig",
+    "upgrade_type filters enabled", unsafe={"filters": "tunnel upgrades without the filters it runs on them"},
+)
+ROUTE_UPGRADE_CONFIG = Schema("envoy.config.route.v3.RouteAction.UpgradeConfig", "upgrade_type enabled connect_config")
 SET_CURRENT_CLIENT_CERT_DETAILS = Schema(
     "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager."
     "SetCurrentClientCertDetails", "subject cert chain dns uri",
 )
 HTTP_FILTER = Schema(
     "envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter",
-    "name typed_config config_discovery is_optional disabled",
+    "name typed_config config_discovery is_optional disabled", removed=_V2_CONFIG,
 )
 ROUTER = Schema(
     "envoy.extensions.filters.http.router.v3.Router",
@@ -216,6 +257,12 @@ HTTP_PROTOCOL_OPTIONS_CORE = Schema(
     "envoy.config.core.v3.HttpProtocolOptions",
     "idle_timeout max_connection_duration max_headers_count max_response_headers_kb max_stream_duration "
     "headers_with_underscores_action max_requests_per_connection",
+    unsafe={
+        "max_connection_duration": "keep connections open longer than it allows",
+        "max_response_headers_kb": "accept larger response headers than it allows",
+        "max_stream_duration": _LONGER,
+        "max_requests_per_connection": "serve more requests on a connection than it allows",
+    },
 )
 HTTP1_PROTOCOL_OPTIONS = Schema(
     "envoy.config.core.v3.Http1ProtocolOptions",
@@ -274,11 +321,13 @@ ROUTE_MATCH = Schema(
     unsafe={name: _MATCH_MORE for name in (
         "connect_matcher", "path_match_policy", "runtime_fraction", "cookies", "grpc",
         "tls_context", "dynamic_metadata", "filter_state")},
+    removed={"regex": ("v2", "safe_regex")},
 )
 HEADER_MATCHER = Schema(
     "envoy.config.route.v3.HeaderMatcher",
     "name exact_match safe_regex_match range_match present_match prefix_match suffix_match contains_match "
     "string_match invert_match treat_missing_header_as_empty",
+    removed={"regex_match": ("v2", "safe_regex_match")},
 )
 QUERY_PARAMETER_MATCHER = Schema("envoy.config.route.v3.QueryParameterMatcher", "name string_match present_match")
 STRING_MATCHER = Schema(
@@ -298,6 +347,7 @@ ROUTE_ACTION = Schema(
     unsafe={
         "cluster_specifier_plugin": "send requests to a cluster the plugin would not pick",
         "inline_cluster_specifier_plugin": "send requests to a cluster the plugin would not pick",
+        "max_stream_duration": _LONGER,
     },
 )
 WEIGHTED_CLUSTER = Schema(
@@ -324,7 +374,7 @@ REDIRECT = Schema(
 
 # --- access logs -------------------------------------------------------------------------------
 
-ACCESS_LOG = Schema("envoy.config.accesslog.v3.AccessLog", "name filter typed_config")
+ACCESS_LOG = Schema("envoy.config.accesslog.v3.AccessLog", "name filter typed_config", removed=_V2_CONFIG)
 FILE_ACCESS_LOG = Schema(
     "envoy.extensions.access_loggers.file.v3.FileAccessLog", "path format json_format typed_json_format log_format"
 )
@@ -347,6 +397,7 @@ TCP_PROXY = Schema(
         "tunneling_config": "send the raw stream where it asks for an HTTP tunnel",
         "on_demand": "fail connections to the clusters it discovers",
         "proxy_protocol_tlvs": "send no PROXY protocol header where one is expected",
+        "max_downstream_connection_duration": "keep connections open longer than it allows",
     },
 )
 TCP_WEIGHTED_CLUSTER = Schema("envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster", "clusters")
@@ -377,88 +428,3 @@ DUBBO_ROUTE_ACTION = Schema(
     "envoy.extensions.filters.network.dubbo_proxy.v3.RouteAction", "cluster weighted_clusters metadata_match"
 )
 DUBBO_FILTER = Schema("envoy.extensions.filters.network.dubbo_proxy.v3.DubboFilter", "name config")
-
-# --- clusters ----------------------------------------------------------------------------------
-
-CLUSTER = Schema(
-    "envoy.config.cluster.v3.Cluster",
-    "transport_socket_matches transport_socket_matcher name alt_stat_name type cluster_type eds_cluster_config "
-    "connect_timeout per_connection_buffer_limit_bytes lb_policy load_assignment health_checks "
-    "max_requests_per_connection circuit_breakers upstream_http_protocol_options common_http_protocol_options "
-    "http_protocol_options http2_protocol_options typed_extension_protocol_options dns_refresh_rate dns_jitter "
-    "dns_failure_refresh_rate respect_dns_ttl dns_lookup_family dns_resolvers use_tcp_for_dns_lookups "
-    "dns_resolution_config typed_dns_resolver_config wait_for_warm_on_init outlier_detection cleanup_interval "
-    "upstream_bind_config lb_subset_config ring_hash_lb_config maglev_lb_config original_dst_lb_config "
-    "least_request_lb_config round_robin_lb_config common_lb_config transport_socket metadata "
-    "protocol_selection upstream_connection_options close_connections_on_host_health_failure "
-    "ignore_health_on_host_removal filters load_balancing_policy lrs_server lrs_report_endpoint_metrics "
-    "track_timeout_budgets upstream_config track_cluster_stats preconnect_policy "
-    "connection_pool_per_downstream_connection",
-    unsafe={
-        "transport_socket_matches": "send plaintext to hosts it gives TLS",
-        "transport_socket_matcher": "send plaintext to hosts it gives TLS",
-        "filters": "send upstream bytes its filters would change",
-        "upstream_config": "connect to the upstream differently than configured",
-    },
-    inert="alt_stat_name metadata",
-)
-CLUSTER_LOAD_ASSIGNMENT = Schema(
-    "envoy.config.endpoint.v3.ClusterLoadAssignment", "cluster_name endpoints named_endpoints policy",
-    inert="cluster_name",
-)
-LOCALITY_LB_ENDPOINTS = Schema(
-    "envoy.config.endpoint.v3.LocalityLbEndpoints",
-    "locality metadata lb_endpoints load_balancer_endpoints leds_cluster_locality_config load_balancing_weight "
-    "priority proximity",
-    unsafe={
-        "load_balancer_endpoints": "leave the cluster without these hosts",
-        "leds_cluster_locality_config": "leave the cluster without the hosts it discovers",
-    },
-    inert="locality metadata",
-)
-LB_ENDPOINT = Schema(
-    "envoy.config.endpoint.v3.LbEndpoint", "endpoint endpoint_name health_status metadata load_balancing_weight",
-    unsafe={"endpoint_name": "leave the cluster without this host"},
-)
-ENDPOINT = Schema(
-    "envoy.config.endpoint.v3.Endpoint", "address health_check_config hostname additional_addresses",
-)
-CIRCUIT_BREAKERS = Schema("envoy.config.cluster.v3.CircuitBreakers", "thresholds per_host_thresholds")
-THRESHOLDS = Schema(
-    "envoy.config.cluster.v3.CircuitBreakers.Thresholds",
-    "priority max_connections max_pending_requests max_requests max_retries retry_budget track_remaining "
-    "max_connection_pools",
-)
-ORIGINAL_DST_LB_CONFIG = Schema(
-    "envoy.config.cluster.v3.Cluster.OriginalDstLbConfig",
-    "use_http_header http_header_name upstream_port_override metadata_key",
-    unsafe={
-        "upstream_port_override": "connect to the original port instead of the one it sets",
-        "metadata_key": "connect where the metadata does not point",
-    },
-)
-HEALTH_CHECK = Schema(
-    "envoy.config.core.v3.HealthCheck",
-    "timeout interval initial_jitter interval_jitter interval_jitter_percent unhealthy_threshold healthy_threshold "
-    "alt_port reuse_connection http_health_check tcp_health_check grpc_health_check custom_health_check "
-    "no_traffic_interval no_traffic_healthy_interval unhealthy_interval unhealthy_edge_interval "
-    "healthy_edge_interval event_log_path event_logger event_service always_log_health_check_failures "
-    "always_log_health_check_success tls_options transport_socket_match_criteria",
-)
-HTTP_HEALTH_CHECK = Schema(
-    "envoy.config.core.v3.HealthCheck.HttpHealthCheck",
-    "host path send receive response_buffer_size request_headers_to_add request_headers_to_remove "
-    "expected_statuses retriable_statuses codec_client_type service_name_matcher method",
-)
-TCP_HEALTH_CHECK = Schema("envoy.config.core.v3.HealthCheck.TcpHealthCheck", "send receive proxy_protocol_config")
-HTTP_PROTOCOL_OPTIONS = Schema(
-    "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-    "common_http_protocol_options upstream_http_protocol_options explicit_http_config use_downstream_protocol_config "
-    "auto_config http_filters header_validation_config outlier_detection request_mirror_policies hash_policy "
-    "retry_policy",
-    unsafe={"http_filters": "send upstream requests its filters would change"},
-)
-EXPLICIT_HTTP_CONFIG = Schema(
-    "envoy.extensions.upstreams.http.v3.HttpProtocolOptions.ExplicitHttpConfig",
-    "http_protocol_options http2_protocol_options http3_protocol_options",
-)

@@ -3,9 +3,13 @@ tls_context, raw_buffer as plaintext."""
 
 from __future__ import annotations
 
+import ssl
+from functools import cache
+
 from pymosn.config.envoy import schemas as s
 from pymosn.config.envoy.extensions import display, extension
 from pymosn.config.envoy.message import Context, Message, Schema, data_source
+from pymosn.config.issues import item
 
 TLS_SOCKET = "envoy.transport_sockets.tls"
 RAW_BUFFER = "envoy.transport_sockets.raw_buffer"
@@ -25,7 +29,7 @@ def transport_socket(m: Message | None, ctx: Context, *, upstream: bool,
     if ext is None or ext.name == RAW_BUFFER:
         return []
     if ext.name != TLS_SOCKET:
-        m.error("name" if m.has("name") else None, f"transport socket {display(ext)!r} is not implemented by pymosn "
+        m.error("name" if m.has("name") else None, f"transport socket {display(ext)} is not implemented by pymosn "
                                                    f"yet; known: {RAW_BUFFER}, {TLS_SOCKET}")
         return []
     wanted = _UPSTREAM if upstream else _DOWNSTREAM
@@ -38,25 +42,49 @@ def transport_socket(m: Message | None, ctx: Context, *, upstream: bool,
     if handshake_timeout is not None:
         base["handshake_timeout"] = handshake_timeout
     common = tls.message("common_tls_context", s.COMMON_TLS_CONTEXT)
-    certificates = _common(common, base, ctx, upstream) if common is not None else []
+    refused: set[str] = set()
+    certificates = _common(common, base, ctx, upstream, refused) if common is not None else []
     if upstream:
         return [_upstream(tls, base, certificates, ctx)]
-    return _downstream(tls, base, certificates, ctx)
+    return _downstream(tls, base, certificates, ctx, refused)
 
 
-def _common(m: Message, out: dict, ctx: Context, upstream: bool) -> list[tuple[dict, Message]]:
+# Where else a context can take its certificates or its peer validation from (all refused)
+_CERTIFICATE_SOURCES = ("tls_certificate_provider_instance", "tls_certificate_certificate_provider",
+                        "tls_certificate_certificate_provider_instance", "custom_tls_certificate_selector")
+_VALIDATION_SOURCES = ("combined_validation_context", "validation_context_certificate_provider",
+                       "validation_context_certificate_provider_instance")
+
+
+def _common(m: Message, out: dict, ctx: Context, upstream: bool, refused: set[str]) -> list[tuple[dict, Message]]:
+    """The certificates; `refused` gets "certificates" / "validation" when a source of either
+    was refused, so their absence is not reported again."""
+    if any(m.has(field) for field in _CERTIFICATE_SOURCES):
+        refused.add("certificates")
+    if any(m.has(field) for field in _VALIDATION_SOURCES):
+        refused.add("validation")
     params = m.message("tls_params", s.TLS_PARAMETERS)
     if params is not None:
+        versions = []
         for field, key in (("tls_minimum_protocol_version", "min_version"),
                            ("tls_maximum_protocol_version", "max_version")):
             version = params.enum(field, TLS_VERSIONS)
             if version not in (None, "TLS_AUTO"):
                 ctx.put(out, key, version, params.at(field))
+                versions.append(TLS_VERSIONS.index(version))
+        if len(versions) == 2 and versions[0] > versions[1]:
+            params.error("tls_minimum_protocol_version", "is above tls_maximum_protocol_version")
         ciphers = params.strings("cipher_suites")
         if ciphers:
             # BoringSSL's equal-preference groups "[A|B]" become plain OpenSSL list entries
             names = [name for entry in ciphers for name in entry.strip("[]").split("|") if name]
             ctx.put(out, "cipher_suites", ":".join(names), params.at("cipher_suites"))
+            for index, entry in enumerate(ciphers):
+                # OpenSSL takes a list if it knows any one cipher of it; Envoy wants every one known
+                unknown = [name for name in entry.strip("[]").split("|") if name and not _known_cipher(name)]
+                if unknown:
+                    ctx.log.error(item(params.at("cipher_suites"), index),
+                                  f"unknown cipher {', '.join(map(repr, unknown))} (as in Envoy, every one must be known)")
         curves = params.strings("ecdh_curves")
         if curves:
             ctx.put(out, "ecdh_curves", ",".join(curves), params.at("ecdh_curves"))
@@ -72,6 +100,8 @@ def _common(m: Message, out: dict, ctx: Context, upstream: bool) -> list[tuple[d
         if validation is not None:
             m.error(None, "set only one of validation_context, validation_context_sds_secret_config")
         validation = _from_secret(named, "validation_context", s.CERTIFICATE_VALIDATION_CONTEXT, ctx)
+        if validation is None:
+            refused.add("validation")
     if validation is not None:
         ca = data_source(validation.message("trusted_ca", s.DATA_SOURCE), ctx)
         if ca:
@@ -88,6 +118,8 @@ def _common(m: Message, out: dict, ctx: Context, upstream: bool) -> list[tuple[d
     certificates = []
     named = [_from_secret(c, "tls_certificate", s.TLS_CERTIFICATE, ctx)
              for c in m.messages("tls_certificate_sds_secret_configs", s.SDS_SECRET_CONFIG)]
+    if None in named:
+        refused.add("certificates")
     for cert in [*m.messages("tls_certificates", s.TLS_CERTIFICATE), *(c for c in named if c is not None)]:
         pair = {}
         for field, key in (("certificate_chain", "cert_chain"), ("private_key", "private_key")):
@@ -123,12 +155,13 @@ def _from_secret(m: Message, kind: str, schema: Schema, ctx: Context) -> Message
     return found if found.valid else None
 
 
-def _downstream(m: Message, base: dict, certificates: list[tuple[dict, Message]], ctx: Context) -> list[dict]:
+def _downstream(m: Message, base: dict, certificates: list[tuple[dict, Message]], ctx: Context,
+                refused: set[str]) -> list[dict]:
     if m.bool("require_client_certificate"):
         if "ca_cert" in base:
             ctx.put(base, "require_client_cert", True, m.at("require_client_certificate"))
             base["verify_client"] = True
-        else:
+        elif "validation" not in refused:
             m.error("require_client_certificate", "needs common_tls_context.validation_context.trusted_ca to verify "
                                                   "client certificates against")
     elif "ca_cert" in base:
@@ -138,8 +171,9 @@ def _downstream(m: Message, base: dict, certificates: list[tuple[dict, Message]]
                                                            "would also accept clients without a certificate")
     m.finish()
     if not certificates:
-        ctx.log.error(m.path, "a listener's TLS needs common_tls_context.tls_certificates (certificate_chain and "
-                              "private_key)")
+        if "certificates" not in refused:
+            ctx.log.error(m.path, "a listener's TLS needs common_tls_context.tls_certificates (certificate_chain and "
+                                  "private_key)")
         return []
     contexts = []
     for pair, cert in certificates:
@@ -176,3 +210,13 @@ def _upstream(m: Message, base: dict, certificates: list[tuple[dict, Message]], 
             extra.finish()
     m.finish()
     return base
+
+
+@cache
+def _known_cipher(name: str) -> bool:
+    """Whether this Python's OpenSSL can offer the TLS 1.2 cipher `name`."""
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).set_ciphers(name)
+    except ssl.SSLError:
+        return False
+    return True

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pymosn.api.errors import ConfigIssue
+from pymosn.config.envoy import cluster_schemas as cs
 from pymosn.config.envoy import schemas as s
 from pymosn.config.envoy.addresses import socket_address
+from pymosn.config.envoy.bootstrap_fields import dynamic_resources, process_wide_fields
 from pymosn.config.envoy.clusters import cluster
 from pymosn.config.envoy.listeners import listener
 from pymosn.config.envoy.message import Context, Message
@@ -27,10 +30,39 @@ class Translation:
     log: IssueLog
     origins: Origins
 
+    def pipeline_issues(self, issues: list[ConfigIssue]) -> list[ConfigIssue]:
+        """Issues the MOSN pipeline found, at the Envoy paths they come from, without those about
+        an element holding something the translation already refused: they would only repeat
+        that refusal in MOSN's words (a route whose cluster plugin was refused "needs a
+        cluster"). Issues inside a refused element stay: a refusal for a missing field is
+        reported at its parent, beside which other fields can still be wrong."""
+        refused = [issue.path for issue in self.log.errors]
+        found = map(self.origins.rewrite_issue, issues)
+        return [issue for issue in found if not any(holds(issue.path, path) for path in refused)]
+
+
+def holds(outer: str, inner: str) -> bool:
+    """Whether the element at path `outer` is, or contains, the one at `inner`."""
+    return inner == outer or inner.startswith(outer) and inner[len(outer)] in ".["
+
+
+# What Envoy's admin server prints, which people take for a config: key -> what it is
+_ADMIN_DUMPS = {
+    "configs": "Envoy's admin /config_dump (envoy.admin.v3.ConfigDump); the bootstrap it ran with is the "
+               "'bootstrap' of its BootstrapConfigDump entry",
+    "bootstrap": "Envoy's admin bootstrap dump (envoy.admin.v3.BootstrapConfigDump); the bootstrap is its "
+                 "'bootstrap'",
+}
+
 
 def translate_bootstrap(raw: dict) -> Translation:
     ctx = Context()
+    dump = next((what for key, what in _ADMIN_DUMPS.items() if key in raw and set(raw) <= {key, "last_updated"}), None)
+    if dump is not None:
+        ctx.log.error(ROOT, f"not a bootstrap: this is {dump}")
+        return Translation({}, ctx.log, ctx.origins)
     m = Message(raw, ROOT, s.BOOTSTRAP, ctx)
+    dynamic_resources(m)
     out = ctx.node({}, ROOT)
     admin = m.message("admin", s.ADMIN)
     if admin is not None:
@@ -48,13 +80,9 @@ def translate_bootstrap(raw: dict) -> Translation:
         for secret in static.messages("secrets", s.SECRET):
             _secret(secret, ctx)
         listeners = [x for x in (listener(lst, ctx) for lst in static.messages("listeners", s.LISTENER)) if x]
-        clusters = [cluster(c, ctx) for c in static.messages("clusters", s.CLUSTER)]
+        clusters = [cluster(c, ctx) for c in static.messages("clusters", cs.CLUSTER)]
         static.finish()
-    if m.has("dynamic_resources"):
-        m.warn("dynamic_resources", "xDS is not implemented by pymosn yet; only static_resources are served")
-        m.ignore("dynamic_resources")
-    # the node only names this proxy to a management server
-    m.ignore("node")
+    process_wide_fields(m, {lst["name"] for lst in listeners})
     m.finish()
     server = ctx.node({"listeners": ctx.node(listeners, child(static_path, "listeners")),
                        "routers": ctx.routers}, static_path)

