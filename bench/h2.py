@@ -5,6 +5,7 @@ CPU 1, both proxying HTTP/1.1 to the same nginx origin; h2load and the origin sh
     python3 bench/h2.py                       # 5 interleaved rounds x 10 s, -c50 -m10
     python3 bench/h2.py --rounds 1 --duration 3
     python3 bench/h2.py --clients 50 --streams 10 --json /tmp/h2.json
+    python3 bench/h2.py --pymosn-python /path/to/other/.venv/bin/python   # another pymosn build
 
 pymosn: `downstream_protocol: Http2`, `upstream_protocol: Http1`, one catch-all route, started
 with --concurrency 1. Envoy: --concurrency 1, an HTTP connection manager with codec_type AUTO
@@ -106,13 +107,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="pymosn,envoy",
                         help="subset of pymosn,pymosn-h2 (its h2-based server codec, PYMOSN_HTTP2_SERVER=h2),envoy")
     parser.add_argument("--json", type=Path, default=None, help="also write the raw rounds here")
+    parser.add_argument("--pymosn-python", default=None,
+                        help="interpreter that has pymosn installed (default: the bench venv, with this repo editable)")
     args = parser.parse_args(argv)
     targets = [t for t in args.only.split(",") if t]
 
     install_cleanup()
     peers.ensure_apt_packages()
     peers.ensure_venv(need_envoy="envoy" in targets, need_pymosn=any(t.startswith("pymosn") for t in targets))
-    python = str(peers.VENV_PY)
+    python = args.pymosn_python or str(peers.VENV_PY)
     work = peers.WORK / "h2"
     work.mkdir(parents=True, exist_ok=True)
     rounds: dict[str, list[dict]] = {t: [] for t in targets}
