@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ import yaml
 
 from pymosn.api.errors import ConfigError, ConfigIssue
 from pymosn.config import model
-from pymosn.config.detect import ConfigFormat, detect_format
+from pymosn.config.detect import MOSN_ONLY_KEYS, ConfigFormat, detect_format
 from pymosn.config.envoy.translator import translate_bootstrap
 from pymosn.config.issues import INVALID, ROOT, IssueLog, type_name
 from pymosn.config.mosn_only_keys import NOT_IMPLEMENTED, report_not_implemented
@@ -53,11 +54,26 @@ def load_config_dict(raw: Any) -> LoadResult:
         raise ConfigError([ConfigIssue(ROOT, f"expected object, got {type_name(raw)}")])
     if detect_format(raw) is ConfigFormat.ENVOY_V3:
         return _load_envoy(raw)
+    _refuse_unknown_format(raw)
     log = IssueLog()
     config = _build(raw, log)
     if log.errors or config is INVALID:
         raise ConfigError(log.errors)
     return LoadResult(config=config, warnings=log.warnings)
+
+
+def _refuse_unknown_format(raw: dict) -> None:
+    """A file none of whose top-level keys belongs to either format (an xDS resource dump, some
+    other program's JSON) is named as such once, not told of each key MOSN's schema lacks."""
+    mosn_keys = set(model.Config.__struct_fields__) | MOSN_ONLY_KEYS
+    names = [key.casefold() for key in raw if isinstance(key, str)]
+    if not raw or any(name in mosn_keys or difflib.get_close_matches(name, mosn_keys, 1, 0.8) for name in names):
+        return  # MOSN's (a misspelt key is told "did you mean")
+    keys = [str(key) for key in raw]
+    shown = ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+    raise ConfigError([ConfigIssue(ROOT, (
+        f"neither a MOSN config nor an Envoy bootstrap; none of its top-level keys ({shown}) is MOSN's "
+        "(servers, cluster_manager, admin, ...) or Envoy's (static_resources, dynamic_resources, node, ...)"))])
 
 
 def _build(raw: dict, log: IssueLog) -> Any:

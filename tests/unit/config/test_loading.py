@@ -136,3 +136,20 @@ def test_mosn_config_with_xds_keys_is_still_mosn():
     raw["node"] = {"id": "sidecar"}
     result = load_config_dict(raw)
     assert {issue.path for issue in result.warnings} == {"$.dynamic_resources", "$.node"}
+
+
+def test_a_file_of_neither_format_is_named_once():
+    # the shape of an xDS resource dump keyed by resource name
+    raw = {f"outbound|{port}||svc": {"name": f"outbound|{port}||svc"} for port in range(2000, 2005)}
+    with pytest.raises(ConfigError) as caught:
+        load_config_dict(raw)
+    assert [str(issue) for issue in caught.value.issues] == [
+        "$: neither a MOSN config nor an Envoy bootstrap; none of its top-level keys (outbound|2000||svc, "
+        "outbound|2001||svc, outbound|2002||svc and 2 more) is MOSN's (servers, cluster_manager, admin, ...) or "
+        "Envoy's (static_resources, dynamic_resources, node, ...)"]
+
+
+def test_a_misspelt_mosn_key_is_still_told_what_it_may_mean():
+    with pytest.raises(ConfigError) as caught:
+        load_config_dict({"server": []})
+    assert "did you mean 'servers'" in str(caught.value.issues[0])
