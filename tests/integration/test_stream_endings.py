@@ -73,8 +73,8 @@ GRPC_CALL = (b"POST /slow/3000 HTTP/1.1\r\nHost: x\r\ncontent-type: application/
         # local replies
         ((b"GET /nowhere HTTP/1.1\r\nHost: x\r\n" + CLOSE + b"\r\n",), 404, "404 NR GET /nowhere"),
         ((b"GET /nocluster HTTP/1.1\r\nHost: x\r\nx-cluster: missing\r\n" + CLOSE + b"\r\n",), 503, "503 UH GET /nocluster"),
-        ((b"GET /direct HTTP/1.1\r\nHost: x\r\n" + CLOSE + b"\r\n",), 200, "200 DR GET /direct"),
-        ((b"GET /redirect HTTP/1.1\r\nHost: x\r\n" + CLOSE + b"\r\n",), 302, "302 DR GET /redirect"),
+        ((b"GET /direct HTTP/1.1\r\nHost: x\r\n" + CLOSE + b"\r\n",), 200, "200 - GET /direct"),
+        ((b"GET /redirect HTTP/1.1\r\nHost: x\r\n" + CLOSE + b"\r\n",), 302, "302 - GET /redirect"),
         # upstream errors
         ((b"GET /dead HTTP/1.1\r\nHost: x\r\n" + CLOSE + b"\r\n",), 502, "502 UF GET /dead"),
         ((b"GET /blackhole HTTP/1.1\r\nHost: x\r\n" + CLOSE + b"\r\n",), 502, "502 UF GET /blackhole"),
@@ -196,7 +196,7 @@ def test_client_leaving_cancels_the_http2_upstream_stream(env):
         wait_for(lambda: len(env.h2_origin.resets) >= resets + 2, what="two streams reset at the upstream")
     assert sorted(env.h2_origin.resets[resets:]) == [("/echo/fin", 8), ("/hang", 8)]
     assert ended(env, "h1", h1_client) == ["0 DC POST /h2up/echo/fin"]
-    assert ended(env, "h2", h2_client) == ["0 DC GET /h2up/hang"]
+    assert ended(env, "h2", h2_client) == ["0 DR GET /h2up/hang"]
 
 
 def test_client_half_close_after_a_complete_request_still_gets_its_response(env):
@@ -217,7 +217,7 @@ def test_client_half_close_after_pipelined_requests_gets_every_response(env):
         out = read_all(s)
         client = address(s)
     assert statuses_of(out) == [200, 200, 200]
-    assert ended(env, "h1", client, count=3) == ["200 - GET /slow/100", "200 - GET /echo", "200 DR GET /direct"]
+    assert ended(env, "h1", client, count=3) == ["200 - GET /slow/100", "200 - GET /echo", "200 - GET /direct"]
 
 
 def test_client_gone_while_waiting_for_a_pooled_connection(env):
@@ -271,7 +271,7 @@ def _h2(env: Env) -> H2Client:
     ("path", "headers", "status", "logged"),
     [
         ("/nowhere", [], 404, "404 NR GET /nowhere"),
-        ("/direct", [], 200, "200 DR GET /direct"),
+        ("/direct", [], 200, "200 - GET /direct"),
         ("/reset", [], 502, "502 UC GET /reset"),
         ("/h2up/rst", [], 502, "502 UC GET /h2up/rst"),
         ("/switch", [], 502, "502 UPE GET /switch"),
@@ -316,7 +316,7 @@ def test_http2_client_ends_the_stream(env, how):
         elif how == "connection-error":
             client.send_raw(b"\x00\x00\x01\x00\x00\x00\x00\x00\x00x")  # DATA on stream 0
             client.wait_closed()
-    expected = {"rst-mid-request": "0 DC POST /echo", "rst-mid-response": "200 DC GET /big/50000000",
+    expected = {"rst-mid-request": "0 DR POST /echo", "rst-mid-response": "200 DR GET /big/50000000",
                 "close-mid-request": "0 DC POST /echo", "connection-error": "0 DPE POST /echo"}[how]
     assert ended(env, "h2", address_) == [expected]
 

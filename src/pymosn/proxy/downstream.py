@@ -287,7 +287,9 @@ class DownstreamStream:
         if reset.kind is ResetKind.PROTOCOL_ERROR:
             self._protocol_error_reply(reset)
             return
-        self.info.response_flags.append(flags.DOWNSTREAM_CONNECTION_TERMINATION)
+        # Envoy's flags: a stream the client reset is DR; a connection that went away, DC
+        self.info.response_flags.append(
+            flags.DOWNSTREAM_REMOTE_RESET if reset.kind is ResetKind.RESET else flags.DOWNSTREAM_CONNECTION_TERMINATION)
         self.settings.stats.downstream_rq_rx_reset += 1
         self._finish()
 
@@ -633,7 +635,7 @@ class DownstreamStream:
         self._local_reply(flags.DOWNSTREAM_PROTOCOL_ERROR, b"too many header fields\n", 431)
 
     def _direct_reply(self, status: int, body: bytes, extra: list | None = None) -> None:
-        self.info.response_flags.append(flags.DIRECT_RESPONSE)
+        # no response flag: Envoy logs "-" for direct responses and redirects
         headers = local_reply_headers(body) if body or status >= 200 else []
         if extra:
             headers += extra
