@@ -1,0 +1,22 @@
+"""What a stream (and its filters) may know of the connection it arrived on: one frozen record
+per connection, made once when the connection is established (after its TLS handshake), so
+reading it costs an attribute load and nothing on the request path can change it."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionInfo:
+    id: int
+    loop: asyncio.AbstractEventLoop
+    remote: tuple[str, int]  # the peer's (ip, port)
+    local: tuple[str, int]  # our (ip, port) the peer connected to
+    tls: bool = False
+    peer_uri_san: str | None = None  # the TLS peer certificate's URI SAN (a SPIFFE ID in a mesh)
+    sni: str | None = None  # the TLS server name the client asked for
+    alpn: str | None = None  # the TLS application protocol agreed on
+    # (ip, port) the client was going to before REDIRECT/TPROXY steered it here
+    original_destination: tuple[str, int] | None = None
