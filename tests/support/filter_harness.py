@@ -1,0 +1,154 @@
+"""Drives stream filters through the real FilterManager with a FakeOwner and records what
+each filter returned and which callbacks it used.
+
+    harness = FilterHarness(("auth", lambda callbacks: AuthFilter(callbacks, config)))
+    harness.request(request_headers(b"/x"), end_stream=True)
+    assert harness.statuses("auth") == [("decode_headers", STOP)]
+    assert harness.owner.local_replies[0].status == 403
+
+A chain element is a (name, make) pair, `make` being a FilterConfig or a callable taking the
+filter's callbacks, optionally with a phase: (name, make, FilterPhase.AFTER_ROUTE)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pymosn.api.headers import HeaderMap, RequestHeaderMap
+from pymosn.api.stream_filter import AnyFilter, FilterCallbacks, FilterPhase, FilterStatus, Route
+from pymosn.api.stream_info import StreamInfo
+from pymosn.proxy.filter_manager import DEFAULT_BUFFER_LIMIT, FilterChainEntry, FilterManager
+from tests.support.fakes import FakeLoop, FakeOwner, fake_connection
+
+_FILTER_CALLS = ("decode_headers", "decode_data", "decode_trailers", "encode_headers", "encode_data",
+                 "encode_trailers", "on_destroy")
+
+
+class RecordingCallbacks:
+    """The callbacks a filter gets, recording every call before passing it on."""
+
+    def __init__(self, harness: FilterHarness, name: str, real: FilterCallbacks) -> None:
+        self._harness = harness
+        self._name = name
+        self._real = real
+
+    def _log(self, call: str, *args: Any) -> None:
+        self._harness.callback_log.append((self._name, call, args))
+
+    @property
+    def stream_info(self) -> StreamInfo:
+        return self._real.stream_info
+
+    @property
+    def connection(self) -> Any:
+        return self._real.connection
+
+    @property
+    def route(self) -> Route | None:
+        return self._real.route
+
+    def clear_route_cache(self) -> None:
+        self._log("clear_route_cache")
+        self._real.clear_route_cache()
+
+    def per_filter_config(self, name: str | None = None) -> object | None:
+        return self._real.per_filter_config(self._name if name is None else name)
+
+    def continue_decoding(self) -> None:
+        self._log("continue_decoding")
+        self._real.continue_decoding()
+
+    def continue_encoding(self) -> None:
+        self._log("continue_encoding")
+        self._real.continue_encoding()
+
+    def send_local_reply(self, status: int, body: bytes = b"", flag: str | None = None, details: str = "",
+                         headers: Mapping[bytes, bytes] | None = None) -> None:
+        self._log("send_local_reply", status, flag, details)
+        self._real.send_local_reply(status, body, flag, details, headers)
+
+
+class _Config:
+    def __init__(self, harness: FilterHarness, name: str, make: Any) -> None:
+        self._harness = harness
+        self._name = name
+        self._make = make.create_filter if hasattr(make, "create_filter") else make
+
+    def create_filter(self, callbacks: FilterCallbacks) -> AnyFilter:
+        recording = RecordingCallbacks(self._harness, self._name, callbacks)
+        made: AnyFilter = self._make(recording)
+        self._harness.filters[self._name] = made
+        self._harness.callbacks[self._name] = recording
+        for call in _FILTER_CALLS:
+            method = getattr(made, call, None)
+            if method is not None:
+                setattr(made, call, self._harness._recorder(self._name, call, method))
+        return made
+
+
+class FilterHarness:
+    def __init__(self, *chain: tuple[Any, ...], route: Route | None = None,
+                 buffer_limit: int = DEFAULT_BUFFER_LIMIT, loop: FakeLoop | None = None) -> None:
+        self.loop = loop or FakeLoop()
+        self.owner = FakeOwner(route)
+        self.calls: list[tuple[str, str, FilterStatus | None]] = []  # (filter, call, status returned)
+        self.callback_log: list[tuple[str, str, tuple[Any, ...]]] = []
+        self.filters: dict[str, AnyFilter] = {}
+        self.callbacks: dict[str, RecordingCallbacks] = {}
+        self.stream_info = StreamInfo("test_listener", 7)
+        entries = []
+        for element in chain:
+            name, make = element[0], element[1]
+            phase = element[2] if len(element) > 2 else FilterPhase.BEFORE_ROUTE
+            entries.append(FilterChainEntry(name, _Config(self, name, make), phase))
+        self.manager = FilterManager(self.owner, entries, self.stream_info, fake_connection(self.loop),
+                                     buffer_limit)
+
+    def _recorder(self, name: str, call: str, method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def recorded(*args: Any) -> Any:
+            self.owner.events.append(f"{name}.{call}")
+            try:
+                status = method(*args)
+            except Exception:
+                self.calls.append((name, call, None))
+                raise
+            self.calls.append((name, call, status))
+            return status
+        return recorded
+
+    # --- driving ----------------------------------------------------------------------------
+
+    def request(self, headers: RequestHeaderMap, end_stream: bool = False) -> None:
+        self.manager.decode_headers(headers, end_stream)
+
+    def request_data(self, data: bytes, end_stream: bool = False) -> None:
+        self.manager.decode_data(data, end_stream)
+
+    def request_trailers(self, pairs: list[tuple[bytes, bytes]]) -> None:
+        self.manager.decode_trailers(HeaderMap.of(pairs))
+
+    def response(self, status: int = 200, pairs: list[tuple[bytes, bytes]] | None = None,
+                 end_stream: bool = False) -> None:
+        self.manager.encode_headers(status, HeaderMap.of(pairs or []), end_stream)
+
+    def response_data(self, data: bytes, end_stream: bool = False) -> None:
+        self.manager.encode_data(data, end_stream)
+
+    def response_trailers(self, pairs: list[tuple[bytes, bytes]]) -> None:
+        self.manager.encode_trailers(HeaderMap.of(pairs))
+
+    def destroy(self) -> None:
+        self.manager.destroy()
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def statuses(self, name: str) -> list[tuple[str, FilterStatus | None]]:
+        return [(call, status) for who, call, status in self.calls if who == name and call != "on_destroy"]
+
+    def destroyed(self, name: str) -> int:
+        return sum(1 for who, call, _ in self.calls if who == name and call == "on_destroy")
+
+    def used(self, name: str, call: str) -> list[tuple[Any, ...]]:
+        return [args for who, what, args in self.callback_log if who == name and what == call]
