@@ -28,8 +28,9 @@ STOP_AND_BUFFER
     statuses of that call apply as usual: the filter does not call continue for the buffering
     itself. Above the buffer limit the stream fails as Envoy's does: a 413 local reply
     (`request_payload_too_large`) for a request, a 500 (`response_payload_too_large`) for a
-    response. On headers that end the stream there is no body to wait for: it means STOP.
-    From `*_trailers` it means STOP.
+    response. On a call that ends the stream (headers or data with `end_stream` true) and
+    from `*_trailers` there is nothing more to wait for: it means STOP. A filter that calls
+    continue while the body is still arriving gets the part buffered so far, not ended.
 
 A filter that sends a local reply returns any status; the rest of its chain is skipped. A
 filter that raises is contained: its stream gets a 500 local reply with the response flag

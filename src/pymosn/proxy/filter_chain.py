@@ -238,6 +238,8 @@ class Chain:
         # decides on the body, and what it stopped on waits for that decision
         ready: list[Item] = []
         tentative: list[Item] = []
+        # with the end of stream already held, there is no more body to buffer for
+        ended = any(item[2] for item, _ in pending)
         for position, (item, seen) in enumerate(pending):
             if seen:
                 (ready if by_continue else tentative).append(item)
@@ -245,6 +247,8 @@ class Chain:
             status = self._call(slot, item)
             if status is None or self.aborted:
                 return
+            if status == STOP_AND_BUFFER and ended:
+                status = STOP
             if status == CONTINUE:
                 ready += tentative
                 tentative = []

@@ -168,6 +168,30 @@ def test_a_stray_continue_is_ignored():
     assert upstream_kinds(harness) == ["headers"]
 
 
+def test_stop_then_continue_from_a_timer_on_the_loop():
+    def later(callbacks: FilterCallbacks, *_: Any) -> FilterStatus:
+        callbacks.connection.loop.call_later(0.5, callbacks.continue_decoding)
+        return STOP
+
+    harness = FilterHarness(("slow", scripted(decode_headers=later)))
+    harness.request(request_headers())
+    harness.request_data(b"abc", True)
+    harness.loop.advance(0.4)
+    assert harness.owner.upstream == []
+    harness.loop.advance(0.2)
+    assert harness.owner.upstream[1:] == [("data", b"abc", True)]
+    assert harness.used("slow", "continue_decoding") == [()]
+
+
+def test_stop_and_buffer_from_a_data_call_includes_that_chunk():
+    harness = FilterHarness(("buf", scripted(decode_data=[STOP_AND_BUFFER, CONTINUE])))
+    harness.request(request_headers())
+    harness.request_data(b"ab", False)
+    harness.request_data(b"cd", True)
+    assert harness.filters["buf"].seen[1:] == [("decode_data", b"ab"), ("decode_data", b"abcd")]
+    assert harness.owner.upstream[1:] == [("data", b"abcd", True)]
+
+
 def test_stop_over_the_limit_pauses_reading_and_resumes_when_released():
     harness = FilterHarness(("wait", scripted(decode_headers=STOP)), buffer_limit=10)
     harness.request(request_headers())
@@ -438,6 +462,20 @@ def _step(choice: Any) -> Step:
     return choice
 
 
+def _prefixes(events: list[str]) -> set[bytes]:
+    """Every prefix of the request body the events sent (what may have reached the router)."""
+    body = b""
+    for event in events:
+        if event == "data":
+            body += b"chunk"
+        elif event == "data_end":
+            body += b"last"
+            break
+        elif event == "trailers":
+            break
+    return {body[:i] for i in range(len(body) + 1)}
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     scripts=st.lists(st.fixed_dictionaries({
@@ -453,7 +491,7 @@ def test_random_statuses_and_events_destroy_each_filter_once_and_hold_nothing(sc
              for i, script in enumerate(scripts)]
     harness = FilterHarness(*chain, route=FakeRoute("r"), buffer_limit=limit)
     harness.request(request_headers())
-    ended = False
+    ended = response_ended = False
     for event in events:
         if event == "data" and not ended:
             harness.request_data(b"chunk", False)
@@ -471,15 +509,26 @@ def test_random_statuses_and_events_destroy_each_filter_once_and_hold_nothing(sc
                 callbacks.continue_encoding()
         elif event == "response" and not harness.manager.encoders.headers_entered:
             harness.response(200)
-        elif event == "response_data" and harness.manager.encoders.headers_entered:
+        elif event == "response_data" and harness.manager.encoders.headers_entered and not response_ended:
             harness.response_data(b"resp", False)
-        elif event == "response_end" and harness.manager.encoders.headers_entered:
+        elif event == "response_end" and harness.manager.encoders.headers_entered and not response_ended:
             harness.response_data(b"end", True)
+            response_ended = True
     owner = harness.owner
-    # a downstream sees at most one response head, and a local reply or an error is never silent
-    assert len([item for item in owner.downstream if item[0] == "headers"]) <= 1
-    if owner.filter_errors or owner.local_replies:
-        assert owner.downstream or owner.resets or harness.manager.encoders.slots
+    # what reached each side is a well-formed prefix of the message, in order
+    for side in (owner.upstream, owner.downstream):
+        kinds = [item[0] for item in side]
+        assert kinds[:1] in ([], ["headers"]) and kinds.count("headers") <= 1
+        assert "trailers" not in kinds[:-1]
+        assert all(not item[-1] for item in side[:-1])  # nothing after an end of stream
+    if not owner.local_replies and not owner.resets:
+        assert owner.upstream_body() in _prefixes(events)
+    # each filter saw its request in order: headers first, nothing after trailers
+    for made in harness.filters.values():
+        assert isinstance(made, Scripted)
+        calls = [call for call, _ in made.seen if call.startswith("decode")]
+        assert calls[:1] in ([], ["decode_headers"]) and calls.count("decode_headers") <= 1
+        assert "decode_trailers" not in calls[:-1]
     assert owner.reading_paused - owner.reading_resumed in (0, 1)
     harness.destroy()
     for name in harness.filters:
