@@ -18,7 +18,7 @@ from typing import Any
 from pymosn.api.headers import HeaderMap, RequestHeaderMap
 from pymosn.api.stream_filter import AnyFilter, FilterCallbacks, FilterPhase, FilterStatus, Route
 from pymosn.api.stream_info import StreamInfo
-from pymosn.proxy.filter_manager import DEFAULT_BUFFER_LIMIT, FilterChainEntry, FilterManager
+from pymosn.proxy.filter_manager import DEFAULT_BUFFER_LIMIT, FilterChainEntry, FilterChainPlan, FilterManager
 from tests.support.fakes import FakeLoop, FakeOwner, fake_connection
 
 _FILTER_CALLS = ("decode_headers", "decode_data", "decode_trailers", "encode_headers", "encode_data",
@@ -102,7 +102,7 @@ class FilterHarness:
             name, make = element[0], element[1]
             phase = element[2] if len(element) > 2 else FilterPhase.BEFORE_ROUTE
             entries.append(FilterChainEntry(name, _Config(self, name, make), phase))
-        self.manager = FilterManager(self.owner, entries, self.stream_info, fake_connection(self.loop),
+        self.manager = FilterManager(self.owner, FilterChainPlan(entries), self.stream_info, fake_connection(self.loop),
                                      buffer_limit)
 
     def _recorder(self, name: str, call: str, method: Callable[..., Any]) -> Callable[..., Any]:

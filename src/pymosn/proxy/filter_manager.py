@@ -36,7 +36,7 @@ from pymosn.api.stream_filter import (
     Route,
 )
 from pymosn.api.stream_info import StreamInfo
-from pymosn.proxy.filter_chain import HOST_HOOK, ROUTE_AND_HOST_HOOK, ROUTE_HOOK, RUNNING, Chain, Slot
+from pymosn.proxy.filter_chain import HOST_HOOK, ROUTE_AND_HOST_HOOK, ROUTE_HOOK, Chain
 
 DEFAULT_BUFFER_LIMIT = 1 << 20  # Envoy's per-stream default (per_connection_buffer_limit_bytes)
 
@@ -57,6 +57,70 @@ class FilterChainEntry:
     name: str
     config: FilterConfig
     phase: FilterPhase = FilterPhase.BEFORE_ROUTE
+
+
+class FilterChainPlan:
+    """A listener's filter chain, prepared once per config load for the streams to share.
+
+    Which filters are decoders and encoders depends on the classes their configs make; the
+    plan learns that layout from the first stream and reuses it while the classes stay the same."""
+
+    __slots__ = ("entries", "names", "decoder_order", "phased", "_types", "_layout")
+
+    def __init__(self, entries: Sequence[FilterChainEntry]) -> None:
+        self.entries = tuple(entries)
+        self.names = tuple(entry.name for entry in self.entries)
+        # decoders run by phase, configured order within one (sorted is stable)
+        self.decoder_order = tuple(sorted(range(len(self.entries)), key=lambda i: self.entries[i].phase))
+        self.phased = any(entry.phase != FilterPhase.BEFORE_ROUTE for entry in self.entries)
+        self._types: tuple[type, ...] | None = None
+        self._layout: Layout | None = None
+
+    def layout(self, made: list[DecoderFilter | EncoderFilter | None]) -> Layout:
+        types = tuple(map(type, made))
+        layout = self._layout
+        if layout is None or types != self._types:
+            layout = Layout(self, made)
+            if None not in made:  # a failed stream's layout is not the usual one
+                self._types, self._layout = types, layout
+        return layout
+
+
+class Layout:
+    """Where each entry sits in the decoder and encoder chains (-1: not on that side)."""
+
+    __slots__ = ("decoders", "encoders", "decoder_names", "encoder_names", "decoder_position",
+                 "encoder_position", "hooks")
+
+    def __init__(self, plan: FilterChainPlan, made: list[DecoderFilter | EncoderFilter | None]) -> None:
+        entries = plan.entries
+        self.decoder_position = [-1] * len(entries)
+        self.encoder_position = [-1] * len(entries)
+        decoders: list[int] = []
+        hooks: list[int] = []
+        previous = FilterPhase.BEFORE_ROUTE
+        for i in plan.decoder_order:
+            if isinstance(made[i], DecoderFilter):
+                self.decoder_position[i] = len(decoders)
+                decoders.append(i)
+                hooks.append(_hook(previous, entries[i].phase))
+                previous = entries[i].phase
+        encoders: list[int] = []
+        for i in range(len(entries) - 1, -1, -1):
+            if isinstance(made[i], EncoderFilter):
+                self.encoder_position[i] = len(encoders)
+                encoders.append(i)
+        self.decoders = tuple(decoders)
+        self.encoders = tuple(encoders)
+        self.decoder_names = [plan.names[i] for i in decoders]
+        self.encoder_names = [plan.names[i] for i in encoders]
+        self.hooks = tuple(hooks) if plan.phased else None
+
+
+def _hook(previous: FilterPhase, phase: FilterPhase) -> int:
+    route = previous < FilterPhase.AFTER_ROUTE <= phase
+    host = previous < FilterPhase.AFTER_CHOOSE_HOST <= phase
+    return ROUTE_AND_HOST_HOOK if route and host else ROUTE_HOOK if route else HOST_HOOK if host else 0
 
 
 class FilterManagerOwner(Protocol):
@@ -107,13 +171,15 @@ class FilterManagerOwner(Protocol):
 class FilterCallbacksImpl:
     """The callbacks one filter of one stream gets."""
 
-    __slots__ = ("_manager", "name", "decoder_slot", "encoder_slot")
+    __slots__ = ("_manager", "_index")
 
-    def __init__(self, manager: FilterManager, name: str) -> None:
+    def __init__(self, manager: FilterManager, index: int) -> None:
         self._manager = manager
-        self.name = name
-        self.decoder_slot: Slot | None = None
-        self.encoder_slot: Slot | None = None
+        self._index = index  # the filter's entry in the plan
+
+    @property
+    def name(self) -> str:
+        return self._manager.plan.names[self._index]
 
     @property
     def stream_info(self) -> StreamInfo:
@@ -135,10 +201,12 @@ class FilterCallbacksImpl:
         return manager.owner.per_filter_config(manager.route, self.name if name is None else name)
 
     def continue_decoding(self) -> None:
-        self._manager.resume(self.decoder_slot, decoding=True)
+        manager = self._manager
+        manager.resume(manager.decoders, manager.layout.decoder_position[self._index])
 
     def continue_encoding(self) -> None:
-        self._manager.resume(self.encoder_slot, decoding=False)
+        manager = self._manager
+        manager.resume(manager.encoders, manager.layout.encoder_position[self._index])
 
     def send_local_reply(
         self, status: int, body: bytes = b"", flag: str | None = None, details: str = "",
@@ -147,62 +215,37 @@ class FilterCallbacksImpl:
         self._manager.send_local_reply(LocalReply(status, body, flag, details, headers))
 
 
-def _hook(previous: FilterPhase, phase: FilterPhase) -> int:
-    route = previous < FilterPhase.AFTER_ROUTE <= phase
-    host = previous < FilterPhase.AFTER_CHOOSE_HOST <= phase
-    return ROUTE_AND_HOST_HOOK if route and host else ROUTE_HOOK if route else HOST_HOOK if host else 0
-
-
 class FilterManager:
-    __slots__ = ("owner", "stream_info", "connection", "decoders", "encoders", "filters", "destroyed",
-                 "_route", "_route_resolved", "_local_reply", "_failed")
+    # per-stream state with its usual value (see filter_chain.py)
+    destroyed = False
+    _route: Route | None = None
+    _route_resolved = False
+    _local_reply: LocalReply | None = None
+    _failed: tuple[str, Exception] | None = None
 
     def __init__(
-        self, owner: FilterManagerOwner, entries: Sequence[FilterChainEntry], stream_info: StreamInfo,
+        self, owner: FilterManagerOwner, plan: FilterChainPlan, stream_info: StreamInfo,
         connection: ConnectionInfo, buffer_limit: int = DEFAULT_BUFFER_LIMIT,
     ) -> None:
         self.owner = owner
+        self.plan = plan
         self.stream_info = stream_info
         self.connection = connection
-        self.destroyed = False
-        self._route: Route | None = None
-        self._route_resolved = False
-        self._local_reply: LocalReply | None = None
-        self._failed: tuple[str, Exception] | None = None
-        self.filters: list[tuple[str, DecoderFilter | EncoderFilter]] = []
-        decoder_slots: list[Slot] = []
-        encoder_slots: list[Slot] = []
-        for entry in entries:
-            callbacks = FilterCallbacksImpl(self, entry.name)
+        made: list[DecoderFilter | EncoderFilter | None] = []
+        for index, entry in enumerate(plan.entries):
             try:
-                made = entry.config.create_filter(callbacks)
+                made.append(entry.config.create_filter(FilterCallbacksImpl(self, index)))
             except Exception as error:  # answered at the request headers, with the others destroyed
+                made.append(None)
                 if self._failed is None:
                     self._failed = (entry.name, error)
-                continue
-            self.filters.append((entry.name, made))
-            if isinstance(made, DecoderFilter):
-                callbacks.decoder_slot = Slot(made, callbacks, entry.phase)
-                decoder_slots.append(callbacks.decoder_slot)
-            if isinstance(made, EncoderFilter):
-                callbacks.encoder_slot = Slot(made, callbacks)
-                encoder_slots.append(callbacks.encoder_slot)
-        decoder_slots.sort(key=lambda slot: slot.phase)  # stable: configured order within a phase
-        previous = FilterPhase.BEFORE_ROUTE
-        for slot in decoder_slots:
-            slot.hook = _hook(previous, slot.phase)
-            previous = slot.phase
-        encoder_slots.reverse()
-        self.decoders = Chain(
-            decoder_slots, True, buffer_limit,
-            (self._decoded_headers, owner.on_decoded_data, owner.on_decoded_trailers),
-            owner.pause_reading, owner.resume_reading, self._run_hook, self._request_too_large, self._raised,
-        )
-        self.encoders = Chain(
-            encoder_slots, False, buffer_limit,
-            (self._encoded_headers, owner.on_encoded_data, owner.on_encoded_trailers),
-            owner.pause_upstream, owner.resume_upstream, self._run_hook, self._response_too_large, self._raised,
-        )
+        self.filters = made
+        layout = self.layout = plan.layout(made)
+        hooks = layout.hooks
+        self.decoders = Chain(self, [made[i] for i in layout.decoders], layout.decoder_names,
+                              None if hooks is None else list(hooks), True, buffer_limit)
+        self.encoders = Chain(self, [made[i] for i in layout.encoders], layout.encoder_names, None, False,
+                              buffer_limit)
 
     # --- from the downstream (request) ------------------------------------------------------
 
@@ -211,7 +254,7 @@ class FilterManager:
             return
         if self._failed is not None:
             name, error = self._failed
-            self._raised_named(name, error)
+            self.filter_raised(name, error)
             return
         self.decoders.headers(headers, end_stream)
 
@@ -254,17 +297,14 @@ class FilterManager:
 
     # --- continue, local replies, failures --------------------------------------------------
 
-    def resume(self, slot: Slot | None, decoding: bool) -> None:
+    def resume(self, chain: Chain, index: int) -> None:
         """A filter's continue: ignored unless that filter's side is stopped."""
-        if self.destroyed or slot is None:
+        if self.destroyed or index < 0 or chain.aborted:
             return
-        chain = self.decoders if decoding else self.encoders
-        if chain.aborted:
-            return
-        if slot.in_call:
-            slot.continue_pending = True  # honoured when its call returns STOP
-        elif slot.state != RUNNING:
-            chain.release(slot, True)
+        if chain.calling == index:
+            chain.continue_pending = True  # honoured when its call returns STOP
+        elif chain.stopped(index):
+            chain.release(index, True)
 
     def send_local_reply(self, reply: LocalReply) -> None:
         """Answer the stream locally (from a filter or from the owner, e.g. the router)."""
@@ -297,32 +337,22 @@ class FilterManager:
         if reply.body and not encoders.aborted and self._local_reply is reply:
             encoders.data(reply.body, True)
 
-    def _raised(self, slot: Slot, error: Exception) -> None:
-        self._raised_named(slot.callbacks.name, error)
-
-    def _raised_named(self, name: str, error: Exception) -> None:
+    def filter_raised(self, name: str, error: Exception) -> None:
         self.owner.on_filter_error(name, error)
         self.send_local_reply(LocalReply(500, b"", FILTER_FAILED, f"filter_raised[{name}]"))
 
-    def _request_too_large(self) -> None:
-        self.send_local_reply(LocalReply(413, b"Payload Too Large", REQUEST_ENTITY_TOO_LARGE,
-                                         "request_payload_too_large"))
+    def too_large(self, request: bool) -> None:
+        if request:
+            self.send_local_reply(LocalReply(413, b"Payload Too Large", REQUEST_ENTITY_TOO_LARGE,
+                                             "request_payload_too_large"))
+        else:
+            self.send_local_reply(LocalReply(500, b"Internal Server Error", None, "response_payload_too_large"))
 
-    def _response_too_large(self) -> None:
-        self.send_local_reply(LocalReply(500, b"Internal Server Error", None, "response_payload_too_large"))
-
-    def _run_hook(self, hook: int) -> None:
+    def run_hook(self, hook: int) -> None:
         if hook & ROUTE_HOOK:
             _ = self.route
         if hook & HOST_HOOK:
             self.owner.choose_host()
-
-    def _decoded_headers(self, headers: HeaderMap, end_stream: bool) -> None:
-        assert isinstance(headers, RequestHeaderMap)
-        self.owner.on_decoded_headers(headers, end_stream)
-
-    def _encoded_headers(self, headers: HeaderMap, end_stream: bool) -> None:
-        self.owner.on_encoded_headers(self.encoders.status, headers, end_stream)
 
     # --- end --------------------------------------------------------------------------------
 
@@ -333,8 +363,10 @@ class FilterManager:
         self.destroyed = True
         self.decoders.abort()
         self.encoders.abort()
-        for name, made in self.filters:
+        for entry_index, made in enumerate(self.filters):
+            if made is None:
+                continue
             try:
                 made.on_destroy()
             except Exception as error:
-                self.owner.on_filter_error(name, error)
+                self.owner.on_filter_error(self.plan.names[entry_index], error)

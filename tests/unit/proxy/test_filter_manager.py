@@ -534,6 +534,48 @@ def test_random_statuses_and_events_destroy_each_filter_once_and_hold_nothing(sc
     for name in harness.filters:
         assert harness.destroyed(name) == 1
     assert harness.manager.decoders.buffered == 0 and harness.manager.encoders.buffered == 0
-    assert all(not slot.held for slot in harness.manager.decoders.slots + harness.manager.encoders.slots)
+    assert harness.manager.decoders.stops is None and harness.manager.encoders.stops is None
     assert owner.reading_paused == owner.reading_resumed
     assert owner.upstream_paused == owner.upstream_resumed
+
+
+def test_a_plan_shared_by_streams_relearns_its_layout_when_a_config_makes_other_classes():
+    from pymosn.api.stream_info import StreamInfo
+    from pymosn.proxy.filter_manager import FilterChainEntry, FilterChainPlan, FilterManager
+    from tests.support.fakes import FakeOwner, fake_connection
+
+    class RequestSide(DecoderFilter):
+        def decode_headers(self, headers: RequestHeaderMap, end_stream: bool) -> FilterStatus:
+            headers.add(b"x-side", b"request")
+            return CONTINUE
+
+    class BothSides(StreamFilter):
+        def decode_headers(self, headers: RequestHeaderMap, end_stream: bool) -> FilterStatus:
+            headers.add(b"x-side", b"both")
+            return CONTINUE
+
+        def encode_headers(self, status: int, headers: HeaderMap, end_stream: bool) -> FilterStatus:
+            headers.add(b"x-side", b"both")
+            return CONTINUE
+
+    class Alternating:
+        def __init__(self) -> None:
+            self.made = 0
+
+        def create_filter(self, callbacks: FilterCallbacks) -> DecoderFilter:
+            self.made += 1
+            if self.made == 1:
+                raise RuntimeError("first stream fails")
+            return RequestSide() if self.made == 2 else BothSides()
+
+    plan = FilterChainPlan([FilterChainEntry("alt", Alternating())])
+    outcomes = []
+    for _ in range(3):
+        owner = FakeOwner()
+        manager = FilterManager(owner, plan, StreamInfo(), fake_connection())
+        manager.decode_headers(request_headers(), True)
+        manager.encode_headers(200, HeaderMap.of([]), True)
+        manager.destroy()
+        outcomes.append((owner.downstream_status(), [h.get(b"x-side") for _, h, _ in owner.upstream],
+                         owner.downstream[0][2].get(b"x-side")))
+    assert outcomes == [(500, [], None), (200, [b"request"], None), (200, [b"both"], b"both")]
