@@ -227,6 +227,8 @@ class Chain:
             self._keep(index, tentative)
             self._stop(index, item, status)
             for later, _ in pending[position + 1:]:
+                if self.aborted:  # the buffer went over the limit: the stream was answered
+                    return
                 self._hold(index, later)
             break
         else:

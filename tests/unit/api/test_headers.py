@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pymosn.api.headers import HeaderMap, RequestHeaderMap
 
@@ -103,3 +105,46 @@ def test_pseudo_headers_cannot_be_added_removed_or_invented():
         headers.set(b":status", b"200")
     assert headers.remove(b":authority") == 1
     assert headers.get(b":authority") is None
+
+
+_NAMES = st.sampled_from([b"a", b"b", b"c"])
+_OPS = st.lists(st.tuples(st.sampled_from(["add", "set", "append", "remove"]), _NAMES,
+                          st.sampled_from([b"1", b"2", b"3"])), max_size=12)
+
+
+@given(initial=st.lists(st.tuples(_NAMES, st.sampled_from([b"x", b"y"])), max_size=6), ops=_OPS)
+def test_writes_behave_like_a_list_of_pairs_and_never_touch_the_codecs_lists(initial, ops):
+    pairs = list(initial)
+    lower = [name for name, _ in pairs]
+    original = (list(pairs), list(lower))
+    headers = HeaderMap(pairs, lower)
+    model = list(pairs)
+    for op, name, value in ops:
+        if op == "add":
+            headers.add(name, value)
+            model.append((name, value))
+        elif op == "set":
+            headers.set(name, value)
+            at = [i for i, (n, _) in enumerate(model) if n == name]
+            if at:
+                model[at[0]] = (name, value)
+                model = [p for i, p in enumerate(model) if i == at[0] or p[0] != name]
+            else:
+                model.append((name, value))
+        elif op == "append":
+            current = next((v for n, v in model if n == name), None)
+            headers.append(name, value)
+            joined = value if current is None else current + b"," + value
+            at = [i for i, (n, _) in enumerate(model) if n == name]
+            if at:
+                model[at[0]] = (name, joined)
+                model = [p for i, p in enumerate(model) if i == at[0] or p[0] != name]
+            else:
+                model.append((name, joined))
+        else:
+            assert headers.remove(name) == sum(1 for n, _ in model if n == name)
+            model = [p for p in model if p[0] != name]
+    assert headers.pairs() == model and list(headers) == model and len(headers) == len(model)
+    for name in (b"a", b"b", b"c"):
+        assert headers.get_all(name) == [v for n, v in model if n == name]
+    assert (pairs, lower) == original

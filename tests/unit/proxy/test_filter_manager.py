@@ -579,3 +579,38 @@ def test_a_plan_shared_by_streams_relearns_its_layout_when_a_config_makes_other_
         outcomes.append((owner.downstream_status(), [h.get(b"x-side") for _, h, _ in owner.upstream],
                          owner.downstream[0][2].get(b"x-side")))
     assert outcomes == [(500, [], None), (200, [b"request"], None), (200, [b"both"], b"both")]
+
+
+def test_buffering_over_the_limit_while_replaying_held_chunks_answers_413_once():
+    # found by the random test: the 413 came while the chunks held by a STOP were replayed
+    harness = FilterHarness(("wait", scripted(decode_headers=STOP, decode_data=STOP_AND_BUFFER)), buffer_limit=4)
+    harness.request(request_headers())
+    harness.request_data(b"chunk", False)
+    harness.request_data(b"chunk", False)
+    assert harness.owner.reading_paused == 1
+    harness.callbacks["wait"].continue_decoding()
+    assert [r.status for r in harness.owner.local_replies] == [413]
+    assert harness.owner.reading_resumed == 1 and harness.manager.decoders.buffered == 0
+    assert harness.owner.upstream == []
+
+
+def test_a_local_reply_while_reading_is_paused_releases_the_back_pressure():
+    harness = FilterHarness(("wait", scripted(decode_headers=STOP)), buffer_limit=2)
+    harness.request(request_headers())
+    harness.request_data(b"held", False)
+    assert harness.owner.reading_paused == 1
+    harness.callbacks["wait"].send_local_reply(503, b"", "UH", "no_healthy_upstream")
+    assert harness.owner.reading_resumed == 1
+    assert harness.owner.downstream_status() == 503
+
+
+def test_the_owners_own_local_reply_runs_through_the_encoder_filters():
+    from pymosn.proxy.filter_manager import LocalReply
+
+    harness = FilterHarness(("a", scripted()))
+    harness.request(request_headers(), end_stream=True)
+    harness.manager.send_local_reply(LocalReply(504, b"upstream request timeout", "UT", "upstream_response_timeout"))
+    assert harness.statuses("a")[-2:] == [("encode_headers", CONTINUE), ("encode_data", CONTINUE)]
+    assert harness.owner.downstream_body() == b"upstream request timeout"
+    harness.response(200, end_stream=True)  # a late upstream response is dropped
+    assert len(harness.owner.downstream) == 2
