@@ -449,7 +449,7 @@ def test_nothing_runs_after_destroy():
 
 _STATUS = st.sampled_from([CONTINUE, CONTINUE, STOP, STOP_AND_BUFFER, "reply", "raise"])
 _EVENTS = st.lists(st.sampled_from(["data", "data_end", "trailers", "continue", "response", "response_data",
-                                    "response_end", "encode_continue"]), max_size=12)
+                                    "response_end", "response_trailers", "encode_continue"]), max_size=12)
 
 
 def _step(choice: Any) -> Step:
@@ -480,7 +480,8 @@ def _prefixes(events: list[str]) -> set[bytes]:
 @given(
     scripts=st.lists(st.fixed_dictionaries({
         call: st.lists(_STATUS, min_size=1, max_size=3)
-        for call in ("decode_headers", "decode_data", "decode_trailers", "encode_headers", "encode_data")
+        for call in ("decode_headers", "decode_data", "decode_trailers", "encode_headers", "encode_data",
+                     "encode_trailers")
     }), min_size=1, max_size=4),
     phases=st.lists(st.sampled_from(list(FilterPhase)), min_size=4, max_size=4),
     events=_EVENTS,
@@ -514,6 +515,9 @@ def test_random_statuses_and_events_destroy_each_filter_once_and_hold_nothing(sc
         elif event == "response_end" and harness.manager.encoders.headers_entered and not response_ended:
             harness.response_data(b"end", True)
             response_ended = True
+        elif event == "response_trailers" and harness.manager.encoders.headers_entered and not response_ended:
+            harness.response_trailers([(b"grpc-status", b"0")])
+            response_ended = True
     owner = harness.owner
     # what reached each side is a well-formed prefix of the message, in order
     for side in (owner.upstream, owner.downstream):
@@ -523,6 +527,9 @@ def test_random_statuses_and_events_destroy_each_filter_once_and_hold_nothing(sc
         assert all(not item[-1] for item in side[:-1])  # nothing after an end of stream
     if not owner.local_replies and not owner.resets:
         assert owner.upstream_body() in _prefixes(events)
+    if owner.local_replies and not harness.manager.encoders.stops:
+        # a local reply no encoder filter is holding reached the downstream (or reset it)
+        assert any(item[0] == "headers" for item in owner.downstream) or owner.resets
     # each filter saw its request in order: headers first, nothing after trailers
     for made in harness.filters.values():
         assert isinstance(made, Scripted)
