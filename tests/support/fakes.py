@@ -150,6 +150,9 @@ class FakeOwner:
 
     # --- reading what happened --------------------------------------------------------------
 
+    def upstream_kinds(self) -> list[str]:
+        return [item[0] for item in self.upstream]
+
     def upstream_body(self) -> bytes:
         return b"".join(item[1] for item in self.upstream if item[0] == "data")
 
