@@ -9,12 +9,12 @@ raise...); calls without a script CONTINUE. `seen` records (call, first argument
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeAlias
 
 from pymosn.api.headers import HeaderMap, RequestHeaderMap
 from pymosn.api.stream_filter import CONTINUE, STOP, FilterCallbacks, FilterStatus, StreamFilter
 
-Step = FilterStatus | Callable[..., FilterStatus]
+Step: TypeAlias = FilterStatus | Callable[..., FilterStatus]
 
 
 class Scripted(StreamFilter):
