@@ -263,10 +263,13 @@ class TcpProxyConfig(Model):
 
 
 class NetworkFilter(Model):
-    """`type` names a registered network filter; `config` is decoded by that filter's factory."""
+    """`type` names a registered network filter (config/registries.py). `config` is read as a
+    JSON object and decoded once, at load, into that filter's config Struct (ProxyConfig,
+    TcpProxyConfig, a plugin's type); only connection_manager, lifted out of the chain at load,
+    and filters of no config type keep the object as written."""
 
     type: str
-    config: dict[str, Any] = {}
+    config: msgspec.Struct | dict[str, Any] = {}
 
 
 class StreamFilter(Model):

@@ -23,18 +23,18 @@ from pymosn.config.issues import INVALID, child, item, known_values_message
 from pymosn.config.mosn_filters import other_listener_filter, stream_filter
 from pymosn.config.protocols import AUTO, HTTP1, HTTP2, X, check_protocol
 from pymosn.config.proxy_rules import proxy_config
+from pymosn.config.registries import LOAD_BALANCERS, NETWORK_FILTERS
 from pymosn.config.walker import Rule, Walker
 
-IMPLEMENTED_LB_TYPES = frozenset({"LB_RANDOM", "LB_ROUNDROBIN", "LB_WEIGHTED_ROUNDROBIN", "LB_ORIGINAL_DST"})
-MOSN_LB_TYPES = IMPLEMENTED_LB_TYPES | {
-    "LB_LEAST_REQUEST", "LB_MAGLEV", "LB_REQUEST_ROUNDROBIN", "LB_LEAST_CONNECTION",
+ORIGINAL_DST_LB = "LB_ORIGINAL_DST"  # an ORIGINAL_DST cluster's, not a registered balancer
+MOSN_LB_TYPES = frozenset({
+    "LB_RANDOM", "LB_ROUNDROBIN", "LB_WEIGHTED_ROUNDROBIN", ORIGINAL_DST_LB, "LB_LEAST_REQUEST", "LB_MAGLEV", "LB_REQUEST_ROUNDROBIN", "LB_LEAST_CONNECTION",
     "LB_PEAK_EWMA",
-}
+})
 IMPLEMENTED_CLUSTER_TYPES = frozenset({"SIMPLE", "STATIC", "ORIGINAL_DST"})
 MOSN_CLUSTER_TYPES = IMPLEMENTED_CLUSTER_TYPES | {"DYNAMIC", "EDS", "STRICT_DNS"}
-NETWORK_FILTER_CONFIGS: dict[str, type] = {"proxy": model.ProxyConfig, "tcp_proxy": model.TcpProxyConfig}
-IMPLEMENTED_NETWORK_FILTERS = frozenset(NETWORK_FILTER_CONFIGS)
-MOSN_NETWORK_FILTERS = IMPLEMENTED_NETWORK_FILTERS | {"udp_proxy", "fault_inject", "grpc", "tunnel"}
+# MOSN's network filters pymosn does not register (yet); the registered ones come from NETWORK_FILTERS
+MOSN_NETWORK_FILTERS = frozenset({"udp_proxy", "fault_inject", "grpc", "tunnel"})
 REDIRECT_CODES = (301, 302, 303, 307, 308)
 LOG_LEVELS = frozenset({"TRACE", "DEBUG", "INFO", "WARN", "WARNING", "ERROR", "CRITICAL", "FATAL"})
 
@@ -154,21 +154,30 @@ def filter_chain_match(obj: model.FilterChainMatch, path: str, walker: Walker) -
 
 
 def network_filter(obj: model.NetworkFilter, path: str, walker: Walker) -> model.NetworkFilter:
-    """Decode a proxy filter's config now, so its errors carry their full paths, and store it normalized."""
+    """Decode a filter's config now, once, into its registered Struct type, so its errors carry
+    their full paths and the filter's factory gets the typed config."""
     if obj.type == CONNECTION_MANAGER:
         return obj  # its routes are lifted by the server's rule
-    if obj.type not in IMPLEMENTED_NETWORK_FILTERS:
-        known = ", ".join(sorted(IMPLEMENTED_NETWORK_FILTERS))
+    declaration = NETWORK_FILTERS.find(obj.type)
+    if declaration is None:
+        known = ", ".join(sorted(NETWORK_FILTERS.names()))
         if obj.type in MOSN_NETWORK_FILTERS:
             message = f"network filter {obj.type!r} is not implemented by pymosn yet; known: {known}"
         else:
             message = f"unknown network filter {obj.type!r}; known: {known}"
         walker.log.error(child(path, "type"), message)
         return obj
-    decoded = walker.struct(obj.config, NETWORK_FILTER_CONFIGS[obj.type], child(path, "config"))
+    if declaration.config_type is None:
+        if obj.config:
+            walker.log.error(child(path, "config"), f"network filter {obj.type!r} takes no config")
+        return obj
+    raw = obj.config
+    if isinstance(raw, msgspec.Struct):  # already decoded (a config built in code)
+        raw = msgspec.to_builtins(raw)
+    decoded = walker.struct(raw, declaration.config_type, child(path, "config"))
     if decoded is INVALID:
         return obj
-    return msgspec.structs.replace(obj, config=msgspec.to_builtins(decoded))
+    return msgspec.structs.replace(obj, config=decoded)
 
 
 def http2_protocol_options(obj: model.Http2ProtocolOptions, path: str, walker: Walker) -> model.Http2ProtocolOptions:
@@ -403,13 +412,14 @@ def cluster(obj: model.Cluster, path: str, walker: Walker) -> model.Cluster:
     obj = msgspec.structs.replace(obj, type=obj.type or "SIMPLE", lb_type=obj.lb_type or "LB_ROUNDROBIN")
     _check_name(walker, "cluster type", obj.type, IMPLEMENTED_CLUSTER_TYPES, MOSN_CLUSTER_TYPES,
                 child(path, "type"))
-    _check_name(walker, "lb_type", obj.lb_type, IMPLEMENTED_LB_TYPES, MOSN_LB_TYPES, child(path, "lb_type"))
+    _check_name(walker, "lb_type", obj.lb_type, frozenset({*LOAD_BALANCERS.names(), ORIGINAL_DST_LB}),
+                MOSN_LB_TYPES, child(path, "lb_type"))
     if obj.type == "ORIGINAL_DST":
         if obj.hosts:
             walker.log.error(child(path, "hosts"), "an ORIGINAL_DST cluster takes its hosts from each connection's "
                                                    "original destination; it lists none")
         obj = msgspec.structs.replace(obj, lb_type="LB_ORIGINAL_DST")  # the only balancer that fits
-    elif obj.lb_type == "LB_ORIGINAL_DST":
+    elif obj.lb_type == ORIGINAL_DST_LB:
         walker.log.error(child(path, "lb_type"), "LB_ORIGINAL_DST needs cluster type ORIGINAL_DST")
     if obj.upstream_protocol:
         obj = msgspec.structs.replace(obj, upstream_protocol=_cluster_protocol(obj, path, walker))
