@@ -1,0 +1,170 @@
+"""The typed extension registry: names and type URLs are unique per kind, unknown names list the
+known ones, plugins come from entry points (broken ones are skipped, built-ins cannot be
+replaced), and a registered network filter's config is decoded once at load into its Struct."""
+
+from __future__ import annotations
+
+import logging
+from importlib.metadata import EntryPoint
+from typing import Any
+
+import msgspec
+import pytest
+
+import pymosn.filter.registry  # noqa: F401 - binds the built-in network filters
+import pymosn.upstream.load_balancer  # noqa: F401 - binds the built-in balancers
+from pymosn.api import registry as api_registry
+from pymosn.api.registry import DuplicateExtension, Registry, UnboundExtension, UnknownExtension
+from pymosn.config import model, registries, rules
+from pymosn.config.loader import load_config_dict
+
+from .configs import errors, listener, minimal
+
+GROUP = "pymosn.test_extensions"
+CHAIN = "$.servers[0].listeners[0].filter_chains[0].filters"
+
+
+class QuotaConfig(msgspec.Struct, forbid_unknown_fields=True):
+    limit: int
+    label: str = ""
+
+
+class QuotaFilter:
+    """A plugin network filter's factory: the config type it takes rides on the class."""
+
+    config_type = QuotaConfig
+    type_url = "acme.filters.network.quota.v1.Quota"
+
+    def __init__(self, config: QuotaConfig, ctx: Any) -> None:
+        self.config = config
+
+
+class NotAStructConfig:
+    config_type = dict
+
+
+def _entry_point(name: str, attr: str) -> EntryPoint:
+    return EntryPoint(name, f"{__name__}:{attr}", GROUP)
+
+
+def _network_filters() -> Registry[Any]:
+    """A fresh registry holding the built-in declarations, as config/registries.py makes them."""
+    fresh: Registry[Any] = Registry("network filter", GROUP)
+    for name in registries.NETWORK_FILTERS.names():
+        declared = registries.NETWORK_FILTERS.get(name)
+        fresh.register(name, registries.NETWORK_FILTERS.factory(name), type_url=declared.type_url,
+                       config_type=declared.config_type)
+    return fresh
+
+
+def test_a_name_registered_twice_is_a_typed_error():
+    kind: Registry[int] = Registry("thing", GROUP)
+    kind.register("a", 1)
+    with pytest.raises(DuplicateExtension) as raised:
+        kind.register("a", 2)
+    assert (raised.value.kind, raised.value.name, raised.value.type_url) == ("thing", "a", "")
+    assert kind.factory("a") == 1
+    with pytest.raises(DuplicateExtension):
+        kind.bind("a", 3)  # a declared name binds once
+
+
+def test_a_type_url_registered_twice_is_a_typed_error_naming_its_holder():
+    kind: Registry[int] = Registry("thing", GROUP)
+    kind.register("a", 1, type_url="acme.v1.A")
+    with pytest.raises(DuplicateExtension) as raised:
+        kind.register("b", 2, type_url="acme.v1.A")
+    assert (raised.value.name, raised.value.type_url, raised.value.holder) == ("b", "acme.v1.A", "a")
+    assert kind.names() == ("a",)
+    assert kind.by_type_url("acme.v1.A") == kind.get("a")
+
+
+def test_an_unknown_name_lists_the_known_ones():
+    kind: Registry[int] = Registry("thing", GROUP)
+    kind.register("b", 1)
+    kind.register("a", 2)
+    with pytest.raises(UnknownExtension) as raised:
+        kind.get("c")
+    assert raised.value.known == ("b", "a")
+    assert kind.find("c") is None
+    with pytest.raises(UnknownExtension):
+        kind.bind("c", 3)
+
+
+def test_a_declared_name_without_a_factory_is_a_pymosn_bug_not_a_config_error():
+    kind: Registry[int] = Registry("thing", GROUP)
+    kind.declare("a")
+    assert kind.unbound() == ("a",)
+    with pytest.raises(UnboundExtension):
+        kind.factory("a")
+
+
+def test_every_declared_built_in_is_bound_once_its_layer_is_imported():
+    assert registries.NETWORK_FILTERS.unbound() == ()
+    assert registries.LOAD_BALANCERS.unbound() == ()
+
+
+def test_case_insensitive_kinds_find_mosns_spellings():
+    kind: Registry[int] = Registry("codec", GROUP, case_insensitive=True)
+    kind.register("bolt", 1)
+    assert kind.get("Bolt").name == "bolt"
+    with pytest.raises(DuplicateExtension):
+        kind.register("BOLT", 2)
+
+
+def test_entry_points_load_once_and_broken_or_clashing_plugins_are_skipped(monkeypatch, caplog):
+    calls = []
+
+    def fake_entry_points(group: str) -> list[EntryPoint]:
+        calls.append(group)
+        return [
+            _entry_point("quota", "QuotaFilter"),
+            _entry_point("proxy", "QuotaFilter"),  # cannot replace the built-in
+            EntryPoint("missing", "no_such_module_for_pymosn:Filter", GROUP),
+            _entry_point("bad_config", "NotAStructConfig"),
+            _entry_point("same_url", "QuotaFilter"),  # its type URL is quota's
+        ]
+
+    kind = _network_filters()
+    monkeypatch.setattr(api_registry, "entry_points", fake_entry_points)
+    with caplog.at_level(logging.ERROR, logger="pymosn.extensions"):
+        assert kind.names() == ("proxy", "tcp_proxy", "quota")
+        assert kind.names() == ("proxy", "tcp_proxy", "quota")
+    assert calls == [GROUP]
+    assert kind.factory("quota") is QuotaFilter
+    assert kind.factory("proxy") is registries.NETWORK_FILTERS.factory("proxy")
+    assert kind.get("quota").config_type is QuotaConfig and not kind.get("quota").builtin
+    assert kind.by_type_url(QuotaFilter.type_url) == kind.get("quota")
+    skipped = sorted(r.getMessage().split(" ")[3] for r in caplog.records)
+    assert skipped == ["bad_config", "missing", "proxy", "same_url"]
+
+
+@pytest.fixture
+def quota_registered(monkeypatch):
+    kind = _network_filters()
+    kind.register("quota", QuotaFilter, type_url=QuotaFilter.type_url, config_type=QuotaConfig, builtin=False)
+    monkeypatch.setattr(rules, "NETWORK_FILTERS", kind)
+    return kind
+
+
+def _with_quota(config: object) -> dict:
+    raw = minimal()
+    chain = listener(raw)["filter_chains"][0]
+    chain["filters"].insert(0, {"type": "quota", "config": config})
+    return raw
+
+
+def test_a_plugin_name_is_known_to_the_config_and_its_config_decoded_once(quota_registered):
+    loaded = load_config_dict(_with_quota({"limit": 3})).config
+    quota, proxy = loaded.servers[0].listeners[0].filter_chains[0].filters
+    assert quota.config == QuotaConfig(limit=3)
+    assert isinstance(proxy.config, model.ProxyConfig)
+
+
+def test_a_plugin_config_error_names_its_path(quota_registered):
+    assert errors(_with_quota({"limit": "3"})) == [f"{CHAIN}[0].config.limit: expected int, got str"]
+
+
+def test_an_unknown_network_filter_lists_the_registered_ones(quota_registered):
+    raw = minimal()
+    listener(raw)["filter_chains"][0]["filters"][0]["type"] = "quotaa"
+    assert errors(raw) == [f"{CHAIN}[0].type: unknown network filter 'quotaa'; known: proxy, quota, tcp_proxy"]
