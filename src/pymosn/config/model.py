@@ -335,11 +335,18 @@ class AccessLog(Model):
     log_format: str = ""  # empty = the default format
 
 
+class OriginalDstFilterConfig(Model):
+    """MOSN's original_dst listener filter: how connections were intercepted."""
+
+    type: str = ""  # "redirect" | "tproxy"; unset means redirect, as in MOSN
+
+
 class ListenerFilter(Model):
-    """A MOSN listener filter; pymosn implements `original_dst` ({"type": "redirect"|"tproxy"})."""
+    """A MOSN listener filter; pymosn implements `original_dst`. `config` is decoded at load into
+    the filter's registered config Struct (config/registries.py), like a network filter's."""
 
     type: str
-    config: dict[str, Any] = {}
+    config: msgspec.Struct | dict[str, Any] = {}
 
 
 class Listener(Model):

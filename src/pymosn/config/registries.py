@@ -34,7 +34,8 @@ NETWORK_FILTERS.declare(
 NETWORK_FILTERS.declare(
     "tcp_proxy", config_type=model.TcpProxyConfig, type_url="envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy")
 
-LISTENER_FILTERS.declare("original_dst", type_url="envoy.extensions.filters.listener.original_dst.v3.OriginalDst")
+LISTENER_FILTERS.declare("original_dst", config_type=model.OriginalDstFilterConfig,
+                         type_url="envoy.extensions.filters.listener.original_dst.v3.OriginalDst")
 
 # LB_ORIGINAL_DST is not a balancer: an ORIGINAL_DST cluster picks each connection's own
 # destination (upstream/original_dst.py), so config/rules.py knows that name itself.

@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from pymosn.api.registry import Declaration
 from pymosn.config import model
 from pymosn.config.connection_manager import CONNECTION_MANAGER, lift_connection_managers
 from pymosn.config.filter_chain_match import TRANSPORT_PROTOCOLS, combinations, match_keys
@@ -23,7 +24,7 @@ from pymosn.config.issues import INVALID, child, item, known_values_message
 from pymosn.config.mosn_filters import other_listener_filter, stream_filter
 from pymosn.config.protocols import AUTO, HTTP1, HTTP2, X, check_protocol
 from pymosn.config.proxy_rules import proxy_config
-from pymosn.config.registries import LOAD_BALANCERS, NETWORK_FILTERS
+from pymosn.config.registries import LISTENER_FILTERS, LOAD_BALANCERS, NETWORK_FILTERS
 from pymosn.config.walker import Rule, Walker
 
 ORIGINAL_DST_LB = "LB_ORIGINAL_DST"  # an ORIGINAL_DST cluster's, not a registered balancer
@@ -85,13 +86,10 @@ def server(obj: model.Server, path: str, walker: Walker) -> model.Server:
 def listener(obj: model.Listener, path: str, walker: Walker) -> model.Listener:
     _require_non_empty(walker, obj.name, child(path, "name"))
     mode = obj.use_original_dst
-    for index, listener_filter in enumerate(obj.listener_filters):
-        where = item(child(path, "listener_filters"), index)
-        if listener_filter.type != "original_dst":
-            other_listener_filter(walker, listener_filter.type, where)
-            continue
-        # MOSN's newer spelling of use_original_dst; an unset type means redirect, as in MOSN
-        mode = mode or str(listener_filter.config.get("type") or "redirect")
+    for listener_filter in obj.listener_filters:
+        if isinstance(listener_filter.config, model.OriginalDstFilterConfig):
+            # MOSN's newer spelling of use_original_dst; an unset type means redirect, as in MOSN
+            mode = mode or listener_filter.config.type or "redirect"
     if mode and mode.lower() not in ("redirect", "tproxy"):
         walker.log.error(child(path, "use_original_dst"), f"must be redirect or tproxy, got {mode!r}")
     obj = msgspec.structs.replace(obj, use_original_dst=mode.lower())
@@ -153,6 +151,35 @@ def filter_chain_match(obj: model.FilterChainMatch, path: str, walker: Walker) -
     return obj
 
 
+def listener_filter(obj: model.ListenerFilter, path: str, walker: Walker) -> model.ListenerFilter:
+    """Decode a built-in listener filter's config into its registered Struct. The listener runs
+    these itself; there is no listener-filter API a plugin could implement yet."""
+    declaration = LISTENER_FILTERS.find(obj.type)
+    if declaration is None:
+        other_listener_filter(walker, obj.type, path)
+        return obj
+    if not declaration.builtin:
+        walker.log.error(path, f"listener filter {obj.type!r} is a plugin, and pymosn's listeners run only their "
+                               "built-in filters; refusing to run without it, as it may refuse connections")
+        return obj
+    return _decoded_config(obj, LISTENER_FILTERS.kind, declaration, path, walker)
+
+
+def _decoded_config(obj: Any, kind: str, declaration: Declaration, path: str, walker: Walker) -> Any:
+    """`obj` (a filter entry) with its config decoded into the declared Struct, once."""
+    if declaration.config_type is None:
+        if obj.config:
+            walker.log.error(child(path, "config"), f"{kind} {declaration.name!r} takes no config")
+        return obj
+    raw = obj.config
+    if isinstance(raw, msgspec.Struct):  # already decoded (a config built in code)
+        raw = msgspec.to_builtins(raw)
+    decoded = walker.struct(raw, declaration.config_type, child(path, "config"))
+    if decoded is INVALID:
+        return obj
+    return msgspec.structs.replace(obj, config=decoded)
+
+
 def network_filter(obj: model.NetworkFilter, path: str, walker: Walker) -> model.NetworkFilter:
     """Decode a filter's config now, once, into its registered Struct type, so its errors carry
     their full paths and the filter's factory gets the typed config."""
@@ -167,17 +194,7 @@ def network_filter(obj: model.NetworkFilter, path: str, walker: Walker) -> model
             message = f"unknown network filter {obj.type!r}; known: {known}"
         walker.log.error(child(path, "type"), message)
         return obj
-    if declaration.config_type is None:
-        if obj.config:
-            walker.log.error(child(path, "config"), f"network filter {obj.type!r} takes no config")
-        return obj
-    raw = obj.config
-    if isinstance(raw, msgspec.Struct):  # already decoded (a config built in code)
-        raw = msgspec.to_builtins(raw)
-    decoded = walker.struct(raw, declaration.config_type, child(path, "config"))
-    if decoded is INVALID:
-        return obj
-    return msgspec.structs.replace(obj, config=decoded)
+    return _decoded_config(obj, NETWORK_FILTERS.kind, declaration, path, walker)
 
 
 def http2_protocol_options(obj: model.Http2ProtocolOptions, path: str, walker: Walker) -> model.Http2ProtocolOptions:
@@ -505,6 +522,7 @@ def build_rules() -> dict[type, list[Rule]]:
         model.Server: [server, lift_connection_managers],
         model.Listener: [listener],
         model.NetworkFilter: [network_filter],
+        model.ListenerFilter: [listener_filter],
         model.StreamFilter: [stream_filter],
         model.ProxyConfig: [proxy_config, proxy_header_limits],
         model.Http1ProtocolOptions: [http1_protocol_options],

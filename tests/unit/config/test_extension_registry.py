@@ -168,3 +168,31 @@ def test_an_unknown_network_filter_lists_the_registered_ones(quota_registered):
     raw = minimal()
     listener(raw)["filter_chains"][0]["filters"][0]["type"] = "quotaa"
     assert errors(raw) == [f"{CHAIN}[0].type: unknown network filter 'quotaa'; known: proxy, quota, tcp_proxy"]
+
+
+LISTENER_FILTER = "$.servers[0].listeners[0].listener_filters[0]"
+
+
+def _with_listener_filter(entry: dict) -> dict:
+    raw = minimal()
+    listener(raw)["listener_filters"] = [entry]
+    return raw
+
+
+def test_original_dst_listener_filter_config_is_decoded_with_paths():
+    loaded = load_config_dict(_with_listener_filter({"type": "original_dst", "config": {"type": "tproxy"}})).config
+    (lst,) = loaded.servers[0].listeners
+    assert lst.listener_filters[0].config == model.OriginalDstFilterConfig(type="tproxy")
+    assert lst.use_original_dst == "tproxy"
+    assert errors(_with_listener_filter({"type": "original_dst", "config": {"type": 1}})) == [
+        f"{LISTENER_FILTER}.config.type: expected str, got int"]
+
+
+def test_a_plugin_listener_filter_is_known_but_refused(monkeypatch):
+    kind: Registry[Any] = Registry("listener filter", GROUP)
+    kind.declare("original_dst", config_type=model.OriginalDstFilterConfig)
+    kind.register("acme_proxy_protocol", QuotaFilter, builtin=False)
+    monkeypatch.setattr(rules, "LISTENER_FILTERS", kind)
+    assert errors(_with_listener_filter({"type": "acme_proxy_protocol"})) == [
+        f"{LISTENER_FILTER}: listener filter 'acme_proxy_protocol' is a plugin, and pymosn's listeners run only "
+        "their built-in filters; refusing to run without it, as it may refuse connections"]
