@@ -17,6 +17,7 @@ from pymosn.api import registry as api_registry
 from pymosn.api.registry import DuplicateExtension, Registry, UnboundExtension, UnknownExtension
 from pymosn.config import model, registries, rules
 from pymosn.config.loader import load_config_dict
+from tests.support import envoy_bootstraps as envoy
 
 from .configs import errors, listener, minimal
 
@@ -196,3 +197,18 @@ def test_a_plugin_listener_filter_is_known_but_refused(monkeypatch):
     assert errors(_with_listener_filter({"type": "acme_proxy_protocol"})) == [
         f"{LISTENER_FILTER}: listener filter 'acme_proxy_protocol' is a plugin, and pymosn's listeners run only "
         "their built-in filters; refusing to run without it, as it may refuse connections"]
+
+
+def _envoy_quota(config: dict) -> dict:
+    quota = {"name": "acme.quota", "typed_config": {"@type": f"type.googleapis.com/{QuotaFilter.type_url}", **config}}
+    return envoy.bootstrap(envoy.listener(quota, envoy.hcm()))
+
+
+def test_an_envoy_filter_finds_a_plugin_by_its_type_url(monkeypatch, quota_registered):
+    import pymosn.config.envoy.listeners as envoy_listeners
+
+    monkeypatch.setattr(envoy_listeners, "NETWORK_FILTERS", quota_registered)
+    quota, proxy = envoy.first_listener(envoy.load(_envoy_quota({"limit": 5}))).filter_chains[0].filters
+    assert (quota.type, quota.config) == ("quota", QuotaConfig(limit=5))
+    assert envoy.errors(_envoy_quota({"limit": "5"})) == [
+        f"{envoy.L0}.filter_chains[0].filters[0].typed_config.limit: expected int, got str"]
