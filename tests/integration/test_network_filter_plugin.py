@@ -13,6 +13,7 @@ import textwrap
 
 import httpx
 
+from tests.support.admin import wait_for, wait_stats
 from tests.support.proxy import Pymosn, free_port, simple_config
 
 PLUGIN = textwrap.dedent(
@@ -45,6 +46,34 @@ PLUGIN = textwrap.dedent(
             return FilterStatus.CONTINUE
 
 
+    class TaggedSinkConfig(msgspec.Struct, forbid_unknown_fields=True):
+        path: str
+        tag: str
+
+
+    class TaggedSink:
+        """An access-log sink plugin: each line, prefixed with a tag, written at once."""
+
+        config_type = TaggedSinkConfig
+
+        def __init__(self, log):
+            self.file = open(log.config.path, "a", encoding="utf-8")
+            self.tag = log.config.tag
+
+        def write(self, line):
+            self.file.write(f"{self.tag} {line}")
+            self.file.flush()
+
+        def flush(self):
+            self.file.flush()
+
+        def reopen(self):
+            pass
+
+        def close(self):
+            self.file.close()
+
+
     class Gate:
         """Closes a connection whose first bytes start with a configured prefix."""
 
@@ -65,7 +94,8 @@ def _install(root) -> None:
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-gate\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text(
-        "[pymosn.network_filters]\nacme_gate = acme_gate:Gate\nacme_broken = acme_gate_missing:Gate\n")
+        "[pymosn.network_filters]\nacme_gate = acme_gate:Gate\nacme_broken = acme_gate_missing:Gate\n"
+        "[pymosn.access_log_sinks]\nacme_tagged = acme_gate:TaggedSink\n")
 
 
 def _config(port: int, origin_port: int, gate: dict, admin_port: int | None = None) -> dict:
@@ -92,6 +122,22 @@ def test_a_plugin_network_filter_runs_in_front_of_the_proxy(tmp_path, monkeypatc
             sock.sendall(b"DELETE /x HTTP/1.1\r\nHost: a\r\n\r\n")
             assert sock.recv(1024) == b""  # closed by the plugin, never proxied
         assert httpx.get(f"http://127.0.0.1:{port}/still", timeout=10).status_code == 200
+
+
+def test_a_plugin_access_log_sink_gets_one_line_per_request(tmp_path, monkeypatch, origin):
+    _with_plugin(tmp_path, monkeypatch)
+    port, admin = free_port(), free_port()
+    log = tmp_path / "tagged.log"
+    config = simple_config(port, [origin.port], admin_port=admin)
+    config["servers"][0]["listeners"][0]["access_logs"] = [
+        {"sink": "acme_tagged", "config": {"path": str(log), "tag": "acme"}, "log_format": "%RESPONSE_CODE%"}]
+    with Pymosn(config, tmp_path, port):
+        assert httpx.get(f"http://127.0.0.1:{port}/a", timeout=10).status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{port}/b", timeout=10).status_code == 200
+        wait_for(lambda: log.exists() and len(log.read_text().splitlines()) >= 2)
+        assert log.read_text().splitlines() == ["acme 200", "acme 200"]
+        wait_stats(admin, {"http.ingress.downstream_rq_active": 0, "cluster.origin.upstream_rq_active": 0,
+                           "http.ingress.downstream_rq_2xx": 2})
 
 
 def _validate(tmp_path, config: dict) -> subprocess.CompletedProcess:

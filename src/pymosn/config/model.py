@@ -333,6 +333,10 @@ class FilterChain(Model):
 class AccessLog(Model):
     log_path: str = ""  # "stdout", "stderr" or a file path
     log_format: str = ""  # empty = the default format
+    # pymosn's: a registered access-log sink other than MOSN's file one (config/registries.py);
+    # `config` is decoded at load into that sink's config Struct
+    sink: str = "file"
+    config: msgspec.Struct | dict[str, Any] = {}
 
 
 class OriginalDstFilterConfig(Model):

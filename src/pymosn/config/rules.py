@@ -14,17 +14,17 @@ from typing import Any
 
 import msgspec
 
-from pymosn.api.registry import Declaration
 from pymosn.config import model
-from pymosn.config.connection_manager import CONNECTION_MANAGER, lift_connection_managers
+from pymosn.config.connection_manager import lift_connection_managers
+from pymosn.config.extension_rules import access_log, listener_filter, network_filter
 from pymosn.config.filter_chain_match import TRANSPORT_PROTOCOLS, combinations, match_keys
 from pymosn.config.filter_chain_match import network as chain_network
 from pymosn.config.http_limits import cluster_header_limits, http1_protocol_options, proxy_header_limits
-from pymosn.config.issues import INVALID, child, item, known_values_message
-from pymosn.config.mosn_filters import other_listener_filter, stream_filter
+from pymosn.config.issues import child, item, known_values_message
+from pymosn.config.mosn_filters import stream_filter
 from pymosn.config.protocols import AUTO, HTTP1, HTTP2, X, check_protocol
 from pymosn.config.proxy_rules import proxy_config
-from pymosn.config.registries import LISTENER_FILTERS, LOAD_BALANCERS, NETWORK_FILTERS
+from pymosn.config.registries import LOAD_BALANCERS
 from pymosn.config.walker import Rule, Walker
 
 ORIGINAL_DST_LB = "LB_ORIGINAL_DST"  # an ORIGINAL_DST cluster's, not a registered balancer
@@ -34,8 +34,6 @@ MOSN_LB_TYPES = frozenset({
 })
 IMPLEMENTED_CLUSTER_TYPES = frozenset({"SIMPLE", "STATIC", "ORIGINAL_DST"})
 MOSN_CLUSTER_TYPES = IMPLEMENTED_CLUSTER_TYPES | {"DYNAMIC", "EDS", "STRICT_DNS"}
-# MOSN's network filters pymosn does not register (yet); the registered ones come from NETWORK_FILTERS
-MOSN_NETWORK_FILTERS = frozenset({"udp_proxy", "fault_inject", "grpc", "tunnel"})
 REDIRECT_CODES = (301, 302, 303, 307, 308)
 LOG_LEVELS = frozenset({"TRACE", "DEBUG", "INFO", "WARN", "WARNING", "ERROR", "CRITICAL", "FATAL"})
 
@@ -86,10 +84,10 @@ def server(obj: model.Server, path: str, walker: Walker) -> model.Server:
 def listener(obj: model.Listener, path: str, walker: Walker) -> model.Listener:
     _require_non_empty(walker, obj.name, child(path, "name"))
     mode = obj.use_original_dst
-    for listener_filter in obj.listener_filters:
-        if isinstance(listener_filter.config, model.OriginalDstFilterConfig):
+    for entry in obj.listener_filters:
+        if isinstance(entry.config, model.OriginalDstFilterConfig):
             # MOSN's newer spelling of use_original_dst; an unset type means redirect, as in MOSN
-            mode = mode or listener_filter.config.type or "redirect"
+            mode = mode or entry.config.type or "redirect"
     if mode and mode.lower() not in ("redirect", "tproxy"):
         walker.log.error(child(path, "use_original_dst"), f"must be redirect or tproxy, got {mode!r}")
     obj = msgspec.structs.replace(obj, use_original_dst=mode.lower())
@@ -149,52 +147,6 @@ def filter_chain_match(obj: model.FilterChainMatch, path: str, walker: Walker) -
     for index, protocol in enumerate(obj.application_protocols):
         _require_non_empty(walker, protocol, item(child(path, "application_protocols"), index))
     return obj
-
-
-def listener_filter(obj: model.ListenerFilter, path: str, walker: Walker) -> model.ListenerFilter:
-    """Decode a built-in listener filter's config into its registered Struct. The listener runs
-    these itself; there is no listener-filter API a plugin could implement yet."""
-    declaration = LISTENER_FILTERS.find(obj.type)
-    if declaration is None:
-        other_listener_filter(walker, obj.type, path)
-        return obj
-    if not declaration.builtin:
-        walker.log.error(path, f"listener filter {obj.type!r} is a plugin, and pymosn's listeners run only their "
-                               "built-in filters; refusing to run without it, as it may refuse connections")
-        return obj
-    return _decoded_config(obj, LISTENER_FILTERS.kind, declaration, path, walker)
-
-
-def _decoded_config(obj: Any, kind: str, declaration: Declaration, path: str, walker: Walker) -> Any:
-    """`obj` (a filter entry) with its config decoded into the declared Struct, once."""
-    if declaration.config_type is None:
-        if obj.config:
-            walker.log.error(child(path, "config"), f"{kind} {declaration.name!r} takes no config")
-        return obj
-    raw = obj.config
-    if isinstance(raw, msgspec.Struct):  # already decoded (a config built in code)
-        raw = msgspec.to_builtins(raw)
-    decoded = walker.struct(raw, declaration.config_type, child(path, "config"))
-    if decoded is INVALID:
-        return obj
-    return msgspec.structs.replace(obj, config=decoded)
-
-
-def network_filter(obj: model.NetworkFilter, path: str, walker: Walker) -> model.NetworkFilter:
-    """Decode a filter's config now, once, into its registered Struct type, so its errors carry
-    their full paths and the filter's factory gets the typed config."""
-    if obj.type == CONNECTION_MANAGER:
-        return obj  # its routes are lifted by the server's rule
-    declaration = NETWORK_FILTERS.find(obj.type)
-    if declaration is None:
-        known = ", ".join(sorted(NETWORK_FILTERS.names()))
-        if obj.type in MOSN_NETWORK_FILTERS:
-            message = f"network filter {obj.type!r} is not implemented by pymosn yet; known: {known}"
-        else:
-            message = f"unknown network filter {obj.type!r}; known: {known}"
-        walker.log.error(child(path, "type"), message)
-        return obj
-    return _decoded_config(obj, NETWORK_FILTERS.kind, declaration, path, walker)
 
 
 def http2_protocol_options(obj: model.Http2ProtocolOptions, path: str, walker: Walker) -> model.Http2ProtocolOptions:
@@ -523,6 +475,7 @@ def build_rules() -> dict[type, list[Rule]]:
         model.Listener: [listener],
         model.NetworkFilter: [network_filter],
         model.ListenerFilter: [listener_filter],
+        model.AccessLog: [access_log],
         model.StreamFilter: [stream_filter],
         model.ProxyConfig: [proxy_config, proxy_header_limits],
         model.Http1ProtocolOptions: [http1_protocol_options],

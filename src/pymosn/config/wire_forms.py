@@ -92,6 +92,7 @@ def _extension_config(value: Any, path: str, walker: Walker) -> Any:
 WIRE_FORMS: dict[tuple[type, str], WireForm] = {
     (model.NetworkFilter, "config"): _extension_config,
     (model.ListenerFilter, "config"): _extension_config,
+    (model.AccessLog, "config"): _extension_config,
     (model.Listener, "use_original_dst"): _original_dst_mode,
     (model.Listener, "address"): _address,
     (model.Host, "address"): _address,

@@ -15,7 +15,7 @@ import pymosn.filter.registry  # noqa: F401 - binds the built-in network filters
 import pymosn.upstream.load_balancer  # noqa: F401 - binds the built-in balancers
 from pymosn.api import registry as api_registry
 from pymosn.api.registry import DuplicateExtension, Registry, UnboundExtension, UnknownExtension
-from pymosn.config import model, registries, rules
+from pymosn.config import extension_rules, model, registries
 from pymosn.config.loader import load_config_dict
 from tests.support import envoy_bootstraps as envoy
 
@@ -143,7 +143,7 @@ def test_entry_points_load_once_and_broken_or_clashing_plugins_are_skipped(monke
 def quota_registered(monkeypatch):
     kind = _network_filters()
     kind.register("quota", QuotaFilter, type_url=QuotaFilter.type_url, config_type=QuotaConfig, builtin=False)
-    monkeypatch.setattr(rules, "NETWORK_FILTERS", kind)
+    monkeypatch.setattr(extension_rules, "NETWORK_FILTERS", kind)
     return kind
 
 
@@ -193,7 +193,7 @@ def test_a_plugin_listener_filter_is_known_but_refused(monkeypatch):
     kind: Registry[Any] = Registry("listener filter", GROUP)
     kind.declare("original_dst", config_type=model.OriginalDstFilterConfig)
     kind.register("acme_proxy_protocol", QuotaFilter, builtin=False)
-    monkeypatch.setattr(rules, "LISTENER_FILTERS", kind)
+    monkeypatch.setattr(extension_rules, "LISTENER_FILTERS", kind)
     assert errors(_with_listener_filter({"type": "acme_proxy_protocol"})) == [
         f"{LISTENER_FILTER}: listener filter 'acme_proxy_protocol' is a plugin, and pymosn's listeners run only "
         "their built-in filters; refusing to run without it, as it may refuse connections"]
@@ -212,3 +212,12 @@ def test_an_envoy_filter_finds_a_plugin_by_its_type_url(monkeypatch, quota_regis
     assert (quota.type, quota.config) == ("quota", QuotaConfig(limit=5))
     assert envoy.errors(_envoy_quota({"limit": "5"})) == [
         f"{envoy.L0}.filter_chains[0].filters[0].typed_config.limit: expected int, got str"]
+
+
+def test_an_access_log_names_a_registered_sink():
+    raw = minimal()
+    logs = "$.servers[0].listeners[0].access_logs[0]"
+    listener(raw)["access_logs"] = [{"sink": "kafka"}]
+    assert errors(raw) == [f"{logs}.sink: unknown access log sink 'kafka'; known: file"]
+    listener(raw)["access_logs"] = [{"log_path": "stdout", "config": {"topic": "x"}}]
+    assert errors(raw) == [f"{logs}.config: access log sink 'file' takes no config"]
