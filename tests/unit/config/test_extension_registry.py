@@ -15,11 +15,11 @@ import pymosn.filter.registry  # noqa: F401 - binds the built-in network filters
 import pymosn.upstream.load_balancer  # noqa: F401 - binds the built-in balancers
 from pymosn.api import registry as api_registry
 from pymosn.api.registry import DuplicateExtension, Registry, UnboundExtension, UnknownExtension
-from pymosn.config import extension_rules, model, registries
+from pymosn.config import extension_rules, model, registries, rules
 from pymosn.config.loader import load_config_dict
 from tests.support import envoy_bootstraps as envoy
 
-from .configs import errors, listener, minimal
+from .configs import cluster, errors, listener, minimal
 
 GROUP = "pymosn.test_extensions"
 CHAIN = "$.servers[0].listeners[0].filter_chains[0].filters"
@@ -221,3 +221,40 @@ def test_an_access_log_names_a_registered_sink():
     assert errors(raw) == [f"{logs}.sink: unknown access log sink 'kafka'; known: file"]
     listener(raw)["access_logs"] = [{"log_path": "stdout", "config": {"topic": "x"}}]
     assert errors(raw) == [f"{logs}.config: access log sink 'file' takes no config"]
+
+
+class TaggedConfig(msgspec.Struct, forbid_unknown_fields=True):
+    tag: str
+
+
+class TaggedSink:
+    config_type = TaggedConfig
+    type_url = "acme.access_loggers.tagged.v1.Tagged"
+
+
+def test_an_envoy_access_logger_finds_a_plugin_sink_by_its_type_url(monkeypatch):
+    import pymosn.config.envoy.access_log as envoy_access_log
+
+    kind: Registry[Any] = Registry("access log sink", GROUP)
+    kind.declare(registries.FILE_SINK)
+    kind.register("acme_tagged", TaggedSink, type_url=TaggedSink.type_url, config_type=TaggedConfig, builtin=False)
+    monkeypatch.setattr(envoy_access_log, "ACCESS_LOG_SINKS", kind)
+    monkeypatch.setattr(extension_rules, "ACCESS_LOG_SINKS", kind)
+    tagged = {"name": "acme", "typed_config": {"@type": f"type.googleapis.com/{TaggedSink.type_url}", "tag": "t"}}
+    (log,) = envoy.first_listener(envoy.load(envoy.bootstrap(envoy.listener(envoy.hcm(access_log=[tagged]))))
+                                  ).access_logs
+    assert (log.sink, log.config) == ("acme_tagged", TaggedConfig(tag="t"))
+
+
+def test_a_plugin_load_balancer_is_a_valid_lb_type(monkeypatch):
+    kind: Registry[Any] = Registry("load balancer", GROUP)
+    for name in registries.LOAD_BALANCERS.names():
+        kind.register(name, registries.LOAD_BALANCERS.factory(name))
+    kind.register("LB_ACME", registries.LOAD_BALANCERS.factory("LB_RANDOM"), builtin=False)
+    monkeypatch.setattr(rules, "LOAD_BALANCERS", kind)
+    raw = minimal()
+    cluster(raw)["lb_type"] = "LB_ACME"
+    assert load_config_dict(raw).config.cluster_manager.clusters[0].lb_type == "LB_ACME"
+    cluster(raw)["lb_type"] = "LB_ACMEE"
+    assert errors(raw) == ["$.cluster_manager.clusters[0].lb_type: unknown value 'LB_ACMEE'; known: LB_ACME, "
+                           "LB_ORIGINAL_DST, LB_RANDOM, LB_ROUNDROBIN, LB_WEIGHTED_ROUNDROBIN"]
