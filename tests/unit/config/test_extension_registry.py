@@ -258,3 +258,24 @@ def test_a_plugin_load_balancer_is_a_valid_lb_type(monkeypatch):
     cluster(raw)["lb_type"] = "LB_ACMEE"
     assert errors(raw) == ["$.cluster_manager.clusters[0].lb_type: unknown value 'LB_ACMEE'; known: LB_ACME, "
                            "LB_ORIGINAL_DST, LB_RANDOM, LB_ROUNDROBIN, LB_WEIGHTED_ROUNDROBIN"]
+
+
+def test_the_xprotocol_codecs_are_one_of_the_registries():
+    from pymosn.protocol.xprotocol import registry as xprotocol
+    from pymosn.protocol.xprotocol.bolt import BoltCodec
+
+    assert xprotocol.XPROTOCOL_CODECS.group == "pymosn.xprotocol"
+    assert xprotocol.get("Bolt") is xprotocol.codecs()["bolt"]  # MOSN's names are case-insensitive
+    with pytest.raises(DuplicateExtension):
+        xprotocol.register(BoltCodec())
+
+
+def test_an_unknown_envoy_network_filter_lists_the_plugins_too(monkeypatch, quota_registered):
+    import pymosn.config.envoy.listeners as envoy_listeners
+
+    monkeypatch.setattr(envoy_listeners, "NETWORK_FILTERS", quota_registered)
+    unknown = {"name": "acme.other", "typed_config": {"@type": "type.googleapis.com/acme.Other"}}
+    assert envoy.errors(envoy.bootstrap(envoy.listener(unknown, envoy.hcm()))) == [
+        f"{envoy.L0}.filter_chains[0].filters[0]: unknown network filter 'acme.other' (type acme.Other); pymosn runs "
+        "envoy.filters.network.http_connection_manager, envoy.filters.network.tcp_proxy, "
+        f"envoy.filters.network.dubbo_proxy, x_proxy, {QuotaFilter.type_url}"]

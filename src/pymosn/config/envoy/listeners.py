@@ -187,11 +187,18 @@ def _network_filter(ext: Extension, f: Message, ctx: Context, logs: list[dict],
                               "send connections where it does not")
     elif kind is not None:
         ctx.log.error(f.path, f"network filter {display(ext)} is not implemented by pymosn yet; pymosn runs "
-                              f"{', '.join(IMPLEMENTED_NETWORK_FILTERS)}")
+                              f"{_implemented_network_filters()}")
     else:
         ctx.log.error(f.path, f"unknown network filter {display(ext)}; pymosn runs "
-                              f"{', '.join(IMPLEMENTED_NETWORK_FILTERS)}")
+                              f"{_implemented_network_filters()}")
     return None
+
+
+def _implemented_network_filters() -> str:
+    """What pymosn runs: the built-ins, and every plugin reachable by its type URL."""
+    declared = (NETWORK_FILTERS.get(name) for name in NETWORK_FILTERS.names())
+    plugins = [d.type_url for d in declared if not d.builtin and d.type_url]
+    return ", ".join([*IMPLEMENTED_NETWORK_FILTERS, *plugins])
 
 
 def _plugin_filter(name: str, ext: Extension, filter_path: str, ctx: Context) -> dict:
