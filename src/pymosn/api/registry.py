@@ -43,8 +43,13 @@ class DuplicateExtension(RegistryError):
     def __init__(self, kind: str, name: str, *, type_url: str = "", holder: str = "") -> None:
         self.type_url = type_url
         self.holder = holder  # the extension that already has the name or type URL
-        what = f"type URL {type_url!r} of {name!r}" if type_url else repr(name)
-        super().__init__(kind, name, f"{kind} {what} is already registered (by {holder or name!r})")
+        if type_url:
+            message = f"{kind} type URL {type_url!r} of {name!r} is already registered by {holder!r}"
+        elif holder and holder != name:
+            message = f"{kind} {name!r} is already registered as {holder!r}"
+        else:
+            message = f"{kind} {name!r} is already registered"
+        super().__init__(kind, name, message)
 
 
 class UnknownExtension(RegistryError, LookupError):
