@@ -10,13 +10,30 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from typing import TextIO
+from typing import Protocol, TextIO
+
+from pymosn.config import model
+from pymosn.config.registries import ACCESS_LOG_SINKS, FILE_SINK
 
 MAX_BUFFERED_LINES = 4096
 _INTERVAL_MS = os.environ.get("PYMOSN_FILE_FLUSH_INTERVAL_MSEC", "1000").strip() or "1000"
 if not _INTERVAL_MS.isdigit() or int(_INTERVAL_MS) == 0:
     raise ValueError(f"PYMOSN_FILE_FLUSH_INTERVAL_MSEC={_INTERVAL_MS!r}: must be a whole number of milliseconds > 0")
 FLUSH_INTERVAL = int(_INTERVAL_MS) / 1000.0
+
+
+class AccessLogSink(Protocol):
+    """Where an access logger's lines go; a plugin sink (entry point group
+    `pymosn.access_log_sinks`) is a factory taking the model.AccessLog and returning one.
+    `write` runs once per request: it must not block."""
+
+    def write(self, line: str) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def reopen(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class BufferedSink:
@@ -92,3 +109,10 @@ class BufferedSink:
         if self.file is not None:
             self.file.close()
             self.file = None
+
+
+def _file_sink(log: model.AccessLog) -> BufferedSink:
+    return BufferedSink(log.log_path)
+
+
+ACCESS_LOG_SINKS.bind(FILE_SINK, _file_sink)

@@ -263,10 +263,13 @@ class TcpProxyConfig(Model):
 
 
 class NetworkFilter(Model):
-    """`type` names a registered network filter; `config` is decoded by that filter's factory."""
+    """`type` names a registered network filter (config/registries.py). `config` is read as a
+    JSON object and decoded once, at load, into that filter's config Struct (ProxyConfig,
+    TcpProxyConfig, a plugin's type); only connection_manager, lifted out of the chain at load,
+    and filters of no config type keep the object as written."""
 
     type: str
-    config: dict[str, Any] = {}
+    config: msgspec.Struct | dict[str, Any] = {}
 
 
 class StreamFilter(Model):
@@ -330,13 +333,24 @@ class FilterChain(Model):
 class AccessLog(Model):
     log_path: str = ""  # "stdout", "stderr" or a file path
     log_format: str = ""  # empty = the default format
+    # pymosn's: a registered access-log sink other than MOSN's file one (config/registries.py);
+    # `config` is decoded at load into that sink's config Struct
+    sink: str = "file"
+    config: msgspec.Struct | dict[str, Any] = {}
+
+
+class OriginalDstFilterConfig(Model):
+    """MOSN's original_dst listener filter: how connections were intercepted."""
+
+    type: str = ""  # "redirect" | "tproxy"; unset means redirect, as in MOSN
 
 
 class ListenerFilter(Model):
-    """A MOSN listener filter; pymosn implements `original_dst` ({"type": "redirect"|"tproxy"})."""
+    """A MOSN listener filter; pymosn implements `original_dst`. `config` is decoded at load into
+    the filter's registered config Struct (config/registries.py), like a network filter's."""
 
     type: str
-    config: dict[str, Any] = {}
+    config: msgspec.Struct | dict[str, Any] = {}
 
 
 class Listener(Model):

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import msgspec
-
 from pymosn.config import model
 from pymosn.config.issues import child, item
 from pymosn.config.walker import Walker
@@ -67,13 +65,8 @@ def _filter_configs(walker: Walker, listener: model.Listener, kind: str, cls: ty
     filters whose config did not decode were already reported with their paths."""
     for chain in listener.filter_chains:
         for network_filter in chain.filters:
-            if network_filter.type != kind:
-                continue
-            try:
-                decoded = msgspec.convert(network_filter.config, cls)
-            except msgspec.ValidationError:
-                continue
-            yield child(walker.path_of(network_filter), "config"), decoded
+            if network_filter.type == kind and isinstance(network_filter.config, cls):
+                yield child(walker.path_of(network_filter), "config"), network_filter.config
 
 
 def _check_tcp_proxy_cluster_references(walker: Walker, listener: model.Listener, cluster_names: set[str]) -> None:

@@ -15,26 +15,25 @@ from typing import Any
 import msgspec
 
 from pymosn.config import model
-from pymosn.config.connection_manager import CONNECTION_MANAGER, lift_connection_managers
+from pymosn.config.connection_manager import lift_connection_managers
+from pymosn.config.extension_rules import access_log, listener_filter, network_filter
 from pymosn.config.filter_chain_match import TRANSPORT_PROTOCOLS, combinations, match_keys
 from pymosn.config.filter_chain_match import network as chain_network
 from pymosn.config.http_limits import cluster_header_limits, http1_protocol_options, proxy_header_limits
-from pymosn.config.issues import INVALID, child, item, known_values_message
-from pymosn.config.mosn_filters import other_listener_filter, stream_filter
+from pymosn.config.issues import child, item, known_values_message
+from pymosn.config.mosn_filters import stream_filter
 from pymosn.config.protocols import AUTO, HTTP1, HTTP2, X, check_protocol
 from pymosn.config.proxy_rules import proxy_config
+from pymosn.config.registries import LOAD_BALANCERS
 from pymosn.config.walker import Rule, Walker
 
-IMPLEMENTED_LB_TYPES = frozenset({"LB_RANDOM", "LB_ROUNDROBIN", "LB_WEIGHTED_ROUNDROBIN", "LB_ORIGINAL_DST"})
-MOSN_LB_TYPES = IMPLEMENTED_LB_TYPES | {
-    "LB_LEAST_REQUEST", "LB_MAGLEV", "LB_REQUEST_ROUNDROBIN", "LB_LEAST_CONNECTION",
+ORIGINAL_DST_LB = "LB_ORIGINAL_DST"  # an ORIGINAL_DST cluster's, not a registered balancer
+MOSN_LB_TYPES = frozenset({
+    "LB_RANDOM", "LB_ROUNDROBIN", "LB_WEIGHTED_ROUNDROBIN", ORIGINAL_DST_LB, "LB_LEAST_REQUEST", "LB_MAGLEV", "LB_REQUEST_ROUNDROBIN", "LB_LEAST_CONNECTION",
     "LB_PEAK_EWMA",
-}
+})
 IMPLEMENTED_CLUSTER_TYPES = frozenset({"SIMPLE", "STATIC", "ORIGINAL_DST"})
 MOSN_CLUSTER_TYPES = IMPLEMENTED_CLUSTER_TYPES | {"DYNAMIC", "EDS", "STRICT_DNS"}
-NETWORK_FILTER_CONFIGS: dict[str, type] = {"proxy": model.ProxyConfig, "tcp_proxy": model.TcpProxyConfig}
-IMPLEMENTED_NETWORK_FILTERS = frozenset(NETWORK_FILTER_CONFIGS)
-MOSN_NETWORK_FILTERS = IMPLEMENTED_NETWORK_FILTERS | {"udp_proxy", "fault_inject", "grpc", "tunnel"}
 REDIRECT_CODES = (301, 302, 303, 307, 308)
 LOG_LEVELS = frozenset({"TRACE", "DEBUG", "INFO", "WARN", "WARNING", "ERROR", "CRITICAL", "FATAL"})
 
@@ -85,13 +84,10 @@ def server(obj: model.Server, path: str, walker: Walker) -> model.Server:
 def listener(obj: model.Listener, path: str, walker: Walker) -> model.Listener:
     _require_non_empty(walker, obj.name, child(path, "name"))
     mode = obj.use_original_dst
-    for index, listener_filter in enumerate(obj.listener_filters):
-        where = item(child(path, "listener_filters"), index)
-        if listener_filter.type != "original_dst":
-            other_listener_filter(walker, listener_filter.type, where)
-            continue
-        # MOSN's newer spelling of use_original_dst; an unset type means redirect, as in MOSN
-        mode = mode or str(listener_filter.config.get("type") or "redirect")
+    for entry in obj.listener_filters:
+        if isinstance(entry.config, model.OriginalDstFilterConfig):
+            # MOSN's newer spelling of use_original_dst; an unset type means redirect, as in MOSN
+            mode = mode or entry.config.type or "redirect"
     if mode and mode.lower() not in ("redirect", "tproxy"):
         walker.log.error(child(path, "use_original_dst"), f"must be redirect or tproxy, got {mode!r}")
     obj = msgspec.structs.replace(obj, use_original_dst=mode.lower())
@@ -151,24 +147,6 @@ def filter_chain_match(obj: model.FilterChainMatch, path: str, walker: Walker) -
     for index, protocol in enumerate(obj.application_protocols):
         _require_non_empty(walker, protocol, item(child(path, "application_protocols"), index))
     return obj
-
-
-def network_filter(obj: model.NetworkFilter, path: str, walker: Walker) -> model.NetworkFilter:
-    """Decode a proxy filter's config now, so its errors carry their full paths, and store it normalized."""
-    if obj.type == CONNECTION_MANAGER:
-        return obj  # its routes are lifted by the server's rule
-    if obj.type not in IMPLEMENTED_NETWORK_FILTERS:
-        known = ", ".join(sorted(IMPLEMENTED_NETWORK_FILTERS))
-        if obj.type in MOSN_NETWORK_FILTERS:
-            message = f"network filter {obj.type!r} is not implemented by pymosn yet; known: {known}"
-        else:
-            message = f"unknown network filter {obj.type!r}; known: {known}"
-        walker.log.error(child(path, "type"), message)
-        return obj
-    decoded = walker.struct(obj.config, NETWORK_FILTER_CONFIGS[obj.type], child(path, "config"))
-    if decoded is INVALID:
-        return obj
-    return msgspec.structs.replace(obj, config=msgspec.to_builtins(decoded))
 
 
 def http2_protocol_options(obj: model.Http2ProtocolOptions, path: str, walker: Walker) -> model.Http2ProtocolOptions:
@@ -403,13 +381,14 @@ def cluster(obj: model.Cluster, path: str, walker: Walker) -> model.Cluster:
     obj = msgspec.structs.replace(obj, type=obj.type or "SIMPLE", lb_type=obj.lb_type or "LB_ROUNDROBIN")
     _check_name(walker, "cluster type", obj.type, IMPLEMENTED_CLUSTER_TYPES, MOSN_CLUSTER_TYPES,
                 child(path, "type"))
-    _check_name(walker, "lb_type", obj.lb_type, IMPLEMENTED_LB_TYPES, MOSN_LB_TYPES, child(path, "lb_type"))
+    _check_name(walker, "lb_type", obj.lb_type, frozenset({*LOAD_BALANCERS.names(), ORIGINAL_DST_LB}),
+                MOSN_LB_TYPES, child(path, "lb_type"))
     if obj.type == "ORIGINAL_DST":
         if obj.hosts:
             walker.log.error(child(path, "hosts"), "an ORIGINAL_DST cluster takes its hosts from each connection's "
                                                    "original destination; it lists none")
         obj = msgspec.structs.replace(obj, lb_type="LB_ORIGINAL_DST")  # the only balancer that fits
-    elif obj.lb_type == "LB_ORIGINAL_DST":
+    elif obj.lb_type == ORIGINAL_DST_LB:
         walker.log.error(child(path, "lb_type"), "LB_ORIGINAL_DST needs cluster type ORIGINAL_DST")
     if obj.upstream_protocol:
         obj = msgspec.structs.replace(obj, upstream_protocol=_cluster_protocol(obj, path, walker))
@@ -495,6 +474,8 @@ def build_rules() -> dict[type, list[Rule]]:
         model.Server: [server, lift_connection_managers],
         model.Listener: [listener],
         model.NetworkFilter: [network_filter],
+        model.ListenerFilter: [listener_filter],
+        model.AccessLog: [access_log],
         model.StreamFilter: [stream_filter],
         model.ProxyConfig: [proxy_config, proxy_header_limits],
         model.Http1ProtocolOptions: [http1_protocol_options],

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from pymosn.config import model
 from pymosn.config.address import parse_host_port
 from pymosn.config.duration import parse_duration
@@ -79,7 +81,18 @@ def _original_dst_mode(value: Any, path: str, walker: Walker) -> Any:
     return value
 
 
+def _extension_config(value: Any, path: str, walker: Walker) -> Any:
+    """An extension's config as written: decoded by the rule that knows the extension's type."""
+    if isinstance(value, dict | msgspec.Struct):
+        return value
+    walker.log.error(path, f"expected object, got {type_name(value)}")
+    return INVALID
+
+
 WIRE_FORMS: dict[tuple[type, str], WireForm] = {
+    (model.NetworkFilter, "config"): _extension_config,
+    (model.ListenerFilter, "config"): _extension_config,
+    (model.AccessLog, "config"): _extension_config,
     (model.Listener, "use_original_dst"): _original_dst_mode,
     (model.Listener, "address"): _address,
     (model.Host, "address"): _address,

@@ -1,5 +1,6 @@
-"""The one place built-in network filters are registered. Each entry turns a listener's filter
-config into the per-connection builder of that filter. Unknown names fail config load."""
+"""The factories of the built-in network filters, bound here to the names config/registries.py
+declares. Each turns a listener's decoded filter config into the per-connection builder of that
+filter. Unknown names fail config load."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import msgspec
 
 from pymosn.config import model, protocols
+from pymosn.config.registries import NETWORK_FILTERS
 from pymosn.filter.network.auto import AutoDetect
 from pymosn.filter.network.proxy import alpn_select, http2_filter_factory, proxy_filter_factory
 from pymosn.filter.network.tcp_proxy import TcpProxySettings, tcp_proxy_filter_factory
@@ -34,8 +36,7 @@ class ListenerContext:
     stats_store: Any = None  # metrics.StatsStore, for per-protocol stats
 
 
-def _proxy(raw: dict, ctx: ListenerContext):
-    cfg = msgspec.convert(raw, model.ProxyConfig)
+def _proxy(cfg: model.ProxyConfig, ctx: ListenerContext):
     if cfg.downstream_protocol == protocols.AUTO:
         auto = _auto_proxy(cfg, ctx)
         # TLS: the ALPN verdict is the client's word; without one, the first bytes decide
@@ -144,15 +145,16 @@ def _alpn_choices(cfg: model.ProxyConfig, ctx: ListenerContext) -> dict:
     return {"h2": _http2_proxy(cfg, ctx), "http/1.1": _http1_proxy(cfg, ctx)}
 
 
-def _tcp_proxy(raw: dict, ctx: ListenerContext):
-    cfg = msgspec.convert(raw, model.TcpProxyConfig)
+def _tcp_proxy(cfg: model.TcpProxyConfig, ctx: ListenerContext):
     return tcp_proxy_filter_factory(
         TcpProxySettings(ctx.listener_name, cfg, ctx.snapshot_ref, ctx.stats, ctx.access_loggers)
     )
 
 
-NETWORK_FILTERS = {"proxy": _proxy, "tcp_proxy": _tcp_proxy}
+NETWORK_FILTERS.bind("proxy", _proxy)
+NETWORK_FILTERS.bind("tcp_proxy", _tcp_proxy)
 
 
 def build_filter_chain(chain: model.FilterChain, ctx: ListenerContext) -> list:
-    return [NETWORK_FILTERS[f.type](f.config, ctx) for f in chain.filters]
+    """The chain's builders; each filter's config was decoded at load (no decoding here)."""
+    return [NETWORK_FILTERS.factory(f.type)(f.config, ctx) for f in chain.filters]

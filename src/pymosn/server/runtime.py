@@ -13,6 +13,7 @@ from pymosn.accesslog import AccessLogger
 from pymosn.admin import AdminServer
 from pymosn.config import model
 from pymosn.config.loader import config_to_builtins
+from pymosn.config.registries import ACCESS_LOG_SINKS, FILE_SINK
 from pymosn.filter.registry import ListenerContext, build_filter_chain
 from pymosn.metrics import StatsStore
 from pymosn.network.filter_chain import FilterChain, FilterChainFactory
@@ -53,7 +54,8 @@ class Runtime:
 
     def _build_listener(self, cfg: model.Listener) -> Listener:
         stats = self.stats.listener(cfg.name)
-        loggers = [AccessLogger(a.log_path, a.log_format) for a in cfg.access_logs if a.log_path]
+        loggers = [AccessLogger(a.log_path, a.log_format, sink=ACCESS_LOG_SINKS.factory(a.sink)(a))
+                   for a in cfg.access_logs if a.log_path or a.sink != FILE_SINK]
         self.access_loggers += loggers
 
         def build_chain(index: int, chain: model.FilterChain, match: model.FilterChainMatch | None) -> FilterChain:

@@ -73,9 +73,9 @@ class Cluster:
                 config.name, header, lambda address: stats_store.host(config.name, address),
                 self.make_pool,
             )
-            self.lb = LOAD_BALANCERS["LB_ROUNDROBIN"](())  # no fixed hosts to balance
+            self.lb = LOAD_BALANCERS.factory("LB_ROUNDROBIN")(())  # no fixed hosts to balance
         else:
-            self.lb = LOAD_BALANCERS[config.lb_type](self.hosts)
+            self.lb = LOAD_BALANCERS.factory(config.lb_type)(self.hosts)
 
     def make_pool(self, host: Host) -> Any:
         """The host's pool for what the cluster says its hosts speak (HTTP/1.1 unless set)."""

@@ -1,12 +1,15 @@
 """Load balancers: pick a host for a request. Built once per host set; hosts never mutate here.
 
-Registered by MOSN's lb_type names; unknown names are rejected at config load."""
+Bound to MOSN's lb_type names, which config/registries.py declares; unknown names are rejected
+at config load. A plugin balancer (entry point group `pymosn.load_balancers`) is a class taking
+the hosts, with `choose() -> Host | None`."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Sequence
 
+from pymosn.config.registries import LOAD_BALANCERS
 from pymosn.upstream.host import Host
 
 
@@ -61,8 +64,6 @@ class WeightedRoundRobin:
         return self.hosts[best]
 
 
-LOAD_BALANCERS = {
-    "LB_ROUNDROBIN": RoundRobin,
-    "LB_RANDOM": Random,
-    "LB_WEIGHTED_ROUNDROBIN": WeightedRoundRobin,
-}
+LOAD_BALANCERS.bind("LB_ROUNDROBIN", RoundRobin)
+LOAD_BALANCERS.bind("LB_RANDOM", Random)
+LOAD_BALANCERS.bind("LB_WEIGHTED_ROUNDROBIN", WeightedRoundRobin)

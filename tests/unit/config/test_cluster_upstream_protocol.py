@@ -57,7 +57,7 @@ def test_proxy_filter_accepts_http2_upstream():
     raw = minimal()
     raw["servers"][0]["listeners"][0]["filter_chains"][0]["filters"][0]["config"]["upstream_protocol"] = "Http2"
     proxy = load_config_dict(raw).config.servers[0].listeners[0].filter_chains[0].filters[0].config
-    assert proxy["upstream_protocol"] == "Http2"
+    assert proxy.upstream_protocol == "Http2"
 
 
 def test_cluster_http2_options_are_checked_at_their_path():

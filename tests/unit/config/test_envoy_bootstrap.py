@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 
+import msgspec
 import pytest
 
 from pymosn.api.errors import ConfigError
@@ -47,8 +48,8 @@ def test_front_proxy_shape_translates_to_mosn_model():
     assert (lst.name, lst.address, lst.bind_port) == ("l0", ("127.0.0.1", 10000), True)
     chain_filter = lst.filter_chains[0].filters[0]
     assert chain_filter.type == "proxy"
-    assert chain_filter.config["router_config_name"] == "local_route"
-    assert chain_filter.config["downstream_protocol"] == "Auto"  # Envoy's default codec_type
+    assert chain_filter.config.router_config_name == "local_route"
+    assert chain_filter.config.downstream_protocol == "Auto"  # Envoy's default codec_type
     router = config.servers[0].routers[0]
     assert router.virtual_hosts[0].domains == ("*",)
     assert first_route(config).route.cluster_name == "app"
@@ -230,13 +231,13 @@ def test_tls_errors_name_envoy_paths(pem):
 
 @pytest.mark.parametrize(("codec", "protocol"), [("AUTO", "Auto"), ("HTTP1", "Http1"), (1, "Http1")])
 def test_codec_type(codec, protocol):
-    assert proxy(load(bootstrap(listener(hcm(codec_type=codec)))))["downstream_protocol"] == protocol
+    assert proxy(load(bootstrap(listener(hcm(codec_type=codec))))).downstream_protocol == protocol
 
 
 def test_codec_type_http2_maps_to_http2():
     raw = bootstrap(listener(hcm(codec_type="HTTP2")))
     try:
-        assert proxy(load(raw))["downstream_protocol"] == "Http2"
+        assert proxy(load(raw)).downstream_protocol == "Http2"
     except ConfigError as error:  # before HTTP/2 lands, pymosn refuses it at the Envoy path
         assert [str(i) for i in error.issues][0].startswith(f"{HC}.codec_type: downstream protocol 'Http2' is not "
                                                             "implemented by pymosn yet")
@@ -256,9 +257,9 @@ def test_manager_limits_and_client_cert_details():
                                  common_http_protocol_options={"idle_timeout": "120s"})))
     config = load(raw)
     p = proxy(config)
-    assert (p["max_request_headers_kb"], p["stream_idle_timeout"]) == (32, 30.0)
-    assert p["forward_client_cert_details"] == "SANITIZE_SET"
-    assert p["set_current_client_cert_details"] == {"subject": True, "cert": False, "chain": False, "dns": False,
+    assert (p.max_request_headers_kb, p.stream_idle_timeout) == (32, 30.0)
+    assert p.forward_client_cert_details == "SANITIZE_SET"
+    assert msgspec.to_builtins(p.set_current_client_cert_details) == {"subject": True, "cert": False, "chain": False, "dns": False,
                                                     "uri": True}
     assert first_listener(config).connection_idle_timeout == 120.0
 
@@ -431,7 +432,7 @@ def test_route_configs_need_no_unique_names_but_get_them():
                                                                                   "port_value": 10001}}))
     config = load(raw)
     assert [r.router_config_name for r in config.servers[0].routers] == ["local_route", "local_route#2"]
-    assert config.servers[0].listeners[1].filter_chains[0].filters[0].config["router_config_name"] == "local_route#2"
+    assert config.servers[0].listeners[1].filter_chains[0].filters[0].config.router_config_name == "local_route#2"
 
 
 def test_rds_is_refused():
@@ -454,9 +455,10 @@ def test_tcp_proxy():
     config = load(raw)
     first, second = (lst.filter_chains[0].filters[0] for lst in config.servers[0].listeners)
     assert first.type == "tcp_proxy"
-    assert first.config == {"stat_prefix": "tcp", "cluster": "app", "idle_timeout": 10.0, "max_connect_attempts": 3,
-                            "routes": (), "weighted_clusters": None}
-    assert second.config["weighted_clusters"] == {"clusters": ({"name": "app", "weight": 2}, {"name": "b", "weight": 1})}
+    assert first.config == model.TcpProxyConfig(stat_prefix="tcp", cluster="app", idle_timeout=10.0,
+                                                max_connect_attempts=3)
+    assert second.config.weighted_clusters == model.TcpWeightedClusters(
+        clusters=(model.TcpClusterWeight(name="app", weight=2), model.TcpClusterWeight(name="b", weight=1)))
     assert config.servers[0].listeners[0].connection_idle_timeout == 0.0  # only the proxy's own idle timeout
 
 
@@ -485,7 +487,7 @@ def test_dubbo_proxy_routes_on_interface_group_version_and_method():
         "dubbo_filters": [{"name": "envoy.filters.dubbo.router"}]}}
     config = load(bootstrap(listener(dubbo), clusters=[cluster(), cluster("b", 8081)]))
     p = proxy(config)
-    assert (p["downstream_protocol"], p["upstream_protocol"], p["router_config_name"]) == ("dubbo", "dubbo", "echo")
+    assert (p.downstream_protocol, p.upstream_protocol, p.router_config_name) == ("dubbo", "dubbo", "echo")
     first, second = config.servers[0].routers[0].virtual_hosts[0].routers
     assert first.match.headers == (model.HeaderMatcher(name="interface", value="com.acme.Echo"),
                                    model.HeaderMatcher(name="group", value="blue"),
@@ -524,7 +526,7 @@ def test_typed_struct_carries_the_type_url():
     del config["@type"]
     manager["typed_config"] = {"@type": "type.googleapis.com/xds.type.v3.TypedStruct", "type_url": HCM_TYPE,
                                "value": config}
-    assert proxy(load(bootstrap(listener(manager))))["router_config_name"] == "local_route"
+    assert proxy(load(bootstrap(listener(manager)))).router_config_name == "local_route"
 
 
 def test_typed_config_needs_its_type():
@@ -767,7 +769,7 @@ def test_what_pymosn_ignores_is_a_warning_at_its_path(monkeypatch):
         header=model.HeaderValue(key="x-ip", value="%DOWNSTREAM_REMOTE_ADDRESS%"), append=False),)
     others = config.servers[0].routers[0].virtual_hosts[0].routers[1:]
     assert [r.direct_response.body for r in others] == ["from env", "hi"]
-    assert proxy(config)["http2_protocol_options"]["max_concurrent_streams"] == 10
+    assert proxy(config).http2_protocol_options.max_concurrent_streams == 10
     assert first_listener(config).filter_chains[0].tls_context is None  # raw_buffer is plaintext
     app = config.cluster_manager.clusters[0]
     assert app.health_check is None and app.circuit_breakers.thresholds[0].max_connections == 1024

@@ -49,7 +49,7 @@ def test_lower_case_enums_load_everywhere():
                               "private_key": {"inline_string": "-----BEGIN y"}}]})
     config = load(raw)
     p = proxy(config)
-    assert (p["downstream_protocol"], p["forward_client_cert_details"]) == ("Auto", "SANITIZE_SET")
+    assert (p.downstream_protocol, p.forward_client_cert_details) == ("Auto", "SANITIZE_SET")
     assert config.servers[0].listeners[0].filter_chains[0].tls_context.min_version == "TLSv1_2"
     assert config.cluster_manager.clusters[0].lb_type == "LB_RANDOM"
 

@@ -94,7 +94,7 @@ def test_client_cert_forwarding_config():
                              set_current_client_cert_details={"uri": True, "subject": True, "dns": True, "cert": True})
     cfg = load_config_dict(raw).config
     proxy = cfg.servers[0].listeners[0].filter_chains[0].filters[0].config
-    assert proxy["forward_client_cert_details"] == "APPEND_FORWARD"
+    assert proxy.forward_client_cert_details == "APPEND_FORWARD"
     proxy_config(raw).update(forward_client_cert_details="FORWARD", set_current_client_cert_details={"chain": True})
     p = f"{CHAINS}[0].filters[0].config"
     assert errors(raw) == [

@@ -38,8 +38,8 @@ def test_defaults_are_envoys():
 
 def test_mosn_proxy_filter_takes_the_bounds():
     config = load_config_dict(mosn(VALUES)).config
-    options = config.servers[0].listeners[0].filter_chains[0].filters[0].config["http2_protocol_options"]
-    assert {name: options[name] for name in VALUES} == VALUES
+    options = config.servers[0].listeners[0].filter_chains[0].filters[0].config.http2_protocol_options
+    assert {name: getattr(options, name) for name in VALUES} == VALUES
 
 
 @pytest.mark.parametrize(("value", "message"), [
@@ -77,8 +77,8 @@ def hcm_with(options: dict) -> dict:
 
 def test_envoy_connection_manager_takes_the_bounds_by_either_name():
     config = envoy.load(hcm_with({"maxOutboundFrames": 500, "max_outbound_control_frames": "50", EMPTY: 0}))
-    options = envoy.proxy(config)["http2_protocol_options"]
-    assert {name: options[name] for name in VALUES} == VALUES
+    options = envoy.proxy(config).http2_protocol_options
+    assert {name: getattr(options, name) for name in VALUES} == VALUES
     assert not [w for w in envoy.warnings(hcm_with(VALUES)) if "http2_protocol_options" in w]
 
 

@@ -3,6 +3,9 @@ filter and cluster fields, and the Envoy fields they come from."""
 
 from __future__ import annotations
 
+import msgspec
+
+from pymosn.config import model
 from pymosn.config.loader import load_config_dict
 
 from . import configs
@@ -10,14 +13,14 @@ from . import test_envoy_bootstrap as envoy
 from .test_validation import CLUSTER, PROXY
 
 
-def mosn_proxy(raw: dict) -> dict:
+def mosn_proxy(raw: dict) -> model.ProxyConfig:
     return load_config_dict(raw).config.servers[0].listeners[0].filter_chains[0].filters[0].config
 
 
 def test_mosn_defaults_are_envoys_limit_and_mosns_http10():
     raw = configs.minimal()
-    assert mosn_proxy(raw)["max_request_headers_count"] == 100
-    assert mosn_proxy(raw)["http_protocol_options"] is None
+    assert mosn_proxy(raw).max_request_headers_count == 100
+    assert mosn_proxy(raw).http_protocol_options is None
     assert load_config_dict(raw).config.cluster_manager.clusters[0].max_response_headers_count == 100
 
 
@@ -35,7 +38,7 @@ def test_mosn_http_protocol_options_take_envoys_fields_only():
     raw = configs.minimal()
     configs.proxy_config(raw)["http_protocol_options"] = {"accept_http_10": True,
                                                           "default_host_for_http_10": "a.example:8080"}
-    assert mosn_proxy(raw)["http_protocol_options"] == {"accept_http_10": True,
+    assert msgspec.to_builtins(mosn_proxy(raw).http_protocol_options) == {"accept_http_10": True,
                                                         "default_host_for_http_10": "a.example:8080"}
     configs.proxy_config(raw)["http_protocol_options"] = {"accept_http_10": True, "enable_trailers": True}
     (unknown,) = configs.errors(raw)
@@ -65,7 +68,7 @@ def test_envoy_max_headers_count_on_the_manager_and_the_cluster():
         clusters=[envoy.cluster("app", common_http_protocol_options={"max_headers_count": 200}),
                   envoy.cluster("typed", typed_extension_protocol_options=typed)])
     config = envoy.load(raw)
-    assert envoy.proxy(config)["max_request_headers_count"] == 50
+    assert envoy.proxy(config).max_request_headers_count == 50
     assert [c.max_response_headers_count for c in config.cluster_manager.clusters] == [200, 7]
 
 
@@ -79,11 +82,11 @@ def test_envoy_max_headers_count_errors_name_the_envoy_path():
 
 
 def test_envoy_http10_is_refused_unless_accepted():
-    assert envoy.proxy(envoy.load(envoy.bootstrap()))["http_protocol_options"] == {
+    assert msgspec.to_builtins(envoy.proxy(envoy.load(envoy.bootstrap())).http_protocol_options) == {
         "accept_http_10": False, "default_host_for_http_10": ""}
     raw = envoy.bootstrap(envoy.listener(envoy.hcm(http_protocol_options={
         "accept_http_10": True, "default_host_for_http_10": "fallback.example", "enable_trailers": True})))
-    assert envoy.proxy(envoy.load(raw))["http_protocol_options"] == {
+    assert msgspec.to_builtins(envoy.proxy(envoy.load(raw)).http_protocol_options) == {
         "accept_http_10": True, "default_host_for_http_10": "fallback.example"}
     # pymosn passes trailers on whatever enable_trailers says
     assert envoy.warnings(raw) == [f"{envoy.HC}.http_protocol_options.enable_trailers: not implemented by pymosn "

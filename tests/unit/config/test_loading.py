@@ -21,8 +21,8 @@ def test_mosn_sample_config_loads():
     assert [listener.address for listener in server.listeners] == [
         ("127.0.0.1", 2047), ("127.0.0.1", 2046), ("127.0.0.1", 2045)]
     proxy = server.listeners[0].filter_chains[0].filters[0].config
-    assert proxy["downstream_protocol"] == "Http1"
-    assert proxy["router_config_name"] == "application"
+    assert proxy.downstream_protocol == "Http1"
+    assert proxy.router_config_name == "application"
     welcome = server.routers[2].virtual_hosts[0].routers[0]
     assert welcome.direct_response == model.DirectResponse(
         status=200, body="Welcome to MOSN!\nThe Cloud-Native Network Proxy Platform.\n")
@@ -38,12 +38,12 @@ def test_proxy_filter_config_is_stored_normalized_for_the_proxy_layer():
     raw = minimal()
     raw["servers"][0]["listeners"][0]["filter_chains"][0]["filters"][0]["config"].update(
         downstream_protocol="HTTP1", stream_idle_timeout="2m")
-    filter_config = load_config_dict(raw).config.servers[0].listeners[0].filter_chains[0].filters[0].config
-    proxy = msgspec.convert(filter_config, model.ProxyConfig)
+    proxy = load_config_dict(raw).config.servers[0].listeners[0].filter_chains[0].filters[0].config
+    assert isinstance(proxy, model.ProxyConfig)  # decoded once, at load
     assert proxy.downstream_protocol == "Http1"
     assert proxy.stream_idle_timeout == 120.0
     assert load_config_dict({"servers": [{"listeners": [{"name": "x", "address": ":1", "filter_chains": [
-        {"filters": [{"type": "proxy", "config": filter_config}]}]}], "routers": [
+        {"filters": [{"type": "proxy", "config": msgspec.to_builtins(proxy)}]}]}], "routers": [
         {"router_config_name": "r0"}]}]}).warnings == []
 
 

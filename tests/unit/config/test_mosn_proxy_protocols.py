@@ -4,6 +4,7 @@ apply, and older MOSN spellings are named as such."""
 
 import pytest
 
+from pymosn.config import model
 from pymosn.config.loader import config_to_builtins, load_config_dict
 
 from .configs import errors, minimal, proxy_config, warnings
@@ -11,7 +12,7 @@ from .configs import errors, minimal, proxy_config, warnings
 PROXY = "$.servers[0].listeners[0].filter_chains[0].filters[0].config"
 
 
-def _loaded_proxy(raw: dict) -> dict:
+def _loaded_proxy(raw: dict) -> model.ProxyConfig:
     return load_config_dict(raw).config.servers[0].listeners[0].filter_chains[0].filters[0].config
 
 
@@ -27,7 +28,7 @@ def test_omitted_upstream_protocol_is_the_downstream_one(downstream, extend, ups
     raw = minimal()
     proxy_config(raw).update(downstream_protocol=downstream, extend_config=extend)
     proxy = _loaded_proxy(raw)
-    assert proxy["upstream_protocol"] == upstream
+    assert proxy.upstream_protocol == upstream
     assert warnings(raw) == []
 
 
@@ -35,7 +36,7 @@ def test_explicit_upstream_protocol_still_holds_and_the_dump_loads_back():
     raw = minimal()
     proxy_config(raw).update(downstream_protocol="Auto", upstream_protocol="Http1")
     config = load_config_dict(raw).config
-    assert config.servers[0].listeners[0].filter_chains[0].filters[0].config["upstream_protocol"] == "Http1"
+    assert config.servers[0].listeners[0].filter_chains[0].filters[0].config.upstream_protocol == "Http1"
     assert load_config_dict(config_to_builtins(config)).config == config
     proxy_config(raw).update(downstream_protocol="bolt", upstream_protocol="Http1")
     assert errors(raw) == [f"{PROXY}.upstream_protocol: converting bolt to Http1 is not supported; use the same "
@@ -46,11 +47,11 @@ def test_http1_limits_in_extend_config_apply_and_the_stricter_wins():
     raw = minimal()
     proxy_config(raw).update(extend_config={"max_header_size": 8192, "max_request_body_size": 4096})
     proxy = _loaded_proxy(raw)
-    assert (proxy["max_request_headers_kb"], proxy["max_request_bytes"]) == (8, 4096)
+    assert (proxy.max_request_headers_kb, proxy.max_request_bytes) == (8, 4096)
     proxy_config(raw).update(downstream_protocol="Auto", max_request_bytes=1000,
                              extend_config={"Http1": {"max_header_size": 1500, "max_request_body_size": 4096}})
     proxy = _loaded_proxy(raw)
-    assert (proxy["max_request_headers_kb"], proxy["max_request_bytes"]) == (1, 1000)  # rounded down, not looser
+    assert (proxy.max_request_headers_kb, proxy.max_request_bytes) == (1, 1000)  # rounded down, not looser
     proxy_config(raw).update(extend_config={"Http1": {"max_header_size": "8k"}})
     assert errors(raw) == [f"{PROXY}.extend_config.Http1.max_header_size: must be a number of bytes >= 1, got '8k'"]
 

@@ -22,7 +22,7 @@ def config(tcp: dict) -> dict:
 def test_tcp_proxy_config_loads_with_durations():
     cfg = load_config_dict(config({"cluster": "c", "idle_timeout": "5s", "max_connect_attempts": 3})).config
     f = cfg.servers[0].listeners[0].filter_chains[0].filters[0]
-    assert f.config["idle_timeout"] == 5.0 and f.config["max_connect_attempts"] == 3
+    assert f.config.idle_timeout == 5.0 and f.config.max_connect_attempts == 3
 
 
 def test_tcp_proxy_errors_carry_paths():

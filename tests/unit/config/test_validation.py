@@ -155,7 +155,7 @@ def test_rpc_protocols_in_mosn_shapes():
     proxy_config(raw).update(downstream_protocol="X", upstream_protocol="X", extend_config={"sub_protocol": "Bolt"})
     config = load_config_dict(raw).config
     proxy = config.servers[0].listeners[0].filter_chains[0].filters[0].config
-    assert (proxy["downstream_protocol"], proxy["upstream_protocol"]) == ("bolt", "bolt")
+    assert (proxy.downstream_protocol, proxy.upstream_protocol) == ("bolt", "bolt")
     proxy_config(raw).update(downstream_protocol="dubbo", upstream_protocol="dubbo", extend_config={})
     load_config_dict(raw)
     proxy_config(raw).update(downstream_protocol="Auto", upstream_protocol="Auto")

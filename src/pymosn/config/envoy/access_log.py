@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from pymosn.config.envoy import schemas as s
-from pymosn.config.envoy.extensions import display, extension
+from pymosn.config.envoy.extensions import Extension, display, extension
 from pymosn.config.envoy.message import Context, Message, data_source
+from pymosn.config.issues import child
+from pymosn.config.registries import ACCESS_LOG_SINKS
 
 _FILE = "envoy.access_loggers.file"
 _DEVICES = {"/dev/stdout": "stdout", "/dev/stderr": "stderr"}
@@ -36,6 +38,9 @@ def access_logs(owner: Message, field: str, ctx: Context) -> list[dict]:
         elif ext.name in _STREAMS:
             config = Message(ext.config, ext.path, s.STREAM_ACCESS_LOG, ctx)
             entry = ctx.node({"log_path": _STREAMS[ext.name]}, ext.path)
+        elif (plugin := _plugin_sink(ext.type)) is not None:
+            out.append(_plugin_entry(plugin, ext, ctx))
+            continue
         else:
             ctx.log.warning(m.path, f"access logger {display(ext)} is not implemented by pymosn yet; ignored")
             continue
@@ -46,6 +51,23 @@ def access_logs(owner: Message, field: str, ctx: Context) -> list[dict]:
         config.finish()
         out.append(entry)
     return out
+
+
+def _plugin_sink(type_url: str) -> str | None:
+    """The name of the plugin sink that registered `type_url`, if one did."""
+    declared = ACCESS_LOG_SINKS.by_type_url(type_url) if type_url else None
+    return declared.name if declared is not None and not declared.builtin else None
+
+
+def _plugin_entry(name: str, ext: Extension, ctx: Context) -> dict:
+    """The typed_config's fields go to the plugin sink's config Struct, decoded (with these
+    paths) by the config rules."""
+    config = ctx.node({}, ext.path)
+    for key, value in ext.config.items():
+        ctx.put(config, key, value, child(ext.path, key))
+    entry = ctx.node({"sink": name, "config": config}, ext.path)
+    ctx.origins.field(entry, "config", ext.path)
+    return entry
 
 
 def _format(config: Message, ctx: Context) -> str:

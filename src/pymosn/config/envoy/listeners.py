@@ -13,7 +13,8 @@ from pymosn.config.envoy.message import Context, Message
 from pymosn.config.envoy.tcp_proxy import tcp_proxy
 from pymosn.config.envoy.tls import transport_socket
 from pymosn.config.envoy.x_proxy import is_x_proxy, x_proxy
-from pymosn.config.issues import item
+from pymosn.config.issues import child, item
+from pymosn.config.registries import NETWORK_FILTERS
 
 HCM = "envoy.filters.network.http_connection_manager"
 TCP_PROXY = "envoy.filters.network.tcp_proxy"
@@ -172,6 +173,9 @@ def _network_filter(ext: Extension, f: Message, ctx: Context, logs: list[dict],
         return dubbo_proxy(ext, f.path, ctx)
     if is_x_proxy(ext):
         return x_proxy(ext, f, f.path, ctx)
+    plugin = NETWORK_FILTERS.by_type_url(ext.type) if ext.type else None
+    if plugin is not None and not plugin.builtin:
+        return _plugin_filter(plugin.name, ext, f.path, ctx)
     kind = envoy_kind(ext, "network")
     if kind in OBSERVING_NETWORK_FILTERS:
         ctx.log.warning(f.path, f"network filter {display(ext)} is not implemented by pymosn yet; ignored")
@@ -183,11 +187,29 @@ def _network_filter(ext: Extension, f: Message, ctx: Context, logs: list[dict],
                               "send connections where it does not")
     elif kind is not None:
         ctx.log.error(f.path, f"network filter {display(ext)} is not implemented by pymosn yet; pymosn runs "
-                              f"{', '.join(IMPLEMENTED_NETWORK_FILTERS)}")
+                              f"{_implemented_network_filters()}")
     else:
         ctx.log.error(f.path, f"unknown network filter {display(ext)}; pymosn runs "
-                              f"{', '.join(IMPLEMENTED_NETWORK_FILTERS)}")
+                              f"{_implemented_network_filters()}")
     return None
+
+
+def _implemented_network_filters() -> str:
+    """What pymosn runs: the built-ins, and every plugin reachable by its type URL."""
+    declared = (NETWORK_FILTERS.get(name) for name in NETWORK_FILTERS.names())
+    plugins = [d.type_url for d in declared if not d.builtin and d.type_url]
+    return ", ".join([*IMPLEMENTED_NETWORK_FILTERS, *plugins])
+
+
+def _plugin_filter(name: str, ext: Extension, filter_path: str, ctx: Context) -> dict:
+    """A registered plugin's network filter, found by its typed_config type URL: its fields go
+    to the plugin's config Struct as written, decoded (with these paths) by the config rules."""
+    config = ctx.node({}, ext.path)
+    for key, value in ext.config.items():
+        ctx.put(config, key, value, child(ext.path, key))
+    network_filter = ctx.node({"type": name, "config": config}, filter_path)
+    ctx.origins.field(network_filter, "config", ext.path)
+    return network_filter
 
 
 def filter_chain_match(m: Message, ctx: Context) -> dict:
