@@ -11,7 +11,7 @@ import asyncio
 import itertools
 import socket
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from pymosn.api.filter import FilterStatus
 from pymosn.network.tls import peer_uri_san
@@ -33,7 +33,7 @@ def _flush_batches() -> None:
             conn._flush()
 
 
-class WatermarkListener:
+class WatermarkListener(Protocol):
     """Told when a connection's pending writes cross its high and low watermarks."""
 
     def on_above_write_high_watermark(self) -> None: ...

@@ -13,6 +13,7 @@ import hashlib
 import ssl
 import weakref
 from collections.abc import Iterator, Mapping
+from typing import cast
 from urllib.parse import quote
 
 from pymosn.config import model
@@ -83,7 +84,8 @@ class ClientCertForwarding:
             parts.append(f'Cert="{quote(ssl.DER_cert_to_PEM_cert(der), safe="")}"')
         if details.subject:
             parts.append(f'Subject="{_escape(_subject(der))}"')
-        sans = (ssl_object.getpeercert() or {}).get("subjectAltName", ())
+        # typeshed gives every value of the certificate dict one union type; this key's is pairs
+        sans = cast("tuple[tuple[str, str], ...]", (ssl_object.getpeercert() or {}).get("subjectAltName", ()))
         if details.uri:
             parts += [f"URI={_value(v)}" for kind, v in sans if kind == "URI"]
         if details.dns:

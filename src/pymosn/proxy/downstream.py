@@ -14,10 +14,11 @@ written. Why a stream ended early arrives as a typed `StreamReset`, never as tex
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from pymosn.api import flags
-from pymosn.api.errors import ResetKind, StreamReset
+from pymosn.api.errors import ResetKind, StreamReset, UpstreamFailure
 from pymosn.api.request_id import new_request_id
 from pymosn.api.stream_info import StreamInfo
 from pymosn.network.deadlines import deadlines_for
@@ -29,12 +30,10 @@ from pymosn.proxy.grpc import detect as detect_grpc
 from pymosn.proxy.grpc import grpc_to_http_status, http_to_grpc_status, split_path, status_in
 from pymosn.proxy.grpc import local_reply_headers as grpc_reply_headers
 from pymosn.proxy.header_plan import HeaderPlan, apply_adds, filter_response_headers
-from pymosn.proxy.local_reply import REPLIES, local_reply_headers
+from pymosn.proxy.local_reply import FAILURE_REPLIES, REPLIES, local_reply_headers
 from pymosn.proxy.snapshot import ProxySettings
 from pymosn.stream.http1 import ClientStreamConnection, ServerStreamConnection
-from pymosn.upstream.errors import TLS_FAILURE
 
-_CONNECT_FLAGS = (flags.UPSTREAM_CONNECTION_FAILURE, flags.UPSTREAM_CONNECTION_TERMINATION)
 _BODY_BUFFER_LIMIT = 1024 * 1024  # request bytes held while waiting for an upstream connection
 _NOTED = frozenset({b"host", b"x-forwarded-for", b"x-forwarded-proto", b"x-request-id", b"x-forwarded-client-cert"})
 
@@ -68,6 +67,7 @@ class DownstreamStream:
         "stale_retry_used",
         "grpc",
     )
+    head: RequestHead  # unset on a stream whose request was too malformed to parse (on_bad_request)
 
     def __init__(self, server: ServerStreamConnection, settings: ProxySettings) -> None:
         self.server = server
@@ -114,6 +114,7 @@ class DownstreamStream:
         self.request_complete = end_stream
         grpc = self.grpc = detect_grpc(head)
 
+        headers: Mapping[str, str]  # the request's, or as routed (XFCC rewritten) below
         info.request_headers = headers = HeaderView(head.headers, head.lower_names)
         info.authority = authority = head.host.decode("latin-1")
         target = info.path
@@ -296,7 +297,6 @@ class DownstreamStream:
     def on_bad_request(self, head: RequestHead | None, reset: StreamReset) -> None:
         """A request that broke the protocol before it could start (a malformed head, or a
         queued request whose body broke): one stream all the same, answered with the error."""
-        self.head = head
         conn = self.server.conn
         info = self.info = StreamInfo(self.settings.listener_name, conn.id)
         info.start_time = time.time()
@@ -306,6 +306,7 @@ class DownstreamStream:
         if head is None:
             info.protocol = self.server.protocol
         else:
+            self.head = head
             info.method = head.method.decode("latin-1")
             info.path = head.target.decode("latin-1")
             info.authority = head.host.decode("latin-1")
@@ -374,7 +375,9 @@ class DownstreamStream:
         if not head.host:
             # HTTP/1.0 without Host: the upstream request names its host, as MOSN's does (and
             # an HTTP/1.1 request must carry one); a route's host rewrite takes its place
-            rewrite = self.plan.host_rewrite
+            plan = self.plan
+            assert plan is not None  # set with the route, before any upstream request
+            rewrite = plan.host_rewrite
             headers.insert(0, (b"host", rewrite if rewrite is not None else self.host.address.encode()))
         if self.route.auto_host_rewrite:
             host = self.host
@@ -400,14 +403,15 @@ class DownstreamStream:
         if self.request_complete:
             self._start_timer()
 
-    def on_pool_failure(self, reason: str, flag: str) -> None:
+    def on_pool_failure(self, failure: UpstreamFailure) -> None:
         if self.done:
             return
-        self.info.upstream_transport_failure_reason = reason
-        if flag in _CONNECT_FLAGS and self._retry():
+        self.info.upstream_transport_failure_reason = failure.detail
+        if failure.retryable and self._retry():
             return
-        body = REPLIES[flag][1].rstrip(b"\n") + b": " + reason.encode() + b"\n"
-        self._local_reply(flag, body, 503 if reason.startswith(TLS_FAILURE) else None)
+        flag, status = FAILURE_REPLIES[failure.kind]
+        body = REPLIES[flag][1].rstrip(b"\n") + b": " + failure.detail.encode() + b"\n"
+        self._local_reply(flag, body, status)
 
     def _retry(self, stale: bool = False) -> bool:
         """Retries only requests whose whole body we still hold (none, here): connect failures

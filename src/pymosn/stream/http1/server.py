@@ -38,7 +38,7 @@ class ServerStreamConnection:
     def __init__(
         self,
         conn: Connection,
-        stream_factory: Callable[[ServerStreamConnection, RequestHead], Any],
+        stream_factory: Callable[[ServerStreamConnection, RequestHead | None], Any],
         *,
         max_head_bytes: int = 60 * 1024,
         max_headers: int = DEFAULT_MAX_HEADERS,
@@ -299,7 +299,7 @@ class ServerStreamConnection:
         if self.conn.reading_paused and len(self._queue) < _MAX_QUEUED:
             self.conn.resume_reading()
         head: RequestHead | None = entry[0]
-        if len(entry) > 1 and entry[1][0] == _ERROR:
+        if head is None or (len(entry) > 1 and entry[1][0] == _ERROR):
             self._bad_request(head, entry[1][1])  # broke before any of it went anywhere
             return
         self._start(head, head.body_kind == BODY_NONE and not head.upgrade)

@@ -21,7 +21,7 @@ import h2.events
 import h2.exceptions
 import h2.settings
 
-from pymosn.api.errors import ResetKind, ResetSource, StreamReset
+from pymosn.api.errors import ResetKind, ResetSource, StreamReset, UpstreamFailure
 from pymosn.api.filter import FilterStatus
 from pymosn.network.connection import Connection
 from pymosn.protocol.http1 import BODY_NONE
@@ -108,7 +108,7 @@ class Http2ClientConnection:
         # (a quiet gRPC stream must not lose its connection)
         self.idle_timeout = idle_timeout
         self._idle_timer: Any = None
-        self.handshake_failure: str | None = None
+        self.handshake_failure: UpstreamFailure | None = None  # set by the pool's SETTINGS deadline
         self.stats = stats  # the cluster's
         self.outbound = OutboundQueue(settings.max_outbound_frames, settings.max_outbound_control_frames)
         conn.watermark_listener = self
@@ -141,7 +141,7 @@ class Http2ClientConnection:
         conn.write(goaway(self.h2.highest_inbound_stream_id, _ENHANCE_YOUR_CALM, b"frames not read"))
         conn.close()
         conn.loop.call_later(_FLOOD_CLOSE_DELAY, conn.abort)
-        conn.loop.call_soon(self._reset_all, "upstream HTTP/2 flood: " + flood.name)
+        conn.loop.call_soon(self._reset_all, _upstream(ResetKind.PROTOCOL_ERROR, "upstream HTTP/2 flood: " + flood.name))
 
     # --- capacity -----------------------------------------------------------------------------
 
