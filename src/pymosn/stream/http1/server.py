@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
+from pymosn.api.connection import ConnectionInfo
 from pymosn.api.errors import DOWNSTREAM_CLOSED, ProtocolError, StreamReset, downstream_protocol_error
 from pymosn.api.filter import FilterStatus
+from pymosn.api.streams import ServerStream, WatermarkListener
 from pymosn.network.connection import Connection
 from pymosn.protocol.http1 import BODY_CHUNKED, BODY_LENGTH, BODY_NONE, RequestDecoder, RequestHead
 from pymosn.protocol.http1.decoder import DEFAULT_MAX_HEADERS, MOSN_HTTP10, Http10Policy
@@ -210,7 +213,37 @@ class ServerStreamConnection:
             self._closing = True
             self.conn.close()
 
-    # --- response side, called by the active receiver ----------------------------------------
+    # --- the ServerStream contract (api.streams), for the active receiver ---------------------
+    # One object per connection serves its requests one at a time, so the connection's own
+    # reading and watermarks are the stream's.
+
+    @cached_property  # after the first read a plain attribute: the record never changes
+    def connection(self) -> ConnectionInfo:
+        return self.conn.info
+
+    @property
+    def reading_paused(self) -> bool:
+        return self.conn.reading_paused
+
+    def pause_reading(self) -> None:
+        self.conn.pause_reading()
+
+    def resume_reading(self) -> None:
+        self.conn.resume_reading()
+
+    def set_watermark_listener(self, listener: WatermarkListener | None) -> None:
+        self.conn.watermark_listener = listener
+
+    def clear_watermark_listener(self, listener: WatermarkListener) -> None:
+        if self.conn.watermark_listener is listener:
+            self.conn.watermark_listener = None
+
+    def close_after_response(self) -> None:
+        self._keep_alive = False
+
+    def close(self) -> None:
+        self.conn.close()
+
 
     def send_continue(self) -> None:
         self.conn.write(_CONTINUE)
@@ -358,3 +391,9 @@ class ServerStreamConnection:
 
 
 __all__ = ["BODY_CHUNKED", "BODY_LENGTH", "BODY_NONE", "ServerStreamConnection"]
+
+
+if TYPE_CHECKING:  # mypy checks that the class keeps the contract
+
+    def _keeps_contract(server: ServerStreamConnection) -> ServerStream:
+        return server
