@@ -18,7 +18,9 @@ class ConnectionInfo:
     local: tuple[str, int]  # our (ip, port) the peer connected to
     tls: bool = False
     peer_uri_san: str | None = None  # the TLS peer certificate's URI SAN (a SPIFFE ID in a mesh)
-    sni: str | None = None  # the TLS server name the client asked for
+    # the TLS server name asked for: set on upstream connections (the name pymosn sent); a
+    # downstream connection does not record the client's yet (None)
+    sni: str | None = None
     alpn: str | None = None  # the TLS application protocol agreed on
     # (ip, port) the client was going to before REDIRECT/TPROXY steered it here
     original_destination: tuple[str, int] | None = None
