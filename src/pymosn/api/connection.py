@@ -18,9 +18,7 @@ class ConnectionInfo:
     local: tuple[str, int]  # our (ip, port) the peer connected to
     tls: bool = False
     peer_uri_san: str | None = None  # the TLS peer certificate's URI SAN (a SPIFFE ID in a mesh)
-    # the TLS server name asked for: set on upstream connections (the name pymosn sent); a
-    # downstream connection does not record the client's yet (None)
-    sni: str | None = None
+    sni: str | None = None  # the TLS server name: the client's (downstream), the one we sent (upstream)
     alpn: str | None = None  # the TLS application protocol agreed on
     # (ip, port) the client was going to before REDIRECT/TPROXY steered it here
     original_destination: tuple[str, int] | None = None

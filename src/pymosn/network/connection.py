@@ -16,7 +16,7 @@ from typing import Any
 from pymosn.api.connection import ConnectionInfo
 from pymosn.api.filter import FilterStatus
 from pymosn.api.streams import WatermarkListener
-from pymosn.network.tls import peer_uri_san
+from pymosn.network.tls import peer_uri_san, requested_server_name
 
 _next_id = itertools.count(1)
 
@@ -97,7 +97,7 @@ class Connection(asyncio.Protocol):
         # made here, once: with TLS the loop calls this after the handshake
         self.info = ConnectionInfo(
             self.id, self.loop, _pair(peername), _pair(sockname), ssl_object is not None, self.peer_uri_san,
-            ssl_object.server_hostname if ssl_object is not None else None,
+            requested_server_name(ssl_object) if ssl_object is not None else None,
             ssl_object.selected_alpn_protocol() if ssl_object is not None else None,
             self.original_destination, self.remote_address, self.local_address, ssl_object,
         )
