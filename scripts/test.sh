@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up the test environment from scratch (a venv in .venv) and runs the whole suite:
-# the import-linter layers contract, ruff, then pytest.
+# the import-linter layers contract, ruff, mypy (the packages in pyproject's [tool.mypy]), then pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -14,4 +14,5 @@ if ! command -v curl >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
 fi
 .venv/bin/lint-imports
 .venv/bin/ruff check src tests
+.venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"

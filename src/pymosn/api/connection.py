@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 
-@dataclass(frozen=True, slots=True)
+# eq=False: one record per connection, compared (and hashed, as a cache key) by identity
+@dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
 class ConnectionInfo:
     id: int
     loop: asyncio.AbstractEventLoop
@@ -16,7 +18,12 @@ class ConnectionInfo:
     local: tuple[str, int]  # our (ip, port) the peer connected to
     tls: bool = False
     peer_uri_san: str | None = None  # the TLS peer certificate's URI SAN (a SPIFFE ID in a mesh)
-    sni: str | None = None  # the TLS server name the client asked for
+    sni: str | None = None  # the TLS server name: the client's (downstream), the one we sent (upstream)
     alpn: str | None = None  # the TLS application protocol agreed on
     # (ip, port) the client was going to before REDIRECT/TPROXY steered it here
     original_destination: tuple[str, int] | None = None
+    # remote and local as the access log prints them ("ip:port", "[v6]:port"), formatted once
+    remote_address: str = ""
+    local_address: str = ""
+    # the TLS session (an ssl.SSLObject), for what only it knows: the peer's certificate (XFCC)
+    ssl_object: Any = None

@@ -78,3 +78,35 @@ def downstream_protocol_error(error: ProtocolError, answerable: bool = True) -> 
 
 DOWNSTREAM_CLOSED = StreamReset(ResetSource.DOWNSTREAM, ResetKind.CONNECTION_CLOSED, "downstream connection closed")
 DOWNSTREAM_RESET = StreamReset(ResetSource.DOWNSTREAM, ResetKind.RESET, "downstream stream reset")
+
+
+class FailureKind(Enum):
+    """Why no upstream stream could start (the request never reached a host)."""
+
+    CONNECT_TIMEOUT = "connect_timeout"  # TCP connect or the HTTP/2 SETTINGS exchange took too long
+    CONNECT_REFUSED = "connect_refused"  # the TCP connect failed (refused, unreachable)
+    TLS_HANDSHAKE = "tls_handshake"  # the host's certificate or TLS parameters were rejected
+    CONNECTION_CLOSED = "connection_closed"  # the host closed the new connection before it was usable
+    OVERFLOW = "overflow"  # a circuit breaker (pending requests, connections) is full
+    CLUSTER_REMOVED = "cluster_removed"  # the cluster went away with the request waiting
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamFailure:
+    """Why a request got no upstream stream: told by a connection pool to the requester, which
+    decides flag, status and retries from `kind`; `detail` is for people (the local reply
+    body and %UPSTREAM_TRANSPORT_FAILURE_REASON%). The sibling of StreamReset: a StreamReset
+    ends a stream that started, an UpstreamFailure means none started. Made on error paths only."""
+
+    kind: FailureKind
+    detail: str
+
+    @property
+    def retryable(self) -> bool:
+        """Another try (on another connection or host) may succeed; a full breaker says no."""
+        return self.kind is not FailureKind.OVERFLOW
+
+
+PENDING_OVERFLOW = UpstreamFailure(FailureKind.OVERFLOW, "pending requests overflow")
+CONNECTION_OVERFLOW = UpstreamFailure(FailureKind.OVERFLOW, "connection limit reached")
+CLUSTER_REMOVED = UpstreamFailure(FailureKind.CLUSTER_REMOVED, "cluster removed")

@@ -5,6 +5,8 @@ Plain slotted attributes: the hot path sets them without any call overhead."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class StreamInfo:
     __slots__ = (
@@ -46,25 +48,25 @@ class StreamInfo:
         self.method = ""
         self.path = ""
         self.authority = ""
-        self.request_headers = None
-        self.response_headers = None
+        self.request_headers: Mapping[str, str] | None = None
+        self.response_headers: Mapping[str, str] | None = None
         self.response_code = 0
-        self.response_flags = []
+        self.response_flags: list[str] = []
         self.bytes_received = 0
         self.bytes_sent = 0
         self.downstream_remote_address = ""
         self.downstream_local_address = ""
-        self.downstream_peer_uri_san = None
-        self.upstream_host = None
-        self.upstream_local_address = None
-        self.upstream_cluster = None
-        self.upstream_transport_failure_reason = None
-        self.route_name = None
+        self.downstream_peer_uri_san: str | None = None
+        self.upstream_host: str | None = None
+        self.upstream_local_address: str | None = None
+        self.upstream_cluster: str | None = None
+        self.upstream_transport_failure_reason: str | None = None
+        self.route_name: str | None = None
         self.listener_name = listener_name
-        self.request_id = None
+        self.request_id: str | None = None
         self.connection_id = connection_id
-        self.upstream_connection_id = None
-        self.grpc_status = None
+        self.upstream_connection_id: int | None = None
+        self.grpc_status: int | None = None
 
     @property
     def duration(self) -> float:

@@ -13,8 +13,10 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+from pymosn.api.connection import ConnectionInfo
 from pymosn.api.filter import FilterStatus
-from pymosn.network.tls import peer_uri_san
+from pymosn.api.streams import WatermarkListener
+from pymosn.network.tls import peer_uri_san, requested_server_name
 
 _next_id = itertools.count(1)
 
@@ -31,14 +33,6 @@ def _flush_batches() -> None:
         _dirty.clear()
         for conn in conns:
             conn._flush()
-
-
-class WatermarkListener:
-    """Told when a connection's pending writes cross its high and low watermarks."""
-
-    def on_above_write_high_watermark(self) -> None: ...
-
-    def on_below_write_low_watermark(self) -> None: ...
 
 
 class Connection(asyncio.Protocol):
@@ -71,6 +65,7 @@ class Connection(asyncio.Protocol):
         self.filter_chain_index = 0  # which of its listener's filter chains serves it
         # (ip, port) the client was going to before REDIRECT/TPROXY steered it here, or None
         self.original_destination: tuple[str, int] | None = None
+        self.info: ConnectionInfo  # set once established (connection_made)
         self._last_activity = 0.0
         self._idle_timer: asyncio.TimerHandle | None = None
         self.on_idle_timeout: Callable[[Connection], None] | None = None
@@ -91,11 +86,21 @@ class Connection(asyncio.Protocol):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
                 pass
-        self.local_address = _format_address(transport.get_extra_info("sockname"))
-        self.remote_address = _format_address(transport.get_extra_info("peername"))
-        if transport.get_extra_info("ssl_object") is not None:
+        sockname = transport.get_extra_info("sockname")
+        peername = transport.get_extra_info("peername")
+        self.local_address = _format_address(sockname)
+        self.remote_address = _format_address(peername)
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:
             self.secure = True
             self.peer_uri_san = peer_uri_san(transport)
+        # made here, once: with TLS the loop calls this after the handshake
+        self.info = ConnectionInfo(
+            self.id, self.loop, _pair(peername), _pair(sockname), ssl_object is not None, self.peer_uri_san,
+            requested_server_name(ssl_object) if ssl_object is not None else None,
+            ssl_object.selected_alpn_protocol() if ssl_object is not None else None,
+            self.original_destination, self.remote_address, self.local_address, ssl_object,
+        )
         transport.set_write_buffer_limits(high=self.buffer_limit, low=self.buffer_limit // 2)
         if self.idle_timeout > 0:
             self._last_activity = self.loop.time()
@@ -219,6 +224,10 @@ class Connection(asyncio.Protocol):
             self.close()
         else:
             self._idle_timer = self.loop.call_later(self.idle_timeout - idle_for, self._check_idle)
+
+
+def _pair(addr: Any) -> tuple[str, int]:
+    return (addr[0], addr[1]) if isinstance(addr, tuple) else (str(addr or ""), 0)
 
 
 def _format_address(addr: Any) -> str:

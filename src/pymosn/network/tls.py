@@ -134,6 +134,7 @@ def server_context(configs: Sequence[model.TLSConfig]) -> ssl.SSLContext:
     default = contexts[0]
     default.reloader = CertificateReloader(list(zip(contexts, configs)))
     if len(contexts) == 1:
+        default.sni_callback = _record_server_name
         return default
     exact: dict[str, ssl.SSLContext] = {}
     wildcard: dict[str, ssl.SSLContext] = {}
@@ -146,6 +147,7 @@ def server_context(configs: Sequence[model.TLSConfig]) -> ssl.SSLContext:
                 exact.setdefault(name, ctx)
 
     def pick(sock: ssl.SSLObject, server_name: str | None, _: ssl.SSLContext) -> None:
+        _record_server_name(sock, server_name, _)
         if not server_name:
             return
         name = server_name.lower()
@@ -157,6 +159,22 @@ def server_context(configs: Sequence[model.TLSConfig]) -> ssl.SSLContext:
 
     default.sni_callback = pick
     return default
+
+
+# OpenSSL tells the server the client's SNI only during the handshake: kept on the SSLObject
+_SERVER_NAME = "pymosn_server_name"
+
+
+def _record_server_name(sock: ssl.SSLObject, server_name: str | None, _: ssl.SSLContext) -> None:
+    setattr(sock, _SERVER_NAME, server_name)
+
+
+def requested_server_name(ssl_object: ssl.SSLObject) -> str | None:
+    """The TLS server name of a session: the one the client asked us for (server side), or the
+    one we sent (client side)."""
+    if ssl_object.server_side:
+        return getattr(ssl_object, _SERVER_NAME, None)
+    return ssl_object.server_hostname
 
 
 def client_context(cfg: model.TLSConfig) -> ssl.SSLContext:

@@ -13,8 +13,10 @@ import hashlib
 import ssl
 import weakref
 from collections.abc import Iterator, Mapping
+from typing import cast
 from urllib.parse import quote
 
+from pymosn.api.connection import ConnectionInfo
 from pymosn.config import model
 from pymosn.network.tls import local_uri_sans
 
@@ -48,7 +50,7 @@ class ClientCertForwarding:
             return None
         return cls(cfg.forward_client_cert_details, cfg.set_current_client_cert_details)
 
-    def header_value(self, incoming: bytes | None, conn) -> bytes | None:
+    def header_value(self, incoming: bytes | None, conn: ConnectionInfo) -> bytes | None:
         mode = self.mode
         if mode == ALWAYS_FORWARD_ONLY:
             return incoming
@@ -61,12 +63,12 @@ class ClientCertForwarding:
             return element
         return incoming + b"," + element  # APPEND_FORWARD
 
-    def _element(self, conn) -> bytes | None:
-        if not conn.secure:
+    def _element(self, conn: ConnectionInfo) -> bytes | None:
+        if not conn.tls:
             return None
         element = self._elements.get(conn)
         if element is None:
-            ssl_object = conn.transport.get_extra_info("ssl_object") if conn.transport is not None else None
+            ssl_object = conn.ssl_object
             element = self._build(ssl_object) if ssl_object is not None else b""
             self._elements[conn] = element
         return element or None
@@ -83,7 +85,8 @@ class ClientCertForwarding:
             parts.append(f'Cert="{quote(ssl.DER_cert_to_PEM_cert(der), safe="")}"')
         if details.subject:
             parts.append(f'Subject="{_escape(_subject(der))}"')
-        sans = (ssl_object.getpeercert() or {}).get("subjectAltName", ())
+        # typeshed gives every value of the certificate dict one union type; this key's is pairs
+        sans = cast("tuple[tuple[str, str], ...]", (ssl_object.getpeercert() or {}).get("subjectAltName", ()))
         if details.uri:
             parts += [f"URI={_value(v)}" for kind, v in sans if kind == "URI"]
         if details.dns:
@@ -141,7 +144,7 @@ class WithHeader(Mapping[str, str]):
         return sum(1 for _ in self)
 
 
-def as_routed(headers: Mapping[str, str], forwarding: ClientCertForwarding | None, conn) -> WithHeader:
+def as_routed(headers: Mapping[str, str], forwarding: ClientCertForwarding | None, conn: ConnectionInfo) -> WithHeader:
     """`headers` with XFCC as it will be sent upstream: routes match what the upstream sees,
     never a value the client made up (Envoy rewrites XFCC before routing too)."""
     incoming = headers.get(HEADER_NAME)

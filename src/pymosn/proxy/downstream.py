@@ -14,12 +14,14 @@ written. Why a stream ended early arrives as a typed `StreamReset`, never as tex
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from pymosn.api import flags
-from pymosn.api.errors import ResetKind, StreamReset
+from pymosn.api.errors import ResetKind, StreamReset, UpstreamFailure
 from pymosn.api.request_id import new_request_id
 from pymosn.api.stream_info import StreamInfo
+from pymosn.api.streams import ClientStream, ResponseReceiver, ServerStream, StreamReceiver
 from pymosn.network.deadlines import deadlines_for
 from pymosn.protocol.http1 import BODY_LENGTH, BODY_NONE, RequestHead, ResponseHead
 from pymosn.protocol.http1.header_view import HeaderView
@@ -29,12 +31,9 @@ from pymosn.proxy.grpc import detect as detect_grpc
 from pymosn.proxy.grpc import grpc_to_http_status, http_to_grpc_status, split_path, status_in
 from pymosn.proxy.grpc import local_reply_headers as grpc_reply_headers
 from pymosn.proxy.header_plan import HeaderPlan, apply_adds, filter_response_headers
-from pymosn.proxy.local_reply import REPLIES, local_reply_headers
+from pymosn.proxy.local_reply import FAILURE_REPLIES, REPLIES, local_reply_headers
 from pymosn.proxy.snapshot import ProxySettings
-from pymosn.stream.http1 import ClientStreamConnection, ServerStreamConnection
-from pymosn.upstream.errors import TLS_FAILURE
 
-_CONNECT_FLAGS = (flags.UPSTREAM_CONNECTION_FAILURE, flags.UPSTREAM_CONNECTION_TERMINATION)
 _BODY_BUFFER_LIMIT = 1024 * 1024  # request bytes held while waiting for an upstream connection
 _NOTED = frozenset({b"host", b"x-forwarded-for", b"x-forwarded-proto", b"x-request-id", b"x-forwarded-client-cert"})
 
@@ -68,8 +67,9 @@ class DownstreamStream:
         "stale_retry_used",
         "grpc",
     )
+    head: RequestHead  # unset on a stream whose request was too malformed to parse (on_bad_request)
 
-    def __init__(self, server: ServerStreamConnection, settings: ProxySettings) -> None:
+    def __init__(self, server: ServerStream, settings: ProxySettings) -> None:
         self.server = server
         self.settings = settings
         self.snapshot = settings.snapshot_ref.current
@@ -77,7 +77,7 @@ class DownstreamStream:
         self.plan: HeaderPlan | None = None
         self.cluster: Any = None
         self.host: Any = None
-        self.client: ClientStreamConnection | None = None
+        self.client: ClientStream | None = None
         self.request_complete = False
         self.request_bytes = 0
         self.pending: list | None = None  # request events waiting for the upstream connection
@@ -97,7 +97,7 @@ class DownstreamStream:
     def on_headers(self, head: RequestHead, end_stream: bool) -> None:
         self.head = head
         settings = self.settings
-        conn = self.server.conn
+        conn = self.server.connection
         info = self.info = StreamInfo(settings.listener_name, conn.id)
         info.start_time = time.time()
         info.start_monotonic = conn.loop.time()
@@ -114,6 +114,7 @@ class DownstreamStream:
         self.request_complete = end_stream
         grpc = self.grpc = detect_grpc(head)
 
+        headers: Mapping[str, str]  # the request's, or as routed (XFCC rewritten) below
         info.request_headers = headers = HeaderView(head.headers, head.lower_names)
         info.authority = authority = head.host.decode("latin-1")
         target = info.path
@@ -206,13 +207,13 @@ class DownstreamStream:
         if conn_tokens:
             conn_tokens.discard(b"upgrade")
             out = [h for h in out if h[0].lower() not in conn_tokens]
-        remote_ip = self.server.conn.remote_address.rpartition(":")[0].strip("[]").encode()
+        remote_ip = self.server.connection.remote[0].encode()
         out.append((b"x-forwarded-for", remote_ip if xff is None else xff + b", " + remote_ip))
         if xfp is None:
             out.append((b"x-forwarded-proto", self.settings.scheme))
         client_cert = self.settings.client_cert
         if client_cert is not None:
-            xfcc = client_cert.header_value(xfcc, self.server.conn)
+            xfcc = client_cert.header_value(xfcc, self.server.connection)
             if xfcc is not None:
                 out.append((b"x-forwarded-client-cert", xfcc))
         if request_id is None:
@@ -276,7 +277,7 @@ class DownstreamStream:
         self.pending.append(event)
         self.pending_bytes += size
         if self.pending_bytes > _BODY_BUFFER_LIMIT:
-            self.server.conn.pause_reading()
+            self.server.pause_reading()
 
     def on_reset(self, reset: StreamReset) -> None:
         """The downstream went away, reset the stream, or broke the protocol mid-request (the
@@ -296,8 +297,7 @@ class DownstreamStream:
     def on_bad_request(self, head: RequestHead | None, reset: StreamReset) -> None:
         """A request that broke the protocol before it could start (a malformed head, or a
         queued request whose body broke): one stream all the same, answered with the error."""
-        self.head = head
-        conn = self.server.conn
+        conn = self.server.connection
         info = self.info = StreamInfo(self.settings.listener_name, conn.id)
         info.start_time = time.time()
         info.start_monotonic = conn.loop.time()
@@ -306,6 +306,7 @@ class DownstreamStream:
         if head is None:
             info.protocol = self.server.protocol
         else:
+            self.head = head
             info.method = head.method.decode("latin-1")
             info.path = head.target.decode("latin-1")
             info.authority = head.host.decode("latin-1")
@@ -333,7 +334,7 @@ class DownstreamStream:
 
     def _try_upstream(self) -> None:
         self.tries += 1
-        host = self.cluster.choose_host(self.server.conn, self.info.request_headers)
+        host = self.cluster.choose_host(self.server.connection, self.info.request_headers)
         if host is None:
             self._local_reply(flags.NO_HEALTHY_UPSTREAM)
             return
@@ -351,21 +352,22 @@ class DownstreamStream:
         if client is not None:
             self.on_pool_ready(client)
 
-    def on_pool_ready(self, client: ClientStreamConnection) -> None:
+    def on_pool_ready(self, client: ClientStream) -> None:
         if self.done:
             client.on_idle(client)
             return
         self.client = client
         info = self.info
-        info.upstream_local_address = client.conn.local_address
-        info.upstream_connection_id = client.conn.id
+        upstream = client.connection
+        info.upstream_local_address = upstream.local_address
+        info.upstream_connection_id = upstream.id
         cluster = self.cluster
         cluster.stats.upstream_rq_total += 1
         host_stats = self.host.stats
         host_stats.rq_total += 1
         host_stats.rq_active += 1
         self.host_active = True
-        self.server.conn.watermark_listener = self
+        self.server.set_watermark_listener(self)
         head = self.head
         pending = self.pending
         end_stream = self.request_complete and not pending and not head.upgrade
@@ -374,7 +376,9 @@ class DownstreamStream:
         if not head.host:
             # HTTP/1.0 without Host: the upstream request names its host, as MOSN's does (and
             # an HTTP/1.1 request must carry one); a route's host rewrite takes its place
-            rewrite = self.plan.host_rewrite
+            plan = self.plan
+            assert plan is not None  # set with the route, before any upstream request
+            rewrite = plan.host_rewrite
             headers.insert(0, (b"host", rewrite if rewrite is not None else self.host.address.encode()))
         if self.route.auto_host_rewrite:
             host = self.host
@@ -382,7 +386,7 @@ class DownstreamStream:
             headers = [(n, value) if n.lower() == b"host" else (n, v) for n, v in headers]
         client.send_headers(self, self.method, self.target, headers, body_kind, end_stream)
         if body_kind != BODY_NONE:
-            client.conn.watermark_listener = _UpstreamWatermarks(self.server.conn)
+            client.set_watermark_listener(_UpstreamWatermarks(self.server))
         if pending:
             self.pending = None
             self.pending_bytes = 0
@@ -395,19 +399,20 @@ class DownstreamStream:
                     client.send_raw(payload)
             # The replayed body may itself have filled the upstream's buffer: then the
             # upstream's low watermark resumes the client, not us.
-            if self.server.conn.reading_paused and not getattr(client.conn, "write_paused", False):
-                self.server.conn.resume_reading()
+            if self.server.reading_paused and not client.write_paused:
+                self.server.resume_reading()
         if self.request_complete:
             self._start_timer()
 
-    def on_pool_failure(self, reason: str, flag: str) -> None:
+    def on_pool_failure(self, failure: UpstreamFailure) -> None:
         if self.done:
             return
-        self.info.upstream_transport_failure_reason = reason
-        if flag in _CONNECT_FLAGS and self._retry():
+        self.info.upstream_transport_failure_reason = failure.detail
+        if failure.retryable and self._retry():
             return
-        body = REPLIES[flag][1].rstrip(b"\n") + b": " + reason.encode() + b"\n"
-        self._local_reply(flag, body, 503 if reason.startswith(TLS_FAILURE) else None)
+        flag, status = FAILURE_REPLIES[failure.kind]
+        body = REPLIES[flag][1].rstrip(b"\n") + b": " + failure.detail.encode() + b"\n"
+        self._local_reply(flag, body, status)
 
     def _retry(self, stale: bool = False) -> bool:
         """Retries only requests whose whole body we still hold (none, here): connect failures
@@ -439,12 +444,12 @@ class DownstreamStream:
             if timeout is None:
                 timeout = self.settings.default_timeout
             if timeout:
-                self.timer = deadlines_for(self.server.conn.loop).add(timeout, self)
+                self.timer = deadlines_for(self.server.connection.loop).add(timeout, self)
 
     def _start_grpc_deadline(self, grpc) -> None:
         """grpc-timeout counts from the request headers: a client-streaming call's deadline
         runs while its request is still being sent, unlike the route timeout."""
-        loop = self.server.conn.loop
+        loop = self.server.connection.loop
         grpc.deadline = loop.time() + grpc.timeout
         grpc.deadline_running = True
         self.timer = deadlines_for(loop).add(grpc.timeout, self)
@@ -458,7 +463,7 @@ class DownstreamStream:
         timeout = self.route.timeout
         if timeout is None:
             timeout = self.settings.default_timeout
-        loop = self.server.conn.loop
+        loop = self.server.connection.loop
         if not timeout or loop.time() + timeout >= grpc.deadline:
             return
         deadlines = deadlines_for(loop)
@@ -499,7 +504,7 @@ class DownstreamStream:
         if self.done:
             return
         info = self.info
-        info.first_upstream_byte_monotonic = self.server.conn.loop.time()
+        info.first_upstream_byte_monotonic = self.server.connection.loop.time()
         status = head.status
         if status >= 500 and self._retry_on_status(status):
             return
@@ -523,7 +528,7 @@ class DownstreamStream:
             self.server.send_headers(101, headers, BODY_NONE, False, head.reason)
             return
         if self.head.upgrade:
-            self.server._keep_alive = False  # the client expected a tunnel; its bytes are not HTTP
+            self.server.close_after_response()  # the client expected a tunnel; its bytes are not HTTP
         self.server.send_headers(status, headers, head.body_kind, end_stream, head.reason)
         if end_stream:
             self._finish()
@@ -582,7 +587,7 @@ class DownstreamStream:
         self.client = None
         if self.tunnel:
             self._finish()
-            self.server.conn.close()
+            self.server.close()
             return
         self.info.upstream_transport_failure_reason = reset.detail
         self._release_host(error=True)
@@ -612,11 +617,11 @@ class DownstreamStream:
     # watermark callbacks of the downstream connection: a slow client pauses the upstream
     def on_above_write_high_watermark(self) -> None:
         if self.client is not None:
-            self.client.conn.pause_reading()
+            self.client.pause_reading()
 
     def on_below_write_low_watermark(self) -> None:
         if self.client is not None:
-            self.client.conn.resume_reading()
+            self.client.resume_reading()
 
     # --- endings -----------------------------------------------------------------------------
 
@@ -631,7 +636,7 @@ class DownstreamStream:
             self.server.reset()
             self._finish()
             return
-        self.server._keep_alive = False
+        self.server.close_after_response()
         self._local_reply(flags.DOWNSTREAM_PROTOCOL_ERROR, b"too many header fields\n", 431)
 
     def _direct_reply(self, status: int, body: bytes, extra: list | None = None) -> None:
@@ -671,7 +676,7 @@ class DownstreamStream:
         self.info.response_code = status
         self.response_started = True
         if not self.request_complete:
-            self.server._keep_alive = False  # the rest of the request body will not be read
+            self.server.close_after_response()  # the rest of the request body will not be read
         self.info.bytes_sent += len(body)
         if body:
             self.server.send_headers(status, headers, BODY_LENGTH, False)
@@ -690,14 +695,13 @@ class DownstreamStream:
             return
         self.done = True
         info = self.info
-        loop = self.server.conn.loop
+        loop = self.server.connection.loop
         info.end_monotonic = loop.time()
         info.bytes_received = self.request_bytes
         if self.timer:
             deadlines_for(loop).cancel(self.timer, self)
             self.timer = 0
-        if self.server.conn.watermark_listener is self:
-            self.server.conn.watermark_listener = None
+        self.server.clear_watermark_listener(self)
         stats = self.settings.stats
         stats.downstream_rq_active -= 1
         code = info.response_code
@@ -742,3 +746,12 @@ class _UpstreamWatermarks:
 
     def on_below_write_low_watermark(self) -> None:
         self.downstream.resume_reading()
+
+
+if TYPE_CHECKING:  # mypy checks that the class keeps both contracts
+
+    def _receives_requests(stream: DownstreamStream) -> StreamReceiver:
+        return stream
+
+    def _receives_responses(stream: DownstreamStream) -> ResponseReceiver:
+        return stream

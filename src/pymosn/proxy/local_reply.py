@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pymosn.api import flags
+from pymosn.api.errors import FailureKind
 
 # flag -> (status, body)
 REPLIES = {
@@ -16,6 +17,18 @@ REPLIES = {
     flags.DURATION_TIMEOUT: (504, b"grpc-timeout exceeded\n"),  # only gRPC calls have one
     flags.REQUEST_ENTITY_TOO_LARGE: (413, b"request body too large\n"),
     flags.DOWNSTREAM_PROTOCOL_ERROR: (400, b"downstream protocol error\n"),
+}
+
+# How a request that got no upstream stream is answered: kind -> (flag, status). A full breaker
+# is UO; a TLS handshake the host failed is UF 503, as Envoy answers it, where a refused or
+# timed-out connect is UF 502.
+FAILURE_REPLIES = {
+    FailureKind.CONNECT_TIMEOUT: (flags.UPSTREAM_CONNECTION_FAILURE, 502),
+    FailureKind.CONNECT_REFUSED: (flags.UPSTREAM_CONNECTION_FAILURE, 502),
+    FailureKind.TLS_HANDSHAKE: (flags.UPSTREAM_CONNECTION_FAILURE, 503),
+    FailureKind.CONNECTION_CLOSED: (flags.UPSTREAM_CONNECTION_FAILURE, 502),
+    FailureKind.CLUSTER_REMOVED: (flags.UPSTREAM_CONNECTION_FAILURE, 502),
+    FailureKind.OVERFLOW: (flags.UPSTREAM_OVERFLOW, 503),
 }
 
 

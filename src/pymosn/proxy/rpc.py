@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pymosn.api import flags
-from pymosn.api.errors import ResetKind, StreamReset
+from pymosn.api.errors import ResetKind, StreamReset, UpstreamFailure
 from pymosn.api.stream_info import StreamInfo
 from pymosn.network.deadlines import deadlines_for
 from pymosn.protocol.xprotocol.api import Frame, FrameKind, LocalStatus, PoolMode, XCodec
+from pymosn.proxy.local_reply import FAILURE_REPLIES
 from pymosn.proxy.snapshot import SnapshotRef
 from pymosn.stream.xprotocol import KeepAlive, XClientConnection, XServerConnection
 from pymosn.upstream.xpool import XPools
@@ -33,7 +34,6 @@ _LOCAL = {
     flags.UPSTREAM_PROTOCOL_ERROR: (LocalStatus.CONNECTION_FAILURE, 502),
     flags.UPSTREAM_REQUEST_TIMEOUT: (LocalStatus.TIMEOUT, 504),
 }
-_RETRYABLE = (flags.UPSTREAM_CONNECTION_FAILURE,)  # the request never left: safe to send again
 
 
 @dataclass(eq=False)
@@ -189,15 +189,15 @@ class RpcRequest:
             self.pool.release(client)
             self._finish(0, success=True)
 
-    def on_pool_failure(self, reason: str, flag: str) -> None:
+    def on_pool_failure(self, failure: UpstreamFailure) -> None:
         if self.done:
             return
-        self.info.upstream_transport_failure_reason = reason
-        if flag in _RETRYABLE and self._may_retry():
+        self.info.upstream_transport_failure_reason = failure.detail
+        if failure.retryable and self._may_retry():
             self.cluster.stats.upstream_rq_retry += 1
             self._try_upstream()
             return
-        self._local_reply(flag, reason)
+        self._local_reply(FAILURE_REPLIES[failure.kind][0], failure.detail)
 
     def _may_retry(self) -> bool:
         policy = self.route.retry_policy

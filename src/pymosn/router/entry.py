@@ -49,6 +49,36 @@ class RouteEntry:
         "redirect",
         "redirect_code",
     )
+    # Declared for the type checker; __init__ sets every slot once through object.__setattr__.
+    index: int
+    name: str
+    kind: str  # KIND_CLUSTER, KIND_DIRECT or KIND_REDIRECT
+    virtual_host: str
+    path_kind: str
+    path_value: str
+    case_sensitive: bool
+    regex: re.Pattern[str] | None
+    header_conditions: tuple[HeaderCondition, ...]
+    query_conditions: tuple[QueryCondition, ...]
+    peer_condition: StringCondition | None
+    conditional: bool
+    cluster_name: str
+    cluster_header: str
+    weighted_clusters: actions.WeightedClusters | None
+    metadata_match: dict[str, Any] | None
+    timeout: float | None
+    retry_policy: model.RetryPolicy | None
+    prefix_rewrite: str | None
+    host_rewrite: str | None
+    auto_host_rewrite: bool
+    request_headers_to_add: tuple[actions.HeaderAdd, ...]
+    request_headers_to_remove: frozenset[str]
+    response_headers_to_add: tuple[actions.HeaderAdd, ...]
+    response_headers_to_remove: frozenset[str]
+    direct_status: int
+    direct_body: bytes
+    redirect: model.Redirect | None
+    redirect_code: int
 
     def __init__(
         self, index: int, route: model.Route, vhost: model.VirtualHost, table: model.RouterConfig
@@ -79,7 +109,9 @@ class RouteEntry:
         """`lowered` is path.lower(); the index only calls this for regex and path-less routes."""
         kind = self.path_kind
         if kind == PATH_REGEX:
-            return self.regex.fullmatch(path) is not None
+            regex = self.regex
+            assert regex is not None  # _path_fields compiles one for every regex route
+            return regex.fullmatch(path) is not None
         if kind == PATH_ANY:
             return True
         subject = path if self.case_sensitive else lowered
@@ -94,8 +126,8 @@ class RouteEntry:
         for cond in self.header_conditions:
             if not cond.matches(headers):
                 return False
-        for cond in self.query_conditions:
-            if not cond.matches(params):
+        for param in self.query_conditions:
+            if not param.matches(params):
                 return False
         return True
 
@@ -123,7 +155,9 @@ class RouteEntry:
         return new
 
     def redirect_location(self, scheme: str, host: str, path_and_query: str) -> str:
-        return actions.redirect_location(self.redirect, scheme, host, path_and_query)
+        redirect = self.redirect
+        assert redirect is not None, "only a redirect route has a location"
+        return actions.redirect_location(redirect, scheme, host, path_and_query)
 
     def __repr__(self) -> str:
         return f"RouteEntry({self.index}, {self.name!r}, {self.kind}, {self.path_value!r})"

@@ -6,11 +6,12 @@ import asyncio
 import ssl
 from typing import Any
 
+from pymosn.api.errors import FailureKind, UpstreamFailure
 from pymosn.config import model
 from pymosn.config.protocols import AUTO, HTTP1, HTTP2
 from pymosn.network.tls import client_context
 from pymosn.stream.http2.client import DEFAULT_SETTINGS, Http2ClientSettings
-from pymosn.upstream.errors import TLS_FAILURE, UpstreamConnectError
+from pymosn.upstream.errors import UpstreamConnectError
 from pymosn.upstream.h2pool import AlpnPool, H2Pool
 from pymosn.upstream.host import Host
 from pymosn.upstream.load_balancer import LOAD_BALANCERS
@@ -140,12 +141,14 @@ class Cluster:
             host.stats.cx_connect_fail += 1
             if isinstance(exc, TimeoutError):
                 self.stats.upstream_cx_connect_timeout += 1
-                raise UpstreamConnectError("connect timeout") from None
+                raise UpstreamConnectError(UpstreamFailure(FailureKind.CONNECT_TIMEOUT, "connect timeout")) from None
             detail = getattr(exc, "reason", None) or exc.strerror or exc
             if isinstance(exc, ssl.SSLError):
                 self.stats.upstream_cx_tls_fail += 1
-                raise UpstreamConnectError(f"{TLS_FAILURE}: {detail}") from None
-            raise UpstreamConnectError(f"connect failed: {detail}") from None
+                # answered 503 UF, as Envoy does, where a refused or timed-out connect is 502
+                failure = UpstreamFailure(FailureKind.TLS_HANDSHAKE, f"TLS handshake failed: {detail}")
+                raise UpstreamConnectError(failure) from None
+            raise UpstreamConnectError(UpstreamFailure(FailureKind.CONNECT_REFUSED, f"connect failed: {detail}")) from None
         return protocol
 
     def can_open_connection(self) -> bool:

@@ -1,11 +1,11 @@
 """Errors of the upstream layer."""
 
+from pymosn.api.errors import UpstreamFailure
+
 
 class UpstreamConnectError(Exception):
-    """Dialling a host failed; the message is the reason for logs and local replies."""
+    """Dialling a host failed; `failure` says how (its detail is the message)."""
 
-
-# Reasons that start with this are TLS handshakes the upstream failed (an untrusted or
-# mismatched certificate, no shared protocol): the proxy answers those 503 UF, as Envoy does,
-# where a refused or timed-out TCP connect answers 502.
-TLS_FAILURE = "TLS handshake failed"
+    def __init__(self, failure: UpstreamFailure) -> None:
+        super().__init__(failure.detail)
+        self.failure = failure

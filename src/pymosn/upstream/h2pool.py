@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from pymosn.api import flags
+from pymosn.api.errors import CONNECTION_OVERFLOW, PENDING_OVERFLOW, FailureKind, UpstreamFailure
 from pymosn.api.filter import FilterStatus
 from pymosn.network.connection import Connection
 from pymosn.stream.http2.client import Http2ClientConnection, Http2ClientStream
@@ -26,6 +26,10 @@ from pymosn.upstream.errors import UpstreamConnectError
 from pymosn.upstream.host import Host
 from pymosn.upstream.pool import Http1Pool
 from pymosn.upstream.waiting import WaitingRequesters
+
+_CLOSED_AT_ONCE = UpstreamFailure(FailureKind.CONNECTION_CLOSED, "upstream closed the connection at once")
+_CLOSED_BEFORE_SETTINGS = UpstreamFailure(FailureKind.CONNECTION_CLOSED, "upstream closed before HTTP/2 SETTINGS")
+_NO_SETTINGS = UpstreamFailure(FailureKind.CONNECT_TIMEOUT, "upstream sent no HTTP/2 SETTINGS in time")
 
 
 class H2Pool(WaitingRequesters):
@@ -62,11 +66,11 @@ class H2Pool(WaitingRequesters):
             return None
         if self.pending_full():
             cluster.stats.upstream_rq_pending_overflow += 1
-            requester.on_pool_failure("pending requests overflow", flags.UPSTREAM_OVERFLOW)
+            requester.on_pool_failure(PENDING_OVERFLOW)
             return None
         if not self.connecting and not self.conns:
             cluster.stats.upstream_cx_overflow += 1
-            requester.on_pool_failure("connection limit reached", flags.UPSTREAM_OVERFLOW)
+            requester.on_pool_failure(CONNECTION_OVERFLOW)
             return None
         self._queue(requester)
         return None
@@ -120,12 +124,12 @@ class H2Pool(WaitingRequesters):
         try:
             conn = await cluster.connect(host, factory, self.ssl_context)
         except UpstreamConnectError as error:
-            self._dial_failed(str(error))
+            self._dial_failed(error.failure)
             return
         if conn.closed:
             cluster.stats.upstream_cx_connect_fail += 1
             host.stats.cx_connect_fail += 1
-            self._dial_failed("upstream closed the connection at once")
+            self._dial_failed(_CLOSED_AT_ONCE)
             return
         if self.on_http1 is not None and _alpn(conn) != "h2":
             self.connecting -= 1
@@ -148,7 +152,7 @@ class H2Pool(WaitingRequesters):
         # The server's SETTINGS must come within the connect timeout.
         client.settings_timer = loop.call_later(cluster.connect_timeout, self._settings_timeout, client)
 
-    def _dial_failed(self, reason: str) -> None:
+    def _dial_failed(self, failure: UpstreamFailure) -> None:
         self.connecting -= 1
         self.cluster.connections -= 1
         if self.conns:
@@ -161,11 +165,11 @@ class H2Pool(WaitingRequesters):
         else:
             keep = len(self.waiters)
         while len(self.waiters) > keep:
-            self._next_waiter().on_pool_failure(reason, flags.UPSTREAM_CONNECTION_FAILURE)
+            self._next_waiter().on_pool_failure(failure)
 
     def _settings_timeout(self, client: Http2ClientConnection) -> None:
         if not client.ready and not client.closed:
-            client.handshake_failure = "upstream sent no HTTP/2 SETTINGS in time"
+            client.handshake_failure = _NO_SETTINGS
             client.conn.abort()
 
     def on_h2_ready(self, client: Http2ClientConnection) -> None:
@@ -220,8 +224,7 @@ class H2Pool(WaitingRequesters):
                 # Closed during the handshake: a connect failure for those waiting on it.
                 cluster.stats.upstream_cx_connect_fail += 1
                 self.host.stats.cx_connect_fail += 1
-                reason = client.handshake_failure or "upstream closed before HTTP/2 SETTINGS"
-                self._dial_failed(reason)
+                self._dial_failed(client.handshake_failure or _CLOSED_BEFORE_SETTINGS)
                 return
             self._forget(client)
         cluster.connections -= 1

@@ -10,7 +10,7 @@ import asyncio
 from collections import deque
 from typing import Any
 
-from pymosn.api import flags
+from pymosn.api.errors import CONNECTION_OVERFLOW, PENDING_OVERFLOW, UpstreamFailure
 from pymosn.network.connection import Connection
 from pymosn.stream.http1 import ClientStreamConnection
 from pymosn.upstream.errors import UpstreamConnectError
@@ -23,7 +23,7 @@ class PoolRequester:
 
     def on_pool_ready(self, client: ClientStreamConnection) -> None: ...
 
-    def on_pool_failure(self, reason: str, flag: str) -> None: ...
+    def on_pool_failure(self, failure: UpstreamFailure) -> None: ...
 
 
 class Http1Pool(WaitingRequesters):
@@ -51,11 +51,11 @@ class Http1Pool(WaitingRequesters):
             return None
         if self.pending_full():
             cluster.stats.upstream_rq_pending_overflow += 1
-            requester.on_pool_failure("pending requests overflow", flags.UPSTREAM_OVERFLOW)
+            requester.on_pool_failure(PENDING_OVERFLOW)
             return None
         if not self.connecting and not self.total:
             cluster.stats.upstream_cx_overflow += 1
-            requester.on_pool_failure("connection limit reached", flags.UPSTREAM_OVERFLOW)
+            requester.on_pool_failure(CONNECTION_OVERFLOW)
             return None
         self._queue(requester)
         return None
@@ -78,7 +78,7 @@ class Http1Pool(WaitingRequesters):
         except UpstreamConnectError as error:
             self.connecting -= 1
             cluster.connections -= 1
-            self._fail_waiters(str(error))
+            self._fail_waiters(error.failure)
             return
         self.connecting -= 1
         self.adopt(conn)
@@ -95,11 +95,11 @@ class Http1Pool(WaitingRequesters):
         conn.close_callbacks.append(self._on_close)
         self._on_idle(client)
 
-    def _fail_waiters(self, reason: str) -> None:
+    def _fail_waiters(self, failure: UpstreamFailure) -> None:
         # Waiters beyond the dials still in flight have nothing left to wait for.
         while len(self.waiters) > self.connecting:
             requester = self._next_waiter()
-            requester.on_pool_failure(reason, flags.UPSTREAM_CONNECTION_FAILURE)
+            requester.on_pool_failure(failure)
 
     def _on_idle(self, client: ClientStreamConnection) -> None:
         limit = self.cluster.max_request_per_conn

@@ -6,7 +6,7 @@
   up to the cluster's connection limit, then requests wait.
 - BOUND: each downstream connection gets its own upstream connection, closed with it.
 
-Requesters are told once: on_pool_ready(client) or on_pool_failure(reason, flag)."""
+Requesters are told once: on_pool_ready(client) or on_pool_failure(failure: UpstreamFailure)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,20 @@ import asyncio
 from collections import deque
 from typing import Any
 
-from pymosn.api import flags
+from pymosn.api.errors import (
+    CLUSTER_REMOVED,
+    CONNECTION_OVERFLOW,
+    PENDING_OVERFLOW,
+    FailureKind,
+    UpstreamFailure,
+)
 from pymosn.network.connection import Connection
 from pymosn.protocol.xprotocol.api import PoolMode, XCodec
 from pymosn.stream.xprotocol import KeepAlive, XClientConnection
 from pymosn.upstream.errors import UpstreamConnectError
 from pymosn.upstream.waiting import WaitingRequesters
+
+_CLOSED_AT_ONCE = UpstreamFailure(FailureKind.CONNECTION_CLOSED, "upstream connection closed")
 
 STREAMS_PER_CONNECTION = 4096
 
@@ -99,14 +107,14 @@ class XPool(WaitingRequesters):
 
     def _overflow(self, requester: Any) -> None:
         self.cluster.stats.upstream_cx_overflow += 1
-        requester.on_pool_failure("connection limit reached", flags.UPSTREAM_OVERFLOW)
+        requester.on_pool_failure(CONNECTION_OVERFLOW)
         return None
 
     def _queue(self, requester: Any) -> None:
         """Queues the requester, or fails it when the pending-requests breaker is full."""
         if self.pending_full():
             self.cluster.stats.upstream_rq_pending_overflow += 1
-            requester.on_pool_failure("pending requests overflow", flags.UPSTREAM_OVERFLOW)
+            requester.on_pool_failure(PENDING_OVERFLOW)
             return None
         super()._queue(requester)
         return None
@@ -132,13 +140,13 @@ class XPool(WaitingRequesters):
         except UpstreamConnectError as error:
             self.connecting -= 1
             cluster.connections -= 1
-            self._fail_waiters(str(error), downstream)
+            self._fail_waiters(error.failure, downstream)
             return
         self.connecting -= 1
         client: XClientConnection = conn.read_filters[0]
         if self.closed or client.closed:
             client.close()
-            self._fail_waiters("upstream connection closed", downstream)
+            self._fail_waiters(_CLOSED_AT_ONCE, downstream)
             return
         cluster.stats.upstream_cx_active += 1
         host.stats.cx_active += 1
@@ -165,15 +173,15 @@ class XPool(WaitingRequesters):
         if client is not None:
             client.close()
 
-    def _fail_waiters(self, reason: str, downstream: Connection | None = None) -> None:
+    def _fail_waiters(self, failure: UpstreamFailure, downstream: Connection | None = None) -> None:
         if self.mode == PoolMode.BOUND:
             key = downstream.id if downstream is not None else 0
             for requester in self.binding.pop(key, []):
-                requester.on_pool_failure(reason, flags.UPSTREAM_CONNECTION_FAILURE)
+                requester.on_pool_failure(failure)
             return
         # Waiters beyond the dials still in flight have nothing left to wait for.
         while len(self.waiters) > self.connecting:
-            self._next_waiter().on_pool_failure(reason, flags.UPSTREAM_CONNECTION_FAILURE)
+            self._next_waiter().on_pool_failure(failure)
 
     def _on_close(self, client: XClientConnection) -> None:
         cluster = self.cluster
@@ -194,9 +202,9 @@ class XPool(WaitingRequesters):
             client.close()
         for waiting in self.binding.values():
             for requester in waiting:
-                requester.on_pool_failure("cluster removed", flags.UPSTREAM_CONNECTION_FAILURE)
+                requester.on_pool_failure(CLUSTER_REMOVED)
         self.binding.clear()
-        self._fail_waiters("cluster removed")
+        self._fail_waiters(CLUSTER_REMOVED)
 
 
 def _load(client: XClientConnection) -> int:

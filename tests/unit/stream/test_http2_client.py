@@ -7,6 +7,7 @@ import h2.config
 import h2.connection
 import h2.events
 
+from pymosn.api.connection import ConnectionInfo
 from pymosn.protocol.http1 import BODY_LENGTH, BODY_NONE
 from pymosn.stream.http2.client import STREAM_WINDOW, Http2ClientConnection
 
@@ -20,6 +21,7 @@ class FakeConn:
         self.buffer_limit = 32 * 1024
         self.close_callbacks: list = []
         self.out = b""
+        self.info = ConnectionInfo(self.id, None, ("127.0.0.1", 1), ("127.0.0.1", 2), local_address=self.local_address)
 
     def write(self, data: bytes) -> None:
         self.out += data

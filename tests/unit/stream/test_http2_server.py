@@ -10,6 +10,7 @@ import h2.events
 import h2.settings
 import pytest
 
+from pymosn.api.connection import ConnectionInfo
 from pymosn.api.errors import DOWNSTREAM_RESET
 from pymosn.protocol.http1.head import BODY_CHUNKED, BODY_LENGTH, BODY_NONE
 from pymosn.protocol.http2 import Http2Settings
@@ -63,6 +64,8 @@ class FakeConnection:
         self.watermark_listener = None
         self.out = bytearray()
         self.closed = False
+        self.info = ConnectionInfo(self.id, self.loop, ("127.0.0.1", 5555), ("127.0.0.1", 80),
+                                   remote_address=self.remote_address, local_address=self.local_address)
 
     def write(self, data: bytes) -> None:
         self.out += data

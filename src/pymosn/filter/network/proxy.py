@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pymosn.api.errors import ProtocolError
-from pymosn.api.filter import FilterStatus
+from pymosn.api.filter import FilterStatus, ReadFilter
 from pymosn.network.connection import Connection
 from pymosn.protocol.http1.decoder import MOSN_HTTP10
 from pymosn.protocol.http2 import Http2Settings
@@ -62,7 +62,7 @@ def http2_filter_factory(settings: ProxySettings, http2: Http2Settings):
     return build
 
 
-Builder = Callable[[Connection], object]
+Builder = Callable[[Connection], ReadFilter]
 
 
 def alpn_select(by_protocol: dict[str, Builder], default: Builder) -> Builder:
@@ -86,9 +86,7 @@ class _AlpnSelect:
 
     def on_new_connection(self) -> FilterStatus:
         conn = self.conn
-        ssl_object = conn.transport.get_extra_info("ssl_object") if conn.transport is not None else None
-        negotiated = ssl_object.selected_alpn_protocol() if ssl_object is not None else None
-        chosen = self.by_protocol.get(negotiated or "", self.default)(conn)
+        chosen = self.by_protocol.get(conn.info.alpn or "", self.default)(conn)
         filters = conn.read_filters
         index = filters.index(self) if self in filters else 0
         conn.read_filters = [*filters[:index], chosen, *filters[index + 1 :]]

@@ -187,7 +187,7 @@ class TcpProxy:
                 upstream = await cluster.connect(host, self._new_upstream)
             except UpstreamConnectError as error:
                 cluster.connections -= 1
-                reason, flag = str(error), flags.UPSTREAM_CONNECTION_FAILURE
+                reason, flag = error.failure.detail, flags.UPSTREAM_CONNECTION_FAILURE
                 continue
             self._attach(upstream)
             return
@@ -217,7 +217,7 @@ class TcpProxy:
         self.upstream = upstream
         self.info.upstream_local_address = upstream.local_address
         self.info.upstream_connection_id = upstream.id
-        if splice.AVAILABLE and self._start_splice():
+        if splice.AVAILABLE and self._start_splice(upstream):
             return
         if self.pending:
             upstream.write(b"".join(self.pending))
@@ -227,12 +227,15 @@ class TcpProxy:
         if self.downstream_eof:
             upstream.write_eof()
 
-    def _start_splice(self) -> bool:
+    def _start_splice(self, upstream: Connection) -> bool:
         """Hands both sockets to the zero-copy relay, when nothing is queued in a transport (so
         no byte can overtake another) and the client has not half-closed yet."""
-        conn, upstream = self.conn, self.upstream
-        down_sock = conn.transport.get_extra_info("socket")
-        up_sock = upstream.transport.get_extra_info("socket")
+        conn = self.conn
+        down, up = conn.transport, upstream.transport
+        if down is None or up is None:  # either one already lost
+            return False
+        down_sock = down.get_extra_info("socket")
+        up_sock = up.get_extra_info("socket")
         if (
             conn.secure
             or upstream.secure
@@ -240,43 +243,45 @@ class TcpProxy:
             or up_sock is None
             or self.downstream_eof
             or self.upstream_eof
-            or conn.transport.get_write_buffer_size()
-            or upstream.transport.get_write_buffer_size()
+            or down.get_write_buffer_size()
+            or up.get_write_buffer_size()
         ):
             return False
         conn.pause_reading()
         upstream.pause_reading()
-        self.relay = splice.SpliceRelay(conn.loop, down_sock, up_sock, self._on_relay_done, self._touch)
+        relay = self.relay = splice.SpliceRelay(conn.loop, down_sock, up_sock, self._on_relay_done, self._touch)
         prefix = b"".join(self.pending)
         self.pending.clear()
         self.pending_bytes = 0
         upstream.bytes_sent += len(prefix)  # already counted as received from the client
-        self.relay.start(a_prefix=prefix)
+        relay.start(a_prefix=prefix)
         return True
 
     def _touch(self) -> None:
         self.last_activity = self.conn.loop.time()
 
-    def _account_relay(self, relay: splice.SpliceRelay) -> None:
+    def _account_relay(self, relay: splice.SpliceRelay, upstream: Connection) -> None:
         """The relay's bytes never passed through the connections: account them here."""
         self.info.bytes_received += relay.bytes_a_to_b
         self.info.bytes_sent += relay.bytes_b_to_a
         self.conn.bytes_received += relay.bytes_a_to_b
         self.conn.bytes_sent += relay.bytes_b_to_a
-        self.upstream.bytes_sent += relay.bytes_a_to_b
-        self.upstream.bytes_received += relay.bytes_b_to_a
+        upstream.bytes_sent += relay.bytes_a_to_b
+        upstream.bytes_received += relay.bytes_b_to_a
 
     def _on_relay_done(self, error: OSError | None) -> None:
-        self._account_relay(self.relay)
+        relay, upstream = self.relay, self.upstream
+        assert relay is not None and upstream is not None  # only a started relay calls back
+        self._account_relay(relay, upstream)
         if error is not None:
             self.info.response_flags.append(flags.UPSTREAM_CONNECTION_TERMINATION)
         self._finish()
         if error is not None:
             self.conn.abort()
-            self.upstream.abort()
+            upstream.abort()
         else:
             self.conn.close()
-            self.upstream.close()
+            upstream.close()
 
     def on_upstream_data(self, data: bytes) -> None:
         self.info.bytes_sent += len(data)
@@ -333,20 +338,22 @@ class TcpProxy:
         if self.idle_timer is not None:
             self.idle_timer.cancel()
             self.idle_timer = None
-        relay = self.relay
+        relay, upstream = self.relay, self.upstream
+        assert upstream is not None  # migration_state hands over only a connected pair
         if relay is not None:
-            self._account_relay(relay)
+            self._account_relay(relay, upstream)
             relay.detach()
-        self.upstream.migrated = True
-        self.upstream.abort()
+        upstream.migrated = True
+        upstream.abort()
 
     def _resume(self, inherited: dict, snapshot) -> FilterStatus:
         """Continue a pair handed over by the previous process."""
         state = next((s for s in inherited["filters"] if s.get("kind") == "tcp_proxy"), None)
         sockets = inherited["sockets"]
-        cluster = snapshot.clusters.get(state["cluster"]) if state else None
-        host = next((h for h in cluster.hosts if h.address == state["host"]), None) if cluster else None
-        if host is None or not sockets:
+        cluster = snapshot.clusters.get(state["cluster"]) if state is not None else None
+        address = state["host"] if state is not None else None
+        host = next((h for h in cluster.hosts if h.address == address), None) if cluster is not None else None
+        if state is None or cluster is None or host is None or not sockets:
             for sock in sockets:
                 sock.close()
             return self._refuse(flags.NO_HEALTHY_UPSTREAM, "migrated connection's upstream is not configured here")

@@ -6,10 +6,13 @@ completed on a connection that can be reused; otherwise the connection is closed
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
+from pymosn.api.connection import ConnectionInfo
 from pymosn.api.errors import ProtocolError, ResetKind, ResetSource, StreamReset
 from pymosn.api.filter import FilterStatus
+from pymosn.api.streams import ClientStream, WatermarkListener
 from pymosn.network.connection import Connection
 from pymosn.protocol.http1 import BODY_CHUNKED, BODY_NONE, ResponseDecoder, ResponseHead
 from pymosn.protocol.http1.decoder import DEFAULT_MAX_HEADERS
@@ -42,6 +45,25 @@ class ClientStreamConnection:
     @property
     def busy(self) -> bool:
         return self.receiver is not None
+
+    # --- the ClientStream contract (api.streams): one request at a time owns the connection ---
+
+    @cached_property  # after the first read a plain attribute: the record never changes
+    def connection(self) -> ConnectionInfo:
+        return self.conn.info
+
+    @property
+    def write_paused(self) -> bool:
+        return self.conn.write_paused
+
+    def pause_reading(self) -> None:
+        self.conn.pause_reading()
+
+    def resume_reading(self) -> None:
+        self.conn.resume_reading()
+
+    def set_watermark_listener(self, listener: WatermarkListener | None) -> None:
+        self.conn.watermark_listener = listener
 
     # --- request side ------------------------------------------------------------------------
 
@@ -181,3 +203,9 @@ class ClientStreamConnection:
         if receiver is not None:
             detail = "tunnel closed" if self.decoder.upgraded else "upstream connection closed" + (f": {exc}" if exc else "")
             receiver.on_upstream_reset(StreamReset(ResetSource.UPSTREAM, ResetKind.CONNECTION_CLOSED, detail))
+
+
+if TYPE_CHECKING:  # mypy checks that the class keeps the contract
+
+    def _keeps_contract(client: ClientStreamConnection) -> ClientStream:
+        return client

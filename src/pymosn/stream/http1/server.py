@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
+from pymosn.api.connection import ConnectionInfo
 from pymosn.api.errors import DOWNSTREAM_CLOSED, ProtocolError, StreamReset, downstream_protocol_error
 from pymosn.api.filter import FilterStatus
+from pymosn.api.streams import ServerStream, WatermarkListener
 from pymosn.network.connection import Connection
 from pymosn.protocol.http1 import BODY_CHUNKED, BODY_LENGTH, BODY_NONE, RequestDecoder, RequestHead
 from pymosn.protocol.http1.decoder import DEFAULT_MAX_HEADERS, MOSN_HTTP10, Http10Policy
@@ -38,7 +41,7 @@ class ServerStreamConnection:
     def __init__(
         self,
         conn: Connection,
-        stream_factory: Callable[[ServerStreamConnection, RequestHead], Any],
+        stream_factory: Callable[[ServerStreamConnection, RequestHead | None], Any],
         *,
         max_head_bytes: int = 60 * 1024,
         max_headers: int = DEFAULT_MAX_HEADERS,
@@ -210,7 +213,37 @@ class ServerStreamConnection:
             self._closing = True
             self.conn.close()
 
-    # --- response side, called by the active receiver ----------------------------------------
+    # --- the ServerStream contract (api.streams), for the active receiver ---------------------
+    # One object per connection serves its requests one at a time, so the connection's own
+    # reading and watermarks are the stream's.
+
+    @cached_property  # after the first read a plain attribute: the record never changes
+    def connection(self) -> ConnectionInfo:
+        return self.conn.info
+
+    @property
+    def reading_paused(self) -> bool:
+        return self.conn.reading_paused
+
+    def pause_reading(self) -> None:
+        self.conn.pause_reading()
+
+    def resume_reading(self) -> None:
+        self.conn.resume_reading()
+
+    def set_watermark_listener(self, listener: WatermarkListener | None) -> None:
+        self.conn.watermark_listener = listener
+
+    def clear_watermark_listener(self, listener: WatermarkListener) -> None:
+        if self.conn.watermark_listener is listener:
+            self.conn.watermark_listener = None
+
+    def close_after_response(self) -> None:
+        self._keep_alive = False
+
+    def close(self) -> None:
+        self.conn.close()
+
 
     def send_continue(self) -> None:
         self.conn.write(_CONTINUE)
@@ -299,7 +332,7 @@ class ServerStreamConnection:
         if self.conn.reading_paused and len(self._queue) < _MAX_QUEUED:
             self.conn.resume_reading()
         head: RequestHead | None = entry[0]
-        if len(entry) > 1 and entry[1][0] == _ERROR:
+        if head is None or (len(entry) > 1 and entry[1][0] == _ERROR):
             self._bad_request(head, entry[1][1])  # broke before any of it went anywhere
             return
         self._start(head, head.body_kind == BODY_NONE and not head.upgrade)
@@ -358,3 +391,9 @@ class ServerStreamConnection:
 
 
 __all__ = ["BODY_CHUNKED", "BODY_LENGTH", "BODY_NONE", "ServerStreamConnection"]
+
+
+if TYPE_CHECKING:  # mypy checks that the class keeps the contract
+
+    def _keeps_contract(server: ServerStreamConnection) -> ServerStream:
+        return server

@@ -12,7 +12,7 @@ the answers is cut off past Envoy's outbound bounds (protocol/http2/flood.py).""
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import h2.config
 import h2.connection
@@ -21,8 +21,9 @@ import h2.events
 import h2.exceptions
 import h2.settings
 
-from pymosn.api.errors import ResetKind, ResetSource, StreamReset
+from pymosn.api.errors import ResetKind, ResetSource, StreamReset, UpstreamFailure
 from pymosn.api.filter import FilterStatus
+from pymosn.api.streams import ClientStream, WatermarkListener
 from pymosn.network.connection import Connection
 from pymosn.protocol.http1 import BODY_NONE
 from pymosn.protocol.http2.flood import Flood, OutboundQueue
@@ -108,7 +109,7 @@ class Http2ClientConnection:
         # (a quiet gRPC stream must not lose its connection)
         self.idle_timeout = idle_timeout
         self._idle_timer: Any = None
-        self.handshake_failure: str | None = None
+        self.handshake_failure: UpstreamFailure | None = None  # set by the pool's SETTINGS deadline
         self.stats = stats  # the cluster's
         self.outbound = OutboundQueue(settings.max_outbound_frames, settings.max_outbound_control_frames)
         conn.watermark_listener = self
@@ -141,7 +142,7 @@ class Http2ClientConnection:
         conn.write(goaway(self.h2.highest_inbound_stream_id, _ENHANCE_YOUR_CALM, b"frames not read"))
         conn.close()
         conn.loop.call_later(_FLOOD_CLOSE_DELAY, conn.abort)
-        conn.loop.call_soon(self._reset_all, "upstream HTTP/2 flood: " + flood.name)
+        conn.loop.call_soon(self._reset_all, _upstream(ResetKind.PROTOCOL_ERROR, "upstream HTTP/2 flood: " + flood.name))
 
     # --- capacity -----------------------------------------------------------------------------
 
@@ -317,13 +318,13 @@ class Http2ClientConnection:
 
 
 class Http2ClientStream:
-    """One request/response exchange on an HTTP/2 upstream connection. It is also its own
-    `conn` for the proxy: local_address/id name the TCP connection, and pause_reading /
-    resume_reading throttle this stream only."""
+    """One request/response exchange on an HTTP/2 upstream connection (api.streams'
+    ClientStream): `connection` is the TCP connection's record; pause_reading /
+    resume_reading and the watermark listener concern this stream only."""
 
     __slots__ = (
         "client",
-        "conn",
+        "connection",
         "receiver",
         "stream_id",
         "reused",
@@ -338,13 +339,11 @@ class Http2ClientStream:
         "paused",
         "unacked",
         "watermark_listener",
-        "local_address",
-        "id",
     )
 
     def __init__(self, client: Http2ClientConnection) -> None:
         self.client = client
-        self.conn = self
+        self.connection = client.conn.info
         self.receiver: Any = None
         self.stream_id = 0
         self.reused = False  # the server never processed it: safe to retry elsewhere
@@ -358,9 +357,7 @@ class Http2ClientStream:
         self.above_limit = False
         self.paused = False
         self.unacked = 0
-        self.watermark_listener: Any = None
-        self.local_address = client.conn.local_address
-        self.id = client.conn.id
+        self.watermark_listener: WatermarkListener | None = None
 
     # --- request side (called by the proxy) ---------------------------------------------------
 
@@ -491,7 +488,14 @@ class Http2ClientStream:
         """The requester was gone when the stream was handed to it."""
         self.reset()
 
-    # --- per-stream read throttling (the proxy's `conn.pause_reading`) ----------------------
+    # --- per-stream flow control and watermarks -------------------------------------------------
+
+    @property
+    def write_paused(self) -> bool:
+        return self.above_limit
+
+    def set_watermark_listener(self, listener: WatermarkListener | None) -> None:
+        self.watermark_listener = listener
 
     def pause_reading(self) -> None:
         self.paused = True
@@ -582,3 +586,9 @@ class Http2ClientStream:
     def _fail_soon(self, reset: StreamReset) -> None:
         # Not from inside send_headers: the proxy is still setting this stream up.
         self.client.conn.loop.call_soon(self.fail, reset)
+
+
+if TYPE_CHECKING:  # mypy checks that the class keeps the contract
+
+    def _keeps_contract(stream: Http2ClientStream) -> ClientStream:
+        return stream

@@ -1,10 +1,8 @@
 """Server side of a downstream HTTP/2 connection: one h2 state machine, many streams, each a
 request/response exchange driven by its own receiver (a `proxy.DownstreamStream`).
 
-A receiver was written against one HTTP/1.1 connection: it calls `send_*` on its server and
-reads or controls `server.conn` (its loop and addresses, pause_reading/resume_reading, a
-watermark listener). `Http2Stream` is both for one stream, with per-stream meaning where a
-shared connection would be wrong:
+`Http2Stream` implements api.streams.ServerStream for one stream, with per-stream meaning
+where the shared connection would be wrong:
 
 - `pause_reading()` stops acknowledging the stream's request DATA, so its window closes and
   the client stops sending on it; the connection window is credited at once, so a stream whose
@@ -26,7 +24,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pymosn.api.errors import (
     DOWNSTREAM_CLOSED,
@@ -36,6 +34,7 @@ from pymosn.api.errors import (
     downstream_protocol_error,
 )
 from pymosn.api.filter import FilterStatus
+from pymosn.api.streams import ServerStream, WatermarkListener
 from pymosn.network.connection import Connection
 from pymosn.protocol.http1.head import BODY_LENGTH
 from pymosn.protocol.http2 import (
@@ -452,8 +451,8 @@ class Http2ServerConnection:
 
 
 class Http2Stream:
-    """One stream: the `server` a receiver sends its response through, and the `conn` it
-    reads its connection facts from and flow-controls (see the module docstring)."""
+    """One stream: the ServerStream a receiver sends its response through and flow-controls
+    (see the module docstring); `connection` is the TCP connection's record."""
 
     protocol = "HTTP/2"  # for a receiver that has no request head to read it from
 
@@ -462,21 +461,13 @@ class Http2Stream:
         "stream_id",
         "head",
         "receiver",
-        "conn",
-        "network",
+        "connection",
         "loop",
-        "id",
-        "remote_address",
-        "local_address",
-        "peer_uri_san",
-        "secure",
-        "original_destination",
         "watermark_listener",
         "reading_paused",
         "unacked",
         "expected",
         "received",
-        "_keep_alive",
         "buffer",
         "end_pending",
         "trailers_pending",
@@ -493,21 +484,13 @@ class Http2Stream:
         self.stream_id = stream_id
         self.head = head
         self.receiver: Any = None
-        self.conn = self
-        network = self.network = owner.conn
-        self.loop = network.loop
-        self.id = network.id
-        self.remote_address = network.remote_address
-        self.local_address = network.local_address
-        self.peer_uri_san = network.peer_uri_san
-        self.secure = network.secure
-        self.original_destination = network.original_destination
-        self.watermark_listener: Any = None
+        self.connection = owner.conn.info
+        self.loop = owner.conn.loop
+        self.watermark_listener: WatermarkListener | None = None
         self.reading_paused = False
         self.unacked = 0  # request bytes received while paused, not yet acknowledged
         self.expected = -1  # the request's content-length, if it has one
         self.received = 0  # request body bytes so far
-        self._keep_alive = True  # read by nobody: HTTP/2 ends a stream, never the connection
         self.buffer = bytearray()
         self.end_pending = False  # the response ends once the buffer has gone out
         self.trailers_pending: list | None = None
@@ -518,13 +501,7 @@ class Http2Stream:
         self.responded = False  # a response (or 1xx) head has gone out
         self.closed = False  # reset, either way
 
-    def __getattr__(self, name: str) -> Any:
-        # the rest of the connection's surface (transport, ...) for code that asks for it
-        if name == "network":
-            raise AttributeError(name)
-        return getattr(self.network, name)
-
-    # --- the connection surface, per stream --------------------------------------------------
+    # --- flow control and watermarks, per stream ----------------------------------------------
 
     def pause_reading(self) -> None:
         self.reading_paused = True
@@ -543,10 +520,17 @@ class Http2Stream:
                 return  # the stream has ended meanwhile
             owner._flush_unless_receiving()
 
-    def close(self) -> None:
-        self.reset()
+    def set_watermark_listener(self, listener: WatermarkListener | None) -> None:
+        self.watermark_listener = listener
 
-    def abort(self) -> None:
+    def clear_watermark_listener(self, listener: WatermarkListener) -> None:
+        if self.watermark_listener is listener:
+            self.watermark_listener = None
+
+    def close_after_response(self) -> None:
+        """Nothing to do: HTTP/2 ends this stream, never the connection its neighbours use."""
+
+    def close(self) -> None:
         self.reset()
 
     # --- the server surface ------------------------------------------------------------------
@@ -751,3 +735,9 @@ class Http2Stream:
             self.closed = True
             owner.codec.reset_stream(self.stream_id, _NO_ERROR)
         owner._stream_done(self)
+
+
+if TYPE_CHECKING:  # mypy checks that the class keeps the contract
+
+    def _keeps_contract(stream: Http2Stream) -> ServerStream:
+        return stream

@@ -140,9 +140,9 @@ class XClientConnection:
 
     def _keepalive_tick(self) -> None:
         self._timer = None
-        if self.closed:
-            return
         keepalive = self.keepalive
+        if self.closed or keepalive is None:  # the tick only runs with a keepalive configured
+            return
         loop = self.conn.loop
         if self.heartbeat_id is not None:  # the last heartbeat was not answered in time
             self.heartbeat_id = None
