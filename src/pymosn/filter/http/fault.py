@@ -136,7 +136,8 @@ def _envoy_delay(fields: Fields | None) -> FaultDelay | None:
         return None
     if fields.has("fixed_delay") == fields.has("header_delay"):
         fields.error(None, "set exactly one of fixed_delay, header_delay")
-    fields.string("type")  # the deprecated delay type: FIXED is the only one
+    fields.enum("type", ("FIXED",), "FIXED")  # deprecated: FIXED is the only delay type
+    fields.object("header_delay", "", envoy=True)  # an empty message: only its presence counts
     fixed = fields.duration("fixed_delay") if fields.has("fixed_delay") else None
     return FaultDelay(fixed, _envoy_percent(fields))
 
@@ -147,6 +148,7 @@ def _envoy_abort(fields: Fields | None) -> FaultAbort | None:
     given = [key for key in ("http_status", "grpc_status", "header_abort") if fields.has(key)]
     if len(given) != 1:
         fields.error(None, "set exactly one of http_status, grpc_status, header_abort")
+    fields.object("header_abort", "", envoy=True)  # an empty message: only its presence counts
     http = fields.integer("http_status", 0, 200, 599) if fields.has("http_status") else None
     grpc = fields.integer("grpc_status", 0, 0, _UINT32_MAX) if fields.has("grpc_status") else None
     return FaultAbort(http, grpc, _envoy_percent(fields))

@@ -237,6 +237,8 @@ def test_response_rate_limit_is_a_warning():
      ["$.f.delay.percentage.denominator"]),
     ({"delay": {"fixed_delay": "1s", "percentage": {"numerator": -1}}}, ["$.f.delay.percentage.numerator"]),
     ({"max_active_faults": "many"}, ["$.f.max_active_faults"]),
+    ({"delay": {"header_delay": {"ms": 1}}}, ["$.f.delay.header_delay.ms"]),
+    ({"abort": {"header_abort": True}}, ["$.f.abort.header_abort"]),
     ({"headers": [{"name": "x", "range_match": {"start": 1, "end": 2}}]}, ["$.f.headers[0].range_match"]),
     ({"headers": [{"name": "x", "safe_regex_match": {"regex": "("}}]}, ["$.f.headers[0].safe_regex_match.regex"]),
     ({"downstream_nodes": [1]}, ["$.f.downstream_nodes[0]"]),
