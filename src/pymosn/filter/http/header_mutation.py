@@ -20,7 +20,8 @@ renders empty, as in Envoy's header formatter. Each value is compiled once per c
 literal value costs nothing per request, a formatted one one str.format call.
 
 Refused at load, with the field's path: pseudo-headers and `host` in `remove` (Envoy never
-removes them), pseudo-headers other than the request's `:path`, `:method`, `:scheme`,
+removes them), a second `host` (APPEND_IF_EXISTS_OR_ADD), `content-length` and
+`transfer-encoding` (the codec frames the message), pseudo-headers other than the request's `:path`, `:method`, `:scheme`,
 `:authority` (and those only overwritten), field names that are not HTTP tokens, values with
 CR, LF or NUL, and `query_parameter_mutations` (not implemented; ignoring it would forward
 requests the config means to rewrite)."""
@@ -65,6 +66,7 @@ APPEND_ACTIONS = (APPEND_IF_EXISTS_OR_ADD, ADD_IF_ABSENT, OVERWRITE_IF_EXISTS_OR
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-z]+")
 _REQUEST_PSEUDO = frozenset({b":path", b":method", b":scheme", b":authority"})
+_FRAMING = frozenset({"content-length", "transfer-encoding"})
 _LISTS = ("request_mutations", "response_mutations", "request_trailers_mutations", "response_trailers_mutations")
 
 
@@ -128,6 +130,9 @@ def _rule(raw: Any, path: str, log: IssueLog, envoy: bool, request_side: bool) -
         if name.startswith(":") or name == "host":
             fields.error("remove", f"{name!r} cannot be removed (pseudo-headers and host never are)")
             return None
+        if name in _FRAMING:
+            fields.error("remove", f"{name!r} frames the message: the codec sets it, a filter cannot")
+            return None
         return HeaderMutationRule(REMOVE, name)
     option = fields.object("append", "header append append_action keep_empty_value", envoy=envoy)
     assert option is not None
@@ -142,6 +147,12 @@ def _rule(raw: Any, path: str, log: IssueLog, envoy: bool, request_side: bool) -
         return None
     name = header.string("key")
     if not _valid_name(header, "key", name):
+        return None
+    if name in _FRAMING:
+        header.error("key", f"{name!r} frames the message: the codec sets it, a filter cannot")
+        return None
+    if name == "host" and action == APPEND_IF_EXISTS_OR_ADD:
+        header.error("key", "a request has one host: use ADD_IF_ABSENT or an OVERWRITE action")
         return None
     if name.startswith(":"):
         if not (request_side and name.encode() in _REQUEST_PSEUDO):
@@ -296,13 +307,11 @@ class HeaderMutationFilterConfig:
         self.response_trailers = _compiled(config.response_trailers)
         decodes = bool(self.request or self.request_trailers)
         encodes = bool(self.response or self.response_trailers)
-        self._filter_class: type[_Mutations] = (
+        self._filter_class: type[_RequestSide] | type[_ResponseSide] = (
             _BothSides if decodes == encodes else _RequestSide if decodes else _ResponseSide)
 
     def create_filter(self, callbacks: FilterCallbacks) -> AnyFilter:
-        made = self._filter_class(self, callbacks)
-        assert isinstance(made, DecoderFilter | EncoderFilter)
-        return made
+        return self._filter_class(self, callbacks)
 
 
 class HeaderMutationFactory:
