@@ -1,0 +1,1 @@
+"""HTTP stream filters: each module one filter, its config types and its factory."""
