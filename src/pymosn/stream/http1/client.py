@@ -6,20 +6,19 @@ completed on a connection that can be reused; otherwise the connection is closed
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from pymosn.api.connection import ConnectionInfo
 from pymosn.api.errors import ProtocolError, ResetKind, ResetSource, StreamReset
 from pymosn.api.filter import FilterStatus
-from pymosn.api.streams import ClientStream, WatermarkListener
+from pymosn.api.streams import ClientStream
 from pymosn.network.connection import Connection
 from pymosn.protocol.http1 import BODY_CHUNKED, BODY_NONE, ResponseDecoder, ResponseHead
 from pymosn.protocol.http1.decoder import DEFAULT_MAX_HEADERS
 from pymosn.protocol.http1.encoder import encode_chunk, encode_last_chunk, encode_request_head
+from pymosn.stream.http1.whole_connection import WholeConnectionStream
 
 
-class ClientStreamConnection:
+class ClientStreamConnection(WholeConnectionStream):
     """Read filter on an upstream connection. The receiver of the current request gets
     on_response_head(head, end_stream), on_response_data(data, end_stream),
     on_response_trailers(trailers), on_response_raw(data) (tunnel bytes after a 101) and
@@ -48,22 +47,9 @@ class ClientStreamConnection:
 
     # --- the ClientStream contract (api.streams): one request at a time owns the connection ---
 
-    @cached_property  # after the first read a plain attribute: the record never changes
-    def connection(self) -> ConnectionInfo:
-        return self.conn.info
-
     @property
     def write_paused(self) -> bool:
         return self.conn.write_paused
-
-    def pause_reading(self) -> None:
-        self.conn.pause_reading()
-
-    def resume_reading(self) -> None:
-        self.conn.resume_reading()
-
-    def set_watermark_listener(self, listener: WatermarkListener | None) -> None:
-        self.conn.watermark_listener = listener
 
     # --- request side ------------------------------------------------------------------------
 

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from pymosn.api.connection import ConnectionInfo
 from pymosn.api.errors import DOWNSTREAM_CLOSED, ProtocolError, StreamReset, downstream_protocol_error
 from pymosn.api.filter import FilterStatus
 from pymosn.api.streams import ServerStream, WatermarkListener
@@ -19,6 +17,7 @@ from pymosn.network.connection import Connection
 from pymosn.protocol.http1 import BODY_CHUNKED, BODY_LENGTH, BODY_NONE, RequestDecoder, RequestHead
 from pymosn.protocol.http1.decoder import DEFAULT_MAX_HEADERS, MOSN_HTTP10, Http10Policy
 from pymosn.protocol.http1.encoder import encode_chunk, encode_last_chunk, encode_response_head
+from pymosn.stream.http1.whole_connection import WholeConnectionStream
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _MAX_QUEUED = 32  # pipelined requests held before we stop reading the connection
@@ -27,7 +26,7 @@ _MAX_QUEUED = 32  # pipelined requests held before we stop reading the connectio
 _DATA, _END, _ERROR, _TUNNEL = range(4)
 
 
-class ServerStreamConnection:
+class ServerStreamConnection(WholeConnectionStream):
     """Read filter on a downstream connection. stream_factory(server, head) -> receiver with
     on_headers(head, end_stream), on_data(data, end_stream), on_trailers(trailers),
     on_upgrade_data(data) and on_reset(reset: StreamReset). A receiver told of a protocol error
@@ -217,22 +216,9 @@ class ServerStreamConnection:
     # One object per connection serves its requests one at a time, so the connection's own
     # reading and watermarks are the stream's.
 
-    @cached_property  # after the first read a plain attribute: the record never changes
-    def connection(self) -> ConnectionInfo:
-        return self.conn.info
-
     @property
     def reading_paused(self) -> bool:
         return self.conn.reading_paused
-
-    def pause_reading(self) -> None:
-        self.conn.pause_reading()
-
-    def resume_reading(self) -> None:
-        self.conn.resume_reading()
-
-    def set_watermark_listener(self, listener: WatermarkListener | None) -> None:
-        self.conn.watermark_listener = listener
 
     def clear_watermark_listener(self, listener: WatermarkListener) -> None:
         if self.conn.watermark_listener is listener:
