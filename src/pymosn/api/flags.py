@@ -12,3 +12,7 @@ DOWNSTREAM_REMOTE_RESET = "DR"  # the client reset its stream (HTTP/2 RST_STREAM
 DURATION_TIMEOUT = "DT"  # the request's own deadline (grpc-timeout) expired
 DOWNSTREAM_PROTOCOL_ERROR = "DPE"  # the request broke its protocol or a codec limit
 UPSTREAM_PROTOCOL_ERROR = "UPE"  # the response broke its protocol or a codec limit: 502
+DELAY_INJECTED = "DI"  # the fault filter delayed the request
+FAULT_INJECTED = "FI"  # the fault filter aborted the request
+RATE_LIMITED = "RL"  # a rate limit filter refused the request: 429
+FILTER_FAILED = "FF"  # a stream filter raised: 500 (neither Envoy nor MOSN has one; pymosn's own)

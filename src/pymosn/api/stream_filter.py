@@ -54,13 +54,12 @@ from enum import IntEnum
 from typing import Any, Protocol
 
 from pymosn.api.connection import ConnectionInfo
+
+# the flags the manager answers with, re-exported where filter authors look for them
+from pymosn.api.flags import FILTER_FAILED as FILTER_FAILED
+from pymosn.api.flags import REQUEST_ENTITY_TOO_LARGE as REQUEST_ENTITY_TOO_LARGE
 from pymosn.api.headers import HeaderMap, RequestHeaderMap
 from pymosn.api.stream_info import StreamInfo
-
-# Response flag of a stream whose filter raised (Envoy and MOSN have none; pymosn's own).
-FILTER_FAILED = "FF"
-# Response flag of a request whose buffered body went over the limit (MOSN's ReqEntityTooLarge).
-REQUEST_ENTITY_TOO_LARGE = "RT"
 
 
 class FilterStatus(IntEnum):

@@ -34,6 +34,7 @@ from typing import Any
 
 import msgspec
 
+from pymosn.api.flags import DELAY_INJECTED, FAULT_INJECTED
 from pymosn.api.headers import HeaderMap, RequestHeaderMap
 from pymosn.api.stream_filter import (
     CONTINUE,
@@ -53,9 +54,6 @@ MOSN_NAME = "fault"
 ENVOY_NAME = "envoy.filters.http.fault"
 TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"
 
-# Response flags (Envoy's; not yet in pymosn.api.flags).
-DELAY_INJECTED = "DI"
-FAULT_INJECTED = "FI"
 ABORT_BODY = b"fault filter abort"
 ABORT_DETAILS = "fault_filter_abort"
 
