@@ -71,6 +71,14 @@ def test_mosn_cluster_takes_the_outbound_bounds():
     assert (options.max_outbound_frames, options.max_outbound_control_frames) == (70, 7)
 
 
+def test_mosn_cluster_empty_frames_bound_is_named_as_not_applied():
+    raw = minimal()
+    cluster(raw)["http2_protocol_options"] = {EMPTY: 5}
+    assert [str(w) for w in load_config_dict(raw).warnings] == [
+        f"$.cluster_manager.clusters[0].http2_protocol_options.{EMPTY}: is not applied to upstream connections by "
+        "pymosn yet (it bounds clients only); ignored"]
+
+
 def hcm_with(options: dict) -> dict:
     return envoy.bootstrap(envoy.listener(envoy.hcm(http2_protocol_options=options)))
 
