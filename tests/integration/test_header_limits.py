@@ -7,8 +7,6 @@ the proxy's memory or starve another client."""
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from tests.support.admin import log_lines, rss_kib, wait_for, wait_stats
@@ -17,6 +15,7 @@ from tests.support.envoy_bootstraps import address, bootstrap, cluster, hcm, lis
 from tests.support.h2_client import H2Client
 from tests.support.h2_origin import H2Origin
 from tests.support.proxy import Pymosn, free_port, simple_config
+from tests.support.raw_http import exchange
 
 LOG_FORMAT = "%PROTOCOL% %REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS%\n"
 INTERNAL_ERROR = 0x2
@@ -30,21 +29,6 @@ def get(path: bytes, header_count: int, extra: bytes = b"") -> bytes:
     """A GET with `header_count` header fields, Host and `extra` among them."""
     used = 1 + extra.count(b"\r\n")
     return b"GET %s HTTP/1.1\r\nHost: h\r\n%s%s\r\n" % (path, extra, fields(header_count - used))
-
-
-def exchange(port: int, data: bytes) -> bytes:
-    """Sends `data`, reads until the proxy closes."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(data)
-        out = b""
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except ConnectionResetError:
-                return out
-            if not chunk:
-                return out
-            out += chunk
 
 
 @pytest.fixture

@@ -5,25 +5,15 @@ of default_host_for_http_10). HTTP/1.1 without Host is 400 either way."""
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from tests.support.admin import log_lines, wait_stats
 from tests.support.capture import CaptureUpstream
 from tests.support.envoy_bootstraps import address, bootstrap, cluster, hcm, listener
 from tests.support.proxy import Pymosn, free_port, simple_config
+from tests.support.raw_http import exchange
 
 ANSWER = {"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": "named vhost"}}
-
-
-def exchange(port: int, data: bytes) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(data)
-        out = b""
-        while chunk := s.recv(65536):
-            out += chunk
-        return out
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import socket
 import httpx
 
 from tests.support.proxy import free_port, simple_config
+from tests.support.tcp_servers import blackhole
 
 
 def test_no_route_is_404(origin, start_proxy):
@@ -61,28 +62,11 @@ def test_route_timeout_is_504(origin, start_proxy):
 
 
 def test_connect_timeout_is_502(start_proxy):
-    # A listening socket whose accept queue is full never completes new handshakes.
-    blackhole = socket.socket()
-    blackhole.bind(("127.0.0.1", 0))
-    blackhole.listen(0)
-    fillers = []
-    for _ in range(8):
-        s = socket.socket()
-        s.setblocking(False)
-        try:
-            s.connect(blackhole.getsockname())
-        except BlockingIOError:
-            pass
-        fillers.append(s)
-    try:
-        p = start_proxy(lambda port: simple_config(port, [blackhole.getsockname()[1]], cluster={"connect_timeout": "300ms"}))
+    with blackhole() as port:
+        p = start_proxy(lambda proxy_port: simple_config(proxy_port, [port], cluster={"connect_timeout": "300ms"}))
         r = httpx.get(f"http://127.0.0.1:{p.port}/", timeout=10)
         assert r.status_code == 502
         assert "timeout" in r.text
-    finally:
-        for s in fillers:
-            s.close()
-        blackhole.close()
 
 
 def test_pool_overflow_is_503(origin, start_proxy):

@@ -21,6 +21,8 @@ from tests.support.h2_client import H2Client
 from tests.support.h2_origin import H2Origin
 from tests.support.origin import Origin
 from tests.support.proxy import Pymosn, free_port
+from tests.support.raw_http import read_all
+from tests.support.tcp_servers import blackhole
 from tests.support.xexample_peer import XExampleClient, XExampleServer
 
 LOG_FORMAT = "%DOWNSTREAM_REMOTE_ADDRESS% %RESPONSE_CODE% %RESPONSE_FLAGS% %REQ(:METHOD)% %REQ(:PATH)%"
@@ -78,33 +80,12 @@ class Env:
     marks: dict[str, int] | None = None  # access-log lines per listener before the test began
 
 
-@contextlib.contextmanager
-def _blackhole():
-    """A listening socket whose accept queue is full: new connections never complete."""
-    hole = socket.socket()
-    hole.bind(("127.0.0.1", 0))
-    hole.listen(0)
-    fillers = []
-    for _ in range(8):
-        s = socket.socket()
-        s.setblocking(False)
-        with contextlib.suppress(BlockingIOError):
-            s.connect(hole.getsockname())
-        fillers.append(s)
-    try:
-        yield hole.getsockname()[1]
-    finally:
-        for s in fillers:
-            s.close()
-        hole.close()
-
-
 def start(tmp_path_factory) -> Iterator[Env]:
     """Starts the upstreams and the pymosn the module shares (a generator: the module fixture)."""
     tmp = tmp_path_factory.mktemp("endings")
     dead = socket.socket()  # bound, never listening: every connect is refused
     dead.bind(("127.0.0.1", 0))
-    with Origin() as origin, H2Origin() as h2_origin, XExampleServer("x") as x_server, _blackhole() as hole, dead:
+    with Origin() as origin, H2Origin() as h2_origin, XExampleServer("x") as x_server, blackhole() as hole, dead:
         h1, h2, rpc, admin = free_port(), free_port(), free_port(), free_port()
         logs = {name: tmp / f"{name}.log" for name in LISTENERS}
         config = {
@@ -194,16 +175,6 @@ def lines_of(lines: list[str], client: str, count: int = 1) -> list[str]:
     mine = [line.split(" ", 1)[1] for line in lines if line.startswith(client + " ") and not _is_sentinel(line)]
     assert len(mine) == count, f"{client}: expected {count} access-log lines, got {mine}"
     return mine
-
-
-def read_all(s: socket.socket, timeout: float = 10.0) -> bytes:
-    """Everything the server sends until it closes (a reset counts as a close)."""
-    s.settimeout(timeout)
-    out = b""
-    with contextlib.suppress(ConnectionResetError):
-        while chunk := s.recv(65536):
-            out += chunk
-    return out
 
 
 def address(s: socket.socket) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
+from collections.abc import Iterator
 
 
 class TcpServer:
@@ -55,3 +57,25 @@ class TcpServer:
     def close(self) -> None:
         self._stop = True
         self.sock.close()
+
+
+@contextlib.contextmanager
+def blackhole() -> Iterator[int]:
+    """The port of a listening socket whose accept queue is full: connections to it never
+    complete, so a connect to it times out."""
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(0)
+    fillers = []
+    for _ in range(8):
+        s = socket.socket()
+        s.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            s.connect(hole.getsockname())
+        fillers.append(s)
+    try:
+        yield hole.getsockname()[1]
+    finally:
+        for s in fillers:
+            s.close()
+        hole.close()
