@@ -14,6 +14,7 @@ import textwrap
 import httpx
 
 from tests.support.admin import wait_for, wait_stats
+from tests.support.plugins import install_plugin
 from tests.support.proxy import Pymosn, free_port, simple_config
 
 PLUGIN = textwrap.dedent(
@@ -89,13 +90,9 @@ PLUGIN = textwrap.dedent(
 
 
 def _install(root) -> None:
-    (root / "acme_gate.py").write_text(PLUGIN)
-    dist = root / "acme_gate-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-gate\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(
-        "[pymosn.network_filters]\nacme_gate = acme_gate:Gate\nacme_broken = acme_gate_missing:Gate\n"
-        "[pymosn.access_log_sinks]\nacme_tagged = acme_gate:TaggedSink\n")
+    install_plugin(root, "acme_gate", PLUGIN,
+                   "[pymosn.network_filters]\nacme_gate = acme_gate:Gate\nacme_broken = acme_gate_missing:Gate\n"
+                   "[pymosn.access_log_sinks]\nacme_tagged = acme_gate:TaggedSink\n")
 
 
 def _config(port: int, origin_port: int, gate: dict, admin_port: int | None = None) -> dict:

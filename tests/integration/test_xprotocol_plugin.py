@@ -8,6 +8,7 @@ import os
 import textwrap
 
 from tests.integration.test_xprotocol import rpc_config
+from tests.support.plugins import install_plugin
 from tests.support.proxy import Pymosn, free_port
 from tests.support.xexample_peer import XExampleClient, XExampleServer, body_of
 
@@ -32,21 +33,16 @@ PLUGIN = textwrap.dedent(
 )
 
 
-def install_plugin(root) -> None:
-    (root / "acme_codec.py").write_text(PLUGIN)
-    dist = root / "acme_codec-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-codec\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(
-        "[pymosn.xprotocol]\nacme = acme_codec:AcmeCodec\nacme_bound = acme_codec:BoundCodec\n"
-        "acme_pingpong = acme_codec:PingPongCodec\n"
-    )
+def _install(root) -> None:
+    install_plugin(root, "acme_codec", PLUGIN,
+                   "[pymosn.xprotocol]\nacme = acme_codec:AcmeCodec\nacme_bound = acme_codec:BoundCodec\n"
+                   "acme_pingpong = acme_codec:PingPongCodec\n")
 
 
 def test_codec_from_an_entry_point(tmp_path, monkeypatch):
     plugins = tmp_path / "site"
     plugins.mkdir()
-    install_plugin(plugins)
+    _install(plugins)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(plugins), os.environ.get("PYTHONPATH")])))
     with XExampleServer("a") as server:
         port, admin = free_port(), free_port()
@@ -63,7 +59,7 @@ def test_unknown_protocol_names_the_known_ones_including_plugins(tmp_path, monke
 
     plugins = tmp_path / "site"
     plugins.mkdir()
-    install_plugin(plugins)
+    _install(plugins)
     monkeypatch.setenv("PYTHONPATH", str(plugins))
     path = tmp_path / "bad.json"
     path.write_text(__import__("json").dumps(rpc_config(free_port(), free_port(), {"a": [1]}, protocol="acmee")))
@@ -81,7 +77,7 @@ def test_bound_and_pingpong_pool_modes(tmp_path, monkeypatch):
 
     plugins = tmp_path / "site"
     plugins.mkdir()
-    install_plugin(plugins)
+    _install(plugins)
     monkeypatch.setenv("PYTHONPATH", str(plugins))
     for protocol, expected_connections in (("acme_bound", 3), ("acme_pingpong", None)):
         with XExampleServer("a") as server:
