@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from pymosn.config.duration import parse_duration
+from pymosn.config.envoy.message import enum_value
 from pymosn.config.issues import IssueLog, child, did_you_mean, item, known_values_message, type_name
 
 _CAMEL = re.compile(r"_([a-z0-9])")
@@ -29,6 +30,7 @@ class Fields:
     def __init__(self, raw: Any, path: str, log: IssueLog, known: str, *, envoy: bool = False) -> None:
         self.path = path
         self.log = log
+        self.envoy = envoy
         self.values: dict[str, Any] = {}
         self._keys: dict[str, str] = {}  # field name -> the key the user wrote
         if not isinstance(raw, dict):
@@ -94,6 +96,17 @@ class Fields:
         return int(value)
 
     def enum(self, name: str, known: tuple[str, ...], default: str) -> str:
+        """In Envoy's shape, read as the rest of the Envoy loader reads enums (`enum_value`:
+        a name in any case, or its number); MOSN's names are exact."""
+        value = self.values.get(name)
+        if value is None:
+            return default
+        if self.envoy:
+            found = enum_value(value, known)
+            if found is None:
+                self.error(name, known_values_message(str(value), known))
+                return default
+            return found
         value = self._typed(name, str, "str")
         if value is None:
             return default

@@ -264,3 +264,13 @@ def test_bad_mosn_configs_are_errors_at_their_path(raw: dict[str, Any], paths: l
     log = IssueLog()
     assert fault.decode_mosn(raw, "$.f", log) is None
     assert [issue.path for issue in log.errors] == paths
+
+
+@pytest.mark.parametrize("denominator", ["ten_thousand", "Ten_Thousand", 1, "1"])
+def test_envoy_denominators_read_as_envoys_enums(denominator: Any):
+    # as everywhere in an Envoy bootstrap: a name in any case, or its number
+    asked: list[int] = []
+    config = _config({"abort": {"http_status": 500, "percentage": {"numerator": 5, "denominator": denominator}}})
+    config.randrange = lambda n: asked.append(n) or 0  # type: ignore[func-returns-value]
+    _send(_harness(config))
+    assert asked == [10_000]

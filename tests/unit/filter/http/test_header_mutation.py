@@ -172,3 +172,10 @@ def test_on_destroy_is_called_once():
     harness = _run(_config(request_mutations=[{"remove": "x-a"}]))
     harness.destroy()
     assert harness.destroyed("hm") == 1
+
+
+def test_append_action_reads_as_envoys_enums():
+    config = _config(request_mutations=[_append("x-set", "one", "overwrite_if_exists_or_add"),
+                                        _append("x-absent", "new", 1)])  # 1: ADD_IF_ABSENT
+    headers = _run(config, [(b"x-set", b"a")]).owner.upstream[0][1]
+    assert headers.get_all(b"x-set") == [b"one"] and headers.get(b"x-absent") == b"new"
