@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pymosn.proxy.filter_manager import FilterChainPlan
 from pymosn.router.manager import RouterManager
 from pymosn.upstream.cluster import ClusterManager
 
@@ -46,3 +47,6 @@ class ProxySettings:
     scheme: bytes = b"http"
     client_cert: Any = None  # proxy.client_cert.ClientCertForwarding; None = drop incoming XFCC
     upstream_protocol: str = "Http1"  # for clusters that do not say what their hosts speak
+    # the listener's stream filters, prepared once per load; None = none (the fast path: no
+    # filter manager is made per request)
+    filter_plan: FilterChainPlan | None = None

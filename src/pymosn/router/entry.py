@@ -48,6 +48,7 @@ class RouteEntry:
         "direct_body",
         "redirect",
         "redirect_code",
+        "filter_configs",
     )
     # Declared for the type checker; __init__ sets every slot once through object.__setattr__.
     index: int
@@ -79,6 +80,9 @@ class RouteEntry:
     direct_body: bytes
     redirect: model.Redirect | None
     redirect_code: int
+    # stream filter name -> its per-route config: the route's, else the virtual host's, else the
+    # route configuration's (most specific wins whole, as Envoy's typed_per_filter_config)
+    filter_configs: Mapping[str, Any]
 
     def __init__(
         self, index: int, route: model.Route, vhost: model.VirtualHost, table: model.RouterConfig
@@ -99,6 +103,7 @@ class RouteEntry:
             levels.insert(0, getattr(action, field) if action else ())
             merge = actions.merge_header_adds if field.endswith("_add") else actions.merge_header_removes
             f[field] = merge(*levels)
+        f["filter_configs"] = {}
         for name, value in f.items():
             object.__setattr__(self, name, value)
 
