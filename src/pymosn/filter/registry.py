@@ -34,6 +34,7 @@ class ListenerContext:
     access_loggers: list
     secure: bool = False  # the listener terminates TLS
     stats_store: Any = None  # metrics.StatsStore, for per-protocol stats
+    buffer_limit: int = 1 << 20  # the listener's per_connection_buffer_limit_bytes
 
 
 def _proxy(cfg: model.ProxyConfig, ctx: ListenerContext):
@@ -104,6 +105,7 @@ def _proxy_settings(cfg: model.ProxyConfig, ctx: ListenerContext) -> ProxySettin
         scheme=b"https" if ctx.secure else b"http",
         client_cert=ClientCertForwarding.from_config(cfg),
         upstream_protocol=cfg.upstream_protocol,
+        buffer_limit=ctx.buffer_limit,
     )
 
 
