@@ -9,7 +9,7 @@ destination_cluster, query_parameters; config/envoy/rate_limits.py refuses the o
 
 from __future__ import annotations
 
-from pymosn.config.model import HeaderMatcher, Model
+import msgspec
 
 REQUEST_HEADERS = "request_headers"
 REMOTE_ADDRESS = "remote_address"
@@ -22,7 +22,22 @@ KINDS = (REQUEST_HEADERS, REMOTE_ADDRESS, MASKED_REMOTE_ADDRESS, GENERIC_KEY, HE
          QUERY_PARAMETERS)
 
 
-class RateLimitAction(Model):
+class _Model(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """As config.model's structs (which refer to these: this module cannot import that one)."""
+
+
+class ActionHeader(_Model):
+    """A header condition of header_value_match: a route HeaderMatcher's fields, as the Envoy
+    reader writes them (exact value, regex, or presence)."""
+
+    name: str
+    value: str = ""
+    regex: bool = False
+    present_match: bool | None = None
+    invert_match: bool = False
+
+
+class RateLimitAction(_Model):
     kind: str  # one of KINDS
     descriptor_key: str = ""  # the entry's key (each kind's default filled in when read)
     descriptor_value: str = ""  # generic_key, header_value_match
@@ -30,13 +45,12 @@ class RateLimitAction(Model):
     query_parameter_name: str = ""  # query_parameters
     skip_if_absent: bool = False  # request_headers, query_parameters
     expect_match: bool = True  # header_value_match
-    headers: tuple[HeaderMatcher, ...] = ()  # header_value_match
+    headers: tuple[ActionHeader, ...] = ()  # header_value_match
     v4_prefix_mask_len: int = 32  # masked_remote_address
     v6_prefix_mask_len: int = 128
 
 
-class RateLimit(Model):
+class RateLimit(_Model):
     actions: tuple[RateLimitAction, ...] = ()
     stage: int = 0
     disable_key: str = ""  # a policy with one is for the global rate limit service only
-    x_ratelimit_headers: bool = False  # enable_x_ratelimit_headers: DRAFT_VERSION_03

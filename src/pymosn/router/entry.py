@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pymosn.config import model
+from pymosn.config.rate_limits import RateLimit
 from pymosn.router import actions
 from pymosn.router.matchers import HeaderCondition, QueryCondition, StringCondition
 
@@ -49,6 +50,9 @@ class RouteEntry:
         "redirect",
         "redirect_code",
         "filter_configs",
+        "rate_limits",
+        "vh_rate_limits",
+        "include_vh_rate_limits",
     )
     # Declared for the type checker; __init__ sets every slot once through object.__setattr__.
     index: int
@@ -83,6 +87,11 @@ class RouteEntry:
     # stream filter name -> its per-route config: the route's, else the virtual host's, else the
     # route configuration's (most specific wins whole, as Envoy's typed_per_filter_config)
     filter_configs: Mapping[str, Any]
+    # Envoy's rate limit policies for the local rate limit filter: the route action's own and
+    # its virtual host's (which of them apply is the filter's vh_rate_limits option)
+    rate_limits: tuple[RateLimit, ...]
+    vh_rate_limits: tuple[RateLimit, ...]
+    include_vh_rate_limits: bool
 
     def __init__(
         self, index: int, route: model.Route, vhost: model.VirtualHost, table: model.RouterConfig
@@ -104,6 +113,9 @@ class RouteEntry:
             merge = actions.merge_header_adds if field.endswith("_add") else actions.merge_header_removes
             f[field] = merge(*levels)
         f["filter_configs"] = {}
+        f["rate_limits"] = action.rate_limits if action else ()
+        f["vh_rate_limits"] = vhost.rate_limits
+        f["include_vh_rate_limits"] = action.include_vh_rate_limits if action else False
         for name, value in f.items():
             object.__setattr__(self, name, value)
 

@@ -18,14 +18,13 @@ from urllib.parse import parse_qs
 
 from pymosn.api.connection import ConnectionInfo
 from pymosn.api.headers import RequestHeaderMap
-from pymosn.config import model
 from pymosn.config import rate_limits as rl
 from pymosn.filter.http.header_match import EXACT, PRESENT, REGEX, CompiledMatch, HeaderMatch, all_match
 
 Descriptor = tuple[tuple[str, str], ...]
 
 
-def header_match(m: model.HeaderMatcher) -> HeaderMatch:
+def header_match(m: rl.ActionHeader) -> HeaderMatch:
     """A route HeaderMatcher (what the config readers make of Envoy's) as a filter condition."""
     name = m.name.lower()
     if m.present_match is not None:
