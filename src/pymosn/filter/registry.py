@@ -111,11 +111,19 @@ def _proxy_settings(cfg: model.ProxyConfig, ctx: ListenerContext) -> ProxySettin
     )
 
 
+# Until the active stream runs settings.filter_plan (helper core's step of issue 10), a listener
+# with filters must not start: it would serve without what they enforce. Removed once it does.
+DATA_PATH_RUNS_FILTERS = False
+
+
 def filter_plan(cfg: model.ProxyConfig, ctx: ListenerContext):
     """The chain's own HTTP filters (an Envoy HCM's), else the listener's (MOSN's)."""
     filters = cfg.stream_filters or ctx.stream_filters
     if not filters:
         return None
+    if not DATA_PATH_RUNS_FILTERS:
+        raise RuntimeError(f"listener {ctx.listener_name!r} has stream filters, which this build loads but does "
+                           "not run yet; refusing to serve without them")
     table = ctx.snapshot_ref.current.routers.get(cfg.router_config_name)
     return build_filter_plan(filters, routes_turning_off([table] if table is not None else []))
 
