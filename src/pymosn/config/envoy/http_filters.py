@@ -194,7 +194,7 @@ def _route_config(name: str, raw: Any, path: str, ctx: Context) -> dict | None:
         return None
     kind, factory = found
     errors = len(ctx.log.errors)
-    config = factory.decode_envoy_route({"@type": message, **fields}, where, ctx.log)
+    config = factory.decode_envoy_route(fields, where, ctx.log)
     if config is None or len(ctx.log.errors) > errors:
         return None
     entry = ctx.node({"type": kind, "config": ctx.node(msgspec.to_builtins(config), where)}, path)
@@ -214,7 +214,12 @@ def _route_kind(message: str) -> tuple[str, HttpFilterFactory] | None:
 
 def _unknown_route_type(name: str, message: str, optional: bool, where: str, ctx: Context) -> None:
     kind = envoy_kind(Extension(message, message, {}, where, False), "http")
-    if kind in ACCESS_CONTROL_FILTERS and not optional:
+    ours = next((mosn for mosn, factory in HTTP_FILTERS.factories().items()
+                 if kind is not None and getattr(factory, "name", None) == f"envoy.filters.http.{kind}"), None)
+    if ours is not None and not optional:
+        ctx.log.error(where, f"per-filter config for {name!r} has type {message}, which pymosn's {ours} filter does "
+                             "not take yet; refusing to serve the route without what it asks of the filter there")
+    elif kind in ACCESS_CONTROL_FILTERS and not optional:
         ctx.log.error(where, f"per-filter config for {name!r} has type {message}, which pymosn does not implement; "
                              "refusing to serve the route without what it enforces there")
     else:

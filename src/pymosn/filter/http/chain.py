@@ -57,8 +57,9 @@ def routes_turning_off(routers: Iterable[Any]) -> set[str]:
     tables (router.RouteTable) turns off."""
     names: set[str] = set()
     for table in routers:
-        for entry in table.entries():
-            names.update(entry.filters_off)
+        for vhost in table.virtual_hosts:
+            for entry in vhost.routes:
+                names.update(entry.filters_off)
     return names
 
 

@@ -276,10 +276,11 @@ class FaultFilterConfig:
 
 
 class FaultFilter(DecoderFilter):
-    __slots__ = ("_config", "_callbacks", "_timer", "_active", "_headers")
+    __slots__ = ("_config", "_rules", "_callbacks", "_timer", "_active", "_headers")
 
     def __init__(self, config: FaultFilterConfig, callbacks: FilterCallbacks) -> None:
         self._config = config
+        self._rules = config  # the route's own fault config replaces it (Envoy, MOSN): see decode_headers
         self._callbacks = callbacks
         self._timer: Any = None
         self._active = False  # this stream counts in active_faults
@@ -287,13 +288,18 @@ class FaultFilter(DecoderFilter):
 
     def decode_headers(self, headers: RequestHeaderMap, end_stream: bool) -> HeadersStatus:
         config = self._config
-        limit = config.config.max_active_faults
+        rules = self._callbacks.per_filter_config()
+        if isinstance(rules, FaultFilterConfig):
+            self._rules = rules
+        else:
+            rules = config
+        limit = rules.config.max_active_faults
         if limit is not None and config.stats.active_faults >= limit:
             config.stats.faults_overflow += 1
             return CONTINUE
-        if not config.targets(self._callbacks, headers):
+        if not rules.targets(self._callbacks, headers):
             return CONTINUE
-        seconds = config.delay_seconds(headers)
+        seconds = rules.delay_seconds(headers)
         if seconds is not None:
             config.stats.delays_injected += 1
             self._activate()
@@ -310,7 +316,7 @@ class FaultFilter(DecoderFilter):
             self._callbacks.continue_decoding()
 
     def _abort(self, headers: RequestHeaderMap) -> bool:
-        status = self._config.abort_status(headers)
+        status = self._rules.abort_status(headers)
         if status is None:
             return False
         http, grpc = status
@@ -343,8 +349,16 @@ class FaultFactory:
     config_type = FaultConfig
     decode_envoy = staticmethod(decode_envoy)
     decode_mosn = staticmethod(decode_mosn)
+    # a route's config is a whole fault config of the same shape, replacing the filter's there
+    route_type_urls = (TYPE_URL,)
+    decode_envoy_route = staticmethod(decode_envoy)
+    decode_mosn_route = staticmethod(decode_mosn)
 
     def create_config(self, config: FaultConfig) -> FaultFilterConfig:
+        return FaultFilterConfig(config)
+
+    def create_route_config(self, config: FaultConfig) -> FaultFilterConfig:
+        """Its conditions compiled; the filter's stats and active-fault count stay the filter's."""
         return FaultFilterConfig(config)
 
 

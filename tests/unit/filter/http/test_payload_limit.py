@@ -11,7 +11,7 @@ import pytest
 from pymosn.api.stream_filter import CONTINUE, REQUEST_ENTITY_TOO_LARGE, STOP, STOP_AND_BUFFER
 from pymosn.config.issues import IssueLog
 from pymosn.filter.http import payload_limit as pl
-from tests.support.fakes import request_headers
+from tests.support.fakes import FakeRoute, request_headers
 from tests.support.filter_harness import FilterHarness
 
 
@@ -100,3 +100,23 @@ def test_bad_configs_are_errors_at_their_path(decode: Any, raw: dict[str, Any], 
     log = IssueLog()
     assert decode(raw, "$.f", log) is None
     assert [issue.path for issue in log.errors] == paths
+
+
+def test_a_routes_limit_replaces_the_filters_there():
+    config = pl.FACTORY.create_config(pl.PayloadLimitConfig(10))
+    answers = []
+    for per_filter in ({"limit": pl.PayloadLimitConfig(3, 400)}, {"limit": pl.PayloadLimitConfig(0)}, {}):
+        harness = FilterHarness(("limit", config), route=FakeRoute("r", per_filter))
+        harness.request(request_headers(b"/up", b"POST"))
+        harness.request_data(b"12345678901", end_stream=True)
+        answers.append([r.status for r in harness.owner.local_replies])
+    assert answers == [[400], [], [413]]
+
+
+def test_envoy_buffer_per_route():
+    log = IssueLog()
+    assert pl.decode_envoy_route({"disabled": True}, "$.r", log) == pl.PayloadLimitConfig(0)
+    assert pl.decode_envoy_route({"buffer": {"maxRequestBytes": 7}}, "$.r", log) == pl.PayloadLimitConfig(7)
+    assert log.errors == []
+    assert pl.decode_envoy_route({"disabled": False}, "$.r", log) is None
+    assert [str(e) for e in log.errors] == ["$.r.disabled: must be true (as in Envoy)"]
