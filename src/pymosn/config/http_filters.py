@@ -44,7 +44,8 @@ class HttpFilterFactory(Protocol):
     entry of this kind may have) and `create_route_config(route_config)` (the compiled per-route
     object RouteEntry.filter_configs holds; the Struct itself when absent)."""
 
-    config_type: type[msgspec.Struct]
+    @property
+    def config_type(self) -> type[msgspec.Struct]: ...
 
     def decode_mosn(self, raw: Any, path: str, log: IssueLog) -> msgspec.Struct | None: ...
 
@@ -94,11 +95,12 @@ def decode_struct(raw: Any, cls: type[msgspec.Struct], path: str, log: IssueLog)
 class PluginHttpFilter:
     """A third party's filter kind (an entry point of `pymosn.http_filters`), as a factory.
 
-    The entry point names an object (usually a class) with a `config_type` (a msgspec Struct)
-    that, called with a decoded config, returns the FilterConfig (`create_filter(callbacks)`).
-    Optional attributes: `type_url` (its Envoy type), `route_config_type` (a Struct for per-route
-    configs; without it the kind takes none). A plugin's config has one shape in both formats:
-    its Struct's fields, decoded strictly."""
+    The entry point names an object with a `config_type` (a msgspec Struct) that makes the
+    FilterConfig (`create_filter(callbacks)`) from a decoded config: a class is called with it
+    (the FilterConfig class itself), another object's `create_config(config)` is (a factory
+    object, as the built-ins' FACTORY). Optional attributes: `type_url` (its Envoy type),
+    `route_config_type` (a Struct for per-route configs; without it the kind takes none). A
+    plugin's config has one shape in both formats: its Struct's fields, decoded strictly."""
 
     def __init__(self, loaded: Any) -> None:
         config_type = getattr(loaded, "config_type", None)
@@ -110,9 +112,10 @@ class PluginHttpFilter:
         type_url = getattr(loaded, "type_url", "")
         if not isinstance(type_url, str):
             raise TypeError(f"type_url must be a str, got {type_url!r}")
-        if not callable(loaded):
-            raise TypeError(f"{loaded!r} is not callable")
-        self.loaded = loaded
+        make = None if isinstance(loaded, type) else getattr(loaded, "create_config", None)
+        if make is None and not callable(loaded):
+            raise TypeError(f"{loaded!r} has no create_config(config) and is not callable")
+        self.make = make if make is not None else loaded
         self.config_type = config_type
         self.type_url = type_url
         self.route_config_type = route_type
@@ -131,9 +134,9 @@ class PluginHttpFilter:
         return decode_struct(raw, self.route_config_type, path, log)
 
     def create_config(self, config: Any) -> FilterConfig:
-        made = self.loaded(config)
+        made = self.make(config)
         if not callable(getattr(made, "create_filter", None)):
-            raise TypeError(f"{self.loaded!r}(config) made {made!r}, which has no create_filter(callbacks)")
+            raise TypeError(f"the plugin made {made!r} of its config, which has no create_filter(callbacks)")
         return made
 
 
