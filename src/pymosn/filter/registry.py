@@ -125,7 +125,9 @@ def filter_plan(cfg: model.ProxyConfig, ctx: ListenerContext):
         raise RuntimeError(f"listener {ctx.listener_name!r} has stream filters, which this build loads but does "
                            "not run yet; refusing to serve without them")
     table = ctx.snapshot_ref.current.routers.get(cfg.router_config_name)
-    return build_filter_plan(filters, routes_turning_off([table] if table is not None else []))
+    store = ctx.stats_store
+    stats_for = None if store is None else (lambda scope, cls: store.filter(ctx.listener_name, scope, cls))
+    return build_filter_plan(filters, routes_turning_off([table] if table is not None else []), stats_for)
 
 
 def _http10_policy(options: model.Http1ProtocolOptions | None) -> Http10Policy:

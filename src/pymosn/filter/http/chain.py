@@ -9,7 +9,7 @@ for routes. No filters: no plan (None), the proxy's fast path."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from pymosn.api.headers import HeaderMap, RequestHeaderMap
@@ -35,15 +35,25 @@ def entry_name(f: model.StreamFilter) -> str:
     return f.name or f.type
 
 
-def build_filter_plan(filters: Sequence[model.StreamFilter], routes_turning_off: Iterable[str] = ()) -> (
-        FilterChainPlan | None):
-    """`routes_turning_off`: names of filters some route's per-filter config disables."""
+# (scope, the kind's FilterStats class) -> the listener's group of that scope
+StatsFor = Callable[[str, type], Any]
+
+
+def build_filter_plan(filters: Sequence[model.StreamFilter], routes_turning_off: Iterable[str] = (),
+                      stats_for: StatsFor | None = None) -> FilterChainPlan | None:
+    """`routes_turning_off`: names of filters some route's per-filter config disables.
+    `stats_for`: where a kind with a `stats_scope` keeps its stats (the listener's group of that
+    scope, in the stats store), given to its config in place of the config's own."""
     if not filters:
         return None
     turned_off = frozenset(routes_turning_off)
     entries = []
     for f in filters:
-        config = HTTP_FILTERS.factory(f.type).create_config(f.config)
+        factory = HTTP_FILTERS.factory(f.type)
+        config = factory.create_config(f.config)
+        scope = getattr(factory, "stats_scope", None)
+        if scope is not None and stats_for is not None:
+            config.stats = stats_for(scope, type(config.stats))  # type: ignore[attr-defined]
         phase = getattr(config, "phase", FilterPhase.BEFORE_ROUTE)
         name = entry_name(f)
         if f.disabled or name in turned_off:

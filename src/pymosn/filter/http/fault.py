@@ -49,6 +49,7 @@ from pymosn.config.issues import IssueLog
 from pymosn.filter.http import header_match
 from pymosn.filter.http.fields import Fields, check_type_url
 from pymosn.filter.http.header_match import CompiledMatch, HeaderMatch, all_match
+from pymosn.metrics.stats import FilterStats
 
 MOSN_NAME = "fault"
 ENVOY_NAME = "envoy.filters.http.fault"
@@ -184,14 +185,14 @@ def decode_mosn(raw: Any, path: str, log: IssueLog) -> FaultConfig | None:
 
 # --- running ----------------------------------------------------------------------------------
 
-class FaultStats:
-    __slots__ = ("delays_injected", "aborts_injected", "faults_overflow", "active_faults")
-
-    def __init__(self) -> None:
-        self.delays_injected = 0
-        self.aborts_injected = 0
-        self.faults_overflow = 0
-        self.active_faults = 0
+class FaultStats(FilterStats):
+    COUNTERS = ("delays_injected", "aborts_injected", "faults_overflow")
+    GAUGES = ("active_faults",)
+    __slots__ = COUNTERS + GAUGES
+    delays_injected: int
+    aborts_injected: int
+    faults_overflow: int
+    active_faults: int
 
 
 def _header_int(headers: HeaderMap, name: bytes) -> int | None:
@@ -351,6 +352,7 @@ class FaultFactory:
     decode_mosn = staticmethod(decode_mosn)
     # a route's config is a whole fault config of the same shape, replacing the filter's there
     route_type_urls = (TYPE_URL,)
+    stats_scope = "fault"  # the listener's FaultStats: http.<listener>.fault.*
     decode_envoy_route = staticmethod(decode_envoy)
     decode_mosn_route = staticmethod(decode_mosn)
 

@@ -38,6 +38,7 @@ from pymosn.api.stream_filter import (
 )
 from pymosn.config.issues import IssueLog
 from pymosn.filter.http.fields import Fields, check_type_url
+from pymosn.metrics.stats import FilterStats
 
 MOSN_NAME = "payload_limit"
 ENVOY_NAME = "envoy.filters.http.buffer"
@@ -92,12 +93,18 @@ def decode_envoy_route(raw: Any, path: str, log: IssueLog) -> PayloadLimitConfig
     return config if len(log.errors) == errors else None
 
 
+class PayloadLimitStats(FilterStats):
+    COUNTERS = ("rq_too_large",)  # requests this filter answered for their size (pymosn's)
+    __slots__ = COUNTERS
+    rq_too_large: int
+
+
 class PayloadLimitFilterConfig:
     def __init__(self, config: PayloadLimitConfig) -> None:
         self.config = config
         self.max_bytes = config.max_bytes
         self.status = config.status
-        self.rejected = 0  # requests answered for their size by this filter
+        self.stats = PayloadLimitStats()
 
     def create_filter(self, callbacks: FilterCallbacks) -> AnyFilter:
         return PayloadLimitFilter(self, callbacks)
@@ -132,7 +139,7 @@ class PayloadLimitFilter(DecoderFilter):
         return CONTINUE
 
     def _reject(self) -> None:
-        self._config.rejected += 1
+        self._config.stats.rq_too_large += 1
         self._callbacks.send_local_reply(self._limit.status, b"Payload Too Large", REQUEST_ENTITY_TOO_LARGE, DETAILS)
 
 
@@ -145,6 +152,7 @@ class PayloadLimitFactory:
     decode_mosn = staticmethod(decode_mosn)
     # MOSN's per_filter_config replaces the config on the route; Envoy's BufferPerRoute too
     route_type_urls = (ROUTE_TYPE_URL,)
+    stats_scope = "payload_limit"  # http.<listener>.payload_limit.rq_too_large
     decode_envoy_route = staticmethod(decode_envoy_route)
     decode_mosn_route = staticmethod(decode_mosn)
 
