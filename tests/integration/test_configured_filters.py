@@ -29,9 +29,9 @@ def mosn_config(port: int, admin: int, origin: int, log: str) -> dict:
                               {"remove": "x-secret"}],
         "response_mutations": [{"append": {"header": {"key": "x-served-by", "value": "pymosn"}}}]}}
     routes = [
-        {"match": {"prefix": "/aborted"}, "route": {"cluster_name": "origin"},
+        {"match": {"prefix": "/echo/aborted"}, "route": {"cluster_name": "origin"},
          "per_filter_config": {"fault": {"abort": {"status": 503, "percentage": 100}}}},
-        {"match": {"prefix": "/slow"}, "route": {"cluster_name": "origin"},
+        {"match": {"prefix": "/echo/slow"}, "route": {"cluster_name": "origin"},
          "per_filter_config": {"fault": {"delay": {"fixed_delay": f"{DELAY}s", "percentage": 100}}}},
         {"match": {"prefix": "/"}, "route": {"cluster_name": "origin"}},
     ]
@@ -56,9 +56,9 @@ def envoy_config(port: int, admin: int, origin: int, log: str) -> dict:
         "@type": f"{ENVOY_FILTERS}.fault.v3.HTTPFault",
         "delay": {"fixed_delay": f"{DELAY}s", "percentage": {"numerator": 100}}}}
     routes = [
-        {"match": {"prefix": "/aborted"}, "route": {"cluster": "origin"}, "typed_per_filter_config": {
+        {"match": {"prefix": "/echo/aborted"}, "route": {"cluster": "origin"}, "typed_per_filter_config": {
             "faults": abort_503()}},
-        {"match": {"prefix": "/slow"}, "route": {"cluster": "origin"}, "typed_per_filter_config": {"faults": slow}},
+        {"match": {"prefix": "/echo/slow"}, "route": {"cluster": "origin"}, "typed_per_filter_config": {"faults": slow}},
         {"match": {"prefix": "/"}, "route": {"cluster": "origin"}},
     ]
     header_mutation = {"mutations": {
@@ -134,9 +134,9 @@ def test_header_mutation_rewrites_the_request_and_the_response(env):
 def test_a_routes_fault_aborts_its_requests_only(env):
     before = stats(env.admin_port).get("http.ingress.fault.aborts_injected", 0)
     lines = _lines(env)
-    response = _request(env, "/aborted/x")
+    response = _request(env, "/echo/aborted/x")
     assert (response.status_code, response.content) == (503, b"fault filter abort")
-    assert _logged(env, lines) == "503 FI fault_filter_abort /aborted/x"
+    assert _logged(env, lines) == "503 FI fault_filter_abort /echo/aborted/x"
     assert _request(env, "/echo/fine").status_code == 200
     wait_stats(env.admin_port, {**IDLE, "http.ingress.fault.aborts_injected": before + 1,
                                 "http.ingress.fault.active_faults": 0})
@@ -146,9 +146,9 @@ def test_a_routes_fixed_delay_holds_the_request_then_it_is_served(env):
     before = stats(env.admin_port).get("http.ingress.fault.delays_injected", 0)
     lines = _lines(env)
     started = time.monotonic()
-    response = _request(env, "/slow/echo")
+    response = _request(env, "/echo/slow/x")
     assert response.status_code == 200 and time.monotonic() - started >= DELAY
-    assert _logged(env, lines) == "200 DI - /slow/echo"
+    assert _logged(env, lines) == "200 DI - /echo/slow/x"
     wait_stats(env.admin_port, {**IDLE, "http.ingress.fault.delays_injected": before + 1,
                                 "http.ingress.fault.active_faults": 0})
 
