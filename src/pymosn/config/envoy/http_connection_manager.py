@@ -53,6 +53,7 @@ def http_connection_manager(ext: Extension, filter_path: str, ctx: Context) -> H
                 ctx.put(settings, name, value, h2.at(name))
         h2.finish()
         ctx.put(proxy, "http2_protocol_options", settings, h2.path)
+    http_filters(m, proxy, ctx)  # before the routes: a refused filter is told before its per-route configs
     source = m.one_of("route_config", "rds", "scoped_routes")
     routes = m.message("route_config", s.ROUTE_CONFIGURATION) if source == "route_config" else None
     if routes is not None:
@@ -84,7 +85,6 @@ def http_connection_manager(ext: Extension, filter_path: str, ctx: Context) -> H
             ctx.origins.field(out, name, details.at(name))
         ctx.put(proxy, "set_current_client_cert_details", out, details.path)
         details.finish()
-    http_filters(m, proxy, ctx)
     upgrade_configs(m, "upgrade_configs", s.UPGRADE_CONFIG)
     # Envoy's request id and the Envoy headers pymosn sets need no switch
     m.ignore("generate_request_id")
