@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pymosn.config.envoy import rate_limits as envoy_rate_limits
 from pymosn.config.envoy import schemas as s
+from pymosn.config.envoy.http_filters import route_filter_configs
 from pymosn.config.envoy.message import Context, Message, data_source
 from pymosn.config.envoy.protocol_options import upgrade_configs
 
@@ -31,6 +32,7 @@ def route_configuration(m: Message, ctx: Context) -> str:
     name = ctx.router_name(m.str("name"))
     out = ctx.node({"router_config_name": name}, m.path)
     header_mutations(m, out, ctx)
+    route_filter_configs(m, out, ctx)
     hosts = [virtual_host(v, ctx) for v in m.messages("virtual_hosts", s.VIRTUAL_HOST)]
     ctx.put(out, "virtual_hosts", hosts, m.at("virtual_hosts"))
     m.finish()
@@ -50,6 +52,7 @@ def virtual_host(m: Message, ctx: Context) -> dict:
     header_mutations(m, out, ctx)
     if m.has("rate_limits"):
         ctx.put(out, "rate_limits", envoy_rate_limits.rate_limits(m, "rate_limits", ctx), m.at("rate_limits"))
+    route_filter_configs(m, out, ctx)
     m.finish()
     return out
 
@@ -79,6 +82,7 @@ def route(m: Message, ctx: Context, default_retry: dict | None) -> dict:
     elif action is None:
         m.error(None, "a route needs one of route, redirect, direct_response")
     header_mutations(m, out, ctx)
+    route_filter_configs(m, out, ctx)
     m.finish()
     return out
 
