@@ -315,6 +315,28 @@ class FilterStats(StatsGroup):
                     setattr(self, name, getattr(self, name) + value)
 
 
+class PrefixedStats(FilterStats):
+    """A filter's stats named by a prefix from its own config, Envoy's `<prefix>.<SCOPE>.<name>`
+    (the local rate limit's `<stat_prefix>.http_local_rate_limit.ok`): one group per prefix in
+    a process, whatever listeners and routes the configs naming it are on (`prefixed_stats`).
+    PREFIX_LABEL is the Prometheus label the prefix goes in (Envoy's tag for it)."""
+
+    SCOPE: ClassVar[str] = ""
+    PREFIX_LABEL: ClassVar[str] = ""
+    __slots__ = ()
+
+
+# (prefix, scope) -> this process's group; every StatsStore of the process shows them
+PREFIXED: dict[tuple[str, str], PrefixedStats] = {}
+
+
+def prefixed_stats(prefix: str, cls: type[PrefixedStats]) -> PrefixedStats:
+    group = PREFIXED.get((prefix, cls.SCOPE))
+    if group is None:
+        group = PREFIXED[(prefix, cls.SCOPE)] = cls()
+    return group
+
+
 @functools.cache
 def aggregate_class(counters: tuple[str, ...], gauges: tuple[str, ...]) -> type[FilterStats]:
     """A FilterStats of these fields, for a process that only adds up workers' snapshots."""

@@ -16,6 +16,7 @@ from pymosn.metrics.histogram import Histogram
 from pymosn.metrics.stats import (
     BOTH_SCOPES,
     LISTENER_SCOPE,
+    PREFIXED,
     ClusterStats,
     FilterStats,
     GrpcStats,
@@ -45,12 +46,17 @@ class Sample(NamedTuple):
 
 
 class StatsStore:
-    def __init__(self) -> None:
+    def __init__(self, *, process: bool = False) -> None:
+        """`process`: the store of the process that runs the filters (not a master's aggregate):
+        it also holds the prefixed stats of the process's filters (metrics.stats.PREFIXED)."""
+        self.process = process
         self.listeners: dict[str, ListenerStats] = {}
         self.clusters: dict[str, ClusterStats] = {}
         self.hosts: dict[str, dict[str, HostStats]] = {}
         self.protocols: dict[str, ProtocolStats] = {}
         self.filters: dict[tuple[str, str], FilterStats] = {}  # (listener, scope) -> a filter kind's
+        # (prefix, scope) -> (Prometheus label, group): workers' prefixed stats added up here
+        self.prefixed: dict[tuple[str, str], tuple[str, FilterStats]] = {}
         self.server = ServerStats()
         self.started_monotonic = time.monotonic()
 
@@ -116,6 +122,9 @@ class StatsStore:
             for field, kind, value in _fields(group):
                 yield Sample(f"http.{listener}.{scope}.{field}", f"envoy_http_{scope}_{field}",
                              (("envoy_http_conn_manager_prefix", listener),), value, kind)
+        for (prefix, scope), (label, group) in self._prefixed().items():
+            for field, kind, value in _fields(group):
+                yield Sample(f"{prefix}.{scope}.{field}", f"envoy_{scope}_{field}", ((label, prefix),), value, kind)
         for name, stats in self.protocols.items():
             for field, kind, value in _fields(stats):
                 yield Sample(f"rpc.{name}.{field}", f"pymosn_rpc_{field}", (("protocol", name),), value, kind)
@@ -138,6 +147,8 @@ class StatsStore:
             "hosts": {c: {a: s.snapshot() for a, s in hs.items()} for c, hs in self.hosts.items()},
             "protocols": {n: s.snapshot() for n, s in self.protocols.items()},
             "filters": [[listener, scope, group.snapshot()] for (listener, scope), group in self.filters.items()],
+            "prefixed": [[prefix, scope, label, group.snapshot()]
+                         for (prefix, scope), (label, group) in self._prefixed().items()],
         }
 
     def merge(self, snapshots: Iterable[dict]) -> None:
@@ -155,6 +166,19 @@ class StatsStore:
             for listener, scope, values in snap.get("filters", []):
                 cls = aggregate_class(tuple(values.get("counters", ())), tuple(values.get("gauges", ())))
                 self.filter(listener, scope, cls).merge(values)
+            for prefix, scope, label, values in snap.get("prefixed", []):
+                found = self.prefixed.get((prefix, scope))
+                if found is None:
+                    cls = aggregate_class(tuple(values.get("counters", ())), tuple(values.get("gauges", ())))
+                    found = self.prefixed[(prefix, scope)] = (label, cls())
+                found[1].merge(values)
+
+    def _prefixed(self) -> dict[tuple[str, str], tuple[str, FilterStats]]:
+        """This process's prefixed stats (metrics.stats.PREFIXED) and those merged from workers."""
+        if not self.process:
+            return self.prefixed
+        own = {key: (group.PREFIX_LABEL, group) for key, group in PREFIXED.items()}
+        return {**self.prefixed, **own} if self.prefixed else own
 
     def groups(self) -> Iterator[StatsGroup]:
         """Every listener, cluster and host group (not `server`)."""
@@ -162,6 +186,7 @@ class StatsStore:
         yield from self.clusters.values()
         yield from self.protocols.values()
         yield from self.filters.values()
+        yield from (group for _, group in self._prefixed().values())
         for by_address in self.hosts.values():
             yield from by_address.values()
 
@@ -180,7 +205,7 @@ class StatsStore:
 
     def reset_counters(self) -> None:
         for group in (*self.listeners.values(), *self.clusters.values(), *self.protocols.values(),
-                      *self.filters.values()):
+                      *self.filters.values(), *(group for _, group in self._prefixed().values())):
             group.reset_counters()
         for by_address in self.hosts.values():
             for group in by_address.values():

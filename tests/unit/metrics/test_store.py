@@ -134,3 +134,26 @@ def test_filter_stats_travel_from_workers_to_the_master_and_render_under_the_lis
                        "http.ingress.fault.active_faults": (2, "gauge")}
     master.reset_counters()
     assert master.filters[("ingress", "fault")].aborts_injected == 0
+
+
+def test_prefixed_stats_render_under_their_own_prefix_in_the_process_and_at_the_master():
+    from pymosn.filter.http.local_ratelimit import LocalRateLimitStats, stats_for
+    from pymosn.metrics.stats import PREFIXED
+
+    key = ("store_test_rl", LocalRateLimitStats.SCOPE)
+    PREFIXED.pop(key, None)
+    try:
+        stats = stats_for("store_test_rl")
+        assert stats_for("store_test_rl") is stats  # every config naming the prefix counts there
+        stats.rate_limited += 2
+        worker = StatsStore(process=True)
+        assert StatsStore().prefixed == {} and not any("store_test_rl" in s.name for s in StatsStore().samples())
+        master = StatsStore.merged([json.loads(json.dumps(worker.snapshot()))] * 2)
+        for store, expected in ((worker, 2), (master, 4)):
+            found = {s.name: (s.value, s.family, s.labels) for s in store.samples() if s.name.startswith("store_test_rl")}
+            assert found["store_test_rl.http_local_rate_limit.rate_limited"] == (
+                expected, "envoy_http_local_rate_limit_rate_limited",
+                (("envoy_local_http_ratelimit_prefix", "store_test_rl"),))
+            assert set(found) == {f"store_test_rl.http_local_rate_limit.{n}" for n in LocalRateLimitStats.COUNTERS}
+    finally:
+        PREFIXED.pop(key, None)

@@ -18,7 +18,8 @@ upstream's or the 429) carries x-ratelimit-limit / -remaining / -reset of the bu
 decided (a matched descriptor's before the default one's).
 
 Stats (Envoy's names, `http.<stat_prefix>.http_local_rate_limit.`): enabled, enforced,
-rate_limited, ok; one LocalRateLimitStats per stat prefix in the process."""
+rate_limited, ok; one LocalRateLimitStats per stat prefix in the process (Prometheus:
+envoy_http_local_rate_limit_ok{envoy_local_http_ratelimit_prefix="<stat_prefix>"})."""
 
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ from pymosn.filter.http.rate_limit_descriptors import (
     descriptors,
 )
 from pymosn.filter.token_bucket import LocalTokenBucket, TokenBucket, process_bucket
+from pymosn.metrics.stats import PrefixedStats, prefixed_stats
 
 MOSN_NAME, ENVOY_NAME, TYPE_URL = cfg.MOSN_NAME, cfg.ENVOY_NAME, cfg.TYPE_URL
 DETAILS = "local_rate_limited"
@@ -52,28 +54,28 @@ X_RATELIMIT_REMAINING = b"x-ratelimit-remaining"
 X_RATELIMIT_RESET = b"x-ratelimit-reset"
 
 
-class LocalRateLimitStats:
-    __slots__ = ("enabled", "enforced", "rate_limited", "ok")
+class LocalRateLimitStats(PrefixedStats):
+    """Envoy's `<stat_prefix>.http_local_rate_limit.*`, one group per stat prefix in the process."""
 
-    def __init__(self) -> None:
-        self.enabled = 0
-        self.enforced = 0
-        self.rate_limited = 0
-        self.ok = 0
-
-
-_STATS: dict[str, LocalRateLimitStats] = {}
-# Whether any route has a config of its own: until one does, a stream does not look (that
-# lookup resolves the route and walks its per-filter configs).
-_route_configs = False
+    SCOPE = "http_local_rate_limit"
+    PREFIX_LABEL = "envoy_local_http_ratelimit_prefix"  # Envoy's tag for the prefix
+    COUNTERS = ("enabled", "enforced", "rate_limited", "ok")
+    __slots__ = COUNTERS
+    enabled: int
+    enforced: int
+    rate_limited: int
+    ok: int
 
 
 def stats_for(stat_prefix: str) -> LocalRateLimitStats:
     """Envoy's counters are named by the prefix: configs sharing one count together."""
-    stats = _STATS.get(stat_prefix)
-    if stats is None:
-        stats = _STATS[stat_prefix] = LocalRateLimitStats()
-    return stats
+    return prefixed_stats(stat_prefix, LocalRateLimitStats)  # type: ignore[return-value]
+
+
+# Whether any route has a config of its own: until one does, a stream does not look (that
+# lookup resolves the route and walks its per-filter configs).
+_route_configs = False
+
 
 
 class Limiter:

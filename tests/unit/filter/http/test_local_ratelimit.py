@@ -15,6 +15,7 @@ from pymosn.config import rate_limits as rl
 from pymosn.config.issues import IssueLog
 from pymosn.filter.http import local_ratelimit as lr
 from pymosn.filter.http import local_ratelimit_config as lrc
+from pymosn.metrics.stats import PREFIXED
 from tests.support.fakes import FakeLoop, fake_connection, request_headers
 from tests.support.filter_harness import FilterHarness
 
@@ -33,7 +34,7 @@ def _config(raw: dict[str, Any], loop: FakeLoop, **kwargs: Any) -> lr.LocalRateL
     log = IssueLog()
     decoded = lrc.decode_envoy(raw, "$.typed_config", log)
     assert log.errors == [] and decoded is not None
-    lr._STATS.pop(decoded.stat_prefix, None)
+    PREFIXED.pop((decoded.stat_prefix, lr.LocalRateLimitStats.SCOPE), None)
     return lr.LocalRateLimitFilterConfig(decoded, clock=loop.time, **kwargs)
 
 
