@@ -136,7 +136,7 @@ def test_without_the_package_the_name_is_unknown(tmp_path):
     assert missing.stderr.splitlines()[0] == (
         f"error: {LISTENER}.stream_filters[0]: unknown stream filter 'tenant_gate': neither one of MOSN's built-in "
         "filters nor an installed plugin; refusing to run without it, as it may refuse or change requests; known: "
-        "fault, payload_limit, header_mutation")
+        "fault, payload_limit, header_mutation, local_ratelimit, flowControlFilter")
 
 
 def _tag(tenant: str) -> str:

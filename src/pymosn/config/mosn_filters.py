@@ -30,7 +30,6 @@ ENFORCING_STREAM_FILTERS: dict[str, str] = {
     "rbac": "refusing to run without the access control it asks for",
     "ip_access": "refusing to run without the access control it asks for",
     "jwt_authn": "refusing to run without the authentication it asks for",
-    "flowControlFilter": "refusing to run without the rate limits it asks for",
     "commonrule": "refusing to run without the rate limits it asks for",  # older MOSN's limiter
     "proxywasm": "refusing to run without it, as its Wasm plugins may refuse or change requests",
     "dsl": "refusing to run without it, as its expressions may rewrite a request's URL and headers "

@@ -288,8 +288,8 @@ def test_http_filters():
     mystery = {"name": "acme.filter", "typed_config": {"@type": "type.googleapis.com/acme.Filter"}}
     assert errors(bootstrap(listener(hcm(http_filters=[mystery, ROUTER])))) == [
         f"{HC}.http_filters[0]: unknown http filter 'acme.filter' (type acme.Filter); pymosn runs "
-        "envoy.filters.http.router and fault, payload_limit, header_mutation (mark a filter is_optional to have it "
-        "skipped)"]
+        "envoy.filters.http.router and fault, payload_limit, header_mutation, local_ratelimit, flowControlFilter "
+        "(mark a filter is_optional to have it skipped)"]
     assert warnings(bootstrap(listener(hcm(http_filters=[{**mystery, "is_optional": True}, ROUTER])))) == [
         f"{HC}.http_filters[0]: http filter 'acme.filter' (type acme.Filter) is not implemented by pymosn yet; "
         "ignored"]

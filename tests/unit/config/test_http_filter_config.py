@@ -49,7 +49,7 @@ def test_a_dumped_config_that_was_edited_is_checked_as_the_struct():
 
 def test_an_unknown_mosn_filter_lists_the_known_ones():
     (error,) = errors(mosn_with({"type": "acme_auth"}))
-    assert error.endswith("known: fault, payload_limit, header_mutation")
+    assert error.endswith("known: fault, payload_limit, header_mutation, local_ratelimit, flowControlFilter")
 
 
 def test_an_envoy_http_filter_is_read_by_its_envoy_reader_at_its_envoy_path():

@@ -47,7 +47,7 @@ def test_mosn_per_filter_config_errors_and_unknown_names():
     assert errors(raw) == [f"{ROUTE}.per_filter_config.fault.abort.status: 700 is out of range [200, 599]"]
     route(raw)["per_filter_config"] = {"acme": {}}
     assert warnings(raw) == [f"{ROUTE}.per_filter_config.acme: no http filter 'acme' (known: fault, payload_limit, "
-                             "header_mutation); ignored"]
+                             "header_mutation, local_ratelimit, flowControlFilter); ignored"]
     route(raw)["per_filter_config"] = {"header_mutation": {}}
     assert errors(raw) == [f"{ROUTE}.per_filter_config.header_mutation: http filter 'header_mutation' takes no "
                            "per-route config"]
