@@ -1,8 +1,8 @@
 """The local rate limit through a real listener and origin, in both config formats: a route's
 own bucket answering 429 (flag RL, details and body local_rate_limited, its response headers
 and x-ratelimit headers), descriptors from a header (the filter's own rate_limits in the MOSN
-form, the virtual host's in Envoy's), Envoy's counters in /stats, one log line per request and
-gauges back to zero. Then MOSN's flowControlFilter, and the bucket holding for the whole
+form, the virtual host's in Envoy's), a gRPC call's status, Envoy's counters in /stats, one log
+line per request and gauges back to zero. Then MOSN's flowControlFilter, and the bucket holding for the whole
 proxy with two worker processes."""
 
 from __future__ import annotations
@@ -39,10 +39,17 @@ ROUTE = {"stat_prefix": "rl_route", "filter_enabled": ALWAYS, "filter_enforced":
          "response_headers_to_add": [{"append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
                                       "header": {"key": "x-local-rate-limit", "value": "true"}}]}
 
+# gRPC calls to /echo/grpc: one an hour, then RESOURCE_EXHAUSTED
+GRPC_ROUTE = {"stat_prefix": "rl_grpc", "filter_enabled": ALWAYS, "filter_enforced": ALWAYS,
+              "token_bucket": {"max_tokens": 1, "tokens_per_fill": 1, "fill_interval": HOUR},
+              "rate_limited_as_resource_exhausted": True}
+
 
 def mosn_config(port: int, admin: int, origin: int, log: str) -> dict:
     routes = [{"match": {"prefix": "/limited"}, "route": {"cluster_name": "origin"},
                "per_filter_config": {"local_ratelimit": ROUTE}},
+              {"match": {"prefix": "/echo/grpc"}, "route": {"cluster_name": "origin"},
+               "per_filter_config": {"local_ratelimit": GRPC_ROUTE}},
               {"match": {"prefix": "/"}, "route": {"cluster_name": "origin"}}]
     listener = {"access_logs": [{"log_path": log, "log_format": LOG_FORMAT}],
                 "stream_filters": [{"type": "local_ratelimit", "config": {**FILTER, "rate_limits": BY_USER}}]}
@@ -53,6 +60,8 @@ def envoy_config(port: int, admin: int, origin: int, log: str) -> dict:
     name = "envoy.filters.http.local_ratelimit"
     routes = [{"match": {"prefix": "/limited"}, "route": {"cluster": "origin"},
                "typed_per_filter_config": {name: {"@type": TYPE, **ROUTE}}},
+              {"match": {"prefix": "/echo/grpc"}, "route": {"cluster": "origin"},
+               "typed_per_filter_config": {name: {"@type": TYPE, **GRPC_ROUTE}}},
               {"match": {"prefix": "/"}, "route": {"cluster": "origin"}}]
     hcm = {"@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3."
                     "HttpConnectionManager", "stat_prefix": "ingress",
@@ -125,6 +134,18 @@ def test_a_descriptor_from_a_header_has_its_own_bucket(env):
     prefix = "rl_all.http_local_rate_limit"
     wait_stats(env.admin_port, {**IDLE, f"{prefix}.enforced": before.get(f"{prefix}.enforced", 0) + 1,
                                 f"{prefix}.ok": before.get(f"{prefix}.ok", 0) + 4})
+
+
+def test_a_grpc_call_over_the_limit_gets_its_grpc_status(env):
+    lines = _lines(env)
+    headers = {"content-type": "application/grpc"}
+    calls = [httpx.post(f"http://127.0.0.1:{env.port}/echo/grpc/Call", headers=headers, content=b"", timeout=10)
+             for _ in range(2)]
+    assert calls[0].status_code == 200 and "grpc-status" not in calls[0].headers  # the origin's answer
+    limited = calls[1]
+    assert (limited.status_code, limited.headers["grpc-status"]) == (200, "8")  # RESOURCE_EXHAUSTED
+    assert log_lines(env.log, lines + 2)[-1].startswith("200 RL local_rate_limited /echo/grpc/Call")
+    wait_stats(env.admin_port, {**IDLE, "rl_grpc.http_local_rate_limit.enforced": 1})
 
 
 def test_mosn_flow_control_refuses_a_resource_over_its_qps(tmp_path):
