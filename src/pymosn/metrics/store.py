@@ -20,6 +20,7 @@ from pymosn.metrics.stats import (
     GrpcStats,
     HostStats,
     ListenerStats,
+    NamedCounter,
     ProtocolStats,
     ServerStats,
     StatsGroup,
@@ -32,6 +33,7 @@ HISTOGRAM = "histogram"
 # upstream_rq_2xx -> family upstream_rq_xx with envoy_response_code_class="2", as Envoy's
 # default tag extractors do.
 _CODE_CLASS = re.compile(r"^(.*_rq_)(\d)xx$")
+_PROMETHEUS_UNSAFE = re.compile(r"[^a-zA-Z0-9_]")
 
 
 class Sample(NamedTuple):
@@ -49,6 +51,7 @@ class StatsStore:
         self.hosts: dict[str, dict[str, HostStats]] = {}
         self.protocols: dict[str, ProtocolStats] = {}
         self.server = ServerStats()
+        self.named: dict[str, NamedCounter] = {}
         self.started_monotonic = time.monotonic()
 
     # --- lookup (control path) ------------------------------------------------------------
@@ -69,6 +72,15 @@ class StatsStore:
         if stats is None:
             stats = self.protocols[name] = ProtocolStats()
         return stats
+
+    def counter(self, name: str, family: str = "", labels: tuple[tuple[str, str], ...] = ()) -> NamedCounter:
+        """The counter of that full name (made on first lookup; the first caller's family and
+        labels stay). `family` defaults to the name in Prometheus form."""
+        counter = self.named.get(name)
+        if counter is None:
+            counter = self.named[name] = NamedCounter(name, family or "envoy_" + _PROMETHEUS_UNSAFE.sub("_", name),
+                                                      labels)
+        return counter
 
     def host(self, cluster: str, address: str) -> HostStats:
         by_address = self.hosts.setdefault(cluster, {})
@@ -112,6 +124,8 @@ class StatsStore:
                     count,
                     COUNTER,
                 )
+        for counter in self.named.values():
+            yield Sample(counter.name, counter.family, counter.labels, counter.value, COUNTER)
 
     # --- cross-process aggregation ----------------------------------------------------------
     def snapshot(self) -> dict:
@@ -122,6 +136,7 @@ class StatsStore:
             "clusters": {n: s.snapshot() for n, s in self.clusters.items()},
             "hosts": {c: {a: s.snapshot() for a, s in hs.items()} for c, hs in self.hosts.items()},
             "protocols": {n: s.snapshot() for n, s in self.protocols.items()},
+            "named": {n: [c.value, c.family, [list(label) for label in c.labels]] for n, c in self.named.items()},
         }
 
     def merge(self, snapshots: Iterable[dict]) -> None:
@@ -136,6 +151,8 @@ class StatsStore:
                     self.host(cluster, address).merge(values)
             for name, values in snap.get("protocols", {}).items():
                 self.protocol(name).merge(values)
+            for name, (value, family, labels) in snap.get("named", {}).items():
+                self.counter(name, family, tuple((k, v) for k, v in labels)).value += value
 
     def groups(self) -> Iterator[StatsGroup]:
         """Every listener, cluster and host group (not `server`)."""
@@ -150,6 +167,8 @@ class StatsStore:
         admin server, to /clusters views) stay valid."""
         for group in self.groups():
             group.clear()
+        for counter in self.named.values():
+            counter.value = 0
         self.merge(snapshots)
 
     @classmethod
@@ -164,6 +183,8 @@ class StatsStore:
         for by_address in self.hosts.values():
             for group in by_address.values():
                 group.reset_counters()
+        for counter in self.named.values():
+            counter.value = 0
 
 
 def _fields(group: StatsGroup) -> Iterator[tuple[str, str, int | Histogram]]:

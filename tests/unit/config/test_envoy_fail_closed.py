@@ -63,8 +63,7 @@ def test_http_filters_that_only_add_features_warn(kind, message):
 
 
 @pytest.mark.parametrize(("kind", "message"), [
-    ("rbac", "rbac.v3.RBAC"), ("ext_authz", "ext_authz.v3.ExtAuthz"),
-    ("local_ratelimit", "local_ratelimit.v3.LocalRateLimit"), ("ratelimit", "ratelimit.v3.RateLimit"),
+    ("ext_authz", "ext_authz.v3.ExtAuthz"), ("local_ratelimit", "local_ratelimit.v3.LocalRateLimit"), ("ratelimit", "ratelimit.v3.RateLimit"),
     ("connection_limit", "connection_limit.v3.ConnectionLimit"), ("client_ssl_auth", "client_ssl_auth.v3.ClientSSLAuth"),
 ])
 def test_network_filters_that_enforce_or_limit_are_refused(kind, message):
