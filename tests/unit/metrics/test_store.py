@@ -115,3 +115,23 @@ def test_reset_counters_keeps_gauges():
     assert c.upstream_rq_total == 0
     assert c.upstream_rq_active == 2
     assert c.upstream_rq_time.count == 0
+
+
+def test_named_counters_render_ship_and_merge_by_name():
+    worker = StatsStore()
+    allowed = worker.counter("http.in.rbac.allowed", "envoy_http_rbac_allowed", (("envoy_http_conn_manager_prefix", "in"),))
+    assert worker.counter("http.in.rbac.allowed") is allowed  # the data path keeps the object
+    allowed.value += 2
+    worker.counter("tcp.rbac.denied").value += 1
+    samples = {s.name: s for s in worker.samples()}
+    assert samples["http.in.rbac.allowed"][1:] == (
+        "envoy_http_rbac_allowed", (("envoy_http_conn_manager_prefix", "in"),), 2, "counter")
+    assert samples["tcp.rbac.denied"].family == "envoy_tcp_rbac_denied"
+    shipped = json.loads(json.dumps(worker.snapshot()))
+    admin = StatsStore.merged([shipped, shipped])
+    assert admin.named["http.in.rbac.allowed"].value == 4
+    assert admin.named["http.in.rbac.allowed"].labels == (("envoy_http_conn_manager_prefix", "in"),)
+    admin.replace_with([shipped])
+    assert admin.named["tcp.rbac.denied"].value == 1
+    admin.reset_counters()
+    assert admin.named["http.in.rbac.allowed"].value == 0
