@@ -103,6 +103,9 @@ def test_pseudo_headers_are_the_request_line():
     assert matches({"header": {"name": ":authority", "exact_match": "svc.local"}})
     assert matches({"header": {"name": ":scheme", "exact_match": "http"}})
     assert not matches({"header": {"name": ":protocol"}})
+    # an empty request-line slot (an RPC request without a method) is a missing header
+    assert matches({"header": {"name": ":method", "present_match": False}}, headers=_with(method=b""))
+    assert not matches(get, headers=_with(method=b""))
 
 
 def test_url_path_is_the_path_without_query_and_fragment():
