@@ -17,6 +17,7 @@ from pymosn.metrics.stats import (
     BOTH_SCOPES,
     LISTENER_SCOPE,
     ClusterStats,
+    FilterStats,
     GrpcStats,
     HostStats,
     ListenerStats,
@@ -24,6 +25,7 @@ from pymosn.metrics.stats import (
     ProtocolStats,
     ServerStats,
     StatsGroup,
+    aggregate_class,
 )
 
 COUNTER = "counter"
@@ -50,6 +52,9 @@ class StatsStore:
         self.clusters: dict[str, ClusterStats] = {}
         self.hosts: dict[str, dict[str, HostStats]] = {}
         self.protocols: dict[str, ProtocolStats] = {}
+        # (listener, scope, the group's field names) -> a filter kind's; groups of one scope with
+        # other fields are others (RBAC keeps allowed/denied and shadow_* in one scope)
+        self.filters: dict[tuple[str, str, tuple[str, ...]], FilterStats] = {}
         self.server = ServerStats()
         self.named: dict[str, NamedCounter] = {}
         self.started_monotonic = time.monotonic()
@@ -71,6 +76,15 @@ class StatsStore:
         stats = self.protocols.get(name)
         if stats is None:
             stats = self.protocols[name] = ProtocolStats()
+        return stats
+
+    def filter(self, listener: str, scope: str, cls: type[FilterStats]) -> FilterStats:
+        """The stats of filter kind `scope` on `listener`, shared by every chain of the listener
+        (its plans for HTTP/1.1, HTTP/2, TLS and plaintext clients)."""
+        key = (listener, scope, cls.COUNTERS + cls.GAUGES)
+        stats = self.filters.get(key)
+        if stats is None:
+            stats = self.filters[key] = cls()
         return stats
 
     def counter(self, name: str, family: str = "", labels: tuple[tuple[str, str], ...] = ()) -> NamedCounter:
@@ -113,6 +127,10 @@ class StatsStore:
             for field, kind, value in _fields(stats):
                 yield _sample("cluster", name, "envoy_cluster_name", field, kind, value)
             yield from _grpc_samples("cluster", name, "envoy_cluster_name", stats.grpc)
+        for (listener, scope, _), group in self.filters.items():
+            for field, kind, value in _fields(group):
+                yield Sample(f"http.{listener}.{scope}.{field}", f"envoy_http_{scope}_{field}",
+                             (("envoy_http_conn_manager_prefix", listener),), value, kind)
         for name, stats in self.protocols.items():
             for field, kind, value in _fields(stats):
                 yield Sample(f"rpc.{name}.{field}", f"pymosn_rpc_{field}", (("protocol", name),), value, kind)
@@ -136,6 +154,7 @@ class StatsStore:
             "clusters": {n: s.snapshot() for n, s in self.clusters.items()},
             "hosts": {c: {a: s.snapshot() for a, s in hs.items()} for c, hs in self.hosts.items()},
             "protocols": {n: s.snapshot() for n, s in self.protocols.items()},
+            "filters": [[listener, scope, group.snapshot()] for (listener, scope, _), group in self.filters.items()],
             "named": {n: [c.value, c.family, [list(label) for label in c.labels]] for n, c in self.named.items()},
         }
 
@@ -151,6 +170,9 @@ class StatsStore:
                     self.host(cluster, address).merge(values)
             for name, values in snap.get("protocols", {}).items():
                 self.protocol(name).merge(values)
+            for listener, scope, values in snap.get("filters", []):
+                cls = aggregate_class(tuple(values.get("counters", ())), tuple(values.get("gauges", ())))
+                self.filter(listener, scope, cls).merge(values)
             for name, (value, family, labels) in snap.get("named", {}).items():
                 self.counter(name, family, tuple((k, v) for k, v in labels)).value += value
 
@@ -159,6 +181,7 @@ class StatsStore:
         yield from self.listeners.values()
         yield from self.clusters.values()
         yield from self.protocols.values()
+        yield from self.filters.values()
         for by_address in self.hosts.values():
             yield from by_address.values()
 
@@ -178,7 +201,8 @@ class StatsStore:
         return store
 
     def reset_counters(self) -> None:
-        for group in (*self.listeners.values(), *self.clusters.values(), *self.protocols.values()):
+        for group in (*self.listeners.values(), *self.clusters.values(), *self.protocols.values(),
+                      *self.filters.values()):
             group.reset_counters()
         for by_address in self.hosts.values():
             for group in by_address.values():

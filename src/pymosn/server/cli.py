@@ -108,9 +108,11 @@ def _load(path: str):
     import pymosn.filter.registry  # noqa: F401 - registers its filter kinds (rbac) before a config names them
     from pymosn.config.loader import load_config_file
     from pymosn.config.protocols import set_rpc_protocols
+    from pymosn.filter.http import registry as http_filters
     from pymosn.protocol.xprotocol import registry
 
     set_rpc_protocols(lambda: registry.codecs().keys())  # plugin codecs are valid names too
+    assert http_filters.BUILTINS  # registered before the config names them
 
     try:
         result = load_config_file(path)

@@ -62,7 +62,8 @@ class Runtime:
             tls_configs = [c for c in (chain.tls_context, *chain.tls_context_set) if c is not None and c.status]
             ssl_context = server_context(tls_configs) if tls_configs else None
             ctx = ListenerContext(
-                cfg.name, self.snapshot_ref, stats, loggers, secure=ssl_context is not None, stats_store=self.stats
+                cfg.name, self.snapshot_ref, stats, loggers, secure=ssl_context is not None, stats_store=self.stats,
+                buffer_limit=cfg.per_connection_buffer_limit_bytes, stream_filters=cfg.stream_filters,
             )
             plaintext = None
             if ssl_context is not None and cfg.inspector:  # its plaintext clients must not look secure

@@ -26,8 +26,7 @@ from pymosn.api.stream_filter import CONTINUE, STOP, AnyFilter, DecoderFilter, F
 from pymosn.config.issues import IssueLog
 from pymosn.filter.http.fields import Fields, check_type_url
 from pymosn.filter.rbac.engine import NO_POLICY_DETAILS, RbacEngine, decode_rules
-from pymosn.filter.rbac.stats import RbacStats
-from pymosn.metrics.store import StatsStore
+from pymosn.filter.rbac.stats import SCOPE, RbacStats, StatsFor, own_stats
 
 MOSN_NAME = "rbac"
 ENVOY_NAME = "envoy.filters.http.rbac"
@@ -141,13 +140,19 @@ class RbacRules:
 
 
 class RbacFilterConfig(RbacRules):
-    """Shared by every stream of a listener: the filter's rules and its counters."""
+    """Shared by every stream of a listener: the filter's rules and its counters (its own
+    until the plan builder binds them to the listener's, `bind_stats`)."""
 
-    __slots__ = ("stats",)
+    __slots__ = ("stats", "_prefixes")
 
-    def __init__(self, config: RbacConfig, stats: RbacStats) -> None:
+    def __init__(self, config: RbacConfig) -> None:
         super().__init__(config)
-        self.stats = stats
+        self._prefixes = (config.rules_stat_prefix, config.shadow_rules_stat_prefix)
+        self.stats = RbacStats(own_stats(), *self._prefixes)
+
+    def bind_stats(self, stats_for: StatsFor) -> None:
+        """Count in the listener's groups (several scopes: the stat prefixes, the policies)."""
+        self.stats = RbacStats(stats_for, *self._prefixes)
 
     def create_filter(self, callbacks: FilterCallbacks) -> AnyFilter:
         return RbacFilter(self, callbacks)
@@ -170,21 +175,29 @@ class RbacFilter(DecoderFilter):
         if shadow is not None:
             matched = shadow.first_match(info, headers)
             allowed = shadow.allow_matched if matched is not None else shadow.allow_unmatched
-            (stats.shadow_allowed if allowed else stats.shadow_denied).value += 1
+            counters = stats.shadow
+            if allowed:
+                counters.shadow_allowed += 1
+            else:
+                counters.shadow_denied += 1
             if matched is not None and rules.per_policy:
-                stats.policy(matched.name, "shadow_allowed" if allowed else "shadow_denied").value += 1
+                per_policy = stats.policy(matched.name, True)
+                if allowed:
+                    per_policy.shadow_allowed += 1
+                else:
+                    per_policy.shadow_denied += 1
         engine = rules.engine
         if engine is None:
             return CONTINUE
         matched = engine.first_match(info, headers)
         if engine.allow_matched if matched is not None else engine.allow_unmatched:
-            stats.allowed.value += 1
+            stats.enforced.allowed += 1
             if matched is not None and rules.per_policy:
-                stats.policy(matched.name, "allowed").value += 1
+                stats.policy(matched.name, False).allowed += 1
             return CONTINUE
-        stats.denied.value += 1
+        stats.enforced.denied += 1
         if matched is not None and rules.per_policy:
-            stats.policy(matched.name, "denied").value += 1
+            stats.policy(matched.name, False).denied += 1
         callbacks.send_local_reply(DENIED_STATUS, DENIED_BODY, None,
                                    NO_POLICY_DETAILS if matched is None else matched.details)
         return STOP
@@ -201,15 +214,10 @@ class RbacFactory:
     decode_mosn = staticmethod(decode_mosn)
     decode_envoy_route = staticmethod(decode_envoy_route)
     decode_mosn_route = staticmethod(decode_mosn_route)
+    stats_scope = SCOPE  # http.<listener>.rbac.*, bound through RbacFilterConfig.bind_stats
 
-    def create_config(self, config: RbacConfig, context: Any = None) -> RbacFilterConfig:
-        """`context` (a filter.registry.ListenerContext) names the listener and holds the
-        process's StatsStore the counters go to; without one they are the config's own."""
-        store = getattr(context, "stats_store", None) or StatsStore()
-        listener = getattr(context, "listener_name", "") or "unnamed"
-        labels = (("envoy_http_conn_manager_prefix", listener),)
-        return RbacFilterConfig(config, RbacStats(store, f"http.{listener}.", config.rules_stat_prefix,
-                                                  config.shadow_rules_stat_prefix, labels))
+    def create_config(self, config: RbacConfig) -> RbacFilterConfig:
+        return RbacFilterConfig(config)
 
     def create_route_config(self, config: RbacRouteConfig) -> RbacRules:
         return RbacRules(config.rbac)

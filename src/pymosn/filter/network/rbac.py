@@ -31,7 +31,7 @@ from pymosn.api.filter import FilterStatus
 from pymosn.config.issues import IssueLog
 from pymosn.filter.http.fields import Fields, check_type_url
 from pymosn.filter.rbac.engine import RbacEngine, decode_rules
-from pymosn.filter.rbac.stats import RbacStats
+from pymosn.filter.rbac.stats import ConnectionRbacStats
 from pymosn.metrics.store import StatsStore
 from pymosn.network.connection import Connection
 
@@ -103,7 +103,7 @@ class RbacConnectionRules:
 
     __slots__ = ("engine", "shadow", "stats", "delay_deny")
 
-    def __init__(self, config: RbacNetworkConfig, stats: RbacStats) -> None:
+    def __init__(self, config: RbacNetworkConfig, stats: ConnectionRbacStats) -> None:
         self.engine = _compiled(config.rules, "rules")
         self.shadow = _compiled(config.shadow_rules, "shadow_rules")
         self.stats = stats
@@ -117,7 +117,7 @@ class RbacConnectionRules:
         if shadow is not None:
             matched = shadow.first_match(info, None)
             allowed = shadow.allow_matched if matched is not None else shadow.allow_unmatched
-            (stats.shadow_allowed if allowed else stats.shadow_denied).value += 1
+            (stats.shadow_allowed if allowed else stats.shadow_denied).value += 1  # NamedCounters
         engine = self.engine
         if engine is None:
             return True
@@ -180,7 +180,8 @@ class RbacNetworkFilterFactory:
 
     def __call__(self, config: RbacNetworkConfig, ctx: Any):
         store = getattr(ctx, "stats_store", None) or StatsStore()
-        rules = RbacConnectionRules(config, RbacStats(store, config.stat_prefix, "", config.shadow_rules_stat_prefix))
+        stats = ConnectionRbacStats(store, config.stat_prefix, config.shadow_rules_stat_prefix)
+        rules = RbacConnectionRules(config, stats)
 
         def build(conn: Connection) -> RbacReadFilter:
             return RbacReadFilter(rules, conn)

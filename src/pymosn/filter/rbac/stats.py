@@ -1,21 +1,28 @@
-"""The RBAC filters' counters under Envoy's names, kept in the process's StatsStore (so /stats
-shows them and workers' counts add up in the admin process).
+"""The RBAC filters' counters under Envoy's names (its generateStats,
+filters/common/rbac/utility.cc), kept in the process's StatsStore so /stats shows them and the
+workers' counts add up in the master.
 
-Names (Envoy's generateStats, filters/common/rbac/utility.cc), `base` being `http.<listener>.`
-for the HTTP filter (pymosn's HTTP stats take the listener's name where Envoy takes the
-connection manager's stat_prefix) and the filter's `stat_prefix` for the network filter:
+HTTP filter: the listener's filter stats (`http.<listener>.<scope>.<counter>`: pymosn's HTTP
+stats take the listener's name where Envoy takes the connection manager's stat_prefix):
 
-    <base>rbac.[<rules_stat_prefix>.]allowed | denied
-    <base>rbac.[<rules_stat_prefix>.][<shadow_rules_stat_prefix>.]shadow_allowed | shadow_denied
-    <enforced prefix>policy.<policy>.allowed | denied          (track_per_rule_stats)
-    <shadow prefix>policy.<policy>.shadow_allowed | shadow_denied
+    http.<listener>.rbac.[<rules_stat_prefix>.]allowed | denied
+    http.<listener>.rbac.[<rules_stat_prefix>.][<shadow_rules_stat_prefix>.]shadow_allowed | shadow_denied
+    ....rbac.[<rules_stat_prefix>.]policy.<policy>.allowed | denied           (track_per_rule_stats)
+    ....rbac.[<rules_stat_prefix>.][<shadow_rules_stat_prefix>.]policy.<policy>.shadow_allowed | shadow_denied
 
-The dots follow Envoy's statPrefixJoin: a prefix ending in "." takes the next part as is."""
+Network filter: the same names after its own `stat_prefix` in place of `http.<listener>.`
+(Envoy concatenates: `stat_prefix: "tcp."` gives `tcp.rbac.allowed`). The dots follow Envoy's
+statPrefixJoin: a prefix ending in "." takes the next part as is, another gets a "." first."""
 
 from __future__ import annotations
 
-from pymosn.metrics.stats import NamedCounter
+from collections.abc import Callable
+from typing import Any
+
+from pymosn.metrics.stats import FilterStats, NamedCounter
 from pymosn.metrics.store import StatsStore
+
+SCOPE = "rbac"
 
 
 def join(prefix: str, token: str) -> str:
@@ -27,42 +34,74 @@ def join(prefix: str, token: str) -> str:
     return f"{prefix}.{token}"
 
 
+class EnforcedCounters(FilterStats):
+    COUNTERS = ("allowed", "denied")
+    __slots__ = COUNTERS
+    allowed: int
+    denied: int
+
+
+class ShadowCounters(FilterStats):
+    COUNTERS = ("shadow_allowed", "shadow_denied")
+    __slots__ = COUNTERS
+    shadow_allowed: int
+    shadow_denied: int
+
+
+# (scope, FilterStats class) -> the listener's group (the plan builder's stats_for)
+StatsFor = Callable[[str, type], Any]
+
+
+def _scopes(rules_prefix: str, shadow_prefix: str) -> tuple[str, str]:
+    """The enforced and the shadow counters' prefixes below the filter's base, each ending in
+    "." (what Envoy's join puts before a counter's name)."""
+    enforced = join(SCOPE + ".", rules_prefix)
+    shadow = join(enforced, shadow_prefix)
+    return join(enforced, ""), join(shadow, "")
+
+
 class RbacStats:
-    """The four counters of one RBAC filter config, and its per-policy counters made on first use.
+    """One HTTP RBAC config's counters: `enforced.allowed`, `enforced.denied`,
+    `shadow.shadow_allowed`, `shadow.shadow_denied`, and per-policy groups made on first use."""
 
-    `labels` (the HTTP filter's connection manager prefix) go with Prometheus families named
-    as Envoy's tag extraction names them (envoy_http_rbac_allowed...); a counter whose name
-    carries a rules or shadow prefix, and the network filter's, are their names in Prometheus
-    form, unlabelled."""
+    __slots__ = ("enforced", "shadow", "_stats_for", "_enforced_prefix", "_shadow_prefix", "_per_policy")
 
-    __slots__ = ("allowed", "denied", "shadow_allowed", "shadow_denied", "_store", "_policy_prefix",
-                 "_shadow_policy_prefix", "_per_policy")
+    def __init__(self, stats_for: StatsFor, rules_prefix: str = "", shadow_prefix: str = "") -> None:
+        self._stats_for = stats_for
+        self._enforced_prefix, self._shadow_prefix = _scopes(rules_prefix, shadow_prefix)
+        self.enforced: EnforcedCounters = stats_for(self._enforced_prefix[:-1], EnforcedCounters)
+        self.shadow: ShadowCounters = stats_for(self._shadow_prefix[:-1], ShadowCounters)
+        self._per_policy: dict[tuple[str, bool], Any] = {}
 
-    def __init__(self, store: StatsStore, base: str, rules_prefix: str = "", shadow_prefix: str = "",
-                 labels: tuple[tuple[str, str], ...] = ()) -> None:
-        enforced = join(base + "rbac.", rules_prefix)
-        shadow = join(enforced, shadow_prefix)
-        self._store = store
+    def policy(self, name: str, shadow: bool) -> Any:
+        """The policy's EnforcedCounters (shadow: its ShadowCounters)."""
+        key = (name, shadow)
+        group = self._per_policy.get(key)
+        if group is None:
+            prefix = self._shadow_prefix if shadow else self._enforced_prefix
+            group = self._per_policy[key] = self._stats_for(f"{prefix}policy.{name}",
+                                                            ShadowCounters if shadow else EnforcedCounters)
+        return group
 
-        def counter(prefix: str, outcome: str) -> NamedCounter:
-            name = join(prefix, outcome)
-            if labels and name == f"{base}rbac.{outcome}":
-                return store.counter(name, f"envoy_http_rbac_{outcome}", labels)
-            return store.counter(name)
+
+def own_stats(listener: str = "unnamed") -> StatsFor:
+    """Groups in a store of their own: a config made outside a listener (a test, a tool)."""
+    store = StatsStore()
+    return lambda scope, cls: store.filter(listener, scope, cls)
+
+
+class ConnectionRbacStats:
+    """The network filter's four counters, named after its stat_prefix."""
+
+    __slots__ = ("allowed", "denied", "shadow_allowed", "shadow_denied")
+
+    def __init__(self, store: StatsStore, stat_prefix: str, shadow_prefix: str = "") -> None:
+        enforced, shadow = _scopes("", shadow_prefix)
+
+        def counter(prefix: str, name: str) -> NamedCounter:
+            return store.counter(f"{stat_prefix}{prefix}{name}")
 
         self.allowed = counter(enforced, "allowed")
         self.denied = counter(enforced, "denied")
         self.shadow_allowed = counter(shadow, "shadow_allowed")
         self.shadow_denied = counter(shadow, "shadow_denied")
-        self._policy_prefix = join(enforced, "policy.")
-        self._shadow_policy_prefix = join(shadow, "policy.")
-        self._per_policy: dict[tuple[str, str], NamedCounter] = {}
-
-    def policy(self, name: str, outcome: str) -> NamedCounter:
-        """The per-policy counter of `outcome` (allowed, denied, shadow_allowed, shadow_denied)."""
-        key = (name, outcome)
-        counter = self._per_policy.get(key)
-        if counter is None:
-            prefix = self._shadow_policy_prefix if outcome.startswith("shadow_") else self._policy_prefix
-            counter = self._per_policy[key] = self._store.counter(f"{prefix}{name}.{outcome}")
-        return counter

@@ -20,14 +20,6 @@ ADMIN = {"header": {"name": "x-admin-token"}}
 PATH = "$.typed_config"
 
 
-class Context:
-    """What a listener gives a filter config (filter.registry.ListenerContext's fields)."""
-
-    def __init__(self, store: StatsStore, listener_name: str = "ingress") -> None:
-        self.stats_store = store
-        self.listener_name = listener_name
-
-
 def _decoded(raw: dict[str, Any]) -> rbac.RbacConfig:
     log = IssueLog()
     decoded = rbac.decode_envoy(raw, PATH, log)
@@ -36,7 +28,11 @@ def _decoded(raw: dict[str, Any]) -> rbac.RbacConfig:
 
 
 def _config(raw: dict[str, Any], store: StatsStore | None = None) -> rbac.RbacFilterConfig:
-    return rbac.FACTORY.create_config(_decoded(raw), Context(store or StatsStore()))
+    """The config as a listener named "ingress" binds it (filter.registry's stats_for)."""
+    config = rbac.FACTORY.create_config(_decoded(raw))
+    listener_store = store or StatsStore()
+    config.bind_stats(lambda scope, cls: listener_store.filter("ingress", scope, cls))
+    return config
 
 
 def _rules(policies: dict[str, Any], action: str = "ALLOW") -> dict[str, Any]:
@@ -47,7 +43,7 @@ ADMINS_ONLY = _rules({"admins": {"permissions": [ANY], "principals": [ADMIN]}})
 
 
 def _counts(store: StatsStore) -> dict[str, int]:
-    return {name: counter.value for name, counter in store.named.items()}
+    return {sample.name: sample.value for sample in store.samples() if ".rbac." in sample.name}
 
 
 def _send(harness: FilterHarness, *extra: tuple[bytes, bytes], path: bytes = b"/") -> None:
@@ -74,9 +70,9 @@ def test_a_request_no_allow_policy_matches_is_denied_with_details_none():
     reply = harness.owner.local_replies[0]
     assert (reply.status, reply.body, reply.flag, reply.details) == (
         403, b"RBAC: access denied", None, "rbac_access_denied_matched_policy[none]")
-    assert store.named["http.ingress.rbac.denied"].value == 1
-    assert store.named["http.ingress.rbac.denied"].family == "envoy_http_rbac_denied"
-    assert store.named["http.ingress.rbac.denied"].labels == (("envoy_http_conn_manager_prefix", "ingress"),)
+    denied = next(sample for sample in store.samples() if sample.name == "http.ingress.rbac.denied")
+    assert (denied.value, denied.family, denied.labels) == (
+        1, "envoy_http_rbac_denied", (("envoy_http_conn_manager_prefix", "ingress"),))
 
 
 def test_a_deny_policy_names_itself_in_the_details():
@@ -120,7 +116,8 @@ def test_shadow_and_enforced_rules_both_run():
     harness = FilterHarness(("rbac", config))
     _send(harness, (b"x-admin-token", b"t"))
     assert harness.owner.local_replies == []
-    assert (store.named["http.ingress.rbac.allowed"].value, store.named["http.ingress.rbac.shadow_denied"].value) == (1, 1)
+    counts = _counts(store)
+    assert (counts["http.ingress.rbac.allowed"], counts["http.ingress.rbac.shadow_denied"]) == (1, 1)
 
 
 def test_rule_prefixes_and_per_policy_counters():
@@ -133,9 +130,9 @@ def test_rule_prefixes_and_per_policy_counters():
         "http.ingress.rbac.edge.allowed": 1, "http.ingress.rbac.edge.denied": 1,
         "http.ingress.rbac.edge.next.shadow_allowed": 1, "http.ingress.rbac.edge.next.shadow_denied": 1,
         "http.ingress.rbac.edge.next.policy.admins.shadow_allowed": 1,
-        "http.ingress.rbac.edge.policy.admins.allowed": 1,
+        "http.ingress.rbac.edge.policy.admins.allowed": 1, "http.ingress.rbac.edge.policy.admins.denied": 0,
+        "http.ingress.rbac.edge.next.policy.admins.shadow_denied": 0,
     }
-    assert store.named["http.ingress.rbac.edge.allowed"].family == "envoy_http_ingress_rbac_edge_allowed"
 
 
 def test_a_route_config_replaces_the_rules_or_turns_them_off():
@@ -153,7 +150,7 @@ def test_a_route_config_replaces_the_rules_or_turns_them_off():
     turned_off = FilterHarness(("rbac", config), route=FakeRoute("r", {"rbac": rbac.FACTORY.create_route_config(off_route)}))
     _send(turned_off)
     assert turned_off.owner.local_replies == []
-    assert (store.named["http.ingress.rbac.allowed"].value, store.named["http.ingress.rbac.denied"].value) == (1, 0)
+    assert (_counts(store)["http.ingress.rbac.allowed"], _counts(store)["http.ingress.rbac.denied"]) == (1, 0)
     elsewhere = FilterHarness(("rbac", config), route=FakeRoute("other"))
     _send(elsewhere)
     assert elsewhere.owner.local_replies[0].status == 403
@@ -166,10 +163,10 @@ def test_no_rules_no_checks():
     assert harness.owner.local_replies == [] and sum(_counts(store).values()) == 0
 
 
-def test_without_a_listener_context_the_counters_are_the_configs_own():
+def test_unbound_counters_are_the_configs_own():
     config = rbac.FACTORY.create_config(_decoded({"rules": ADMINS_ONLY}))
     _send(FilterHarness(("rbac", config)))
-    assert config.stats.denied.name == "http.unnamed.rbac.denied" and config.stats.denied.value == 1
+    assert config.stats.enforced.denied == 1
 
 
 # --- config shapes ---------------------------------------------------------------------------
