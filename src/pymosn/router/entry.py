@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from pymosn.config import model
-from pymosn.config.registries import HTTP_FILTERS
 from pymosn.config.rate_limits import RateLimit
+from pymosn.config.registries import HTTP_FILTERS
 from pymosn.router import actions
 from pymosn.router.matchers import HeaderCondition, QueryCondition, StringCondition
 
