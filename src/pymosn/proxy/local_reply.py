@@ -1,9 +1,11 @@
-"""Errors become local replies in one place: the status, flag and text body for each cause."""
+"""Errors become local replies in one place: the status, flag and text body for each cause, and
+the same causes in an X-Protocol codec's own status (`rpc_local_reply`)."""
 
 from __future__ import annotations
 
 from pymosn.api import flags
 from pymosn.api.errors import FailureKind
+from pymosn.protocol.xprotocol.api import Frame, LocalStatus, XCodec
 
 # flag -> (status, body)
 REPLIES = {
@@ -34,3 +36,30 @@ FAILURE_REPLIES = {
 
 def local_reply_headers(body: bytes) -> list[tuple[bytes, bytes]]:
     return [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body))]
+
+
+# --- the RPC rendering: a local reply in the X-Protocol codec's own status ---------------------
+# The proxy's own causes keep the codec's precise reason (LocalStatus); any other reply (a stream
+# filter's) is rendered from its HTTP status by the codec's table of MOSN's codes
+# (XCodec.status_reply, MOSN's Hijack(Mapping(code))).
+RPC_CAUSES = {
+    flags.NO_ROUTE: LocalStatus.NO_ROUTE,
+    flags.NO_HEALTHY_UPSTREAM: LocalStatus.NO_HEALTHY_UPSTREAM,
+    flags.UPSTREAM_OVERFLOW: LocalStatus.UPSTREAM_OVERFLOW,
+    flags.UPSTREAM_CONNECTION_FAILURE: LocalStatus.CONNECTION_FAILURE,
+    flags.UPSTREAM_CONNECTION_TERMINATION: LocalStatus.CONNECTION_FAILURE,
+    flags.UPSTREAM_PROTOCOL_ERROR: LocalStatus.CONNECTION_FAILURE,
+    flags.UPSTREAM_REQUEST_TIMEOUT: LocalStatus.TIMEOUT,
+}
+# pymosn's filters answer with Envoy's statuses; where MOSN's filters use a code of their own for
+# the same cause, the codec is given MOSN's: a rate limit is MOSN's LimitExceededCode (509)
+_MOSN_CODE_OF_FLAG = {flags.RATE_LIMITED: 509}
+
+
+def rpc_local_reply(codec: XCodec, request: Frame, status: int, flag: str | None, message: str) -> bytes:
+    """The codec's error response to `request` for a local reply of HTTP `status` and `flag`."""
+    cause = RPC_CAUSES.get(flag) if flag is not None else None
+    if cause is not None:
+        return codec.local_reply(request, cause, message)
+    code = _MOSN_CODE_OF_FLAG.get(flag, status) if flag is not None else status
+    return codec.status_reply(request, code, message)
