@@ -351,14 +351,20 @@ class RpcRequest:
             logger.log(info)
 
 
+def request_type_for(settings: RpcSettings) -> type[RpcRequest]:
+    """What serves a listener's requests: chosen once, so a listener without stream filters
+    never tests for them per request."""
+    if settings.filter_plan is None:
+        return RpcRequest
+    from pymosn.proxy.rpc_filters import FilteredRpcRequest  # it builds on this module
+
+    return FilteredRpcRequest
+
+
 def rpc_filter_factory(settings: RpcSettings):
     """Returns the per-connection builder of the RPC proxy read filter."""
     pstats = settings.protocol_stats
-    request_type: type[RpcRequest] = RpcRequest
-    if settings.filter_plan is not None:
-        from pymosn.proxy.rpc_filters import FilteredRpcRequest  # it builds on this module
-
-        request_type = FilteredRpcRequest
+    request_type = request_type_for(settings)
 
     def on_request(server: XServerConnection, frame: Frame) -> None:
         request_type(server, frame, settings).start()
