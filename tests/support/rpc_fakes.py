@@ -146,7 +146,7 @@ class FakeRpcRoute:
     def __init__(self, name: str, cluster: str, timeout: float | None = None,
                  filter_configs: dict[str, object] | None = None) -> None:
         self.name = name
-        self.cluster = cluster
+        self.cluster = self.cluster_name = cluster
         self.timeout = timeout
         self.filter_configs = filter_configs or {}
 

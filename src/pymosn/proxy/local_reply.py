@@ -1,11 +1,12 @@
 """Errors become local replies in one place: the status, flag and text body for each cause, and
-the same causes in an X-Protocol codec's own status (`rpc_local_reply`)."""
+the same causes in an X-Protocol codec's own status (`render_rpc`)."""
 
 from __future__ import annotations
 
 from pymosn.api import flags
 from pymosn.api.errors import FailureKind
 from pymosn.protocol.xprotocol.api import Frame, LocalStatus, XCodec
+from pymosn.proxy.filter_manager import LocalReply
 
 # flag -> (status, body)
 REPLIES = {
@@ -56,10 +57,12 @@ RPC_CAUSES = {
 _MOSN_CODE_OF_FLAG = {flags.RATE_LIMITED: 509}
 
 
-def rpc_local_reply(codec: XCodec, request: Frame, status: int, flag: str | None, message: str) -> bytes:
-    """The codec's error response to `request` for a local reply of HTTP `status` and `flag`."""
-    cause = RPC_CAUSES.get(flag) if flag is not None else None
+def render_rpc(reply: LocalReply, codec: XCodec, request: Frame) -> bytes:
+    """The reply as the codec's error response to `request` (its details as the message)."""
+    flag = reply.flag
+    if flag is None:
+        return codec.status_reply(request, reply.status, reply.details)
+    cause = RPC_CAUSES.get(flag)
     if cause is not None:
-        return codec.local_reply(request, cause, message)
-    code = _MOSN_CODE_OF_FLAG.get(flag, status) if flag is not None else status
-    return codec.status_reply(request, code, message)
+        return codec.local_reply(request, cause, reply.details)
+    return codec.status_reply(request, _MOSN_CODE_OF_FLAG.get(flag, reply.status), reply.details)

@@ -22,8 +22,8 @@ from pymosn.api.errors import ResetKind, StreamReset, UpstreamFailure
 from pymosn.api.stream_info import StreamInfo
 from pymosn.network.deadlines import deadlines_for
 from pymosn.protocol.xprotocol.api import Frame, FrameKind, PoolMode, XCodec
-from pymosn.proxy.filter_manager import FilterChainPlan
-from pymosn.proxy.local_reply import FAILURE_REPLIES, REPLIES, rpc_local_reply
+from pymosn.proxy.filter_manager import FilterChainPlan, LocalReply
+from pymosn.proxy.local_reply import FAILURE_REPLIES, REPLIES, render_rpc
 from pymosn.proxy.snapshot import SnapshotRef
 from pymosn.stream.xprotocol import KeepAlive, XClientConnection, XServerConnection
 from pymosn.upstream.xpool import XPools
@@ -290,27 +290,27 @@ class RpcRequest:
         """The proxy answers itself (no route, no host, overflow, timeout, upstream failure)."""
         if self.done:
             return
-        status = REPLIES[flag][0]
-        self._record_local(status, flag)
-        self._send_local(status, flag, message)
+        reply = LocalReply(REPLIES[flag][0], b"", flag, message)
+        self._record_local(reply)
+        self._send_local(reply)
 
-    def _record_local(self, status: int, flag: str | None) -> None:
+    def _record_local(self, reply: LocalReply) -> None:
         info = self.info
-        if flag is not None:
-            info.response_flags.append(flag)
-        info.response_code = status
+        if reply.flag is not None:
+            info.response_flags.append(reply.flag)
+        info.response_code = reply.status
         self.settings.protocol_stats.downstream_rq_local_reply += 1
 
-    def _send_local(self, status: int, flag: str | None, message: str) -> None:
+    def _send_local(self, reply: LocalReply) -> None:
         """Answers the caller in the codec's own terms (one-way callers get nothing) and ends."""
         frame = self.frame
         if frame.kind == FrameKind.REQUEST:
             codec = self.settings.codec
             if frame.request_id != self.caller_id:  # it went upstream under another id
                 codec.set_request_id(frame, self.caller_id)
-            reply = rpc_local_reply(codec, frame, status, flag, message)
-            self.info.bytes_sent = len(reply)
-            self.server.send_response(reply)
+            answer = render_rpc(reply, codec, frame)
+            self.info.bytes_sent = len(answer)
+            self.server.send_response(answer)
         self._finish(-1, success=False)
 
     def _finish(self, status: int, success: bool) -> None:

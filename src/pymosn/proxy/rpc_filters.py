@@ -6,7 +6,7 @@ body as one data item that ends the stream; once it has passed them it is routed
 as the filters left them) and sent, its bytes re-encoded first if a filter changed a header. The
 response frame goes through the encoder filters the same way before it is written to the caller.
 A local reply, a filter's or the proxy's own, runs through the encoder filters as an HTTP status
-and is then rendered in the codec's status (proxy/local_reply.py `rpc_local_reply`).
+and is then rendered in the codec's status (proxy/local_reply.py `render_rpc`).
 
     start -> decoder filters -> route -> cluster/host -> send -> response -> encoder filters -> caller
 
@@ -141,7 +141,7 @@ class FilteredRpcRequest(RpcRequest):
             return
         reply = self.local
         if reply is not None:
-            self._send_local(reply.status, reply.flag, reply.details)
+            self._send_local(reply)
             return
         response, headers = self.response, self.response_headers
         assert response is not None and headers is not None
@@ -150,8 +150,9 @@ class FilteredRpcRequest(RpcRequest):
                 self.settings.codec.rewrite_headers(response, headers.frame_headers())
             except ProtocolError as error:
                 self.on_filter_error("rewrite_headers", error)
-                self._record_local(500, flags.FILTER_FAILED)
-                self._send_local(500, flags.FILTER_FAILED, NOT_ENCODABLE)
+                failed = LocalReply(500, b"", flags.FILTER_FAILED, NOT_ENCODABLE)
+                self._record_local(failed)
+                self._send_local(failed)
                 return
         RpcRequest._respond(self, response)
 
@@ -169,17 +170,22 @@ class FilteredRpcRequest(RpcRequest):
 
     def on_local_reply(self, reply: LocalReply) -> None:
         self.local = reply
-        self._record_local(reply.status, reply.flag)
+        self._record_local(reply)
         self._abandon_upstream()
+
+    def render_local_reply(self, reply: LocalReply) -> tuple[int, HeaderMap, bytes]:
+        """What the encoder filters see of a local reply: its status; the codec renders the
+        rest (`_answer`), as RPC replies carry no header map or body of the proxy's."""
+        return reply.status, HeaderMap.of([]), b""
 
     def reset_stream(self, reply: LocalReply) -> None:
         # nothing of the response was written yet (see the module docstring): answer instead
         if self.done:
             return
         self.local = reply
-        self._record_local(reply.status, reply.flag)
+        self._record_local(reply)
         self._abandon_upstream()
-        self._send_local(reply.status, reply.flag, reply.details)
+        self._send_local(reply)
 
     def _abandon_upstream(self) -> None:
         if not self.upstream_over:
