@@ -238,4 +238,5 @@ class FilteredRpcRequest(RpcRequest):
 
     def _finish(self, status: int, success: bool) -> None:
         self.filters.destroy()  # every filter's on_destroy, once, before the access log is written
+        self.info.request_headers = self.request_headers.fields  # as the filters left them
         super()._finish(status, success)
