@@ -116,7 +116,13 @@ class FilteredRpcRequest(RpcRequest):
         self.upstream_over = True
         self._cancel_deadline()  # the upstream's part is over, whatever the filters take
         codec = self.settings.codec
-        received = codec.headers_of(response)
+        try:
+            received = codec.headers_of(response)
+        except ProtocolError as error:  # its framing was sound, its header map is not
+            detail = f"upstream protocol error: {error.reason}"
+            self.info.upstream_transport_failure_reason = detail
+            self._local_reply(flags.UPSTREAM_PROTOCOL_ERROR, detail)
+            return
         self.response_headers = headers = RpcHeaderMap({k.lower(): v for k, v in received.items()}, received)
         body = codec.body_of(response)
         filters = self.filters

@@ -325,3 +325,18 @@ def test_payload_limit_answers_in_the_rpc_status():
     answer = rpc.caller.answers[0]
     assert answer.kind == FrameKind.RESPONSE and answer.request_id == 5 and answer.status == 70  # SERVICE_ERROR
     assert rpc.logger.lines[0].response_code == 413 and rpc.ended()
+
+
+def test_a_response_whose_header_map_is_garbage_is_an_upstream_protocol_error():
+    rpc = RpcKit(V1, plan_of(("watch", counting())))
+    rpc.request(V1.request(5, HEADERS, b"", class_name=CLASS))
+
+    def garbage(request_id: int) -> bytes:
+        header_map = b"\x00\x00\x00\x09key"  # a key longer than the map
+        head = bolt._V1_RESP.pack(1, bolt.TYPE_RESPONSE, bolt.CMD_RESPONSE, 1, request_id, bolt.HESSIAN2,
+                                  bolt.SUCCESS, 0, len(header_map), 0)
+        return head + header_map
+
+    rpc.respond("a", garbage)
+    assert rpc.caller.written == [V1.response(5, bolt.CONNECTION_CLOSED)]
+    assert rpc.logger.lines[0].response_flags == [flags.UPSTREAM_PROTOCOL_ERROR] and rpc.ended()
