@@ -87,17 +87,15 @@ class FilteredRpcRequest(RpcRequest):
                 self.on_filter_error("rewrite_headers", error)
                 self.filters.send_local_reply(LocalReply(500, b"", flags.FILTER_FAILED, NOT_ENCODABLE))
                 return
-        # as the filters left them, for the router, the load balancer and the access log
-        self.info.request_headers = headers.fields
         if self._routed():
             self._send()
 
     def _routed(self) -> bool:
         """Route (the filters' cached route) and cluster, once."""
+        # the headers as the filters left them, for the router, the load balancer and the log
+        fields = self.info.request_headers = self.request_headers.fields
         if self.cluster is not None:
             return True
-        fields = self.request_headers.fields
-        self.info.request_headers = fields
         return self._select_cluster(self.filters.route, fields)
 
     def _try_upstream(self) -> None:
