@@ -210,3 +210,11 @@ def test_a_plugin_filter_that_raises_answers_that_request_500_and_the_next_are_s
         assert httpx.get(f"{base}/echo/next", headers=tenant, timeout=10).status_code == 200
         assert log_lines(log, 2) == ["500 FF filter_raised[boom] /echo/boom", "200 - - /echo/next"]
         wait_stats(admin, {**IDLE, "http.ingress.downstream_rq_filter_error": before + 1})
+
+
+def test_the_docs_show_the_example_as_it_is():
+    from tests.support.plugins import EXAMPLES
+
+    doc = (EXAMPLES.parent / "docs" / "user-filters.md").read_text()
+    source = (EXAMPLES / "pymosn-tenant-gate" / "tenant_gate.py").read_text()
+    assert f"```python\n{source}```\n" in doc
