@@ -36,6 +36,7 @@ class ListenerContext:
     access_loggers: list
     secure: bool = False  # the listener terminates TLS
     stats_store: Any = None  # metrics.StatsStore, for per-protocol stats
+    buffer_limit: int = 1 << 20  # the listener's per_connection_buffer_limit_bytes
     stream_filters: tuple[model.StreamFilter, ...] = ()  # the listener's (MOSN's stream_filters)
 
 
@@ -107,13 +108,9 @@ def _proxy_settings(cfg: model.ProxyConfig, ctx: ListenerContext) -> ProxySettin
         scheme=b"https" if ctx.secure else b"http",
         client_cert=ClientCertForwarding.from_config(cfg),
         upstream_protocol=cfg.upstream_protocol,
+        buffer_limit=ctx.buffer_limit,
         filter_plan=filter_plan(cfg, ctx),
     )
-
-
-# Until the active stream runs settings.filter_plan (helper core's step of issue 10), a listener
-# with filters must not start: it would serve without what they enforce. Removed once it does.
-DATA_PATH_RUNS_FILTERS = False
 
 
 def filter_plan(cfg: model.ProxyConfig, ctx: ListenerContext):
@@ -121,9 +118,6 @@ def filter_plan(cfg: model.ProxyConfig, ctx: ListenerContext):
     filters = cfg.stream_filters or ctx.stream_filters
     if not filters:
         return None
-    if not DATA_PATH_RUNS_FILTERS:
-        raise RuntimeError(f"listener {ctx.listener_name!r} has stream filters, which this build loads but does "
-                           "not run yet; refusing to serve without them")
     table = ctx.snapshot_ref.current.routers.get(cfg.router_config_name)
     store = ctx.stats_store
     stats_for = None if store is None else (lambda scope, cls: store.filter(ctx.listener_name, scope, cls))

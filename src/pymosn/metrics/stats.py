@@ -182,6 +182,8 @@ class ListenerStats(_WithGrpc):
         "downstream_pre_cx_timeout",
         # a gRPC call's grpc-timeout expired (Envoy's name for its max_stream_duration)
         "downstream_rq_max_duration_reached",
+        # a stream filter raised (answered 500, flag FF); pymosn's own, Envoy has no such filter failure
+        "downstream_rq_filter_error",
         # HTTP/2 connections closed past a flood bound (protocol/http2/flood.py), rendered
         # `http2.outbound_flood` etc. (Envoy's codec stats; the last two are pymosn's)
         "http2_outbound_flood",

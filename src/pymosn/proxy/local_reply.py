@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pymosn.api import flags
 from pymosn.api.errors import FailureKind
+from pymosn.api.headers import HeaderMap
+from pymosn.proxy.filter_manager import LocalReply
+from pymosn.proxy.grpc import LOCAL_STATUS, encode_message, http_to_grpc_status
+from pymosn.proxy.grpc import local_reply_headers as grpc_reply_headers
 
 # flag -> (status, body)
 REPLIES = {
@@ -34,3 +40,53 @@ FAILURE_REPLIES = {
 
 def local_reply_headers(body: bytes) -> list[tuple[bytes, bytes]]:
     return [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body))]
+
+
+DIRECT_RESPONSE = "direct_response"  # %RESPONSE_CODE_DETAILS% of a route's direct response or redirect
+
+Rendered = tuple[int, HeaderMap, bytes]  # status, headers, body
+
+
+@dataclass(frozen=True, slots=True)
+class DirectReply(LocalReply):
+    """A route's direct response or redirect: the route's answer, never turned into a gRPC
+    status (as without filters)."""
+
+
+def render_http(reply: LocalReply) -> Rendered:
+    """The reply as an HTTP response: a text body with its length, plus the reply's headers."""
+    body = reply.body
+    pairs = [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body))]
+    if reply.headers:
+        pairs += reply.headers.items()
+    return reply.status, HeaderMap.of(pairs), body
+
+
+def render_grpc(reply: LocalReply, http1: bool) -> tuple[int, Rendered]:
+    """The reply as a gRPC trailers-only response, and its grpc-status: chosen by the cause
+    for the proxy's own flags, from a grpc-status the reply names (a fault's gRPC abort),
+    else from the HTTP status as a gRPC client would read it."""
+    text = reply.body.decode("utf-8", "replace").strip()
+    given = reply.headers.get(b"grpc-status") if reply.headers else None
+    if given is not None and given.isdigit():
+        status = int(given)
+        message = reply.headers.get(b"grpc-message", b"").decode("utf-8", "replace") if reply.headers else ""
+        pairs = [(b"content-type", b"application/grpc"), (b"grpc-status", given),
+                 (b"grpc-message", encode_message(message or text))]
+        if http1:
+            pairs.append((b"content-length", b"0"))
+    elif reply.flag in LOCAL_STATUS:
+        status, pairs = grpc_reply_headers(reply.flag, text, http1)
+    else:
+        status = http_to_grpc_status(reply.status)
+        pairs = [(b"content-type", b"application/grpc"), (b"grpc-status", b"%d" % status)]
+        if text:
+            pairs.append((b"grpc-message", encode_message(text)))
+        if http1:
+            pairs.append((b"content-length", b"0"))
+    if reply.headers:
+        pairs += [(name, value) for name, value in reply.headers.items() if name not in _GRPC_OWN]
+    return status, (200, HeaderMap.of(pairs), b"")
+
+
+_GRPC_OWN = frozenset({b"grpc-status", b"grpc-message", b"content-type", b"content-length"})

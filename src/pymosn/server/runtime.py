@@ -63,7 +63,7 @@ class Runtime:
             ssl_context = server_context(tls_configs) if tls_configs else None
             ctx = ListenerContext(
                 cfg.name, self.snapshot_ref, stats, loggers, secure=ssl_context is not None, stats_store=self.stats,
-                stream_filters=cfg.stream_filters,
+                buffer_limit=cfg.per_connection_buffer_limit_bytes, stream_filters=cfg.stream_filters,
             )
             plaintext = None
             if ssl_context is not None and cfg.inspector:  # its plaintext clients must not look secure
