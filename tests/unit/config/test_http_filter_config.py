@@ -77,3 +77,10 @@ def test_an_envoy_filter_without_typed_config_is_found_by_its_well_known_name():
 def test_mosn_filters_warn_nothing_when_read():
     assert warnings(mosn_with({"type": "header_mutation", "config": {"mutations": {"request_mutations": [
         {"append": {"header": {"key": "x-a", "value": "1"}}}]}}})) == []
+
+
+def test_stream_filters_on_the_listener_and_its_proxy_filter_are_refused():
+    raw = mosn_with({"type": "fault", "config": {}})
+    listener(raw)["filter_chains"][0]["filters"][0]["config"]["stream_filters"] = [{"type": "fault", "config": {}}]
+    assert errors(raw) == ["$.servers[0].listeners[0].filter_chains[0].filters[0].config.stream_filters: the listener "
+                           "has stream_filters too: give them in one place"]
