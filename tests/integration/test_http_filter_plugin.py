@@ -16,6 +16,7 @@ import httpx
 import pytest
 import yaml
 
+from pymosn.config.registries import HTTP_FILTERS
 from tests.support.admin import log_lines, stats, wait_stats
 from tests.support.plugins import install_example, install_plugin
 from tests.support.proxy import Pymosn, free_port, simple_config
@@ -136,7 +137,7 @@ def test_without_the_package_the_name_is_unknown(tmp_path):
     assert missing.stderr.splitlines()[0] == (
         f"error: {LISTENER}.stream_filters[0]: unknown stream filter 'tenant_gate': neither one of MOSN's built-in "
         "filters nor an installed plugin; refusing to run without it, as it may refuse or change requests; known: "
-        "fault, payload_limit, header_mutation")
+        f"{', '.join(HTTP_FILTERS.names())}")
 
 
 def _tag(tenant: str) -> str:
