@@ -10,6 +10,8 @@ from typing import Any
 
 import msgspec
 
+from pymosn.config.rate_limits import RateLimit
+
 
 class Model(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Base of every config struct."""
@@ -117,6 +119,8 @@ class RouteAction(Model):
     request_headers_to_remove: tuple[str, ...] = ()
     response_headers_to_add: tuple[HeaderValueOption, ...] = ()
     response_headers_to_remove: tuple[str, ...] = ()
+    rate_limits: tuple[RateLimit, ...] = ()  # Envoy's, for the local rate limit's descriptors
+    include_vh_rate_limits: bool = False
 
 
 class DirectResponse(Model):
@@ -157,6 +161,7 @@ class VirtualHost(Model):
     response_headers_to_remove: tuple[str, ...] = ()
     per_filter_config: dict[str, Any] = {}  # as Route's
     filter_configs: dict[str, RouteFilterConfig] = {}
+    rate_limits: tuple[RateLimit, ...] = ()  # Envoy's
 
 
 class RouterConfig(Model):

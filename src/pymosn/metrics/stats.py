@@ -281,6 +281,7 @@ class ProtocolStats(StatsGroup):
         "downstream_rq_timeout",
         "upstream_late_response_dropped",
         "protocol_error",
+        "downstream_rq_filter_error",  # a stream filter raised (or its change could not be encoded)
     )
     GAUGES = ("downstream_rq_active",)
     HISTOGRAMS = ("downstream_rq_time",)

@@ -1,4 +1,6 @@
-"""Errors become local replies in one place: the status, flag and text body for each cause."""
+"""Errors become local replies in one place: the status, flag and text body for each cause, and
+one reply rendered three ways: as HTTP (`render_http`), as a gRPC trailers-only response
+(`render_grpc`) and in an X-Protocol codec's own status (`render_rpc`)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from dataclasses import dataclass
 from pymosn.api import flags
 from pymosn.api.errors import FailureKind
 from pymosn.api.headers import HeaderMap
+from pymosn.protocol.xprotocol.api import Frame, LocalStatus, XCodec
 from pymosn.proxy.filter_manager import LocalReply
 from pymosn.proxy.grpc import LOCAL_STATUS, encode_message, http_to_grpc_status
 from pymosn.proxy.grpc import local_reply_headers as grpc_reply_headers
@@ -90,3 +93,32 @@ def render_grpc(reply: LocalReply, http1: bool) -> tuple[int, Rendered]:
 
 
 _GRPC_OWN = frozenset({b"grpc-status", b"grpc-message", b"content-type", b"content-length"})
+
+
+# --- the RPC rendering: a local reply in the X-Protocol codec's own status ---------------------
+# The proxy's own causes keep the codec's precise reason (LocalStatus); any other reply (a stream
+# filter's) is rendered from its HTTP status by the codec's table of MOSN's codes
+# (XCodec.status_reply, MOSN's Hijack(Mapping(code))).
+RPC_CAUSES = {
+    flags.NO_ROUTE: LocalStatus.NO_ROUTE,
+    flags.NO_HEALTHY_UPSTREAM: LocalStatus.NO_HEALTHY_UPSTREAM,
+    flags.UPSTREAM_OVERFLOW: LocalStatus.UPSTREAM_OVERFLOW,
+    flags.UPSTREAM_CONNECTION_FAILURE: LocalStatus.CONNECTION_FAILURE,
+    flags.UPSTREAM_CONNECTION_TERMINATION: LocalStatus.CONNECTION_FAILURE,
+    flags.UPSTREAM_PROTOCOL_ERROR: LocalStatus.CONNECTION_FAILURE,
+    flags.UPSTREAM_REQUEST_TIMEOUT: LocalStatus.TIMEOUT,
+}
+# pymosn's filters answer with Envoy's statuses; where MOSN's filters use a code of their own for
+# the same cause, the codec is given MOSN's: a rate limit is MOSN's LimitExceededCode (509)
+_MOSN_CODE_OF_FLAG = {flags.RATE_LIMITED: 509}
+
+
+def render_rpc(reply: LocalReply, codec: XCodec, request: Frame) -> bytes:
+    """The reply as the codec's error response to `request` (its details as the message)."""
+    flag = reply.flag
+    if flag is None:
+        return codec.status_reply(request, reply.status, reply.details)
+    cause = RPC_CAUSES.get(flag)
+    if cause is not None:
+        return codec.local_reply(request, cause, reply.details)
+    return codec.status_reply(request, _MOSN_CODE_OF_FLAG.get(flag, reply.status), reply.details)

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pymosn.config import model
+from pymosn.config.rate_limits import RateLimit
 from pymosn.config.registries import HTTP_FILTERS
 from pymosn.router import actions
 from pymosn.router.matchers import HeaderCondition, QueryCondition, StringCondition
@@ -51,6 +52,9 @@ class RouteEntry:
         "redirect_code",
         "filter_configs",
         "filters_off",
+        "rate_limits",
+        "vh_rate_limits",
+        "include_vh_rate_limits",
     )
     # Declared for the type checker; __init__ sets every slot once through object.__setattr__.
     index: int
@@ -87,6 +91,11 @@ class RouteEntry:
     filter_configs: Mapping[str, Any]
     # stream filters the most specific per-filter config turns off here (Envoy's FilterConfig.disabled)
     filters_off: frozenset[str]
+    # Envoy's rate limit policies for the local rate limit filter: the route action's own and
+    # its virtual host's (which of them apply is the filter's vh_rate_limits option)
+    rate_limits: tuple[RateLimit, ...]
+    vh_rate_limits: tuple[RateLimit, ...]
+    include_vh_rate_limits: bool
 
     def __init__(
         self, index: int, route: model.Route, vhost: model.VirtualHost, table: model.RouterConfig
@@ -108,6 +117,9 @@ class RouteEntry:
             merge = actions.merge_header_adds if field.endswith("_add") else actions.merge_header_removes
             f[field] = merge(*levels)
         f["filter_configs"], f["filters_off"] = _filter_configs(route, vhost, table)
+        f["rate_limits"] = action.rate_limits if action else ()
+        f["vh_rate_limits"] = vhost.rate_limits
+        f["include_vh_rate_limits"] = action.include_vh_rate_limits if action else False
         for name, value in f.items():
             object.__setattr__(self, name, value)
 

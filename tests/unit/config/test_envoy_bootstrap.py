@@ -11,6 +11,7 @@ import pytest
 from pymosn.api.errors import ConfigError
 from pymosn.config import model
 from pymosn.config.loader import load_config_dict
+from pymosn.config.registries import HTTP_FILTERS
 from tests.support.envoy_bootstraps import (
     C0,
     F0,
@@ -288,8 +289,8 @@ def test_http_filters():
     mystery = {"name": "acme.filter", "typed_config": {"@type": "type.googleapis.com/acme.Filter"}}
     assert errors(bootstrap(listener(hcm(http_filters=[mystery, ROUTER])))) == [
         f"{HC}.http_filters[0]: unknown http filter 'acme.filter' (type acme.Filter); pymosn runs "
-        "envoy.filters.http.router and fault, payload_limit, header_mutation, rbac (mark a filter is_optional to have it "
-        "skipped)"]
+        f"{', '.join(f.name for f in HTTP_FILTERS.factories().values())} and envoy.filters.http.router (mark a "
+        "filter is_optional to have it skipped)"]
     assert warnings(bootstrap(listener(hcm(http_filters=[{**mystery, "is_optional": True}, ROUTER])))) == [
         f"{HC}.http_filters[0]: http filter 'acme.filter' (type acme.Filter) is not implemented by pymosn yet; "
         "ignored"]

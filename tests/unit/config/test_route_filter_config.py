@@ -6,6 +6,7 @@ specific level winning whole."""
 from __future__ import annotations
 
 from pymosn.config.loader import config_to_builtins, load_config_dict
+from pymosn.config.registries import HTTP_FILTERS
 from pymosn.filter.http.fault import FaultFilterConfig
 from pymosn.filter.http.payload_limit import PayloadLimitConfig
 from pymosn.router.route_table import RouteTable
@@ -46,8 +47,8 @@ def test_mosn_per_filter_config_errors_and_unknown_names():
     route(raw)["per_filter_config"] = {"fault": {"abort": {"status": 700}}}
     assert errors(raw) == [f"{ROUTE}.per_filter_config.fault.abort.status: 700 is out of range [200, 599]"]
     route(raw)["per_filter_config"] = {"acme": {}}
-    assert warnings(raw) == [f"{ROUTE}.per_filter_config.acme: no http filter 'acme' (known: fault, payload_limit, "
-                             "header_mutation, rbac); ignored"]
+    assert warnings(raw) == [f"{ROUTE}.per_filter_config.acme: no http filter 'acme' (known: "
+                             f"{', '.join(HTTP_FILTERS.names())}); ignored"]
     route(raw)["per_filter_config"] = {"header_mutation": {}}
     assert errors(raw) == [f"{ROUTE}.per_filter_config.header_mutation: http filter 'header_mutation' takes no "
                            "per-route config"]

@@ -127,8 +127,14 @@ def _not_implemented(ext: Extension, optional: bool, disabled: bool, where: str,
     else:
         what = "unknown http filter" if kind is None else "http filter"
         known = "" if kind is None else " is not implemented by pymosn yet"
-        ctx.log.error(where, f"{what} {display(ext)}{known}; pymosn runs {ROUTER_FILTER} and "
-                             f"{', '.join(HTTP_FILTERS.names())} (mark a filter is_optional to have it skipped)")
+        ctx.log.error(where, f"{what} {display(ext)}{known}; pymosn runs {', '.join(_envoy_names())} and "
+                             f"{ROUTER_FILTER} (mark a filter is_optional to have it skipped)")
+
+
+def _envoy_names() -> list[str]:
+    """The kinds as an Envoy bootstrap names them: Envoy's name, a plugin's type URL."""
+    return [getattr(factory, "name", None) or f"{PLUGIN_TYPE_PREFIX}{kind}"
+            for kind, factory in HTTP_FILTERS.factories().items()]
 
 
 # --- per-route configs --------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import binascii
 import re
 from pathlib import Path
 
+from pymosn.config.envoy import rate_limits as envoy_rate_limits
 from pymosn.config.envoy import schemas as s
 from pymosn.config.envoy.http_filters import route_filter_configs
 from pymosn.config.envoy.message import Context, Message, data_source
@@ -50,6 +51,8 @@ def virtual_host(m: Message, ctx: Context) -> dict:
     ctx.put(out, "routers", [route(r, ctx, retry) for r in m.messages("routes", s.ROUTE)], m.at("routes"))
     header_mutations(m, out, ctx)
     route_filter_configs(m, out, ctx)
+    if m.has("rate_limits"):
+        ctx.put(out, "rate_limits", envoy_rate_limits.rate_limits(m, "rate_limits", ctx), m.at("rate_limits"))
     m.finish()
     return out
 
@@ -238,6 +241,10 @@ def route_action(m: Message, ctx: Context, default_retry: dict | None) -> dict:
     timeout = m.duration("timeout")
     ctx.put(out, "timeout", ROUTE_TIMEOUT if timeout is None else timeout, m.at("timeout"))
     upgrade_configs(m, "upgrade_configs", s.ROUTE_UPGRADE_CONFIG)
+    if m.has("rate_limits"):
+        ctx.put(out, "rate_limits", envoy_rate_limits.rate_limits(m, "rate_limits", ctx), m.at("rate_limits"))
+    if m.bool("include_vh_rate_limits"):
+        ctx.put(out, "include_vh_rate_limits", True, m.at("include_vh_rate_limits"))
     retry = m.message("retry_policy", s.RETRY_POLICY)
     policy = retry_policy(retry, ctx) if retry is not None else default_retry
     if policy is not None:
