@@ -27,7 +27,6 @@ _MAY_REFUSE = "refusing to run without it, as it may refuse or change requests"
 
 # name -> why pymosn will not run without it
 ENFORCING_STREAM_FILTERS: dict[str, str] = {
-    "rbac": "refusing to run without the access control it asks for",
     "ip_access": "refusing to run without the access control it asks for",
     "jwt_authn": "refusing to run without the authentication it asks for",
     "flowControlFilter": "refusing to run without the rate limits it asks for",

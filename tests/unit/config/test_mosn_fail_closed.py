@@ -15,7 +15,6 @@ MAY_REFUSE = "refusing to run without it, as it may refuse or change requests"
 
 
 @pytest.mark.parametrize(("kind", "config", "why"), [
-    ("rbac", {"rules": {"action": "ALLOW", "policies": {}}}, "the access control it asks for"),
     ("ip_access", {"action": "allow", "ips": ["127.0.0.1"]}, "the access control it asks for"),
     ("jwt_authn", {"providers": {}}, "the authentication it asks for"),
     ("flowControlFilter", {"global_switch": True, "rules": [{"resource": "/test", "threshold": 1}]},

@@ -86,10 +86,10 @@ def test_envoy_per_filter_config_problems():
     assert envoy.errors(per_route({"@type": f"type.googleapis.com/{mutation}"})) == [
         f"{where}: per-filter config for 'x' has type {mutation}, which pymosn's header_mutation filter does not "
         "take yet; refusing to serve the route without what it asks of the filter there"]
-    rbac = "envoy.extensions.filters.http.rbac.v3.RBACPerRoute"
-    assert envoy.errors(per_route({"@type": f"type.googleapis.com/{rbac}"})) == [
-        f"{where}: per-filter config for 'x' has type {rbac}, which pymosn does not implement; refusing to serve the "
-        "route without what it enforces there"]
-    optional = {"@type": FILTER_CONFIG, "is_optional": True, "config": {"@type": f"type.googleapis.com/{rbac}"}}
+    authz = "envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute"
+    assert envoy.errors(per_route({"@type": f"type.googleapis.com/{authz}"})) == [
+        f"{where}: per-filter config for 'x' has type {authz}, which pymosn does not implement; refusing to serve "
+        "the route without what it enforces there"]
+    optional = {"@type": FILTER_CONFIG, "is_optional": True, "config": {"@type": f"type.googleapis.com/{authz}"}}
     assert envoy.warnings(per_route(optional)) == [
-        f"{where}.config: per-filter config for 'x' has type {rbac}, which no pymosn filter takes; ignored"]
+        f"{where}.config: per-filter config for 'x' has type {authz}, which no pymosn filter takes; ignored"]
