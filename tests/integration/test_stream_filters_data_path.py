@@ -28,7 +28,8 @@ def env(tmp_path_factory):
         port, admin = free_port(), free_port()
         log = tmp / "access.log"
         config = simple_config(port, [origin.port], admin_port=admin,
-                               listener={"access_logs": [{"log_path": str(log), "log_format": LOG_FORMAT}]})
+                               listener={"access_logs": [{"log_path": str(log), "log_format": LOG_FORMAT}],
+                                         "stream_filters": [{"type": "probe"}]})
         with Pymosn(config, tmp, port) as proxy:
             proxy.admin_port = admin
             yield proxy, origin, log
