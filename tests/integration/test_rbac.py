@@ -13,11 +13,15 @@ import ssl
 import httpx
 import pytest
 
+from pymosn.protocol.xprotocol import bolt
+from pymosn.protocol.xprotocol.api import FrameKind
+from tests.integration.test_xprotocol import rpc_config
 from tests.support.admin import log_lines, stats, wait_stats
 from tests.support.certs import Pki
 from tests.support.origin import Origin
 from tests.support.proxy import Pymosn, free_port, simple_config
 from tests.support.tcp_servers import TcpServer
+from tests.support.xexample_peer import BOLT_V2, XExampleClient, XExampleServer
 
 ANY = {"any": True}
 # loopback answers from every 127.0.0.0/8 address: a client bound to 127.0.0.2 is another source
@@ -286,3 +290,30 @@ def test_the_mtls_principal_is_the_clients_spiffe_id(origin, tmp_path, start_pro
     refused = httpx.get(f"https://localhost:{p.port}/echo/a", verify=client(backend), timeout=10)
     assert (refused.status_code, refused.content) == (403, b"RBAC: access denied")
     wait_stats(admin, {**IDLE, "http.ingress.rbac.allowed": 1, "http.ingress.rbac.denied": 1})
+
+
+# --- X-Protocol ------------------------------------------------------------------------------
+
+def test_rbac_on_a_bolt_listener_answers_the_bolt_status(tmp_path):
+    rules = {"action": "ALLOW", "policies": {"acme-tenant": {"permissions": [
+        {"header": {"name": "x-tenant", "exact_match": "acme"}}], "principals": [ANY]}}}
+    log = tmp_path / "access.log"
+    with pytest.MonkeyPatch.context() as patch, XExampleServer("a", dialect=BOLT_V2) as upstream:
+        patch.setenv("PYMOSN_FILE_FLUSH_INTERVAL_MSEC", "50")
+        port, admin = free_port(), free_port()
+        config = rpc_config(port, admin, {"a": [upstream.port]}, protocol="boltv2")
+        # (the RPC proxy does not record %RESPONSE_CODE_DETAILS% of local replies yet)
+        config["servers"][0]["listeners"][0]["access_logs"] = [{"log_path": str(log),
+                                                                 "log_format": "%RESPONSE_CODE% %REQ(:PATH)%\n"}]
+        config["servers"][0]["listeners"][0]["stream_filters"] = [
+            {"type": "rbac", "config": {"version": "1", "rules": rules}}]
+        with Pymosn(config, tmp_path, port):
+            client = XExampleClient(port, dialect=BOLT_V2)
+            refused = client.call({"service": "com.acme.Echo:1.0", "x-tenant": "other"}, b"x")
+            served = client.call({"service": "com.acme.Echo:1.0", "x-tenant": "acme"}, b"y")
+            client.close()
+            assert refused.kind == FrameKind.RESPONSE and refused.status == bolt.SERVER_EXCEPTION
+            assert served.status == bolt.SUCCESS and len(upstream.requests) == 1
+            assert log_lines(log, 2) == ["403 com.acme.Echo:1.0", "200 com.acme.Echo:1.0"]
+            wait_stats(admin, {"http.rpc.rbac.allowed": 1, "http.rpc.rbac.denied": 1,
+                               "http.rpc.downstream_rq_active": 0, "rpc.boltv2.downstream_rq_active": 0})
