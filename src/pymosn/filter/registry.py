@@ -64,6 +64,7 @@ def _rpc_proxy(cfg: model.ProxyConfig, ctx: ListenerContext, protocol: str):
             protocol_stats=ctx.stats_store.protocol(codec.name),
             codec=codec,
             access_loggers=ctx.access_loggers,
+            filter_plan=filter_plan(cfg, ctx),  # MOSN runs stream filters on RPC frames too
         )
     )
 
