@@ -17,7 +17,7 @@ from pymosn.api.stream_filter import (
     FilterStatus,
 )
 from pymosn.config.issues import IssueLog
-from pymosn.filter.http import fault, header_mutation, payload_limit
+from pymosn.filter.http import fault, flow_control, header_mutation, payload_limit
 from pymosn.protocol.xprotocol import bolt, dubbo
 from pymosn.protocol.xprotocol.api import FrameKind, LocalStatus
 from pymosn.protocol.xprotocol.dubbo import DubboCodec
@@ -359,3 +359,16 @@ def test_render_rpc_gives_a_rate_limits_429_as_mosns_limit_exceeded_and_keeps_a_
     # the proxy's own causes keep the codec's reason for them, the text body as the message
     no_route = render_rpc(LocalReply(404, b"no route for this request", flags.NO_ROUTE), codec, request)
     assert no_route == codec.local_reply(request, LocalStatus.NO_ROUTE, "no route for this request")
+
+
+def test_mosns_flow_control_limits_rpc_calls_by_service_as_limit_exceeded():
+    config = _mosn(flow_control, {"global_switch": True, "limit_key_type": "URI",
+                                  "rules": [{"resource": "svc.a", "threshold": 1}]})
+    codec = DubboCodec()
+    rpc = RpcKit(codec, plan_of(("flowControlFilter", config, FilterPhase.AFTER_ROUTE)))
+    rpc.request(codec.request(1, "svc.a", "echo"))
+    rpc.respond("a", lambda request_id: codec.value_response(request_id, b"N"))
+    rpc.request(codec.request(2, "svc.a", "echo"))  # over the threshold in this interval
+    assert len(rpc.upstreams["a"].sent) == 1
+    assert rpc.caller.written[-1] == codec.response(2, dubbo.BAD_REQUEST, write_string("509|limit exceeded"))
+    assert rpc.logger.lines[-1].response_flags == [flags.RATE_LIMITED] and rpc.ended()
