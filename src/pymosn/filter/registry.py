@@ -13,6 +13,7 @@ from pymosn.config import model, protocols
 from pymosn.config.registries import NETWORK_FILTERS
 from pymosn.filter.http import registry as http_filter_registry
 from pymosn.filter.http.chain import build_filter_plan, routes_turning_off
+from pymosn.filter.network import rbac as network_rbac
 from pymosn.filter.network.auto import AutoDetect
 from pymosn.filter.network.proxy import alpn_select, http2_filter_factory, proxy_filter_factory
 from pymosn.filter.network.tcp_proxy import TcpProxySettings, tcp_proxy_filter_factory
@@ -64,7 +65,7 @@ def _rpc_proxy(cfg: model.ProxyConfig, ctx: ListenerContext, protocol: str):
             protocol_stats=ctx.stats_store.protocol(codec.name),
             codec=codec,
             access_loggers=ctx.access_loggers,
-            filter_plan=filter_plan(cfg, ctx),  # MOSN runs stream filters on RPC frames too
+            filter_plan=filter_plan(cfg, ctx),
         )
     )
 
@@ -172,6 +173,9 @@ def _tcp_proxy(cfg: model.TcpProxyConfig, ctx: ListenerContext):
 assert http_filter_registry.BUILTINS  # imported for its registrations: the proxy's HTTP filters
 NETWORK_FILTERS.bind("proxy", _proxy)
 NETWORK_FILTERS.bind("tcp_proxy", _tcp_proxy)
+# its config type is its own (the rules need its reader), so it is declared and bound here
+NETWORK_FILTERS.register(network_rbac.NAME, network_rbac.FACTORY, type_url=network_rbac.TYPE_URL,
+                         config_type=network_rbac.RbacNetworkConfig)
 
 
 def build_filter_chain(chain: model.FilterChain, ctx: ListenerContext) -> list:
