@@ -17,7 +17,8 @@ from pymosn.api.stream_filter import (
     FilterStatus,
 )
 from pymosn.config.issues import IssueLog
-from pymosn.filter.http import fault, flow_control, header_mutation, payload_limit
+from pymosn.filter.http import fault, flow_control, header_mutation, payload_limit, rbac
+from pymosn.metrics.store import StatsStore
 from pymosn.protocol.xprotocol import bolt, dubbo
 from pymosn.protocol.xprotocol.api import FrameKind, LocalStatus
 from pymosn.protocol.xprotocol.dubbo import DubboCodec
@@ -372,3 +373,31 @@ def test_mosns_flow_control_limits_rpc_calls_by_service_as_limit_exceeded():
     assert len(rpc.upstreams["a"].sent) == 1
     assert rpc.caller.written[-1] == codec.response(2, dubbo.BAD_REQUEST, write_string("509|limit exceeded"))
     assert rpc.logger.lines[-1].response_flags == [flags.RATE_LIMITED] and rpc.ended()
+
+
+def test_rbac_denies_an_rpc_call_by_service_and_header_as_the_codecs_permission_status():
+    log = IssueLog()
+    decoded = rbac.decode_envoy({"rules": {"action": "ALLOW", "policies": {"tenant a calls svc.a": {
+        "permissions": [{"url_path": {"path": {"exact": "svc.a"}}}],
+        "principals": [{"header": {"name": "x-tenant", "string_match": {"exact": "a"}}}]}}}}, "$.typed_config", log)
+    assert log.errors == [] and decoded is not None
+    config = rbac.FACTORY.create_config(decoded)
+    store = StatsStore()
+    config.bind_stats(lambda scope, cls: store.filter("rpc", scope, cls))
+    for codec, denied in ((V1, V1.response(6, bolt.SERVER_EXCEPTION)),
+                          (DubboCodec(), DubboCodec().response(6, dubbo.SERVER_ERROR,
+                                                               write_string("403|permission denied")))):
+        rpc = RpcKit(codec, plan_of(("rbac", config)))
+        if isinstance(codec, DubboCodec):
+            allowed, refused = (codec.request(5, "svc.a", "echo", attachments={"x-tenant": "a"}),
+                                codec.request(6, "svc.a", "echo", attachments={"x-tenant": "b"}))
+        else:
+            allowed = V1.request(5, {"service": "svc.a", "x-tenant": "a"}, b"", class_name=CLASS)
+            refused = V1.request(6, {"service": "svc.a", "x-tenant": "b"}, b"", class_name=CLASS)
+        rpc.request(allowed)
+        assert len(rpc.upstreams["a"].sent) == 1
+        rpc.request(refused)
+        assert len(rpc.upstreams["a"].sent) == 1 and rpc.caller.written[-1] == denied
+        info = rpc.logger.lines[-1]
+        assert info.response_code == 403
+        assert info.response_code_details == "rbac_access_denied_matched_policy[none]"
