@@ -108,17 +108,17 @@ RPC_CAUSES = {
     flags.UPSTREAM_PROTOCOL_ERROR: LocalStatus.CONNECTION_FAILURE,
     flags.UPSTREAM_REQUEST_TIMEOUT: LocalStatus.TIMEOUT,
 }
-# pymosn's filters answer with Envoy's statuses; where MOSN's filters use a code of their own for
-# the same cause, the codec is given MOSN's: a rate limit is MOSN's LimitExceededCode (509)
-_MOSN_CODE_OF_FLAG = {flags.RATE_LIMITED: 509}
+# Envoy's statuses that MOSN has a code of its own for: Too Many Requests is MOSN's
+# LimitExceededCode (what its flow control answers); a status a filter is configured with is kept
+_MOSN_CODE = {429: 509}
 
 
 def render_rpc(reply: LocalReply, codec: XCodec, request: Frame) -> bytes:
-    """The reply as the codec's error response to `request` (its details as the message)."""
-    flag = reply.flag
-    if flag is None:
-        return codec.status_reply(request, reply.status, reply.details)
-    cause = RPC_CAUSES.get(flag)
+    """The reply as the codec's error response to `request`; the message a codec may carry is
+    the reply's details, else its text body."""
+    message = reply.details or reply.body.decode("utf-8", "replace").strip()
+    cause = RPC_CAUSES.get(reply.flag) if reply.flag is not None else None
     if cause is not None:
-        return codec.local_reply(request, cause, reply.details)
-    return codec.status_reply(request, _MOSN_CODE_OF_FLAG.get(flag, reply.status), reply.details)
+        return codec.local_reply(request, cause, message)
+    status = reply.status
+    return codec.status_reply(request, _MOSN_CODE.get(status, status), message)
