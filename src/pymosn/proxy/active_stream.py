@@ -75,9 +75,14 @@ class ActiveStream:
         if headers is None:
             return
         table = self.snapshot.routers.get(self.settings.router_config_name)
-        if table is not None and XFCC in table.condition_headers:
-            headers = as_routed(headers, self.settings.client_cert, self.server.connection)
-        route = None if table is None else self._match(table, headers)
+        route = None
+        if table is not None:
+            conn = self.server.connection
+            if XFCC in table.condition_headers:
+                headers = as_routed(headers, self.settings.client_cert, conn)
+            info = self.info
+            path, _, query = info.path.partition("?")
+            route = table.match(info.authority, path, query, headers, conn.peer_uri_san)
         if route is None:
             self.local_reply(flags.NO_ROUTE)
             return
@@ -114,12 +119,6 @@ class ActiveStream:
             self.local_reply(flags.REQUEST_ENTITY_TOO_LARGE)
             return None
         return headers
-
-    def _match(self, table: Any, headers: Mapping[str, str]) -> Any:
-        """The route for the request as it stands (its info's authority and path)."""
-        info = self.info
-        path, _, query = info.path.partition("?")
-        return table.match(info.authority, path, query, headers, self.server.connection.peer_uri_san)
 
     def _over_body_limit(self, data: bytes) -> bool:
         self.request_bytes += len(data)

@@ -103,9 +103,14 @@ class FilteredStream(ActiveStream):
     # --- FilterManagerOwner: what passed the decoder filters goes to the router --------------
 
     def resolve_route(self) -> Any:
+        """The route for the request as the filters left it."""
         self._sync_head()
         table = self.snapshot.routers.get(self.settings.router_config_name)
-        return None if table is None else self._match(table, self._routing_headers())
+        if table is None:
+            return None
+        info = self.info
+        path, _, query = info.path.partition("?")
+        return table.match(info.authority, path, query, self._routing_headers(), self.server.connection.peer_uri_san)
 
     def per_filter_config(self, route: Any, name: str) -> object | None:
         return None if route is None else route.filter_configs.get(name)
