@@ -23,7 +23,7 @@ from pymosn.protocol.http1 import BODY_NONE, RequestHead, ResponseHead
 from pymosn.protocol.http1.header_view import HeaderView
 from pymosn.proxy.grpc import http_to_grpc_status, status_in
 from pymosn.proxy.header_plan import HeaderPlan, apply_adds, filter_response_headers
-from pymosn.proxy.local_reply import FAILURE_REPLIES, REPLIES
+from pymosn.proxy.local_reply import CLUSTER_NOT_FOUND, FAILURE_REPLIES, REPLIES, VIA_UPSTREAM
 from pymosn.proxy.upstream_request import UpstreamRequest
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ class Router:
         cluster_name = route.pick_cluster(headers)
         cluster = stream.snapshot.clusters.get(cluster_name) if cluster_name else None
         if cluster is None:
-            stream.local_reply(flags.NO_HEALTHY_UPSTREAM, b"cluster not found\n")
+            stream.local_reply(flags.NO_HEALTHY_UPSTREAM, b"cluster not found\n", None, CLUSTER_NOT_FOUND)
             return False
         self.cluster = cluster
         info.upstream_cluster = cluster.name
@@ -401,6 +401,7 @@ class Router:
             stream.local_reply(flags.UPSTREAM_PROTOCOL_ERROR)
             return
         info.response_code = status
+        info.response_code_details = VIA_UPSTREAM
         info.response_headers = HeaderView(head.headers, head.lower_names)
         self.response_started = True
         grpc = stream.grpc
