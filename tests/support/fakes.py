@@ -121,7 +121,8 @@ class FakeOwner:
         self.local_replies.append(reply)
 
     def render_local_reply(self, reply: Any) -> tuple[int, HeaderMap, bytes]:
-        return render_http(reply)
+        status, pairs, body = render_http(reply)
+        return status, HeaderMap.of(pairs), body
 
     def reset_stream(self, reply: Any) -> None:
         self.resets.append(reply)
@@ -327,10 +328,12 @@ class FakeClientStream:
             self.receiver.on_response_data(body, True)
 
     def respond_data(self, data: bytes, end_stream: bool = False) -> None:
-        self.receiver.on_response_data(data, end_stream)
+        if self.receiver is not None:  # as a real stream, a reset one delivers nothing more
+            self.receiver.on_response_data(data, end_stream)
 
     def respond_trailers(self, pairs: list[tuple[bytes, bytes]]) -> None:
-        self.receiver.on_response_trailers(pairs)
+        if self.receiver is not None:
+            self.receiver.on_response_trailers(pairs)
 
     def fail(self, reset: Any) -> None:
         receiver, self.receiver = self.receiver, None

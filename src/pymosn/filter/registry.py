@@ -13,7 +13,8 @@ from pymosn.config import model, protocols
 from pymosn.config.registries import NETWORK_FILTERS
 from pymosn.filter.http import registry as http_filter_registry
 from pymosn.filter.http.chain import build_filter_plan, routes_turning_off
-from pymosn.filter.network.auto import AutoDetect
+from pymosn.filter.network import rbac as network_rbac
+from pymosn.filter.network.auto import AutoDetect, Candidate
 from pymosn.filter.network.proxy import alpn_select, http2_filter_factory, proxy_filter_factory
 from pymosn.filter.network.tcp_proxy import TcpProxySettings, tcp_proxy_filter_factory
 from pymosn.protocol.detect import match_http1, match_http2
@@ -55,6 +56,8 @@ def _proxy(cfg: model.ProxyConfig, ctx: ListenerContext):
 
 def _rpc_proxy(cfg: model.ProxyConfig, ctx: ListenerContext, protocol: str):
     codec = xprotocol_registry.get(protocol)
+    if codec is None:  # the config layer checked the name against the same registry
+        raise LookupError(f"listener {ctx.listener_name!r}: no X-Protocol codec {protocol!r}")
     return rpc_filter_factory(
         RpcSettings(
             listener_name=ctx.listener_name,
@@ -64,6 +67,7 @@ def _rpc_proxy(cfg: model.ProxyConfig, ctx: ListenerContext, protocol: str):
             protocol_stats=ctx.stats_store.protocol(codec.name),
             codec=codec,
             access_loggers=ctx.access_loggers,
+            filter_plan=filter_plan(cfg, ctx),
         )
     )
 
@@ -71,7 +75,8 @@ def _rpc_proxy(cfg: model.ProxyConfig, ctx: ListenerContext, protocol: str):
 def _auto_proxy(cfg: model.ProxyConfig, ctx: ListenerContext):
     """Every protocol we can detect: HTTP/2 first (its preface also looks like a request
     line), HTTP/1.1, then every X-Protocol codec."""
-    candidates = [(protocols.HTTP2, match_http2, _http2_proxy(cfg, ctx)), (protocols.HTTP1, match_http1, _http1_proxy(cfg, ctx))]
+    candidates: list[Candidate] = [(protocols.HTTP2, match_http2, _http2_proxy(cfg, ctx)),
+                                   (protocols.HTTP1, match_http1, _http1_proxy(cfg, ctx))]
     for name, codec in xprotocol_registry.codecs().items():
         candidates.append((name, codec.match, _rpc_proxy(cfg, ctx, name)))
     stats = ctx.stats
@@ -171,6 +176,9 @@ def _tcp_proxy(cfg: model.TcpProxyConfig, ctx: ListenerContext):
 assert http_filter_registry.BUILTINS  # imported for its registrations: the proxy's HTTP filters
 NETWORK_FILTERS.bind("proxy", _proxy)
 NETWORK_FILTERS.bind("tcp_proxy", _tcp_proxy)
+# its config type is its own (the rules need its reader), so it is declared and bound here
+NETWORK_FILTERS.register(network_rbac.NAME, network_rbac.FACTORY, type_url=network_rbac.TYPE_URL,
+                         config_type=network_rbac.RbacNetworkConfig)
 
 
 def build_filter_chain(chain: model.FilterChain, ctx: ListenerContext) -> list:

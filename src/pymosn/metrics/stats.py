@@ -74,6 +74,34 @@ class StatsGroup:
             getattr(self, name).reset()
 
 
+class NamedCounter:
+    """One counter whose full name a config decides (a filter's `http.<listener>.rbac.allowed`):
+    the data path holds the object and writes `counter.value += 1`. `family` and `labels` are
+    its Prometheus name and labels."""
+
+    __slots__ = ("name", "family", "labels", "value")
+
+    def __init__(self, name: str, family: str, labels: tuple[tuple[str, str], ...] = ()) -> None:
+        self.name = name
+        self.family = family
+        self.labels = labels
+        self.value = 0
+
+
+# The process's named counters: the StatsStore of the process that runs the filters (not a
+# master's aggregate) holds them, and configs made where no store is at hand (a route's
+# per-filter config) find them here by their full name.
+PROCESS_COUNTERS: dict[str, NamedCounter] = {}
+
+
+def process_counter(name: str, family: str, labels: tuple[tuple[str, str], ...] = ()) -> NamedCounter:
+    """The process's counter of that full name (made on first lookup, with these family and labels)."""
+    counter = PROCESS_COUNTERS.get(name)
+    if counter is None:
+        counter = PROCESS_COUNTERS[name] = NamedCounter(name, family, labels)
+    return counter
+
+
 class GrpcStats:
     """gRPC calls by grpc-status, in total and per `package.Service/Method`.
 
@@ -267,6 +295,7 @@ class ProtocolStats(StatsGroup):
         "downstream_rq_timeout",
         "upstream_late_response_dropped",
         "protocol_error",
+        "downstream_rq_filter_error",  # a stream filter raised (or its change could not be encoded)
     )
     GAUGES = ("downstream_rq_active",)
     HISTOGRAMS = ("downstream_rq_time",)
@@ -313,28 +342,6 @@ class FilterStats(StatsGroup):
             for name, value in snap.get(kind, {}).items():
                 if name in self.COUNTERS or name in self.GAUGES:
                     setattr(self, name, getattr(self, name) + value)
-
-
-class PrefixedStats(FilterStats):
-    """A filter's stats named by a prefix from its own config, Envoy's `<prefix>.<SCOPE>.<name>`
-    (the local rate limit's `<stat_prefix>.http_local_rate_limit.ok`): one group per prefix in
-    a process, whatever listeners and routes the configs naming it are on (`prefixed_stats`).
-    PREFIX_LABEL is the Prometheus label the prefix goes in (Envoy's tag for it)."""
-
-    SCOPE: ClassVar[str] = ""
-    PREFIX_LABEL: ClassVar[str] = ""
-    __slots__ = ()
-
-
-# (prefix, scope) -> this process's group; every StatsStore of the process shows them
-PREFIXED: dict[tuple[str, str], PrefixedStats] = {}
-
-
-def prefixed_stats(prefix: str, cls: type[PrefixedStats]) -> PrefixedStats:
-    group = PREFIXED.get((prefix, cls.SCOPE))
-    if group is None:
-        group = PREFIXED[(prefix, cls.SCOPE)] = cls()
-    return group
 
 
 @functools.cache

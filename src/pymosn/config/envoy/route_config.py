@@ -50,9 +50,9 @@ def virtual_host(m: Message, ctx: Context) -> dict:
     retry = retry_policy(default_retry, ctx) if default_retry is not None else None
     ctx.put(out, "routers", [route(r, ctx, retry) for r in m.messages("routes", s.ROUTE)], m.at("routes"))
     header_mutations(m, out, ctx)
+    route_filter_configs(m, out, ctx)
     if m.has("rate_limits"):
         ctx.put(out, "rate_limits", envoy_rate_limits.rate_limits(m, "rate_limits", ctx), m.at("rate_limits"))
-    route_filter_configs(m, out, ctx)
     m.finish()
     return out
 

@@ -42,7 +42,7 @@ from pymosn.filter.http.rate_limit_descriptors import (
     descriptors,
 )
 from pymosn.filter.token_bucket import LocalTokenBucket, TokenBucket, process_bucket
-from pymosn.metrics.stats import PrefixedStats, prefixed_stats
+from pymosn.metrics.stats import NamedCounter, process_counter
 
 MOSN_NAME, ENVOY_NAME, TYPE_URL = cfg.MOSN_NAME, cfg.ENVOY_NAME, cfg.TYPE_URL
 DETAILS = "local_rate_limited"
@@ -54,22 +54,27 @@ X_RATELIMIT_REMAINING = b"x-ratelimit-remaining"
 X_RATELIMIT_RESET = b"x-ratelimit-reset"
 
 
-class LocalRateLimitStats(PrefixedStats):
-    """Envoy's `<stat_prefix>.http_local_rate_limit.*`, one group per stat prefix in the process."""
+STATS_SCOPE = "http_local_rate_limit"
+PREFIX_LABEL = "envoy_local_http_ratelimit_prefix"  # Envoy's tag for the stat prefix
+COUNTERS = ("enabled", "enforced", "rate_limited", "ok")
 
-    SCOPE = "http_local_rate_limit"
-    PREFIX_LABEL = "envoy_local_http_ratelimit_prefix"  # Envoy's tag for the prefix
-    COUNTERS = ("enabled", "enforced", "rate_limited", "ok")
+
+class LocalRateLimitStats:
+    """Envoy's `<stat_prefix>.http_local_rate_limit.*` counters, the process's (every config
+    naming the prefix counts there, a route's too), summed over the workers by the master."""
+
     __slots__ = COUNTERS
-    enabled: int
-    enforced: int
-    rate_limited: int
-    ok: int
 
+    def __init__(self, stat_prefix: str) -> None:
+        labels = ((PREFIX_LABEL, stat_prefix),)
+        for name in COUNTERS:
+            setattr(self, name, process_counter(f"{stat_prefix}.{STATS_SCOPE}.{name}",
+                                                f"envoy_{STATS_SCOPE}_{name}", labels))
 
-def stats_for(stat_prefix: str) -> LocalRateLimitStats:
-    """Envoy's counters are named by the prefix: configs sharing one count together."""
-    return prefixed_stats(stat_prefix, LocalRateLimitStats)  # type: ignore[return-value]
+    enabled: NamedCounter
+    enforced: NamedCounter
+    rate_limited: NamedCounter
+    ok: NamedCounter
 
 
 # Whether any route has a config of its own: until one does, a stream does not look (that
@@ -126,7 +131,7 @@ class LocalRateLimitFilterConfig:
         self.config = config
         self.clock = clock
         self.randrange = randrange
-        self.stats = stats_for(config.stat_prefix)
+        self.stats = LocalRateLimitStats(config.stat_prefix)
         self.status = config.status
         self.enabled = _Fraction(config.filter_enabled.numerator, config.filter_enabled.denominator)
         self.enforced = _Fraction(config.filter_enforced.numerator, config.filter_enforced.denominator)
@@ -237,7 +242,7 @@ class LocalRateLimitFilter(StreamFilter):
         if not config.enabled.hit(config.randrange):
             return CONTINUE
         stats = config.stats
-        stats.enabled += 1
+        stats.enabled.value += 1
         clock = config.clock
         if clock is None:
             clock = config.clock = callbacks.connection.loop.time
@@ -251,14 +256,14 @@ class LocalRateLimitFilter(StreamFilter):
         if config.x_ratelimit_headers:
             self._bucket = bucket
         if allowed:
-            stats.ok += 1
+            stats.ok.value += 1
             return CONTINUE
-        stats.rate_limited += 1
+        stats.rate_limited.value += 1
         if not config.enforced.hit(config.randrange):
             if config.request_headers:
                 apply_mutations(config.request_headers, headers, callbacks.stream_info)
             return CONTINUE
-        stats.enforced += 1
+        stats.enforced.value += 1
         self._limited = True
         grpc = config.grpc_status
         extra = {b"grpc-status": grpc, b"grpc-message": BODY} if grpc is not None and _is_grpc(headers) else None
