@@ -13,6 +13,7 @@ Names are MOSN's registered ones (pkg/filter/stream/*, istio/istio1106/filter/st
 from __future__ import annotations
 
 from pymosn.config import model
+from pymosn.config.mirror_rules import mirror_filter
 from pymosn.config.walker import Walker
 
 _MAY_REFUSE = "refusing to run without it, as it may refuse or change requests"
@@ -31,7 +32,7 @@ ENFORCING_STREAM_FILTERS: dict[str, str] = {
 }
 # Filters that add something; without them requests are answered as with the filter off.
 FEATURE_STREAM_FILTERS = frozenset({
-    "fault", "fault_tolerance", "gzip", "mirror", "dubbo_stream", "grpc_metric", "header_to_metadata",
+    "fault", "fault_tolerance", "gzip", "dubbo_stream", "grpc_metric", "header_to_metadata",
     "transcoder", "seata", "istio.stats", "mixer",  # mixer: MOSN's only reports telemetry
 })
 # Filters older MOSN had and current MOSN skips (it logs the unknown name and goes on).
@@ -51,6 +52,8 @@ def stream_filter(obj: model.StreamFilter, path: str, walker: Walker) -> model.S
     if obj.go_plugin_config:
         walker.log.error(path, f"stream filter {kind!r} is a Go plugin (go_plugin_config), which pymosn cannot load; "
                                f"{_MAY_REFUSE}")
+    elif kind == "mirror":
+        mirror_filter(obj, path, walker)  # run by the proxy with its routes' mirror policies
     elif kind in ENFORCING_STREAM_FILTERS:
         walker.log.error(path, f"stream filter {kind!r} is not implemented by pymosn yet; "
                                f"{ENFORCING_STREAM_FILTERS[kind]}")

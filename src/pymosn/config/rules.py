@@ -21,6 +21,7 @@ from pymosn.config.filter_chain_match import TRANSPORT_PROTOCOLS, combinations, 
 from pymosn.config.filter_chain_match import network as chain_network
 from pymosn.config.http_limits import cluster_header_limits, http1_protocol_options, proxy_header_limits
 from pymosn.config.issues import child, item, known_values_message
+from pymosn.config.mirror_rules import mirror_policy, route_mirrors
 from pymosn.config.mosn_filters import stream_filter
 from pymosn.config.protocols import AUTO, HTTP1, HTTP2, X, check_protocol
 from pymosn.config.proxy_rules import proxy_config
@@ -487,7 +488,8 @@ def build_rules() -> dict[type, list[Rule]]:
         model.StringMatcher: [string_matcher],
         model.RouterConfig: [router_config],
         model.VirtualHost: [virtual_host],
-        model.Route: [route],
+        model.Route: [route, route_mirrors],
+        model.MirrorPolicy: [mirror_policy],
         model.RouteMatch: [route_match],
         model.HeaderMatcher: [value_matcher],
         model.QueryParameterMatcher: [value_matcher],

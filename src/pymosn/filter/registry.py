@@ -34,6 +34,7 @@ class ListenerContext:
     access_loggers: list
     secure: bool = False  # the listener terminates TLS
     stats_store: Any = None  # metrics.StatsStore, for per-protocol stats
+    mirror_copies: int = 0  # the listener's mirror stream filter's amplification (0: none)
 
 
 def _proxy(cfg: model.ProxyConfig, ctx: ListenerContext):
@@ -104,6 +105,7 @@ def _proxy_settings(cfg: model.ProxyConfig, ctx: ListenerContext) -> ProxySettin
         scheme=b"https" if ctx.secure else b"http",
         client_cert=ClientCertForwarding.from_config(cfg),
         upstream_protocol=cfg.upstream_protocol,
+        mirror_copies=ctx.mirror_copies,
     )
 
 

@@ -32,6 +32,7 @@ from pymosn.proxy.grpc import grpc_to_http_status, http_to_grpc_status, split_pa
 from pymosn.proxy.grpc import local_reply_headers as grpc_reply_headers
 from pymosn.proxy.header_plan import HeaderPlan, apply_adds, filter_response_headers
 from pymosn.proxy.local_reply import FAILURE_REPLIES, REPLIES, local_reply_headers
+from pymosn.proxy.mirror import forward_data, forward_trailers, original_ended, start_shadows
 from pymosn.proxy.snapshot import ProxySettings
 
 _BODY_BUFFER_LIMIT = 1024 * 1024  # request bytes held while waiting for an upstream connection
@@ -66,6 +67,7 @@ class DownstreamStream:
         "host_active",
         "stale_retry_used",
         "grpc",
+        "shadows",
     )
     head: RequestHead  # unset on a stream whose request was too malformed to parse (on_bad_request)
 
@@ -91,6 +93,7 @@ class DownstreamStream:
         self.host_active = False  # the current host counts this request in rq_active
         self.stale_retry_used = False
         self.grpc: Any = None  # proxy.grpc.GrpcCall for a gRPC request
+        self.shadows: list | None = None  # mirror copies still taking the request (proxy/mirror.py)
 
     # --- downstream request ------------------------------------------------------------------
 
@@ -173,6 +176,9 @@ class DownstreamStream:
         if head.expect_continue:
             self.server.send_continue()
         self._try_upstream()
+        if route.mirror_policies and settings.mirror_copies and not self.done and not head.upgrade:
+            self.shadows = start_shadows(route, settings, self.snapshot.clusters, conn, headers, self.method,
+                                         self.target, self.upstream_headers, head.body_kind, end_stream)
 
     def _upstream_headers(self, head: RequestHead, plan: HeaderPlan) -> list:
         """One pass over the request headers: drop hop-by-hop and removed ones, rewrite Host,
@@ -242,6 +248,8 @@ class DownstreamStream:
                 return
         if end_stream:
             self.request_complete = True
+        if self.shadows is not None:
+            forward_data(self.shadows, data, end_stream)
         client = self.client
         if client is not None:
             client.send_data(data, end_stream)
@@ -257,6 +265,8 @@ class DownstreamStream:
         if len(trailers) > self.settings.max_headers_count:
             self._over_header_limit()
             return
+        if self.shadows is not None:
+            forward_trailers(self.shadows, trailers)
         if self.client is not None:
             self.client.send_trailers(trailers)
             self._start_timer()
@@ -694,6 +704,8 @@ class DownstreamStream:
         if self.done:
             return
         self.done = True
+        if self.shadows is not None:
+            original_ended(self.shadows)
         info = self.info
         loop = self.server.connection.loop
         info.end_monotonic = loop.time()

@@ -50,3 +50,6 @@ class ProxySettings:
     # the listener's stream filters, prepared once per load; None = none (the fast path: no
     # filter manager is made per request)
     filter_plan: FilterChainPlan | None = None
+    # copies of each sampled request a route's mirror policies send (MOSN's mirror filter's
+    # amplification); 0: the listener has no mirror filter and copies nothing, as in MOSN
+    mirror_copies: int = 0

@@ -11,6 +11,7 @@ from typing import Any
 from pymosn.config import model
 from pymosn.router import actions
 from pymosn.router.matchers import HeaderCondition, QueryCondition, StringCondition
+from pymosn.router.mirror_policy import MirrorPolicy, compile_policies
 
 PATH_ANY, PATH_PREFIX, PATH_EXACT, PATH_REGEX = range(4)
 
@@ -49,6 +50,7 @@ class RouteEntry:
         "redirect",
         "redirect_code",
         "filter_configs",
+        "mirror_policies",
     )
     # Declared for the type checker; __init__ sets every slot once through object.__setattr__.
     index: int
@@ -83,6 +85,8 @@ class RouteEntry:
     # stream filter name -> its per-route config: the route's, else the virtual host's, else the
     # route configuration's (most specific wins whole, as Envoy's typed_per_filter_config)
     filter_configs: Mapping[str, Any]
+    # the policies that may copy a request (proxy/mirror.py); () for most routes: one falsy test
+    mirror_policies: tuple[MirrorPolicy, ...]
 
     def __init__(
         self, index: int, route: model.Route, vhost: model.VirtualHost, table: model.RouterConfig
@@ -104,6 +108,7 @@ class RouteEntry:
             merge = actions.merge_header_adds if field.endswith("_add") else actions.merge_header_removes
             f[field] = merge(*levels)
         f["filter_configs"] = {}
+        f["mirror_policies"] = compile_policies(route.request_mirror_policies) if action is not None else ()
         for name, value in f.items():
             object.__setattr__(self, name, value)
 

@@ -13,6 +13,7 @@ from pymosn.accesslog import AccessLogger
 from pymosn.admin import AdminServer
 from pymosn.config import model
 from pymosn.config.loader import config_to_builtins
+from pymosn.config.mirror_rules import mirror_copies
 from pymosn.config.registries import ACCESS_LOG_SINKS, FILE_SINK
 from pymosn.filter.registry import ListenerContext, build_filter_chain
 from pymosn.metrics import StatsStore
@@ -62,7 +63,8 @@ class Runtime:
             tls_configs = [c for c in (chain.tls_context, *chain.tls_context_set) if c is not None and c.status]
             ssl_context = server_context(tls_configs) if tls_configs else None
             ctx = ListenerContext(
-                cfg.name, self.snapshot_ref, stats, loggers, secure=ssl_context is not None, stats_store=self.stats
+                cfg.name, self.snapshot_ref, stats, loggers, secure=ssl_context is not None, stats_store=self.stats,
+                mirror_copies=mirror_copies(cfg),
             )
             plaintext = None
             if ssl_context is not None and cfg.inspector:  # its plaintext clients must not look secure
