@@ -14,15 +14,16 @@ import pytest
 
 from tests.support.admin import hosts_rq_active, log_lines, stats, wait_for, wait_stats
 from tests.support.envoy_bootstraps import address, bootstrap, cluster, hcm, listener, routes
+from tests.support.h2_client import H2Client
 from tests.support.h2_origin import H2Origin
 from tests.support.origin import Origin
 from tests.support.proxy import Pymosn, free_port
 from tests.support.raw_http import exchange
 from tests.support.tcp_servers import TcpServer, blackhole
 
-LISTENERS = ("main", "triple", "plain")
+LISTENERS = ("main", "triple", "plain", "h2")
 CLUSTERS = ("origin", "shadow", "shadow2", "silent", "resetting", "deaf", "refused", "blackhole")
-SLOW_TIMEOUT = "3s"  # the route timeout of the slow mirrors: a copy's deadline
+SLOW_TIMEOUT = "3s"  # the route timeout of the silent mirror (a copy's deadline), the blackhole's connect timeout
 LOG_FORMAT = "%REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS%\n"
 IDLE = {**{f"http.{name}.downstream_rq_active": 0 for name in LISTENERS},
         **{f"cluster.{name}.upstream_rq_active": 0 for name in CLUSTERS}}
@@ -52,7 +53,7 @@ def _routes() -> list[dict]:
         _route("h2", {"cluster": "shadow2", "percent": 100}),
         _route("none", {"cluster": "shadow", "percent": 0}),
         _route("silent", {"cluster": "silent", "percent": 100}, SLOW_TIMEOUT),
-        _route("blackhole", {"cluster": "blackhole", "percent": 100}, SLOW_TIMEOUT),
+        _route("blackhole", {"cluster": "blackhole", "percent": 100}, "20s"),  # the connect timeout ends it first
         _route("refused", {"cluster": "refused", "percent": 100}),
         _route("reset", {"cluster": "resetting", "percent": 100}),
         _route("deaf", {"cluster": "deaf", "percent": 100}),
@@ -60,12 +61,12 @@ def _routes() -> list[dict]:
     ]
 
 
-def _listener(name: str, port: int, log: Path, amplification: int | None) -> dict:
+def _listener(name: str, port: int, log: Path, amplification: int | None, protocol: str = "Http1") -> dict:
     out = {
         "name": name,
         "address": f"127.0.0.1:{port}",
         "filter_chains": [{"filters": [{"type": "proxy", "config": {
-            "downstream_protocol": "Http1", "upstream_protocol": "Http1", "router_config_name": "r"}}]}],
+            "downstream_protocol": protocol, "upstream_protocol": "Http1", "router_config_name": "r"}}]}],
         "access_logs": [{"log_path": str(log), "log_format": LOG_FORMAT}],
     }
     if amplification is not None:
@@ -94,7 +95,8 @@ def env(tmp_path_factory):
             "servers": [{
                 "listeners": [_listener("main", ports["main"], logs["main"], 1),
                               _listener("triple", ports["triple"], logs["triple"], 3),
-                              _listener("plain", ports["plain"], logs["plain"], None)],
+                              _listener("plain", ports["plain"], logs["plain"], None),
+                              _listener("h2", ports["h2"], logs["h2"], 1, "Http2")],
                 "routers": [{"router_config_name": "r",
                              "virtual_hosts": [{"name": "all", "domains": ["*"], "routers": _routes()}]}],
             }],
@@ -205,6 +207,25 @@ def test_copies_to_an_http2_mirror_carry_body_and_trailers(env):
     assert (big["path"], big["body_bytes"]) == ("/mirror/h2-big", len(body))
     _idle(env)
     assert _lines(env, "/mirror/h2", 1) == ["/mirror/h2 200 -"]
+
+
+def test_http2_clients_requests_are_copied_and_a_reset_one_is_dropped(env):
+    before = stats(env.admin).get("cluster.shadow.upstream_rq_shadow_dropped", 0)
+    with H2Client(env.ports["h2"]) as client:
+        sid = client.request("/mirror/h2down", "POST", headers=[("x-case", "full")], end_stream=False)
+        client.send_body(sid, b"over h2", end_stream=False)
+        client.trailers(sid, [(b"x-checksum", b"h2")])
+        assert client.response(sid).status == 200
+        cut = client.request("/mirror/h2cut", "POST", headers=[("x-case", "full")], end_stream=False)
+        client.send_body(cut, b"part", end_stream=False)
+        wait_for(lambda: stats(env.admin)["cluster.shadow.upstream_rq_active"] == 1, what="the second copy under way")
+        client.reset(cut)
+        current = _idle(env)
+    assert current["cluster.shadow.upstream_rq_shadow_dropped"] - before == 1
+    (copy,) = [c for c in env.mirror.requests if c["path"] == "/mirror/h2down"]
+    assert copy["body"] == b"over h2" and copy["headers"]["x-checksum"] == "h2"
+    assert _lines(env, "/mirror/h2down", 1, "h2") == ["/mirror/h2down 200 -"]
+    assert _lines(env, "/mirror/h2cut", 1, "h2") == ["/mirror/h2cut 0 DR"]
 
 
 def test_a_zero_percent_policy_copies_nothing(env):
