@@ -68,10 +68,10 @@ def mirror_filter(obj: model.StreamFilter, path: str, walker: Walker) -> None:
                          "(with a 200 made up from the request) after copying them to every mirror host")
 
 
-def mirror_copies(listener: model.Listener) -> int:
-    """Copies of each sampled request the listener sends (its mirror filter's amplification);
-    0 without the filter: its routes' mirror policies copy nothing."""
-    for stream_filter in listener.stream_filters:
+def mirror_copies(stream_filters: tuple[model.StreamFilter, ...]) -> int:
+    """Copies of each sampled request a listener with these stream filters sends (its mirror
+    filter's amplification); 0 without the filter: its routes' mirror policies copy nothing."""
+    for stream_filter in stream_filters:
         if stream_filter.type == FILTER_NAME:
             return int(stream_filter.config.get("amplification", 1))
     return 0
@@ -82,7 +82,7 @@ def check_mirrors(walker: Walker, server: model.Server, cluster_names: set[str])
     no listener applies, or a filter on an RPC listener, is told."""
     mirroring = set()
     for listener in server.listeners:
-        if not mirror_copies(listener):
+        if not mirror_copies(listener.stream_filters):
             continue
         for chain in listener.filter_chains:
             for network_filter in chain.filters:

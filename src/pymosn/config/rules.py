@@ -26,6 +26,7 @@ from pymosn.config.mosn_filters import stream_filter
 from pymosn.config.protocols import AUTO, HTTP1, HTTP2, X, check_protocol
 from pymosn.config.proxy_rules import proxy_config
 from pymosn.config.registries import LOAD_BALANCERS
+from pymosn.config.route_filter_rules import filter_configs
 from pymosn.config.walker import Rule, Walker
 
 ORIGINAL_DST_LB = "LB_ORIGINAL_DST"  # an ORIGINAL_DST cluster's, not a registered balancer
@@ -486,9 +487,9 @@ def build_rules() -> dict[type, list[Rule]]:
         model.FilterChain: [filter_chain],
         model.FilterChainMatch: [filter_chain_match],
         model.StringMatcher: [string_matcher],
-        model.RouterConfig: [router_config],
-        model.VirtualHost: [virtual_host],
-        model.Route: [route, route_mirrors],
+        model.RouterConfig: [router_config, filter_configs],
+        model.VirtualHost: [virtual_host, filter_configs],
+        model.Route: [route, filter_configs, route_mirrors],
         model.MirrorPolicy: [mirror_policy],
         model.RouteMatch: [route_match],
         model.HeaderMatcher: [value_matcher],

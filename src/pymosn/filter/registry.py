@@ -10,7 +10,10 @@ from typing import Any
 import msgspec
 
 from pymosn.config import model, protocols
-from pymosn.config.registries import NETWORK_FILTERS
+from pymosn.config.mirror_rules import mirror_copies
+from pymosn.config.registries import HTTP_FILTERS, NETWORK_FILTERS
+from pymosn.filter.http import registry as http_filter_registry
+from pymosn.filter.http.chain import build_filter_plan, routes_turning_off
 from pymosn.filter.network.auto import AutoDetect
 from pymosn.filter.network.proxy import alpn_select, http2_filter_factory, proxy_filter_factory
 from pymosn.filter.network.tcp_proxy import TcpProxySettings, tcp_proxy_filter_factory
@@ -34,7 +37,8 @@ class ListenerContext:
     access_loggers: list
     secure: bool = False  # the listener terminates TLS
     stats_store: Any = None  # metrics.StatsStore, for per-protocol stats
-    mirror_copies: int = 0  # the listener's mirror stream filter's amplification (0: none)
+    buffer_limit: int = 1 << 20  # the listener's per_connection_buffer_limit_bytes
+    stream_filters: tuple[model.StreamFilter, ...] = ()  # the listener's (MOSN's stream_filters)
 
 
 def _proxy(cfg: model.ProxyConfig, ctx: ListenerContext):
@@ -105,8 +109,23 @@ def _proxy_settings(cfg: model.ProxyConfig, ctx: ListenerContext) -> ProxySettin
         scheme=b"https" if ctx.secure else b"http",
         client_cert=ClientCertForwarding.from_config(cfg),
         upstream_protocol=cfg.upstream_protocol,
-        mirror_copies=ctx.mirror_copies,
+        buffer_limit=ctx.buffer_limit,
+        filter_plan=filter_plan(cfg, ctx),
+        mirror_copies=mirror_copies(ctx.stream_filters),
     )
+
+
+def filter_plan(cfg: model.ProxyConfig, ctx: ListenerContext):
+    """The chain's own HTTP filters (an Envoy HCM's), else the listener's (MOSN's). Stream filters
+    that are no HTTP filter kind are not in it: those loading warned of and ignores (gzip, ...)
+    and MOSN's mirror, which the proxy runs with its routes' mirror policies."""
+    filters = [f for f in cfg.stream_filters or ctx.stream_filters if HTTP_FILTERS.find(f.type) is not None]
+    if not filters:
+        return None
+    table = ctx.snapshot_ref.current.routers.get(cfg.router_config_name)
+    store = ctx.stats_store
+    stats_for = None if store is None else (lambda scope, cls: store.filter(ctx.listener_name, scope, cls))
+    return build_filter_plan(filters, routes_turning_off([table] if table is not None else []), stats_for)
 
 
 def _http10_policy(options: model.Http1ProtocolOptions | None) -> Http10Policy:
@@ -153,6 +172,7 @@ def _tcp_proxy(cfg: model.TcpProxyConfig, ctx: ListenerContext):
     )
 
 
+assert http_filter_registry.BUILTINS  # imported for its registrations: the proxy's HTTP filters
 NETWORK_FILTERS.bind("proxy", _proxy)
 NETWORK_FILTERS.bind("tcp_proxy", _tcp_proxy)
 

@@ -6,6 +6,7 @@ snapshots walk those lists, so adding a stat is adding a name here."""
 
 from __future__ import annotations
 
+import functools
 from typing import ClassVar
 
 from pymosn.metrics.histogram import Histogram
@@ -181,6 +182,8 @@ class ListenerStats(_WithGrpc):
         "downstream_pre_cx_timeout",
         # a gRPC call's grpc-timeout expired (Envoy's name for its max_stream_duration)
         "downstream_rq_max_duration_reached",
+        # a stream filter raised (answered 500, flag FF); pymosn's own, Envoy has no such filter failure
+        "downstream_rq_filter_error",
         # HTTP/2 connections closed past a flood bound (protocol/http2/flood.py), rendered
         # `http2.outbound_flood` etc. (Envoy's codec stats; the last two are pymosn's)
         "http2_outbound_flood",
@@ -269,6 +272,7 @@ class ProtocolStats(StatsGroup):
         "downstream_rq_timeout",
         "upstream_late_response_dropped",
         "protocol_error",
+        "downstream_rq_filter_error",  # a stream filter raised (or its change could not be encoded)
     )
     GAUGES = ("downstream_rq_active",)
     HISTOGRAMS = ("downstream_rq_time",)
@@ -296,6 +300,32 @@ class ProtocolStats(StatsGroup):
     def reset_counters(self) -> None:
         super().reset_counters()
         self.status_codes.clear()
+
+
+class FilterStats(StatsGroup):
+    """One stream filter kind's stats on one listener, Envoy's `http.<listener>.<scope>.<name>`
+    (fault's `http.ingress.fault.aborts_injected`). A kind subclasses it with its COUNTERS and
+    GAUGES; the snapshot names which is which, so the master, which has no filter classes, can
+    aggregate and render them (`aggregate_class`)."""
+
+    __slots__ = ()
+
+    def snapshot(self) -> dict:
+        return {"counters": {name: getattr(self, name) for name in self.COUNTERS},
+                "gauges": {name: getattr(self, name) for name in self.GAUGES}}
+
+    def merge(self, snap: dict) -> None:
+        for kind in ("counters", "gauges"):
+            for name, value in snap.get(kind, {}).items():
+                if name in self.COUNTERS or name in self.GAUGES:
+                    setattr(self, name, getattr(self, name) + value)
+
+
+@functools.cache
+def aggregate_class(counters: tuple[str, ...], gauges: tuple[str, ...]) -> type[FilterStats]:
+    """A FilterStats of these fields, for a process that only adds up workers' snapshots."""
+    return type("AggregatedFilterStats", (FilterStats,), {"COUNTERS": counters, "GAUGES": gauges,
+                                                          "__slots__": counters + gauges})
 
 
 class ServerStats(StatsGroup):

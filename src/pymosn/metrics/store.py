@@ -17,12 +17,14 @@ from pymosn.metrics.stats import (
     BOTH_SCOPES,
     LISTENER_SCOPE,
     ClusterStats,
+    FilterStats,
     GrpcStats,
     HostStats,
     ListenerStats,
     ProtocolStats,
     ServerStats,
     StatsGroup,
+    aggregate_class,
 )
 
 COUNTER = "counter"
@@ -48,6 +50,7 @@ class StatsStore:
         self.clusters: dict[str, ClusterStats] = {}
         self.hosts: dict[str, dict[str, HostStats]] = {}
         self.protocols: dict[str, ProtocolStats] = {}
+        self.filters: dict[tuple[str, str], FilterStats] = {}  # (listener, scope) -> a filter kind's
         self.server = ServerStats()
         self.started_monotonic = time.monotonic()
 
@@ -68,6 +71,14 @@ class StatsStore:
         stats = self.protocols.get(name)
         if stats is None:
             stats = self.protocols[name] = ProtocolStats()
+        return stats
+
+    def filter(self, listener: str, scope: str, cls: type[FilterStats]) -> FilterStats:
+        """The stats of filter kind `scope` on `listener`, shared by every chain of the listener
+        (its plans for HTTP/1.1, HTTP/2, TLS and plaintext clients)."""
+        stats = self.filters.get((listener, scope))
+        if stats is None:
+            stats = self.filters[(listener, scope)] = cls()
         return stats
 
     def host(self, cluster: str, address: str) -> HostStats:
@@ -101,6 +112,10 @@ class StatsStore:
             for field, kind, value in _fields(stats):
                 yield _sample("cluster", name, "envoy_cluster_name", field, kind, value)
             yield from _grpc_samples("cluster", name, "envoy_cluster_name", stats.grpc)
+        for (listener, scope), group in self.filters.items():
+            for field, kind, value in _fields(group):
+                yield Sample(f"http.{listener}.{scope}.{field}", f"envoy_http_{scope}_{field}",
+                             (("envoy_http_conn_manager_prefix", listener),), value, kind)
         for name, stats in self.protocols.items():
             for field, kind, value in _fields(stats):
                 yield Sample(f"rpc.{name}.{field}", f"pymosn_rpc_{field}", (("protocol", name),), value, kind)
@@ -122,6 +137,7 @@ class StatsStore:
             "clusters": {n: s.snapshot() for n, s in self.clusters.items()},
             "hosts": {c: {a: s.snapshot() for a, s in hs.items()} for c, hs in self.hosts.items()},
             "protocols": {n: s.snapshot() for n, s in self.protocols.items()},
+            "filters": [[listener, scope, group.snapshot()] for (listener, scope), group in self.filters.items()],
         }
 
     def merge(self, snapshots: Iterable[dict]) -> None:
@@ -136,12 +152,16 @@ class StatsStore:
                     self.host(cluster, address).merge(values)
             for name, values in snap.get("protocols", {}).items():
                 self.protocol(name).merge(values)
+            for listener, scope, values in snap.get("filters", []):
+                cls = aggregate_class(tuple(values.get("counters", ())), tuple(values.get("gauges", ())))
+                self.filter(listener, scope, cls).merge(values)
 
     def groups(self) -> Iterator[StatsGroup]:
         """Every listener, cluster and host group (not `server`)."""
         yield from self.listeners.values()
         yield from self.clusters.values()
         yield from self.protocols.values()
+        yield from self.filters.values()
         for by_address in self.hosts.values():
             yield from by_address.values()
 
@@ -159,7 +179,8 @@ class StatsStore:
         return store
 
     def reset_counters(self) -> None:
-        for group in (*self.listeners.values(), *self.clusters.values(), *self.protocols.values()):
+        for group in (*self.listeners.values(), *self.clusters.values(), *self.protocols.values(),
+                      *self.filters.values()):
             group.reset_counters()
         for by_address in self.hosts.values():
             for group in by_address.values():

@@ -13,12 +13,14 @@ written. Why a stream ended early arrives as a typed `StreamReset`, never as tex
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pymosn.api import flags
 from pymosn.api.errors import ResetKind, StreamReset, UpstreamFailure
+from pymosn.api.headers import HeaderMap, RequestHeaderMap
 from pymosn.api.request_id import new_request_id
 from pymosn.api.stream_info import StreamInfo
 from pymosn.api.streams import ClientStream, ResponseReceiver, ServerStream, StreamReceiver
@@ -27,13 +29,24 @@ from pymosn.protocol.http1 import BODY_LENGTH, BODY_NONE, RequestHead, ResponseH
 from pymosn.protocol.http1.header_view import HeaderView
 from pymosn.proxy.client_cert import HEADER_NAME as XFCC
 from pymosn.proxy.client_cert import as_routed
+from pymosn.proxy.filter_manager import FilterChainPlan, FilterManager, LocalReply
 from pymosn.proxy.grpc import detect as detect_grpc
 from pymosn.proxy.grpc import grpc_to_http_status, http_to_grpc_status, split_path, status_in
 from pymosn.proxy.grpc import local_reply_headers as grpc_reply_headers
 from pymosn.proxy.header_plan import HeaderPlan, apply_adds, filter_response_headers
-from pymosn.proxy.local_reply import FAILURE_REPLIES, REPLIES, local_reply_headers
+from pymosn.proxy.local_reply import (
+    DIRECT_RESPONSE,
+    FAILURE_REPLIES,
+    REPLIES,
+    DirectReply,
+    local_reply_headers,
+    render_grpc,
+    render_http,
+)
 from pymosn.proxy.mirror import forward_data, forward_trailers, original_ended, start_shadows
 from pymosn.proxy.snapshot import ProxySettings
+
+log = logging.getLogger("pymosn.proxy")
 
 _BODY_BUFFER_LIMIT = 1024 * 1024  # request bytes held while waiting for an upstream connection
 _NOTED = frozenset({b"host", b"x-forwarded-for", b"x-forwarded-proto", b"x-request-id", b"x-forwarded-client-cert"})
@@ -67,9 +80,18 @@ class DownstreamStream:
         "host_active",
         "stale_retry_used",
         "grpc",
+        "filters",
+        "request_map",
+        "downstream_complete",
+        "response_head",
         "shadows",
     )
     head: RequestHead  # unset on a stream whose request was too malformed to parse (on_bad_request)
+    # with stream filters only: the request as filters see it, whether the downstream sent all of
+    # it, and the upstream response head in the encoder chain (None: a local reply replaced it)
+    request_map: RequestHeaderMap
+    downstream_complete: bool
+    response_head: ResponseHead | None
 
     def __init__(self, server: ServerStream, settings: ProxySettings) -> None:
         self.server = server
@@ -93,6 +115,8 @@ class DownstreamStream:
         self.host_active = False  # the current host counts this request in rq_active
         self.stale_retry_used = False
         self.grpc: Any = None  # proxy.grpc.GrpcCall for a gRPC request
+        # the listener's stream filters for this request; None (no filters) is the fast path
+        self.filters: FilterManager | None = None
         self.shadows: list | None = None  # mirror copies still taking the request (proxy/mirror.py)
 
     # --- downstream request ------------------------------------------------------------------
@@ -115,7 +139,7 @@ class DownstreamStream:
         stats.downstream_rq_total += 1
         stats.downstream_rq_active += 1
         self.request_complete = end_stream
-        grpc = self.grpc = detect_grpc(head)
+        self.grpc = detect_grpc(head)
 
         headers: Mapping[str, str]  # the request's, or as routed (XFCC rewritten) below
         info.request_headers = headers = HeaderView(head.headers, head.lower_names)
@@ -130,6 +154,10 @@ class DownstreamStream:
             self._local_reply(flags.REQUEST_ENTITY_TOO_LARGE)
             return
 
+        plan = settings.filter_plan
+        if plan is not None:
+            self._decode_through_filters(plan, head, end_stream)
+            return
         table = self.snapshot.routers.get(settings.router_config_name)
         if table is None:
             route = None
@@ -137,48 +165,252 @@ class DownstreamStream:
             if XFCC in table.condition_headers:
                 headers = as_routed(headers, settings.client_cert, conn)
             route = table.match(authority, path, query, headers, conn.peer_uri_san)
+        if self._select_cluster(route, headers):
+            self._forward(None)
+
+    def _select_cluster(self, route: Any, headers: Mapping[str, str]) -> bool:
+        """The route's cluster, checked for room; False when the request was answered instead
+        (no route, a direct response or redirect, no such cluster, a full breaker)."""
         if route is None:
             self._local_reply(flags.NO_ROUTE)
-            return
+            return False
         self.route = route
+        info = self.info
         info.route_name = route.name or None
         kind = route.kind
         if kind == "direct_response":
             self._direct_reply(route.direct_status, route.direct_body)
-            return
+            return False
         if kind == "redirect":
-            location = route.redirect_location(settings.scheme.decode(), authority, target)
+            location = route.redirect_location(self.settings.scheme.decode(), info.authority, info.path)
             self._direct_reply(route.redirect_code, b"", [(b"location", location.encode("latin-1"))])
-            return
-
+            return False
         cluster_name = route.pick_cluster(headers)
         cluster = self.snapshot.clusters.get(cluster_name) if cluster_name else None
         if cluster is None:
             self._local_reply(flags.NO_HEALTHY_UPSTREAM, b"cluster not found\n")
-            return
+            return False
         self.cluster = cluster
         info.upstream_cluster = cluster.name
         if not cluster.can_start_request():
             cluster.stats.upstream_rq_pending_overflow += 1
             self._local_reply(flags.UPSTREAM_OVERFLOW)
-            return
+            return False
+        return True
 
+    def _forward(self, host: Any) -> None:
+        """Prepare the upstream request and start its first try (on `host` when the
+        AFTER_CHOOSE_HOST filters' phase picked it already)."""
+        route = self.route
+        head = self.head
         plan = self.snapshot.header_plans.get(id(route))
         if plan is None:
             plan = self.snapshot.header_plans[id(route)] = HeaderPlan(route)
         self.plan = plan
         self.method = head.method
+        target = self.info.path
+        path = target.partition("?")[0]
         new_path = route.rewrite_path(path)
         self.target = head.target if new_path == path else (new_path + target[len(path):]).encode("latin-1")
         self.upstream_headers = self._upstream_headers(head, plan)
+        grpc = self.grpc
         if grpc is not None and grpc.timeout is not None:
             self._start_grpc_deadline(grpc)
         if head.expect_continue:
             self.server.send_continue()
-        self._try_upstream()
-        if route.mirror_policies and settings.mirror_copies and not self.done and not head.upgrade:
-            self.shadows = start_shadows(route, settings, self.snapshot.clusters, conn, headers, self.method,
-                                         self.target, self.upstream_headers, head.body_kind, end_stream)
+        self._try_upstream(host)
+        if route.mirror_policies and self.settings.mirror_copies and not self.done and not head.upgrade:
+            self.shadows = start_shadows(route, self.settings, self.snapshot.clusters, self.server.connection,
+                                         self._routing_headers(), self.method, self.target, self.upstream_headers,
+                                         head.body_kind, self.request_complete)
+
+    # --- the stream filters (a listener with a filter plan) -----------------------------------
+
+    def _decode_through_filters(self, plan: FilterChainPlan, head: RequestHead, end_stream: bool) -> None:
+        settings = self.settings
+        conn = self.server.connection
+        self.downstream_complete = end_stream
+        self.request_complete = False  # what the router got: set as the decoder filters pass it on
+        filters = self.filters = FilterManager(self, plan, self.info, conn, settings.buffer_limit)
+        request = self.request_map = RequestHeaderMap(head.headers, head.lower_names, head.method, head.target,
+                                                      settings.scheme)
+        filters.decode_headers(request, end_stream)
+
+    def _sync_head(self) -> None:
+        """Filters changed the request headers: what routing and the upstream request read
+        (the codec's head, the access log's view) follows them."""
+        request = self.request_map
+        if not request.changed:
+            return
+        head = self.head
+        info = self.info
+        head.headers = request.pairs()
+        head.lower_names = request.lower_names()
+        head.method = request.method
+        head.target = request.path
+        host = request.get(b"host")
+        head.host = host or b""
+        info.method = request.method.decode("latin-1")
+        info.path = request.path.decode("latin-1")
+        info.authority = head.host.decode("latin-1")
+        info.request_headers = HeaderView(head.headers, head.lower_names)
+
+    def _routing_headers(self) -> Mapping[str, str]:
+        headers = self.info.request_headers
+        assert headers is not None
+        table = self.snapshot.routers.get(self.settings.router_config_name)
+        if table is not None and XFCC in table.condition_headers:
+            return as_routed(headers, self.settings.client_cert, self.server.connection)
+        return headers
+
+    # FilterManagerOwner: what passed the decoder filters goes to the router
+
+    def resolve_route(self) -> Any:
+        self._sync_head()
+        table = self.snapshot.routers.get(self.settings.router_config_name)
+        if table is None:
+            return None
+        info = self.info
+        path, _, query = info.path.partition("?")
+        return table.match(info.authority, path, query, self._routing_headers(), self.server.connection.peer_uri_san)
+
+    def per_filter_config(self, route: Any, name: str) -> object | None:
+        return None if route is None else route.filter_configs.get(name)
+
+    def choose_host(self) -> None:
+        """Before the AFTER_CHOOSE_HOST filters: the cluster and host of the first try."""
+        filters = self.filters
+        assert filters is not None
+        if self.cluster is None and not self._select_cluster(filters.route, self._routing_headers()):
+            return
+        host = self.cluster.choose_host(self.server.connection, self.info.request_headers)
+        if host is None:
+            self._local_reply(flags.NO_HEALTHY_UPSTREAM)
+            return
+        self.host = host
+        self.info.upstream_host = host.address
+
+    def on_decoded_headers(self, headers: RequestHeaderMap, end_stream: bool) -> None:
+        self._sync_head()
+        self.request_complete = end_stream
+        if self.cluster is not None:  # the AFTER_CHOOSE_HOST phase picked the host
+            self._forward(self.host)
+            return
+        filters = self.filters
+        assert filters is not None
+        if self._select_cluster(filters.route, self._routing_headers()):
+            self._forward(None)
+
+    def on_decoded_data(self, data: bytes, end_stream: bool) -> None:
+        if end_stream:
+            self.request_complete = True
+        if self.shadows is not None:
+            forward_data(self.shadows, data, end_stream)
+        client = self.client
+        if client is not None:
+            client.send_data(data, end_stream)
+            if end_stream:
+                self._start_timer()
+        else:
+            self._hold(("data", data, end_stream), len(data))
+
+    def on_decoded_trailers(self, trailers: HeaderMap) -> None:
+        self.request_complete = True
+        if self.shadows is not None:
+            forward_trailers(self.shadows, trailers.pairs())
+        client = self.client
+        if client is not None:
+            client.send_trailers(trailers.pairs())
+            self._start_timer()
+        else:
+            self._hold(("trailers", trailers.pairs(), True), 0)
+
+    # FilterManagerOwner: what passed the encoder filters goes to the downstream
+
+    def on_encoded_headers(self, status: int, headers: HeaderMap, end_stream: bool) -> None:
+        if headers.changed:
+            self.info.response_headers = HeaderView(headers.pairs(), headers.lower_names())
+        head = self.response_head
+        if head is None:  # a local reply
+            self._send_local_head(status, headers.pairs(), end_stream)
+            return
+        if status == 101:
+            self.server.send_headers(101, headers.pairs(), BODY_NONE, False, head.reason)
+            return
+        if self.head.upgrade:
+            self.server.close_after_response()
+        self.server.send_headers(status, headers.pairs(), head.body_kind, end_stream, head.reason)
+        if end_stream:
+            self._finish()
+
+    def _send_local_head(self, status: int, pairs: list, end_stream: bool) -> None:
+        self.info.response_code = status
+        self.response_started = True
+        if not self.downstream_complete:
+            self.server.close_after_response()  # the rest of the request body will not be read
+        if end_stream:
+            self._finish_before_send()
+            self.server.send_headers(status, pairs, BODY_NONE, True)
+        else:
+            self.server.send_headers(status, pairs, BODY_LENGTH, False)
+
+    def on_encoded_data(self, data: bytes, end_stream: bool) -> None:
+        self.info.bytes_sent += len(data)
+        if self.response_head is None and end_stream:  # a local reply's body
+            self._finish_before_send()
+            self.server.send_data(data, True)
+            return
+        self.server.send_data(data, end_stream)
+        if end_stream:
+            self._finish()
+
+    def on_encoded_trailers(self, trailers: HeaderMap) -> None:
+        self.server.send_trailers(trailers.pairs())
+        self._finish()
+
+    def on_local_reply(self, reply: LocalReply) -> None:
+        info = self.info
+        if reply.flag is not None:
+            info.response_flags.append(reply.flag)
+        if reply.details:
+            info.response_code_details = reply.details
+        self.response_head = None  # whatever the upstream sent is replaced
+        self._abandon_upstream()
+
+    def render_local_reply(self, reply: LocalReply) -> tuple[int, HeaderMap, bytes]:
+        grpc = self.grpc
+        if grpc is not None and not isinstance(reply, DirectReply):
+            grpc.status, rendered = render_grpc(reply, self.head.version != b"2")
+            return rendered
+        return render_http(reply)
+
+    def reset_stream(self, reply: LocalReply) -> None:
+        if reply.flag is not None:
+            self.info.response_flags.append(reply.flag)
+        if reply.details:
+            self.info.response_code_details = reply.details
+        self._abandon_upstream()
+        self.server.reset()
+        self._finish()
+
+    def pause_reading(self) -> None:
+        self.server.pause_reading()
+
+    def resume_reading(self) -> None:
+        self.server.resume_reading()
+
+    def pause_upstream(self) -> None:
+        if self.client is not None:
+            self.client.pause_reading()
+
+    def resume_upstream(self) -> None:
+        if self.client is not None:
+            self.client.resume_reading()
+
+    def on_filter_error(self, name: str, error: Exception) -> None:
+        self.settings.stats.downstream_rq_filter_error += 1
+        log.error("stream filter %s raised on listener %s: %r", name, self.settings.listener_name, error,
+                  exc_info=error)
 
     def _upstream_headers(self, head: RequestHead, plan: HeaderPlan) -> list:
         """One pass over the request headers: drop hop-by-hop and removed ones, rewrite Host,
@@ -246,6 +478,12 @@ class DownstreamStream:
                 self._abandon_upstream()
                 self._local_reply(flags.REQUEST_ENTITY_TOO_LARGE)
                 return
+        filters = self.filters
+        if filters is not None:
+            if end_stream:
+                self.downstream_complete = True
+            filters.decode_data(data, end_stream)
+            return
         if end_stream:
             self.request_complete = True
         if self.shadows is not None:
@@ -261,9 +499,16 @@ class DownstreamStream:
     def on_trailers(self, trailers: list) -> None:
         if self.done:
             return
-        self.request_complete = True
+        filters = self.filters
+        if filters is not None:
+            self.downstream_complete = True
+        else:
+            self.request_complete = True
         if len(trailers) > self.settings.max_headers_count:
             self._over_header_limit()
+            return
+        if filters is not None:
+            filters.decode_trailers(HeaderMap.of(trailers))
             return
         if self.shadows is not None:
             forward_trailers(self.shadows, trailers)
@@ -342,14 +587,15 @@ class DownstreamStream:
 
     # --- upstream connection -----------------------------------------------------------------
 
-    def _try_upstream(self) -> None:
+    def _try_upstream(self, host: Any = None) -> None:
         self.tries += 1
-        host = self.cluster.choose_host(self.server.connection, self.info.request_headers)
         if host is None:
-            self._local_reply(flags.NO_HEALTHY_UPSTREAM)
-            return
-        self.host = host
-        self.info.upstream_host = host.address
+            host = self.cluster.choose_host(self.server.connection, self.info.request_headers)
+            if host is None:
+                self._local_reply(flags.NO_HEALTHY_UPSTREAM)
+                return
+            self.host = host
+            self.info.upstream_host = host.address
         if not self.counted_active:
             self.counted_active = True
             self.cluster.active_requests += 1
@@ -535,6 +781,14 @@ class DownstreamStream:
             for lname, header in zip(head.lower_names, head.headers):
                 if lname == b"upgrade" or lname == b"connection":
                     headers.append(header)
+        filters = self.filters
+        if filters is not None:
+            self.response_head = head
+            if end_stream:
+                self.client = None  # the upstream stream is done (and may serve another request)
+            filters.encode_headers(status, HeaderMap.of(headers), end_stream)
+            return
+        if status == 101:
             self.server.send_headers(101, headers, BODY_NONE, False, head.reason)
             return
         if self.head.upgrade:
@@ -570,6 +824,12 @@ class DownstreamStream:
     def on_response_data(self, data: bytes, end_stream: bool) -> None:
         if self.done:
             return
+        filters = self.filters
+        if filters is not None:
+            if end_stream:
+                self.client = None
+            filters.encode_data(data, end_stream)
+            return
         self.info.bytes_sent += len(data)
         self.server.send_data(data, end_stream)
         if end_stream:
@@ -587,6 +847,11 @@ class DownstreamStream:
             grpc.status = status_in(trailers)
             if grpc.status is None:
                 grpc.status = 2  # UNKNOWN: what a gRPC client reports for trailers without one
+        filters = self.filters
+        if filters is not None:
+            self.client = None
+            filters.encode_trailers(HeaderMap.of(trailers))
+            return
         self.server.send_trailers(trailers)
         self._finish()
 
@@ -651,11 +916,18 @@ class DownstreamStream:
 
     def _direct_reply(self, status: int, body: bytes, extra: list | None = None) -> None:
         # no response flag: Envoy logs "-" for direct responses and redirects
+        if self.plan is None and self.route is not None:
+            self.plan = self.snapshot.header_plans.get(id(self.route)) or HeaderPlan(self.route)
+        filters = self.filters
+        if filters is not None:
+            added = list(extra or ())
+            if self.plan is not None and self.plan.response_add:
+                apply_adds(added, self.plan.response_add)
+            filters.send_local_reply(DirectReply(status, body, None, DIRECT_RESPONSE, dict(added) or None))
+            return
         headers = local_reply_headers(body) if body or status >= 200 else []
         if extra:
             headers += extra
-        if self.plan is None and self.route is not None:
-            self.plan = self.snapshot.header_plans.get(id(self.route)) or HeaderPlan(self.route)
         if self.plan is not None and self.plan.response_add:
             apply_adds(headers, self.plan.response_add)
         self._send_local(status, headers, body)
@@ -664,13 +936,18 @@ class DownstreamStream:
         default_status, default_body = REPLIES[flag]
         if status is None:
             status = default_status
-        self.info.response_flags.append(flag)
         if body is None:
             body = default_body
         if self.response_started:
+            self.info.response_flags.append(flag)
             self.server.reset()
             self._finish()
             return
+        filters = self.filters
+        if filters is not None:
+            filters.send_local_reply(LocalReply(status, body, flag))
+            return
+        self.info.response_flags.append(flag)
         grpc = self.grpc
         if grpc is not None:
             message = body.decode("utf-8", "replace").strip() if body is not None else None
@@ -704,6 +981,9 @@ class DownstreamStream:
         if self.done:
             return
         self.done = True
+        filters = self.filters
+        if filters is not None:
+            filters.destroy()
         if self.shadows is not None:
             original_ended(self.shadows)
         info = self.info

@@ -13,7 +13,6 @@ from pymosn.accesslog import AccessLogger
 from pymosn.admin import AdminServer
 from pymosn.config import model
 from pymosn.config.loader import config_to_builtins
-from pymosn.config.mirror_rules import mirror_copies
 from pymosn.config.registries import ACCESS_LOG_SINKS, FILE_SINK
 from pymosn.filter.registry import ListenerContext, build_filter_chain
 from pymosn.metrics import StatsStore
@@ -64,7 +63,7 @@ class Runtime:
             ssl_context = server_context(tls_configs) if tls_configs else None
             ctx = ListenerContext(
                 cfg.name, self.snapshot_ref, stats, loggers, secure=ssl_context is not None, stats_store=self.stats,
-                mirror_copies=mirror_copies(cfg),
+                buffer_limit=cfg.per_connection_buffer_limit_bytes, stream_filters=cfg.stream_filters,
             )
             plaintext = None
             if ssl_context is not None and cfg.inspector:  # its plaintext clients must not look secure

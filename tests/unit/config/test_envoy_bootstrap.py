@@ -288,7 +288,8 @@ def test_http_filters():
     mystery = {"name": "acme.filter", "typed_config": {"@type": "type.googleapis.com/acme.Filter"}}
     assert errors(bootstrap(listener(hcm(http_filters=[mystery, ROUTER])))) == [
         f"{HC}.http_filters[0]: unknown http filter 'acme.filter' (type acme.Filter); pymosn runs "
-        "envoy.filters.http.router (mark a filter is_optional to have it skipped)"]
+        "envoy.filters.http.router and fault, payload_limit, header_mutation (mark a filter is_optional to have it "
+        "skipped)"]
     assert warnings(bootstrap(listener(hcm(http_filters=[{**mystery, "is_optional": True}, ROUTER])))) == [
         f"{HC}.http_filters[0]: http filter 'acme.filter' (type acme.Filter) is not implemented by pymosn yet; "
         "ignored"]
@@ -708,7 +709,8 @@ def test_what_pymosn_ignores_is_a_warning_at_its_path(monkeypatch):
         {"match": {"prefix": "/"},
          "route": {"cluster": "app", "retry_policy": {"retry_on": "connect-failure,retriable-4xx,bogus"},
                    "hash_policy": [{"header": {"header_name": "x"}}]},
-         "typed_per_filter_config": {"envoy.filters.http.cors": {}},
+         "typed_per_filter_config": {"envoy.filters.http.cors": {
+             "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy"}},
          "request_headers_to_add": [{"header": {"key": "x-ip", "value": "%DOWNSTREAM_REMOTE_ADDRESS%"},
                                      "append_action": "ADD_IF_ABSENT"}]},
         {"match": {"prefix": "/b"}, "direct_response": {"status": 200, "body": {
@@ -745,7 +747,8 @@ def test_what_pymosn_ignores_is_a_warning_at_its_path(monkeypatch):
         "not expanded",
         f"{R0}.request_headers_to_add[0].append_action: ADD_IF_ABSENT is not implemented by pymosn yet; the header is "
         "set as with OVERWRITE_IF_EXISTS_OR_ADD",
-        f"{R0}.typed_per_filter_config: not implemented by pymosn yet; ignored",
+        f"{R0}.typed_per_filter_config.envoy.filters.http.cors: per-filter config for 'envoy.filters.http.cors' has "
+        "type envoy.extensions.filters.http.cors.v3.CorsPolicy, which no pymosn filter takes; ignored",
         f"{RC}.virtual_hosts[0].cors: not implemented by pymosn yet; ignored",
         f"{HC}.access_log[0]: access logger 'envoy.access_loggers.open_telemetry' is not implemented by pymosn yet; "
         "ignored",

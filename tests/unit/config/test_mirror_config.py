@@ -34,7 +34,7 @@ def test_mosn_policy_object_and_filter_load_and_dump_back():
     loaded = load_config_dict(mirrored({"cluster": "m", "percent": 30}, amplification=3))
     assert loaded.warnings == []
     assert policies(loaded.config) == (model.MirrorPolicy(cluster="m", percent=30),)
-    assert mirror_copies(loaded.config.servers[0].listeners[0]) == 3
+    assert mirror_copies(loaded.config.servers[0].listeners[0].stream_filters) == 3
     again = load_config_dict(config_to_builtins(loaded.config)).config
     assert policies(again) == policies(loaded.config)
 
@@ -47,10 +47,10 @@ def test_a_list_of_policies_is_taken_too():
 
 def test_mosn_amplification_may_be_written_as_a_float_and_defaults_to_one():
     raw = mirrored({"cluster": "m", "percent": 100}, amplification=2.0)
-    assert mirror_copies(load_config_dict(raw).config.servers[0].listeners[0]) == 2
+    assert mirror_copies(load_config_dict(raw).config.servers[0].listeners[0].stream_filters) == 2
     raw = mirrored({"cluster": "m", "percent": 100})
     listener(raw)["stream_filters"][0]["config"] = {}
-    assert mirror_copies(load_config_dict(raw).config.servers[0].listeners[0]) == 1
+    assert mirror_copies(load_config_dict(raw).config.servers[0].listeners[0].stream_filters) == 1
 
 
 def test_policy_errors_name_their_paths():
@@ -120,7 +120,7 @@ def test_envoy_policy_defaults_are_written_out():
     assert policies(config) == (model.MirrorPolicy(cluster="copy", percent=100, host_suffix="-shadow"),)
     # Envoy's router mirrors on every listener: the listener gets MOSN's mirror filter
     assert [f.type for f in envoy.first_listener(config).stream_filters] == ["mirror"]
-    assert mirror_copies(envoy.first_listener(config)) == 1
+    assert mirror_copies(envoy.first_listener(config).stream_filters) == 1
     assert envoy.first_listener(envoy.load(envoy.bootstrap())).stream_filters == ()
 
 

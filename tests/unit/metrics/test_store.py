@@ -115,3 +115,22 @@ def test_reset_counters_keeps_gauges():
     assert c.upstream_rq_total == 0
     assert c.upstream_rq_active == 2
     assert c.upstream_rq_time.count == 0
+
+
+def test_filter_stats_travel_from_workers_to_the_master_and_render_under_the_listener():
+    from pymosn.filter.http.fault import FaultStats
+
+    workers = [StatsStore(), StatsStore()]
+    for n, store in enumerate(workers, 1):
+        stats = store.filter("ingress", "fault", FaultStats)
+        assert store.filter("ingress", "fault", FaultStats) is stats  # every plan of the listener shares it
+        stats.aborts_injected += n
+        stats.active_faults += 1
+    master = StatsStore.merged(json.loads(json.dumps(w.snapshot())) for w in workers)
+    samples = {s.name: (s.value, s.kind) for s in master.samples() if ".fault." in s.name}
+    assert samples == {"http.ingress.fault.delays_injected": (0, "counter"),
+                       "http.ingress.fault.aborts_injected": (3, "counter"),
+                       "http.ingress.fault.faults_overflow": (0, "counter"),
+                       "http.ingress.fault.active_faults": (2, "gauge")}
+    master.reset_counters()
+    assert master.filters[("ingress", "fault")].aborts_injected == 0
