@@ -21,7 +21,11 @@ from tests.support.proxy import Pymosn, free_port
 from tests.support.raw_http import exchange
 from tests.support.tcp_servers import TcpServer, blackhole
 
-LISTENERS = ("main", "triple", "plain", "h2")
+LISTENERS = ("main", "triple", "plain", "h2", "filtered")
+# the "filtered" listener's stream filter, ahead of the mirror: copies carry what it adds
+TAG_REQUEST = {"type": "header_mutation", "config": {"mutations": {
+    "request_mutations": [{"append": {"header": {"key": "x-tagged", "value": "by-filter"}}}],
+    "request_trailers_mutations": [{"append": {"header": {"key": "x-trailer-tag", "value": "t"}}}]}}}
 CLUSTERS = ("origin", "shadow", "shadow2", "silent", "resetting", "deaf", "refused", "blackhole")
 SLOW_TIMEOUT = "3s"  # the route timeout of the silent mirror (a copy's deadline), the blackhole's connect timeout
 LOG_FORMAT = "%REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS%\n"
@@ -71,6 +75,8 @@ def _listener(name: str, port: int, log: Path, amplification: int | None, protoc
     }
     if amplification is not None:
         out["stream_filters"] = [{"type": "mirror", "config": {"amplification": amplification}}]
+    if name == "filtered":
+        out["stream_filters"].insert(0, TAG_REQUEST)
     return out
 
 
@@ -96,7 +102,8 @@ def env(tmp_path_factory):
                 "listeners": [_listener("main", ports["main"], logs["main"], 1),
                               _listener("triple", ports["triple"], logs["triple"], 3),
                               _listener("plain", ports["plain"], logs["plain"], None),
-                              _listener("h2", ports["h2"], logs["h2"], 1, "Http2")],
+                              _listener("h2", ports["h2"], logs["h2"], 1, "Http2"),
+                              _listener("filtered", ports["filtered"], logs["filtered"], 1)],
                 "routers": [{"router_config_name": "r",
                              "virtual_hosts": [{"name": "all", "domains": ["*"], "routers": _routes()}]}],
             }],
@@ -226,6 +233,21 @@ def test_http2_clients_requests_are_copied_and_a_reset_one_is_dropped(env):
     assert copy["body"] == b"over h2" and copy["headers"]["x-checksum"] == "h2"
     assert _lines(env, "/mirror/h2down", 1, "h2") == ["/mirror/h2down 200 -"]
     assert _lines(env, "/mirror/h2cut", 1, "h2") == ["/mirror/h2cut 0 DR"]
+
+
+def test_copies_take_the_request_as_the_stream_filters_pass_it_on(env):
+    raw = (b"POST /mirror/filtered HTTP/1.1\r\nHost: t\r\nx-case: full\r\nTransfer-Encoding: chunked\r\n"
+           b"Connection: close\r\n\r\n3\r\nabc\r\n0\r\nx-checksum: abc\r\n\r\n")
+    assert exchange(env.ports["filtered"], raw).startswith(b"HTTP/1.1 200")
+    wait_for(lambda: env.mirror.requests, what="the copy")
+    (copy,) = env.mirror.requests
+    (original,) = env.primary.requests
+    assert copy["body"] == original["body"] == b"abc"
+    for request in (copy, original):
+        headers = request["headers"]
+        assert (headers["x-tagged"], headers["x-trailer-tag"], headers["x-checksum"]) == ("by-filter", "t", "abc")
+    _idle(env)
+    assert _lines(env, "/mirror/filtered", 1, "filtered") == ["/mirror/filtered 200 -"]
 
 
 def test_a_zero_percent_policy_copies_nothing(env):
