@@ -188,3 +188,19 @@ def test_payload_limit_answers_413_over_the_limit(env):
     declared = _request(env, "/echo/declared", "POST", content=b"z" * 101)  # refused from its content-length
     assert declared.status_code == 413
     wait_stats(env.admin_port, {**IDLE, "http.ingress.payload_limit.rq_too_large": before + 2})
+
+
+def test_workers_run_the_filters_read_from_the_masters_dump_and_the_master_adds_up_their_counters(tmp_path):
+    # each worker loads the config the master wrote (the filters' decoded form) and reports its
+    # filters' counters, which the master's /stats adds up
+    with Origin() as origin:
+        port, admin = free_port(), free_port()
+        config = envoy_config(port, admin, origin.port, str(tmp_path / "access.log"))
+        with Pymosn(config, tmp_path, port, ["--concurrency", "2"]):
+            for i in range(4):  # new connections: both workers may take some
+                with httpx.Client() as client:
+                    assert client.get(f"http://127.0.0.1:{port}/echo/aborted/{i}", timeout=10).status_code == 503
+                    assert client.post(f"http://127.0.0.1:{port}/echo/big", content=b"x" * 101,
+                                       timeout=10).status_code == 413
+            wait_stats(admin, {**IDLE, "http.ingress.fault.aborts_injected": 4,
+                               "http.ingress.payload_limit.rq_too_large": 4})

@@ -16,6 +16,7 @@ import httpx
 import pytest
 import yaml
 
+from pymosn.config.registries import HTTP_FILTERS
 from tests.support.admin import log_lines, stats, wait_stats
 from tests.support.plugins import install_example, install_plugin
 from tests.support.proxy import Pymosn, free_port, simple_config
@@ -136,7 +137,7 @@ def test_without_the_package_the_name_is_unknown(tmp_path):
     assert missing.stderr.splitlines()[0] == (
         f"error: {LISTENER}.stream_filters[0]: unknown stream filter 'tenant_gate': neither one of MOSN's built-in "
         "filters nor an installed plugin; refusing to run without it, as it may refuse or change requests; known: "
-        "fault, payload_limit, header_mutation")
+        f"{', '.join(HTTP_FILTERS.names())}")
 
 
 def _tag(tenant: str) -> str:
@@ -210,3 +211,11 @@ def test_a_plugin_filter_that_raises_answers_that_request_500_and_the_next_are_s
         assert httpx.get(f"{base}/echo/next", headers=tenant, timeout=10).status_code == 200
         assert log_lines(log, 2) == ["500 FF filter_raised[boom] /echo/boom", "200 - - /echo/next"]
         wait_stats(admin, {**IDLE, "http.ingress.downstream_rq_filter_error": before + 1})
+
+
+def test_the_docs_show_the_example_as_it_is():
+    from tests.support.plugins import EXAMPLES
+
+    doc = (EXAMPLES.parent / "docs" / "user-filters.md").read_text()
+    source = (EXAMPLES / "pymosn-tenant-gate" / "tenant_gate.py").read_text()
+    assert f"```python\n{source}```\n" in doc

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.support.admin import hosts_rq_active, log_lines, stats, wait_for, wait_stats
-from tests.support.envoy_bootstraps import address, bootstrap, cluster, hcm, listener, routes
+from tests.support.envoy_bootstraps import ROUTER, address, bootstrap, cluster, hcm, listener, routes, typed
 from tests.support.h2_client import H2Client
 from tests.support.h2_origin import H2Origin
 from tests.support.origin import Origin
@@ -362,8 +362,10 @@ def test_envoy_request_mirror_policies(tmp_path):
             {"match": {"prefix": "/"}, "route": {"cluster": "app"}},
         )
         vhost_routes["virtual_hosts"][0]["routes"][3]["route"]["timeout"] = "5s"
-        raw = bootstrap(listener(hcm(vhost_routes), address={"socket_address": {"address": "127.0.0.1",
-                                                                                "port_value": port}}),
+        tag = typed("tag", "envoy.extensions.filters.http.header_mutation.v3.HeaderMutation", mutations={
+            "request_mutations": [{"append": {"header": {"key": "x-tagged", "value": "yes"}}}]})
+        manager = hcm(vhost_routes, http_filters=[tag, ROUTER])
+        raw = bootstrap(listener(manager, address={"socket_address": {"address": "127.0.0.1", "port_value": port}}),
                         clusters=[cluster("app", primary.port), cluster("copy", mirror.port)],
                         admin={"address": address(admin)})
         # the virtual host's policies serve the routes that have none
@@ -377,3 +379,4 @@ def test_envoy_request_mirror_policies(tmp_path):
                                "http.l0.downstream_rq_active": 0})
         hosts = {c["path"]: c["headers"]["host"] for c in mirror.requests}
         assert hosts == {"/all/1": "svc-shadow:80", "/bare/1": "svc:80", "/other/1": "svc-shadow:80"}
+        assert all(c["headers"]["x-tagged"] == "yes" for c in mirror.requests)  # after the http filters

@@ -13,7 +13,6 @@ from tests.integration.test_xprotocol import rpc_config
 from tests.support.admin import log_lines, wait_stats
 from tests.support.endings import hang_up
 from tests.support.proxy import Pymosn, free_port
-from tests.support.rpc_filter_site import inject_rpc_filters
 from tests.support.xexample_peer import BOLT_V2, XExampleClient, XExampleServer
 
 LOG_FORMAT = "%RESPONSE_CODE% %RESPONSE_FLAGS% %REQ(SERVICE)% %REQ(X-CALLER)%\n"
@@ -33,12 +32,13 @@ def env(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("rpc_filters")
     with pytest.MonkeyPatch.context() as patch, XExampleServer("a", dialect=BOLT_V2) as upstream:
         patch.setenv("PYMOSN_FILE_FLUSH_INTERVAL_MSEC", "50")
-        inject_rpc_filters(tmp, patch, [("header_mutation", HEADER_MUTATION, "BEFORE_ROUTE"),
-                                        ("fault", FAULT, "AFTER_ROUTE"), ("fault", ABORT, "AFTER_ROUTE")])
         port, admin = free_port(), free_port()
         log = tmp / "access.log"
         config = rpc_config(port, admin, {"a": [upstream.port]}, protocol="boltv2")
         config["servers"][0]["listeners"][0]["access_logs"] = [{"log_path": str(log), "log_format": LOG_FORMAT}]
+        config["servers"][0]["listeners"][0]["stream_filters"] = [  # MOSN runs its fault filter after routing
+            {"type": "header_mutation", "config": HEADER_MUTATION}, {"type": "fault", "config": FAULT},
+            {"type": "fault", "config": ABORT}]
         with Pymosn(config, tmp, port) as proxy:
             proxy.admin_port = admin
             yield proxy, upstream, log

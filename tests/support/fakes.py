@@ -327,10 +327,12 @@ class FakeClientStream:
             self.receiver.on_response_data(body, True)
 
     def respond_data(self, data: bytes, end_stream: bool = False) -> None:
-        self.receiver.on_response_data(data, end_stream)
+        if self.receiver is not None:  # as a real stream, a reset one delivers nothing more
+            self.receiver.on_response_data(data, end_stream)
 
     def respond_trailers(self, pairs: list[tuple[bytes, bytes]]) -> None:
-        self.receiver.on_response_trailers(pairs)
+        if self.receiver is not None:
+            self.receiver.on_response_trailers(pairs)
 
     def fail(self, reset: Any) -> None:
         receiver, self.receiver = self.receiver, None

@@ -1,5 +1,5 @@
 """The proxy core with no sockets: real route tables, clusters and stats from a MOSN config,
-every host's pool a FakePool, and each request a DownstreamStream on a FakeServerStream.
+every host's pool a FakePool, and each request a ActiveStream (FilteredStream with filters) on a FakeServerStream.
 
     core = ProxyCore(routes=[{"match": {"prefix": "/"}, "route": {"cluster_name": "origin"}}])
     stream, server = core.request(b"GET", b"/a")
@@ -17,8 +17,9 @@ from pymosn.api.stream_filter import FilterPhase
 from pymosn.config.loader import load_config_dict
 from pymosn.metrics.store import StatsStore
 from pymosn.protocol.http1 import BODY_CHUNKED, BODY_LENGTH, BODY_NONE, RequestHead
-from pymosn.proxy.downstream import DownstreamStream
+from pymosn.proxy.active_stream import ActiveStream
 from pymosn.proxy.filter_manager import FilterChainEntry, FilterChainPlan
+from pymosn.proxy.filtered_stream import FilteredStream
 from pymosn.proxy.snapshot import ProxySettings, Snapshot, SnapshotRef
 from pymosn.router.manager import RouterManager
 from pymosn.upstream.cluster import ClusterManager
@@ -80,7 +81,7 @@ class ProxyCore:
 
     def request(self, method: bytes = b"GET", target: bytes = b"/", headers: list[tuple[bytes, bytes]] | None = None,
                 body: bytes | None = None, chunked: bool = False, version: bytes = b"1.1",
-                ) -> tuple[DownstreamStream, FakeServerStream]:
+                ) -> tuple[ActiveStream, FakeServerStream]:
         """Starts a request: its head (ending it unless `body` or `chunked`), then `body` whole."""
         pairs = [(b"host", b"svc.local"), *(headers or [])]
         if body is not None and not chunked:
@@ -90,7 +91,7 @@ class ProxyCore:
         head.body_kind = BODY_CHUNKED if chunked else BODY_NONE if body is None else BODY_LENGTH
         head.content_length = len(body or b"")
         server = FakeServerStream(self.loop, "HTTP/2" if version == b"2" else "HTTP/1.1")
-        stream = DownstreamStream(server, self.settings)
+        stream = (ActiveStream if self.settings.filter_plan is None else FilteredStream)(server, self.settings)
         stream.on_headers(head, body is None and not chunked)
         if body is not None and not stream.done:
             stream.on_data(body, not chunked)

@@ -4,8 +4,9 @@ filter, checked with paths.
 MOSN copies requests only where both meet: a route's policy says to which cluster and what share,
 and the listener's `mirror` stream filter (pkg/filter/stream/mirror) does the copying, with
 `amplification` copies of each sampled request. A route policy on a listener without the filter
-copies nothing, in MOSN and here. Envoy's router mirrors on every listener; its translation
-gives such listeners the filter (config/envoy/mirror_policy.py)."""
+copies nothing, in MOSN and here. Envoy's router mirrors wherever a route says so; its
+translation gives the filter to each proxy filter (HCM) whose routes mirror, among the proxy
+filter's own stream filters (config/envoy/mirror_policy.py)."""
 
 from __future__ import annotations
 
@@ -82,16 +83,18 @@ def check_mirrors(walker: Walker, server: model.Server, cluster_names: set[str])
     no listener applies, or a filter on an RPC listener, is told."""
     mirroring = set()
     for listener in server.listeners:
-        if not mirror_copies(listener.stream_filters):
-            continue
-        for chain in listener.filter_chains:
-            for network_filter in chain.filters:
+        for chain in (*listener.filter_chains, listener.default_filter_chain):
+            for network_filter in chain.filters if chain is not None else ():
                 proxy = network_filter.config
                 if network_filter.type != "proxy" or not isinstance(proxy, model.ProxyConfig):
                     continue
+                # a proxy filter's own stream filters (an Envoy HCM's), else its listener's
+                owner = proxy if proxy.stream_filters else listener
+                if not mirror_copies(owner.stream_filters):
+                    continue
                 mirroring.add(proxy.router_config_name)
                 if is_rpc(proxy.downstream_protocol):
-                    walker.log.warning(_filter_path(walker, listener),
+                    walker.log.warning(_filter_path(walker, owner),
                                        f"{proxy.downstream_protocol} requests are not mirrored by pymosn yet "
                                        "(HTTP requests are); ignored for them")
     for router_config in server.routers:
@@ -111,9 +114,9 @@ def check_mirrors(walker: Walker, server: model.Server, cluster_names: set[str])
                                          f"unknown cluster {policy.cluster!r}; known: {known}")
 
 
-def _filter_path(walker: Walker, listener: model.Listener) -> str:
-    index = next(i for i, f in enumerate(listener.stream_filters) if f.type == FILTER_NAME)
-    return item(child(walker.path_of(listener), "stream_filters"), index)
+def _filter_path(walker: Walker, owner: model.Listener | model.ProxyConfig) -> str:
+    index = next(i for i, f in enumerate(owner.stream_filters) if f.type == FILTER_NAME)
+    return item(child(walker.path_of(owner), "stream_filters"), index)
 
 
 def _whole_number(value: object) -> bool:

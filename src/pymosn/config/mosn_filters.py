@@ -28,7 +28,6 @@ _MAY_REFUSE = "refusing to run without it, as it may refuse or change requests"
 
 # name -> why pymosn will not run without it
 ENFORCING_STREAM_FILTERS: dict[str, str] = {
-    "rbac": "refusing to run without the access control it asks for",
     "ip_access": "refusing to run without the access control it asks for",
     "jwt_authn": "refusing to run without the authentication it asks for",
     "flowControlFilter": "refusing to run without the rate limits it asks for",
@@ -103,3 +102,17 @@ def other_listener_filter(walker: Walker, kind: str, path: str) -> None:
         return
     walker.log.error(path, f"unknown listener filter {kind!r}: MOSN's only built-in one is original_dst, and pymosn "
                            "cannot run custom ones; refusing to run without it, as it may refuse connections")
+
+
+def stream_filters_in_one_place(obj: model.Listener, path: str, walker: Walker) -> model.Listener:
+    """A listener's stream_filters (MOSN's) serve its proxy filters that have none of their own
+    (pymosn's ProxyConfig.stream_filters, what an Envoy HCM's http_filters become); both on one
+    proxy filter would leave one list unused."""
+    if not obj.stream_filters:
+        return obj
+    for i, chain in enumerate(obj.filter_chains):
+        for j, f in enumerate(chain.filters):
+            if isinstance(f.config, model.ProxyConfig) and f.config.stream_filters:
+                walker.log.error(child(path, f"filter_chains[{i}].filters[{j}].config.stream_filters"),
+                                 "the listener has stream_filters too: give them in one place")
+    return obj

@@ -22,7 +22,7 @@ from pymosn.config.filter_chain_match import network as chain_network
 from pymosn.config.http_limits import cluster_header_limits, http1_protocol_options, proxy_header_limits
 from pymosn.config.issues import child, item, known_values_message
 from pymosn.config.mirror_rules import mirror_policy, route_mirrors
-from pymosn.config.mosn_filters import stream_filter
+from pymosn.config.mosn_filters import stream_filter, stream_filters_in_one_place
 from pymosn.config.protocols import AUTO, HTTP1, HTTP2, X, check_protocol
 from pymosn.config.proxy_rules import proxy_config
 from pymosn.config.registries import LOAD_BALANCERS
@@ -474,7 +474,7 @@ def build_rules() -> dict[type, list[Rule]]:
     """Every model struct gets the generic int check, then its own rules."""
     specific: dict[type, list[Rule]] = {
         model.Server: [server, lift_connection_managers],
-        model.Listener: [listener],
+        model.Listener: [listener, stream_filters_in_one_place],
         model.NetworkFilter: [network_filter],
         model.ListenerFilter: [listener_filter],
         model.AccessLog: [access_log],

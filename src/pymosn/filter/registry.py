@@ -14,6 +14,7 @@ from pymosn.config.mirror_rules import mirror_copies
 from pymosn.config.registries import HTTP_FILTERS, NETWORK_FILTERS
 from pymosn.filter.http import registry as http_filter_registry
 from pymosn.filter.http.chain import build_filter_plan, routes_turning_off
+from pymosn.filter.network import rbac as network_rbac
 from pymosn.filter.network.auto import AutoDetect
 from pymosn.filter.network.proxy import alpn_select, http2_filter_factory, proxy_filter_factory
 from pymosn.filter.network.tcp_proxy import TcpProxySettings, tcp_proxy_filter_factory
@@ -65,6 +66,7 @@ def _rpc_proxy(cfg: model.ProxyConfig, ctx: ListenerContext, protocol: str):
             protocol_stats=ctx.stats_store.protocol(codec.name),
             codec=codec,
             access_loggers=ctx.access_loggers,
+            filter_plan=filter_plan(cfg, ctx),
         )
     )
 
@@ -111,7 +113,7 @@ def _proxy_settings(cfg: model.ProxyConfig, ctx: ListenerContext) -> ProxySettin
         upstream_protocol=cfg.upstream_protocol,
         buffer_limit=ctx.buffer_limit,
         filter_plan=filter_plan(cfg, ctx),
-        mirror_copies=mirror_copies(ctx.stream_filters),
+        mirror_copies=mirror_copies(cfg.stream_filters or ctx.stream_filters),
     )
 
 
@@ -175,6 +177,9 @@ def _tcp_proxy(cfg: model.TcpProxyConfig, ctx: ListenerContext):
 assert http_filter_registry.BUILTINS  # imported for its registrations: the proxy's HTTP filters
 NETWORK_FILTERS.bind("proxy", _proxy)
 NETWORK_FILTERS.bind("tcp_proxy", _tcp_proxy)
+# its config type is its own (the rules need its reader), so it is declared and bound here
+NETWORK_FILTERS.register(network_rbac.NAME, network_rbac.FACTORY, type_url=network_rbac.TYPE_URL,
+                         config_type=network_rbac.RbacNetworkConfig)
 
 
 def build_filter_chain(chain: model.FilterChain, ctx: ListenerContext) -> list:

@@ -171,7 +171,7 @@ def split_path(path: bytes) -> tuple[str, str] | None:
 
 
 class GrpcCall:
-    """What the proxy tracks for one gRPC request; None on DownstreamStream for the rest."""
+    """What the proxy tracks for one gRPC request; None on the ActiveStream of the rest."""
 
     __slots__ = ("path", "timeout", "deadline", "deadline_running", "route_timer_set", "status")
 

@@ -106,6 +106,7 @@ def _setup_logging(level: str) -> None:
 
 
 def _load(path: str):
+    import pymosn.filter.registry  # noqa: F401 - registers its filter kinds (rbac) before a config names them
     from pymosn.config.loader import load_config_file
     from pymosn.config.protocols import set_rpc_protocols
     from pymosn.filter.http import registry as http_filters

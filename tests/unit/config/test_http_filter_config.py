@@ -4,7 +4,13 @@ the field paths in errors), kept in the model as that Struct, and loaded back un
 
 from __future__ import annotations
 
+import msgspec
+import pytest
+
+from pymosn.config.http_filters import accept_plugin
+from pymosn.config.issues import IssueLog
 from pymosn.config.loader import config_to_builtins, load_config_dict
+from pymosn.config.registries import HTTP_FILTERS
 from pymosn.filter.http.fault import FaultConfig, FaultDelay, Percent
 from pymosn.filter.http.payload_limit import PayloadLimitConfig
 from tests.support import envoy_bootstraps as envoy
@@ -49,7 +55,7 @@ def test_a_dumped_config_that_was_edited_is_checked_as_the_struct():
 
 def test_an_unknown_mosn_filter_lists_the_known_ones():
     (error,) = errors(mosn_with({"type": "acme_auth"}))
-    assert error.endswith("known: fault, payload_limit, header_mutation")
+    assert error.endswith(f"known: {', '.join(HTTP_FILTERS.names())}") and "fault, payload_limit" in error
 
 
 def test_an_envoy_http_filter_is_read_by_its_envoy_reader_at_its_envoy_path():
@@ -77,3 +83,42 @@ def test_an_envoy_filter_without_typed_config_is_found_by_its_well_known_name():
 def test_mosn_filters_warn_nothing_when_read():
     assert warnings(mosn_with({"type": "header_mutation", "config": {"mutations": {"request_mutations": [
         {"append": {"header": {"key": "x-a", "value": "1"}}}]}}})) == []
+
+
+def test_stream_filters_on_the_listener_and_its_proxy_filter_are_refused():
+    raw = mosn_with({"type": "fault", "config": {}})
+    listener(raw)["filter_chains"][0]["filters"][0]["config"]["stream_filters"] = [{"type": "fault", "config": {}}]
+    assert errors(raw) == ["$.servers[0].listeners[0].filter_chains[0].filters[0].config.stream_filters: the listener "
+                           "has stream_filters too: give them in one place"]
+
+
+def test_a_plugin_is_a_filter_config_class_or_a_factory_object_with_a_struct_config():
+    class Config(msgspec.Struct, forbid_unknown_fields=True):
+        limit: int = 1
+
+    class AsClass:
+        config_type = Config
+
+        def __init__(self, config):
+            self.config = config
+
+        def create_filter(self, callbacks):
+            raise AssertionError("not called here")
+
+    class Factory:
+        config_type = Config
+        type_url = "type.googleapis.com/acme.filters.Limit"
+
+        def create_config(self, config):
+            return AsClass(config)
+
+    by_class, by_factory = accept_plugin(AsClass), accept_plugin(Factory())
+    assert by_class.type_url == "" and by_factory.type_url == "acme.filters.Limit"
+    assert by_class.factory.create_config(Config(2)).config == Config(2)
+    assert by_factory.factory.create_config(Config(3)).config == Config(3)
+    assert not hasattr(by_class.factory, "decode_mosn_route")  # no route_config_type: no per-route configs
+    log = IssueLog()
+    assert by_class.factory.decode_mosn({"limit": "x"}, "$.c", log) is None
+    assert [str(e) for e in log.errors] == ["$.c.limit: Expected `int`, got `str`"]
+    with pytest.raises(TypeError, match="config_type must be a msgspec.Struct type"):
+        accept_plugin(type("NoConfig", (), {"config_type": dict}))

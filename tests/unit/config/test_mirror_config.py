@@ -118,10 +118,20 @@ def envoy_mirrored(*policy_list: dict, **vhost_fields) -> dict:
 def test_envoy_policy_defaults_are_written_out():
     config = envoy.load(envoy_mirrored({"cluster": "copy"}))
     assert policies(config) == (model.MirrorPolicy(cluster="copy", percent=100, host_suffix="-shadow"),)
-    # Envoy's router mirrors on every listener: the listener gets MOSN's mirror filter
-    assert [f.type for f in envoy.first_listener(config).stream_filters] == ["mirror"]
-    assert mirror_copies(envoy.first_listener(config).stream_filters) == 1
-    assert envoy.first_listener(envoy.load(envoy.bootstrap())).stream_filters == ()
+    # Envoy's router mirrors wherever a route says so: the proxy filter gets MOSN's mirror filter
+    proxy = envoy.first_listener(config).filter_chains[0].filters[0].config
+    assert [f.type for f in proxy.stream_filters] == ["mirror"] and mirror_copies(proxy.stream_filters) == 1
+    plain = envoy.first_listener(envoy.load(envoy.bootstrap())).filter_chains[0].filters[0].config
+    assert plain.stream_filters == ()
+
+
+def test_envoy_mirror_filter_joins_the_managers_http_filters():
+    raw = envoy_mirrored({"cluster": "copy"})
+    manager = raw["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    manager["http_filters"].insert(0, envoy.typed("envoy.filters.http.fault", "envoy.extensions.filters.http.fault.v3.HTTPFault"))
+    loaded = load_config_dict(raw)
+    proxy = loaded.config.servers[0].listeners[0].filter_chains[0].filters[0].config
+    assert [f.type for f in proxy.stream_filters] == ["fault", "mirror"] and loaded.warnings == []
 
 
 def test_envoy_fractions_header_clusters_and_the_suffix_switch():

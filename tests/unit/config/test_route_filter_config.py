@@ -6,6 +6,7 @@ specific level winning whole."""
 from __future__ import annotations
 
 from pymosn.config.loader import config_to_builtins, load_config_dict
+from pymosn.config.registries import HTTP_FILTERS
 from pymosn.filter.http.fault import FaultFilterConfig
 from pymosn.filter.http.payload_limit import PayloadLimitConfig
 from pymosn.router.route_table import RouteTable
@@ -46,8 +47,8 @@ def test_mosn_per_filter_config_errors_and_unknown_names():
     route(raw)["per_filter_config"] = {"fault": {"abort": {"status": 700}}}
     assert errors(raw) == [f"{ROUTE}.per_filter_config.fault.abort.status: 700 is out of range [200, 599]"]
     route(raw)["per_filter_config"] = {"acme": {}}
-    assert warnings(raw) == [f"{ROUTE}.per_filter_config.acme: no http filter 'acme' (known: fault, payload_limit, "
-                             "header_mutation); ignored"]
+    assert warnings(raw) == [f"{ROUTE}.per_filter_config.acme: no http filter 'acme' (known: "
+                             f"{', '.join(HTTP_FILTERS.names())}); ignored"]
     route(raw)["per_filter_config"] = {"header_mutation": {}}
     assert errors(raw) == [f"{ROUTE}.per_filter_config.header_mutation: http filter 'header_mutation' takes no "
                            "per-route config"]
@@ -85,10 +86,10 @@ def test_envoy_per_filter_config_problems():
     assert envoy.errors(per_route({"@type": f"type.googleapis.com/{mutation}"})) == [
         f"{where}: per-filter config for 'x' has type {mutation}, which pymosn's header_mutation filter does not "
         "take yet; refusing to serve the route without what it asks of the filter there"]
-    rbac = "envoy.extensions.filters.http.rbac.v3.RBACPerRoute"
-    assert envoy.errors(per_route({"@type": f"type.googleapis.com/{rbac}"})) == [
-        f"{where}: per-filter config for 'x' has type {rbac}, which pymosn does not implement; refusing to serve the "
-        "route without what it enforces there"]
-    optional = {"@type": FILTER_CONFIG, "is_optional": True, "config": {"@type": f"type.googleapis.com/{rbac}"}}
+    authz = "envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute"
+    assert envoy.errors(per_route({"@type": f"type.googleapis.com/{authz}"})) == [
+        f"{where}: per-filter config for 'x' has type {authz}, which pymosn does not implement; refusing to serve "
+        "the route without what it enforces there"]
+    optional = {"@type": FILTER_CONFIG, "is_optional": True, "config": {"@type": f"type.googleapis.com/{authz}"}}
     assert envoy.warnings(per_route(optional)) == [
-        f"{where}.config: per-filter config for 'x' has type {rbac}, which no pymosn filter takes; ignored"]
+        f"{where}.config: per-filter config for 'x' has type {authz}, which no pymosn filter takes; ignored"]

@@ -73,6 +73,22 @@ def test_a_route_turns_an_enabled_filter_off():
     assert [_answer(plan, r) for r in (quiet, loud, None)] == [None, 418, 418]
 
 
+def test_a_reload_whose_routes_turn_a_filter_off_says_it_needs_a_restart(caplog):
+    from pymosn.server.runtime import Runtime
+
+    def config(**route):
+        return envoy.load(envoy.bootstrap(envoy.listener(envoy.hcm(envoy.routes(
+            {"match": {"prefix": "/"}, "route": {"cluster": "app"}, **route}),
+            http_filters=[envoy.typed("f", FAULT), envoy.ROUTER]))))
+
+    runtime = Runtime(config())
+    with caplog.at_level("WARNING", logger="pymosn.server"):
+        runtime.reload(config(typed_per_filter_config={"f": {"@type": FILTER_CONFIG, "disabled": True}}))
+    assert [r.getMessage() for r in caplog.records] == [
+        "routes now turn off stream filters f, which the listeners' filter chains built before do not expect; "
+        "restart (or hot upgrade) to apply that"]
+
+
 def test_stream_filters_of_no_http_filter_kind_stay_out_of_the_plan():
     """What loading warned of and ignores (gzip), and MOSN's mirror filter, which the proxy runs
     with the routes' mirror policies: the plan holds the listener's other filters."""

@@ -133,4 +133,23 @@ def test_filter_stats_travel_from_workers_to_the_master_and_render_under_the_lis
                        "http.ingress.fault.faults_overflow": (0, "counter"),
                        "http.ingress.fault.active_faults": (2, "gauge")}
     master.reset_counters()
-    assert master.filters[("ingress", "fault")].aborts_injected == 0
+    assert master.filter("ingress", "fault", FaultStats).aborts_injected == 0
+
+
+def test_named_counters_render_ship_and_merge_by_name():
+    worker = StatsStore()
+    allowed = worker.counter("tcp.rbac.allowed", "envoy_rbac_allowed", (("stat_prefix", "tcp."),))
+    assert worker.counter("tcp.rbac.allowed") is allowed  # the data path keeps the object
+    allowed.value += 2
+    worker.counter("tcp.rbac.denied").value += 1
+    samples = {s.name: s for s in worker.samples()}
+    assert samples["tcp.rbac.allowed"][1:] == ("envoy_rbac_allowed", (("stat_prefix", "tcp."),), 2, "counter")
+    assert samples["tcp.rbac.denied"].family == "envoy_tcp_rbac_denied"
+    shipped = json.loads(json.dumps(worker.snapshot()))
+    master = StatsStore.merged([shipped, shipped])
+    assert master.named["tcp.rbac.allowed"].value == 4
+    assert master.named["tcp.rbac.allowed"].labels == (("stat_prefix", "tcp."),)
+    master.replace_with([shipped])
+    assert master.named["tcp.rbac.denied"].value == 1
+    master.reset_counters()
+    assert master.named["tcp.rbac.allowed"].value == 0

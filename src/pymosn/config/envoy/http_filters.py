@@ -39,7 +39,7 @@ from pymosn.config.registries import HTTP_FILTERS
 # any code, which can include refusing requests): pymosn will not run without them.
 # adaptive_concurrency and cdn_loop answer 503 and 502.
 ACCESS_CONTROL_FILTERS = frozenset({
-    "rbac", "ext_authz", "jwt_authn", "oauth2", "basic_auth", "api_key_auth", "ext_proc", "lua", "wasm", "golang",
+    "ext_authz", "jwt_authn", "oauth2", "basic_auth", "api_key_auth", "ext_proc", "lua", "wasm", "golang",
     "local_ratelimit", "ratelimit", "csrf", "composite", "admission_control", "bandwidth_limit",
     "rate_limit_quota", "ip_tagging", "dynamic_modules", "adaptive_concurrency", "cdn_loop",
 })
@@ -127,8 +127,14 @@ def _not_implemented(ext: Extension, optional: bool, disabled: bool, where: str,
     else:
         what = "unknown http filter" if kind is None else "http filter"
         known = "" if kind is None else " is not implemented by pymosn yet"
-        ctx.log.error(where, f"{what} {display(ext)}{known}; pymosn runs {ROUTER_FILTER} and "
-                             f"{', '.join(HTTP_FILTERS.names())} (mark a filter is_optional to have it skipped)")
+        ctx.log.error(where, f"{what} {display(ext)}{known}; pymosn runs {', '.join(_envoy_names())} and "
+                             f"{ROUTER_FILTER} (mark a filter is_optional to have it skipped)")
+
+
+def _envoy_names() -> list[str]:
+    """The kinds as an Envoy bootstrap names them: Envoy's name, a plugin's type URL."""
+    return [getattr(factory, "name", None) or f"{PLUGIN_TYPE_PREFIX}{kind}"
+            for kind, factory in HTTP_FILTERS.factories().items()]
 
 
 # --- per-route configs --------------------------------------------------------------------------

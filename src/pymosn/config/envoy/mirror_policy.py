@@ -1,5 +1,5 @@
 """Envoy's RequestMirrorPolicy as pymosn's route `request_mirror_policies`, and the MOSN
-`mirror` stream filter a listener needs for them to copy anything.
+`mirror` stream filter a proxy filter needs for them to copy anything.
 
 Envoy's defaults are written out: no runtime_fraction copies every request, the copy's Host gets
 "-shadow" unless disable_shadow_host_suffix_append. A route action without policies takes its
@@ -58,18 +58,15 @@ def _policy(m: Message, ctx: Context) -> dict:
 
 
 def add_mirror_filter(listener: dict, ctx: Context, source: str) -> None:
-    """Envoy's router copies on every listener; in MOSN's shape that is the mirror stream filter,
-    given to a listener whose routes have policies."""
-    names = set()
+    """Envoy's router copies wherever a route says so; in MOSN's shape that takes the mirror
+    stream filter, given to each proxy filter whose routes have policies (among its own
+    stream_filters, what its HCM's http_filters became)."""
+    mirroring = {router["router_config_name"] for router in ctx.routers if _mirrors(router)}
     for chain in [*listener.get("filter_chains", ()), listener.get("default_filter_chain") or {}]:
         for network_filter in chain.get("filters", ()):
-            if network_filter.get("type") == "proxy":
-                names.add(network_filter["config"].get("router_config_name"))
-    for router in ctx.routers:
-        if router["router_config_name"] in names and _mirrors(router):
-            filters = listener.setdefault("stream_filters", [])
-            filters.append(ctx.node({"type": MIRROR_FILTER, "config": {}}, source))
-            return
+            proxy = network_filter.get("config")
+            if network_filter.get("type") == "proxy" and proxy.get("router_config_name") in mirroring:
+                proxy.setdefault("stream_filters", []).append(ctx.node({"type": MIRROR_FILTER, "config": {}}, source))
 
 
 def _mirrors(router: dict) -> bool:

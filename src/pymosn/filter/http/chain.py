@@ -53,7 +53,11 @@ def build_filter_plan(filters: Sequence[model.StreamFilter], routes_turning_off:
         config = factory.create_config(f.config)
         scope = getattr(factory, "stats_scope", None)
         if scope is not None and stats_for is not None:
-            config.stats = stats_for(scope, type(config.stats))  # type: ignore[attr-defined]
+            bind = getattr(config, "bind_stats", None)
+            if bind is not None:  # a kind whose stats span several scopes (rbac's stat prefixes)
+                bind(stats_for)
+            else:
+                config.stats = stats_for(scope, type(config.stats))  # type: ignore[attr-defined]
         phase = getattr(config, "phase", FilterPhase.BEFORE_ROUTE)
         name = entry_name(f)
         if f.disabled or name in turned_off:

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from pymosn.config.http_filters import HttpFilterFactory, message_name
 from pymosn.config.registries import HTTP_FILTERS
-from pymosn.filter.http import fault, header_mutation, payload_limit
+from pymosn.filter.http import fault, header_mutation, payload_limit, rbac
 
 # MOSN name -> factory (its type_url: Envoy's typed_config type)
 BUILTINS: dict[str, HttpFilterFactory] = {
     fault.MOSN_NAME: fault.FACTORY,
     payload_limit.MOSN_NAME: payload_limit.FACTORY,
     header_mutation.MOSN_NAME: header_mutation.FACTORY,
+    rbac.MOSN_NAME: rbac.FACTORY,
 }
 
 for _name, _factory in BUILTINS.items():
