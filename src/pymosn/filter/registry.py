@@ -15,7 +15,7 @@ from pymosn.config.registries import HTTP_FILTERS, NETWORK_FILTERS
 from pymosn.filter.http import registry as http_filter_registry
 from pymosn.filter.http.chain import build_filter_plan, routes_turning_off
 from pymosn.filter.network import rbac as network_rbac
-from pymosn.filter.network.auto import AutoDetect
+from pymosn.filter.network.auto import AutoDetect, Candidate
 from pymosn.filter.network.proxy import alpn_select, http2_filter_factory, proxy_filter_factory
 from pymosn.filter.network.tcp_proxy import TcpProxySettings, tcp_proxy_filter_factory
 from pymosn.protocol.detect import match_http1, match_http2
@@ -57,6 +57,8 @@ def _proxy(cfg: model.ProxyConfig, ctx: ListenerContext):
 
 def _rpc_proxy(cfg: model.ProxyConfig, ctx: ListenerContext, protocol: str):
     codec = xprotocol_registry.get(protocol)
+    if codec is None:  # the config layer checked the name against the same registry
+        raise LookupError(f"listener {ctx.listener_name!r}: no X-Protocol codec {protocol!r}")
     return rpc_filter_factory(
         RpcSettings(
             listener_name=ctx.listener_name,
@@ -74,7 +76,8 @@ def _rpc_proxy(cfg: model.ProxyConfig, ctx: ListenerContext, protocol: str):
 def _auto_proxy(cfg: model.ProxyConfig, ctx: ListenerContext):
     """Every protocol we can detect: HTTP/2 first (its preface also looks like a request
     line), HTTP/1.1, then every X-Protocol codec."""
-    candidates = [(protocols.HTTP2, match_http2, _http2_proxy(cfg, ctx)), (protocols.HTTP1, match_http1, _http1_proxy(cfg, ctx))]
+    candidates: list[Candidate] = [(protocols.HTTP2, match_http2, _http2_proxy(cfg, ctx)),
+                                   (protocols.HTTP1, match_http1, _http1_proxy(cfg, ctx))]
     for name, codec in xprotocol_registry.codecs().items():
         candidates.append((name, codec.match, _rpc_proxy(cfg, ctx, name)))
     stats = ctx.stats

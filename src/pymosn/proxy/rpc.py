@@ -290,7 +290,7 @@ class RpcRequest:
         """The proxy answers itself (no route, no host, overflow, timeout, upstream failure)."""
         if self.done:
             return
-        reply = LocalReply(REPLIES[flag][0], b"", flag, message)
+        reply = LocalReply(REPLIES[flag][0], message.encode(), flag)
         self._record_local(reply)
         self._send_local(reply)
 
@@ -298,6 +298,8 @@ class RpcRequest:
         info = self.info
         if reply.flag is not None:
             info.response_flags.append(reply.flag)
+        if reply.details:
+            info.response_code_details = reply.details
         info.response_code = reply.status
         self.settings.protocol_stats.downstream_rq_local_reply += 1
 

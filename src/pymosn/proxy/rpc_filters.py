@@ -170,7 +170,7 @@ class FilteredRpcRequest(RpcRequest):
         if filters.destroyed:
             super()._local_reply(flag, message)
             return
-        filters.send_local_reply(LocalReply(REPLIES[flag][0], b"", flag, message))
+        filters.send_local_reply(LocalReply(REPLIES[flag][0], message.encode(), flag))
 
     def on_local_reply(self, reply: LocalReply) -> None:
         self.local = reply
@@ -235,8 +235,11 @@ class FilteredRpcRequest(RpcRequest):
         return None
 
     def on_filter_error(self, name: str, error: Exception) -> None:
-        self.settings.protocol_stats.downstream_rq_filter_error += 1
-        log.warning("rpc %s: stream filter %s failed: %r", self.settings.codec.name, name, error)
+        settings = self.settings
+        settings.stats.downstream_rq_filter_error += 1  # the listener's, as HTTP's
+        settings.protocol_stats.downstream_rq_filter_error += 1
+        log.error("stream filter %s raised on %s listener %s: %r", name, settings.codec.name, settings.listener_name,
+                  error, exc_info=error)
 
     # --- end ----------------------------------------------------------------------------------
 

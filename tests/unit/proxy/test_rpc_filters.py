@@ -17,10 +17,14 @@ from pymosn.api.stream_filter import (
     FilterStatus,
 )
 from pymosn.config.issues import IssueLog
-from pymosn.filter.http import fault, header_mutation, payload_limit
-from pymosn.protocol.xprotocol import bolt
-from pymosn.protocol.xprotocol.api import FrameKind
+from pymosn.filter.http import fault, flow_control, header_mutation, payload_limit, rbac
+from pymosn.metrics.store import StatsStore
+from pymosn.protocol.xprotocol import bolt, dubbo
+from pymosn.protocol.xprotocol.api import FrameKind, LocalStatus
 from pymosn.protocol.xprotocol.dubbo import DubboCodec
+from pymosn.protocol.xprotocol.hessian2 import write_string
+from pymosn.proxy.filter_manager import LocalReply
+from pymosn.proxy.local_reply import render_rpc
 from pymosn.proxy.rpc import RpcRequest
 from pymosn.proxy.rpc_filters import FilteredRpcRequest
 from tests.support.rpc_fakes import RpcKit, plan_of
@@ -178,10 +182,10 @@ def test_a_filter_continuing_later_sends_the_whole_frame_then():
 
 
 def test_an_encoder_filters_reply_replaces_the_response_without_touching_the_upstream():
-    rpc = RpcKit(V1, plan_of(("limit", counting(encode_headers=reply(503, flags.RATE_LIMITED)))))
+    rpc = RpcKit(V1, plan_of(("limit", counting(encode_headers=reply(429, flags.RATE_LIMITED)))))
     rpc.request(V1.request(5, HEADERS, b"", class_name=CLASS))
     rpc.respond("a", _ok())
-    # MOSN's code for a rate limit (509) is UNKNOWN in its bolt mapping
+    # Envoy's 429 is MOSN's LimitExceededCode (509), UNKNOWN in its bolt mapping
     assert rpc.caller.written == [V1.response(5, bolt.UNKNOWN)]
     upstream = rpc.upstreams["a"]
     assert upstream.cancelled == [] and not upstream.closed and rpc.clusters["a"].xpools.pool.released == 1
@@ -217,7 +221,8 @@ def test_a_filter_that_raises_is_contained_to_its_request():
     rpc.request(V1.request(5, HEADERS, b"", class_name=CLASS))
     assert rpc.caller.written == [V1.response(5, bolt.UNKNOWN)]
     assert rpc.logger.lines[0].response_flags == [flags.FILTER_FAILED]
-    assert rpc.protocol_stats.downstream_rq_filter_error == 1 and rpc.ended()
+    assert rpc.protocol_stats.downstream_rq_filter_error == rpc.stats.downstream_rq_filter_error == 1
+    assert rpc.logger.lines[0].response_code_details == "filter_raised[boom]" and rpc.ended()
     rpc.request(V1.request(6, HEADERS, b"", class_name=CLASS))  # the next request is served
     assert rpc.caller.written[-1] == V1.response(6, bolt.UNKNOWN) and rpc.ended()
 
@@ -285,7 +290,9 @@ def test_fault_abort_answers_the_bolt_status_not_http():
     rpc = RpcKit(V1, plan_of(("fault", config, FilterPhase.AFTER_ROUTE)))
     rpc.request(V1.request(5, HEADERS, b"", class_name=CLASS))
     assert rpc.caller.written == [V1.response(5, bolt.SERVER_THREADPOOL_BUSY)]
-    assert rpc.logger.lines[0].response_flags == [flags.FAULT_INJECTED] and rpc.ended()
+    info = rpc.logger.lines[0]
+    assert info.response_flags == [flags.FAULT_INJECTED] and info.response_code_details == "fault_filter_abort"
+    assert rpc.ended()
 
 
 def test_fault_delay_holds_the_request_on_the_loop():
@@ -340,3 +347,57 @@ def test_a_response_whose_header_map_is_garbage_is_an_upstream_protocol_error():
     rpc.respond("a", garbage)
     assert rpc.caller.written == [V1.response(5, bolt.CONNECTION_CLOSED)]
     assert rpc.logger.lines[0].response_flags == [flags.UPSTREAM_PROTOCOL_ERROR] and rpc.ended()
+
+
+def test_render_rpc_gives_a_rate_limits_429_as_mosns_limit_exceeded_and_keeps_a_configured_status():
+    codec = DubboCodec()
+    request = codec.decode(bytearray(codec.request(4, "svc.a", "echo")))
+    assert request is not None
+    limited = render_rpc(LocalReply(429, b"", flags.RATE_LIMITED, "local_rate_limited"), codec, request)
+    assert limited == codec.response(4, dubbo.BAD_REQUEST, write_string("509|limit exceeded"))
+    configured = render_rpc(LocalReply(503, b"", flags.RATE_LIMITED, "flow_control"), codec, request)
+    assert configured == codec.response(4, dubbo.BAD_REQUEST, write_string("503|upstream overflow"))
+    # the proxy's own causes keep the codec's reason for them, the text body as the message
+    no_route = render_rpc(LocalReply(404, b"no route for this request", flags.NO_ROUTE), codec, request)
+    assert no_route == codec.local_reply(request, LocalStatus.NO_ROUTE, "no route for this request")
+
+
+def test_mosns_flow_control_limits_rpc_calls_by_service_as_limit_exceeded():
+    config = _mosn(flow_control, {"global_switch": True, "limit_key_type": "URI",
+                                  "rules": [{"resource": "svc.a", "threshold": 1}]})
+    codec = DubboCodec()
+    rpc = RpcKit(codec, plan_of(("flowControlFilter", config, FilterPhase.AFTER_ROUTE)))
+    rpc.request(codec.request(1, "svc.a", "echo"))
+    rpc.respond("a", lambda request_id: codec.value_response(request_id, b"N"))
+    rpc.request(codec.request(2, "svc.a", "echo"))  # over the threshold in this interval
+    assert len(rpc.upstreams["a"].sent) == 1
+    assert rpc.caller.written[-1] == codec.response(2, dubbo.BAD_REQUEST, write_string("509|limit exceeded"))
+    assert rpc.logger.lines[-1].response_flags == [flags.RATE_LIMITED] and rpc.ended()
+
+
+def test_rbac_denies_an_rpc_call_by_service_and_header_as_the_codecs_permission_status():
+    log = IssueLog()
+    decoded = rbac.decode_envoy({"rules": {"action": "ALLOW", "policies": {"tenant a calls svc.a": {
+        "permissions": [{"url_path": {"path": {"exact": "svc.a"}}}],
+        "principals": [{"header": {"name": "x-tenant", "string_match": {"exact": "a"}}}]}}}}, "$.typed_config", log)
+    assert log.errors == [] and decoded is not None
+    config = rbac.FACTORY.create_config(decoded)
+    store = StatsStore()
+    config.bind_stats(lambda scope, cls: store.filter("rpc", scope, cls))
+    for codec, denied in ((V1, V1.response(6, bolt.SERVER_EXCEPTION)),
+                          (DubboCodec(), DubboCodec().response(6, dubbo.SERVER_ERROR,
+                                                               write_string("403|permission denied")))):
+        rpc = RpcKit(codec, plan_of(("rbac", config)))
+        if isinstance(codec, DubboCodec):
+            allowed, refused = (codec.request(5, "svc.a", "echo", attachments={"x-tenant": "a"}),
+                                codec.request(6, "svc.a", "echo", attachments={"x-tenant": "b"}))
+        else:
+            allowed = V1.request(5, {"service": "svc.a", "x-tenant": "a"}, b"", class_name=CLASS)
+            refused = V1.request(6, {"service": "svc.a", "x-tenant": "b"}, b"", class_name=CLASS)
+        rpc.request(allowed)
+        assert len(rpc.upstreams["a"].sent) == 1
+        rpc.request(refused)
+        assert len(rpc.upstreams["a"].sent) == 1 and rpc.caller.written[-1] == denied
+        info = rpc.logger.lines[-1]
+        assert info.response_code == 403
+        assert info.response_code_details == "rbac_access_denied_matched_policy[none]"

@@ -377,3 +377,17 @@ def test_audit_loggers_warn():
     assert _issues({"audit_condition": "ON_DENY", "policies": {}})[1] == [
         f"{P}.audit_condition: RBAC audit loggers are not implemented by pymosn (Envoy's are not either); no audit is "
         "logged"]
+
+
+def test_an_rpc_requests_header_map_is_matched_too():
+    from pymosn.protocol.xprotocol.header_map import RpcHeaderMap
+
+    request = RpcHeaderMap({"service": "com.acme.Echo", "x-tenant": "a"}, {"service": "com.acme.Echo", "X-Tenant": "a"},
+                           method=b"echo", path=b"com.acme.Echo", scheme=b"bolt")
+    assert matches({"header": {"name": "x-tenant", "exact_match": "a"}}, headers=request)
+    assert not matches({"header": {"name": "x-other"}}, headers=request)
+    assert matches({"header": {"name": ":authority", "exact_match": "com.acme.Echo"}}, headers=request)
+    assert matches({"header": {"name": ":method", "prefix_match": "ec"}}, headers=request)
+    assert matches({"url_path": {"path": {"exact": "com.acme.Echo"}}}, headers=request)
+    no_method = RpcHeaderMap({}, {}, path=b"svc")
+    assert matches({"header": {"name": ":method", "present_match": False}}, headers=no_method)
