@@ -20,6 +20,7 @@ import msgspec
 from pymosn.config import model
 from pymosn.config.http_filters import HttpFilterFactory, decode_struct
 from pymosn.config.issues import IssueLog, child
+from pymosn.config.mirror_rules import mirror_filter
 from pymosn.config.registries import HTTP_FILTERS
 from pymosn.config.walker import Walker
 
@@ -36,7 +37,7 @@ ENFORCING_STREAM_FILTERS: dict[str, str] = {
 }
 # Filters that add something; without them requests are answered as with the filter off.
 FEATURE_STREAM_FILTERS = frozenset({
-    "fault_tolerance", "gzip", "mirror", "dubbo_stream", "grpc_metric", "header_to_metadata",
+    "fault_tolerance", "gzip", "dubbo_stream", "grpc_metric", "header_to_metadata",
     "transcoder", "seata", "istio.stats", "mixer",  # mixer: MOSN's only reports telemetry
 })
 # Filters older MOSN had and current MOSN skips (it logs the unknown name and goes on).
@@ -63,6 +64,8 @@ def stream_filter(obj: model.StreamFilter, path: str, walker: Walker) -> model.S
     if obj.go_plugin_config:
         walker.log.error(path, f"stream filter {kind!r} is a Go plugin (go_plugin_config), which pymosn cannot load; "
                                f"{_MAY_REFUSE}")
+    elif kind == "mirror":
+        mirror_filter(obj, path, walker)  # run by the proxy with its routes' mirror policies
     elif kind in ENFORCING_STREAM_FILTERS:
         walker.log.error(path, f"stream filter {kind!r} is not implemented by pymosn yet; "
                                f"{ENFORCING_STREAM_FILTERS[kind]}")

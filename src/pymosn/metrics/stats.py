@@ -266,6 +266,11 @@ class ClusterStats(_WithGrpc):
         # an HTTP/2 upstream that does not read the frames it makes us send (flood.py)
         "http2_outbound_flood",
         "http2_outbound_control_flood",
+        # pymosn's, on a mirror cluster (proxy/mirror.py): copies given up before they were
+        # whole (no room, no host, no connection, the mirror not keeping up, the original
+        # request cut short), and copies sent that got no whole response (reset, timeout)
+        "upstream_rq_shadow_dropped",
+        "upstream_rq_shadow_failed",
     )
     GAUGES = ("upstream_cx_active", "upstream_rq_active")
     HISTOGRAMS = ("upstream_rq_time",)

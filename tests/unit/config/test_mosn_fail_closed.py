@@ -48,7 +48,7 @@ def test_filters_whose_effect_pymosn_cannot_know_are_refused():
     ]
 
 
-@pytest.mark.parametrize("kind", ["fault_tolerance", "gzip", "mirror", "dubbo_stream", "grpc_metric",
+@pytest.mark.parametrize("kind", ["fault_tolerance", "gzip", "dubbo_stream", "grpc_metric",
                                   "header_to_metadata", "transcoder", "seata", "istio.stats", "mixer"])
 def test_filters_that_only_add_something_warn(kind):
     raw = minimal()
