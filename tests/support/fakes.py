@@ -11,6 +11,8 @@ from typing import Any, cast
 from pymosn.api.connection import ConnectionInfo
 from pymosn.api.headers import HeaderMap, RequestHeaderMap
 from pymosn.api.stream_filter import Route
+from pymosn.protocol.http1 import BODY_CHUNKED, BODY_LENGTH, BODY_NONE, ResponseHead
+from pymosn.proxy.local_reply import render_http
 
 
 class FakeTimer:
@@ -118,6 +120,10 @@ class FakeOwner:
     def on_local_reply(self, reply: Any) -> None:
         self.local_replies.append(reply)
 
+    def render_local_reply(self, reply: Any) -> tuple[int, HeaderMap, bytes]:
+        status, pairs, body = render_http(reply)
+        return status, HeaderMap.of(pairs), body
+
     def reset_stream(self, reply: Any) -> None:
         self.resets.append(reply)
 
@@ -127,7 +133,9 @@ class FakeOwner:
         return self.route
 
     def per_filter_config(self, route: Route | None, name: str) -> object | None:
-        return getattr(route, "per_filter", {}).get(name)
+        """A FakeRoute's per_filter, or a real RouteEntry's filter_configs (what the proxy reads)."""
+        configs = getattr(route, "filter_configs", None)
+        return (getattr(route, "per_filter", {}) if configs is None else configs).get(name)
 
     def choose_host(self) -> None:
         self.hosts_chosen += 1
@@ -162,3 +170,207 @@ class FakeOwner:
     def downstream_status(self) -> int | None:
         heads = [item[1] for item in self.downstream if item[0] == "headers"]
         return heads[0] if heads else None
+
+
+class FakeServerStream:
+    """A downstream stream (the ServerStream contract) recording what the proxy sent."""
+
+    def __init__(self, loop: FakeLoop | None = None, protocol: str = "HTTP/1.1") -> None:
+        self.loop = loop or FakeLoop()
+        self.protocol = protocol
+        self.connection = fake_connection(self.loop, remote_address="10.0.0.2:40000", local_address="10.0.0.1:8080")
+        self.sent: list[tuple[Any, ...]] = []  # ("headers", status, pairs, body_kind, end) / ("data", ..) / ...
+        self.resets = 0
+        self.closes_after_response = 0
+        self.reading_paused = False
+        self.pauses = 0
+        self.resumes = 0
+        self.watermark_listener: Any = None
+
+    def send_continue(self) -> None:
+        self.sent.append(("continue",))
+
+    def send_headers(self, status: int, headers: list[tuple[bytes, bytes]], body_kind: int, end_stream: bool,
+                     reason: bytes = b"") -> None:
+        self.sent.append(("headers", status, list(headers), body_kind, end_stream))
+
+    def send_data(self, data: bytes, end_stream: bool) -> None:
+        self.sent.append(("data", data, end_stream))
+
+    def send_trailers(self, trailers: list[tuple[bytes, bytes]]) -> None:
+        self.sent.append(("trailers", list(trailers)))
+
+    def send_raw(self, data: bytes) -> None:
+        self.sent.append(("raw", data))
+
+    def reset(self) -> None:
+        self.resets += 1
+
+    def close_after_response(self) -> None:
+        self.closes_after_response += 1
+
+    def close(self) -> None:
+        self.sent.append(("close",))
+
+    def pause_reading(self) -> None:
+        self.reading_paused = True
+        self.pauses += 1
+
+    def resume_reading(self) -> None:
+        self.reading_paused = False
+        self.resumes += 1
+
+    def set_watermark_listener(self, listener: Any) -> None:
+        self.watermark_listener = listener
+
+    def clear_watermark_listener(self, listener: Any) -> None:
+        if self.watermark_listener is listener:
+            self.watermark_listener = None
+
+    # --- reading what was sent ----------------------------------------------------------------
+
+    @property
+    def status(self) -> int | None:
+        heads = [item[1] for item in self.sent if item[0] == "headers"]
+        return heads[0] if heads else None
+
+    def header(self, name: bytes) -> bytes | None:
+        heads = [item[2] for item in self.sent if item[0] == "headers"]
+        return next((v for n, v in heads[0] if n.lower() == name), None) if heads else None
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(item[1] for item in self.sent if item[0] == "data")
+
+    @property
+    def ended(self) -> bool:
+        """The response was sent whole: its last item ended the stream."""
+        last = self.sent[-1] if self.sent else None
+        return last is not None and (last[0] == "trailers" or (last[0] == "headers" and last[4])
+                                     or (last[0] == "data" and last[2]))
+
+
+class FakeClientStream:
+    """An upstream stream (the ClientStream contract) recording the request; a test answers
+    through `respond` / `respond_data` / `respond_trailers` / `fail`."""
+
+    def __init__(self, loop: FakeLoop | None = None, reused: bool = False) -> None:
+        self.connection = fake_connection(loop, id=70, remote=("10.0.1.1", 80), local=("10.0.0.1", 50000),
+                                          local_address="10.0.0.1:50000")
+        self.reused = reused
+        self.receiver: Any = None
+        self.method = b""
+        self.target = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.sent: list[tuple[Any, ...]] = []  # ("headers", end) / ("data", data, end) / ("trailers", t)
+        self.resets = 0
+        self.idled = 0
+        self.write_paused = False
+        self.reading_paused = False
+        self.watermark_listener: Any = None
+
+    def on_idle(self, stream: Any) -> None:
+        self.idled += 1
+
+    def send_headers(self, receiver: Any, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]],
+                     body_kind: int, end_stream: bool) -> None:
+        self.receiver, self.method, self.target, self.headers = receiver, method, target, list(headers)
+        self.sent.append(("headers", end_stream))
+
+    def send_data(self, data: bytes, end_stream: bool) -> None:
+        self.sent.append(("data", data, end_stream))
+
+    def send_trailers(self, trailers: list[tuple[bytes, bytes]]) -> None:
+        self.sent.append(("trailers", list(trailers)))
+
+    def send_raw(self, data: bytes) -> None:
+        self.sent.append(("raw", data))
+
+    def reset(self) -> None:
+        self.resets += 1
+        self.receiver = None
+
+    def pause_reading(self) -> None:
+        self.reading_paused = True
+
+    def resume_reading(self) -> None:
+        self.reading_paused = False
+
+    def set_watermark_listener(self, listener: Any) -> None:
+        self.watermark_listener = listener
+
+    def header(self, name: bytes) -> bytes | None:
+        return next((v for n, v in self.headers if n.lower() == name), None)
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(item[1] for item in self.sent if item[0] == "data")
+
+    @property
+    def ended(self) -> bool:
+        last = self.sent[-1] if self.sent else None
+        return last is not None and (last[0] == "trailers" or last[-1] is True)
+
+    # --- the upstream answering -----------------------------------------------------------------
+
+    def respond(self, status: int = 200, pairs: list[tuple[bytes, bytes]] | None = None, body: bytes | None = None,
+                streaming: bool = False) -> None:
+        """The response: a head alone, a head and `body` (with its content-length), or with
+        `streaming` a chunked head whose body and end the test sends on (respond_data...)."""
+        pairs = list(pairs or [])
+        if body is not None:
+            pairs.append((b"content-length", b"%d" % len(body)))
+        head = ResponseHead(status, b"", b"1.1", pairs, [n.lower() for n, _ in pairs])
+        head.body_kind = BODY_CHUNKED if streaming else BODY_NONE if body is None else BODY_LENGTH
+        head.content_length = len(body or b"")
+        self.receiver.on_response_head(head, body is None and not streaming)
+        if body is not None and self.receiver is not None:  # a stream the proxy reset hears no more
+            self.receiver.on_response_data(body, True)
+
+    def respond_data(self, data: bytes, end_stream: bool = False) -> None:
+        if self.receiver is not None:  # as a real stream, a reset one delivers nothing more
+            self.receiver.on_response_data(data, end_stream)
+
+    def respond_trailers(self, pairs: list[tuple[bytes, bytes]]) -> None:
+        if self.receiver is not None:
+            self.receiver.on_response_trailers(pairs)
+
+    def fail(self, reset: Any) -> None:
+        receiver, self.receiver = self.receiver, None
+        receiver.on_upstream_reset(reset)
+
+
+class FakePool:
+    """A host's pool that gives each request a new FakeClientStream at once, or (with `hold`)
+    keeps the requesters waiting until the test calls `serve` or `refuse`."""
+
+    def __init__(self, loop: FakeLoop | None = None) -> None:
+        self.loop = loop
+        self.hold = False
+        self.waiters: list[Any] = []
+        self.cancelled = 0
+        self.streams: list[FakeClientStream] = []
+
+    def acquire(self, requester: Any) -> FakeClientStream | None:
+        if self.hold:
+            self.waiters.append(requester)
+            return None
+        return self._new()
+
+    def _new(self) -> FakeClientStream:
+        stream = FakeClientStream(self.loop)
+        self.streams.append(stream)
+        return stream
+
+    def cancel(self, requester: Any) -> None:
+        if requester in self.waiters:
+            self.waiters.remove(requester)
+            self.cancelled += 1
+
+    def serve(self) -> FakeClientStream:
+        stream = self._new()
+        self.waiters.pop(0).on_pool_ready(stream)
+        return stream
+
+    def refuse(self, failure: Any) -> None:
+        self.waiters.pop(0).on_pool_failure(failure)

@@ -15,6 +15,7 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from pymosn.api.connection import ConnectionInfo
 from pymosn.api.headers import HeaderMap, RequestHeaderMap
 from pymosn.api.stream_filter import AnyFilter, FilterCallbacks, FilterPhase, FilterStatus, Route
 from pymosn.api.stream_info import StreamInfo
@@ -109,7 +110,8 @@ def _observed(cls: type) -> type:
 
 class FilterHarness:
     def __init__(self, *chain: tuple[Any, ...], route: Route | None = None,
-                 buffer_limit: int = DEFAULT_BUFFER_LIMIT, loop: FakeLoop | None = None) -> None:
+                 buffer_limit: int = DEFAULT_BUFFER_LIMIT, loop: FakeLoop | None = None,
+                 connection: ConnectionInfo | None = None) -> None:
         self.loop = loop or FakeLoop()
         self.owner = FakeOwner(route)
         self.calls: list[tuple[str, str, FilterStatus | None]] = []  # (filter, call, status returned)
@@ -122,8 +124,8 @@ class FilterHarness:
             name, make = element[0], element[1]
             phase = element[2] if len(element) > 2 else FilterPhase.BEFORE_ROUTE
             entries.append(FilterChainEntry(name, _Config(self, name, make), phase))
-        self.manager = FilterManager(self.owner, FilterChainPlan(entries), self.stream_info, fake_connection(self.loop),
-                                     buffer_limit)
+        self.manager = FilterManager(self.owner, FilterChainPlan(entries), self.stream_info,
+                                     connection or fake_connection(self.loop), buffer_limit)
 
     def _recorder(self, name: str, call: str, method: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(method)

@@ -159,6 +159,7 @@ ENVOY_PLAIN: dict[str, Getter] = {
     "PROTOCOL": _attr("protocol"),
     "RESPONSE_CODE": lambda i: str(i.response_code),
     "RESPONSE_FLAGS": _flags,
+    "RESPONSE_CODE_DETAILS": _attr("response_code_details"),
     "BYTES_RECEIVED": lambda i: str(i.bytes_received),
     "BYTES_SENT": lambda i: str(i.bytes_sent),
     "DURATION": _ms_since_start("end_monotonic"),

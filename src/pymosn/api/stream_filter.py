@@ -91,6 +91,12 @@ class Route(Protocol):
     @property
     def name(self) -> str | None: ...
 
+    @property
+    def cluster_name(self) -> str:
+        """The route's fixed cluster; "" for a route that picks one per request (a header,
+        weights) or answers itself (direct response, redirect)."""
+        ...
+
 
 class FilterCallbacks(Protocol):
     """Given to each filter of a stream when it is made; valid until its `on_destroy()`."""

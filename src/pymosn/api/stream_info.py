@@ -37,6 +37,7 @@ class StreamInfo:
         "connection_id",  # int
         "upstream_connection_id",  # int or None
         "grpc_status",  # int: the grpc-status of a gRPC call, None for other requests
+        "response_code_details",  # str: why the response is what it is (Envoy's), "" if nothing says
     )
 
     def __init__(self, listener_name: str = "", connection_id: int = 0) -> None:
@@ -67,6 +68,7 @@ class StreamInfo:
         self.connection_id = connection_id
         self.upstream_connection_id: int | None = None
         self.grpc_status: int | None = None
+        self.response_code_details = ""
 
     @property
     def duration(self) -> float:

@@ -1,11 +1,11 @@
 """The contracts between a stream codec (HTTP/1.1, HTTP/2) and the proxy, written down.
 
 A server stream connection hands each downstream request to a `StreamReceiver` (the proxy's
-DownstreamStream) and gives it a `ServerStream` to answer through; the proxy sends the request
+ActiveStream) and gives it a `ServerStream` to answer through; the proxy sends the request
 on with a `ClientStream` from a pool and hears of the response as its `ResponseReceiver`.
 HTTP/1.1's per-connection objects and HTTP/2's per-stream ones implement them alike, so the
 proxy reaches nothing of a stream beyond these methods (mypy checks that through the
-annotations on DownstreamStream).
+annotations on ActiveStream and UpstreamRequest).
 
 Heads are the codec's: protocol.http1 RequestHead / ResponseHead (this layer cannot name
 them). Headers are lists of (name, value) byte pairs; `body_kind` is one of protocol.http1's

@@ -93,6 +93,8 @@ WIRE_FORMS: dict[tuple[type, str], WireForm] = {
     (model.NetworkFilter, "config"): _extension_config,
     (model.ListenerFilter, "config"): _extension_config,
     (model.AccessLog, "config"): _extension_config,
+    (model.StreamFilter, "config"): _extension_config,
+    (model.RouteFilterConfig, "config"): _extension_config,
     (model.Listener, "use_original_dst"): _original_dst_mode,
     (model.Listener, "address"): _address,
     (model.Host, "address"): _address,

@@ -6,6 +6,7 @@ snapshots walk those lists, so adding a stat is adding a name here."""
 
 from __future__ import annotations
 
+import functools
 from typing import ClassVar
 
 from pymosn.metrics.histogram import Histogram
@@ -71,6 +72,20 @@ class StatsGroup:
             setattr(self, name, 0)
         for name in self.HISTOGRAMS:
             getattr(self, name).reset()
+
+
+class NamedCounter:
+    """One counter whose full name a config decides (a filter's `http.<listener>.rbac.allowed`):
+    the data path holds the object and writes `counter.value += 1`. `family` and `labels` are
+    its Prometheus name and labels."""
+
+    __slots__ = ("name", "family", "labels", "value")
+
+    def __init__(self, name: str, family: str, labels: tuple[tuple[str, str], ...] = ()) -> None:
+        self.name = name
+        self.family = family
+        self.labels = labels
+        self.value = 0
 
 
 class GrpcStats:
@@ -181,6 +196,8 @@ class ListenerStats(_WithGrpc):
         "downstream_pre_cx_timeout",
         # a gRPC call's grpc-timeout expired (Envoy's name for its max_stream_duration)
         "downstream_rq_max_duration_reached",
+        # a stream filter raised (answered 500, flag FF); pymosn's own, Envoy has no such filter failure
+        "downstream_rq_filter_error",
         # HTTP/2 connections closed past a flood bound (protocol/http2/flood.py), rendered
         # `http2.outbound_flood` etc. (Envoy's codec stats; the last two are pymosn's)
         "http2_outbound_flood",
@@ -264,6 +281,7 @@ class ProtocolStats(StatsGroup):
         "downstream_rq_timeout",
         "upstream_late_response_dropped",
         "protocol_error",
+        "downstream_rq_filter_error",  # a stream filter raised (or its change could not be encoded)
     )
     GAUGES = ("downstream_rq_active",)
     HISTOGRAMS = ("downstream_rq_time",)
@@ -291,6 +309,32 @@ class ProtocolStats(StatsGroup):
     def reset_counters(self) -> None:
         super().reset_counters()
         self.status_codes.clear()
+
+
+class FilterStats(StatsGroup):
+    """One stream filter kind's stats on one listener, Envoy's `http.<listener>.<scope>.<name>`
+    (fault's `http.ingress.fault.aborts_injected`). A kind subclasses it with its COUNTERS and
+    GAUGES; the snapshot names which is which, so the master, which has no filter classes, can
+    aggregate and render them (`aggregate_class`)."""
+
+    __slots__ = ()
+
+    def snapshot(self) -> dict:
+        return {"counters": {name: getattr(self, name) for name in self.COUNTERS},
+                "gauges": {name: getattr(self, name) for name in self.GAUGES}}
+
+    def merge(self, snap: dict) -> None:
+        for kind in ("counters", "gauges"):
+            for name, value in snap.get(kind, {}).items():
+                if name in self.COUNTERS or name in self.GAUGES:
+                    setattr(self, name, getattr(self, name) + value)
+
+
+@functools.cache
+def aggregate_class(counters: tuple[str, ...], gauges: tuple[str, ...]) -> type[FilterStats]:
+    """A FilterStats of these fields, for a process that only adds up workers' snapshots."""
+    return type("AggregatedFilterStats", (FilterStats,), {"COUNTERS": counters, "GAUGES": gauges,
+                                                          "__slots__": counters + gauges})
 
 
 class ServerStats(StatsGroup):

@@ -72,6 +72,10 @@ class FilterManagerOwner(Protocol):
         """A local reply is about to be encoded: record its flag and details, stop the upstream
         request. Called before the reply's headers reach any encoder filter."""
 
+    def render_local_reply(self, reply: LocalReply) -> tuple[int, HeaderMap, bytes]:
+        """The reply as the downstream's protocol answers it (status, headers, body): HTTP with
+        a text body, or a gRPC status for a gRPC request (proxy/local_reply.py)."""
+
     def reset_stream(self, reply: LocalReply) -> None:
         """A local reply came after the response started downstream: reset the stream."""
 
@@ -280,21 +284,18 @@ class FilterManager:
         self.owner.on_local_reply(reply)
         if self.destroyed:
             return
-        pairs = [(b"content-type", b"text/plain"), (b"content-length", str(len(reply.body)).encode())]
-        if reply.headers:
-            pairs += reply.headers.items()
-        headers = HeaderMap.of(pairs)
+        status, headers, body = self.owner.render_local_reply(reply)
         if direct:  # encoder filters already saw a response: straight to the downstream
             encoders.abort()
             encoders.headers_sent = True
-            self.owner.on_encoded_headers(reply.status, headers, not reply.body)
-            if reply.body:
-                self.owner.on_encoded_data(reply.body, True)
+            self.owner.on_encoded_headers(status, headers, not body)
+            if body:
+                self.owner.on_encoded_data(body, True)
             return
-        encoders.status = reply.status
-        encoders.headers(headers, not reply.body)
-        if reply.body and not encoders.aborted and self._local_reply is reply:
-            encoders.data(reply.body, True)
+        encoders.status = status
+        encoders.headers(headers, not body)
+        if body and not encoders.aborted and self._local_reply is reply:
+            encoders.data(body, True)
 
     def filter_raised(self, name: str, error: Exception) -> None:
         self.owner.on_filter_error(name, error)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pymosn.proxy.filter_manager import FilterChainPlan
+from pymosn.proxy.filter_manager import DEFAULT_BUFFER_LIMIT, FilterChainPlan
 from pymosn.router.manager import RouterManager
 from pymosn.upstream.cluster import ClusterManager
 
@@ -50,3 +50,6 @@ class ProxySettings:
     # the listener's stream filters, prepared once per load; None = none (the fast path: no
     # filter manager is made per request)
     filter_plan: FilterChainPlan | None = None
+    # what a stream's filters may hold before back-pressure (STOP) or failing it (STOP_AND_BUFFER):
+    # the listener's per_connection_buffer_limit_bytes, as Envoy's stream buffer limit
+    buffer_limit: int = DEFAULT_BUFFER_LIMIT

@@ -46,10 +46,10 @@ def test_explicitly_disabled_mosn_keys_need_no_warning():
 
 def test_stream_filters_warn_per_filter_with_their_type():
     raw = minimal()
-    listener(raw)["stream_filters"] = [{"type": "fault", "config": {}}, {"type": "gzip"}]
+    listener(raw)["stream_filters"] = [{"type": "fault", "config": {}}, {"type": "gzip"}, {"type": "mirror"}]
     assert warnings(raw) == [
-        "$.servers[0].listeners[0].stream_filters[0]: stream filter 'fault' is not implemented by pymosn yet; ignored",
         "$.servers[0].listeners[0].stream_filters[1]: stream filter 'gzip' is not implemented by pymosn yet; ignored",
+        "$.servers[0].listeners[0].stream_filters[2]: stream filter 'mirror' is not implemented by pymosn yet; ignored",
     ]
 
 

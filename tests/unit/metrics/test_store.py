@@ -115,3 +115,41 @@ def test_reset_counters_keeps_gauges():
     assert c.upstream_rq_total == 0
     assert c.upstream_rq_active == 2
     assert c.upstream_rq_time.count == 0
+
+
+def test_filter_stats_travel_from_workers_to_the_master_and_render_under_the_listener():
+    from pymosn.filter.http.fault import FaultStats
+
+    workers = [StatsStore(), StatsStore()]
+    for n, store in enumerate(workers, 1):
+        stats = store.filter("ingress", "fault", FaultStats)
+        assert store.filter("ingress", "fault", FaultStats) is stats  # every plan of the listener shares it
+        stats.aborts_injected += n
+        stats.active_faults += 1
+    master = StatsStore.merged(json.loads(json.dumps(w.snapshot())) for w in workers)
+    samples = {s.name: (s.value, s.kind) for s in master.samples() if ".fault." in s.name}
+    assert samples == {"http.ingress.fault.delays_injected": (0, "counter"),
+                       "http.ingress.fault.aborts_injected": (3, "counter"),
+                       "http.ingress.fault.faults_overflow": (0, "counter"),
+                       "http.ingress.fault.active_faults": (2, "gauge")}
+    master.reset_counters()
+    assert master.filter("ingress", "fault", FaultStats).aborts_injected == 0
+
+
+def test_named_counters_render_ship_and_merge_by_name():
+    worker = StatsStore()
+    allowed = worker.counter("tcp.rbac.allowed", "envoy_rbac_allowed", (("stat_prefix", "tcp."),))
+    assert worker.counter("tcp.rbac.allowed") is allowed  # the data path keeps the object
+    allowed.value += 2
+    worker.counter("tcp.rbac.denied").value += 1
+    samples = {s.name: s for s in worker.samples()}
+    assert samples["tcp.rbac.allowed"][1:] == ("envoy_rbac_allowed", (("stat_prefix", "tcp."),), 2, "counter")
+    assert samples["tcp.rbac.denied"].family == "envoy_tcp_rbac_denied"
+    shipped = json.loads(json.dumps(worker.snapshot()))
+    master = StatsStore.merged([shipped, shipped])
+    assert master.named["tcp.rbac.allowed"].value == 4
+    assert master.named["tcp.rbac.allowed"].labels == (("stat_prefix", "tcp."),)
+    master.replace_with([shipped])
+    assert master.named["tcp.rbac.denied"].value == 1
+    master.reset_counters()
+    assert master.named["tcp.rbac.allowed"].value == 0

@@ -247,6 +247,7 @@ HTTP_FILTER = Schema(
     "envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter",
     "name typed_config config_discovery is_optional disabled", removed=_V2_CONFIG,
 )
+FILTER_CONFIG = Schema("envoy.config.route.v3.FilterConfig", "config is_optional disabled")
 ROUTER = Schema(
     "envoy.extensions.filters.http.router.v3.Router",
     "dynamic_stats start_child_span upstream_log upstream_log_options suppress_envoy_headers "

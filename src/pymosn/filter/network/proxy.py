@@ -10,7 +10,8 @@ from pymosn.api.filter import FilterStatus, ReadFilter
 from pymosn.network.connection import Connection
 from pymosn.protocol.http1.decoder import MOSN_HTTP10
 from pymosn.protocol.http2 import Http2Settings
-from pymosn.proxy.downstream import DownstreamStream
+from pymosn.proxy.active_stream import ActiveStream
+from pymosn.proxy.filtered_stream import FilteredStream
 from pymosn.proxy.snapshot import ProxySettings
 from pymosn.stream.http1 import ServerStreamConnection
 from pymosn.stream.http2.server import Http2ServerConnection
@@ -33,8 +34,8 @@ def proxy_filter_factory(settings: ProxySettings):
     on_protocol_error = _protocol_error_counter(settings)
     http10 = settings.http10 or MOSN_HTTP10
 
-    def new_stream(server: ServerStreamConnection, head) -> DownstreamStream:
-        return DownstreamStream(server, settings)
+    def new_stream(server: ServerStreamConnection, head) -> ActiveStream:
+        return (ActiveStream if settings.filter_plan is None else FilteredStream)(server, settings)
 
     def build(conn: Connection) -> ServerStreamConnection:
         return ServerStreamConnection(
@@ -50,11 +51,11 @@ def proxy_filter_factory(settings: ProxySettings):
 
 
 def http2_filter_factory(settings: ProxySettings, http2: Http2Settings):
-    """The builder of the filter for HTTP/2 connections: each stream is a DownstreamStream."""
+    """The builder of the filter for HTTP/2 connections: each stream is an ActiveStream."""
     on_protocol_error = _protocol_error_counter(settings)
 
-    def new_stream(stream, head) -> DownstreamStream:
-        return DownstreamStream(stream, settings)
+    def new_stream(stream, head) -> ActiveStream:
+        return (ActiveStream if settings.filter_plan is None else FilteredStream)(stream, settings)
 
     def build(conn: Connection) -> Http2ServerConnection:
         return Http2ServerConnection(conn, new_stream, http2, settings.stats, on_protocol_error)

@@ -1,5 +1,5 @@
 """Server side of a downstream HTTP/2 connection: one h2 state machine, many streams, each a
-request/response exchange driven by its own receiver (a `proxy.DownstreamStream`).
+request/response exchange driven by its own receiver (a `proxy.ActiveStream`).
 
 `Http2Stream` implements api.streams.ServerStream for one stream, with per-stream meaning
 where the shared connection would be wrong:
