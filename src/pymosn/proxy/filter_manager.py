@@ -103,35 +103,32 @@ class FilterManagerOwner(Protocol):
 class FilterCallbacksImpl:
     """The callbacks one filter of one stream gets.
 
-    Made by the manager as `FilterCallbacksImpl()` with its two slots set after: per filter per
-    stream, and a class without `__init__` is made for half the cost of one with it."""
+    Made by the manager as `FilterCallbacksImpl()` with its slots set after: per filter per
+    stream, and a class without `__init__` is made for half the cost of one with it. The stream
+    info and the connection are plain slots: filters read them on most requests, and a slot is
+    read for a fraction of a property's call."""
 
-    __slots__ = ("_manager", "_index")
+    __slots__ = ("_manager", "_index", "stream_info", "connection")
     _manager: FilterManager
     _index: int  # the filter's entry in the plan
+    stream_info: StreamInfo
+    connection: ConnectionInfo
 
     @property
     def name(self) -> str:
         return self._manager.plan.names[self._index]
 
     @property
-    def stream_info(self) -> StreamInfo:
-        return self._manager.stream_info
-
-    @property
-    def connection(self) -> ConnectionInfo:
-        return self._manager.connection
-
-    @property
     def route(self) -> Route | None:
-        return self._manager.route
+        manager = self._manager
+        return manager._route if manager._route_resolved else manager.route
 
     def clear_route_cache(self) -> None:
         self._manager.clear_route_cache()
 
     def per_filter_config(self, name: str | None = None) -> object | None:
         manager = self._manager
-        return manager.owner.per_filter_config(manager.route, self.name if name is None else name)
+        return manager.owner.per_filter_config(manager.route, manager.plan.names[self._index] if name is None else name)
 
     def continue_decoding(self) -> None:
         manager = self._manager
@@ -173,6 +170,8 @@ class FilterManager:
                 callbacks = FilterCallbacksImpl()
                 callbacks._manager = self
                 callbacks._index = index
+                callbacks.stream_info = stream_info
+                callbacks.connection = connection
                 made.append(filter := config.create_filter(callbacks))
                 if type(filter) is not cls:
                     usual = False
@@ -184,6 +183,8 @@ class FilterManager:
                 callbacks = FilterCallbacksImpl()
                 callbacks._manager = self
                 callbacks._index = later
+                callbacks.stream_info = stream_info
+                callbacks.connection = connection
                 try:
                     made.append(plan.configs[later].create_filter(callbacks))
                 except Exception:
