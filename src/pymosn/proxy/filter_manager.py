@@ -103,20 +103,24 @@ class FilterManagerOwner(Protocol):
 class FilterCallbacksImpl:
     """The callbacks one filter of one stream gets.
 
-    Made by the manager as `FilterCallbacksImpl()` with its slots set after: per filter per
-    stream, and a class without `__init__` is made for half the cost of one with it. The stream
-    info and the connection are plain slots: filters read them on most requests, and a slot is
-    read for a fraction of a property's call."""
+    Made by the manager as `FilterCallbacksImpl()` with its two slots set after: per filter per
+    stream, and a class without `__init__` is made for half the cost of one with it."""
 
-    __slots__ = ("_manager", "_index", "stream_info", "connection")
+    __slots__ = ("_manager", "_index")
     _manager: FilterManager
     _index: int  # the filter's entry in the plan
-    stream_info: StreamInfo
-    connection: ConnectionInfo
 
     @property
     def name(self) -> str:
         return self._manager.plan.names[self._index]
+
+    @property
+    def stream_info(self) -> StreamInfo:
+        return self._manager.stream_info
+
+    @property
+    def connection(self) -> ConnectionInfo:
+        return self._manager.connection
 
     @property
     def route(self) -> Route | None:
@@ -170,8 +174,6 @@ class FilterManager:
                 callbacks = FilterCallbacksImpl()
                 callbacks._manager = self
                 callbacks._index = index
-                callbacks.stream_info = stream_info
-                callbacks.connection = connection
                 made.append(filter := config.create_filter(callbacks))
                 if type(filter) is not cls:
                     usual = False
@@ -183,8 +185,6 @@ class FilterManager:
                 callbacks = FilterCallbacksImpl()
                 callbacks._manager = self
                 callbacks._index = later
-                callbacks.stream_info = stream_info
-                callbacks.connection = connection
                 try:
                     made.append(plan.configs[later].create_filter(callbacks))
                 except Exception:
