@@ -7,7 +7,9 @@ chain to a no-op owner, response headers back through the encoder chain, then `d
 "headers" sends headers only, end_stream true both ways; "body" sends the headers and then a
 3-chunk body each way (the last chunk ends the stream). The filters pass everything on:
 "1" is one dual filter, "3" a decoder, an encoder and a dual. "0" makes no manager: the owner's
-own calls, what a listener without stream filters pays. "direct" is the filters' own work for
+own calls, what a listener without stream filters pays. "issue" is the pipeline issue's
+benchmark chain (bench/configs.py BENCH_CHAIN: RBAC with 3 policies, a local rate limit that
+never trips, header mutation), made by the filters' own config readers; its requests pass. "direct" is the filters' own work for
 the same stream (making them, calling each method the manager calls, on_destroy) with no
 manager: the manager's overhead is the difference. Best of --repeat runs (the least disturbed).
 """
@@ -15,8 +17,10 @@ manager: the manager's overhead is the difference. Best of --repeat runs (the le
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from pymosn.api.connection import ConnectionInfo
@@ -30,6 +34,7 @@ from pymosn.api.stream_filter import (
     StreamFilter,
 )
 from pymosn.api.stream_info import StreamInfo
+from pymosn.config.issues import IssueLog
 from pymosn.proxy.filter_manager import FilterChainEntry, FilterChainPlan, FilterManager
 
 
@@ -68,6 +73,12 @@ class Config:
         return self.cls(callbacks)
 
 
+class Clock:
+    """The loop's clock, all the filters read of the connection's loop here."""
+
+    time = staticmethod(time.monotonic)
+
+
 class NullOwner:
     """An owner that does nothing: only the manager's own work is measured."""
 
@@ -77,7 +88,8 @@ class NullOwner:
     def on_encoded_headers(self, status: int, headers: Any, end_stream: bool) -> None: ...
     def on_encoded_data(self, data: bytes, end_stream: bool) -> None: ...
     def on_encoded_trailers(self, trailers: Any) -> None: ...
-    def on_local_reply(self, reply: Any) -> None: ...
+    def on_local_reply(self, reply: Any) -> None:
+        raise AssertionError(f"the benchmark's chain answered locally: {reply}")
     def reset_stream(self, reply: Any) -> None: ...
     def resolve_route(self) -> Any: return None
     def per_filter_config(self, route: Any, name: str) -> Any: return None
@@ -90,13 +102,35 @@ class NullOwner:
 
 
 CHAINS: dict[str, tuple[type, ...]] = {"0": (), "1": (PassBoth,), "3": (PassDecoder, PassEncoder, PassBoth)}
+
+
+def issue_plan() -> FilterChainPlan:
+    """BENCH_CHAIN as pymosn runs it: each filter's Envoy config read by its own module."""
+    from pymosn.filter.http import header_mutation, local_ratelimit, rbac
+
+    spec = importlib.util.spec_from_file_location("bench_configs", Path(__file__).with_name("configs.py"))
+    assert spec is not None and spec.loader is not None
+    configs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(configs)
+    modules: dict[str, Any] = {"envoy.filters.http.rbac": rbac, "envoy.filters.http.local_ratelimit": local_ratelimit,
+                               "envoy.filters.http.header_mutation": header_mutation}
+    entries = []
+    for raw in configs.BENCH_CHAIN:
+        factory = modules[raw["name"]].FACTORY
+        log = IssueLog()
+        decoded = factory.decode_envoy(raw["typed_config"], raw["name"], log)
+        assert decoded is not None and not log.errors, log.errors
+        entries.append(FilterChainEntry(raw["name"], factory.create_config(decoded)))
+    return FilterChainPlan(entries)
 CHUNKS = (b"a" * 512, b"b" * 512, b"c" * 512)
 
 
-def stream_runner(classes: tuple[type, ...], body: bool) -> Callable[[int], None]:
+def stream_runner(classes: tuple[type, ...] | FilterChainPlan, body: bool) -> Callable[[int], None]:
     owner = NullOwner()
     info = StreamInfo("bench", 1)
-    connection = ConnectionInfo(1, None, ("10.0.0.2", 40000), ("10.0.0.1", 8080))  # type: ignore[arg-type]
+    info.downstream_remote_address = "127.0.0.1:40000"
+    connection = ConnectionInfo(1, Clock(), ("127.0.0.1", 40000), ("127.0.0.1", 8080),  # type: ignore[arg-type]
+                                remote_address="127.0.0.1:40000", local_address="127.0.0.1:8080")
     request = RequestHeaderMap([(b"host", b"svc")], [b"host"], b"GET", b"/")
     response = HeaderMap.of([(b"server", b"o")])
     last = len(CHUNKS) - 1
@@ -112,7 +146,8 @@ def stream_runner(classes: tuple[type, ...], body: bool) -> Callable[[int], None
                     for i, chunk in enumerate(CHUNKS):
                         owner.on_encoded_data(chunk, i == last)
         return bare
-    plan = FilterChainPlan([FilterChainEntry(f"f{i}", Config(cls)) for i, cls in enumerate(classes)])
+    plan = classes if isinstance(classes, FilterChainPlan) else FilterChainPlan(
+        [FilterChainEntry(f"f{i}", Config(cls)) for i, cls in enumerate(classes)])
 
     def filtered(n: int) -> None:
         for _ in range(n):
@@ -189,6 +224,8 @@ def main() -> None:
             row += [measure(direct_runner(classes, body), args.streams, args.repeat) for body in (False, True)]
         cells = " | ".join(f"{value:.2f}" for value in row) + (" | — | —" if not classes else "")
         print(f"| {name} | {cells} |")
+    row = [measure(stream_runner(issue_plan(), body), args.streams, args.repeat) for body in (False, True)]
+    print(f"| issue | {row[0]:.2f} | {row[1]:.2f} | — | — |")
 
 
 if __name__ == "__main__":

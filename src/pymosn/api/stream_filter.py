@@ -44,6 +44,11 @@ How a filter is made: a `FilterFactory` (what the registry registers under a nam
 and decodes the filter's config once, at config load, into an immutable config object; that
 object's `create_filter(callbacks)` makes one filter per stream, and the filter's
 `on_destroy()` is called exactly once when the stream ends, whatever way it ends.
+
+The manager calls `*_data`, `*_trailers` and `on_destroy()` only on filters whose class
+overrides them: the defaults below continue or do nothing, so skipping them changes nothing and
+a body passes filters that do not read it for free. Define these methods on the class; one
+assigned on an instance is not seen.
 """
 
 from __future__ import annotations

@@ -1,20 +1,20 @@
 """One direction of a stream's filter chain: the iteration, stops, held items and buffering.
 
 The decoder chain and the encoder chain of a stream are each a `Chain` (`DecoderChain`,
-`EncoderChain`); `FilterManager` (filter_manager.py) owns both, the callbacks and local
-replies. A position whose filter stopped gets a `Stop` record keeping what it holds in order,
-as (kind, payload, end_stream) items, each with a flag saying whether the filter has seen it
-already: on release, seen items go on to the next position, unseen ones to the filter first.
+`EncoderChain` in filter_sides.py); `FilterManager` (filter_manager.py) owns both, the
+callbacks and local replies. A position whose filter stopped gets a `Stop` record keeping what
+it holds in order, as (kind, payload, end_stream) items, each with a flag saying whether the
+filter has seen it already: on release, seen items go on to the next position, unseen ones to
+the filter first.
 
-Per stream this is made for every stream of a listener with filters, so it is lean. What only
-depends on the filters' classes is a `ChainShape`, made once per plan layout: which entry sits
-at each position and which positions' classes override `*_data` / `*_trailers` (the defaults
-only continue, so the others are not called at all). State a stream rarely changes is a
-class-level default (written to the instance only when it changes), and positions that never
-stop have no per-position object. An item nobody stops runs a straight loop over the
-positions that take it, with no tuple made for it (`headers`, `data`, `trailers`); the first
-status other than CONTINUE, a stop already in place, or a phase hook, hands over to the
-general iteration (`deliver`).
+This is made for every stream of a listener with filters, so it is lean. What only depends on
+the filters' classes is the plan's `ChainShape` (filter_plan.py): which entry sits at each
+position and which positions' classes override `*_data` / `*_trailers` (the defaults only
+continue, so the others are not called at all). State a stream rarely changes is a class-level
+default (written to the instance only when it changes), and positions that never stop have no
+per-position object. An item nobody stops runs a side's straight loop over the positions that
+take it, with no tuple made for it; the first status other than CONTINUE, a stop already in
+place, or a phase hook, hands over to the general iteration here (`deliver`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pymosn.api.stream_filter import CONTINUE, STOP, STOP_AND_BUFFER, FilterStat
 
 if TYPE_CHECKING:
     from pymosn.proxy.filter_manager import FilterManager, FilterManagerOwner
+    from pymosn.proxy.filter_plan import ChainShape
 
 HEADERS, DATA, TRAILERS = 0, 1, 2
 Item = tuple[int, Any, bool]  # (kind, HeaderMap | bytes, end_stream)
@@ -37,26 +38,6 @@ NO_HOOK, ROUTE_HOOK, HOST_HOOK, ROUTE_AND_HOST_HOOK = 0, 1, 2, 3
 IDLE, CONTINUED = -1, -2
 
 DEFAULT_BUFFER_LIMIT = 1 << 20  # Envoy's per-stream default (per_connection_buffer_limit_bytes)
-
-
-class ChainShape:
-    """One direction of a plan's layout: shared by every stream whose filters have its classes."""
-
-    __slots__ = ("entries", "names", "headers_calls", "data_calls", "trailers_calls", "takes_data",
-                 "takes_trailers", "hooks")
-
-    def __init__(self, entries: list[int], names: list[str], takes_data: list[bool], takes_trailers: list[bool],
-                 hooks: list[int] | None) -> None:
-        self.entries = tuple(entries)  # position -> the filter's entry in the plan (and the stream's list)
-        self.names = tuple(names)
-        self.takes_data = tuple(takes_data)  # per position: its class overrides *_data
-        self.takes_trailers = tuple(takes_trailers)
-        # (position, entry) of the positions each kind of item is given to
-        self.headers_calls = tuple(enumerate(entries))
-        self.data_calls = tuple(pair for pair in self.headers_calls if takes_data[pair[0]])
-        self.trailers_calls = tuple(pair for pair in self.headers_calls if takes_trailers[pair[0]])
-        # per position, the phase boundary crossed before it; None when no filter is past BEFORE_ROUTE
-        self.hooks = None if hooks is None or not any(hooks) else tuple(hooks)
 
 
 class Stop:
@@ -328,212 +309,3 @@ class Chain:
             self.owner.resume_reading()
         else:
             self.owner.resume_upstream()
-
-
-# The straight loops of the two sides differ only in the filter method and the owner's sink; they
-# are written out per side, as this is the code every item of every filtered stream runs.
-
-
-class DecoderChain(Chain):
-    decoder = True
-
-    def headers(self, headers: Any, end_stream: bool) -> None:
-        self.headers_entered = True
-        if self.aborted:
-            return
-        shape = self.shape
-        if self.stops is not None or shape.hooks is not None:
-            self.deliver(0, (HEADERS, headers, end_stream))
-            return
-        filters: list[Any] = self.manager.filters
-        position = IDLE
-        status: Any = CONTINUE
-        try:
-            for position, entry in shape.headers_calls:
-                self.calling = position
-                status = filters[entry].decode_headers(headers, end_stream)
-                if status is not CONTINUE or self.aborted:
-                    break
-            else:
-                position = IDLE
-        except Exception as error:  # a filter's bug must not take the worker down
-            self._raised(position, error)
-            return
-        if position == IDLE:
-            self.calling = IDLE
-            self.owner.on_decoded_headers(headers, end_stream)
-        else:
-            self._returned(position, (HEADERS, headers, end_stream), status)
-
-    def data(self, data: bytes, end_stream: bool) -> None:
-        if self.aborted:
-            return
-        if self.stops is not None:
-            self.deliver(0, (DATA, data, end_stream))
-            return
-        filters: list[Any] = self.manager.filters
-        position = IDLE
-        status: Any = CONTINUE
-        try:
-            for position, entry in self.shape.data_calls:
-                self.calling = position
-                status = filters[entry].decode_data(data, end_stream)
-                if status is not CONTINUE or self.aborted:
-                    break
-            else:
-                position = IDLE
-        except Exception as error:
-            self._raised(position, error)
-            return
-        if position == IDLE:
-            self.calling = IDLE
-            self.owner.on_decoded_data(data, end_stream)
-        else:
-            self._returned(position, (DATA, data, end_stream), status)
-
-    def trailers(self, trailers: Any) -> None:
-        if self.aborted:
-            return
-        if self.stops is not None:
-            self.deliver(0, (TRAILERS, trailers, True))
-            return
-        filters: list[Any] = self.manager.filters
-        position = IDLE
-        status: Any = CONTINUE
-        try:
-            for position, entry in self.shape.trailers_calls:
-                self.calling = position
-                status = filters[entry].decode_trailers(trailers)
-                if status is not CONTINUE or self.aborted:
-                    break
-            else:
-                position = IDLE
-        except Exception as error:
-            self._raised(position, error)
-            return
-        if position == IDLE:
-            self.calling = IDLE
-            self.owner.on_decoded_trailers(trailers)
-        else:
-            self._returned(position, (TRAILERS, trailers, True), status)
-
-    def _invoke(self, filter: Any, kind: int, payload: Any, end_stream: bool) -> Any:
-        if kind == HEADERS:
-            return filter.decode_headers(payload, end_stream)
-        if kind == DATA:
-            return filter.decode_data(payload, end_stream)
-        return filter.decode_trailers(payload)
-
-    def _sink(self, item: Item) -> None:
-        kind, payload, end_stream = item
-        owner = self.owner
-        if kind == HEADERS:
-            owner.on_decoded_headers(payload, end_stream)
-        elif kind == DATA:
-            owner.on_decoded_data(payload, end_stream)
-        else:
-            owner.on_decoded_trailers(payload)
-
-
-class EncoderChain(Chain):
-    decoder = False
-
-    def headers(self, headers: Any, end_stream: bool) -> None:
-        self.headers_entered = True
-        if self.aborted:
-            return
-        shape = self.shape
-        if self.stops is not None:
-            self.deliver(0, (HEADERS, headers, end_stream))
-            return
-        filters: list[Any] = self.manager.filters
-        code = self.status
-        position = IDLE
-        status: Any = CONTINUE
-        try:
-            for position, entry in shape.headers_calls:
-                self.calling = position
-                status = filters[entry].encode_headers(code, headers, end_stream)
-                if status is not CONTINUE or self.aborted:
-                    break
-            else:
-                position = IDLE
-        except Exception as error:
-            self._raised(position, error)
-            return
-        if position == IDLE:
-            self.calling = IDLE
-            self.headers_sent = True
-            self.owner.on_encoded_headers(code, headers, end_stream)
-        else:
-            self._returned(position, (HEADERS, headers, end_stream), status)
-
-    def data(self, data: bytes, end_stream: bool) -> None:
-        if self.aborted:
-            return
-        if self.stops is not None:
-            self.deliver(0, (DATA, data, end_stream))
-            return
-        filters: list[Any] = self.manager.filters
-        position = IDLE
-        status: Any = CONTINUE
-        try:
-            for position, entry in self.shape.data_calls:
-                self.calling = position
-                status = filters[entry].encode_data(data, end_stream)
-                if status is not CONTINUE or self.aborted:
-                    break
-            else:
-                position = IDLE
-        except Exception as error:
-            self._raised(position, error)
-            return
-        if position == IDLE:
-            self.calling = IDLE
-            self.owner.on_encoded_data(data, end_stream)
-        else:
-            self._returned(position, (DATA, data, end_stream), status)
-
-    def trailers(self, trailers: Any) -> None:
-        if self.aborted:
-            return
-        if self.stops is not None:
-            self.deliver(0, (TRAILERS, trailers, True))
-            return
-        filters: list[Any] = self.manager.filters
-        position = IDLE
-        status: Any = CONTINUE
-        try:
-            for position, entry in self.shape.trailers_calls:
-                self.calling = position
-                status = filters[entry].encode_trailers(trailers)
-                if status is not CONTINUE or self.aborted:
-                    break
-            else:
-                position = IDLE
-        except Exception as error:
-            self._raised(position, error)
-            return
-        if position == IDLE:
-            self.calling = IDLE
-            self.owner.on_encoded_trailers(trailers)
-        else:
-            self._returned(position, (TRAILERS, trailers, True), status)
-
-    def _invoke(self, filter: Any, kind: int, payload: Any, end_stream: bool) -> Any:
-        if kind == HEADERS:
-            return filter.encode_headers(self.status, payload, end_stream)
-        if kind == DATA:
-            return filter.encode_data(payload, end_stream)
-        return filter.encode_trailers(payload)
-
-    def _sink(self, item: Item) -> None:
-        kind, payload, end_stream = item
-        owner = self.owner
-        if kind == HEADERS:
-            self.headers_sent = True
-            owner.on_encoded_headers(self.status, payload, end_stream)
-        elif kind == DATA:
-            owner.on_encoded_data(payload, end_stream)
-        else:
-            owner.on_encoded_trailers(payload)

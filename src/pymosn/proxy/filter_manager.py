@@ -20,7 +20,7 @@ were sent, the stream can only be reset. Either way the remaining decoder filter
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -31,22 +31,12 @@ from pymosn.api.stream_filter import (
     REQUEST_ENTITY_TOO_LARGE,
     DecoderFilter,
     EncoderFilter,
-    FilterConfig,
-    FilterPhase,
     Route,
 )
 from pymosn.api.stream_info import StreamInfo
-from pymosn.proxy.filter_chain import (
-    CONTINUED,
-    DEFAULT_BUFFER_LIMIT,
-    HOST_HOOK,
-    ROUTE_AND_HOST_HOOK,
-    ROUTE_HOOK,
-    Chain,
-    ChainShape,
-    DecoderChain,
-    EncoderChain,
-)
+from pymosn.proxy.filter_chain import CONTINUED, DEFAULT_BUFFER_LIMIT, HOST_HOOK, ROUTE_HOOK, Chain
+from pymosn.proxy.filter_plan import FilterChainEntry, FilterChainPlan
+from pymosn.proxy.filter_sides import DecoderChain, EncoderChain
 
 __all__ = ["DEFAULT_BUFFER_LIMIT", "FilterChainEntry", "FilterChainPlan", "FilterManager", "FilterManagerOwner",
            "LocalReply"]
@@ -59,102 +49,6 @@ class LocalReply:
     flag: str | None = None  # %RESPONSE_FLAGS%
     details: str = ""  # %RESPONSE_CODE_DETAILS%
     headers: Mapping[bytes, bytes] | None = None  # extra response headers
-
-
-@dataclass(frozen=True, slots=True)
-class FilterChainEntry:
-    """One configured filter of a listener's chain: made once per config load."""
-
-    name: str
-    config: FilterConfig
-    phase: FilterPhase = FilterPhase.BEFORE_ROUTE
-
-
-class FilterChainPlan:
-    """A listener's filter chain, prepared once per config load for the streams to share.
-
-    Which filters are decoders and encoders, and which methods their classes override, depends
-    on the classes their configs make; the plan learns that layout from the first stream and
-    reuses it while the classes stay the same."""
-
-    __slots__ = ("entries", "names", "configs", "decoder_order", "phased", "expected", "usual_layout")
-
-    def __init__(self, entries: Sequence[FilterChainEntry]) -> None:
-        self.entries = tuple(entries)
-        self.names = tuple(entry.name for entry in self.entries)
-        self.configs = tuple(entry.config for entry in self.entries)
-        # decoders run by phase, configured order within one (sorted is stable)
-        self.decoder_order = tuple(sorted(range(len(self.entries)), key=lambda i: self.entries[i].phase))
-        self.phased = any(entry.phase != FilterPhase.BEFORE_ROUTE for entry in self.entries)
-        # (config, the class it made last) per entry, and the layout of those classes
-        self.expected: tuple[tuple[FilterConfig, type | None], ...] = tuple((config, None) for config in self.configs)
-        self.usual_layout: Layout | None = None
-
-    def layout(self, made: list[DecoderFilter | EncoderFilter | None]) -> Layout:
-        """The layout of a stream whose filters are not of the usual classes (or the first)."""
-        layout = Layout(self, made)
-        if None not in made:  # a failed stream's layout is not the usual one
-            self.expected = tuple(zip(self.configs, map(type, made), strict=True))
-            self.usual_layout = layout
-        return layout
-
-
-class Layout:
-    """Where each entry sits in the decoder and encoder chains (-1: not on that side), and what
-    its class overrides: a method left at the API's default (which continues, or does nothing)
-    is not called."""
-
-    __slots__ = ("decoders", "encoders", "decoder_names", "encoder_names", "decoder_position",
-                 "encoder_position", "hooks", "decoder_shape", "encoder_shape", "destroyed")
-
-    def __init__(self, plan: FilterChainPlan, made: list[DecoderFilter | EncoderFilter | None]) -> None:
-        entries = plan.entries
-        self.decoder_position = [-1] * len(entries)
-        self.encoder_position = [-1] * len(entries)
-        decoders: list[int] = []
-        hooks: list[int] = []
-        previous = FilterPhase.BEFORE_ROUTE
-        for i in plan.decoder_order:
-            if isinstance(made[i], DecoderFilter):
-                self.decoder_position[i] = len(decoders)
-                decoders.append(i)
-                hooks.append(_hook(previous, entries[i].phase))
-                previous = entries[i].phase
-        encoders: list[int] = []
-        for i in range(len(entries) - 1, -1, -1):
-            if isinstance(made[i], EncoderFilter):
-                self.encoder_position[i] = len(encoders)
-                encoders.append(i)
-        self.decoders = tuple(decoders)
-        self.encoders = tuple(encoders)
-        self.decoder_names = [plan.names[i] for i in decoders]
-        self.encoder_names = [plan.names[i] for i in encoders]
-        self.hooks = tuple(hooks) if plan.phased else None
-        classes = [type(filter) for filter in made]
-        self.decoder_shape = ChainShape(
-            decoders, self.decoder_names,
-            [_overrides(classes[i], "decode_data", DecoderFilter) for i in decoders],
-            [_overrides(classes[i], "decode_trailers", DecoderFilter) for i in decoders],
-            hooks if plan.phased else None)
-        self.encoder_shape = ChainShape(
-            encoders, self.encoder_names,
-            [_overrides(classes[i], "encode_data", EncoderFilter) for i in encoders],
-            [_overrides(classes[i], "encode_trailers", EncoderFilter) for i in encoders],
-            None)
-        # the entries whose on_destroy is called: any but the API's no-op default (and a filter
-        # that was not made); an object without one is called anyway and reported as raising
-        self.destroyed = tuple(i for i, filter in enumerate(made) if filter is not None and getattr(
-            classes[i], "on_destroy", None) not in (DecoderFilter.on_destroy, EncoderFilter.on_destroy))
-
-
-def _overrides(cls: type, method: str, base: type) -> bool:
-    return getattr(cls, method, None) is not getattr(base, method)
-
-
-def _hook(previous: FilterPhase, phase: FilterPhase) -> int:
-    route = previous < FilterPhase.AFTER_ROUTE <= phase
-    host = previous < FilterPhase.AFTER_CHOOSE_HOST <= phase
-    return ROUTE_AND_HOST_HOOK if route and host else ROUTE_HOOK if route else HOST_HOOK if host else 0
 
 
 class FilterManagerOwner(Protocol):
@@ -230,14 +124,15 @@ class FilterCallbacksImpl:
 
     @property
     def route(self) -> Route | None:
-        return self._manager.route
+        manager = self._manager
+        return manager._route if manager._route_resolved else manager.route
 
     def clear_route_cache(self) -> None:
         self._manager.clear_route_cache()
 
     def per_filter_config(self, name: str | None = None) -> object | None:
         manager = self._manager
-        return manager.owner.per_filter_config(manager.route, self.name if name is None else name)
+        return manager.owner.per_filter_config(manager.route, manager.plan.names[self._index] if name is None else name)
 
     def continue_decoding(self) -> None:
         manager = self._manager
