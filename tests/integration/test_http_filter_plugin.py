@@ -194,8 +194,8 @@ def test_the_example_filter_serves_and_refuses_end_to_end(fmt, tmp_path, monkeyp
         # the route's own list replaces the filter's there
         assert httpx.get(f"{base}/initech/x", headers={"x-tenant": "initech"}, timeout=10).status_code == 200
         assert httpx.get(f"{base}/initech/y", headers={"x-tenant": "acme"}, timeout=10).status_code == 403
-        assert log_lines(log, 5) == ["200 - - /echo/a", "403 - tenant_not_allowed /echo/b",
-                                     "403 - tenant_not_allowed /echo/c", "200 - - /initech/x",
+        assert log_lines(log, 5) == ["200 - via_upstream /echo/a", "403 - tenant_not_allowed /echo/b",
+                                     "403 - tenant_not_allowed /echo/c", "200 - via_upstream /initech/x",
                                      "403 - tenant_not_allowed /initech/y"]
         wait_stats(admin, IDLE)
 
@@ -209,7 +209,7 @@ def test_a_plugin_filter_that_raises_answers_that_request_500_and_the_next_are_s
         before = stats(admin).get("http.ingress.downstream_rq_filter_error", 0)
         assert httpx.get(f"{base}/echo/boom", headers={**tenant, "x-boom": "1"}, timeout=10).status_code == 500
         assert httpx.get(f"{base}/echo/next", headers=tenant, timeout=10).status_code == 200
-        assert log_lines(log, 2) == ["500 FF filter_raised[boom] /echo/boom", "200 - - /echo/next"]
+        assert log_lines(log, 2) == ["500 FF filter_raised[boom] /echo/boom", "200 - via_upstream /echo/next"]
         wait_stats(admin, {**IDLE, "http.ingress.downstream_rq_filter_error": before + 1})
 
 

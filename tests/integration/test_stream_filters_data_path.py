@@ -56,7 +56,7 @@ def test_requests_pass_the_filter_both_ways(env):
     assert response.status_code == 200
     assert json.loads(response.content)["headers"]["x-probe-seen"] == "1"  # set by the filter, seen upstream
     assert "x-probe-destroyed" in response.headers
-    assert _last_line(env, before + 1) == "200 - - GET /echo/pass"
+    assert _last_line(env, before + 1) == "200 - via_upstream GET /echo/pass"
     wait_stats(env[0].admin_port, IDLE)
 
 

@@ -121,7 +121,8 @@ class FakeOwner:
         self.local_replies.append(reply)
 
     def render_local_reply(self, reply: Any) -> tuple[int, HeaderMap, bytes]:
-        return render_http(reply)
+        status, pairs, body = render_http(reply)
+        return status, HeaderMap.of(pairs), body
 
     def reset_stream(self, reply: Any) -> None:
         self.resets.append(reply)

@@ -85,7 +85,27 @@ class _Config:
             method = getattr(made, call, None)
             if method is not None:
                 setattr(made, call, self._harness._recorder(self._name, call, method))
+        made.__class__ = _observed(type(made))
         return made
+
+
+_OBSERVED: dict[type, type] = {}
+
+
+def _observed(cls: type) -> type:
+    """`cls` with every filter method its own: the manager skips methods a class leaves at the
+    API's default, and the harness is to record every call a filter gets, defaults included.
+    (The recorders are on the instance; these class methods only mark the methods as taken.)"""
+    observed = _OBSERVED.get(cls)
+    if observed is None:
+        def taken(call: str) -> Callable[..., Any]:
+            inherited = getattr(cls, call)
+            return lambda self, *args: inherited(self, *args)
+
+        namespace: dict[str, Any] = {call: taken(call) for call in _FILTER_CALLS if hasattr(cls, call)}
+        namespace.update(__slots__=(), __module__=cls.__module__, __qualname__=cls.__qualname__)
+        observed = _OBSERVED[cls] = type(cls)(cls.__name__, (cls,), namespace)
+    return observed
 
 
 class FilterHarness:

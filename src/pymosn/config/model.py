@@ -135,6 +135,20 @@ class Redirect(Model):
     scheme_redirect: str | None = None
 
 
+class MirrorPolicy(Model):
+    """A share of a route's requests copied, fire-and-forget, to another cluster (proxy/mirror.py).
+
+    MOSN's route-level `request_mirror_policies` {cluster, percent} (one object per route, and in
+    effect only on listeners with MOSN's `mirror` stream filter); Envoy's
+    RouteAction.request_mirror_policies[] arrive translated, their defaults written out."""
+
+    cluster: str = ""
+    cluster_header: str = ""  # Envoy's: the request header naming the cluster (no header: no copy)
+    percent: int = 0  # the copied share, out of `denominator`; 0, MOSN's default, copies none
+    denominator: int = 100  # MOSN's whole percent; Envoy's FractionalPercent: 100, 10000 or 1000000
+    host_suffix: str = ""  # added to the copy's Host before any port: Envoy's "-shadow"; MOSN's none
+
+
 class Route(Model):
     """One entry of a virtual host's `routers[]`: a match and exactly one action."""
 
@@ -149,6 +163,8 @@ class Route(Model):
     response_headers_to_remove: tuple[str, ...] = ()
     per_filter_config: dict[str, Any] = {}  # MOSN's, as written: read at load into filter_configs
     filter_configs: dict[str, RouteFilterConfig] = {}  # pymosn's: by filter name, decoded
+    # MOSN writes one object; the model (and Envoy's translation) keeps a list
+    request_mirror_policies: tuple[MirrorPolicy, ...] = ()
 
 
 class VirtualHost(Model):

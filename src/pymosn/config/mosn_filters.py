@@ -20,6 +20,7 @@ import msgspec
 from pymosn.config import model
 from pymosn.config.http_filters import HttpFilterFactory, decode_struct
 from pymosn.config.issues import IssueLog, child
+from pymosn.config.mirror_rules import mirror_filter
 from pymosn.config.registries import HTTP_FILTERS
 from pymosn.config.walker import Walker
 
@@ -29,7 +30,6 @@ _MAY_REFUSE = "refusing to run without it, as it may refuse or change requests"
 ENFORCING_STREAM_FILTERS: dict[str, str] = {
     "ip_access": "refusing to run without the access control it asks for",
     "jwt_authn": "refusing to run without the authentication it asks for",
-    "flowControlFilter": "refusing to run without the rate limits it asks for",
     "commonrule": "refusing to run without the rate limits it asks for",  # older MOSN's limiter
     "proxywasm": "refusing to run without it, as its Wasm plugins may refuse or change requests",
     "dsl": "refusing to run without it, as its expressions may rewrite a request's URL and headers "
@@ -37,7 +37,7 @@ ENFORCING_STREAM_FILTERS: dict[str, str] = {
 }
 # Filters that add something; without them requests are answered as with the filter off.
 FEATURE_STREAM_FILTERS = frozenset({
-    "fault_tolerance", "gzip", "mirror", "dubbo_stream", "grpc_metric", "header_to_metadata",
+    "fault_tolerance", "gzip", "dubbo_stream", "grpc_metric", "header_to_metadata",
     "transcoder", "seata", "istio.stats", "mixer",  # mixer: MOSN's only reports telemetry
 })
 # Filters older MOSN had and current MOSN skips (it logs the unknown name and goes on).
@@ -64,6 +64,8 @@ def stream_filter(obj: model.StreamFilter, path: str, walker: Walker) -> model.S
     if obj.go_plugin_config:
         walker.log.error(path, f"stream filter {kind!r} is a Go plugin (go_plugin_config), which pymosn cannot load; "
                                f"{_MAY_REFUSE}")
+    elif kind == "mirror":
+        mirror_filter(obj, path, walker)  # run by the proxy with its routes' mirror policies
     elif kind in ENFORCING_STREAM_FILTERS:
         walker.log.error(path, f"stream filter {kind!r} is not implemented by pymosn yet; "
                                f"{ENFORCING_STREAM_FILTERS[kind]}")

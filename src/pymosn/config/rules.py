@@ -21,6 +21,7 @@ from pymosn.config.filter_chain_match import TRANSPORT_PROTOCOLS, combinations, 
 from pymosn.config.filter_chain_match import network as chain_network
 from pymosn.config.http_limits import cluster_header_limits, http1_protocol_options, proxy_header_limits
 from pymosn.config.issues import child, item, known_values_message
+from pymosn.config.mirror_rules import mirror_policy, route_mirrors
 from pymosn.config.mosn_filters import stream_filter, stream_filters_in_one_place
 from pymosn.config.protocols import AUTO, HTTP1, HTTP2, X, check_protocol
 from pymosn.config.proxy_rules import proxy_config
@@ -488,7 +489,8 @@ def build_rules() -> dict[type, list[Rule]]:
         model.StringMatcher: [string_matcher],
         model.RouterConfig: [router_config, filter_configs],
         model.VirtualHost: [virtual_host, filter_configs],
-        model.Route: [route, filter_configs],
+        model.Route: [route, filter_configs, route_mirrors],
+        model.MirrorPolicy: [mirror_policy],
         model.RouteMatch: [route_match],
         model.HeaderMatcher: [value_matcher],
         model.QueryParameterMatcher: [value_matcher],

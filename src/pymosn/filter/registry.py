@@ -10,7 +10,8 @@ from typing import Any
 import msgspec
 
 from pymosn.config import model, protocols
-from pymosn.config.registries import NETWORK_FILTERS
+from pymosn.config.mirror_rules import mirror_copies
+from pymosn.config.registries import HTTP_FILTERS, NETWORK_FILTERS
 from pymosn.filter.http import registry as http_filter_registry
 from pymosn.filter.http.chain import build_filter_plan, routes_turning_off
 from pymosn.filter.network import rbac as network_rbac
@@ -115,12 +116,15 @@ def _proxy_settings(cfg: model.ProxyConfig, ctx: ListenerContext) -> ProxySettin
         upstream_protocol=cfg.upstream_protocol,
         buffer_limit=ctx.buffer_limit,
         filter_plan=filter_plan(cfg, ctx),
+        mirror_copies=mirror_copies(cfg.stream_filters or ctx.stream_filters),
     )
 
 
 def filter_plan(cfg: model.ProxyConfig, ctx: ListenerContext):
-    """The chain's own HTTP filters (an Envoy HCM's), else the listener's (MOSN's)."""
-    filters = cfg.stream_filters or ctx.stream_filters
+    """The chain's own HTTP filters (an Envoy HCM's), else the listener's (MOSN's). Stream filters
+    that are no HTTP filter kind are not in it: those loading warned of and ignores (gzip, ...)
+    and MOSN's mirror, which the proxy runs with its routes' mirror policies."""
+    filters = [f for f in cfg.stream_filters or ctx.stream_filters if HTTP_FILTERS.find(f.type) is not None]
     if not filters:
         return None
     table = ctx.snapshot_ref.current.routers.get(cfg.router_config_name)

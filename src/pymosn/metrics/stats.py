@@ -88,6 +88,20 @@ class NamedCounter:
         self.value = 0
 
 
+# The process's named counters: the StatsStore of the process that runs the filters (not a
+# master's aggregate) holds them, and configs made where no store is at hand (a route's
+# per-filter config) find them here by their full name.
+PROCESS_COUNTERS: dict[str, NamedCounter] = {}
+
+
+def process_counter(name: str, family: str, labels: tuple[tuple[str, str], ...] = ()) -> NamedCounter:
+    """The process's counter of that full name (made on first lookup, with these family and labels)."""
+    counter = PROCESS_COUNTERS.get(name)
+    if counter is None:
+        counter = PROCESS_COUNTERS[name] = NamedCounter(name, family, labels)
+    return counter
+
+
 class GrpcStats:
     """gRPC calls by grpc-status, in total and per `package.Service/Method`.
 
@@ -252,6 +266,11 @@ class ClusterStats(_WithGrpc):
         # an HTTP/2 upstream that does not read the frames it makes us send (flood.py)
         "http2_outbound_flood",
         "http2_outbound_control_flood",
+        # pymosn's, on a mirror cluster (proxy/mirror.py): copies given up before they were
+        # whole (no room, no host, no connection, the mirror not keeping up, the original
+        # request cut short), and copies sent that got no whole response (reset, timeout)
+        "upstream_rq_shadow_dropped",
+        "upstream_rq_shadow_failed",
     )
     GAUGES = ("upstream_cx_active", "upstream_rq_active")
     HISTOGRAMS = ("upstream_rq_time",)

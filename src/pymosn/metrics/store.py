@@ -16,6 +16,7 @@ from pymosn.metrics.histogram import Histogram
 from pymosn.metrics.stats import (
     BOTH_SCOPES,
     LISTENER_SCOPE,
+    PROCESS_COUNTERS,
     ClusterStats,
     FilterStats,
     GrpcStats,
@@ -47,7 +48,9 @@ class Sample(NamedTuple):
 
 
 class StatsStore:
-    def __init__(self) -> None:
+    def __init__(self, *, process: bool = False) -> None:
+        """`process`: the store of the process that runs the filters (not a master's aggregate):
+        its named counters are the process's (metrics.stats.PROCESS_COUNTERS)."""
         self.listeners: dict[str, ListenerStats] = {}
         self.clusters: dict[str, ClusterStats] = {}
         self.hosts: dict[str, dict[str, HostStats]] = {}
@@ -56,7 +59,7 @@ class StatsStore:
         # other fields are others (RBAC keeps allowed/denied and shadow_* in one scope)
         self.filters: dict[tuple[str, str, tuple[str, ...]], FilterStats] = {}
         self.server = ServerStats()
-        self.named: dict[str, NamedCounter] = {}
+        self.named: dict[str, NamedCounter] = PROCESS_COUNTERS if process else {}
         self.started_monotonic = time.monotonic()
 
     # --- lookup (control path) ------------------------------------------------------------

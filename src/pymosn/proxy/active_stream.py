@@ -29,11 +29,11 @@ from pymosn.protocol.http1 import BODY_LENGTH, BODY_NONE, RequestHead, ResponseH
 from pymosn.protocol.http1.header_view import HeaderView
 from pymosn.proxy.client_cert import HEADER_NAME as XFCC
 from pymosn.proxy.client_cert import as_routed
+from pymosn.proxy.filter_manager import LocalReply
 from pymosn.proxy.grpc import detect as detect_grpc
 from pymosn.proxy.grpc import grpc_to_http_status, split_path
-from pymosn.proxy.grpc import local_reply_headers as grpc_reply_headers
 from pymosn.proxy.header_plan import HeaderPlan, apply_adds
-from pymosn.proxy.local_reply import REPLIES, local_reply_headers
+from pymosn.proxy.local_reply import DIRECT_RESPONSE, DirectReply, render, render_http, reply_for
 from pymosn.proxy.router import Router
 from pymosn.proxy.snapshot import ProxySettings
 
@@ -75,9 +75,14 @@ class ActiveStream:
         if headers is None:
             return
         table = self.snapshot.routers.get(self.settings.router_config_name)
-        if table is not None and XFCC in table.condition_headers:
-            headers = as_routed(headers, self.settings.client_cert, self.server.connection)
-        route = None if table is None else self._match(table, headers)
+        route = None
+        if table is not None:
+            conn = self.server.connection
+            if XFCC in table.condition_headers:
+                headers = as_routed(headers, self.settings.client_cert, conn)
+            info = self.info
+            path, _, query = info.path.partition("?")
+            route = table.match(info.authority, path, query, headers, conn.peer_uri_san)
         if route is None:
             self.local_reply(flags.NO_ROUTE)
             return
@@ -114,12 +119,6 @@ class ActiveStream:
             self.local_reply(flags.REQUEST_ENTITY_TOO_LARGE)
             return None
         return headers
-
-    def _match(self, table: Any, headers: Mapping[str, str]) -> Any:
-        """The route for the request as it stands (its info's authority and path)."""
-        info = self.info
-        path, _, query = info.path.partition("?")
-        return table.match(info.authority, path, query, headers, self.server.connection.peer_uri_san)
 
     def _over_body_limit(self, data: bytes) -> bool:
         self.request_bytes += len(data)
@@ -239,34 +238,32 @@ class ActiveStream:
 
     # --- local replies ---------------------------------------------------------------------------
 
-    def local_reply(self, flag: str, body: bytes | None = None, status: int | None = None) -> None:
-        """Answer the request here with the reply for `flag` (its default status and body unless
-        given); reset the stream instead once the response has started."""
-        default_status, default_body = REPLIES[flag]
-        self.info.response_flags.append(flag)
+    def local_reply(self, flag: str, body: bytes | None = None, status: int | None = None,
+                    details: str | None = None) -> None:
+        """Answer the request here with the reply for `flag` (proxy/local_reply.py: its default
+        status, body and details unless given); reset the stream instead once the response
+        has started."""
+        info = self.info
+        info.response_flags.append(flag)
         if self.response_started:
             self.server.reset()
             self._finish()
             return
-        if body is None:
-            body = default_body
-        grpc = self.grpc
-        if grpc is not None:
-            message = body.decode("utf-8", "replace").strip()
-            http1 = self.head.version in (b"1.1", b"1.0")
-            grpc.status, headers = grpc_reply_headers(flag, message, http1)
-            self._send_local(200, headers, b"")
-            return
-        self._send_local(default_status if status is None else status, local_reply_headers(body), body)
+        reply = reply_for(flag, body, status, details)
+        info.response_code_details = reply.details
+        self._send_local(*render(reply, self.grpc, self.head.version != b"2"))
 
     def direct_reply(self, status: int, body: bytes, extra: list | None, plan: HeaderPlan) -> None:
         """A route's direct response or redirect: no response flag (Envoy logs "-")."""
-        headers = local_reply_headers(body) if body or status >= 200 else []
-        if extra:
-            headers += extra
+        self.info.response_code_details = DIRECT_RESPONSE
+        self._send_local(*render_http(self._direct(status, body, extra, plan)))
+
+    @staticmethod
+    def _direct(status: int, body: bytes, extra: list | None, plan: HeaderPlan) -> DirectReply:
+        added = list(extra or ())
         if plan.response_add:
-            apply_adds(headers, plan.response_add)
-        self._send_local(status, headers, body)
+            apply_adds(added, plan.response_add)
+        return DirectReply(status, body, None, DIRECT_RESPONSE, None, tuple(added))
 
     def _over_header_limit(self) -> None:
         """More header fields (or trailers) than max_request_headers_count. As Envoy: 431 on
@@ -287,8 +284,7 @@ class ActiveStream:
         otherwise the stream is reset, or was already (HTTP/2 RST_STREAM)."""
         self.info.response_flags.append(flags.DOWNSTREAM_PROTOCOL_ERROR)
         if reset.status and not self.response_started:
-            body = reset.detail.encode() + b"\n"
-            self._send_local(reset.status, local_reply_headers(body), body)
+            self._send_local(*render_http(LocalReply(reset.status, reset.detail.encode() + b"\n")))
             return
         if self.response_started:
             self.server.reset()

@@ -24,8 +24,8 @@ from pymosn.proxy.active_stream import ActiveStream
 from pymosn.proxy.client_cert import HEADER_NAME as XFCC
 from pymosn.proxy.client_cert import as_routed
 from pymosn.proxy.filter_manager import FilterManager, FilterManagerOwner, LocalReply
-from pymosn.proxy.header_plan import HeaderPlan, apply_adds
-from pymosn.proxy.local_reply import DIRECT_RESPONSE, REPLIES, DirectReply, Rendered, render_grpc, render_http
+from pymosn.proxy.header_plan import HeaderPlan
+from pymosn.proxy.local_reply import render, reply_for
 from pymosn.proxy.router import Router
 from pymosn.proxy.snapshot import ProxySettings
 
@@ -103,9 +103,14 @@ class FilteredStream(ActiveStream):
     # --- FilterManagerOwner: what passed the decoder filters goes to the router --------------
 
     def resolve_route(self) -> Any:
+        """The route for the request as the filters left it."""
         self._sync_head()
         table = self.snapshot.routers.get(self.settings.router_config_name)
-        return None if table is None else self._match(table, self._routing_headers())
+        if table is None:
+            return None
+        info = self.info
+        path, _, query = info.path.partition("?")
+        return table.match(info.authority, path, query, self._routing_headers(), self.server.connection.peer_uri_san)
 
     def per_filter_config(self, route: Any, name: str) -> object | None:
         return None if route is None else route.filter_configs.get(name)
@@ -196,34 +201,27 @@ class FilteredStream(ActiveStream):
 
     # --- local replies ---------------------------------------------------------------------------
 
-    def local_reply(self, flag: str, body: bytes | None = None, status: int | None = None) -> None:
+    def local_reply(self, flag: str, body: bytes | None = None, status: int | None = None,
+                    details: str | None = None) -> None:
         filters = self.filters
         if filters is None or self.response_started:
-            ActiveStream.local_reply(self, flag, body, status)
+            ActiveStream.local_reply(self, flag, body, status, details)
             return
-        default_status, default_body = REPLIES[flag]
-        filters.send_local_reply(LocalReply(default_status if status is None else status,
-                                            default_body if body is None else body, flag))
+        filters.send_local_reply(reply_for(flag, body, status, details))
 
     def direct_reply(self, status: int, body: bytes, extra: list | None, plan: HeaderPlan) -> None:
         filters = self.filters
         assert filters is not None
-        added = list(extra or ())
-        if plan.response_add:
-            apply_adds(added, plan.response_add)
-        filters.send_local_reply(DirectReply(status, body, None, DIRECT_RESPONSE, dict(added) or None))
+        filters.send_local_reply(self._direct(status, body, extra, plan))
 
     def on_local_reply(self, reply: LocalReply) -> None:
         self._record(reply)
         self.response_head = None  # whatever the upstream sent is replaced
         self._abandon_upstream()
 
-    def render_local_reply(self, reply: LocalReply) -> Rendered:
-        grpc = self.grpc
-        if grpc is not None and not isinstance(reply, DirectReply):
-            grpc.status, rendered = render_grpc(reply, self.head.version != b"2")
-            return rendered
-        return render_http(reply)
+    def render_local_reply(self, reply: LocalReply) -> tuple[int, HeaderMap, bytes]:
+        status, pairs, body = render(reply, self.grpc, self.head.version != b"2")
+        return status, HeaderMap.of(pairs), body
 
     def reset_stream(self, reply: LocalReply) -> None:
         self._record(reply)

@@ -9,7 +9,7 @@ proxy forwards it like any other request; what changes is:
   used as is). The route timeout still applies from the end of the request, so whichever
   expires first ends the call: the header can shorten the wait, never lengthen it. Invalid
   values (not 1-8 digits and one of H M S m u n) are ignored, as Envoy ignores them.
-- **Local replies** are "trailers-only" responses: HTTP 200, content-type application/grpc,
+- **Local replies** (rendered by proxy/local_reply.py) are "trailers-only" responses: HTTP 200, content-type application/grpc,
   grpc-status and grpc-message in the one HEADERS frame that ends the stream, because a gRPC
   client reads the status from there, not from the HTTP status. The status is chosen by cause,
   not through Envoy's lossy HTTP-to-gRPC table (which turns a 504 into UNAVAILABLE, a retryable
@@ -202,18 +202,3 @@ def detect(head) -> GrpcCall | None:
         timeout = parse_timeout(head.headers[j][1].strip())
     return GrpcCall(head.target, timeout)
 
-
-def local_reply_headers(flag: str, message: str | None, http1: bool) -> tuple[int, list[tuple[bytes, bytes]]]:
-    """The grpc-status and the trailers-only header list of a local reply for `flag`;
-    `message` replaces the default grpc-message (the HTTP reply's text, with its detail)."""
-    status, default = LOCAL_STATUS.get(flag, (UNKNOWN, "local reply"))
-    if not message:
-        message = default
-    headers = [
-        (b"content-type", _CONTENT_TYPE),
-        (b"grpc-status", b"%d" % status),
-        (b"grpc-message", encode_message(message)),
-    ]
-    if http1:
-        headers.append((b"content-length", b"0"))
-    return status, headers

@@ -1,32 +1,55 @@
-"""Errors become local replies in one place: the status, flag and text body for each cause, and
-one reply rendered three ways: as HTTP (`render_http`), as a gRPC trailers-only response
-(`render_grpc`) and in an X-Protocol codec's own status (`render_rpc`)."""
+"""The one local-reply mapper of the HTTP proxy: every answer the proxy gives itself, in two
+steps.
+
+1. The cause becomes a `LocalReply` (status, text body, response flag, Envoy's
+   %RESPONSE_CODE_DETAILS%, extra headers): `reply_for(flag)` for the proxy's own causes (the
+   REPLIES table), a filter's `send_local_reply` for a filter's, a route's direct response or
+   redirect as a `DirectReply`.
+2. The reply is rendered as the downstream's protocol answers it, by a `Renderer`: `render_http`
+   (the status, a text/plain body with its length, the reply's headers), or for a request
+   detected as gRPC, `render_grpc`: a trailers-only response (HTTP 200, grpc-status and
+   grpc-message in the one header block that ends the stream). The grpc-status is chosen by
+   cause for the proxy's own flags (proxy/grpc.py LOCAL_STATUS: a timeout is
+   DEADLINE_EXCEEDED, not the UNAVAILABLE Envoy's table gives a 504), taken from a grpc-status
+   header the reply carries (the fault filter's gRPC abort), and otherwise mapped from the HTTP
+   status as Envoy's httpToGrpcStatus does (403 PERMISSION_DENIED, 429 UNAVAILABLE, ...). A
+   direct response stays HTTP, as it always has. `render` picks between them for a stream.
+
+The third rendering is an X-Protocol codec's own status frame (`render_rpc`, for RPC requests:
+proxy/rpc.py, proxy/rpc_filters.py): the proxy's causes by the codec's precise reason, any other
+reply from its HTTP status by the codec's table of MOSN's codes."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from pymosn.api import flags
 from pymosn.api.errors import FailureKind
-from pymosn.api.headers import HeaderMap
 from pymosn.protocol.xprotocol.api import Frame, LocalStatus, XCodec
 from pymosn.proxy.filter_manager import LocalReply
 from pymosn.proxy.grpc import LOCAL_STATUS, encode_message, http_to_grpc_status
-from pymosn.proxy.grpc import local_reply_headers as grpc_reply_headers
 
-# flag -> (status, body)
+# %RESPONSE_CODE_DETAILS% values (Envoy's ResponseCodeDetails)
+VIA_UPSTREAM = "via_upstream"
+DIRECT_RESPONSE = "direct_response"
+_EARLY_RESET = "upstream_reset_before_response_started"
+
+# flag -> (status, body, details)
 REPLIES = {
-    flags.NO_ROUTE: (404, b"no route matched\n"),
-    flags.NO_HEALTHY_UPSTREAM: (503, b"no healthy upstream\n"),
-    flags.UPSTREAM_OVERFLOW: (503, b"upstream overflow\n"),
-    flags.UPSTREAM_CONNECTION_FAILURE: (502, b"upstream connect error\n"),
-    flags.UPSTREAM_CONNECTION_TERMINATION: (502, b"upstream connection reset before response\n"),
-    flags.UPSTREAM_PROTOCOL_ERROR: (502, b"upstream protocol error\n"),
-    flags.UPSTREAM_REQUEST_TIMEOUT: (504, b"upstream request timeout\n"),
-    flags.DURATION_TIMEOUT: (504, b"grpc-timeout exceeded\n"),  # only gRPC calls have one
-    flags.REQUEST_ENTITY_TOO_LARGE: (413, b"request body too large\n"),
-    flags.DOWNSTREAM_PROTOCOL_ERROR: (400, b"downstream protocol error\n"),
+    flags.NO_ROUTE: (404, b"no route matched\n", "route_not_found"),
+    flags.NO_HEALTHY_UPSTREAM: (503, b"no healthy upstream\n", "no_healthy_upstream"),
+    flags.UPSTREAM_OVERFLOW: (503, b"upstream overflow\n", _EARLY_RESET + "{overflow}"),
+    flags.UPSTREAM_CONNECTION_FAILURE: (502, b"upstream connect error\n", _EARLY_RESET + "{connection_failure}"),
+    flags.UPSTREAM_CONNECTION_TERMINATION: (502, b"upstream connection reset before response\n",
+                                            _EARLY_RESET + "{connection_termination}"),
+    flags.UPSTREAM_PROTOCOL_ERROR: (502, b"upstream protocol error\n", _EARLY_RESET + "{protocol_error}"),
+    flags.UPSTREAM_REQUEST_TIMEOUT: (504, b"upstream request timeout\n", "response_timeout"),
+    flags.DURATION_TIMEOUT: (504, b"grpc-timeout exceeded\n", "duration_timeout"),  # only gRPC calls have one
+    flags.REQUEST_ENTITY_TOO_LARGE: (413, b"request body too large\n", "request_payload_too_large"),
+    flags.DOWNSTREAM_PROTOCOL_ERROR: (400, b"downstream protocol error\n", ""),
 }
+CLUSTER_NOT_FOUND = "cluster_not_found"
 
 # How a request that got no upstream stream is answered: kind -> (flag, status). A full breaker
 # is UO; a TLS handshake the host failed is UF 503, as Envoy answers it, where a refused or
@@ -41,58 +64,77 @@ FAILURE_REPLIES = {
 }
 
 
-def local_reply_headers(body: bytes) -> list[tuple[bytes, bytes]]:
-    return [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body))]
-
-
-DIRECT_RESPONSE = "direct_response"  # %RESPONSE_CODE_DETAILS% of a route's direct response or redirect
-
-Rendered = tuple[int, HeaderMap, bytes]  # status, headers, body
+def reply_for(flag: str, body: bytes | None = None, status: int | None = None, details: str | None = None) -> LocalReply:
+    """The proxy's reply for `flag`, its default status, body and details unless given."""
+    default_status, default_body, default_details = REPLIES[flag]
+    return LocalReply(default_status if status is None else status, default_body if body is None else body, flag,
+                      default_details if details is None else details)
 
 
 @dataclass(frozen=True, slots=True)
 class DirectReply(LocalReply):
-    """A route's direct response or redirect: the route's answer, never turned into a gRPC
-    status (as without filters)."""
+    """A route's direct response or redirect: the route's answer, rendered as HTTP for every
+    request (gRPC ones included) with the route's response headers in order."""
+
+    extra: tuple[tuple[bytes, bytes], ...] = ()
+
+
+Pairs = list[tuple[bytes, bytes]]
+Rendered = tuple[int, Pairs, bytes]  # status, headers, body
+
+
+class Renderer(Protocol):
+    """How one downstream protocol answers a local reply."""
+
+    def __call__(self, reply: LocalReply) -> Rendered: ...
 
 
 def render_http(reply: LocalReply) -> Rendered:
-    """The reply as an HTTP response: a text body with its length, plus the reply's headers."""
     body = reply.body
     pairs = [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body))]
     if reply.headers:
         pairs += reply.headers.items()
-    return reply.status, HeaderMap.of(pairs), body
-
-
-def render_grpc(reply: LocalReply, http1: bool) -> tuple[int, Rendered]:
-    """The reply as a gRPC trailers-only response, and its grpc-status: chosen by the cause
-    for the proxy's own flags, from a grpc-status the reply names (a fault's gRPC abort),
-    else from the HTTP status as a gRPC client would read it."""
-    text = reply.body.decode("utf-8", "replace").strip()
-    given = reply.headers.get(b"grpc-status") if reply.headers else None
-    if given is not None and given.isdigit():
-        status = int(given)
-        message = reply.headers.get(b"grpc-message", b"").decode("utf-8", "replace") if reply.headers else ""
-        pairs = [(b"content-type", b"application/grpc"), (b"grpc-status", given),
-                 (b"grpc-message", encode_message(message or text))]
-        if http1:
-            pairs.append((b"content-length", b"0"))
-    elif reply.flag in LOCAL_STATUS:
-        status, pairs = grpc_reply_headers(reply.flag, text, http1)
-    else:
-        status = http_to_grpc_status(reply.status)
-        pairs = [(b"content-type", b"application/grpc"), (b"grpc-status", b"%d" % status)]
-        if text:
-            pairs.append((b"grpc-message", encode_message(text)))
-        if http1:
-            pairs.append((b"content-length", b"0"))
-    if reply.headers:
-        pairs += [(name, value) for name, value in reply.headers.items() if name not in _GRPC_OWN]
-    return status, (200, HeaderMap.of(pairs), b"")
+    if isinstance(reply, DirectReply) and reply.extra:
+        pairs += reply.extra
+    return reply.status, pairs, body
 
 
 _GRPC_OWN = frozenset({b"grpc-status", b"grpc-message", b"content-type", b"content-length"})
+
+
+def render_grpc(reply: LocalReply, http1: bool) -> tuple[int, Rendered]:
+    """The reply as a trailers-only gRPC response, and its grpc-status (see the module docstring).
+    Over HTTP/1.1 the header block carries Content-Length 0; over HTTP/2 END_STREAM ends it."""
+    message = reply.body.decode("utf-8", "replace").strip()
+    extra = reply.headers
+    given = extra.get(b"grpc-status") if extra else None
+    if given is not None and given.isdigit():
+        status = int(given)
+        given_message = extra.get(b"grpc-message") if extra else None
+        if given_message is not None:
+            message = given_message.decode("utf-8", "replace")
+    elif reply.flag in LOCAL_STATUS:
+        status, default = LOCAL_STATUS[reply.flag]
+        message = message or default
+    else:
+        status = http_to_grpc_status(reply.status)
+    pairs = [(b"content-type", b"application/grpc"), (b"grpc-status", b"%d" % status)]
+    if message:
+        pairs.append((b"grpc-message", encode_message(message)))
+    if http1:
+        pairs.append((b"content-length", b"0"))
+    if extra:
+        pairs += [(name, value) for name, value in extra.items() if name not in _GRPC_OWN]
+    return status, (200, pairs, b"")
+
+
+def render(reply: LocalReply, grpc: Any, http1: bool) -> Rendered:
+    """The reply as this stream answers it: gRPC for a gRPC call (`grpc`, a proxy.grpc.GrpcCall,
+    gets the status), HTTP otherwise and for direct responses."""
+    if grpc is not None and not isinstance(reply, DirectReply):
+        grpc.status, rendered = render_grpc(reply, http1)
+        return rendered
+    return render_http(reply)
 
 
 # --- the RPC rendering: a local reply in the X-Protocol codec's own status ---------------------

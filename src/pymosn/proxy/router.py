@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, Any
 from pymosn.api import flags
 from pymosn.api.errors import ResetKind, StreamReset, UpstreamFailure
 from pymosn.api.request_id import new_request_id
-from pymosn.network.deadlines import deadlines_for
+from pymosn.network.deadlines import Deadlines, deadlines_for
 from pymosn.protocol.http1 import BODY_NONE, RequestHead, ResponseHead
 from pymosn.protocol.http1.header_view import HeaderView
 from pymosn.proxy.grpc import http_to_grpc_status, status_in
 from pymosn.proxy.header_plan import HeaderPlan, apply_adds, filter_response_headers
-from pymosn.proxy.local_reply import FAILURE_REPLIES, REPLIES
+from pymosn.proxy.local_reply import CLUSTER_NOT_FOUND, FAILURE_REPLIES, REPLIES, VIA_UPSTREAM
+from pymosn.proxy.mirror import forward_data, forward_trailers, original_ended, start_shadows
 from pymosn.proxy.upstream_request import UpstreamRequest
 
 if TYPE_CHECKING:
@@ -49,10 +50,12 @@ class Router:
         "pending_bytes",
         "response_started",
         "timer",
+        "deadlines",
         "tries",
         "tunnel",
         "counted_active",
         "stale_retry_used",
+        "shadows",
     )
     # set with the cluster (select_cluster) and the upstream head (forward)
     cluster: Any
@@ -60,6 +63,7 @@ class Router:
     method: bytes
     target: bytes
     upstream_headers: list
+    deadlines: Deadlines  # the loop's deadline wheel, set with the first timer
 
     def __init__(self, stream: ActiveStream, route: Any, request_complete: bool) -> None:
         self.stream = stream
@@ -75,6 +79,7 @@ class Router:
         self.tunnel = False
         self.counted_active = False  # the cluster counts this request in upstream_rq_active
         self.stale_retry_used = False
+        self.shadows: list | None = None  # mirror copies still taking the request (proxy/mirror.py)
 
     # --- route to cluster -------------------------------------------------------------------
 
@@ -96,7 +101,7 @@ class Router:
         cluster_name = route.pick_cluster(headers)
         cluster = stream.snapshot.clusters.get(cluster_name) if cluster_name else None
         if cluster is None:
-            stream.local_reply(flags.NO_HEALTHY_UPSTREAM, b"cluster not found\n")
+            stream.local_reply(flags.NO_HEALTHY_UPSTREAM, b"cluster not found\n", None, CLUSTER_NOT_FOUND)
             return False
         self.cluster = cluster
         info.upstream_cluster = cluster.name
@@ -115,7 +120,8 @@ class Router:
         return plan
 
     def choose_host(self) -> Any:
-        """A host of the cluster for the next try; None after answering that there is none."""
+        """A host of the cluster for the first try, before AFTER_CHOOSE_HOST filters run; None
+        after answering that there is none. (try_upstream picks the others' itself.)"""
         stream = self.stream
         host = self.cluster.choose_host(stream.server.connection, stream.info.request_headers)
         if host is None:
@@ -130,7 +136,11 @@ class Router:
         stream = self.stream
         route = self.route
         head = stream.head
-        plan = self.plan = self._plan()
+        plans = stream.snapshot.header_plans
+        plan = plans.get(id(route))
+        if plan is None:
+            plan = plans[id(route)] = HeaderPlan(route)
+        self.plan = plan
         self.method = head.method
         target = stream.info.path
         path = target.partition("?")[0]
@@ -143,6 +153,10 @@ class Router:
         if head.expect_continue:
             stream.server.send_continue()
         self.try_upstream(host)
+        if route.mirror_policies and self.settings.mirror_copies and not stream.done and not head.upgrade:
+            self.shadows = start_shadows(route, self.settings, stream.snapshot.clusters, stream.server.connection,
+                                         stream.info.request_headers or {}, self.method, self.target,
+                                         self.upstream_headers, head.body_kind, self.request_complete)
 
     def _upstream_headers(self, head: RequestHead, plan: HeaderPlan) -> list:
         """One pass over the request headers: drop hop-by-hop and removed ones, rewrite Host,
@@ -205,24 +219,27 @@ class Router:
     # --- the request body ---------------------------------------------------------------------
 
     def on_request_data(self, data: bytes, end_stream: bool) -> None:
-        if end_stream:
-            self.request_complete = True
+        if self.shadows is not None:
+            forward_data(self.shadows, data, end_stream)
         upstream = self.upstream
         if upstream is not None and upstream.client is not None:
             upstream.client.send_data(data, end_stream)
-            if end_stream:
-                self.start_timer()
         else:
             self._hold(("data", data, end_stream), len(data))
+        if end_stream:
+            self.request_complete = True
+            self.start_timer()  # the route timeout runs from the end of the request (Envoy)
 
     def on_request_trailers(self, trailers: list) -> None:
-        self.request_complete = True
+        if self.shadows is not None:
+            forward_trailers(self.shadows, trailers)
         upstream = self.upstream
         if upstream is not None and upstream.client is not None:
             upstream.client.send_trailers(trailers)
-            self.start_timer()
         else:
             self._hold(("trailers", trailers, True), 0)
+        self.request_complete = True
+        self.start_timer()
 
     def on_upgrade_data(self, data: bytes) -> None:
         upstream = self.upstream
@@ -244,9 +261,12 @@ class Router:
     def try_upstream(self, host: Any = None) -> None:
         self.tries += 1
         if host is None:
-            host = self.choose_host()
+            stream = self.stream
+            host = self.cluster.choose_host(stream.server.connection, stream.info.request_headers)
             if host is None:
+                stream.local_reply(flags.NO_HEALTHY_UPSTREAM)
                 return
+            stream.info.upstream_host = host.address
         cluster = self.cluster
         if not self.counted_active:
             self.counted_active = True
@@ -257,7 +277,10 @@ class Router:
             # timeout (as in Envoy): a full HTTP/2 pool has no connect timeout to end the wait.
             self.start_timer()
         upstream = self.upstream = UpstreamRequest(self, host)
-        upstream.start(cluster.pool_for(host, self.settings.upstream_protocol))
+        pool = upstream.pool = cluster.pool_for(host, self.settings.upstream_protocol)
+        client = pool.acquire(upstream)
+        if client is not None:
+            upstream.on_pool_ready(client)
 
     def on_pool_failure(self, failure: UpstreamFailure) -> None:
         self.stream.info.upstream_transport_failure_reason = failure.detail
@@ -320,7 +343,8 @@ class Router:
             if timeout is None:
                 timeout = self.settings.default_timeout
             if timeout:
-                self.timer = deadlines_for(self.stream.server.connection.loop).add(timeout, self)
+                deadlines = self.deadlines = deadlines_for(self.stream.server.connection.loop)
+                self.timer = deadlines.add(timeout, self)
 
     def _start_grpc_deadline(self, grpc: Any) -> None:
         """grpc-timeout counts from the request headers: a client-streaming call's deadline
@@ -328,7 +352,8 @@ class Router:
         loop = self.stream.server.connection.loop
         grpc.deadline = loop.time() + grpc.timeout
         grpc.deadline_running = True
-        self.timer = deadlines_for(loop).add(grpc.timeout, self)
+        deadlines = self.deadlines = deadlines_for(loop)
+        self.timer = deadlines.add(grpc.timeout, self)
 
     def _start_route_timer_under_grpc(self, grpc: Any) -> None:
         """The request has ended while grpc-timeout runs: the route timeout replaces it only
@@ -342,7 +367,7 @@ class Router:
         loop = self.stream.server.connection.loop
         if not timeout or loop.time() + timeout >= grpc.deadline:
             return
-        deadlines = deadlines_for(loop)
+        deadlines = self.deadlines
         deadlines.cancel(self.timer, self)
         grpc.deadline_running = False
         self.timer = deadlines.add(timeout, self)
@@ -387,6 +412,7 @@ class Router:
             stream.local_reply(flags.UPSTREAM_PROTOCOL_ERROR)
             return
         info.response_code = status
+        info.response_code_details = VIA_UPSTREAM
         info.response_headers = HeaderView(head.headers, head.lower_names)
         self.response_started = True
         grpc = stream.grpc
@@ -449,8 +475,10 @@ class Router:
         the host's counters."""
         stream = self.stream
         if self.timer:
-            deadlines_for(stream.server.connection.loop).cancel(self.timer, self)
+            self.deadlines.cancel(self.timer, self)
             self.timer = 0
+        if self.shadows is not None:
+            original_ended(self.shadows)
         upstream = self.upstream
         if upstream is not None and upstream.live:
             if upstream.client is None:

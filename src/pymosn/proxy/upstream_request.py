@@ -1,7 +1,7 @@
 """One try of a request on one upstream host (Envoy's UpstreamRequest).
 
 The router makes one per try: a retry (or, later, a mirror) is a new object, never state reset
-in place. It asks the host's pool for a stream (`start`), sends the request on it when the
+in place. The router asks the host's pool for a stream for it; it sends the request on it when the
 pool is ready (the head, then what the router held meanwhile), counts itself on the host
 (rq_total, rq_active, then rq_success or rq_error), and passes the response on: the head and
 resets to the router, which decides on retries and errors; body and trailers straight to the
@@ -22,19 +22,13 @@ if TYPE_CHECKING:
 
 class UpstreamRequest:
     __slots__ = ("router", "host", "pool", "client", "host_active", "live")
-    pool: Any  # the host's pool, set by start
+    pool: Any  # the host's pool, set by the router as it asks it for a stream
     def __init__(self, router: Router, host: Any) -> None:
         self.router = router
         self.host = host
         self.client: ClientStream | None = None
         self.host_active = False  # the host counts this try in rq_active
         self.live = True  # False once abandoned or finished: events for it are ignored
-
-    def start(self, pool: Any) -> None:
-        self.pool = pool
-        client = pool.acquire(self)
-        if client is not None:
-            self.on_pool_ready(client)
 
     # --- the pool's requester -------------------------------------------------------------------
 
@@ -89,8 +83,6 @@ class UpstreamRequest:
             # upstream's low watermark resumes the client, not us.
             if server.reading_paused and not client.write_paused:
                 server.resume_reading()
-        if router.request_complete:
-            router.start_timer()
 
     def on_pool_failure(self, failure: UpstreamFailure) -> None:
         if self.live:

@@ -13,6 +13,7 @@ from pymosn.config.rate_limits import RateLimit
 from pymosn.config.registries import HTTP_FILTERS
 from pymosn.router import actions
 from pymosn.router.matchers import HeaderCondition, QueryCondition, StringCondition
+from pymosn.router.mirror_policy import MirrorPolicy, compile_policies
 
 PATH_ANY, PATH_PREFIX, PATH_EXACT, PATH_REGEX = range(4)
 
@@ -55,6 +56,7 @@ class RouteEntry:
         "rate_limits",
         "vh_rate_limits",
         "include_vh_rate_limits",
+        "mirror_policies",
     )
     # Declared for the type checker; __init__ sets every slot once through object.__setattr__.
     index: int
@@ -96,6 +98,8 @@ class RouteEntry:
     rate_limits: tuple[RateLimit, ...]
     vh_rate_limits: tuple[RateLimit, ...]
     include_vh_rate_limits: bool
+    # the policies that may copy a request (proxy/mirror.py); () for most routes: one falsy test
+    mirror_policies: tuple[MirrorPolicy, ...]
 
     def __init__(
         self, index: int, route: model.Route, vhost: model.VirtualHost, table: model.RouterConfig
@@ -120,6 +124,7 @@ class RouteEntry:
         f["rate_limits"] = action.rate_limits if action else ()
         f["vh_rate_limits"] = vhost.rate_limits
         f["include_vh_rate_limits"] = action.include_vh_rate_limits if action else False
+        f["mirror_policies"] = compile_policies(route.request_mirror_policies) if action is not None else ()
         for name, value in f.items():
             object.__setattr__(self, name, value)
 

@@ -33,7 +33,7 @@ _CLOSE_GRACE = 1.0  # seconds closed connections get to send what they hold befo
 class Runtime:
     def __init__(self, config: model.Config) -> None:
         self.config = config
-        self.stats = StatsStore()
+        self.stats = StatsStore(process=True)
         self.snapshot_ref = SnapshotRef(self._build_snapshot(config))
         self.listeners: list[Listener] = []
         self.access_loggers: list[AccessLogger] = []

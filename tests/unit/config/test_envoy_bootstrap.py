@@ -289,7 +289,8 @@ def test_http_filters():
     mystery = {"name": "acme.filter", "typed_config": {"@type": "type.googleapis.com/acme.Filter"}}
     assert errors(bootstrap(listener(hcm(http_filters=[mystery, ROUTER])))) == [
         f"{HC}.http_filters[0]: unknown http filter 'acme.filter' (type acme.Filter); pymosn runs "
-        f"{', '.join(f.name for f in HTTP_FILTERS.factories().values())} and envoy.filters.http.router (mark a "
+        f"{', '.join(getattr(f, 'name', None) or f'pymosn.http_filters.{kind}' for kind, f in HTTP_FILTERS.factories().items())}"
+        " and envoy.filters.http.router (mark a "
         "filter is_optional to have it skipped)"]
     assert warnings(bootstrap(listener(hcm(http_filters=[{**mystery, "is_optional": True}, ROUTER])))) == [
         f"{HC}.http_filters[0]: http filter 'acme.filter' (type acme.Filter) is not implemented by pymosn yet; "

@@ -34,8 +34,7 @@ PEER_CHECK = "not implemented by pymosn yet; ignoring it would accept peer certi
 
 @pytest.mark.parametrize(("kind", "message"), [
     ("ext_authz", "ext_authz.v3.ExtAuthz"), ("jwt_authn", "jwt_authn.v3.JwtAuthentication"), ("oauth2", "oauth2.v3.OAuth2"),
-    ("basic_auth", "basic_auth.v3.BasicAuth"), ("local_ratelimit", "local_ratelimit.v3.LocalRateLimit"),
-    ("ratelimit", "ratelimit.v3.RateLimit"), ("csrf", "csrf.v3.CsrfPolicy"),
+    ("basic_auth", "basic_auth.v3.BasicAuth"), ("ratelimit", "ratelimit.v3.RateLimit"), ("csrf", "csrf.v3.CsrfPolicy"),
     ("adaptive_concurrency", "adaptive_concurrency.v3.AdaptiveConcurrency"), ("cdn_loop", "cdn_loop.v3.CdnLoopConfig"),
     ("ip_tagging", "ip_tagging.v3.IPTagging"), ("lua", "lua.v3.Lua"), ("wasm", "wasm.v3.Wasm"),
 ])

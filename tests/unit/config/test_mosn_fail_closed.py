@@ -17,8 +17,6 @@ MAY_REFUSE = "refusing to run without it, as it may refuse or change requests"
 @pytest.mark.parametrize(("kind", "config", "why"), [
     ("ip_access", {"action": "allow", "ips": ["127.0.0.1"]}, "the access control it asks for"),
     ("jwt_authn", {"providers": {}}, "the authentication it asks for"),
-    ("flowControlFilter", {"global_switch": True, "rules": [{"resource": "/test", "threshold": 1}]},
-     "the rate limits it asks for"),
 ])
 def test_access_control_and_limit_filters_are_refused_with_what_they_enforce(kind, config, why):
     raw = minimal()
@@ -50,7 +48,7 @@ def test_filters_whose_effect_pymosn_cannot_know_are_refused():
     ]
 
 
-@pytest.mark.parametrize("kind", ["fault_tolerance", "gzip", "mirror", "dubbo_stream", "grpc_metric",
+@pytest.mark.parametrize("kind", ["fault_tolerance", "gzip", "dubbo_stream", "grpc_metric",
                                   "header_to_metadata", "transcoder", "seata", "istio.stats", "mixer"])
 def test_filters_that_only_add_something_warn(kind):
     raw = minimal()

@@ -6,11 +6,18 @@ FilterConfig `disabled: true` turning one off)."""
 from __future__ import annotations
 
 from pymosn.api.stream_filter import FilterPhase
+from pymosn.config.loader import load_config_dict
 from pymosn.filter.http.chain import RouteGate, build_filter_plan, routes_turning_off
+from pymosn.filter.registry import ListenerContext, filter_plan
+from pymosn.metrics import StatsStore
+from pymosn.proxy.snapshot import Snapshot, SnapshotRef
+from pymosn.router.manager import RouterManager
 from pymosn.router.route_table import RouteTable
+from pymosn.upstream.cluster import ClusterManager
 from tests.support import envoy_bootstraps as envoy
 from tests.support.fakes import request_headers
 from tests.support.filter_harness import FilterHarness
+from tests.support.proxy import simple_config
 
 FAULT = "envoy.extensions.filters.http.fault.v3.HTTPFault"
 FILTER_CONFIG = "type.googleapis.com/envoy.config.route.v3.FilterConfig"
@@ -80,3 +87,18 @@ def test_a_reload_whose_routes_turn_a_filter_off_says_it_needs_a_restart(caplog)
     assert [r.getMessage() for r in caplog.records] == [
         "routes now turn off stream filters f, which the listeners' filter chains built before do not expect; "
         "restart (or hot upgrade) to apply that"]
+
+
+def test_stream_filters_of_no_http_filter_kind_stay_out_of_the_plan():
+    """What loading warned of and ignores (gzip), and MOSN's mirror filter, which the proxy runs
+    with the routes' mirror policies: the plan holds the listener's other filters."""
+    fault = {"type": "fault", "config": {"abort": {"status": 418, "percentage": 100}}}
+    raw = simple_config(10000, [8080], listener={"stream_filters": [{"type": "gzip"}, {"type": "mirror"}, fault]})
+    config = load_config_dict(raw).config
+    listener = config.servers[0].listeners[0]
+    store = StatsStore()
+    snapshot = Snapshot(RouterManager(config.servers[0].routers), ClusterManager(config.cluster_manager.clusters, store))
+    ctx = ListenerContext(listener.name, SnapshotRef(snapshot), store.listener(listener.name), [],
+                          stream_filters=listener.stream_filters)
+    plan = filter_plan(listener.filter_chains[0].filters[0].config, ctx)
+    assert plan is not None and [entry.name for entry in plan.entries] == ["fault"]

@@ -153,3 +153,25 @@ def test_named_counters_render_ship_and_merge_by_name():
     assert master.named["tcp.rbac.denied"].value == 1
     master.reset_counters()
     assert master.named["tcp.rbac.allowed"].value == 0
+
+
+def test_the_process_counters_are_in_the_process_store_and_add_up_at_the_master():
+    from pymosn.filter.http.local_ratelimit import LocalRateLimitStats
+    from pymosn.metrics.stats import PROCESS_COUNTERS
+
+    names = [f"store_test_rl.http_local_rate_limit.{n}" for n in ("enabled", "enforced", "rate_limited", "ok")]
+    try:
+        stats = LocalRateLimitStats("store_test_rl")
+        assert LocalRateLimitStats("store_test_rl").rate_limited is stats.rate_limited  # a route's config counts there too
+        stats.rate_limited.value += 2
+        worker = StatsStore(process=True)
+        assert not any(s.name in names for s in StatsStore().samples())  # another store: not the process's
+        master = StatsStore.merged([json.loads(json.dumps(worker.snapshot()))] * 2)
+        for store, expected in ((worker, 2), (master, 4)):
+            found = {s.name: (s.value, s.family, s.labels) for s in store.samples() if s.name in names}
+            assert found[names[2]] == (expected, "envoy_http_local_rate_limit_rate_limited",
+                                       (("envoy_local_http_ratelimit_prefix", "store_test_rl"),))
+            assert set(found) == set(names)
+    finally:
+        for name in names:
+            PROCESS_COUNTERS.pop(name, None)

@@ -4,7 +4,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pymosn.api import flags
 from pymosn.protocol.http1 import RequestHead
 from pymosn.proxy import grpc
 
@@ -62,37 +61,6 @@ def test_message_round_trip(text):
     encoded = grpc.encode_message(text)
     assert all(0x20 <= b < 0x7F for b in encoded)  # a valid header value, always
     assert unquote_to_bytes(encoded).decode("utf-8") == text
-
-
-@pytest.mark.parametrize(
-    ("flag", "status"),
-    [
-        (flags.NO_ROUTE, grpc.UNIMPLEMENTED),
-        (flags.NO_HEALTHY_UPSTREAM, grpc.UNAVAILABLE),
-        (flags.UPSTREAM_OVERFLOW, grpc.UNAVAILABLE),
-        (flags.UPSTREAM_CONNECTION_FAILURE, grpc.UNAVAILABLE),
-        (flags.UPSTREAM_CONNECTION_TERMINATION, grpc.UNAVAILABLE),
-        (flags.UPSTREAM_REQUEST_TIMEOUT, grpc.DEADLINE_EXCEEDED),
-        (flags.DURATION_TIMEOUT, grpc.DEADLINE_EXCEEDED),
-        (flags.REQUEST_ENTITY_TOO_LARGE, grpc.RESOURCE_EXHAUSTED),
-    ],
-)
-def test_local_reply_status_by_cause(flag, status):
-    got, headers = grpc.local_reply_headers(flag, None, http1=False)
-    assert got == status
-    assert dict(headers)[b"grpc-status"] == str(status).encode()
-    assert dict(headers)[b"content-type"] == b"application/grpc"
-    assert b"content-length" not in dict(headers)  # trailers-only over HTTP/2: END_STREAM says it
-
-
-def test_local_reply_over_http1_has_a_length_and_the_detail():
-    status, headers = grpc.local_reply_headers(
-        flags.UPSTREAM_CONNECTION_FAILURE, "upstream connect error: refused 100%", http1=True
-    )
-    h = dict(headers)
-    assert status == grpc.UNAVAILABLE
-    assert h[b"content-length"] == b"0"
-    assert h[b"grpc-message"] == b"upstream connect error: refused 100%25"
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ def test_a_request_goes_upstream_and_its_response_downstream():
     assert upstream.header(b"x-req") == b"1" and upstream.header(b"x-forwarded-for") == b"10.0.0.2"
     upstream.respond(200, [(b"x-resp", b"2")], body=b"hello")
     assert server.status == 200 and server.header(b"x-resp") == b"2" and server.body == b"hello"
-    assert core.ended_once()
+    assert core.ended_once() and core.logger.lines[0].response_code_details == "via_upstream"
     host = core.clusters.get("origin").hosts[0]
     assert (host.stats.rq_total, host.stats.rq_success, host.stats.rq_error) == (1, 1, 0)
 
@@ -126,3 +126,18 @@ def test_no_healthy_host_is_503_uh():
     _, server = core.request(b"GET", b"/")
     assert server.status == 503 and core.logger.lines[0].response_flags == [flags.NO_HEALTHY_UPSTREAM]
     assert core.ended_once()
+
+
+def test_a_missing_cluster_is_503_uh_cluster_not_found():
+    core = ProxyCore(routes=[{"match": {"prefix": "/"}, "route": {"cluster_header": "x-cluster"}}])
+    _, server = core.request(b"GET", b"/", [(b"x-cluster", b"gone")])
+    assert server.status == 503 and server.body == b"cluster not found\n"
+    assert core.logger.lines[0].response_code_details == "cluster_not_found" and core.ended_once()
+
+
+def test_a_grpc_call_with_no_route_gets_unimplemented_with_the_details_logged():
+    core = ProxyCore(routes=[{"match": {"prefix": "/only"}, "route": {"cluster_name": "origin"}}])
+    _, server = core.request(b"POST", b"/pkg.Svc/M", [(b"content-type", b"application/grpc")], body=b"")
+    assert server.status == 200 and server.header(b"grpc-status") == b"12" and server.ended
+    info = core.logger.lines[0]
+    assert info.response_code_details == "route_not_found" and info.grpc_status == 12 and core.ended_once()

@@ -40,7 +40,7 @@ from pymosn.config.registries import HTTP_FILTERS
 # adaptive_concurrency and cdn_loop answer 503 and 502.
 ACCESS_CONTROL_FILTERS = frozenset({
     "ext_authz", "jwt_authn", "oauth2", "basic_auth", "api_key_auth", "ext_proc", "lua", "wasm", "golang",
-    "local_ratelimit", "ratelimit", "csrf", "composite", "admission_control", "bandwidth_limit",
+    "ratelimit", "csrf", "composite", "admission_control", "bandwidth_limit",
     "rate_limit_quota", "ip_tagging", "dynamic_modules", "adaptive_concurrency", "cdn_loop",
 })
 # HTTP filters that only add features: without them requests are still answered, as without

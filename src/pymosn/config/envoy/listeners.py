@@ -10,6 +10,7 @@ from pymosn.config.envoy.dubbo_proxy import dubbo_proxy
 from pymosn.config.envoy.extensions import Extension, display, envoy_kind, extension
 from pymosn.config.envoy.http_connection_manager import http_connection_manager
 from pymosn.config.envoy.message import Context, Message
+from pymosn.config.envoy.mirror_policy import add_mirror_filter
 from pymosn.config.envoy.tcp_proxy import tcp_proxy
 from pymosn.config.envoy.tls import transport_socket
 from pymosn.config.envoy.x_proxy import is_x_proxy, x_proxy
@@ -95,6 +96,7 @@ def listener(m: Message, ctx: Context) -> dict | None:
         m.error("filter_chains", "a listener needs a filter chain (or a default_filter_chain), as in Envoy")
     if logs:
         out["access_logs"] = logs
+    add_mirror_filter(out, ctx, m.path)
     # Envoy has no listener-wide idle timeout: HTTP connections close after the manager's
     # idle_timeout, TCP proxies and RPC connections only by their own timeouts
     ctx.put(out, "connection_idle_timeout", max(idle_timeouts, default=0.0), m.path)

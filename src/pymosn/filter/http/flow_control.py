@@ -44,6 +44,7 @@ from pymosn.api.stream_filter import (
 from pymosn.config.issues import IssueLog
 from pymosn.filter.http.fields import Fields
 from pymosn.filter.token_bucket import TokenBucket, process_bucket
+from pymosn.metrics.stats import FilterStats
 
 MOSN_NAME = "flowControlFilter"
 DETAILS = "flow_control_limited"
@@ -55,7 +56,7 @@ _RULE_FIELDS = ("id resource tokenCalculateStrategy controlBehavior threshold re
                 "maxQueueingTimeMs warmUpPeriodSec warmUpColdFactor statIntervalInMs adaptiveConfigName "
                 "grade limitApp strategy control_behavior")
 _LEGACY_RULE_KEYS = ("grade", "limitApp", "strategy", "control_behavior")
-_NOT_IMPLEMENTED = "is not implemented by pymosn; refusing to run without the limit it asks for"
+_REFUSING = "refusing to run without the limits it asks for"
 
 
 class FlowRule(msgspec.Struct, frozen=True):
@@ -84,9 +85,10 @@ def decode_mosn(raw: Any, path: str, log: IssueLog) -> FlowControlConfig | None:
     if top.string("log_path"):
         log.warning(top.at("log_path"), "sentinel's logs are not written by pymosn; ignored")
     if top.string("callback_name"):
-        top.error("callback_name", f"custom flow control callbacks (Go code registered in MOSN) {_NOT_IMPLEMENTED}")
+        top.error("callback_name", f"not implemented by pymosn: custom flow control callbacks (Go code registered in "
+                                   f"MOSN); {_REFUSING}")
     if any(True for _ in top.items("dynamic_data_resources")):
-        top.error("dynamic_data_resources", f"rules from a dynamic data source {_NOT_IMPLEMENTED}")
+        top.error("dynamic_data_resources", f"not implemented by pymosn: rules from a dynamic data source; {_REFUSING}")
     direction = top.string("direction", "inbound")
     if direction.lower() not in ("inbound", "outbound"):
         top.error("direction", f"expected inbound or outbound, got {direction!r}")
@@ -116,9 +118,10 @@ def _rule(raw: Any, path: str, log: IssueLog) -> FlowRule | None:
                          ("relationStrategy", "AssociatedResource")):
         value = fields.integer(key, 0, 0, 1)
         if value == 1:
-            fields.error(key, f"{meaning} {_NOT_IMPLEMENTED} (only 0: Direct, Reject, CurrentResource)")
+            fields.error(key, f"not implemented by pymosn: {meaning} (only 0: Direct, Reject, CurrentResource); "
+                              f"{_REFUSING}")
     if fields.string("adaptiveConfigName"):
-        fields.error("adaptiveConfigName", f"adaptive thresholds {_NOT_IMPLEMENTED}")
+        fields.error("adaptiveConfigName", f"not implemented by pymosn: adaptive thresholds; {_REFUSING}")
     fields.string("refResource")  # read by AssociatedResource only
     for key in ("maxQueueingTimeMs", "warmUpPeriodSec", "warmUpColdFactor"):  # Throttling's and WarmUp's
         fields.integer(key, 0, 0)
@@ -156,12 +159,13 @@ def normalized_path(target: bytes) -> bytes:
     return b"/" + b"/".join(segments) + (b"/" if trailing else b"")
 
 
-class FlowControlStats:
-    __slots__ = ("passed", "blocked")
+class FlowControlStats(FilterStats):
+    """pymosn's (MOSN's are sentinel's metric logs): http.<listener>.flow_control.*"""
 
-    def __init__(self) -> None:
-        self.passed = 0
-        self.blocked = 0
+    COUNTERS = ("passed", "blocked")  # requests a rule admitted, and refused
+    __slots__ = COUNTERS
+    passed: int
+    blocked: int
 
 
 class FlowControlFilterConfig:
@@ -221,6 +225,7 @@ class FlowControlFilter(DecoderFilter):
 class FlowControlFactory:
     mosn_name = MOSN_NAME
     config_type = FlowControlConfig
+    stats_scope = "flow_control"  # the listener's FlowControlStats
     decode_mosn = staticmethod(decode_mosn)
 
     @staticmethod

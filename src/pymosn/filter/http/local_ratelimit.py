@@ -18,7 +18,8 @@ upstream's or the 429) carries x-ratelimit-limit / -remaining / -reset of the bu
 decided (a matched descriptor's before the default one's).
 
 Stats (Envoy's names, `http.<stat_prefix>.http_local_rate_limit.`): enabled, enforced,
-rate_limited, ok; one LocalRateLimitStats per stat prefix in the process."""
+rate_limited, ok; one LocalRateLimitStats per stat prefix in the process (Prometheus:
+envoy_http_local_rate_limit_ok{envoy_local_http_ratelimit_prefix="<stat_prefix>"})."""
 
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ from pymosn.filter.http.rate_limit_descriptors import (
     descriptors,
 )
 from pymosn.filter.token_bucket import LocalTokenBucket, TokenBucket, process_bucket
+from pymosn.metrics.stats import NamedCounter, process_counter
 
 MOSN_NAME, ENVOY_NAME, TYPE_URL = cfg.MOSN_NAME, cfg.ENVOY_NAME, cfg.TYPE_URL
 DETAILS = "local_rate_limited"
@@ -52,28 +54,33 @@ X_RATELIMIT_REMAINING = b"x-ratelimit-remaining"
 X_RATELIMIT_RESET = b"x-ratelimit-reset"
 
 
+STATS_SCOPE = "http_local_rate_limit"
+PREFIX_LABEL = "envoy_local_http_ratelimit_prefix"  # Envoy's tag for the stat prefix
+COUNTERS = ("enabled", "enforced", "rate_limited", "ok")
+
+
 class LocalRateLimitStats:
-    __slots__ = ("enabled", "enforced", "rate_limited", "ok")
+    """Envoy's `<stat_prefix>.http_local_rate_limit.*` counters, the process's (every config
+    naming the prefix counts there, a route's too), summed over the workers by the master."""
 
-    def __init__(self) -> None:
-        self.enabled = 0
-        self.enforced = 0
-        self.rate_limited = 0
-        self.ok = 0
+    __slots__ = COUNTERS
+
+    def __init__(self, stat_prefix: str) -> None:
+        labels = ((PREFIX_LABEL, stat_prefix),)
+        for name in COUNTERS:
+            setattr(self, name, process_counter(f"{stat_prefix}.{STATS_SCOPE}.{name}",
+                                                f"envoy_{STATS_SCOPE}_{name}", labels))
+
+    enabled: NamedCounter
+    enforced: NamedCounter
+    rate_limited: NamedCounter
+    ok: NamedCounter
 
 
-_STATS: dict[str, LocalRateLimitStats] = {}
 # Whether any route has a config of its own: until one does, a stream does not look (that
 # lookup resolves the route and walks its per-filter configs).
 _route_configs = False
 
-
-def stats_for(stat_prefix: str) -> LocalRateLimitStats:
-    """Envoy's counters are named by the prefix: configs sharing one count together."""
-    stats = _STATS.get(stat_prefix)
-    if stats is None:
-        stats = _STATS[stat_prefix] = LocalRateLimitStats()
-    return stats
 
 
 class Limiter:
@@ -124,7 +131,7 @@ class LocalRateLimitFilterConfig:
         self.config = config
         self.clock = clock
         self.randrange = randrange
-        self.stats = stats_for(config.stat_prefix)
+        self.stats = LocalRateLimitStats(config.stat_prefix)
         self.status = config.status
         self.enabled = _Fraction(config.filter_enabled.numerator, config.filter_enabled.denominator)
         self.enforced = _Fraction(config.filter_enforced.numerator, config.filter_enforced.denominator)
@@ -235,7 +242,7 @@ class LocalRateLimitFilter(StreamFilter):
         if not config.enabled.hit(config.randrange):
             return CONTINUE
         stats = config.stats
-        stats.enabled += 1
+        stats.enabled.value += 1
         clock = config.clock
         if clock is None:
             clock = config.clock = callbacks.connection.loop.time
@@ -249,14 +256,14 @@ class LocalRateLimitFilter(StreamFilter):
         if config.x_ratelimit_headers:
             self._bucket = bucket
         if allowed:
-            stats.ok += 1
+            stats.ok.value += 1
             return CONTINUE
-        stats.rate_limited += 1
+        stats.rate_limited.value += 1
         if not config.enforced.hit(config.randrange):
             if config.request_headers:
                 apply_mutations(config.request_headers, headers, callbacks.stream_info)
             return CONTINUE
-        stats.enforced += 1
+        stats.enforced.value += 1
         self._limited = True
         grpc = config.grpc_status
         extra = {b"grpc-status": grpc, b"grpc-message": BODY} if grpc is not None and _is_grpc(headers) else None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pymosn.config.http_filters import HttpFilterFactory, message_name
 from pymosn.config.registries import HTTP_FILTERS
-from pymosn.filter.http import fault, header_mutation, payload_limit, rbac
+from pymosn.filter.http import fault, flow_control, header_mutation, local_ratelimit, payload_limit, rbac
 
 # MOSN name -> factory (its type_url: Envoy's typed_config type)
 BUILTINS: dict[str, HttpFilterFactory] = {
@@ -14,6 +14,8 @@ BUILTINS: dict[str, HttpFilterFactory] = {
     payload_limit.MOSN_NAME: payload_limit.FACTORY,
     header_mutation.MOSN_NAME: header_mutation.FACTORY,
     rbac.MOSN_NAME: rbac.FACTORY,
+    local_ratelimit.MOSN_NAME: local_ratelimit.FACTORY,
+    flow_control.MOSN_NAME: flow_control.FACTORY,
 }
 
 for _name, _factory in BUILTINS.items():

@@ -15,6 +15,7 @@ from pymosn.config import rate_limits as rl
 from pymosn.config.issues import IssueLog
 from pymosn.filter.http import local_ratelimit as lr
 from pymosn.filter.http import local_ratelimit_config as lrc
+from pymosn.metrics.stats import PROCESS_COUNTERS
 from tests.support.fakes import FakeLoop, fake_connection, request_headers
 from tests.support.filter_harness import FilterHarness
 
@@ -33,8 +34,13 @@ def _config(raw: dict[str, Any], loop: FakeLoop, **kwargs: Any) -> lr.LocalRateL
     log = IssueLog()
     decoded = lrc.decode_envoy(raw, "$.typed_config", log)
     assert log.errors == [] and decoded is not None
-    lr._STATS.pop(decoded.stat_prefix, None)
+    for name in lr.COUNTERS:  # each test's counters from zero
+        PROCESS_COUNTERS.pop(f"{decoded.stat_prefix}.{lr.STATS_SCOPE}.{name}", None)
     return lr.LocalRateLimitFilterConfig(decoded, clock=loop.time, **kwargs)
+
+
+def _counts(stats: lr.LocalRateLimitStats) -> dict[str, int]:
+    return {name: getattr(stats, name).value for name in lr.COUNTERS}
 
 
 def _errors(raw: Any, decode=lrc.decode_envoy) -> list[tuple[str, str]]:
@@ -78,7 +84,7 @@ def test_over_the_bucket_a_429_with_flag_details_and_body():
                                                                      "local_rate_limited")
     assert ("decode_headers", STOP) in limited.statuses("rl") and limited.owner.upstream == []
     stats = config.stats
-    assert (stats.enabled, stats.ok, stats.rate_limited, stats.enforced) == (4, 2, 2, 2)
+    assert _counts(stats) == {"enabled": 4, "ok": 2, "rate_limited": 2, "enforced": 2}
     loop.advance(1.0)
     assert _status(_request(config, loop)) == 200
 
@@ -87,7 +93,7 @@ def test_not_enabled_requests_are_not_even_counted():
     loop = FakeLoop()
     config = _config(_raw(filter_enabled=None), loop)
     assert {_status(_request(config, loop)) for _ in range(5)} == {200}
-    assert config.stats.enabled == 0 and config.stats.ok == 0
+    assert config.stats.enabled.value == 0 and config.stats.ok.value == 0
 
 
 def test_enabled_but_not_enforced_counts_and_marks_the_request():
@@ -99,7 +105,7 @@ def test_enabled_but_not_enforced_counts_and_marks_the_request():
     assert [_status(h) for h in harnesses] == [200, 200, 200]
     forwarded = [h.owner.upstream[0][1].get(b"x-would-limit") for h in harnesses]
     assert forwarded == [None, None, b"yes"]
-    assert (config.stats.rate_limited, config.stats.enforced) == (1, 0)
+    assert (config.stats.rate_limited.value, config.stats.enforced.value) == (1, 0)
 
 
 def test_a_fraction_enabled_draws_per_request():
@@ -108,7 +114,7 @@ def test_a_fraction_enabled_draws_per_request():
     raw = _raw(filter_enabled={"default_value": {"numerator": 50}})
     config = _config(raw, loop, randrange=lambda n: draws.pop(0))
     [_request(config, loop) for _ in range(3)]
-    assert config.stats.enabled == 2
+    assert config.stats.enabled.value == 2
 
 
 def test_x_ratelimit_headers_on_answers_and_on_the_429():
@@ -236,7 +242,7 @@ def test_a_route_config_has_its_own_bucket():
     route = Route(per_filter={"rl": route_config})
     assert [_status(_request(config, loop, route=route)) for _ in range(2)] == [200, 429]
     assert _status(_request(config, loop)) == 200  # other routes: the filter's bucket
-    assert route_config.stats.enforced == 1 and config.stats.enforced == 0
+    assert route_config.stats.enforced.value == 1 and config.stats.enforced.value == 0
 
 
 def test_per_connection_buckets():
