@@ -133,7 +133,7 @@ def test_header_mutation_rewrites_the_request_and_the_response(env):
     seen = json.loads(response.content)["headers"]
     assert response.status_code == 200 and response.headers["x-served-by"] == "pymosn"
     assert seen["x-peer"].startswith("127.0.0.1:") and "x-secret" not in seen
-    assert _logged(env, before) == "200 - - /echo/plain"
+    assert _logged(env, before) == "200 - via_upstream /echo/plain"
     wait_stats(env.admin_port, IDLE)
 
 
@@ -154,7 +154,7 @@ def test_a_routes_fixed_delay_holds_the_request_then_it_is_served(env):
     started = time.monotonic()
     response = _request(env, "/echo/slow/x")
     assert response.status_code == 200 and time.monotonic() - started >= DELAY
-    assert _logged(env, lines) == "200 DI - /echo/slow/x"
+    assert _logged(env, lines) == "200 DI via_upstream /echo/slow/x"
     wait_stats(env.admin_port, {**IDLE, "http.ingress.fault.delays_injected": before + 1,
                                 "http.ingress.fault.active_faults": 0})
 
@@ -170,7 +170,7 @@ def test_header_controlled_faults(env):
     started = time.monotonic()
     delayed = _request(env, "/echo/d", headers={"x-envoy-fault-delay-request": str(int(DELAY * 1000))})
     assert delayed.status_code == 200 and time.monotonic() - started >= DELAY
-    assert _logged(env, lines + 1) == "200 DI - /echo/d"
+    assert _logged(env, lines + 1) == "200 DI via_upstream /echo/d"
     assert _request(env, "/echo/none").status_code == 200  # no header, no fault
     wait_stats(env.admin_port, {
         **IDLE, "http.ingress.fault.active_faults": 0,
