@@ -192,7 +192,7 @@ def test_route_and_fault_header_matchers_follow_envoy(env):
     ]
     for path, headers, status in cases:
         assert _request(env, path, headers=headers).status_code == status, (path, headers)
-    flags = {200: "200 - -", 503: "503 FI fault_filter_abort"}
+    flags = {200: "200 - via_upstream", 503: "503 FI fault_filter_abort"}
     assert log_lines(env.log, lines + len(cases))[lines:] == [f"{flags[status]} {path}" for path, _, status in cases]
     wait_stats(env.admin_port, {**IDLE, "http.ingress.fault.aborts_injected": before + 2,
                                 "http.ingress.fault.active_faults": 0})
