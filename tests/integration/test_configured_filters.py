@@ -59,6 +59,12 @@ def envoy_config(port: int, admin: int, origin: int, log: str) -> dict:
         {"match": {"prefix": "/echo/aborted"}, "route": {"cluster": "origin"}, "typed_per_filter_config": {
             "faults": abort_503()}},
         {"match": {"prefix": "/echo/slow"}, "route": {"cluster": "origin"}, "typed_per_filter_config": {"faults": slow}},
+        # Envoy's HeaderMatcher: a missing x-env is not "not prod"; exact_match "" is any value
+        {"match": {"prefix": "/echo/nonprod", "headers": [{"name": "x-env", "exact_match": "prod",
+                                                            "invert_match": True}]},
+         "route": {"cluster": "origin"}, "typed_per_filter_config": {"faults": abort_503()}},
+        {"match": {"prefix": "/echo/canary"}, "route": {"cluster": "origin"}, "typed_per_filter_config": {
+            "faults": {**abort_503(), "headers": [{"name": "x-canary", "exact_match": ""}]}}},
         {"match": {"prefix": "/"}, "route": {"cluster": "origin"}},
     ]
     header_mutation = {"mutations": {
@@ -170,6 +176,26 @@ def test_header_controlled_faults(env):
         **IDLE, "http.ingress.fault.active_faults": 0,
         "http.ingress.fault.aborts_injected": counters.get("http.ingress.fault.aborts_injected", 0) + 1,
         "http.ingress.fault.delays_injected": counters.get("http.ingress.fault.delays_injected", 0) + 1})
+
+
+def test_route_and_fault_header_matchers_follow_envoy(env):
+    if env.format == "mosn":
+        pytest.skip("MOSN's route and fault headers have no invert_match or empty exact_match")
+    before = stats(env.admin_port).get("http.ingress.fault.aborts_injected", 0)
+    lines = _lines(env)
+    cases = [
+        ("/echo/nonprod", {}, 200),  # no x-env: the inverted route does not match, "/" serves it
+        ("/echo/nonprod", {"x-env": "dev"}, 503),
+        ("/echo/nonprod", {"x-env": "prod"}, 200),
+        ("/echo/canary", {"x-canary": "yes"}, 503),  # exact_match "": any value
+        ("/echo/canary", {}, 200),
+    ]
+    for path, headers, status in cases:
+        assert _request(env, path, headers=headers).status_code == status, (path, headers)
+    flags = {200: "200 - via_upstream", 503: "503 FI fault_filter_abort"}
+    assert log_lines(env.log, lines + len(cases))[lines:] == [f"{flags[status]} {path}" for path, _, status in cases]
+    wait_stats(env.admin_port, {**IDLE, "http.ingress.fault.aborts_injected": before + 2,
+                                "http.ingress.fault.active_faults": 0})
 
 
 def test_payload_limit_answers_413_over_the_limit(env):

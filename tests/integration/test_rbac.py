@@ -229,8 +229,8 @@ def test_denied_requests_get_envoys_403_and_details_and_the_counters_add_up(http
     assert _get(http_env, "/echo/healthz?probe=1").status_code == 200  # url_path ignores the query
     assert _get(http_env, "/echo/healthz", "POST").status_code == 403  # health is GET only
     assert log_lines(http_env.log, lines + 4)[lines:] == [
-        "403 - rbac_access_denied_matched_policy[none] /echo/private?x=1", "200 - - /echo/private",
-        "200 - - /echo/healthz?probe=1", "403 - rbac_access_denied_matched_policy[none] /echo/healthz"]
+        "403 - rbac_access_denied_matched_policy[none] /echo/private?x=1", "200 - via_upstream /echo/private",
+        "200 - via_upstream /echo/healthz?probe=1", "403 - rbac_access_denied_matched_policy[none] /echo/healthz"]
     expected = {"http.ingress.rbac.allowed": 2, "http.ingress.rbac.denied": 2,
                 "http.ingress.rbac.shadow_allowed": 3, "http.ingress.rbac.shadow_denied": 1}
     wait_stats(http_env.admin_port, {**IDLE, "cluster.origin.upstream_rq_total": upstream + 2,

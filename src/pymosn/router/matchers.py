@@ -1,108 +1,88 @@
-"""Header and query-parameter conditions of a route, compiled once."""
+"""Header, query-parameter and peer-identity conditions of a route, compiled once.
+
+Route headers and query parameters come as the route model writes them (MOSN's `{name, value,
+regex}`, plus `present_match` and `invert_match` that the Envoy reader fills in); they are
+compiled by router/header_match.py with Envoy's semantics, as every other header matcher of
+pymosn, but as a test of the router's decoded str Mapping (HeaderView) rather than a bytes
+RequestHeaderMap. The one reading of MOSN's own: a name with neither a value nor present_match
+asks for presence (MOSN would demand an empty value; a present empty header satisfies both)."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+from collections.abc import Callable
+from typing import Protocol
 from urllib.parse import unquote_plus
 
 from pymosn.config import model
+from pymosn.router.header_match import HeaderSpec, mapping_match
+from pymosn.router.string_match import StringSpec, str_test
 
 # Envoy configs match the HTTP/2 pseudo-header; the proxy hands us HTTP/1 names.
 _HEADER_ALIASES = {":authority": "host"}
 
-_EXACT, _REGEX, _PRESENT = range(3)
+
+class RouteMatcherFields(Protocol):
+    """What model.HeaderMatcher, model.QueryParameterMatcher and the rate-limit actions'
+    ActionHeader share."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def value(self) -> str: ...
+    @property
+    def regex(self) -> bool: ...
+    @property
+    def present_match(self) -> bool | None: ...
 
 
-class _Condition:
-    __slots__ = ("name", "mode", "value", "pattern", "present")
-
-    def __init__(self, name: str, value: str, regex: bool, present: bool | None) -> None:
-        self.name = name
-        self.value = value
-        self.pattern = None
-        self.present = True
-        if present is None and not regex and value == "":
-            # Name only: a presence check, as Envoy (MOSN would demand an empty value; a present
-            # empty header or `?debug` satisfies both readings).
-            present = True
-        if present is not None:
-            self.mode, self.present = _PRESENT, present
-        elif regex:
-            # Full match, as Envoy's safe_regex: "/a" must not match "/ab".
-            self.mode, self.pattern = _REGEX, re.compile(value)
-        else:
-            self.mode = _EXACT
-
-    def _test(self, actual: str | None) -> bool:
-        mode = self.mode
-        if mode == _PRESENT:
-            return (actual is not None) == self.present
-        if actual is None:
-            return False
-        if mode == _EXACT:
-            return actual == self.value
-        return self.pattern.fullmatch(actual) is not None
+def route_header_spec(m: RouteMatcherFields, invert: bool = False) -> HeaderSpec:
+    """The route model's matcher as a HeaderSpec (name lower-cased)."""
+    name = m.name.lower()
+    if m.present_match is not None:
+        return HeaderSpec(name, present=m.present_match, invert=invert)
+    if m.regex:
+        # Full match, as Envoy's safe_regex: "/a" must not match "/ab".
+        return HeaderSpec(name, StringSpec("safe_regex", m.value), invert=invert)
+    if not m.value:
+        return HeaderSpec(name, invert=invert)  # a name alone: presence
+    return HeaderSpec(name, StringSpec("exact", m.value), invert=invert)
 
 
-class HeaderCondition(_Condition):
-    """One `headers[]` entry; `invert_match` negates whichever test it configures."""
+class HeaderCondition:
+    """One `headers[]` entry: `matches(headers)` on the request's decoded headers."""
 
-    __slots__ = ("invert",)
+    __slots__ = ("name", "matches")
 
     def __init__(self, m: model.HeaderMatcher) -> None:
-        name = m.name.lower()
-        super().__init__(_HEADER_ALIASES.get(name, name), m.value, m.regex, m.present_match)
-        self.invert = m.invert_match
-
-    def matches(self, headers: Mapping[str, str]) -> bool:
-        return self._test(headers.get(self.name)) != self.invert
+        spec = route_header_spec(m, m.invert_match)
+        self.name = _HEADER_ALIASES.get(spec.name, spec.name)
+        self.matches = mapping_match(spec, self.name)
 
 
-class QueryCondition(_Condition):
-    """One `query_parameters[]` entry, tested against the first value of the parameter."""
+class QueryCondition:
+    """One `query_parameters[]` entry, tested against the first value of the parameter
+    (names are case-sensitive)."""
 
-    __slots__ = ()
+    __slots__ = ("matches",)
 
     def __init__(self, m: model.QueryParameterMatcher) -> None:
-        super().__init__(m.name, m.value, m.regex, m.present_match)
-
-    def matches(self, params: Mapping[str, str]) -> bool:
-        return self._test(params.get(self.name))
+        self.matches = mapping_match(route_header_spec(m), m.name)
 
 
 class StringCondition:
     """Envoy's StringMatcher on one value, e.g. the downstream peer's URI SAN. A missing value
     (no client certificate) never matches."""
 
-    __slots__ = ("test", "value", "pattern", "ignore_case")
+    __slots__ = ("matches",)
 
     def __init__(self, m: model.StringMatcher) -> None:
-        self.ignore_case = m.ignore_case
-        self.pattern = None
         if m.regex is not None:
-            self.test, self.value, self.pattern = "regex", m.regex, re.compile(m.regex)
+            spec = StringSpec("safe_regex", m.regex)
         else:
-            self.test, self.value = next((name, getattr(m, name)) for name in ("exact", "prefix", "suffix", "contains")
-                                         if getattr(m, name) is not None)
-            if self.ignore_case:
-                self.value = self.value.lower()
-
-    def matches(self, actual: str | None) -> bool:
-        if actual is None:
-            return False
-        test = self.test
-        if test == "regex":
-            return self.pattern.fullmatch(actual) is not None
-        if self.ignore_case:
-            actual = actual.lower()
-        if test == "exact":
-            return actual == self.value
-        if test == "prefix":
-            return actual.startswith(self.value)
-        if test == "suffix":
-            return actual.endswith(self.value)
-        return self.value in actual
+            spec = next(StringSpec(kind, value, m.ignore_case) for kind in ("exact", "prefix", "suffix", "contains")
+                        if (value := getattr(m, kind)) is not None)
+        test = str_test(spec)
+        self.matches: Callable[[str | None], bool] = lambda actual: actual is not None and test(actual)
 
 
 def parse_query(query: str) -> dict[str, str]:

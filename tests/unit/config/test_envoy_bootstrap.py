@@ -331,6 +331,7 @@ def test_route_matches():
             {"name": "x-present", "present_match": True},
             {"name": "x-absent", "present_match": True, "invert_match": True},
             {"name": "x-empty", "string_match": {"exact": ""}},
+            {"name": "x-any", "exact_match": ""},
         ], "query_parameters": [
             {"name": "debug", "present_match": True},
             {"name": "v", "string_match": {"exact": "2"}},
@@ -350,6 +351,7 @@ def test_route_matches():
         model.HeaderMatcher(name="x-present", present_match=True),
         model.HeaderMatcher(name="x-absent", present_match=True, invert_match=True),
         model.HeaderMatcher(name="x-empty", value="", regex=True),
+        model.HeaderMatcher(name="x-any", value="(?s).*", regex=True),  # exact_match "": any value, as Envoy
     )
     assert m.query_parameters == (
         model.QueryParameterMatcher(name="debug", present_match=True),

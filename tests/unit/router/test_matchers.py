@@ -93,7 +93,9 @@ def header_route(route_name, matcher):
         ({"name": "x-env"}, {}, False),
         ({"name": "x-env", "value": "prod", "invert_match": True}, {"x-env": "dev"}, True),
         ({"name": "x-env", "value": "prod", "invert_match": True}, {"x-env": "prod"}, False),
-        ({"name": "x-env", "value": "prod", "invert_match": True}, {}, True),
+        ({"name": "x-env", "value": "prod", "invert_match": True}, {}, False),  # missing: never a value match
+        ({"name": "x-env", "present_match": False, "invert_match": True}, {}, False),
+        ({"name": "x-env", "present_match": False, "invert_match": True}, {"x-env": ""}, True),
         ({"name": "x-env", "value": "p.*", "regex": True, "invert_match": True}, {"x-env": "prod"}, False),
         ({"name": "x-env", "present_match": True, "invert_match": True}, {}, True),
         ({"name": ":authority", "value": "a.com"}, {"host": "a.com"}, True),

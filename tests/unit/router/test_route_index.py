@@ -103,7 +103,8 @@ def test_cache_never_returns_a_wrong_route_when_headers_decide():
         ({"x-user": "admin", "x-env": "prod"}, "", "admin"),
         ({"x-user": "root", "x-env": "prod"}, "", "stable"),
         ({"x-debug": "", "x-env": "prod"}, "", "debug"),
-        ({}, "", "nonprod"),
+        ({}, "", "stable"),  # a missing x-env is not "not prod" (Envoy)
+        ({"x-env": "dev"}, "", "nonprod"),
         ({"x-env": "prod"}, "a=b&t", "t"),
         ({"x-env": "prod"}, "v=3", "stable"),
     ]
@@ -250,11 +251,12 @@ def linear(routes, path, query, headers):
         else:
             ok = True
         for h in m.get("headers", []):
+            invert = h.get("invert_match", False)
             if "present_match" in h:
-                hit = (h["name"] in headers) == h["present_match"]
-            else:
-                hit = headers.get(h["name"]) == h["value"]
-            ok = ok and hit != h.get("invert_match", False)
+                hit = ((h["name"] in headers) == h["present_match"]) != invert
+            else:  # Envoy: a missing header never matches a value, inverted or not
+                hit = h["name"] in headers and (headers[h["name"]] == h["value"]) != invert
+            ok = ok and hit
         for q in m.get("query_parameters", []):
             ok = ok and params.get(q["name"]) == q["value"]
         if ok:

@@ -169,7 +169,8 @@ def header_matcher(m: Message, ctx: Context) -> dict:
                     "suffix_match", "contains_match", "string_match")
     value: tuple[str, bool] | None = None
     if kind == "exact_match":
-        value = (m.str(kind), False)
+        # "": any value, as Envoy (not a presence test: inverted, a missing header still fails)
+        value = (m.str(kind), False) if m.str(kind) else ("(?s).*", True)
     elif kind == "safe_regex_match":
         pattern = regex(m.message(kind, s.REGEX_MATCHER))
         value = (pattern, True) if pattern is not None else None

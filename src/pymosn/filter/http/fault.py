@@ -48,8 +48,8 @@ from pymosn.api.stream_filter import (
 from pymosn.config.issues import IssueLog
 from pymosn.filter.http import header_match
 from pymosn.filter.http.fields import Fields, check_type_url
-from pymosn.filter.http.header_match import CompiledMatch, HeaderMatch, all_match
 from pymosn.metrics.stats import FilterStats
+from pymosn.router.header_match import HeaderSpec, all_match, request_match
 
 MOSN_NAME = "fault"
 ENVOY_NAME = "envoy.filters.http.fault"
@@ -91,7 +91,7 @@ class FaultConfig(msgspec.Struct, frozen=True):
     delay: FaultDelay | None = None
     abort: FaultAbort | None = None
     upstream_cluster: str = ""
-    headers: tuple[HeaderMatch, ...] = ()
+    headers: tuple[HeaderSpec, ...] = ()
     downstream_nodes: tuple[str, ...] = ()
     max_active_faults: int | None = None
     phase: FilterPhase = FilterPhase.BEFORE_ROUTE
@@ -211,7 +211,7 @@ class FaultFilterConfig:
         self.phase = config.phase
         self.stats = FaultStats()
         self.randrange = randrange
-        self.conditions = tuple(CompiledMatch(m) for m in config.headers)
+        self.conditions = tuple(request_match(m) for m in config.headers)
         self.nodes = frozenset(node.encode() for node in config.downstream_nodes)
 
     def create_filter(self, callbacks: FilterCallbacks) -> AnyFilter:
@@ -231,7 +231,7 @@ class FaultFilterConfig:
                 return False
         if self.nodes and headers.get(HEADER_DOWNSTREAM_NODE) not in self.nodes:
             return False
-        return not self.conditions or all_match(self.conditions, headers)
+        return not self.conditions or all_match(self.conditions, callbacks.connection, headers)
 
     def delay_seconds(self, headers: RequestHeaderMap) -> float | None:
         delay = self.config.delay

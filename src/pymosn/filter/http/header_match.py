@@ -1,143 +1,138 @@
-"""Header conditions of HTTP filters (Envoy's route HeaderMatcher, MOSN's `{name, value, regex}`),
-decoded with paths and compiled once into tests on a HeaderMap.
+"""Reading Envoy's HeaderMatcher, StringMatcher and RegexMatcher (and MOSN's `{name, value,
+regex}` header matcher) from a filter's config, with every problem at its path; what is read
+is a router HeaderSpec / StringSpec, compiled by router/header_match.py with Envoy's semantics.
+RBAC, fault and whatever else a filter config matches headers with read them here.
 
-As in Envoy, several fields of one name are matched as their values joined with `,`; a
-pseudo-header (`:path`, `:method`, `:authority`) is read from the request's own slots."""
+Refused, as Envoy refuses them: an invalid header name, an empty prefix/suffix/contains, two
+specifiers at once; not implemented (an error, never a looser match): custom string matchers."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
-import msgspec
-
-from pymosn.api.headers import HeaderMap
 from pymosn.config.issues import IssueLog
 from pymosn.filter.http.fields import Fields
+from pymosn.router.header_match import ANY_VALUE, INT64, HeaderSpec
+from pymosn.router.string_match import STRING_KINDS, StringSpec
 
-EXACT, REGEX, PREFIX, SUFFIX, CONTAINS, PRESENT = "exact", "regex", "prefix", "suffix", "contains", "present"
-
-_ENVOY_FIELDS = ("name exact_match safe_regex_match range_match present_match prefix_match suffix_match "
+STRING_FIELDS = "exact prefix suffix contains safe_regex ignore_case custom"
+HEADER_FIELDS = ("name exact_match safe_regex_match range_match present_match prefix_match suffix_match "
                  "contains_match string_match invert_match treat_missing_header_as_empty")
-_STRING_MATCHER = "exact prefix suffix contains safe_regex ignore_case"
+_HEADER_KINDS = ("exact_match", "safe_regex_match", "range_match", "present_match", "prefix_match", "suffix_match",
+                 "contains_match", "string_match")
+_HEADER_NAME = re.compile(r"^:?[0-9a-zA-Z!#$%&'*+\-.^_|~`]+$")
 
 
-class HeaderMatch(msgspec.Struct, frozen=True):
-    name: str  # lower case
-    kind: str  # EXACT, REGEX, PREFIX, SUFFIX, CONTAINS or PRESENT
-    value: str = ""  # for PRESENT: "" (must be absent) or "1" (must be present)
-    invert: bool = False
-    ignore_case: bool = False
-
-
-def decode_envoy(raw: Any, path: str, log: IssueLog) -> HeaderMatch | None:
-    errors = len(log.errors)
-    fields = Fields(raw, path, log, _ENVOY_FIELDS, envoy=True)
-    name = fields.string("name").lower()
-    if not name:
-        fields.error("name", "a header matcher needs a name")
-    if fields.boolean("treat_missing_header_as_empty"):
-        fields.error("treat_missing_header_as_empty", "not implemented by pymosn; refusing to match differently")
-    invert = fields.boolean("invert_match")
-    kinds = [key for key in ("exact_match", "safe_regex_match", "range_match", "present_match", "prefix_match",
-                             "suffix_match", "contains_match", "string_match") if fields.has(key)]
-    if len(kinds) > 1:
-        fields.error(None, f"set one of {', '.join(kinds)}, not several")
+def one_of(fields: Fields, names: Sequence[str], what: str, required: bool = True) -> str | None:
+    """The one field of a proto oneof that is set; an error when several are (or none)."""
+    present = [name for name in names if fields.has(name)]
+    if len(present) > 1:
+        fields.error(None, f"set one of {', '.join(present)}, not several")
         return None
-    match = HeaderMatch(name, PRESENT, "1", invert)  # name only: presence, as Envoy
-    kind = kinds[0] if kinds else None
-    if kind == "range_match":
-        fields.error(kind, "range_match is not implemented by pymosn; refusing to match more than asked")
-    elif kind == "present_match":
-        match = HeaderMatch(name, PRESENT, "1" if fields.boolean(kind, True) else "", invert)
-    elif kind in ("exact_match", "prefix_match", "suffix_match", "contains_match"):
-        match = HeaderMatch(name, kind.removesuffix("_match"), fields.string(kind), invert)
-    elif kind == "safe_regex_match":
-        regex = fields.object(kind, "google_re2 regex", envoy=True)
-        match = HeaderMatch(name, REGEX, _regex(regex, "regex") if regex else "", invert)
-    elif kind == "string_match":
-        string = fields.object(kind, _STRING_MATCHER, envoy=True)
-        if string is not None:
-            match = _string_match(name, string, invert)
-    return match if len(log.errors) == errors else None
+    if not present:
+        if required:
+            fields.error(None, f"{what} needs one of {', '.join(names)}")
+        return None
+    return present[0]
 
 
-def _string_match(name: str, string: Fields, invert: bool) -> HeaderMatch:
-    present = [key for key in ("exact", "prefix", "suffix", "contains", "safe_regex") if string.has(key)]
-    if len(present) != 1:
-        string.error(None, "set exactly one of exact, prefix, suffix, contains, safe_regex")
-        return HeaderMatch(name, EXACT)
-    key = present[0]
-    ignore_case = string.boolean("ignore_case")
-    if key == "safe_regex":
-        regex = string.object(key, "google_re2 regex", envoy=True)
-        return HeaderMatch(name, REGEX, _regex(regex, "regex") if regex else "", invert)
-    return HeaderMatch(name, key, string.string(key), invert, ignore_case)
+def decode_string_matcher(fields: Fields | None) -> StringSpec | None:
+    """A StringMatcher object (None: absent or invalid; errors are in the fields' log)."""
+    if fields is None:
+        return None
+    if fields.has("custom"):
+        fields.error("custom", "custom string matcher extensions are not implemented by pymosn; refusing to match "
+                               "differently")
+        return None
+    kind = one_of(fields, STRING_KINDS, "a string matcher")
+    if kind is None:
+        return None
+    ignore_case = fields.boolean("ignore_case")
+    if kind == "safe_regex":
+        pattern = decode_regex(fields.object(kind, "google_re2 regex", envoy=True))
+        return None if pattern is None else StringSpec(kind, pattern, ignore_case)
+    value = fields.string(kind)
+    if kind != "exact" and not value:
+        fields.error(kind, f"{kind} must not be empty (as in Envoy)")
+        return None
+    return StringSpec(kind, value, ignore_case)
 
 
-def _regex(fields: Fields, key: str) -> str:
+def decode_regex(fields: Fields | None) -> str | None:
+    """A RegexMatcher: its pattern, checked to compile."""
+    if fields is None:
+        return None
+    fields.object("google_re2", "max_program_size", envoy=True)  # the engine: pymosn has one
+    if not fields.has("regex"):
+        fields.error("regex", "missing required field")
+        return None
+    return _pattern(fields, "regex")
+
+
+def _pattern(fields: Fields, key: str) -> str | None:
     pattern = fields.string(key)
     try:
         re.compile(pattern)
     except re.error as e:
         fields.error(key, f"invalid regular expression: {e}")
+        return None
     return pattern
 
 
-def decode_mosn(raw: Any, path: str, log: IssueLog) -> HeaderMatch | None:
-    """MOSN's HeaderMatcher: `value` exact, or a regex with `regex: true`."""
+def decode_envoy(raw: Any, path: str, log: IssueLog) -> HeaderSpec | None:
+    """Envoy's HeaderMatcher (the object at `path`); None after errors."""
     errors = len(log.errors)
-    fields = Fields(raw, path, log, "name value regex")
+    fields = Fields(raw, path, log, HEADER_FIELDS, envoy=True)
+    name = _name(fields)
+    kind = one_of(fields, _HEADER_KINDS, "a header matcher", required=False)
+    string: StringSpec | None = None
+    bounds: tuple[int, int] | None = None
+    present = fields.boolean(kind, True) if kind == "present_match" else True  # a name alone: presence
+    if kind == "exact_match":
+        value = fields.string(kind)
+        string = StringSpec("exact", value) if value else ANY_VALUE  # "": any value, as Envoy
+    elif kind in ("prefix_match", "suffix_match", "contains_match"):
+        value = fields.string(kind)
+        if not value:
+            fields.error(kind, f"{kind} must not be empty (as in Envoy)")
+        string = StringSpec(kind.removesuffix("_match"), value)
+    elif kind == "safe_regex_match":
+        pattern = decode_regex(fields.object(kind, "google_re2 regex", envoy=True))
+        string = StringSpec("safe_regex", pattern or "")
+    elif kind == "range_match":
+        bounds = _range(fields.object(kind, "start end", envoy=True))
+    elif kind == "string_match":
+        string = decode_string_matcher(fields.object(kind, STRING_FIELDS, envoy=True))
+    spec = HeaderSpec(name, string, bounds, present, fields.boolean("invert_match"),
+                      fields.boolean("treat_missing_header_as_empty"))
+    return spec if len(log.errors) == errors else None
+
+
+def _name(fields: Fields) -> str:
     name = fields.string("name").lower()
     if not name:
         fields.error("name", "a header matcher needs a name")
-    match = (HeaderMatch(name, REGEX, _regex(fields, "value")) if fields.boolean("regex")
-             else HeaderMatch(name, EXACT, fields.string("value")))
-    return match if len(log.errors) == errors else None
+    elif not _HEADER_NAME.match(name):
+        fields.error("name", f"{name!r} is not a valid header name")
+    return name
 
 
-class CompiledMatch:
-    """One condition, ready to test a request's headers."""
-
-    __slots__ = ("name", "kind", "value", "pattern", "invert", "ignore_case", "pseudo")
-
-    def __init__(self, match: HeaderMatch) -> None:
-        self.name = b"host" if match.name == ":authority" else match.name.encode()
-        self.kind = match.kind
-        self.ignore_case = match.ignore_case
-        value = match.value.lower() if match.ignore_case else match.value
-        self.value = value.encode("latin-1")
-        self.pattern = re.compile(self.value) if match.kind == REGEX else None
-        self.invert = match.invert
-        self.pseudo = self.name[:1] == b":"
-
-    def matches(self, headers: HeaderMap) -> bool:
-        if self.pseudo:
-            actual = headers.get(self.name)
-        else:
-            values = headers.get_all(self.name)
-            actual = (values[0] if len(values) == 1 else b",".join(values)) if values else None
-        kind = self.kind
-        if kind == PRESENT:
-            result = (actual is not None) == bool(self.value)
-        elif actual is None:
-            result = False
-        else:
-            if self.ignore_case:
-                actual = actual.lower()
-            if kind == EXACT:
-                result = actual == self.value
-            elif kind == REGEX:
-                assert self.pattern is not None
-                result = self.pattern.fullmatch(actual) is not None
-            elif kind == PREFIX:
-                result = actual.startswith(self.value)
-            elif kind == SUFFIX:
-                result = actual.endswith(self.value)
-            else:
-                result = self.value in actual
-        return result != self.invert
+def _range(fields: Fields | None) -> tuple[int, int]:
+    if fields is None:
+        return (0, 0)
+    return (fields.integer("start", 0, *INT64), fields.integer("end", 0, *INT64))
 
 
-def all_match(conditions: tuple[CompiledMatch, ...], headers: HeaderMap) -> bool:
-    return all(condition.matches(headers) for condition in conditions)
+def decode_mosn(raw: Any, path: str, log: IssueLog) -> HeaderSpec | None:
+    """MOSN's HeaderMatcher: `value` exact (an empty one asks for an empty value, as MOSN
+    compares it), or a regex with `regex: true`."""
+    errors = len(log.errors)
+    fields = Fields(raw, path, log, "name value regex")
+    name = _name(fields)
+    if fields.boolean("regex"):
+        string = StringSpec("safe_regex", _pattern(fields, "value") or "")
+    else:
+        string = StringSpec("exact", fields.string("value"))
+    return HeaderSpec(name, string) if len(log.errors) == errors else None

@@ -19,21 +19,10 @@ from urllib.parse import parse_qs
 from pymosn.api.connection import ConnectionInfo
 from pymosn.api.headers import RequestHeaderMap
 from pymosn.config import rate_limits as rl
-from pymosn.filter.http.header_match import EXACT, PRESENT, REGEX, CompiledMatch, HeaderMatch, all_match
+from pymosn.router.header_match import all_match, request_match
+from pymosn.router.matchers import route_header_spec
 
 Descriptor = tuple[tuple[str, str], ...]
-
-
-def header_match(m: rl.ActionHeader) -> HeaderMatch:
-    """A route HeaderMatcher (what the config readers make of Envoy's) as a filter condition."""
-    name = m.name.lower()
-    if m.present_match is not None:
-        return HeaderMatch(name, PRESENT, "1" if m.present_match else "", m.invert_match)
-    if m.regex:
-        return HeaderMatch(name, REGEX, m.value, m.invert_match)
-    if not m.value:
-        return HeaderMatch(name, PRESENT, "1", m.invert_match)  # a name alone: present, as the router reads it
-    return HeaderMatch(name, EXACT, m.value, m.invert_match)
 
 
 class CompiledAction:
@@ -48,7 +37,7 @@ class CompiledAction:
         self.header = b"host" if name == ":authority" else name.encode("latin-1")
         self.skip_if_absent = action.skip_if_absent
         self.expect_match = action.expect_match
-        self.conditions = tuple(CompiledMatch(header_match(h)) for h in action.headers)
+        self.conditions = tuple(request_match(route_header_spec(h, h.invert_match)) for h in action.headers)
         self.v4_mask = action.v4_prefix_mask_len
         self.v6_mask = action.v6_prefix_mask_len
         self.parameter = action.query_parameter_name
@@ -65,7 +54,7 @@ class CompiledAction:
                 return self.skip_if_absent
             return self.key, value.decode("latin-1")
         if kind == rl.HEADER_VALUE_MATCH:
-            if all_match(self.conditions, headers) != self.expect_match:
+            if all_match(self.conditions, connection, headers) != self.expect_match:
                 return False
             return self.key, self.value
         if kind == rl.REMOTE_ADDRESS:

@@ -1,14 +1,9 @@
 """The leaf matchers of RBAC rules, decoded from Envoy's JSON with paths and compiled into
-closures `match(connection, headers) -> bool`.
+closures `match(connection, headers) -> bool`, and the and/or/not combinators over them.
 
-Semantics are Envoy's (source/common/http/header_utility.cc, common/matcher):
-- StringMatcher: exact / prefix / suffix / contains / safe_regex (a full match), `ignore_case`
-  folding ASCII letters only; prefix, suffix and contains may not be empty.
-- HeaderMatcher: the values of all fields of that name joined with ","; `:method`, `:path`,
-  `:scheme` and `:authority` read from the request line. A missing header matches only a
-  `present_match` asking for absence (or, inverted, for presence), unless
-  `treat_missing_header_as_empty`; otherwise the result is the match XOR `invert_match`.
-  `exact_match: ""` matches any value, a name alone asks for presence.
+Semantics are Envoy's:
+- HeaderMatcher and StringMatcher: read by filter/http/header_match.py and compiled by
+  router/header_match.py and router/string_match.py, as for every other user of them.
 - PathMatcher: the request path without its query and fragment.
 - CidrRange: prefix_len bits of address_prefix (unset: 0, as Envoy); an IPv4-mapped IPv6
   peer counts as IPv4, as Envoy's dual-stack sockets report it.
@@ -20,18 +15,19 @@ an empty header map)."""
 from __future__ import annotations
 
 import ipaddress
-import operator
-import re
-from collections.abc import Callable, Iterable, Sequence
-from operator import attrgetter
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 from pymosn.api.connection import ConnectionInfo
 from pymosn.api.headers import RequestHeaderMap
+from pymosn.config.issues import IssueLog
+from pymosn.filter.http import header_match as header_match_config
 from pymosn.filter.http.fields import Fields
+from pymosn.filter.http.header_match import STRING_FIELDS, decode_string_matcher, one_of
+from pymosn.router.header_match import request_match
+from pymosn.router.string_match import bytes_test
 
 Match = Callable[[ConnectionInfo, Any], bool]  # (connection, RequestHeaderMap or None) -> bool
-StrTest = Callable[[str], bool]
 
 
 def ALWAYS(info: ConnectionInfo, headers: Any) -> bool:
@@ -98,259 +94,17 @@ def negate(match: Match) -> Match:
     return lambda info, headers: not match(info, headers)
 
 
-# --- StringMatcher -----------------------------------------------------------------------------
+# --- HeaderMatcher (read and compiled as everywhere else: filter/http/header_match.py) --------
 
-STRING_KINDS = ("exact", "prefix", "suffix", "contains", "safe_regex")
-STRING_FIELDS = "exact prefix suffix contains safe_regex ignore_case custom"
-
-
-class StringSpec(NamedTuple):
-    kind: str  # one of STRING_KINDS
-    value: str  # the literal, or the regular expression
-    ignore_case: bool = False
-
-
-def one_of(fields: Fields, names: Sequence[str], what: str, required: bool = True) -> str | None:
-    """The one field of a proto oneof that is set; an error when several are (or none)."""
-    present = [name for name in names if fields.has(name)]
-    if len(present) > 1:
-        fields.error(None, f"set one of {', '.join(present)}, not several")
-        return None
-    if not present:
-        if required:
-            fields.error(None, f"{what} needs one of {', '.join(names)}")
-        return None
-    return present[0]
-
-
-def decode_string_matcher(fields: Fields | None) -> StringSpec | None:
-    """A StringMatcher object (None: absent or invalid; errors are in the fields' log)."""
-    if fields is None:
-        return None
-    if fields.has("custom"):
-        fields.error("custom", "custom string matcher extensions are not implemented by pymosn; refusing to match "
-                               "differently")
-        return None
-    kind = one_of(fields, STRING_KINDS, "a string matcher")
-    if kind is None:
-        return None
-    ignore_case = fields.boolean("ignore_case")
-    if kind == "safe_regex":
-        regex = fields.object(kind, "google_re2 regex", envoy=True)
-        pattern = decode_regex(regex)
-        return None if pattern is None else StringSpec(kind, pattern, ignore_case)
-    value = fields.string(kind)
-    if kind != "exact" and not value:
-        fields.error(kind, f"{kind} must not be empty (as in Envoy)")
-        return None
-    return StringSpec(kind, value, ignore_case)
-
-
-def decode_regex(fields: Fields | None) -> str | None:
-    """A RegexMatcher: its pattern, checked to compile."""
-    if fields is None:
-        return None
-    fields.object("google_re2", "max_program_size", envoy=True)  # the engine: pymosn has one
-    if not fields.has("regex"):
-        fields.error("regex", "missing required field")
-        return None
-    pattern = fields.string("regex")
-    try:
-        re.compile(pattern)
-    except re.error as e:
-        fields.error("regex", f"invalid regular expression: {e}")
-        return None
-    return pattern
-
-
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
-class BytesTest(NamedTuple):
-    """A test of a header value or path. `op(value, literal)` (a C function: ==, startswith,
-    endswith, in) when the test is a plain literal compare, so compiled matchers call it
-    directly; `test(value)` always works."""
-
-    test: Callable[[bytes], bool]
-    op: Callable[[bytes, bytes], bool] | None = None
-    literal: bytes = b""
-
-
-_OPS: dict[str, Callable[[Any, Any], bool]] = {
-    "exact": operator.eq, "prefix": bytes.startswith, "suffix": bytes.endswith, "contains": operator.contains,
-}
-
-
-def bytes_test(spec: StringSpec) -> BytesTest:
-    """The spec as a test of a header value (bytes; the literal encoded as UTF-8)."""
-    if spec.kind == "safe_regex":
-        fullmatch = re.compile(spec.value.encode()).fullmatch
-        return BytesTest(lambda value: fullmatch(value) is not None)
-    literal = spec.value.encode()
-    if spec.ignore_case:
-        # bytes.lower() folds ASCII letters only, as Envoy's ignore_case
-        return BytesTest(_literal_test(spec.kind, literal.lower(), bytes.lower))
-    return literal_test(spec.kind, literal)
-
-
-def literal_test(kind: str, literal: bytes) -> BytesTest:
-    op = _OPS[kind]
-    return BytesTest(lambda value: op(value, literal), op, literal)
-
-
-def str_test(spec: StringSpec) -> StrTest:
-    """The spec as a test of a str (a certificate SAN, the TLS server name)."""
-    if spec.kind == "safe_regex":
-        fullmatch = re.compile(spec.value).fullmatch
-        return lambda value: fullmatch(value) is not None
-    if spec.ignore_case:
-        return _literal_test(spec.kind, spec.value.translate(_ASCII_LOWER), lambda s: s.translate(_ASCII_LOWER))
-    return _literal_test(spec.kind, spec.value, None)
-
-
-def _literal_test(kind: str, literal: Any, fold: Callable[[Any], Any] | None) -> Callable[[Any], bool]:
-    if fold is None:
-        if kind == "exact":
-            return lambda value: value == literal
-        if kind == "prefix":
-            return lambda value: value.startswith(literal)
-        if kind == "suffix":
-            return lambda value: value.endswith(literal)
-        return lambda value: literal in value
-    if kind == "exact":
-        return lambda value: fold(value) == literal
-    if kind == "prefix":
-        return lambda value: fold(value).startswith(literal)
-    if kind == "suffix":
-        return lambda value: fold(value).endswith(literal)
-    return lambda value: literal in fold(value)
-
-
-# --- HeaderMatcher -----------------------------------------------------------------------------
-
-HEADER_FIELDS = ("name exact_match safe_regex_match range_match present_match prefix_match suffix_match "
-                  "contains_match string_match invert_match treat_missing_header_as_empty")
-_HEADER_KINDS = ("exact_match", "safe_regex_match", "range_match", "present_match", "prefix_match", "suffix_match",
-                 "contains_match", "string_match")
-_HEADER_NAME = re.compile(r"^:?[0-9a-zA-Z!#$%&'*+\-.^_|~`]+$")
-_INT64 = (-(2**63), 2**63 - 1)
-# absl::SimpleAtoi: optional ASCII whitespace around an optionally signed decimal
-_DECIMAL = re.compile(rb"^[ \t\n\v\f\r]*([+-]?[0-9]+)[ \t\n\v\f\r]*$")
-
-
-_REQUEST_LINE = {":method": "method", ":path": "path", ":scheme": "scheme"}  # RequestHeaderMap slots
-_ANY_VALUE = BytesTest(lambda value: True)
-_NO_VALUE = BytesTest(lambda value: False)
-
-
-def header_getter(name: str) -> Callable[[Any], bytes | None]:
-    """The value of header `name` (lower case) in a RequestHeaderMap: every field of that name
-    joined with "," (as Envoy), None when there is none. (An X-Protocol request's map answers
-    the same API: one value per name, its service as :authority.)"""
-    if name in _REQUEST_LINE:
-        slot = attrgetter(_REQUEST_LINE[name])
-        return lambda headers: slot(headers) or None  # an RPC request may have no method
-    if name == ":authority":
-        return lambda headers: headers.get(b":authority")
-    if name[:1] == ":":
-        return lambda headers: None  # no other pseudo-header exists on a request
-    key = name.encode()
-
-    def value(headers: RequestHeaderMap) -> bytes | None:
-        lower = headers.lower_names()
-        if key not in lower:  # a membership test: cheaper than get()'s miss, which raises inside
-            return None
-        if lower.count(key) == 1:
-            return headers.pairs()[lower.index(key)][1]
-        return b",".join(headers.get_all(key))
-    return value
-
-
-def header_match(fields: Fields, http: bool) -> Match:
-    """A HeaderMatcher (`fields` its object); NEVER after errors."""
-    errors = len(fields.log.errors)
-    name = fields.string("name").lower()
-    if not name:
-        fields.error("name", "a header matcher needs a name")
-    elif not _HEADER_NAME.match(name):
-        fields.error("name", f"{name!r} is not a valid header name")
-    invert = fields.boolean("invert_match")
-    missing_as_empty = fields.boolean("treat_missing_header_as_empty")
-    kind = one_of(fields, _HEADER_KINDS, "a header matcher", required=False)
-    present = True  # a name alone asks for presence, as in Envoy
-    presence = kind is None or kind == "present_match"
-    test = _ANY_VALUE
-    if kind == "present_match":
-        present = fields.boolean(kind, True)
-        test = _ANY_VALUE if present else _NO_VALUE
-    elif kind == "exact_match":
-        literal = fields.string(kind).encode()
-        test = literal_test("exact", literal) if literal else _ANY_VALUE  # "": any value, as Envoy
-    elif kind in ("prefix_match", "suffix_match", "contains_match"):
-        literal = fields.string(kind).encode()
-        if not literal:
-            fields.error(kind, f"{kind} must not be empty (as in Envoy)")
-        test = literal_test(kind.removesuffix("_match"), literal)
-    elif kind == "safe_regex_match":
-        pattern = decode_regex(fields.object(kind, "google_re2 regex", envoy=True))
-        test = bytes_test(StringSpec("safe_regex", pattern or ""))
-    elif kind == "range_match":
-        test = BytesTest(_range_test(fields.object(kind, "start end", envoy=True)))
-    elif kind == "string_match":
-        spec = decode_string_matcher(fields.object(kind, STRING_FIELDS, envoy=True))
-        test = bytes_test(spec) if spec is not None else _NO_VALUE
-    if len(fields.log.errors) != errors:
+def header_match(raw: Any, path: str, log: IssueLog, http: bool) -> Match:
+    """A HeaderMatcher; NEVER after errors, and for the network filter the constant it is for
+    a request without the header."""
+    spec = header_match_config.decode_envoy(raw, path, log)
+    if spec is None:
         return NEVER
-    if missing_as_empty:
-        when_missing = test.test(b"") != invert
-    else:
-        when_missing = presence and (present if invert else not present)
     if not http:
-        return constant(when_missing)
-    if name in _REQUEST_LINE and test.op is not None:
-        return _slot_match(attrgetter(_REQUEST_LINE[name]), test, invert, when_missing)
-    return _field_match(header_getter(name), test, invert, when_missing)
-
-
-def _slot_match(slot: Callable[[Any], bytes], test: BytesTest, invert: bool, when_missing: bool) -> Match:
-    """A literal compare of a request-line slot (`:method == GET`): one call, the hottest rule."""
-    op, literal = test.op, test.literal
-    assert op is not None
-    if invert:
-        return lambda info, headers: (not op(value, literal)) if (value := slot(headers)) else when_missing
-    return lambda info, headers: op(value, literal) if (value := slot(headers)) else when_missing
-
-
-def _field_match(value_of: Callable[[Any], bytes | None], test: BytesTest, invert: bool, when_missing: bool) -> Match:
-    check = test.test
-    if test is _ANY_VALUE or test is _NO_VALUE:  # a presence test: no value to look at
-        when_present = (test is _ANY_VALUE) != invert
-        return lambda info, headers: when_missing if value_of(headers) is None else when_present
-    if invert:
-        def inverted(info: ConnectionInfo, headers: Any) -> bool:
-            value = value_of(headers)
-            return when_missing if value is None else not check(value)
-        return inverted
-
-    def match(info: ConnectionInfo, headers: Any) -> bool:
-        value = value_of(headers)
-        return when_missing if value is None else check(value)
-    return match
-
-
-def _range_test(fields: Fields | None) -> Callable[[bytes], bool]:
-    if fields is None:
-        return lambda value: False
-    start = fields.integer("start", 0, *_INT64)
-    end = fields.integer("end", 0, *_INT64)
-
-    def in_range(value: bytes) -> bool:
-        m = _DECIMAL.match(value)
-        if m is None:
-            return False
-        number = int(m.group(1))
-        return _INT64[0] <= number <= _INT64[1] and start <= number < end
-    return in_range
+        return constant(spec.when_missing())
+    return request_match(spec)
 
 
 # --- PathMatcher -------------------------------------------------------------------------------

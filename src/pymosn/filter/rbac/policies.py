@@ -24,8 +24,10 @@ from typing import Any
 from pymosn.api.connection import ConnectionInfo
 from pymosn.config.issues import IssueLog, child
 from pymosn.filter.http.fields import Fields
+from pymosn.filter.http.header_match import STRING_FIELDS, decode_string_matcher, one_of
 from pymosn.filter.rbac import matchers as m
 from pymosn.filter.rbac.matchers import Match
+from pymosn.router.string_match import str_test
 
 PERMISSION_RULES = ("and_rules", "or_rules", "any", "header", "url_path", "destination_ip", "destination_port",
                     "destination_port_range", "metadata", "not_rule", "requested_server_name", "matcher",
@@ -72,7 +74,7 @@ class PolicyCompiler:
 
     def permission(self, raw: Any, path: str, depth: int) -> Match:
         fields = Fields(raw, path, self.log, " ".join(PERMISSION_RULES), envoy=True)
-        rule = m.one_of(fields, PERMISSION_RULES, "a permission")
+        rule = one_of(fields, PERMISSION_RULES, "a permission")
         if rule is None:
             return m.NEVER
         if rule in _REFUSED:
@@ -89,8 +91,7 @@ class PolicyCompiler:
         if rule == "any":
             return self._any(fields)
         if rule == "header":
-            return m.header_match(Fields(fields.values[rule], fields.at(rule), self.log, m.HEADER_FIELDS, envoy=True),
-                                  self.http)
+            return m.header_match(fields.values[rule], fields.at(rule), self.log, self.http)
         if rule == "url_path":
             return m.path_match(Fields(fields.values[rule], fields.at(rule), self.log, "path", envoy=True), self.http)
         if rule == "destination_ip":
@@ -105,10 +106,10 @@ class PolicyCompiler:
         if rule == "destination_port_range":
             return self._port_range(self._object(fields, rule, "start end"))
         # requested_server_name
-        spec = m.decode_string_matcher(self._object(fields, rule, m.STRING_FIELDS))
+        spec = decode_string_matcher(self._object(fields, rule, STRING_FIELDS))
         if spec is None:
             return m.NEVER
-        test_name = m.str_test(spec)
+        test_name = str_test(spec)
         return lambda info, headers: test_name(info.sni or "")
 
     def _port_range(self, fields: Fields) -> Match:
@@ -124,7 +125,7 @@ class PolicyCompiler:
 
     def principal(self, raw: Any, path: str, depth: int) -> Match:
         fields = Fields(raw, path, self.log, " ".join(PRINCIPAL_IDS), envoy=True)
-        rule = m.one_of(fields, PRINCIPAL_IDS, "a principal")
+        rule = one_of(fields, PRINCIPAL_IDS, "a principal")
         if rule is None:
             return m.NEVER
         if rule in _REFUSED:
@@ -141,8 +142,7 @@ class PolicyCompiler:
         if rule == "any":
             return self._any(fields)
         if rule == "header":
-            return m.header_match(Fields(fields.values[rule], fields.at(rule), self.log, m.HEADER_FIELDS, envoy=True),
-                                  self.http)
+            return m.header_match(fields.values[rule], fields.at(rule), self.log, self.http)
         if rule == "url_path":
             return m.path_match(Fields(fields.values[rule], fields.at(rule), self.log, "path", envoy=True), self.http)
         if rule == "authenticated":
@@ -156,10 +156,10 @@ class PolicyCompiler:
     def _authenticated(self, fields: Fields) -> Match:
         if not fields.has("principal_name"):
             return lambda info, headers: info.tls
-        spec = m.decode_string_matcher(fields.object("principal_name", m.STRING_FIELDS, envoy=True))
+        spec = decode_string_matcher(fields.object("principal_name", STRING_FIELDS, envoy=True))
         if spec is None:
             return m.NEVER
-        test = m.str_test(spec)
+        test = str_test(spec)
 
         def authenticated(info: ConnectionInfo, headers: Any) -> bool:
             if not info.tls:

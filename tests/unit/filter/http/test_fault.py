@@ -239,7 +239,7 @@ def test_response_rate_limit_is_a_warning():
     ({"max_active_faults": "many"}, ["$.f.max_active_faults"]),
     ({"delay": {"header_delay": {"ms": 1}}}, ["$.f.delay.header_delay.ms"]),
     ({"abort": {"header_abort": True}}, ["$.f.abort.header_abort"]),
-    ({"headers": [{"name": "x", "range_match": {"start": 1, "end": 2}}]}, ["$.f.headers[0].range_match"]),
+    ({"headers": [{"name": "x", "range_match": {"start": "1x", "end": 2}}]}, ["$.f.headers[0].range_match.start"]),
     ({"headers": [{"name": "x", "safe_regex_match": {"regex": "("}}]}, ["$.f.headers[0].safe_regex_match.regex"]),
     ({"downstream_nodes": [1]}, ["$.f.downstream_nodes[0]"]),
     ({"upstream_clustr": "c"}, ["$.f.upstream_clustr"]),
