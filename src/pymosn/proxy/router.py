@@ -95,7 +95,7 @@ class Router:
             location = route.redirect_location(self.settings.scheme.decode(), info.authority, info.path)
             stream.direct_reply(route.redirect_code, b"", [(b"location", location.encode("latin-1"))], self._plan())
             return False
-        cluster_name = route.pick_cluster(headers)
+        cluster_name = route.cluster_name or route.pick_cluster(headers)  # a fixed cluster: no call
         cluster = stream.snapshot.clusters.get(cluster_name) if cluster_name else None
         if cluster is None:
             stream.local_reply(flags.NO_HEALTHY_UPSTREAM, b"cluster not found\n", None, CLUSTER_NOT_FOUND)
@@ -139,10 +139,13 @@ class Router:
             plan = plans[id(route)] = HeaderPlan(route)
         self.plan = plan
         self.method = head.method
-        target = stream.info.path
-        path = target.partition("?")[0]
-        new_path = route.rewrite_path(path)
-        self.target = head.target if new_path == path else (new_path + target[len(path):]).encode("latin-1")
+        if route.prefix_rewrite is None:
+            self.target = head.target
+        else:
+            target = stream.info.path
+            path = target.partition("?")[0]
+            new_path = route.rewrite_path(path)
+            self.target = head.target if new_path == path else (new_path + target[len(path):]).encode("latin-1")
         self.upstream_headers = self._upstream_headers(head, plan)
         grpc = stream.grpc
         if grpc is not None and grpc.timeout is not None:
