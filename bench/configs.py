@@ -93,7 +93,70 @@ http {{
     return path
 
 
-def envoy_bootstrap(work: Path, port: int, admin_port: int, origin_port: int) -> Path:
+# The filter chain of the pipeline issue's benchmark, in Envoy's v3 shape, run by both Envoy and
+# pymosn: RBAC with 3 policies (the one that admits the benchmark's GET / is the last checked),
+# a local rate limit that never trips, and header mutation (one request and one response header).
+BENCH_CHAIN = [
+    {
+        "name": "envoy.filters.http.rbac",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC",
+            "rules": {
+                "action": "ALLOW",
+                "policies": {
+                    "admin": {
+                        "permissions": [{"url_path": {"path": {"prefix": "/admin"}}}],
+                        "principals": [{"header": {"name": "x-admin-token", "present_match": True}}],
+                    },
+                    "health": {
+                        "permissions": [{"and_rules": {"rules": [
+                            {"header": {"name": ":method", "string_match": {"exact": "GET"}}},
+                            {"url_path": {"path": {"exact": "/healthz"}}},
+                        ]}}],
+                        "principals": [{"any": True}],
+                    },
+                    "local-get": {
+                        "permissions": [{"header": {"name": ":method", "string_match": {"exact": "GET"}}}],
+                        "principals": [{"direct_remote_ip": {"address_prefix": "127.0.0.0", "prefix_len": 8}}],
+                    },
+                },
+            },
+        },
+    },
+    {
+        "name": "envoy.filters.http.local_ratelimit",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
+            "stat_prefix": "bench_rl",
+            "token_bucket": {"max_tokens": 1000000000, "tokens_per_fill": 1000000000, "fill_interval": "1s"},
+            "filter_enabled": {"runtime_key": "bench_rl_enabled",
+                               "default_value": {"numerator": 100, "denominator": "HUNDRED"}},
+            "filter_enforced": {"runtime_key": "bench_rl_enforced",
+                                "default_value": {"numerator": 100, "denominator": "HUNDRED"}},
+        },
+    },
+    {
+        "name": "envoy.filters.http.header_mutation",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
+            "mutations": {
+                "request_mutations": [{"append": {
+                    "header": {"key": "x-bench-client", "value": "%DOWNSTREAM_REMOTE_ADDRESS%"},
+                    "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}}],
+                "response_mutations": [{"append": {
+                    "header": {"key": "x-bench-proxy", "value": "chain"},
+                    "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}}],
+            },
+        },
+    },
+]
+
+
+def envoy_bootstrap(
+    work: Path, port: int, admin_port: int, origin_port: int, chain: bool = False, name: str = "envoy"
+) -> Path:
+    """Envoy's v3 bootstrap of the HTTP benchmark; `chain` puts BENCH_CHAIN before the router.
+    pymosn loads the same file for its Envoy-format targets."""
     # Written as JSON, which is valid YAML: Envoy reads it as its v3 bootstrap YAML, and no YAML
     # library is needed here.
     router = {
@@ -114,7 +177,7 @@ def envoy_bootstrap(work: Path, port: int, admin_port: int, origin_port: int) ->
                 }
             ],
         },
-        "http_filters": [router],
+        "http_filters": [*(BENCH_CHAIN if chain else []), router],
     }
     bootstrap = {
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
@@ -161,7 +224,7 @@ def envoy_bootstrap(work: Path, port: int, admin_port: int, origin_port: int) ->
             ],
         },
     }
-    path = work / "envoy.yaml"
+    path = work / f"{name}.yaml"
     path.write_text(json.dumps(bootstrap, indent=1))
     return path
 

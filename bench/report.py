@@ -86,6 +86,16 @@ def _ratios(s: dict[str, dict]) -> list[str]:
                 f"| pymosn / {other} | {_ratio(get('pymosn', 'rps_median'), get(other, 'rps_median'))} "
                 f"| {_ratio(get('pymosn', 'cpu_us_per_req'), get(other, 'cpu_us_per_req'))} |"
             )
+    pairs = [("pymosn-chain", "pymosn-envoy", "pymosn chain / pymosn bare"),
+             ("envoy-chain", "envoy", "Envoy chain / Envoy bare"),
+             ("pymosn-envoy", "envoy", "pymosn bare / Envoy bare (same bootstrap)"),
+             ("pymosn-chain", "envoy-chain", "pymosn chain / Envoy chain")]
+    for a, b, label in pairs:
+        if a in s and b in s:
+            rows.append(
+                f"| {label} | {_ratio(get(a, 'rps_median'), get(b, 'rps_median'))} "
+                f"| {_ratio(get(a, 'cpu_us_per_req'), get(b, 'cpu_us_per_req'))} |"
+            )
     if "routes10k" in s and "routes10" in s:
         rows.append(
             f"| pymosn 10k routes / 10 routes | {_ratio(get('routes10k', 'rps_median'), get('routes10', 'rps_median'))} "

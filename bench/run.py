@@ -44,7 +44,7 @@ from procs import (  # noqa: E402
     wait_for_port,
 )
 
-HTTP_TARGETS = ("pymosn", "envoy", "nginx", "routes")
+HTTP_TARGETS = ("pymosn", "envoy", "nginx", "routes", "filters")
 # L4 tests: iperf3 client -> server, iperf3 -R (server -> client), wrk through the TCP proxy.
 L4_TESTS = ("tcp-bulk", "tcp-bulk-r", "tcp-rr")
 TARGETS = HTTP_TARGETS + L4_TESTS
@@ -60,7 +60,13 @@ LABELS = {
     "routes10": "pymosn, 10 routes + catch-all (cycling paths)",
     "routes10k": "pymosn, 10,000 routes + catch-all (cycling paths)",
     "pymosn-nosplice": "pymosn, no splice (PYMOSN_DISABLE_SPLICE=1)",
+    "pymosn-envoy": "pymosn, Envoy's bare bootstrap",
+    "pymosn-chain": "pymosn, Envoy's bootstrap + RBAC, local rate limit, header mutation",
+    "envoy-chain": "Envoy + RBAC, local rate limit, header mutation",
 }
+# `filters`: the bare route and the benchmark filter chain (configs.BENCH_CHAIN), each proxy
+# running the same Envoy bootstrap with and without the chain
+FILTER_TARGETS = ("pymosn-envoy", "pymosn-chain", "envoy", "envoy-chain")
 
 
 @dataclass
@@ -108,9 +114,9 @@ def start_targets(names: list[str], work: Path, origin_port: int, pymosn_python:
     waits = []
     for name in names:
         port = free_port()
-        if name == "envoy":
+        if name in ("envoy", "envoy-chain"):
             admin = free_port()
-            conf = configs.envoy_bootstrap(work, port, admin, origin_port)
+            conf = configs.envoy_bootstrap(work, port, admin, origin_port, chain=name == "envoy-chain", name=name)
             argv = _envoy_argv(conf)
             server = Server(name, argv, PROXY_CPU, port, work / "envoy.log")
             # Envoy accepts on its listener before its clusters are initialised; /ready says when.
@@ -119,6 +125,11 @@ def start_targets(names: list[str], work: Path, origin_port: int, pymosn_python:
         elif name == "nginx":
             conf = configs.nginx_proxy(work, port, origin_port)
             server = Server(name, _nginx_argv(work, conf), PROXY_CPU, port, work / "nginx-proxy.log")
+            targets.append(Target(name, server, f"http://127.0.0.1:{port}/"))
+        elif name in ("pymosn-envoy", "pymosn-chain"):
+            conf = configs.envoy_bootstrap(work, port, free_port(), origin_port, chain=name == "pymosn-chain", name=name)
+            argv = [pymosn_python, "-m", "pymosn", "start", "-c", str(conf), "--concurrency", "1"]
+            server = Server(name, argv, PROXY_CPU, port, work / f"{name}.log")
             targets.append(Target(name, server, f"http://127.0.0.1:{port}/"))
         else:  # pymosn, routes10, routes10k: the same command with different configs
             route_count = {"pymosn": None, "routes10": 10, "routes10k": 10_000}[name]
@@ -406,10 +417,12 @@ def main(argv: list[str] | None = None) -> int:
     names = [n for n in ("pymosn", "envoy", "nginx") if n in args.only]
     if "routes" in args.only:
         names += ["routes10", "routes10k"]
+    if "filters" in args.only:
+        names += [n for n in FILTER_TARGETS if n not in names]
     l4_tests = [t for t in L4_TESTS if t in args.only]
     l4_proxies = list(args.l4_proxies) if l4_tests else []
     need_pymosn = any(n.startswith(("pymosn", "routes")) for n in names + l4_proxies)
-    need_envoy = "envoy" in names + l4_proxies
+    need_envoy = any(n.startswith("envoy") for n in names + l4_proxies)
     peers.ensure_apt_packages(log)
     notes: list[str] = []
     stream_module = None

@@ -377,7 +377,7 @@ def test_validate_prints_envoy_paths_for_a_bad_bootstrap(tmp_path):
                   - match: {prefix: "/"}
                     route: {cluster: servce}
               http_filters:
-              - name: envoy.filters.http.rbac
+              - name: envoy.filters.http.ext_authz
               - name: envoy.filters.http.router
       clusters:
       - name: service
@@ -397,7 +397,7 @@ def test_validate_prints_envoy_paths_for_a_bad_bootstrap(tmp_path):
     assert done.returncode == 1
     manager = "$.static_resources.listeners[0].filter_chains[0].filters[0].typed_config"
     assert done.stderr.splitlines() == [
-        f"error: {manager}.http_filters[0]: http filter 'envoy.filters.http.rbac' is not implemented by pymosn yet; "
+        f"error: {manager}.http_filters[0]: http filter 'envoy.filters.http.ext_authz' is not implemented by pymosn yet; "
         "refusing to run without what it enforces",
         "error: $.static_resources.clusters[0].lb_policy: unknown value 'RANDOM_ROBIN'; known: CLUSTER_PROVIDED, "
         "LEAST_REQUEST, LOAD_BALANCING_POLICY_CONFIG, MAGLEV, RANDOM, RING_HASH, ROUND_ROBIN",

@@ -155,4 +155,4 @@ def test_plugin_config_errors_name_their_path_and_a_broken_plugin_stays_unknown(
     broken = _validate(tmp_path, _config(free_port(), 1, {"type": "acme_broken"}))
     assert broken.returncode == 1
     assert broken.stderr.splitlines() == [
-        skipped, f"error: {filters}.type: unknown network filter 'acme_broken'; known: acme_gate, proxy, tcp_proxy"]
+        skipped, f"error: {filters}.type: unknown network filter 'acme_broken'; known: acme_gate, proxy, rbac, tcp_proxy"]

@@ -390,18 +390,19 @@ def test_drain_ends_every_stream_once(tmp_path, env):
         "cluster_manager": {"clusters": [endings.cluster_config("origin", env.origin.port)]},
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
     }
-    with Pymosn(config, tmp_path, port, ["--drain-time-s", "2"]) as p:
+    # the quick request must still be running when the stats are read, and end within the drain
+    with Pymosn(config, tmp_path, port, ["--drain-time-s", "5"]) as p:
         quick = socket.create_connection(("127.0.0.1", port), timeout=10)
         slow = socket.create_connection(("127.0.0.1", port), timeout=10)
-        quick.sendall(b"GET /slow/100 HTTP/1.1\r\nHost: x\r\n\r\n")
-        slow.sendall(b"GET /slow/8000 HTTP/1.1\r\nHost: x\r\n\r\n")
+        quick.sendall(b"GET /slow/2000 HTTP/1.1\r\nHost: x\r\n\r\n")
+        slow.sendall(b"GET /slow/30000 HTTP/1.1\r\nHost: x\r\n\r\n")
         wait_stats(admin, {"http.d.downstream_rq_active": 2})
         p.proc.terminate()
         out = read_all(quick)
         assert status_of(out) == 200 and b"connection: close" in out.lower()
         assert read_all(slow) == b""
-        p.proc.wait(timeout=15)
+        p.proc.wait(timeout=20)
     lines = log.read_text().splitlines()
-    assert sorted(line.split(" ", 1)[1] for line in lines) == ["0 DC GET /slow/8000", "200 - GET /slow/100"]
+    assert sorted(line.split(" ", 1)[1] for line in lines) == ["0 DC GET /slow/30000", "200 - GET /slow/2000"]
     quick.close()
     slow.close()

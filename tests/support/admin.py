@@ -46,6 +46,13 @@ def wait_stats(admin_port: int, expected: dict[str, int], timeout: float = 10.0)
         time.sleep(0.05)
 
 
+def hosts_rq_active(admin_port: int) -> dict[str, int]:
+    """Each upstream host's rq_active, by "cluster::host:port", from /clusters."""
+    text = httpx.get(f"http://127.0.0.1:{admin_port}/clusters", timeout=10).text
+    return {line.rpartition("::rq_active::")[0]: int(line.rpartition("::")[2])
+            for line in text.splitlines() if "::rq_active::" in line}
+
+
 def rss_kib(pid: int) -> int:
     with open(f"/proc/{pid}/status") as status:
         for line in status:

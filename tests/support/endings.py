@@ -13,9 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from pymosn.protocol.xprotocol.api import FrameKind
+from tests.support import admin as admin_kit
 from tests.support.admin import log_lines, wait_for, wait_stats
 from tests.support.h2_client import H2Client
 from tests.support.h2_origin import H2Origin
@@ -121,8 +120,7 @@ def start(tmp_path_factory) -> Iterator[Env]:
 
 
 def hosts_rq_active(env: Env) -> list[int]:
-    text = httpx.get(f"http://127.0.0.1:{env.admin}/clusters", timeout=10).text
-    return [int(line.rpartition("::")[2]) for line in text.splitlines() if "::rq_active::" in line]
+    return list(admin_kit.hosts_rq_active(env.admin).values())
 
 
 SENTINEL = " /direct/sentinel"  # how the sentinel's lines end (" sentinel" on the rpc listener)

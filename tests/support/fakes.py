@@ -133,7 +133,9 @@ class FakeOwner:
         return self.route
 
     def per_filter_config(self, route: Route | None, name: str) -> object | None:
-        return getattr(route, "per_filter", {}).get(name)
+        """A FakeRoute's per_filter, or a real RouteEntry's filter_configs (what the proxy reads)."""
+        configs = getattr(route, "filter_configs", None)
+        return (getattr(route, "per_filter", {}) if configs is None else configs).get(name)
 
     def choose_host(self) -> None:
         self.hosts_chosen += 1

@@ -15,6 +15,7 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from pymosn.api.connection import ConnectionInfo
 from pymosn.api.headers import HeaderMap, RequestHeaderMap
 from pymosn.api.stream_filter import AnyFilter, FilterCallbacks, FilterPhase, FilterStatus, Route
 from pymosn.api.stream_info import StreamInfo
@@ -84,12 +85,33 @@ class _Config:
             method = getattr(made, call, None)
             if method is not None:
                 setattr(made, call, self._harness._recorder(self._name, call, method))
+        made.__class__ = _observed(type(made))
         return made
+
+
+_OBSERVED: dict[type, type] = {}
+
+
+def _observed(cls: type) -> type:
+    """`cls` with every filter method its own: the manager skips methods a class leaves at the
+    API's default, and the harness is to record every call a filter gets, defaults included.
+    (The recorders are on the instance; these class methods only mark the methods as taken.)"""
+    observed = _OBSERVED.get(cls)
+    if observed is None:
+        def taken(call: str) -> Callable[..., Any]:
+            inherited = getattr(cls, call)
+            return lambda self, *args: inherited(self, *args)
+
+        namespace: dict[str, Any] = {call: taken(call) for call in _FILTER_CALLS if hasattr(cls, call)}
+        namespace.update(__slots__=(), __module__=cls.__module__, __qualname__=cls.__qualname__)
+        observed = _OBSERVED[cls] = type(cls)(cls.__name__, (cls,), namespace)
+    return observed
 
 
 class FilterHarness:
     def __init__(self, *chain: tuple[Any, ...], route: Route | None = None,
-                 buffer_limit: int = DEFAULT_BUFFER_LIMIT, loop: FakeLoop | None = None) -> None:
+                 buffer_limit: int = DEFAULT_BUFFER_LIMIT, loop: FakeLoop | None = None,
+                 connection: ConnectionInfo | None = None) -> None:
         self.loop = loop or FakeLoop()
         self.owner = FakeOwner(route)
         self.calls: list[tuple[str, str, FilterStatus | None]] = []  # (filter, call, status returned)
@@ -102,8 +124,8 @@ class FilterHarness:
             name, make = element[0], element[1]
             phase = element[2] if len(element) > 2 else FilterPhase.BEFORE_ROUTE
             entries.append(FilterChainEntry(name, _Config(self, name, make), phase))
-        self.manager = FilterManager(self.owner, FilterChainPlan(entries), self.stream_info, fake_connection(self.loop),
-                                     buffer_limit)
+        self.manager = FilterManager(self.owner, FilterChainPlan(entries), self.stream_info,
+                                     connection or fake_connection(self.loop), buffer_limit)
 
     def _recorder(self, name: str, call: str, method: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(method)

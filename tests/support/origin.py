@@ -18,7 +18,8 @@ Behaviour is chosen by path, so one origin serves every test:
   /badchunk          a chunked response whose second chunk size is not hex
   /switch            101 Switching Protocols whatever the request asked for
   /stall             the head and 10 of 100 body bytes, then nothing (the connection stays)
-Every request is recorded in `origin.requests` (method, path, headers) once complete, its path
+Every request is recorded in `origin.requests` (method, path, headers, body_bytes; the body
+itself for /mirror) once complete, its path
 in `origin.heads` as soon as its head is; a request whose connection closed before it was
 complete, in `origin.cut_short` (path, time.monotonic())."""
 
@@ -94,7 +95,9 @@ class _Handler(asyncio.Protocol):
         path = self.url.decode("latin-1")
         method = self.parser.get_method().decode()
         headers = {n.decode("latin-1").lower(): v.decode("latin-1") for n, v in self.headers}
-        self.origin.requests.append({"method": method, "path": path, "headers": headers, "raw_headers": self.headers})
+        body = b"".join(self.mirror_chunks) if self.mirror_chunks is not None else None
+        self.origin.requests.append({"method": method, "path": path, "headers": headers, "raw_headers": self.headers,
+                                     "body_bytes": self.body_bytes, "body": body})
         if self.url.startswith(b"/ws") and headers.get("upgrade"):
             return  # answered in data_received once llhttp reports the upgrade
         keep = self.parser.should_keep_alive()

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import msgspec
+
 from pymosn.api.stream_filter import CONTINUE, STOP, STOP_AND_BUFFER, FilterCallbacks, StreamFilter
 
 destroyed = 0
@@ -64,8 +66,7 @@ class ProbeConfig:
         return ProbeFilter(callbacks)
 
 
-@dataclass(frozen=True)
-class ProbeSettings:
+class ProbeSettings(msgspec.Struct, forbid_unknown_fields=True):
     """The filter's (empty) config."""
 
 

@@ -27,3 +27,6 @@ class ConnectionInfo:
     local_address: str = ""
     # the TLS session (an ssl.SSLObject), for what only it knows: the peer's certificate (XFCC)
     ssl_object: Any = None
+    # every URI and DNS SAN of the TLS peer's certificate, in certificate order (RBAC principals)
+    peer_uri_sans: tuple[str, ...] = ()
+    peer_dns_sans: tuple[str, ...] = ()

@@ -5,14 +5,15 @@ factory gets the typed value."""
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import msgspec
 
 from pymosn.api.registry import Declaration
 from pymosn.config import model
 from pymosn.config.connection_manager import CONNECTION_MANAGER
-from pymosn.config.issues import INVALID, child
+from pymosn.config.issues import INVALID, IssueLog, child
 from pymosn.config.mosn_filters import other_listener_filter
 from pymosn.config.registries import ACCESS_LOG_SINKS, FILE_SINK, LISTENER_FILTERS, NETWORK_FILTERS
 from pymosn.config.walker import Walker
@@ -21,6 +22,8 @@ from pymosn.config.walker import Walker
 MOSN_NETWORK_FILTERS = frozenset({"udp_proxy", "fault_inject", "grpc", "tunnel"})
 
 Entry = TypeVar("Entry", model.NetworkFilter, model.ListenerFilter, model.AccessLog)
+# (raw config, its path, the issue log) -> the config Struct, or None after errors
+Reader = Callable[[Any, str, IssueLog], "msgspec.Struct | None"]
 
 
 def listener_filter(obj: model.ListenerFilter, path: str, walker: Walker) -> model.ListenerFilter:
@@ -37,8 +40,11 @@ def listener_filter(obj: model.ListenerFilter, path: str, walker: Walker) -> mod
     return _decoded_config(obj, LISTENER_FILTERS.kind, declaration, path, walker)
 
 
-def _decoded_config(obj: Entry, kind: str, declaration: Declaration, path: str, walker: Walker) -> Entry:
-    """`obj` (a filter entry) with its config decoded into the declared Struct, once."""
+def _decoded_config(obj: Entry, kind: str, declaration: Declaration, path: str, walker: Walker,
+                    reader: Reader | None = None) -> Entry:
+    """`obj` (a filter entry) with its config decoded into the declared Struct, once: by the
+    extension's own `reader` when it has one (a config the Struct's shape cannot check, such
+    as RBAC rules), else field by field against the Struct."""
     if declaration.config_type is None:
         if obj.config:
             walker.log.error(child(path, "config"), f"{kind} {declaration.name!r} takes no config")
@@ -46,6 +52,9 @@ def _decoded_config(obj: Entry, kind: str, declaration: Declaration, path: str, 
     raw = obj.config
     if isinstance(raw, msgspec.Struct):  # already decoded (a config built in code)
         raw = msgspec.to_builtins(raw)
+    if reader is not None:
+        decoded = reader(raw, child(path, "config"), walker.log)
+        return obj if decoded is None else msgspec.structs.replace(obj, config=decoded)
     decoded = walker.struct(raw, declaration.config_type, child(path, "config"))
     if decoded is INVALID:
         return obj
@@ -66,7 +75,9 @@ def network_filter(obj: model.NetworkFilter, path: str, walker: Walker) -> model
             message = f"unknown network filter {obj.type!r}; known: {known}"
         walker.log.error(child(path, "type"), message)
         return obj
-    return _decoded_config(obj, NETWORK_FILTERS.kind, declaration, path, walker)
+    # a filter kind whose config the Struct's fields cannot check has its own reader: `decode`
+    reader = getattr(NETWORK_FILTERS.factories().get(declaration.name), "decode", None)
+    return _decoded_config(obj, NETWORK_FILTERS.kind, declaration, path, walker, reader)
 
 
 def access_log(obj: model.AccessLog, path: str, walker: Walker) -> model.AccessLog:

@@ -10,6 +10,8 @@ from typing import Any
 
 import msgspec
 
+from pymosn.config.rate_limits import RateLimit
+
 
 class Model(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Base of every config struct."""
@@ -117,6 +119,8 @@ class RouteAction(Model):
     request_headers_to_remove: tuple[str, ...] = ()
     response_headers_to_add: tuple[HeaderValueOption, ...] = ()
     response_headers_to_remove: tuple[str, ...] = ()
+    rate_limits: tuple[RateLimit, ...] = ()  # Envoy's, for the local rate limit's descriptors
+    include_vh_rate_limits: bool = False
 
 
 class DirectResponse(Model):
@@ -131,6 +135,20 @@ class Redirect(Model):
     scheme_redirect: str | None = None
 
 
+class MirrorPolicy(Model):
+    """A share of a route's requests copied, fire-and-forget, to another cluster (proxy/mirror.py).
+
+    MOSN's route-level `request_mirror_policies` {cluster, percent} (one object per route, and in
+    effect only on listeners with MOSN's `mirror` stream filter); Envoy's
+    RouteAction.request_mirror_policies[] arrive translated, their defaults written out."""
+
+    cluster: str = ""
+    cluster_header: str = ""  # Envoy's: the request header naming the cluster (no header: no copy)
+    percent: int = 0  # the copied share, out of `denominator`; 0, MOSN's default, copies none
+    denominator: int = 100  # MOSN's whole percent; Envoy's FractionalPercent: 100, 10000 or 1000000
+    host_suffix: str = ""  # added to the copy's Host before any port: Envoy's "-shadow"; MOSN's none
+
+
 class Route(Model):
     """One entry of a virtual host's `routers[]`: a match and exactly one action."""
 
@@ -143,6 +161,10 @@ class Route(Model):
     request_headers_to_remove: tuple[str, ...] = ()
     response_headers_to_add: tuple[HeaderValueOption, ...] = ()
     response_headers_to_remove: tuple[str, ...] = ()
+    per_filter_config: dict[str, Any] = {}  # MOSN's, as written: read at load into filter_configs
+    filter_configs: dict[str, RouteFilterConfig] = {}  # pymosn's: by filter name, decoded
+    # MOSN writes one object; the model (and Envoy's translation) keeps a list
+    request_mirror_policies: tuple[MirrorPolicy, ...] = ()
 
 
 class VirtualHost(Model):
@@ -153,6 +175,9 @@ class VirtualHost(Model):
     request_headers_to_remove: tuple[str, ...] = ()
     response_headers_to_add: tuple[HeaderValueOption, ...] = ()
     response_headers_to_remove: tuple[str, ...] = ()
+    per_filter_config: dict[str, Any] = {}  # as Route's
+    filter_configs: dict[str, RouteFilterConfig] = {}
+    rate_limits: tuple[RateLimit, ...] = ()  # Envoy's
 
 
 class RouterConfig(Model):
@@ -162,6 +187,7 @@ class RouterConfig(Model):
     request_headers_to_remove: tuple[str, ...] = ()
     response_headers_to_add: tuple[HeaderValueOption, ...] = ()
     response_headers_to_remove: tuple[str, ...] = ()
+    filter_configs: dict[str, RouteFilterConfig] = {}  # pymosn's (Envoy's route-configuration level)
 
 
 # --- listeners -------------------------------------------------------------------------------
@@ -224,6 +250,9 @@ class ProxyConfig(Model):
     forward_client_cert_details: str = "SANITIZE"
     set_current_client_cert_details: ClientCertDetails | None = None
     http2_protocol_options: Http2ProtocolOptions = Http2ProtocolOptions()  # downstream HTTP/2
+    # pymosn's: this filter chain's HTTP filters (an Envoy HCM's http_filters); unset, the
+    # listener's stream_filters (MOSN's) apply
+    stream_filters: tuple[StreamFilter, ...] = ()
 
 
 class CidrRange(Model):
@@ -273,10 +302,32 @@ class NetworkFilter(Model):
 
 
 class StreamFilter(Model):
+    """`type` names a registered HTTP filter (config.registries.HTTP_FILTERS). `config` is read
+    at load by that filter's MOSN reader (an Envoy bootstrap's by its Envoy reader) into the
+    filter's config Struct; `decoded` says `config` already holds that Struct's fields, as
+    /config_dump writes them."""
+
     type: str
-    config: dict[str, Any] = {}
+    config: msgspec.Struct | dict[str, Any] = {}
     # MOSN's: load the filter from a Go plugin (.so); pymosn refuses it (see config/mosn_filters.py)
     go_plugin_config: dict[str, Any] | None = None
+    decoded: bool = False  # pymosn's
+    # Envoy's HttpFilter.name: what per-route configs key the filter by ("" = its type) and
+    # what %RESPONSE_CODE_DETAILS% names it by
+    name: str = ""
+    # Envoy's HttpFilter.disabled: off unless a route's per-filter config turns it on
+    disabled: bool = False
+
+
+class RouteFilterConfig(Model):
+    """One filter's per-route config (decoded from MOSN's per_filter_config or Envoy's
+    typed_per_filter_config): `config` is the filter's per-route Struct (or its fields, as
+    /config_dump writes them), None for an entry that only turns the filter on or off;
+    `disabled` (Envoy's FilterConfig.disabled) turns the filter off where it applies."""
+
+    type: str = ""  # the HTTP filter kind; "" only beside no config
+    config: Any = None  # a Struct once loaded (Any: msgspec takes no union of Struct and dict)
+    disabled: bool = False
 
 
 class TLSConfig(Model):

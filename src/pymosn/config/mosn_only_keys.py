@@ -51,8 +51,9 @@ NOT_IMPLEMENTED: dict[type, frozenset[str]] = {
         "name", "router_handler_name", "validate_clusters", "concurrency_num",
     }),
     model.RouterConfig: frozenset({"router_configs"}),
-    model.VirtualHost: frozenset({"require_tls", "per_filter_config"}),
-    model.Route: frozenset({"metadata", "per_filter_config", "request_mirror_policies"}),
+    model.VirtualHost: frozenset({"require_tls"}),
+    model.Route: frozenset({"metadata"}),
+    model.MirrorPolicy: frozenset({"trace_sampled"}),  # MOSN's own is a TODO
     model.RouteMatch: frozenset({"variables", "dsl_expressions"}),
     model.RouteAction: frozenset({
         "cluster_variable", "upstream_protocol", "hash_policy", "regex_rewrite", "auto_host_rewrite_header",

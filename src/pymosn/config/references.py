@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 from pymosn.config import model
 from pymosn.config.issues import child, item
+from pymosn.config.mirror_rules import check_mirrors
 from pymosn.config.walker import Walker
 
 XDS_HINT = "; MOSN would wait for it from xDS (dynamic_resources), which pymosn does not implement for MOSN configs"
@@ -32,6 +33,7 @@ def check_config(config: model.Config, path: str, walker: Walker, xds: bool = Fa
             _check_tcp_proxy_cluster_references(walker, listener, cluster_names)
         for router_config in server.routers:
             _check_cluster_references(walker, router_config, cluster_names)
+        check_mirrors(walker, server, cluster_names)
     return config
 
 

@@ -2,7 +2,8 @@
 the built-in names and config types declared in them (one place; see docs/design/extensions.md).
 
 The factories that run these extensions live in upper layers, which bind them by name:
-network filters in filter/registry.py, load balancers in upstream/load_balancer.py, the file
+network filters in filter/registry.py, HTTP filters (declared and bound at once, their config
+types being theirs) in filter/http/registry.py, load balancers in upstream/load_balancer.py, the file
 access-log sink in accesslog/sink.py. X-Protocol
 codecs have their own registry in protocol/xprotocol/registry.py (codec instances are the
 factories, built there); the config layer learns their names through `protocols.set_rpc_protocols`."""
@@ -14,6 +15,7 @@ from typing import Any
 
 from pymosn.api.registry import Registry
 from pymosn.config import model
+from pymosn.config.http_filters import HttpFilterFactory, accept_plugin
 
 # (decoded config Struct, filter.registry.ListenerContext) -> the per-connection filter builder
 NetworkFilterFactory = Callable[[Any, Any], Callable[[Any], Any]]
@@ -23,8 +25,10 @@ LoadBalancerFactory = Callable[[Sequence[Any]], Any]
 AccessLogSinkFactory = Callable[[model.AccessLog], Any]
 
 NETWORK_FILTERS: Registry[NetworkFilterFactory] = Registry("network filter", "pymosn.network_filters")
-# HTTP (stream) filters: the kind exists for the request pipeline; no built-in is registered yet.
-HTTP_FILTERS: Registry[Callable[..., Any]] = Registry("http filter", "pymosn.http_filters")
+# HTTP (stream) filters, by MOSN name. A kind's config type and readers live with its code, so
+# the built-ins are registered (declared and bound at once) in filter/http/registry.py, the one
+# place that lists them; see config/http_filters.py for what a kind provides.
+HTTP_FILTERS: Registry[HttpFilterFactory] = Registry("http filter", "pymosn.http_filters", accept=accept_plugin)
 # The listener runs its filters itself (network/listener.py, original_dst.py); there is no
 # listener-filter API for a plugin to implement, so the config refuses plugin names.
 LISTENER_FILTERS: Registry[Callable[..., Any]] = Registry("listener filter", "pymosn.listener_filters")

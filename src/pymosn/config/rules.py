@@ -21,10 +21,12 @@ from pymosn.config.filter_chain_match import TRANSPORT_PROTOCOLS, combinations, 
 from pymosn.config.filter_chain_match import network as chain_network
 from pymosn.config.http_limits import cluster_header_limits, http1_protocol_options, proxy_header_limits
 from pymosn.config.issues import child, item, known_values_message
-from pymosn.config.mosn_filters import stream_filter
+from pymosn.config.mirror_rules import mirror_policy, route_mirrors
+from pymosn.config.mosn_filters import stream_filter, stream_filters_in_one_place
 from pymosn.config.protocols import AUTO, HTTP1, HTTP2, X, check_protocol
 from pymosn.config.proxy_rules import proxy_config
 from pymosn.config.registries import LOAD_BALANCERS
+from pymosn.config.route_filter_rules import filter_configs
 from pymosn.config.walker import Rule, Walker
 
 ORIGINAL_DST_LB = "LB_ORIGINAL_DST"  # an ORIGINAL_DST cluster's, not a registered balancer
@@ -472,7 +474,7 @@ def build_rules() -> dict[type, list[Rule]]:
     """Every model struct gets the generic int check, then its own rules."""
     specific: dict[type, list[Rule]] = {
         model.Server: [server, lift_connection_managers],
-        model.Listener: [listener],
+        model.Listener: [listener, stream_filters_in_one_place],
         model.NetworkFilter: [network_filter],
         model.ListenerFilter: [listener_filter],
         model.AccessLog: [access_log],
@@ -485,9 +487,10 @@ def build_rules() -> dict[type, list[Rule]]:
         model.FilterChain: [filter_chain],
         model.FilterChainMatch: [filter_chain_match],
         model.StringMatcher: [string_matcher],
-        model.RouterConfig: [router_config],
-        model.VirtualHost: [virtual_host],
-        model.Route: [route],
+        model.RouterConfig: [router_config, filter_configs],
+        model.VirtualHost: [virtual_host, filter_configs],
+        model.Route: [route, filter_configs, route_mirrors],
+        model.MirrorPolicy: [mirror_policy],
         model.RouteMatch: [route_match],
         model.HeaderMatcher: [value_matcher],
         model.QueryParameterMatcher: [value_matcher],

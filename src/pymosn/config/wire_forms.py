@@ -13,6 +13,7 @@ from pymosn.config import model
 from pymosn.config.address import parse_host_port
 from pymosn.config.duration import parse_duration
 from pymosn.config.issues import INVALID, item, type_name
+from pymosn.config.mirror_rules import mirror_policies
 from pymosn.config.walker import Prepare, Walker, WireForm
 
 
@@ -93,6 +94,8 @@ WIRE_FORMS: dict[tuple[type, str], WireForm] = {
     (model.NetworkFilter, "config"): _extension_config,
     (model.ListenerFilter, "config"): _extension_config,
     (model.AccessLog, "config"): _extension_config,
+    (model.StreamFilter, "config"): _extension_config,
+    (model.RouteFilterConfig, "config"): _extension_config,
     (model.Listener, "use_original_dst"): _original_dst_mode,
     (model.Listener, "address"): _address,
     (model.Host, "address"): _address,
@@ -100,6 +103,7 @@ WIRE_FORMS: dict[tuple[type, str], WireForm] = {
     (model.Host, "metadata"): _metadata,
     (model.ClusterWeight, "metadata_match"): _metadata,
     (model.RouteAction, "metadata_match"): _metadata,
+    (model.Route, "request_mirror_policies"): mirror_policies,
     **{field: _duration for field in _DURATION_FIELDS},
 }
 

@@ -10,8 +10,12 @@ from typing import Any
 import msgspec
 
 from pymosn.config import model, protocols
-from pymosn.config.registries import NETWORK_FILTERS
-from pymosn.filter.network.auto import AutoDetect
+from pymosn.config.mirror_rules import mirror_copies
+from pymosn.config.registries import HTTP_FILTERS, NETWORK_FILTERS
+from pymosn.filter.http import registry as http_filter_registry
+from pymosn.filter.http.chain import build_filter_plan, routes_turning_off
+from pymosn.filter.network import rbac as network_rbac
+from pymosn.filter.network.auto import AutoDetect, Candidate
 from pymosn.filter.network.proxy import alpn_select, http2_filter_factory, proxy_filter_factory
 from pymosn.filter.network.tcp_proxy import TcpProxySettings, tcp_proxy_filter_factory
 from pymosn.protocol.detect import match_http1, match_http2
@@ -35,6 +39,7 @@ class ListenerContext:
     secure: bool = False  # the listener terminates TLS
     stats_store: Any = None  # metrics.StatsStore, for per-protocol stats
     buffer_limit: int = 1 << 20  # the listener's per_connection_buffer_limit_bytes
+    stream_filters: tuple[model.StreamFilter, ...] = ()  # the listener's (MOSN's stream_filters)
 
 
 def _proxy(cfg: model.ProxyConfig, ctx: ListenerContext):
@@ -52,6 +57,8 @@ def _proxy(cfg: model.ProxyConfig, ctx: ListenerContext):
 
 def _rpc_proxy(cfg: model.ProxyConfig, ctx: ListenerContext, protocol: str):
     codec = xprotocol_registry.get(protocol)
+    if codec is None:  # the config layer checked the name against the same registry
+        raise LookupError(f"listener {ctx.listener_name!r}: no X-Protocol codec {protocol!r}")
     return rpc_filter_factory(
         RpcSettings(
             listener_name=ctx.listener_name,
@@ -61,6 +68,7 @@ def _rpc_proxy(cfg: model.ProxyConfig, ctx: ListenerContext, protocol: str):
             protocol_stats=ctx.stats_store.protocol(codec.name),
             codec=codec,
             access_loggers=ctx.access_loggers,
+            filter_plan=filter_plan(cfg, ctx),
         )
     )
 
@@ -68,7 +76,8 @@ def _rpc_proxy(cfg: model.ProxyConfig, ctx: ListenerContext, protocol: str):
 def _auto_proxy(cfg: model.ProxyConfig, ctx: ListenerContext):
     """Every protocol we can detect: HTTP/2 first (its preface also looks like a request
     line), HTTP/1.1, then every X-Protocol codec."""
-    candidates = [(protocols.HTTP2, match_http2, _http2_proxy(cfg, ctx)), (protocols.HTTP1, match_http1, _http1_proxy(cfg, ctx))]
+    candidates: list[Candidate] = [(protocols.HTTP2, match_http2, _http2_proxy(cfg, ctx)),
+                                   (protocols.HTTP1, match_http1, _http1_proxy(cfg, ctx))]
     for name, codec in xprotocol_registry.codecs().items():
         candidates.append((name, codec.match, _rpc_proxy(cfg, ctx, name)))
     stats = ctx.stats
@@ -106,7 +115,22 @@ def _proxy_settings(cfg: model.ProxyConfig, ctx: ListenerContext) -> ProxySettin
         client_cert=ClientCertForwarding.from_config(cfg),
         upstream_protocol=cfg.upstream_protocol,
         buffer_limit=ctx.buffer_limit,
+        filter_plan=filter_plan(cfg, ctx),
+        mirror_copies=mirror_copies(cfg.stream_filters or ctx.stream_filters),
     )
+
+
+def filter_plan(cfg: model.ProxyConfig, ctx: ListenerContext):
+    """The chain's own HTTP filters (an Envoy HCM's), else the listener's (MOSN's). Stream filters
+    that are no HTTP filter kind are not in it: those loading warned of and ignores (gzip, ...)
+    and MOSN's mirror, which the proxy runs with its routes' mirror policies."""
+    filters = [f for f in cfg.stream_filters or ctx.stream_filters if HTTP_FILTERS.find(f.type) is not None]
+    if not filters:
+        return None
+    table = ctx.snapshot_ref.current.routers.get(cfg.router_config_name)
+    store = ctx.stats_store
+    stats_for = None if store is None else (lambda scope, cls: store.filter(ctx.listener_name, scope, cls))
+    return build_filter_plan(filters, routes_turning_off([table] if table is not None else []), stats_for)
 
 
 def _http10_policy(options: model.Http1ProtocolOptions | None) -> Http10Policy:
@@ -153,8 +177,12 @@ def _tcp_proxy(cfg: model.TcpProxyConfig, ctx: ListenerContext):
     )
 
 
+assert http_filter_registry.BUILTINS  # imported for its registrations: the proxy's HTTP filters
 NETWORK_FILTERS.bind("proxy", _proxy)
 NETWORK_FILTERS.bind("tcp_proxy", _tcp_proxy)
+# its config type is its own (the rules need its reader), so it is declared and bound here
+NETWORK_FILTERS.register(network_rbac.NAME, network_rbac.FACTORY, type_url=network_rbac.TYPE_URL,
+                         config_type=network_rbac.RbacNetworkConfig)
 
 
 def build_filter_chain(chain: model.FilterChain, ctx: ListenerContext) -> list:

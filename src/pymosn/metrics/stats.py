@@ -6,6 +6,7 @@ snapshots walk those lists, so adding a stat is adding a name here."""
 
 from __future__ import annotations
 
+import functools
 from typing import ClassVar
 
 from pymosn.metrics.histogram import Histogram
@@ -71,6 +72,34 @@ class StatsGroup:
             setattr(self, name, 0)
         for name in self.HISTOGRAMS:
             getattr(self, name).reset()
+
+
+class NamedCounter:
+    """One counter whose full name a config decides (a filter's `http.<listener>.rbac.allowed`):
+    the data path holds the object and writes `counter.value += 1`. `family` and `labels` are
+    its Prometheus name and labels."""
+
+    __slots__ = ("name", "family", "labels", "value")
+
+    def __init__(self, name: str, family: str, labels: tuple[tuple[str, str], ...] = ()) -> None:
+        self.name = name
+        self.family = family
+        self.labels = labels
+        self.value = 0
+
+
+# The process's named counters: the StatsStore of the process that runs the filters (not a
+# master's aggregate) holds them, and configs made where no store is at hand (a route's
+# per-filter config) find them here by their full name.
+PROCESS_COUNTERS: dict[str, NamedCounter] = {}
+
+
+def process_counter(name: str, family: str, labels: tuple[tuple[str, str], ...] = ()) -> NamedCounter:
+    """The process's counter of that full name (made on first lookup, with these family and labels)."""
+    counter = PROCESS_COUNTERS.get(name)
+    if counter is None:
+        counter = PROCESS_COUNTERS[name] = NamedCounter(name, family, labels)
+    return counter
 
 
 class GrpcStats:
@@ -237,6 +266,11 @@ class ClusterStats(_WithGrpc):
         # an HTTP/2 upstream that does not read the frames it makes us send (flood.py)
         "http2_outbound_flood",
         "http2_outbound_control_flood",
+        # pymosn's, on a mirror cluster (proxy/mirror.py): copies given up before they were
+        # whole (no room, no host, no connection, the mirror not keeping up, the original
+        # request cut short), and copies sent that got no whole response (reset, timeout)
+        "upstream_rq_shadow_dropped",
+        "upstream_rq_shadow_failed",
     )
     GAUGES = ("upstream_cx_active", "upstream_rq_active")
     HISTOGRAMS = ("upstream_rq_time",)
@@ -266,6 +300,7 @@ class ProtocolStats(StatsGroup):
         "downstream_rq_timeout",
         "upstream_late_response_dropped",
         "protocol_error",
+        "downstream_rq_filter_error",  # a stream filter raised (or its change could not be encoded)
     )
     GAUGES = ("downstream_rq_active",)
     HISTOGRAMS = ("downstream_rq_time",)
@@ -293,6 +328,32 @@ class ProtocolStats(StatsGroup):
     def reset_counters(self) -> None:
         super().reset_counters()
         self.status_codes.clear()
+
+
+class FilterStats(StatsGroup):
+    """One stream filter kind's stats on one listener, Envoy's `http.<listener>.<scope>.<name>`
+    (fault's `http.ingress.fault.aborts_injected`). A kind subclasses it with its COUNTERS and
+    GAUGES; the snapshot names which is which, so the master, which has no filter classes, can
+    aggregate and render them (`aggregate_class`)."""
+
+    __slots__ = ()
+
+    def snapshot(self) -> dict:
+        return {"counters": {name: getattr(self, name) for name in self.COUNTERS},
+                "gauges": {name: getattr(self, name) for name in self.GAUGES}}
+
+    def merge(self, snap: dict) -> None:
+        for kind in ("counters", "gauges"):
+            for name, value in snap.get(kind, {}).items():
+                if name in self.COUNTERS or name in self.GAUGES:
+                    setattr(self, name, getattr(self, name) + value)
+
+
+@functools.cache
+def aggregate_class(counters: tuple[str, ...], gauges: tuple[str, ...]) -> type[FilterStats]:
+    """A FilterStats of these fields, for a process that only adds up workers' snapshots."""
+    return type("AggregatedFilterStats", (FilterStats,), {"COUNTERS": counters, "GAUGES": gauges,
+                                                          "__slots__": counters + gauges})
 
 
 class ServerStats(StatsGroup):

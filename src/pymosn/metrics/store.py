@@ -16,13 +16,17 @@ from pymosn.metrics.histogram import Histogram
 from pymosn.metrics.stats import (
     BOTH_SCOPES,
     LISTENER_SCOPE,
+    PROCESS_COUNTERS,
     ClusterStats,
+    FilterStats,
     GrpcStats,
     HostStats,
     ListenerStats,
+    NamedCounter,
     ProtocolStats,
     ServerStats,
     StatsGroup,
+    aggregate_class,
 )
 
 COUNTER = "counter"
@@ -32,6 +36,7 @@ HISTOGRAM = "histogram"
 # upstream_rq_2xx -> family upstream_rq_xx with envoy_response_code_class="2", as Envoy's
 # default tag extractors do.
 _CODE_CLASS = re.compile(r"^(.*_rq_)(\d)xx$")
+_PROMETHEUS_UNSAFE = re.compile(r"[^a-zA-Z0-9_]")
 
 
 class Sample(NamedTuple):
@@ -43,12 +48,18 @@ class Sample(NamedTuple):
 
 
 class StatsStore:
-    def __init__(self) -> None:
+    def __init__(self, *, process: bool = False) -> None:
+        """`process`: the store of the process that runs the filters (not a master's aggregate):
+        its named counters are the process's (metrics.stats.PROCESS_COUNTERS)."""
         self.listeners: dict[str, ListenerStats] = {}
         self.clusters: dict[str, ClusterStats] = {}
         self.hosts: dict[str, dict[str, HostStats]] = {}
         self.protocols: dict[str, ProtocolStats] = {}
+        # (listener, scope, the group's field names) -> a filter kind's; groups of one scope with
+        # other fields are others (RBAC keeps allowed/denied and shadow_* in one scope)
+        self.filters: dict[tuple[str, str, tuple[str, ...]], FilterStats] = {}
         self.server = ServerStats()
+        self.named: dict[str, NamedCounter] = PROCESS_COUNTERS if process else {}
         self.started_monotonic = time.monotonic()
 
     # --- lookup (control path) ------------------------------------------------------------
@@ -69,6 +80,24 @@ class StatsStore:
         if stats is None:
             stats = self.protocols[name] = ProtocolStats()
         return stats
+
+    def filter(self, listener: str, scope: str, cls: type[FilterStats]) -> FilterStats:
+        """The stats of filter kind `scope` on `listener`, shared by every chain of the listener
+        (its plans for HTTP/1.1, HTTP/2, TLS and plaintext clients)."""
+        key = (listener, scope, cls.COUNTERS + cls.GAUGES)
+        stats = self.filters.get(key)
+        if stats is None:
+            stats = self.filters[key] = cls()
+        return stats
+
+    def counter(self, name: str, family: str = "", labels: tuple[tuple[str, str], ...] = ()) -> NamedCounter:
+        """The counter of that full name (made on first lookup; the first caller's family and
+        labels stay). `family` defaults to the name in Prometheus form."""
+        counter = self.named.get(name)
+        if counter is None:
+            counter = self.named[name] = NamedCounter(name, family or "envoy_" + _PROMETHEUS_UNSAFE.sub("_", name),
+                                                      labels)
+        return counter
 
     def host(self, cluster: str, address: str) -> HostStats:
         by_address = self.hosts.setdefault(cluster, {})
@@ -101,6 +130,10 @@ class StatsStore:
             for field, kind, value in _fields(stats):
                 yield _sample("cluster", name, "envoy_cluster_name", field, kind, value)
             yield from _grpc_samples("cluster", name, "envoy_cluster_name", stats.grpc)
+        for (listener, scope, _), group in self.filters.items():
+            for field, kind, value in _fields(group):
+                yield Sample(f"http.{listener}.{scope}.{field}", f"envoy_http_{scope}_{field}",
+                             (("envoy_http_conn_manager_prefix", listener),), value, kind)
         for name, stats in self.protocols.items():
             for field, kind, value in _fields(stats):
                 yield Sample(f"rpc.{name}.{field}", f"pymosn_rpc_{field}", (("protocol", name),), value, kind)
@@ -112,6 +145,8 @@ class StatsStore:
                     count,
                     COUNTER,
                 )
+        for counter in self.named.values():
+            yield Sample(counter.name, counter.family, counter.labels, counter.value, COUNTER)
 
     # --- cross-process aggregation ----------------------------------------------------------
     def snapshot(self) -> dict:
@@ -122,6 +157,8 @@ class StatsStore:
             "clusters": {n: s.snapshot() for n, s in self.clusters.items()},
             "hosts": {c: {a: s.snapshot() for a, s in hs.items()} for c, hs in self.hosts.items()},
             "protocols": {n: s.snapshot() for n, s in self.protocols.items()},
+            "filters": [[listener, scope, group.snapshot()] for (listener, scope, _), group in self.filters.items()],
+            "named": {n: [c.value, c.family, [list(label) for label in c.labels]] for n, c in self.named.items()},
         }
 
     def merge(self, snapshots: Iterable[dict]) -> None:
@@ -136,12 +173,18 @@ class StatsStore:
                     self.host(cluster, address).merge(values)
             for name, values in snap.get("protocols", {}).items():
                 self.protocol(name).merge(values)
+            for listener, scope, values in snap.get("filters", []):
+                cls = aggregate_class(tuple(values.get("counters", ())), tuple(values.get("gauges", ())))
+                self.filter(listener, scope, cls).merge(values)
+            for name, (value, family, labels) in snap.get("named", {}).items():
+                self.counter(name, family, tuple((k, v) for k, v in labels)).value += value
 
     def groups(self) -> Iterator[StatsGroup]:
         """Every listener, cluster and host group (not `server`)."""
         yield from self.listeners.values()
         yield from self.clusters.values()
         yield from self.protocols.values()
+        yield from self.filters.values()
         for by_address in self.hosts.values():
             yield from by_address.values()
 
@@ -150,6 +193,8 @@ class StatsStore:
         admin server, to /clusters views) stay valid."""
         for group in self.groups():
             group.clear()
+        for counter in self.named.values():
+            counter.value = 0
         self.merge(snapshots)
 
     @classmethod
@@ -159,11 +204,14 @@ class StatsStore:
         return store
 
     def reset_counters(self) -> None:
-        for group in (*self.listeners.values(), *self.clusters.values(), *self.protocols.values()):
+        for group in (*self.listeners.values(), *self.clusters.values(), *self.protocols.values(),
+                      *self.filters.values()):
             group.reset_counters()
         for by_address in self.hosts.values():
             for group in by_address.values():
                 group.reset_counters()
+        for counter in self.named.values():
+            counter.value = 0
 
 
 def _fields(group: StatsGroup) -> Iterator[tuple[str, str, int | Histogram]]:

@@ -16,7 +16,7 @@ from typing import Any
 from pymosn.api.connection import ConnectionInfo
 from pymosn.api.filter import FilterStatus
 from pymosn.api.streams import WatermarkListener
-from pymosn.network.tls import peer_uri_san, requested_server_name
+from pymosn.network.tls import peer_sans, requested_server_name
 
 _next_id = itertools.count(1)
 
@@ -91,15 +91,18 @@ class Connection(asyncio.Protocol):
         self.local_address = _format_address(sockname)
         self.remote_address = _format_address(peername)
         ssl_object = transport.get_extra_info("ssl_object")
+        uri_sans: tuple[str, ...] = ()
+        dns_sans: tuple[str, ...] = ()
         if ssl_object is not None:
             self.secure = True
-            self.peer_uri_san = peer_uri_san(transport)
+            uri_sans, dns_sans = peer_sans(transport)
+            self.peer_uri_san = uri_sans[0] if uri_sans else None
         # made here, once: with TLS the loop calls this after the handshake
         self.info = ConnectionInfo(
             self.id, self.loop, _pair(peername), _pair(sockname), ssl_object is not None, self.peer_uri_san,
             requested_server_name(ssl_object) if ssl_object is not None else None,
             ssl_object.selected_alpn_protocol() if ssl_object is not None else None,
-            self.original_destination, self.remote_address, self.local_address, ssl_object,
+            self.original_destination, self.remote_address, self.local_address, ssl_object, uri_sans, dns_sans,
         )
         transport.set_write_buffer_limits(high=self.buffer_limit, low=self.buffer_limit // 2)
         if self.idle_timeout > 0:

@@ -192,12 +192,10 @@ def client_context(cfg: model.TLSConfig) -> ssl.SSLContext:
     return ctx
 
 
-def peer_uri_san(transport) -> str | None:
-    """The peer certificate's first URI SAN (a SPIFFE ID in a mesh), if it sent one."""
+def peer_sans(transport) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The peer certificate's URI SANs and DNS SANs, each in certificate order."""
     cert = transport.get_extra_info("peercert") if transport is not None else None
     if not cert:
-        return None
-    for kind, value in cert.get("subjectAltName", ()):
-        if kind == "URI":
-            return value
-    return None
+        return (), ()
+    sans = cert.get("subjectAltName", ())
+    return tuple(v for kind, v in sans if kind == "URI"), tuple(v for kind, v in sans if kind == "DNS")

@@ -1,14 +1,20 @@
 """One direction of a stream's filter chain: the iteration, stops, held items and buffering.
 
-The decoder chain and the encoder chain of a stream are each a `Chain`; `FilterManager`
-(filter_manager.py) owns both, the callbacks and local replies. Items travelling a chain are
-(kind, payload, end_stream) tuples. A position whose filter stopped gets a `Stop` record
-keeping what it holds in order, each item with a flag saying whether the filter has seen it
+The decoder chain and the encoder chain of a stream are each a `Chain` (`DecoderChain`,
+`EncoderChain`); `FilterManager` (filter_manager.py) owns both, the callbacks and local
+replies. A position whose filter stopped gets a `Stop` record keeping what it holds in order,
+as (kind, payload, end_stream) items, each with a flag saying whether the filter has seen it
 already: on release, seen items go on to the next position, unseen ones to the filter first.
 
-Per stream this is made for every stream of a listener with filters, so it is lean: state a
-stream rarely changes is a class-level default (written to the instance only when it changes),
-and positions that never stop have no per-position object at all.
+Per stream this is made for every stream of a listener with filters, so it is lean. What only
+depends on the filters' classes is a `ChainShape`, made once per plan layout: which entry sits
+at each position and which positions' classes override `*_data` / `*_trailers` (the defaults
+only continue, so the others are not called at all). State a stream rarely changes is a
+class-level default (written to the instance only when it changes), and positions that never
+stop have no per-position object. An item nobody stops runs a straight loop over the
+positions that take it, with no tuple made for it (`headers`, `data`, `trailers`); the first
+status other than CONTINUE, a stop already in place, or a phase hook, hands over to the
+general iteration (`deliver`).
 """
 
 from __future__ import annotations
@@ -27,6 +33,30 @@ Item = tuple[int, Any, bool]  # (kind, HeaderMap | bytes, end_stream)
 HOLDING, BUFFERING = 1, 2
 # Work done once before a decoder position's first headers call: the phase boundaries.
 NO_HOOK, ROUTE_HOOK, HOST_HOOK, ROUTE_AND_HOST_HOOK = 0, 1, 2, 3
+# `Chain.calling` while no filter is being called, and once the one being called continued itself.
+IDLE, CONTINUED = -1, -2
+
+DEFAULT_BUFFER_LIMIT = 1 << 20  # Envoy's per-stream default (per_connection_buffer_limit_bytes)
+
+
+class ChainShape:
+    """One direction of a plan's layout: shared by every stream whose filters have its classes."""
+
+    __slots__ = ("entries", "names", "headers_calls", "data_calls", "trailers_calls", "takes_data",
+                 "takes_trailers", "hooks")
+
+    def __init__(self, entries: list[int], names: list[str], takes_data: list[bool], takes_trailers: list[bool],
+                 hooks: list[int] | None) -> None:
+        self.entries = tuple(entries)  # position -> the filter's entry in the plan (and the stream's list)
+        self.names = tuple(names)
+        self.takes_data = tuple(takes_data)  # per position: its class overrides *_data
+        self.takes_trailers = tuple(takes_trailers)
+        # (position, entry) of the positions each kind of item is given to
+        self.headers_calls = tuple(enumerate(entries))
+        self.data_calls = tuple(pair for pair in self.headers_calls if takes_data[pair[0]])
+        self.trailers_calls = tuple(pair for pair in self.headers_calls if takes_trailers[pair[0]])
+        # per position, the phase boundary crossed before it; None when no filter is past BEFORE_ROUTE
+        self.hooks = None if hooks is None or not any(hooks) else tuple(hooks)
 
 
 class Stop:
@@ -40,8 +70,9 @@ class Stop:
 
 
 class Chain:
-    """Runs items through `filters` in order, then hands them to the owner."""
+    """Runs items through the filters at its positions in order, then hands them to the owner."""
 
+    decoder: bool
     # per-stream state with its usual value; an instance gets its own only once it changes
     buffered = 0  # body bytes held or gathered anywhere in this chain
     paused = False
@@ -50,36 +81,57 @@ class Chain:
     headers_sent = False  # the headers passed every filter (reached the owner)
     status = 0  # the response status (encoder chain)
     stops: dict[int, Stop] | None = None
-    calling = -1  # the position whose filter is being called
-    continue_pending = False  # that filter called continue from inside its own call
+    calling = IDLE  # the position whose filter is being called, or CONTINUED
+    limit = DEFAULT_BUFFER_LIMIT
 
-    def __init__(self, manager: FilterManager, filters: list[Any], names: list[str], hooks: list[int] | None,
-                 decoder: bool, limit: int) -> None:
-        self.manager = manager
-        self.owner: FilterManagerOwner = manager.owner
-        self.filters = filters  # DecoderFilter or EncoderFilter instances (Any: called untyped, fast)
-        self.names = names
-        self.hooks = hooks  # per position, None when no filter is past BEFORE_ROUTE
-        self.decoder = decoder
-        self.limit = limit
+    # Set by the manager right after `DecoderChain()` / `EncoderChain()` (a class without
+    # `__init__` is made for half the cost), with `aborted` and `stops`, which every item reads
+    # (an instance value is read faster than a class-level default). `manager` becomes None when
+    # the stream is destroyed (see FilterManager.destroy).
+    manager: FilterManager
+    owner: FilterManagerOwner
+    shape: ChainShape
 
-    # --- entry ------------------------------------------------------------------------------
+    # --- entry: the straight loop while nothing stops ---------------------------------------
 
     def headers(self, headers: Any, end_stream: bool) -> None:
-        self.headers_entered = True
-        self.deliver(0, (HEADERS, headers, end_stream))
+        raise NotImplementedError
 
     def data(self, data: bytes, end_stream: bool) -> None:
-        self.deliver(0, (DATA, data, end_stream))
+        raise NotImplementedError
 
     def trailers(self, trailers: Any) -> None:
-        self.deliver(0, (TRAILERS, trailers, True))
+        raise NotImplementedError
+
+    def _raised(self, position: int, error: Exception) -> None:
+        self.calling = IDLE
+        name = self.shape.names[position]
+        if self.manager is None:  # the stream was destroyed during the call: only report it
+            self.owner.on_filter_error(name, error)
+        else:
+            self.manager.filter_raised(name, error)
+
+    def _returned(self, position: int, item: Item, status: FilterStatus | None) -> None:
+        """The straight loop ends at `position`: its filter returned `status`, or the chain was
+        aborted during the call. Goes on as the general iteration would."""
+        continued = self.calling == CONTINUED
+        self.calling = IDLE
+        if status is None or self.aborted:
+            return
+        if continued and status == STOP:
+            status = CONTINUE  # the filter resumed itself before returning
+        if status == CONTINUE:
+            self.deliver(position + 1, item)
+        else:
+            self._stop(position, item, status)
 
     def abort(self) -> None:
         """Drop everything held: a local reply or a reset ended this direction."""
         self.aborted = True
-        self.stops = None
-        self.buffered = 0
+        if self.stops is not None:
+            self.stops = None
+        if self.buffered:
+            self.buffered = 0
         if self.paused:
             self.paused = False
             self._resume()
@@ -91,8 +143,8 @@ class Chain:
     # --- iteration --------------------------------------------------------------------------
 
     def deliver(self, index: int, item: Item) -> None:
-        count = len(self.filters)
-        hooks = self.hooks
+        count = len(self.shape.entries)
+        hooks = self.shape.hooks
         while not self.aborted:
             if index == count:
                 self._sink(item)
@@ -102,8 +154,8 @@ class Chain:
                 self._hold(index, item)
                 return
             if hooks is not None and hooks[index] and item[0] == HEADERS:
-                hook, hooks[index] = hooks[index], NO_HOOK
-                self.manager.run_hook(hook)
+                # headers reach a position once, so its hook runs once
+                self.manager.run_hook(hooks[index])
                 if self.aborted:
                     return
             status = self._call(index, item)
@@ -117,34 +169,31 @@ class Chain:
 
     def _call(self, index: int, item: Item) -> FilterStatus | None:
         kind, payload, end_stream = item
-        filter = self.filters[index]
+        shape = self.shape
+        if kind == DATA:
+            if not shape.takes_data[index]:
+                return CONTINUE  # the class keeps the default, which continues
+        elif kind == TRAILERS and not shape.takes_trailers[index]:
+            return CONTINUE
+        filter = self.manager.filters[shape.entries[index]]
         self.calling = index
         try:
-            if self.decoder:
-                if kind == HEADERS:
-                    status = filter.decode_headers(payload, end_stream)
-                elif kind == DATA:
-                    status = filter.decode_data(payload, end_stream)
-                else:
-                    status = filter.decode_trailers(payload)
-            elif kind == HEADERS:
-                status = filter.encode_headers(self.status, payload, end_stream)
-            elif kind == DATA:
-                status = filter.encode_data(payload, end_stream)
-            else:
-                status = filter.encode_trailers(payload)
+            status = self._invoke(filter, kind, payload, end_stream)
         except Exception as error:  # a filter's bug must not take the worker down
-            self.calling = -1
-            self.continue_pending = False
-            self.manager.filter_raised(self.names[index], error)
+            self._raised(index, error)
             return None
-        self.calling = -1
-        if self.continue_pending:
-            self.continue_pending = False
-            if status == STOP:
-                return CONTINUE  # the filter resumed itself before returning
+        continued = self.calling == CONTINUED
+        self.calling = IDLE
+        if continued and status == STOP:
+            return CONTINUE  # the filter resumed itself before returning
         result: FilterStatus = status
         return result
+
+    def _invoke(self, filter: Any, kind: int, payload: Any, end_stream: bool) -> Any:
+        raise NotImplementedError
+
+    def _sink(self, item: Item) -> None:
+        raise NotImplementedError
 
     def _stop(self, index: int, item: Item, status: FilterStatus) -> None:
         kind, payload, end_stream = item
@@ -256,24 +305,6 @@ class Chain:
             if item[0] == DATA:
                 self.buffered += len(item[1])
 
-    def _sink(self, item: Item) -> None:
-        kind, payload, end_stream = item
-        owner = self.owner
-        if self.decoder:
-            if kind == HEADERS:
-                owner.on_decoded_headers(payload, end_stream)
-            elif kind == DATA:
-                owner.on_decoded_data(payload, end_stream)
-            else:
-                owner.on_decoded_trailers(payload)
-        elif kind == HEADERS:
-            self.headers_sent = True
-            owner.on_encoded_headers(self.status, payload, end_stream)
-        elif kind == DATA:
-            owner.on_encoded_data(payload, end_stream)
-        else:
-            owner.on_encoded_trailers(payload)
-
     # --- buffer accounting ------------------------------------------------------------------
 
     def _add(self, size: int, whole_body: bool) -> bool:
@@ -297,3 +328,212 @@ class Chain:
             self.owner.resume_reading()
         else:
             self.owner.resume_upstream()
+
+
+# The straight loops of the two sides differ only in the filter method and the owner's sink; they
+# are written out per side, as this is the code every item of every filtered stream runs.
+
+
+class DecoderChain(Chain):
+    decoder = True
+
+    def headers(self, headers: Any, end_stream: bool) -> None:
+        self.headers_entered = True
+        if self.aborted:
+            return
+        shape = self.shape
+        if self.stops is not None or shape.hooks is not None:
+            self.deliver(0, (HEADERS, headers, end_stream))
+            return
+        filters: list[Any] = self.manager.filters
+        position = IDLE
+        status: Any = CONTINUE
+        try:
+            for position, entry in shape.headers_calls:
+                self.calling = position
+                status = filters[entry].decode_headers(headers, end_stream)
+                if status is not CONTINUE or self.aborted:
+                    break
+            else:
+                position = IDLE
+        except Exception as error:  # a filter's bug must not take the worker down
+            self._raised(position, error)
+            return
+        if position == IDLE:
+            self.calling = IDLE
+            self.owner.on_decoded_headers(headers, end_stream)
+        else:
+            self._returned(position, (HEADERS, headers, end_stream), status)
+
+    def data(self, data: bytes, end_stream: bool) -> None:
+        if self.aborted:
+            return
+        if self.stops is not None:
+            self.deliver(0, (DATA, data, end_stream))
+            return
+        filters: list[Any] = self.manager.filters
+        position = IDLE
+        status: Any = CONTINUE
+        try:
+            for position, entry in self.shape.data_calls:
+                self.calling = position
+                status = filters[entry].decode_data(data, end_stream)
+                if status is not CONTINUE or self.aborted:
+                    break
+            else:
+                position = IDLE
+        except Exception as error:
+            self._raised(position, error)
+            return
+        if position == IDLE:
+            self.calling = IDLE
+            self.owner.on_decoded_data(data, end_stream)
+        else:
+            self._returned(position, (DATA, data, end_stream), status)
+
+    def trailers(self, trailers: Any) -> None:
+        if self.aborted:
+            return
+        if self.stops is not None:
+            self.deliver(0, (TRAILERS, trailers, True))
+            return
+        filters: list[Any] = self.manager.filters
+        position = IDLE
+        status: Any = CONTINUE
+        try:
+            for position, entry in self.shape.trailers_calls:
+                self.calling = position
+                status = filters[entry].decode_trailers(trailers)
+                if status is not CONTINUE or self.aborted:
+                    break
+            else:
+                position = IDLE
+        except Exception as error:
+            self._raised(position, error)
+            return
+        if position == IDLE:
+            self.calling = IDLE
+            self.owner.on_decoded_trailers(trailers)
+        else:
+            self._returned(position, (TRAILERS, trailers, True), status)
+
+    def _invoke(self, filter: Any, kind: int, payload: Any, end_stream: bool) -> Any:
+        if kind == HEADERS:
+            return filter.decode_headers(payload, end_stream)
+        if kind == DATA:
+            return filter.decode_data(payload, end_stream)
+        return filter.decode_trailers(payload)
+
+    def _sink(self, item: Item) -> None:
+        kind, payload, end_stream = item
+        owner = self.owner
+        if kind == HEADERS:
+            owner.on_decoded_headers(payload, end_stream)
+        elif kind == DATA:
+            owner.on_decoded_data(payload, end_stream)
+        else:
+            owner.on_decoded_trailers(payload)
+
+
+class EncoderChain(Chain):
+    decoder = False
+
+    def headers(self, headers: Any, end_stream: bool) -> None:
+        self.headers_entered = True
+        if self.aborted:
+            return
+        shape = self.shape
+        if self.stops is not None:
+            self.deliver(0, (HEADERS, headers, end_stream))
+            return
+        filters: list[Any] = self.manager.filters
+        code = self.status
+        position = IDLE
+        status: Any = CONTINUE
+        try:
+            for position, entry in shape.headers_calls:
+                self.calling = position
+                status = filters[entry].encode_headers(code, headers, end_stream)
+                if status is not CONTINUE or self.aborted:
+                    break
+            else:
+                position = IDLE
+        except Exception as error:
+            self._raised(position, error)
+            return
+        if position == IDLE:
+            self.calling = IDLE
+            self.headers_sent = True
+            self.owner.on_encoded_headers(code, headers, end_stream)
+        else:
+            self._returned(position, (HEADERS, headers, end_stream), status)
+
+    def data(self, data: bytes, end_stream: bool) -> None:
+        if self.aborted:
+            return
+        if self.stops is not None:
+            self.deliver(0, (DATA, data, end_stream))
+            return
+        filters: list[Any] = self.manager.filters
+        position = IDLE
+        status: Any = CONTINUE
+        try:
+            for position, entry in self.shape.data_calls:
+                self.calling = position
+                status = filters[entry].encode_data(data, end_stream)
+                if status is not CONTINUE or self.aborted:
+                    break
+            else:
+                position = IDLE
+        except Exception as error:
+            self._raised(position, error)
+            return
+        if position == IDLE:
+            self.calling = IDLE
+            self.owner.on_encoded_data(data, end_stream)
+        else:
+            self._returned(position, (DATA, data, end_stream), status)
+
+    def trailers(self, trailers: Any) -> None:
+        if self.aborted:
+            return
+        if self.stops is not None:
+            self.deliver(0, (TRAILERS, trailers, True))
+            return
+        filters: list[Any] = self.manager.filters
+        position = IDLE
+        status: Any = CONTINUE
+        try:
+            for position, entry in self.shape.trailers_calls:
+                self.calling = position
+                status = filters[entry].encode_trailers(trailers)
+                if status is not CONTINUE or self.aborted:
+                    break
+            else:
+                position = IDLE
+        except Exception as error:
+            self._raised(position, error)
+            return
+        if position == IDLE:
+            self.calling = IDLE
+            self.owner.on_encoded_trailers(trailers)
+        else:
+            self._returned(position, (TRAILERS, trailers, True), status)
+
+    def _invoke(self, filter: Any, kind: int, payload: Any, end_stream: bool) -> Any:
+        if kind == HEADERS:
+            return filter.encode_headers(self.status, payload, end_stream)
+        if kind == DATA:
+            return filter.encode_data(payload, end_stream)
+        return filter.encode_trailers(payload)
+
+    def _sink(self, item: Item) -> None:
+        kind, payload, end_stream = item
+        owner = self.owner
+        if kind == HEADERS:
+            self.headers_sent = True
+            owner.on_encoded_headers(self.status, payload, end_stream)
+        elif kind == DATA:
+            owner.on_encoded_data(payload, end_stream)
+        else:
+            owner.on_encoded_trailers(payload)

@@ -36,9 +36,20 @@ from pymosn.api.stream_filter import (
     Route,
 )
 from pymosn.api.stream_info import StreamInfo
-from pymosn.proxy.filter_chain import HOST_HOOK, ROUTE_AND_HOST_HOOK, ROUTE_HOOK, Chain
+from pymosn.proxy.filter_chain import (
+    CONTINUED,
+    DEFAULT_BUFFER_LIMIT,
+    HOST_HOOK,
+    ROUTE_AND_HOST_HOOK,
+    ROUTE_HOOK,
+    Chain,
+    ChainShape,
+    DecoderChain,
+    EncoderChain,
+)
 
-DEFAULT_BUFFER_LIMIT = 1 << 20  # Envoy's per-stream default (per_connection_buffer_limit_bytes)
+__all__ = ["DEFAULT_BUFFER_LIMIT", "FilterChainEntry", "FilterChainPlan", "FilterManager", "FilterManagerOwner",
+           "LocalReply"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,35 +73,39 @@ class FilterChainEntry:
 class FilterChainPlan:
     """A listener's filter chain, prepared once per config load for the streams to share.
 
-    Which filters are decoders and encoders depends on the classes their configs make; the
-    plan learns that layout from the first stream and reuses it while the classes stay the same."""
+    Which filters are decoders and encoders, and which methods their classes override, depends
+    on the classes their configs make; the plan learns that layout from the first stream and
+    reuses it while the classes stay the same."""
 
-    __slots__ = ("entries", "names", "decoder_order", "phased", "_types", "_layout")
+    __slots__ = ("entries", "names", "configs", "decoder_order", "phased", "expected", "usual_layout")
 
     def __init__(self, entries: Sequence[FilterChainEntry]) -> None:
         self.entries = tuple(entries)
         self.names = tuple(entry.name for entry in self.entries)
+        self.configs = tuple(entry.config for entry in self.entries)
         # decoders run by phase, configured order within one (sorted is stable)
         self.decoder_order = tuple(sorted(range(len(self.entries)), key=lambda i: self.entries[i].phase))
         self.phased = any(entry.phase != FilterPhase.BEFORE_ROUTE for entry in self.entries)
-        self._types: tuple[type, ...] | None = None
-        self._layout: Layout | None = None
+        # (config, the class it made last) per entry, and the layout of those classes
+        self.expected: tuple[tuple[FilterConfig, type | None], ...] = tuple((config, None) for config in self.configs)
+        self.usual_layout: Layout | None = None
 
     def layout(self, made: list[DecoderFilter | EncoderFilter | None]) -> Layout:
-        types = tuple(map(type, made))
-        layout = self._layout
-        if layout is None or types != self._types:
-            layout = Layout(self, made)
-            if None not in made:  # a failed stream's layout is not the usual one
-                self._types, self._layout = types, layout
+        """The layout of a stream whose filters are not of the usual classes (or the first)."""
+        layout = Layout(self, made)
+        if None not in made:  # a failed stream's layout is not the usual one
+            self.expected = tuple(zip(self.configs, map(type, made), strict=True))
+            self.usual_layout = layout
         return layout
 
 
 class Layout:
-    """Where each entry sits in the decoder and encoder chains (-1: not on that side)."""
+    """Where each entry sits in the decoder and encoder chains (-1: not on that side), and what
+    its class overrides: a method left at the API's default (which continues, or does nothing)
+    is not called."""
 
     __slots__ = ("decoders", "encoders", "decoder_names", "encoder_names", "decoder_position",
-                 "encoder_position", "hooks")
+                 "encoder_position", "hooks", "decoder_shape", "encoder_shape", "destroyed")
 
     def __init__(self, plan: FilterChainPlan, made: list[DecoderFilter | EncoderFilter | None]) -> None:
         entries = plan.entries
@@ -115,6 +130,25 @@ class Layout:
         self.decoder_names = [plan.names[i] for i in decoders]
         self.encoder_names = [plan.names[i] for i in encoders]
         self.hooks = tuple(hooks) if plan.phased else None
+        classes = [type(filter) for filter in made]
+        self.decoder_shape = ChainShape(
+            decoders, self.decoder_names,
+            [_overrides(classes[i], "decode_data", DecoderFilter) for i in decoders],
+            [_overrides(classes[i], "decode_trailers", DecoderFilter) for i in decoders],
+            hooks if plan.phased else None)
+        self.encoder_shape = ChainShape(
+            encoders, self.encoder_names,
+            [_overrides(classes[i], "encode_data", EncoderFilter) for i in encoders],
+            [_overrides(classes[i], "encode_trailers", EncoderFilter) for i in encoders],
+            None)
+        # the entries whose on_destroy is called: any but the API's no-op default (and a filter
+        # that was not made); an object without one is called anyway and reported as raising
+        self.destroyed = tuple(i for i, filter in enumerate(made) if filter is not None and getattr(
+            classes[i], "on_destroy", None) not in (DecoderFilter.on_destroy, EncoderFilter.on_destroy))
+
+
+def _overrides(cls: type, method: str, base: type) -> bool:
+    return getattr(cls, method, None) is not getattr(base, method)
 
 
 def _hook(previous: FilterPhase, phase: FilterPhase) -> int:
@@ -173,13 +207,14 @@ class FilterManagerOwner(Protocol):
 
 
 class FilterCallbacksImpl:
-    """The callbacks one filter of one stream gets."""
+    """The callbacks one filter of one stream gets.
+
+    Made by the manager as `FilterCallbacksImpl()` with its two slots set after: per filter per
+    stream, and a class without `__init__` is made for half the cost of one with it."""
 
     __slots__ = ("_manager", "_index")
-
-    def __init__(self, manager: FilterManager, index: int) -> None:
-        self._manager = manager
-        self._index = index  # the filter's entry in the plan
+    _manager: FilterManager
+    _index: int  # the filter's entry in the plan
 
     @property
     def name(self) -> str:
@@ -220,12 +255,9 @@ class FilterCallbacksImpl:
 
 
 class FilterManager:
-    # per-stream state with its usual value (see filter_chain.py)
-    destroyed = False
+    # per-stream state rarely read, with its usual value (see filter_chain.py)
     _route: Route | None = None
     _route_resolved = False
-    _local_reply: LocalReply | None = None
-    _failed: tuple[str, Exception] | None = None
 
     def __init__(
         self, owner: FilterManagerOwner, plan: FilterChainPlan, stream_info: StreamInfo,
@@ -235,21 +267,54 @@ class FilterManager:
         self.plan = plan
         self.stream_info = stream_info
         self.connection = connection
+        # read on every event: instance values are read faster than class-level defaults
+        self.destroyed = False
+        self._failed: tuple[str, Exception] | None = None
+        self._local_reply: LocalReply | None = None
         made: list[DecoderFilter | EncoderFilter | None] = []
-        for index, entry in enumerate(plan.entries):
-            try:
-                made.append(entry.config.create_filter(FilterCallbacksImpl(self, index)))
-            except Exception as error:  # answered at the request headers, with the others destroyed
-                made.append(None)
-                if self._failed is None:
-                    self._failed = (entry.name, error)
+        usual = True  # every filter has the class the plan's layout was learnt from
+        index = 0
+        try:
+            for config, cls in plan.expected:
+                callbacks = FilterCallbacksImpl()
+                callbacks._manager = self
+                callbacks._index = index
+                made.append(filter := config.create_filter(callbacks))
+                if type(filter) is not cls:
+                    usual = False
+                index += 1
+        except Exception as error:  # answered at the request headers, with the others destroyed
+            self._failed = (plan.names[index], error)
+            made.append(None)
+            for later in range(index + 1, len(plan.configs)):
+                callbacks = FilterCallbacksImpl()
+                callbacks._manager = self
+                callbacks._index = later
+                try:
+                    made.append(plan.configs[later].create_filter(callbacks))
+                except Exception:
+                    made.append(None)
+            usual = False
         self.filters = made
-        layout = self.layout = plan.layout(made)
-        hooks = layout.hooks
-        self.decoders = Chain(self, [made[i] for i in layout.decoders], layout.decoder_names,
-                              None if hooks is None else list(hooks), True, buffer_limit)
-        self.encoders = Chain(self, [made[i] for i in layout.encoders], layout.encoder_names, None, False,
-                              buffer_limit)
+        layout = plan.usual_layout
+        if layout is None or not usual:
+            layout = plan.layout(made)
+        self.layout = layout
+        # the chains, made as the callbacks are (see Chain)
+        decoders = self.decoders = DecoderChain()
+        decoders.manager = self
+        decoders.owner = owner
+        decoders.shape = layout.decoder_shape
+        decoders.aborted = False
+        decoders.stops = None
+        encoders = self.encoders = EncoderChain()
+        encoders.manager = self
+        encoders.owner = owner
+        encoders.shape = layout.encoder_shape
+        encoders.aborted = False
+        encoders.stops = None
+        if buffer_limit != DEFAULT_BUFFER_LIMIT:
+            decoders.limit = encoders.limit = buffer_limit
 
     # --- from the downstream (request) ------------------------------------------------------
 
@@ -262,13 +327,13 @@ class FilterManager:
             return
         self.decoders.headers(headers, end_stream)
 
+    # (destroy() aborted both chains: they drop what comes after it)
+
     def decode_data(self, data: bytes, end_stream: bool) -> None:
-        if not self.destroyed:
-            self.decoders.data(data, end_stream)
+        self.decoders.data(data, end_stream)
 
     def decode_trailers(self, trailers: HeaderMap) -> None:
-        if not self.destroyed:
-            self.decoders.trailers(trailers)
+        self.decoders.trailers(trailers)
 
     # --- from the router (response) ---------------------------------------------------------
 
@@ -306,7 +371,7 @@ class FilterManager:
         if self.destroyed or index < 0 or chain.aborted:
             return
         if chain.calling == index:
-            chain.continue_pending = True  # honoured when its call returns STOP
+            chain.calling = CONTINUED  # honoured when its call returns STOP
         elif chain.stopped(index):
             chain.release(index, True)
 
@@ -362,12 +427,24 @@ class FilterManager:
         if self.destroyed:
             return
         self.destroyed = True
-        self.decoders.abort()
-        self.encoders.abort()
-        for entry_index, made in enumerate(self.filters):
-            if made is None:
-                continue
+        decoders, encoders = self.decoders, self.encoders
+        # a chain that never stopped holds nothing and applies no back-pressure
+        if decoders.stops is None:
+            decoders.aborted = True
+        else:
+            decoders.abort()
+        if encoders.stops is None:
+            encoders.aborted = True
+        else:
+            encoders.abort()
+        made = self.filters
+        for entry in self.layout.destroyed:
             try:
-                made.on_destroy()
+                made[entry].on_destroy()  # type: ignore[union-attr]  # (None entries are not listed)
             except Exception as error:
-                self.owner.on_filter_error(self.plan.names[entry_index], error)
+                self.owner.on_filter_error(self.plan.names[entry], error)
+        # Nothing drives the chains or reads the filters from here on: dropping these links
+        # leaves no reference cycle, so the stream's objects go with their last reference
+        # instead of waiting for the cyclic garbage collector.
+        self.filters = []
+        decoders.manager = encoders.manager = None  # type: ignore[assignment]

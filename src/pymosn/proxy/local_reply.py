@@ -15,8 +15,9 @@ steps.
    status as Envoy's httpToGrpcStatus does (403 PERMISSION_DENIED, 429 UNAVAILABLE, ...). A
    direct response stays HTTP, as it always has. `render` picks between them for a stream.
 
-Other downstream protocols plug in their own renderer: an X-Protocol codec renders the same
-LocalReply as its own status frame (proxy/rpc.py)."""
+The third rendering is an X-Protocol codec's own status frame (`render_rpc`, for RPC requests:
+proxy/rpc.py, proxy/rpc_filters.py): the proxy's causes by the codec's precise reason, any other
+reply from its HTTP status by the codec's table of MOSN's codes."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from typing import Any, Protocol
 
 from pymosn.api import flags
 from pymosn.api.errors import FailureKind
+from pymosn.protocol.xprotocol.api import Frame, LocalStatus, XCodec
 from pymosn.proxy.filter_manager import LocalReply
 from pymosn.proxy.grpc import LOCAL_STATUS, encode_message, http_to_grpc_status
 
@@ -133,3 +135,32 @@ def render(reply: LocalReply, grpc: Any, http1: bool) -> Rendered:
         grpc.status, rendered = render_grpc(reply, http1)
         return rendered
     return render_http(reply)
+
+
+# --- the RPC rendering: a local reply in the X-Protocol codec's own status ---------------------
+# The proxy's own causes keep the codec's precise reason (LocalStatus); any other reply (a stream
+# filter's) is rendered from its HTTP status by the codec's table of MOSN's codes
+# (XCodec.status_reply, MOSN's Hijack(Mapping(code))).
+RPC_CAUSES = {
+    flags.NO_ROUTE: LocalStatus.NO_ROUTE,
+    flags.NO_HEALTHY_UPSTREAM: LocalStatus.NO_HEALTHY_UPSTREAM,
+    flags.UPSTREAM_OVERFLOW: LocalStatus.UPSTREAM_OVERFLOW,
+    flags.UPSTREAM_CONNECTION_FAILURE: LocalStatus.CONNECTION_FAILURE,
+    flags.UPSTREAM_CONNECTION_TERMINATION: LocalStatus.CONNECTION_FAILURE,
+    flags.UPSTREAM_PROTOCOL_ERROR: LocalStatus.CONNECTION_FAILURE,
+    flags.UPSTREAM_REQUEST_TIMEOUT: LocalStatus.TIMEOUT,
+}
+# Envoy's statuses that MOSN has a code of its own for: Too Many Requests is MOSN's
+# LimitExceededCode (what its flow control answers); a status a filter is configured with is kept
+_MOSN_CODE = {429: 509}
+
+
+def render_rpc(reply: LocalReply, codec: XCodec, request: Frame) -> bytes:
+    """The reply as the codec's error response to `request`; the message a codec may carry is
+    the reply's details, else its text body."""
+    message = reply.details or reply.body.decode("utf-8", "replace").strip()
+    cause = RPC_CAUSES.get(reply.flag) if reply.flag is not None else None
+    if cause is not None:
+        return codec.local_reply(request, cause, message)
+    status = reply.status
+    return codec.status_reply(request, _MOSN_CODE.get(status, status), message)

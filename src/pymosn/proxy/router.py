@@ -24,6 +24,7 @@ from pymosn.protocol.http1.header_view import HeaderView
 from pymosn.proxy.grpc import http_to_grpc_status, status_in
 from pymosn.proxy.header_plan import HeaderPlan, apply_adds, filter_response_headers
 from pymosn.proxy.local_reply import CLUSTER_NOT_FOUND, FAILURE_REPLIES, REPLIES, VIA_UPSTREAM
+from pymosn.proxy.mirror import forward_data, forward_trailers, original_ended, start_shadows
 from pymosn.proxy.upstream_request import UpstreamRequest
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ class Router:
         "tunnel",
         "counted_active",
         "stale_retry_used",
+        "shadows",
     )
     # set with the cluster (select_cluster) and the upstream head (forward)
     cluster: Any
@@ -77,6 +79,7 @@ class Router:
         self.tunnel = False
         self.counted_active = False  # the cluster counts this request in upstream_rq_active
         self.stale_retry_used = False
+        self.shadows: list | None = None  # mirror copies still taking the request (proxy/mirror.py)
 
     # --- route to cluster -------------------------------------------------------------------
 
@@ -153,6 +156,10 @@ class Router:
         if head.expect_continue:
             stream.server.send_continue()
         self.try_upstream(host)
+        if route.mirror_policies and self.settings.mirror_copies and not stream.done and not head.upgrade:
+            self.shadows = start_shadows(route, self.settings, stream.snapshot.clusters, stream.server.connection,
+                                         stream.info.request_headers or {}, self.method, self.target,
+                                         self.upstream_headers, head.body_kind, self.request_complete)
 
     def _upstream_headers(self, head: RequestHead, plan: HeaderPlan) -> list:
         """One pass over the request headers: drop hop-by-hop and removed ones, rewrite Host,
@@ -215,6 +222,8 @@ class Router:
     # --- the request body ---------------------------------------------------------------------
 
     def on_request_data(self, data: bytes, end_stream: bool) -> None:
+        if self.shadows is not None:
+            forward_data(self.shadows, data, end_stream)
         upstream = self.upstream
         if upstream is not None and upstream.client is not None:
             upstream.client.send_data(data, end_stream)
@@ -225,6 +234,8 @@ class Router:
             self.start_timer()  # the route timeout runs from the end of the request (Envoy)
 
     def on_request_trailers(self, trailers: list) -> None:
+        if self.shadows is not None:
+            forward_trailers(self.shadows, trailers)
         upstream = self.upstream
         if upstream is not None and upstream.client is not None:
             upstream.client.send_trailers(trailers)
@@ -469,6 +480,8 @@ class Router:
         if self.timer:
             self.deadlines.cancel(self.timer, self)
             self.timer = 0
+        if self.shadows is not None:
+            original_ended(self.shadows)
         upstream = self.upstream
         if upstream is not None and upstream.live:
             if upstream.client is None:

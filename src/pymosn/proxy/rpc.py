@@ -6,7 +6,10 @@ connection, and give the response back under the caller's own id.
 
 Answers the proxy gives itself (no route, no host, overflow, timeout, upstream gone) are built
 by the codec in the protocol's own terms. A caller that timed out has its id forgotten by the
-upstream connection, so a late response is dropped there, never delivered to another caller."""
+upstream connection, so a late response is dropped there, never delivered to another caller.
+
+A listener with stream filters serves its requests with `FilteredRpcRequest` (proxy/rpc_filters.py),
+chosen once when the listener is built: a listener without any pays nothing for them."""
 
 from __future__ import annotations
 
@@ -18,22 +21,12 @@ from pymosn.api import flags
 from pymosn.api.errors import ResetKind, StreamReset, UpstreamFailure
 from pymosn.api.stream_info import StreamInfo
 from pymosn.network.deadlines import deadlines_for
-from pymosn.protocol.xprotocol.api import Frame, FrameKind, LocalStatus, PoolMode, XCodec
-from pymosn.proxy.local_reply import FAILURE_REPLIES
+from pymosn.protocol.xprotocol.api import Frame, FrameKind, PoolMode, XCodec
+from pymosn.proxy.filter_manager import FilterChainPlan, LocalReply
+from pymosn.proxy.local_reply import FAILURE_REPLIES, REPLIES, render_rpc
 from pymosn.proxy.snapshot import SnapshotRef
 from pymosn.stream.xprotocol import KeepAlive, XClientConnection, XServerConnection
 from pymosn.upstream.xpool import XPools
-
-# Envoy-style flag -> why, in codec terms, and the HTTP status the access log shows
-_LOCAL = {
-    flags.NO_ROUTE: (LocalStatus.NO_ROUTE, 404),
-    flags.NO_HEALTHY_UPSTREAM: (LocalStatus.NO_HEALTHY_UPSTREAM, 503),
-    flags.UPSTREAM_OVERFLOW: (LocalStatus.UPSTREAM_OVERFLOW, 503),
-    flags.UPSTREAM_CONNECTION_FAILURE: (LocalStatus.CONNECTION_FAILURE, 502),
-    flags.UPSTREAM_CONNECTION_TERMINATION: (LocalStatus.CONNECTION_FAILURE, 502),
-    flags.UPSTREAM_PROTOCOL_ERROR: (LocalStatus.CONNECTION_FAILURE, 502),
-    flags.UPSTREAM_REQUEST_TIMEOUT: (LocalStatus.TIMEOUT, 504),
-}
 
 
 @dataclass(eq=False)
@@ -49,6 +42,9 @@ class RpcSettings:
     access_loggers: list = field(default_factory=list)
     default_timeout: float = 15.0  # when neither the route nor the request says
     keepalive: KeepAlive | None = field(default_factory=KeepAlive)
+    # the listener's stream filters, prepared once per load; None = none (the fast path: plain
+    # RpcRequest, no filter manager made per request)
+    filter_plan: FilterChainPlan | None = None
 
 
 def pools_of(cluster: Any, settings: RpcSettings) -> XPools:
@@ -96,6 +92,12 @@ class RpcRequest:
         self.counted = False
 
     def start(self) -> None:
+        headers = self._begin()
+        if self._select_cluster(self._match_route(headers), headers):
+            self._send()
+
+    def _begin(self) -> dict[str, str]:
+        """Opens the request's stream info and counts it; returns the headers routing reads."""
         frame, settings, server = self.frame, self.settings, self.server
         conn = server.conn
         info = self.info = StreamInfo(settings.listener_name, conn.id)
@@ -120,47 +122,64 @@ class RpcRequest:
         pstats.downstream_rq_active += 1
         if frame.kind == FrameKind.ONEWAY:
             pstats.downstream_rq_oneway += 1
+        return headers
 
-        table = self.snapshot.routers.get(settings.router_config_name)
-        route = table.match(info.authority, "", "", headers, conn.peer_uri_san) if table is not None else None
+    def _match_route(self, headers: dict[str, str]) -> Any:
+        table = self.snapshot.routers.get(self.settings.router_config_name)
+        if table is None:
+            return None
+        authority = headers.get("service") or self.frame.class_name
+        return table.match(authority, "", "", headers, self.server.conn.peer_uri_san)
+
+    def _select_cluster(self, route: Any, headers: dict[str, str]) -> bool:
+        """The route's cluster, with the request counted in it; False: answered locally."""
         if route is None or route.kind != "cluster":
             self._local_reply(flags.NO_ROUTE, "no route for this request")
-            return
+            return False
         self.route = route
+        info = self.info
         info.route_name = route.name or None
         cluster_name = route.pick_cluster(headers)
         cluster = self.snapshot.clusters.get(cluster_name) if cluster_name else None
         if cluster is None:
             self._local_reply(flags.NO_HEALTHY_UPSTREAM, f"cluster {cluster_name!r} not found")
-            return
+            return False
         self.cluster = cluster
         info.upstream_cluster = cluster.name
         if not cluster.can_start_request():
             cluster.stats.upstream_rq_pending_overflow += 1
             self._local_reply(flags.UPSTREAM_OVERFLOW, "too many requests in flight")
-            return
+            return False
         self.counted = True
         cluster.active_requests += 1
         cluster.stats.upstream_rq_active += 1
-        timeout = route.timeout
+        return True
+
+    def _send(self) -> None:
+        """Starts the deadline and the first try upstream."""
+        frame = self.frame
+        timeout = self.route.timeout
         if timeout is None:
-            timeout = frame.timeout_ms / 1000.0 if frame.timeout_ms > 0 else settings.default_timeout
+            timeout = frame.timeout_ms / 1000.0 if frame.timeout_ms > 0 else self.settings.default_timeout
         if timeout and frame.kind == FrameKind.REQUEST:
-            self.timer = deadlines_for(conn.loop).add(timeout, self)
+            self.timer = deadlines_for(self.server.conn.loop).add(timeout, self)
         self._try_upstream()
         if not self.done:
-            server.requests.add(self)  # to be told if the caller goes away first
+            self.server.requests.add(self)  # to be told if the caller goes away first
 
     # --- upstream ------------------------------------------------------------------------------
 
     def _try_upstream(self) -> None:
         self.tries += 1
-        cluster = self.cluster
-        host = cluster.choose_host(self.server.conn, self.info.request_headers)
+        host = self.cluster.choose_host(self.server.conn, self.info.request_headers)
         if host is None:
             self._local_reply(flags.NO_HEALTHY_UPSTREAM, "no healthy upstream")
             return
+        self._acquire(host)
+
+    def _acquire(self, host: Any) -> None:
         self.host = host
+        cluster = self.cluster
         self.info.upstream_host = host.address
         settings = self.settings
         pstats = settings.protocol_stats
@@ -211,12 +230,15 @@ class RpcRequest:
         self.pool.release(self.client)
         codec = self.settings.codec
         codec.set_request_id(response, self.caller_id)
-        info = self.info
-        info.response_code = codec.http_status(response)
-        info.bytes_sent = len(response.raw)
+        self.info.response_code = codec.http_status(response)
+        self._respond(response)
+
+    def _respond(self, response: Frame) -> None:
+        """Gives the caller the upstream's answer (its id already the caller's)."""
+        self.info.bytes_sent = len(response.raw)
         self.settings.protocol_stats.count_status(response.status)
         self.server.send_response(response.raw)
-        self._finish(response.status, success=codec.response_ok(response))
+        self._finish(response.status, success=self.settings.codec.response_ok(response))
 
     def on_upstream_failure(self, reset: StreamReset) -> None:
         """The upstream connection failed or closed with our request in flight."""
@@ -265,20 +287,32 @@ class RpcRequest:
     # --- endings -------------------------------------------------------------------------------
 
     def _local_reply(self, flag: str, message: str) -> None:
+        """The proxy answers itself (no route, no host, overflow, timeout, upstream failure)."""
         if self.done:
             return
-        status, http_status = _LOCAL[flag]
+        reply = LocalReply(REPLIES[flag][0], message.encode(), flag)
+        self._record_local(reply)
+        self._send_local(reply)
+
+    def _record_local(self, reply: LocalReply) -> None:
         info = self.info
-        info.response_flags.append(flag)
-        info.response_code = http_status
+        if reply.flag is not None:
+            info.response_flags.append(reply.flag)
+        if reply.details:
+            info.response_code_details = reply.details
+        info.response_code = reply.status
         self.settings.protocol_stats.downstream_rq_local_reply += 1
-        if self.frame.kind == FrameKind.REQUEST:
+
+    def _send_local(self, reply: LocalReply) -> None:
+        """Answers the caller in the codec's own terms (one-way callers get nothing) and ends."""
+        frame = self.frame
+        if frame.kind == FrameKind.REQUEST:
             codec = self.settings.codec
-            if self.frame.request_id != self.caller_id:  # it went upstream under another id
-                codec.set_request_id(self.frame, self.caller_id)
-            reply = codec.local_reply(self.frame, status, message)
-            info.bytes_sent = len(reply)
-            self.server.send_response(reply)
+            if frame.request_id != self.caller_id:  # it went upstream under another id
+                codec.set_request_id(frame, self.caller_id)
+            answer = render_rpc(reply, codec, frame)
+            self.info.bytes_sent = len(answer)
+            self.server.send_response(answer)
         self._finish(-1, success=False)
 
     def _finish(self, status: int, success: bool) -> None:
@@ -319,12 +353,23 @@ class RpcRequest:
             logger.log(info)
 
 
+def request_type_for(settings: RpcSettings) -> type[RpcRequest]:
+    """What serves a listener's requests: chosen once, so a listener without stream filters
+    never tests for them per request."""
+    if settings.filter_plan is None:
+        return RpcRequest
+    from pymosn.proxy.rpc_filters import FilteredRpcRequest  # it builds on this module
+
+    return FilteredRpcRequest
+
+
 def rpc_filter_factory(settings: RpcSettings):
     """Returns the per-connection builder of the RPC proxy read filter."""
     pstats = settings.protocol_stats
+    request_type = request_type_for(settings)
 
     def on_request(server: XServerConnection, frame: Frame) -> None:
-        RpcRequest(server, frame, settings).start()
+        request_type(server, frame, settings).start()
 
     def on_protocol_error(error) -> None:
         pstats.protocol_error += 1

@@ -53,3 +53,6 @@ class ProxySettings:
     # what a stream's filters may hold before back-pressure (STOP) or failing it (STOP_AND_BUFFER):
     # the listener's per_connection_buffer_limit_bytes, as Envoy's stream buffer limit
     buffer_limit: int = DEFAULT_BUFFER_LIMIT
+    # copies of each sampled request a route's mirror policies send (MOSN's mirror filter's
+    # amplification); 0: the listener has no mirror filter and copies nothing, as in MOSN
+    mirror_copies: int = 0

@@ -9,8 +9,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from pymosn.config import model
+from pymosn.config.rate_limits import RateLimit
+from pymosn.config.registries import HTTP_FILTERS
 from pymosn.router import actions
 from pymosn.router.matchers import HeaderCondition, QueryCondition, StringCondition
+from pymosn.router.mirror_policy import MirrorPolicy, compile_policies
 
 PATH_ANY, PATH_PREFIX, PATH_EXACT, PATH_REGEX = range(4)
 
@@ -49,6 +52,11 @@ class RouteEntry:
         "redirect",
         "redirect_code",
         "filter_configs",
+        "filters_off",
+        "rate_limits",
+        "vh_rate_limits",
+        "include_vh_rate_limits",
+        "mirror_policies",
     )
     # Declared for the type checker; __init__ sets every slot once through object.__setattr__.
     index: int
@@ -83,6 +91,15 @@ class RouteEntry:
     # stream filter name -> its per-route config: the route's, else the virtual host's, else the
     # route configuration's (most specific wins whole, as Envoy's typed_per_filter_config)
     filter_configs: Mapping[str, Any]
+    # stream filters the most specific per-filter config turns off here (Envoy's FilterConfig.disabled)
+    filters_off: frozenset[str]
+    # Envoy's rate limit policies for the local rate limit filter: the route action's own and
+    # its virtual host's (which of them apply is the filter's vh_rate_limits option)
+    rate_limits: tuple[RateLimit, ...]
+    vh_rate_limits: tuple[RateLimit, ...]
+    include_vh_rate_limits: bool
+    # the policies that may copy a request (proxy/mirror.py); () for most routes: one falsy test
+    mirror_policies: tuple[MirrorPolicy, ...]
 
     def __init__(
         self, index: int, route: model.Route, vhost: model.VirtualHost, table: model.RouterConfig
@@ -103,7 +120,11 @@ class RouteEntry:
             levels.insert(0, getattr(action, field) if action else ())
             merge = actions.merge_header_adds if field.endswith("_add") else actions.merge_header_removes
             f[field] = merge(*levels)
-        f["filter_configs"] = {}
+        f["filter_configs"], f["filters_off"] = _filter_configs(route, vhost, table)
+        f["rate_limits"] = action.rate_limits if action else ()
+        f["vh_rate_limits"] = vhost.rate_limits
+        f["include_vh_rate_limits"] = action.include_vh_rate_limits if action else False
+        f["mirror_policies"] = compile_policies(route.request_mirror_policies) if action is not None else ()
         for name, value in f.items():
             object.__setattr__(self, name, value)
 
@@ -166,6 +187,22 @@ class RouteEntry:
 
     def __repr__(self) -> str:
         return f"RouteEntry({self.index}, {self.name!r}, {self.kind}, {self.path_value!r})"
+
+
+def _filter_configs(route: model.Route, vhost: model.VirtualHost,
+                    table: model.RouterConfig) -> tuple[dict[str, Any], frozenset[str]]:
+    merged: dict[str, model.RouteFilterConfig] = {**table.filter_configs, **vhost.filter_configs,
+                                                  **route.filter_configs}
+    configs = {name: _route_config(c) for name, c in merged.items() if not c.disabled and c.config is not None}
+    return configs, frozenset(name for name, c in merged.items() if c.disabled)
+
+
+def _route_config(c: model.RouteFilterConfig) -> Any:
+    """What the filter reads per request: its kind's compiled form of the Struct, made here once."""
+    declaration = HTTP_FILTERS.find(c.type)
+    compile_route = None if declaration is None else getattr(HTTP_FILTERS.factory(declaration.name),
+                                                               "create_route_config", None)
+    return c.config if compile_route is None else compile_route(c.config)
 
 
 def _path_fields(m: model.RouteMatch) -> dict[str, Any]:

@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     worker.add_argument("--cpu", type=int, default=None)
     worker.add_argument("--upgrade-file", default=None)
     worker.add_argument("--handoff-socket", default=None)
+    worker.add_argument("--bucket-fd", type=int, default=None)  # the master's shared rate-limit buckets
     worker.add_argument("-l", "--log-level", default="info")
     demo = sub.add_parser("demo", help="run a proxy with a built-in upstream; nothing else needed")
     demo.add_argument("--port", type=int, default=2046)
@@ -105,11 +106,14 @@ def _setup_logging(level: str) -> None:
 
 
 def _load(path: str):
+    import pymosn.filter.registry  # noqa: F401 - registers its filter kinds (rbac) before a config names them
     from pymosn.config.loader import load_config_file
     from pymosn.config.protocols import set_rpc_protocols
+    from pymosn.filter.http import registry as http_filters
     from pymosn.protocol.xprotocol import registry
 
     set_rpc_protocols(lambda: registry.codecs().keys())  # plugin codecs are valid names too
+    assert http_filters.BUILTINS  # registered before the config names them
 
     try:
         result = load_config_file(path)
@@ -172,6 +176,10 @@ def _worker(args) -> int:
 
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
+    if args.bucket_fd is not None:  # before any listener is built: its rate limits find their slots there
+        from pymosn.filter.bucket_table import BucketTable, install
+
+        install(BucketTable.attach(args.bucket_fd, args.worker_id))
     config = _load(args.config)
     if config is None:
         return 1

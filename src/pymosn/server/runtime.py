@@ -14,6 +14,7 @@ from pymosn.admin import AdminServer
 from pymosn.config import model
 from pymosn.config.loader import config_to_builtins
 from pymosn.config.registries import ACCESS_LOG_SINKS, FILE_SINK
+from pymosn.filter.http.chain import routes_turning_off
 from pymosn.filter.registry import ListenerContext, build_filter_chain
 from pymosn.metrics import StatsStore
 from pymosn.network.filter_chain import FilterChain, FilterChainFactory
@@ -32,7 +33,7 @@ _CLOSE_GRACE = 1.0  # seconds closed connections get to send what they hold befo
 class Runtime:
     def __init__(self, config: model.Config) -> None:
         self.config = config
-        self.stats = StatsStore()
+        self.stats = StatsStore(process=True)
         self.snapshot_ref = SnapshotRef(self._build_snapshot(config))
         self.listeners: list[Listener] = []
         self.access_loggers: list[AccessLogger] = []
@@ -63,7 +64,7 @@ class Runtime:
             ssl_context = server_context(tls_configs) if tls_configs else None
             ctx = ListenerContext(
                 cfg.name, self.snapshot_ref, stats, loggers, secure=ssl_context is not None, stats_store=self.stats,
-                buffer_limit=cfg.per_connection_buffer_limit_bytes,
+                buffer_limit=cfg.per_connection_buffer_limit_bytes, stream_filters=cfg.stream_filters,
             )
             plaintext = None
             if ssl_context is not None and cfg.inspector:  # its plaintext clients must not look secure
@@ -264,6 +265,11 @@ class Runtime:
             log.warning("listener changes are not applied by a reload; restart (or hot upgrade) to apply them")
         old = self.snapshot_ref.current
         self.snapshot_ref.current = self._build_snapshot(config)
+        turned_off = (routes_turning_off(self.snapshot_ref.current.routers.tables.values())
+                      - routes_turning_off(old.routers.tables.values()))
+        if turned_off:  # a listener's filter chain is fixed when it is built (filter/http/chain.py)
+            log.warning("routes now turn off stream filters %s, which the listeners' filter chains built before "
+                        "do not expect; restart (or hot upgrade) to apply that", ", ".join(sorted(turned_off)))
         start_health_checks(self.snapshot_ref.current.clusters)
         self.config = config
         old.clusters.close()

@@ -26,6 +26,7 @@ import msgspec
 from pymosn.admin import AdminServer
 from pymosn.config import model
 from pymosn.config.loader import config_to_builtins
+from pymosn.filter.bucket_table import BucketTable
 from pymosn.metrics import StatsStore
 from pymosn.network.handoff import ConnectionReceiver
 from pymosn.server.upgrade import ADMIN, UpgradeService, migrate_connections
@@ -95,6 +96,7 @@ class Master:
         self.procs: dict[int, subprocess.Popen] = {}
         self.pipes: dict[int, asyncio.BaseTransport] = {}
         self.sockets: list[list[socket.socket]] = []  # per worker, per listener
+        self.buckets: BucketTable | None = None  # the rate-limit buckets every worker shares
         self.stopping = False
         self.upgrading = False  # a new master took over: workers leave and are not replaced
         self.admin: AdminServer | None = None
@@ -121,6 +123,8 @@ class Master:
             return 1
         for i, sock in enumerate(self.sockets[0]):
             log.info("listener %d bound on %s", i, sock.getsockname())
+        # before any worker starts: their rate limits share buckets through it
+        self.buckets = BucketTable.create(self.concurrency)
         for worker_id in range(self.concurrency):
             await self._spawn(worker_id, handoff_paths[worker_id] if handoff_paths else None)
         admin = None
@@ -270,10 +274,12 @@ class Master:
         except OSError:
             pass
         fds = [s.fileno() for s in self.sockets[worker_id]]
+        if self.buckets is not None:
+            fds.append(self.buckets.fd)
         args = [
             sys.executable, "-m", "pymosn", "_worker",
             "-c", self.config_file.name,
-            "--listen-fds", ",".join(map(str, fds)),
+            "--listen-fds", ",".join(str(s.fileno()) for s in self.sockets[worker_id]),
             "--stats-fd", str(write_fd),
             "--worker-id", str(worker_id),
             "--drain-time-s", str(self.drain_time),
@@ -282,6 +288,8 @@ class Master:
         ]
         if handoff_path is not None:
             args += ["--handoff-socket", handoff_path]
+        if self.buckets is not None:
+            args += ["--bucket-fd", str(self.buckets.fd)]
         if self.cpu_affinity:
             args += ["--cpu", str(worker_id % (os.cpu_count() or 1))]
         proc = subprocess.Popen(args, pass_fds=(*fds, write_fd))

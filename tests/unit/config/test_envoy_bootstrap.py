@@ -11,6 +11,7 @@ import pytest
 from pymosn.api.errors import ConfigError
 from pymosn.config import model
 from pymosn.config.loader import load_config_dict
+from pymosn.config.registries import HTTP_FILTERS
 from tests.support.envoy_bootstraps import (
     C0,
     F0,
@@ -275,12 +276,12 @@ def test_http_filters():
         "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors"}}
     assert warnings(bootstrap(listener(hcm(http_filters=[cors, ROUTER])))) == [
         f"{HC}.http_filters[0]: http filter 'envoy.filters.http.cors' is not implemented by pymosn yet; ignored"]
-    rbac = {"name": "envoy.filters.http.rbac", "typed_config": {
-        "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC", "rules": {}}}
+    jwt = {"name": "envoy.filters.http.jwt_authn", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication"}}
     ext_authz = {"name": "authz", "typed_config": {
         "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz"}}
-    assert errors(bootstrap(listener(hcm(http_filters=[rbac, ext_authz, ROUTER])))) == [
-        f"{HC}.http_filters[0]: http filter 'envoy.filters.http.rbac' is not implemented by pymosn yet; refusing "
+    assert errors(bootstrap(listener(hcm(http_filters=[jwt, ext_authz, ROUTER])))) == [
+        f"{HC}.http_filters[0]: http filter 'envoy.filters.http.jwt_authn' is not implemented by pymosn yet; refusing "
         "to run without what it enforces",
         f"{HC}.http_filters[1]: http filter 'envoy.filters.http.ext_authz' (named 'authz') is not implemented by "
         "pymosn yet; refusing to run without what it enforces",
@@ -288,7 +289,9 @@ def test_http_filters():
     mystery = {"name": "acme.filter", "typed_config": {"@type": "type.googleapis.com/acme.Filter"}}
     assert errors(bootstrap(listener(hcm(http_filters=[mystery, ROUTER])))) == [
         f"{HC}.http_filters[0]: unknown http filter 'acme.filter' (type acme.Filter); pymosn runs "
-        "envoy.filters.http.router (mark a filter is_optional to have it skipped)"]
+        f"{', '.join(getattr(f, 'name', None) or f'pymosn.http_filters.{kind}' for kind, f in HTTP_FILTERS.factories().items())}"
+        " and envoy.filters.http.router (mark a "
+        "filter is_optional to have it skipped)"]
     assert warnings(bootstrap(listener(hcm(http_filters=[{**mystery, "is_optional": True}, ROUTER])))) == [
         f"{HC}.http_filters[0]: http filter 'acme.filter' (type acme.Filter) is not implemented by pymosn yet; "
         "ignored"]
@@ -498,20 +501,16 @@ def test_dubbo_proxy_routes_on_interface_group_version_and_method():
 
 
 def test_network_filters_pymosn_lacks():
-    rbac = {"name": "envoy.filters.network.rbac", "typed_config": {
-        "@type": "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC", "stat_prefix": "r"}}
     echo = {"name": "envoy.filters.network.echo"}
     sni = {"name": "envoy.filters.network.sni_cluster"}
     mysql = {"name": "envoy.filters.network.mysql_proxy", "typed_config": {
         "@type": "type.googleapis.com/envoy.extensions.filters.network.mysql_proxy.v3.MySQLProxy"}}
     chain = f"{L0}.filter_chains[0].filters"
-    assert errors(bootstrap(listener(rbac, echo, sni, mysql, tcp(cluster="app")))) == [
-        f"{chain}[0]: network filter 'envoy.filters.network.rbac' is not implemented by pymosn yet; refusing to run "
-        "without what it enforces",
-        f"{chain}[1]: network filter 'envoy.filters.network.echo' is not implemented by pymosn yet; pymosn runs "
+    assert errors(bootstrap(listener(echo, sni, mysql, tcp(cluster="app")))) == [
+        f"{chain}[0]: network filter 'envoy.filters.network.echo' is not implemented by pymosn yet; pymosn runs "
         "envoy.filters.network.http_connection_manager, envoy.filters.network.tcp_proxy, "
-        "envoy.filters.network.dubbo_proxy, x_proxy",
-        f"{chain}[2]: network filter 'envoy.filters.network.sni_cluster' is not implemented by pymosn yet; ignoring "
+        "envoy.filters.network.dubbo_proxy, x_proxy, envoy.filters.network.rbac",
+        f"{chain}[1]: network filter 'envoy.filters.network.sni_cluster' is not implemented by pymosn yet; ignoring "
         "it would send connections where it does not",
     ]
     assert warnings(bootstrap(listener(mysql, tcp(cluster="app")))) == [
@@ -708,7 +707,8 @@ def test_what_pymosn_ignores_is_a_warning_at_its_path(monkeypatch):
         {"match": {"prefix": "/"},
          "route": {"cluster": "app", "retry_policy": {"retry_on": "connect-failure,retriable-4xx,bogus"},
                    "hash_policy": [{"header": {"header_name": "x"}}]},
-         "typed_per_filter_config": {"envoy.filters.http.cors": {}},
+         "typed_per_filter_config": {"envoy.filters.http.cors": {
+             "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy"}},
          "request_headers_to_add": [{"header": {"key": "x-ip", "value": "%DOWNSTREAM_REMOTE_ADDRESS%"},
                                      "append_action": "ADD_IF_ABSENT"}]},
         {"match": {"prefix": "/b"}, "direct_response": {"status": 200, "body": {
@@ -745,7 +745,8 @@ def test_what_pymosn_ignores_is_a_warning_at_its_path(monkeypatch):
         "not expanded",
         f"{R0}.request_headers_to_add[0].append_action: ADD_IF_ABSENT is not implemented by pymosn yet; the header is "
         "set as with OVERWRITE_IF_EXISTS_OR_ADD",
-        f"{R0}.typed_per_filter_config: not implemented by pymosn yet; ignored",
+        f"{R0}.typed_per_filter_config.envoy.filters.http.cors: per-filter config for 'envoy.filters.http.cors' has "
+        "type envoy.extensions.filters.http.cors.v3.CorsPolicy, which no pymosn filter takes; ignored",
         f"{RC}.virtual_hosts[0].cors: not implemented by pymosn yet; ignored",
         f"{HC}.access_log[0]: access logger 'envoy.access_loggers.open_telemetry' is not implemented by pymosn yet; "
         "ignored",

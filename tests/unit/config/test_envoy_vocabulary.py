@@ -94,10 +94,10 @@ def test_v2_regex_matchers_are_named_with_their_safe_successors():
 
 
 def test_http_filters_are_identified_by_their_type_not_their_name():
-    deny = typed("rbac-deny-if-header-user-agent-is-chrome", "envoy.extensions.filters.http.rbac.v3.RBAC")
+    deny = typed("authz-deny-if-header-user-agent-is-chrome", "envoy.extensions.filters.http.ext_authz.v3.ExtAuthz")
     (error,) = errors(with_http_filters(deny))
-    assert error.startswith(f"{HC}.http_filters[0]: http filter 'envoy.filters.http.rbac' "
-                            "(named 'rbac-deny-if-header-user-agent-is-chrome') is not implemented")
+    assert error.startswith(f"{HC}.http_filters[0]: http filter 'envoy.filters.http.ext_authz' "
+                            "(named 'authz-deny-if-header-user-agent-is-chrome') is not implemented")
     # without a typed_config the name is all there is, as in Envoy
     (error,) = errors(with_http_filters({"name": "envoy.filters.http.lua"}))
     assert error.startswith(f"{HC}.http_filters[0]: http filter 'envoy.filters.http.lua' is not implemented")
@@ -107,7 +107,7 @@ def test_envoy_network_filters_pymosn_lacks_are_not_called_unknown():
     redis = typed("envoy.filters.network.redis_proxy", "envoy.extensions.filters.network.redis_proxy.v3.RedisProxy")
     acme = typed("acme", "acme.Proxy")
     runs = ("pymosn runs envoy.filters.network.http_connection_manager, envoy.filters.network.tcp_proxy, "
-            "envoy.filters.network.dubbo_proxy, x_proxy")
+            "envoy.filters.network.dubbo_proxy, x_proxy, envoy.filters.network.rbac")
     assert errors(bootstrap(listener(redis))) == [
         f"{F0}: network filter 'envoy.filters.network.redis_proxy' is not implemented by pymosn yet; {runs}"]
     assert errors(bootstrap(listener(acme))) == [f"{F0}: unknown network filter 'acme' (type acme.Proxy); {runs}"]

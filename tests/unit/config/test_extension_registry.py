@@ -128,8 +128,8 @@ def test_entry_points_load_once_and_broken_or_clashing_plugins_are_skipped(monke
     kind = _network_filters()
     monkeypatch.setattr(api_registry, "entry_points", fake_entry_points)
     with caplog.at_level(logging.ERROR, logger="pymosn.extensions"):
-        assert kind.names() == ("proxy", "tcp_proxy", "quota")
-        assert kind.names() == ("proxy", "tcp_proxy", "quota")
+        assert kind.names() == ("proxy", "tcp_proxy", "rbac", "quota")
+        assert kind.names() == ("proxy", "tcp_proxy", "rbac", "quota")
     assert calls == [GROUP]
     assert kind.factory("quota") is QuotaFilter
     assert kind.factory("proxy") is registries.NETWORK_FILTERS.factory("proxy")
@@ -168,7 +168,7 @@ def test_a_plugin_config_error_names_its_path(quota_registered):
 def test_an_unknown_network_filter_lists_the_registered_ones(quota_registered):
     raw = minimal()
     listener(raw)["filter_chains"][0]["filters"][0]["type"] = "quotaa"
-    assert errors(raw) == [f"{CHAIN}[0].type: unknown network filter 'quotaa'; known: proxy, quota, tcp_proxy"]
+    assert errors(raw) == [f"{CHAIN}[0].type: unknown network filter 'quotaa'; known: proxy, quota, rbac, tcp_proxy"]
 
 
 LISTENER_FILTER = "$.servers[0].listeners[0].listener_filters[0]"
@@ -278,4 +278,4 @@ def test_an_unknown_envoy_network_filter_lists_the_plugins_too(monkeypatch, quot
     assert envoy.errors(envoy.bootstrap(envoy.listener(unknown, envoy.hcm()))) == [
         f"{envoy.L0}.filter_chains[0].filters[0]: unknown network filter 'acme.other' (type acme.Other); pymosn runs "
         "envoy.filters.network.http_connection_manager, envoy.filters.network.tcp_proxy, "
-        f"envoy.filters.network.dubbo_proxy, x_proxy, {QuotaFilter.type_url}"]
+        f"envoy.filters.network.dubbo_proxy, x_proxy, envoy.filters.network.rbac, {QuotaFilter.type_url}"]

@@ -16,7 +16,7 @@ def test_mosn_keys_pymosn_ignores_are_warnings_naming_the_path():
     cluster(raw)["spec"] = {"subscribe": [{"service_name": "x"}]}
     listener(raw).update(inspector=True, type="ingress")
     route(raw)["route"].update(hash_policy=[{"header": {"key": "x"}}], regex_rewrite={"substitution": "/"})
-    route(raw)["request_mirror_policies"] = {"cluster": "c0", "percent": 10}
+    route(raw)["metadata"] = {"filter_metadata": {"mosn.lb": {"label": "gray"}}}
     raw["servers"][0].update(graceful_timeout="30s", processor=4)
     raw.update(tracing={"enable": True}, metrics={"sinks": []}, pprof={"debug": True})
     result = load_config_dict(raw)
@@ -28,7 +28,7 @@ def test_mosn_keys_pymosn_ignores_are_warnings_naming_the_path():
         "$.servers[0].listeners[0].type",
         f"{r}.route.hash_policy",
         f"{r}.route.regex_rewrite",
-        f"{r}.request_mirror_policies",
+        f"{r}.metadata",
         "$.servers[0].graceful_timeout",
         "$.servers[0].processor",
         "$.tracing",
@@ -46,10 +46,11 @@ def test_explicitly_disabled_mosn_keys_need_no_warning():
 
 def test_stream_filters_warn_per_filter_with_their_type():
     raw = minimal()
-    listener(raw)["stream_filters"] = [{"type": "fault", "config": {}}, {"type": "gzip"}]
+    listener(raw)["stream_filters"] = [{"type": "fault", "config": {}}, {"type": "gzip"}, {"type": "grpc_metric"}]
     assert warnings(raw) == [
-        "$.servers[0].listeners[0].stream_filters[0]: stream filter 'fault' is not implemented by pymosn yet; ignored",
         "$.servers[0].listeners[0].stream_filters[1]: stream filter 'gzip' is not implemented by pymosn yet; ignored",
+        "$.servers[0].listeners[0].stream_filters[2]: stream filter 'grpc_metric' is not implemented by pymosn yet; "
+        "ignored",
     ]
 
 

@@ -183,8 +183,8 @@ def test_unknown_network_filter():
     listener(raw)["filter_chains"][0]["filters"].append({"type": "proxyy"})
     assert errors(raw) == [
         f"{LISTENER}.filter_chains[0].filters[0].type: network filter 'udp_proxy' is not implemented by pymosn yet; "
-        "known: proxy, tcp_proxy",
-        f"{LISTENER}.filter_chains[0].filters[1].type: unknown network filter 'proxyy'; known: proxy, tcp_proxy",
+        "known: proxy, rbac, tcp_proxy",
+        f"{LISTENER}.filter_chains[0].filters[1].type: unknown network filter 'proxyy'; known: proxy, rbac, tcp_proxy",
     ]
 
 

@@ -115,3 +115,63 @@ def test_reset_counters_keeps_gauges():
     assert c.upstream_rq_total == 0
     assert c.upstream_rq_active == 2
     assert c.upstream_rq_time.count == 0
+
+
+def test_filter_stats_travel_from_workers_to_the_master_and_render_under_the_listener():
+    from pymosn.filter.http.fault import FaultStats
+
+    workers = [StatsStore(), StatsStore()]
+    for n, store in enumerate(workers, 1):
+        stats = store.filter("ingress", "fault", FaultStats)
+        assert store.filter("ingress", "fault", FaultStats) is stats  # every plan of the listener shares it
+        stats.aborts_injected += n
+        stats.active_faults += 1
+    master = StatsStore.merged(json.loads(json.dumps(w.snapshot())) for w in workers)
+    samples = {s.name: (s.value, s.kind) for s in master.samples() if ".fault." in s.name}
+    assert samples == {"http.ingress.fault.delays_injected": (0, "counter"),
+                       "http.ingress.fault.aborts_injected": (3, "counter"),
+                       "http.ingress.fault.faults_overflow": (0, "counter"),
+                       "http.ingress.fault.active_faults": (2, "gauge")}
+    master.reset_counters()
+    assert master.filter("ingress", "fault", FaultStats).aborts_injected == 0
+
+
+def test_named_counters_render_ship_and_merge_by_name():
+    worker = StatsStore()
+    allowed = worker.counter("tcp.rbac.allowed", "envoy_rbac_allowed", (("stat_prefix", "tcp."),))
+    assert worker.counter("tcp.rbac.allowed") is allowed  # the data path keeps the object
+    allowed.value += 2
+    worker.counter("tcp.rbac.denied").value += 1
+    samples = {s.name: s for s in worker.samples()}
+    assert samples["tcp.rbac.allowed"][1:] == ("envoy_rbac_allowed", (("stat_prefix", "tcp."),), 2, "counter")
+    assert samples["tcp.rbac.denied"].family == "envoy_tcp_rbac_denied"
+    shipped = json.loads(json.dumps(worker.snapshot()))
+    master = StatsStore.merged([shipped, shipped])
+    assert master.named["tcp.rbac.allowed"].value == 4
+    assert master.named["tcp.rbac.allowed"].labels == (("stat_prefix", "tcp."),)
+    master.replace_with([shipped])
+    assert master.named["tcp.rbac.denied"].value == 1
+    master.reset_counters()
+    assert master.named["tcp.rbac.allowed"].value == 0
+
+
+def test_the_process_counters_are_in_the_process_store_and_add_up_at_the_master():
+    from pymosn.filter.http.local_ratelimit import LocalRateLimitStats
+    from pymosn.metrics.stats import PROCESS_COUNTERS
+
+    names = [f"store_test_rl.http_local_rate_limit.{n}" for n in ("enabled", "enforced", "rate_limited", "ok")]
+    try:
+        stats = LocalRateLimitStats("store_test_rl")
+        assert LocalRateLimitStats("store_test_rl").rate_limited is stats.rate_limited  # a route's config counts there too
+        stats.rate_limited.value += 2
+        worker = StatsStore(process=True)
+        assert not any(s.name in names for s in StatsStore().samples())  # another store: not the process's
+        master = StatsStore.merged([json.loads(json.dumps(worker.snapshot()))] * 2)
+        for store, expected in ((worker, 2), (master, 4)):
+            found = {s.name: (s.value, s.family, s.labels) for s in store.samples() if s.name in names}
+            assert found[names[2]] == (expected, "envoy_http_local_rate_limit_rate_limited",
+                                       (("envoy_local_http_ratelimit_prefix", "store_test_rl"),))
+            assert set(found) == set(names)
+    finally:
+        for name in names:
+            PROCESS_COUNTERS.pop(name, None)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from unittest import mock
 from urllib.parse import unquote_plus
 
@@ -179,22 +178,20 @@ def test_large_tables_build_and_match(n):
     assert picked(t, f"/svc/{last}") is None
 
 
-def test_matching_cost_does_not_grow_with_the_route_count():
-    def cost(n):
+def test_matching_examines_as_many_routes_whatever_the_route_count():
+    """The index hands a match the same few candidate routes for 10 routes as for 10,000 (a
+    linear scan would hand it all of them); counted, not timed, so a busy machine cannot fail it."""
+    def examined(n):
         routers = [to(f"c{i}", path=f"/svc/{i}/exact") for i in range(n // 2)]
         routers += [to(f"p{i}", prefix=f"/svc/{i}/") for i in range(n // 2)]
         t = routes_table(routers, cache_limit=0)
+        (vhost,) = t.virtual_hosts
         paths = [f"/svc/{(i * 7919) % (n // 2)}/{'exact' if i % 2 else 'x'}" for i in range(2000)]
-        best = float("inf")
-        for _ in range(5):
-            start = time.perf_counter()
-            for p in paths:
-                t.match("h", p, "", {})
-            best = min(best, time.perf_counter() - start)
-        return best
+        for p in paths[:50]:  # the index still picks what a scan would
+            assert t.match("h", p, "", {}) is not None
+        return max(sum(len(bucket) for bucket in vhost.index._candidates(p)) for p in paths)
 
-    # A linear scan would be ~1000x slower; allow generous noise for shared CI machines.
-    assert cost(10_000) < 3 * cost(10)
+    assert examined(10_000) == examined(10) <= 2
 
 
 # --- property: indexed == naive linear scan ----------------------------------------------

@@ -22,6 +22,7 @@ TYPES = {
         "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
     "envoy.filters.network.tcp_proxy": "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
     "envoy.filters.network.dubbo_proxy": "envoy.extensions.filters.network.dubbo_proxy.v3.DubboProxy",
+    "envoy.filters.network.rbac": "envoy.extensions.filters.network.rbac.v3.RBAC",
     "envoy.filters.http.router": "envoy.extensions.filters.http.router.v3.Router",
     "envoy.filters.listener.tls_inspector": "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector",
     "envoy.filters.listener.original_dst": "envoy.extensions.filters.listener.original_dst.v3.OriginalDst",

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 from pymosn.config.envoy import schemas as s
 from pymosn.config.envoy.access_log import access_logs
-from pymosn.config.envoy.extensions import ROUTER_FILTER, Extension, display, envoy_kind, extension
+from pymosn.config.envoy.extensions import Extension
+from pymosn.config.envoy.http_filters import http_filters
 from pymosn.config.envoy.message import Context, Message
 from pymosn.config.envoy.protocol_options import underscores, upgrade_configs
 from pymosn.config.envoy.route_config import route_configuration
@@ -20,28 +21,6 @@ IDLE_TIMEOUT = 3600.0  # Envoy's default for downstream HTTP connections
 MAX_REQUEST_HEADERS_KB = 8192  # Envoy's bound
 ESCAPED_SLASHES_ACTIONS = ("IMPLEMENTATION_SPECIFIC_DEFAULT", "KEEP_UNCHANGED", "REJECT_REQUEST", "UNESCAPE_AND_REDIRECT",
                            "UNESCAPE_AND_FORWARD")
-
-# HTTP filters whose absence lets through requests they would refuse or limit (or that may run
-# any code, which can include refusing requests): pymosn will not run without them. buffer
-# answers 413 above max_request_bytes; adaptive_concurrency and cdn_loop answer 503 and 502.
-ACCESS_CONTROL_FILTERS = frozenset({
-    "rbac", "ext_authz", "jwt_authn", "oauth2", "basic_auth", "api_key_auth", "ext_proc", "lua", "wasm", "golang",
-    "local_ratelimit", "ratelimit", "csrf", "composite", "admission_control", "bandwidth_limit",
-    "rate_limit_quota", "ip_tagging", "dynamic_modules", "buffer", "adaptive_concurrency", "cdn_loop",
-})
-# HTTP filters that only add features: without them requests are still answered, as without
-# the filter; they warn. cors among them: it protects no server, it only tells browsers which
-# cross-origin reads to allow, and without its headers they allow none.
-FEATURE_FILTERS = frozenset({
-    "cors", "compressor", "decompressor", "gzip", "health_check", "grpc_stats", "grpc_web", "fault",
-    "header_to_metadata", "set_metadata", "tap", "cache", "grpc_json_transcoder", "grpc_http1_bridge",
-    "grpc_http1_reverse_bridge", "grpc_field_extraction", "original_src", "header_mutation",
-    "alternate_protocols_cache", "aws_lambda", "aws_request_signing", "dynamic_forward_proxy", "on_demand",
-    "kill_request", "stateful_session", "credential_injector", "json_to_metadata",
-    "file_system_buffer", "connect_grpc_bridge", "gcp_authn", "thrift_to_metadata", "geoip",
-    "set_filter_state", "custom_response",
-})
-
 
 @dataclass
 class HttpManager:
@@ -74,6 +53,7 @@ def http_connection_manager(ext: Extension, filter_path: str, ctx: Context) -> H
                 ctx.put(settings, name, value, h2.at(name))
         h2.finish()
         ctx.put(proxy, "http2_protocol_options", settings, h2.path)
+    http_filters(m, proxy, ctx)  # before the routes: a refused filter is told before its per-route configs
     source = m.one_of("route_config", "rds", "scoped_routes")
     routes = m.message("route_config", s.ROUTE_CONFIGURATION) if source == "route_config" else None
     if routes is not None:
@@ -105,7 +85,6 @@ def http_connection_manager(ext: Extension, filter_path: str, ctx: Context) -> H
             ctx.origins.field(out, name, details.at(name))
         ctx.put(proxy, "set_current_client_cert_details", out, details.path)
         details.finish()
-    _http_filters(m, ctx)
     upgrade_configs(m, "upgrade_configs", s.UPGRADE_CONFIG)
     # Envoy's request id and the Envoy headers pymosn sets need no switch
     m.ignore("generate_request_id")
@@ -140,35 +119,3 @@ def _http1_options(m: Message, proxy: dict, ctx: Context) -> None:
             ctx.put(options, "default_host_for_http_10", host, h1.at("default_host_for_http_10"))
         h1.finish()
     ctx.put(proxy, "http_protocol_options", options, m.at("http_protocol_options") if h1 else m.path)
-
-
-def _http_filters(m: Message, ctx: Context) -> None:
-    filters = m.messages("http_filters", s.HTTP_FILTER)
-    last = None
-    for index, f in enumerate(filters):
-        ext = last = extension(f)
-        optional, disabled = f.bool("is_optional"), f.bool("disabled")
-        f.finish()
-        if ext is None:
-            continue
-        if ext.name == ROUTER_FILTER:
-            if index != len(filters) - 1:
-                f.error(None, f"{ROUTER_FILTER} ends the chain: it must be the last http filter")
-            Message(ext.config, ext.path, s.ROUTER, ctx).finish()
-            continue
-        kind = envoy_kind(ext, "http")
-        where = f.path
-        if kind in ACCESS_CONTROL_FILTERS:
-            ctx.log.error(where, f"http filter {display(ext)} is not implemented by pymosn yet; refusing to run "
-                                 "without what it enforces")
-        elif disabled:
-            continue  # off unless a route turns it on; per-route filter configs are warned where they are
-        elif kind in FEATURE_FILTERS or optional:
-            ctx.log.warning(where, f"http filter {display(ext)} is not implemented by pymosn yet; ignored")
-        else:
-            what = "unknown http filter" if kind is None else "http filter"
-            known = "" if kind is None else " is not implemented by pymosn yet"
-            ctx.log.error(where, f"{what} {display(ext)}{known}; pymosn runs {ROUTER_FILTER} (mark a filter "
-                                 "is_optional to have it skipped)")
-    if last is not None and last.name != ROUTER_FILTER:
-        ctx.log.error(m.at("http_filters"), f"the last http filter must be {ROUTER_FILTER}")

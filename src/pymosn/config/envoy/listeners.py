@@ -10,6 +10,7 @@ from pymosn.config.envoy.dubbo_proxy import dubbo_proxy
 from pymosn.config.envoy.extensions import Extension, display, envoy_kind, extension
 from pymosn.config.envoy.http_connection_manager import http_connection_manager
 from pymosn.config.envoy.message import Context, Message
+from pymosn.config.envoy.mirror_policy import add_mirror_filter
 from pymosn.config.envoy.tcp_proxy import tcp_proxy
 from pymosn.config.envoy.tls import transport_socket
 from pymosn.config.envoy.x_proxy import is_x_proxy, x_proxy
@@ -20,7 +21,7 @@ HCM = "envoy.filters.network.http_connection_manager"
 TCP_PROXY = "envoy.filters.network.tcp_proxy"
 DUBBO_PROXY = "envoy.filters.network.dubbo_proxy"
 TERMINAL_FILTERS = (HCM, TCP_PROXY, DUBBO_PROXY)
-IMPLEMENTED_NETWORK_FILTERS = (*TERMINAL_FILTERS, "x_proxy")
+IMPLEMENTED_NETWORK_FILTERS = (*TERMINAL_FILTERS, "x_proxy", "envoy.filters.network.rbac")
 TLS_INSPECTOR = "envoy.filters.listener.tls_inspector"
 ORIGINAL_DST = "envoy.filters.listener.original_dst"
 
@@ -95,6 +96,7 @@ def listener(m: Message, ctx: Context) -> dict | None:
         m.error("filter_chains", "a listener needs a filter chain (or a default_filter_chain), as in Envoy")
     if logs:
         out["access_logs"] = logs
+    add_mirror_filter(out, ctx, m.path)
     # Envoy has no listener-wide idle timeout: HTTP connections close after the manager's
     # idle_timeout, TCP proxies and RPC connections only by their own timeouts
     ctx.put(out, "connection_idle_timeout", max(idle_timeouts, default=0.0), m.path)
@@ -173,9 +175,9 @@ def _network_filter(ext: Extension, f: Message, ctx: Context, logs: list[dict],
         return dubbo_proxy(ext, f.path, ctx)
     if is_x_proxy(ext):
         return x_proxy(ext, f, f.path, ctx)
-    plugin = NETWORK_FILTERS.by_type_url(ext.type) if ext.type else None
-    if plugin is not None and not plugin.builtin:
-        return _plugin_filter(plugin.name, ext, f.path, ctx)
+    registered = NETWORK_FILTERS.by_type_url(ext.type) if ext.type else None
+    if registered is not None:  # a plugin's, or a built-in one reading Envoy's fields as written (rbac)
+        return _plugin_filter(registered.name, ext, f.path, ctx)
     kind = envoy_kind(ext, "network")
     if kind in OBSERVING_NETWORK_FILTERS:
         ctx.log.warning(f.path, f"network filter {display(ext)} is not implemented by pymosn yet; ignored")
@@ -202,8 +204,9 @@ def _implemented_network_filters() -> str:
 
 
 def _plugin_filter(name: str, ext: Extension, filter_path: str, ctx: Context) -> dict:
-    """A registered plugin's network filter, found by its typed_config type URL: its fields go
-    to the plugin's config Struct as written, decoded (with these paths) by the config rules."""
+    """A registered network filter found by its typed_config type URL (a plugin's, or a
+    built-in that takes Envoy's fields): its fields go to the filter's config as written,
+    decoded (with these paths) by the config rules."""
     config = ctx.node({}, ext.path)
     for key, value in ext.config.items():
         ctx.put(config, key, value, child(ext.path, key))

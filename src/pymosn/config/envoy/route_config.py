@@ -9,8 +9,11 @@ import binascii
 import re
 from pathlib import Path
 
+from pymosn.config.envoy import rate_limits as envoy_rate_limits
 from pymosn.config.envoy import schemas as s
+from pymosn.config.envoy.http_filters import route_filter_configs
 from pymosn.config.envoy.message import Context, Message, data_source
+from pymosn.config.envoy.mirror_policy import Inherited, mirror_policies, put_policies
 from pymosn.config.envoy.protocol_options import upgrade_configs
 
 ROUTE_TIMEOUT = 15.0  # Envoy's default when a route sets none
@@ -30,14 +33,16 @@ def route_configuration(m: Message, ctx: Context) -> str:
     name = ctx.router_name(m.str("name"))
     out = ctx.node({"router_config_name": name}, m.path)
     header_mutations(m, out, ctx)
-    hosts = [virtual_host(v, ctx) for v in m.messages("virtual_hosts", s.VIRTUAL_HOST)]
+    route_filter_configs(m, out, ctx)
+    mirrors = mirror_policies(m, ctx, None)
+    hosts = [virtual_host(v, ctx, mirrors) for v in m.messages("virtual_hosts", s.VIRTUAL_HOST)]
     ctx.put(out, "virtual_hosts", hosts, m.at("virtual_hosts"))
     m.finish()
     ctx.routers.append(out)
     return name
 
 
-def virtual_host(m: Message, ctx: Context) -> dict:
+def virtual_host(m: Message, ctx: Context, default_mirrors: Inherited | None = None) -> dict:
     out = ctx.node({"name": m.str("name")}, m.path)
     domains = m.strings("domains")
     if not domains:
@@ -45,13 +50,17 @@ def virtual_host(m: Message, ctx: Context) -> dict:
     ctx.put(out, "domains", domains, m.at("domains"))
     default_retry = m.message("retry_policy", s.RETRY_POLICY)
     retry = retry_policy(default_retry, ctx) if default_retry is not None else None
-    ctx.put(out, "routers", [route(r, ctx, retry) for r in m.messages("routes", s.ROUTE)], m.at("routes"))
+    mirrors = mirror_policies(m, ctx, default_mirrors)
+    ctx.put(out, "routers", [route(r, ctx, retry, mirrors) for r in m.messages("routes", s.ROUTE)], m.at("routes"))
     header_mutations(m, out, ctx)
+    route_filter_configs(m, out, ctx)
+    if m.has("rate_limits"):
+        ctx.put(out, "rate_limits", envoy_rate_limits.rate_limits(m, "rate_limits", ctx), m.at("rate_limits"))
     m.finish()
     return out
 
 
-def route(m: Message, ctx: Context, default_retry: dict | None) -> dict:
+def route(m: Message, ctx: Context, default_retry: dict | None, default_mirrors: Inherited | None = None) -> dict:
     out = ctx.node({}, m.path)
     if m.has("name"):
         out["name"] = m.str("name")
@@ -64,6 +73,7 @@ def route(m: Message, ctx: Context, default_retry: dict | None) -> dict:
     if action == "route":
         sub = m.message("route", s.ROUTE_ACTION)
         if sub is not None:
+            put_policies(out, mirror_policies(sub, ctx, default_mirrors), ctx)
             ctx.put(out, "route", route_action(sub, ctx, default_retry), sub.path)
     elif action == "redirect":
         sub = m.message("redirect", s.REDIRECT)
@@ -76,6 +86,7 @@ def route(m: Message, ctx: Context, default_retry: dict | None) -> dict:
     elif action is None:
         m.error(None, "a route needs one of route, redirect, direct_response")
     header_mutations(m, out, ctx)
+    route_filter_configs(m, out, ctx)
     m.finish()
     return out
 
@@ -234,6 +245,10 @@ def route_action(m: Message, ctx: Context, default_retry: dict | None) -> dict:
     timeout = m.duration("timeout")
     ctx.put(out, "timeout", ROUTE_TIMEOUT if timeout is None else timeout, m.at("timeout"))
     upgrade_configs(m, "upgrade_configs", s.ROUTE_UPGRADE_CONFIG)
+    if m.has("rate_limits"):
+        ctx.put(out, "rate_limits", envoy_rate_limits.rate_limits(m, "rate_limits", ctx), m.at("rate_limits"))
+    if m.bool("include_vh_rate_limits"):
+        ctx.put(out, "include_vh_rate_limits", True, m.at("include_vh_rate_limits"))
     retry = m.message("retry_policy", s.RETRY_POLICY)
     policy = retry_policy(retry, ctx) if retry is not None else default_retry
     if policy is not None:

@@ -247,6 +247,7 @@ HTTP_FILTER = Schema(
     "envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter",
     "name typed_config config_discovery is_optional disabled", removed=_V2_CONFIG,
 )
+FILTER_CONFIG = Schema("envoy.config.route.v3.FilterConfig", "config is_optional disabled")
 ROUTER = Schema(
     "envoy.extensions.filters.http.router.v3.Router",
     "dynamic_stats start_child_span upstream_log upstream_log_options suppress_envoy_headers "
@@ -365,6 +366,18 @@ RETRY_POLICY = Schema(
     "retry_options_predicates host_selection_retry_max_attempts retriable_status_codes retry_back_off "
     "rate_limited_retry_back_off retriable_headers retriable_request_headers",
 )
+REQUEST_MIRROR_POLICY = Schema(
+    "envoy.config.route.v3.RouteAction.RequestMirrorPolicy",
+    "cluster cluster_header runtime_fraction trace_sampled disable_shadow_host_suffix_append "
+    "request_headers_mutations host_rewrite_literal",
+    unsafe={
+        "request_headers_mutations": "send copies with other headers than it asks for",
+        "host_rewrite_literal": "send copies with another Host than it asks for",
+    },
+    removed={"runtime_key": ("v2", "runtime_fraction")},
+)
+RUNTIME_FRACTIONAL_PERCENT = Schema("envoy.config.core.v3.RuntimeFractionalPercent", "default_value runtime_key")
+FRACTIONAL_PERCENT = Schema("envoy.type.v3.FractionalPercent", "numerator denominator")
 DIRECT_RESPONSE = Schema("envoy.config.route.v3.DirectResponseAction", "status body body_format")
 REDIRECT = Schema(
     "envoy.config.route.v3.RedirectAction",

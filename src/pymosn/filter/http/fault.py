@@ -49,6 +49,7 @@ from pymosn.config.issues import IssueLog
 from pymosn.filter.http import header_match
 from pymosn.filter.http.fields import Fields, check_type_url
 from pymosn.filter.http.header_match import CompiledMatch, HeaderMatch, all_match
+from pymosn.metrics.stats import FilterStats
 
 MOSN_NAME = "fault"
 ENVOY_NAME = "envoy.filters.http.fault"
@@ -184,14 +185,14 @@ def decode_mosn(raw: Any, path: str, log: IssueLog) -> FaultConfig | None:
 
 # --- running ----------------------------------------------------------------------------------
 
-class FaultStats:
-    __slots__ = ("delays_injected", "aborts_injected", "faults_overflow", "active_faults")
-
-    def __init__(self) -> None:
-        self.delays_injected = 0
-        self.aborts_injected = 0
-        self.faults_overflow = 0
-        self.active_faults = 0
+class FaultStats(FilterStats):
+    COUNTERS = ("delays_injected", "aborts_injected", "faults_overflow")
+    GAUGES = ("active_faults",)
+    __slots__ = COUNTERS + GAUGES
+    delays_injected: int
+    aborts_injected: int
+    faults_overflow: int
+    active_faults: int
 
 
 def _header_int(headers: HeaderMap, name: bytes) -> int | None:
@@ -276,10 +277,11 @@ class FaultFilterConfig:
 
 
 class FaultFilter(DecoderFilter):
-    __slots__ = ("_config", "_callbacks", "_timer", "_active", "_headers")
+    __slots__ = ("_config", "_rules", "_callbacks", "_timer", "_active", "_headers")
 
     def __init__(self, config: FaultFilterConfig, callbacks: FilterCallbacks) -> None:
         self._config = config
+        self._rules = config  # the route's own fault config replaces it (Envoy, MOSN): see decode_headers
         self._callbacks = callbacks
         self._timer: Any = None
         self._active = False  # this stream counts in active_faults
@@ -287,13 +289,18 @@ class FaultFilter(DecoderFilter):
 
     def decode_headers(self, headers: RequestHeaderMap, end_stream: bool) -> HeadersStatus:
         config = self._config
-        limit = config.config.max_active_faults
+        rules = self._callbacks.per_filter_config()
+        if isinstance(rules, FaultFilterConfig):
+            self._rules = rules
+        else:
+            rules = config
+        limit = rules.config.max_active_faults
         if limit is not None and config.stats.active_faults >= limit:
             config.stats.faults_overflow += 1
             return CONTINUE
-        if not config.targets(self._callbacks, headers):
+        if not rules.targets(self._callbacks, headers):
             return CONTINUE
-        seconds = config.delay_seconds(headers)
+        seconds = rules.delay_seconds(headers)
         if seconds is not None:
             config.stats.delays_injected += 1
             self._activate()
@@ -310,7 +317,7 @@ class FaultFilter(DecoderFilter):
             self._callbacks.continue_decoding()
 
     def _abort(self, headers: RequestHeaderMap) -> bool:
-        status = self._config.abort_status(headers)
+        status = self._rules.abort_status(headers)
         if status is None:
             return False
         http, grpc = status
@@ -343,8 +350,17 @@ class FaultFactory:
     config_type = FaultConfig
     decode_envoy = staticmethod(decode_envoy)
     decode_mosn = staticmethod(decode_mosn)
+    # a route's config is a whole fault config of the same shape, replacing the filter's there
+    route_type_urls = (TYPE_URL,)
+    stats_scope = "fault"  # the listener's FaultStats: http.<listener>.fault.*
+    decode_envoy_route = staticmethod(decode_envoy)
+    decode_mosn_route = staticmethod(decode_mosn)
 
     def create_config(self, config: FaultConfig) -> FaultFilterConfig:
+        return FaultFilterConfig(config)
+
+    def create_route_config(self, config: FaultConfig) -> FaultFilterConfig:
+        """Its conditions compiled; the filter's stats and active-fault count stay the filter's."""
         return FaultFilterConfig(config)
 
 

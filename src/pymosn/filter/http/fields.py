@@ -14,14 +14,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from pymosn.config.duration import parse_duration
-from pymosn.config.envoy.message import enum_value
+from pymosn.config.envoy.message import enum_value, json_name
 from pymosn.config.issues import IssueLog, child, did_you_mean, item, known_values_message, type_name
-
-_CAMEL = re.compile(r"_([a-z0-9])")
-
-
-def _json_name(proto_name: str) -> str:
-    return _CAMEL.sub(lambda m: m.group(1).upper(), proto_name)
 
 
 class Fields:
@@ -39,7 +33,7 @@ class Fields:
         names = known.split()
         by_key = {name: name for name in names}
         if envoy:
-            by_key.update({_json_name(name): name for name in names})
+            by_key.update({json_name(name): name for name in names})
         for key, value in raw.items():
             name = by_key.get(key) if isinstance(key, str) else None
             if name is None:

@@ -136,6 +136,12 @@ def _rule(raw: Any, path: str, log: IssueLog, envoy: bool, request_side: bool) -
         return HeaderMutationRule(REMOVE, name)
     option = fields.object("append", "header append append_action keep_empty_value", envoy=envoy)
     assert option is not None
+    return header_value_option(option, envoy, request_side)
+
+
+def header_value_option(option: Fields, envoy: bool, request_side: bool) -> HeaderMutationRule | None:
+    """An Envoy HeaderValueOption (`header {key, value | raw_value}`, `append_action`, the
+    deprecated `append`, `keep_empty_value`) as one rule, or None after errors."""
     action = option.enum("append_action", APPEND_ACTIONS, APPEND_IF_EXISTS_OR_ADD)
     if option.has("append"):  # the deprecated BoolValue form
         if option.has("append_action"):
@@ -229,14 +235,14 @@ _CODES = {REMOVE: _REMOVE, APPEND_IF_EXISTS_OR_ADD: _APPEND, ADD_IF_ABSENT: _ADD
           OVERWRITE_IF_EXISTS_OR_ADD: _OVERWRITE_OR_ADD, OVERWRITE_IF_EXISTS: _OVERWRITE_IF_EXISTS}
 
 # (action code, name, literal value or renderer, keep_empty_value)
-_Compiled = tuple[tuple[int, bytes, bytes | Render, bool], ...]
+CompiledRules = tuple[tuple[int, bytes, bytes | Render, bool], ...]
 
 
-def _compiled(rules: tuple[HeaderMutationRule, ...]) -> _Compiled:
+def compile_rules(rules: tuple[HeaderMutationRule, ...]) -> CompiledRules:
     return tuple((_CODES[r.action], r.name.encode(), _compile(r.value), r.keep_empty_value) for r in rules)
 
 
-def apply_mutations(rules: _Compiled, headers: HeaderMap, info: StreamInfo) -> None:
+def apply_mutations(rules: CompiledRules, headers: HeaderMap, info: StreamInfo) -> None:
     """One pass over the compiled rules, in configured order."""
     for action, name, value, keep_empty in rules:
         if action == _REMOVE:
@@ -301,10 +307,10 @@ class HeaderMutationFilterConfig:
 
     def __init__(self, config: HeaderMutationConfig) -> None:
         self.config = config
-        self.request = _compiled(config.request)
-        self.response = _compiled(config.response)
-        self.request_trailers = _compiled(config.request_trailers)
-        self.response_trailers = _compiled(config.response_trailers)
+        self.request = compile_rules(config.request)
+        self.response = compile_rules(config.response)
+        self.request_trailers = compile_rules(config.request_trailers)
+        self.response_trailers = compile_rules(config.response_trailers)
         decodes = bool(self.request or self.request_trailers)
         encodes = bool(self.response or self.response_trailers)
         self._filter_class: type[_RequestSide] | type[_ResponseSide] = (

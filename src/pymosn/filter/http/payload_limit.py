@@ -38,6 +38,7 @@ from pymosn.api.stream_filter import (
 )
 from pymosn.config.issues import IssueLog
 from pymosn.filter.http.fields import Fields, check_type_url
+from pymosn.metrics.stats import FilterStats
 
 MOSN_NAME = "payload_limit"
 ENVOY_NAME = "envoy.filters.http.buffer"
@@ -75,45 +76,71 @@ def decode_mosn(raw: Any, path: str, log: IssueLog) -> PayloadLimitConfig | None
     return PayloadLimitConfig(limit, status) if len(log.errors) == errors else None
 
 
+ROUTE_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.BufferPerRoute"
+
+
+def decode_envoy_route(raw: Any, path: str, log: IssueLog) -> PayloadLimitConfig | None:
+    """Envoy's BufferPerRoute: `disabled: true` (no limit on the route) or `buffer` (its own)."""
+    errors = len(log.errors)
+    check_type_url(raw, path, log, ROUTE_TYPE_URL)
+    fields = Fields(raw, path, log, "disabled buffer", envoy=True)
+    if fields.has("disabled") == fields.has("buffer"):
+        fields.error(None, "set exactly one of disabled, buffer")
+    if fields.has("disabled") and not fields.boolean("disabled"):
+        fields.error("disabled", "must be true (as in Envoy)")
+    config = decode_envoy(fields.values["buffer"], fields.at("buffer"), log) if fields.has("buffer") else (
+        PayloadLimitConfig(0))
+    return config if len(log.errors) == errors else None
+
+
+class PayloadLimitStats(FilterStats):
+    COUNTERS = ("rq_too_large",)  # requests this filter answered for their size (pymosn's)
+    __slots__ = COUNTERS
+    rq_too_large: int
+
+
 class PayloadLimitFilterConfig:
     def __init__(self, config: PayloadLimitConfig) -> None:
         self.config = config
         self.max_bytes = config.max_bytes
         self.status = config.status
-        self.rejected = 0  # requests answered for their size by this filter
+        self.stats = PayloadLimitStats()
 
     def create_filter(self, callbacks: FilterCallbacks) -> AnyFilter:
         return PayloadLimitFilter(self, callbacks)
 
 
 class PayloadLimitFilter(DecoderFilter):
-    __slots__ = ("_config", "_callbacks", "_received")
+    __slots__ = ("_config", "_limit", "_callbacks", "_received")
 
     def __init__(self, config: PayloadLimitFilterConfig, callbacks: FilterCallbacks) -> None:
         self._config = config
+        self._limit = config.config
         self._callbacks = callbacks
         self._received = 0
 
     def decode_headers(self, headers: RequestHeaderMap, end_stream: bool) -> HeadersStatus:
-        if end_stream or not self._config.max_bytes:
+        route = self._callbacks.per_filter_config()
+        if isinstance(route, PayloadLimitConfig):  # the route's limit replaces the filter's
+            self._limit = route
+        if end_stream or not self._limit.max_bytes:
             return CONTINUE
         length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self._config.max_bytes:
+        if length is not None and length.isdigit() and int(length) > self._limit.max_bytes:
             self._reject()
             return STOP
         return STOP_AND_BUFFER
 
     def decode_data(self, data: bytes, end_stream: bool) -> DataStatus:
         self._received += len(data)
-        if self._config.max_bytes and self._received > self._config.max_bytes:
+        if self._limit.max_bytes and self._received > self._limit.max_bytes:
             self._reject()
             return STOP
         return CONTINUE
 
     def _reject(self) -> None:
-        config = self._config
-        config.rejected += 1
-        self._callbacks.send_local_reply(config.status, b"Payload Too Large", REQUEST_ENTITY_TOO_LARGE, DETAILS)
+        self._config.stats.rq_too_large += 1
+        self._callbacks.send_local_reply(self._limit.status, b"Payload Too Large", REQUEST_ENTITY_TOO_LARGE, DETAILS)
 
 
 class PayloadLimitFactory:
@@ -123,6 +150,11 @@ class PayloadLimitFactory:
     config_type = PayloadLimitConfig
     decode_envoy = staticmethod(decode_envoy)
     decode_mosn = staticmethod(decode_mosn)
+    # MOSN's per_filter_config replaces the config on the route; Envoy's BufferPerRoute too
+    route_type_urls = (ROUTE_TYPE_URL,)
+    stats_scope = "payload_limit"  # http.<listener>.payload_limit.rq_too_large
+    decode_envoy_route = staticmethod(decode_envoy_route)
+    decode_mosn_route = staticmethod(decode_mosn)
 
     def create_config(self, config: PayloadLimitConfig) -> PayloadLimitFilterConfig:
         return PayloadLimitFilterConfig(config)

@@ -3,13 +3,19 @@ multiplex, time out and answer its requests without understanding their payloads
 
 A codec is sans-IO and stateless (one instance serves every connection). It turns bytes into
 Frames and back. A Frame keeps its exact wire bytes (`raw`): the proxy forwards those, after
-rewriting the request id in place, so payloads are never decoded or re-encoded."""
+rewriting the request id in place, so payloads are never decoded or re-encoded.
+
+Stream filters see a frame as a header map and a body (`headers_of`, `body_of`); a frame whose
+headers a filter changed is re-encoded (`rewrite_headers`) before it goes on, and a local
+reply a filter sends with an HTTP status is answered in the protocol's own status
+(`status_reply`, MOSN's Hijack(Mapping(code)))."""
 
 from __future__ import annotations
 
 from enum import IntEnum
 from typing import ClassVar
 
+from pymosn.api.errors import ProtocolError
 from pymosn.protocol.detect import Match
 
 
@@ -39,6 +45,17 @@ class LocalStatus(IntEnum):
     TIMEOUT = 3
     CONNECTION_FAILURE = 4  # could not reach the upstream, or it went away mid-request
     CODEC_EXCEPTION = 5  # the request could not be decoded or forwarded
+
+
+# For a codec without its own table (XCodec.status_reply): the HTTP status of a filter's local
+# reply -> the nearest reason the codec already renders; any other status is CODEC_EXCEPTION.
+_NEAREST_LOCAL_STATUS = {
+    404: LocalStatus.NO_ROUTE,
+    502: LocalStatus.NO_HEALTHY_UPSTREAM,
+    503: LocalStatus.UPSTREAM_OVERFLOW,
+    509: LocalStatus.UPSTREAM_OVERFLOW,  # MOSN's LimitExceededCode
+    504: LocalStatus.TIMEOUT,
+}
 
 
 class Frame:
@@ -81,6 +98,9 @@ class XCodec:
     name: ClassVar[str] = ""  # the name configs use: downstream_protocol / sub_protocol
     pool_mode: ClassVar[PoolMode] = PoolMode.MULTIPLEX
     max_request_id: ClassVar[int] = 2**32 - 1  # request ids the proxy allocates stay below this
+    # routable names that are the frame's own fields rather than entries of its header map
+    # (e.g. Bolt's `class_name`): filters may read them, and changing them is an error
+    fixed_headers: ClassVar[frozenset[str]] = frozenset()
 
     def match(self, data: bytes) -> Match:
         """Do these first bytes of a connection belong to this protocol?"""
@@ -107,6 +127,32 @@ class XCodec:
     def local_reply(self, request: Frame, status: LocalStatus, message: str) -> bytes:
         """An error response to `request` (same request id) when the proxy answers itself."""
         raise NotImplementedError
+
+    def status_reply(self, request: Frame, code: int, message: str) -> bytes:
+        """An error response to `request` for a local reply given as an HTTP status in MOSN's
+        terms (403 permission denied, 404 no route, 503 overflow, 504 timeout, 509 limit
+        exceeded, ...): a stream filter's. A codec with its own status table overrides this
+        (MOSN's XProtocol Mapping); this default answers with the nearest LocalStatus."""
+        return self.local_reply(request, _NEAREST_LOCAL_STATUS.get(code, LocalStatus.CODEC_EXCEPTION), message)
+
+    # --- what stream filters see (called only on listeners with stream filters) -------------
+
+    def headers_of(self, frame: Frame) -> dict[str, str]:
+        """The header map of `frame` as received (names as sent). Requests carry it decoded in
+        `frame.headers`; a codec that decodes response headers only on demand overrides this."""
+        return frame.headers
+
+    def body_of(self, frame: Frame) -> bytes:
+        """The frame's payload (what a body-size limit counts). This default is the whole
+        frame, an upper bound; codecs override it with their content section."""
+        return bytes(frame.raw)
+
+    def rewrite_headers(self, frame: Frame, headers: dict[str, str]) -> None:
+        """Re-encodes `frame.raw` (and `frame.headers`) so that its header map is `headers`
+        (names as they are to be sent; none of `fixed_headers`). Raises ProtocolError when the
+        frame cannot carry them: the request is then answered with CODEC_EXCEPTION rather than
+        forwarded without the change."""
+        raise ProtocolError(f"{self.name}: this protocol cannot carry changed headers")
 
     def response_ok(self, response: Frame) -> bool:
         """Whether a response reports success (for stats and retries)."""

@@ -53,6 +53,18 @@ _LOCAL_STATUS = {
     LocalStatus.CONNECTION_FAILURE: CONNECTION_CLOSED,
     LocalStatus.CODEC_EXCEPTION: CODEC_EXCEPTION,
 }
+# A local reply's HTTP status (MOSN's api codes) -> status, as MOSN's bolt Mapping; any other
+# code is UNKNOWN. Bolt has no "permission denied": MOSN answers SERVER_EXCEPTION.
+_MOSN_CODE_STATUS = {
+    200: SUCCESS,
+    403: SERVER_EXCEPTION,
+    404: NO_PROCESSOR,
+    502: NO_PROCESSOR,
+    503: SERVER_THREADPOOL_BUSY,
+    504: TIMEOUT,
+    0: CODEC_EXCEPTION,  # MOSN's CodecExceptionCode
+    3: SERVER_DESERIAL_EXCEPTION,  # MOSN's DeserialExceptionCode
+}
 # Status -> HTTP status for stats and access logs (MOSN's BoltStatusMapping)
 _HTTP_STATUS = {SUCCESS: 200, SERVER_THREADPOOL_BUSY: 503, TIMEOUT: 504, CONNECTION_CLOSED: 502}
 
@@ -60,6 +72,9 @@ _V1_REQ = struct.Struct(">BBHBIBiHHI")  # 22
 _V1_RESP = struct.Struct(">BBHBIBHHHI")  # 20
 _V2_REQ = struct.Struct(">BBBHBIBBiHHI")  # 24
 _V2_RESP = struct.Struct(">BBBHBIBBHHHI")  # 22
+# every head ends with classLen(2) headerLen(2) contentLen(4)
+_LENGTHS = struct.Struct(">HHI")
+MAX_HEADER_MAP = 0xFFFF  # headerLen is 16 bits
 
 
 def encode_header_map(headers: dict[str, str]) -> bytes:
@@ -106,6 +121,7 @@ class BoltCodec(XCodec):
 
     name = "bolt"
     pool_mode = PoolMode.MULTIPLEX
+    fixed_headers = frozenset({"class_name"})  # the request class, routable like a header
     max_request_id = 2**32 - 1
     code = 1
     request_head = _V1_REQ
@@ -213,7 +229,50 @@ class BoltCodec(XCodec):
     def local_reply(self, request: Frame, status: LocalStatus, message: str) -> bytes:
         # MOSN's hijack answers with the status alone (no SofaResponse body); a SOFARPC client
         # maps the status to its exception (e.g. TIMEOUT -> InvokeTimeoutException).
-        return self.response(request.request_id, _LOCAL_STATUS[status])
+        return self._status_frame(request, _LOCAL_STATUS[status])
+
+    def status_reply(self, request: Frame, code: int, message: str) -> bytes:
+        return self._status_frame(request, _MOSN_CODE_STATUS.get(code, UNKNOWN))
+
+    def _status_frame(self, request: Frame, status: int) -> bytes:
+        return self.response(request.request_id, status)
+
+    # --- the header map and content, for stream filters ----------------------------------------
+
+    def _sections(self, raw: bytearray) -> tuple[int, int, int, int]:
+        """(where the class name starts, class, header map and content lengths)."""
+        head = self.response_head if raw[self.type_offset] == TYPE_RESPONSE else self.request_head
+        class_len, header_len, content_len = _LENGTHS.unpack_from(raw, head.size - _LENGTHS.size)
+        return head.size, class_len, header_len, content_len
+
+    def headers_of(self, frame: Frame) -> dict[str, str]:
+        if frame.kind != FrameKind.RESPONSE:
+            return frame.headers
+        # responses are forwarded without decoding their header map: decoded here, on demand
+        start, class_len, header_len, _ = self._sections(frame.raw)
+        start += class_len
+        frame.headers = decode_header_map(memoryview(frame.raw)[start : start + header_len]) if header_len else {}
+        return frame.headers
+
+    def body_of(self, frame: Frame) -> bytes:
+        start, class_len, header_len, content_len = self._sections(frame.raw)
+        start += class_len + header_len
+        return bytes(frame.raw[start : start + content_len])
+
+    def rewrite_headers(self, frame: Frame, headers: dict[str, str]) -> None:
+        raw = frame.raw
+        header_map = encode_header_map(headers)
+        if len(header_map) > MAX_HEADER_MAP:
+            raise ProtocolError(f"{self.name}: a header map of {len(header_map)} bytes is over {MAX_HEADER_MAP}")
+        start, class_len, header_len, _ = self._sections(raw)
+        crc = self._has_crc(raw)
+        cut = start + class_len
+        rewritten = raw[:cut] + header_map + raw[cut + header_len : len(raw) - 4 if crc else len(raw)]
+        struct.pack_into(">H", rewritten, start - 6, len(header_map))
+        if crc:
+            rewritten += struct.pack(">I", zlib.crc32(rewritten))
+        frame.raw = rewritten
+        frame.headers = dict(headers)
 
     def response_ok(self, response: Frame) -> bool:
         return response.status == SUCCESS
@@ -258,8 +317,8 @@ class BoltV2Codec(BoltCodec):
                               len(content)) + cls + hdr + content
         return frame + struct.pack(">I", zlib.crc32(frame)) if crc else frame
 
-    def local_reply(self, request: Frame, status: LocalStatus, message: str) -> bytes:
-        return self.response(request.request_id, _LOCAL_STATUS[status], crc=self._has_crc(request.raw))
+    def _status_frame(self, request: Frame, status: int) -> bytes:
+        return self.response(request.request_id, status, crc=self._has_crc(request.raw))
 
     def heartbeat_reply(self, request: Frame) -> bytes:
         return self.response(request.request_id, SUCCESS, heartbeat=True, crc=self._has_crc(request.raw))

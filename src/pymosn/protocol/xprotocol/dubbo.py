@@ -48,6 +48,23 @@ _LOCAL = {
     LocalStatus.CONNECTION_FAILURE: (SERVICE_NOT_FOUND, "502|upstream connection failure"),
     LocalStatus.CODEC_EXCEPTION: (SERVICE_ERROR, "0|codec exception"),
 }
+# A local reply's HTTP status (MOSN's api codes) -> (status, message), as MOSN's dubbo Hijack;
+# another code is a SERVICE_ERROR with the code and the reply's details.
+_MOSN_CODE = {
+    0: (SERVICE_ERROR, "0|codec exception"),
+    2: (SERVICE_ERROR, "2|unknown"),
+    3: (SERVICE_ERROR, "3|deserial exception"),
+    200: (OK, "200|success"),
+    403: (SERVER_ERROR, "403|permission denied"),
+    404: (SERVICE_NOT_FOUND, "404|router unavailable"),
+    500: (SERVICE_ERROR, "500|internal error"),
+    502: (SERVICE_NOT_FOUND, "502|no health upstream"),
+    503: (BAD_REQUEST, "503|upstream overflow"),
+    504: (CLIENT_TIMEOUT, "504|timeout"),
+    509: (BAD_REQUEST, "509|limit exceeded"),
+}
+# the invocation's own fields, exposed as headers for routing; the rest are attachments
+FIELD_HEADERS = frozenset({"dubbo", "service", "interface", "version", "method"})
 _HTTP = {OK: 200, CLIENT_TIMEOUT: 504, SERVER_TIMEOUT: 504, BAD_REQUEST: 400, SERVICE_NOT_FOUND: 404,
          SERVER_THREADPOOL_EXHAUSTED_ERROR: 503}
 
@@ -97,6 +114,7 @@ class DubboCodec(XCodec):
     name = "dubbo"
     pool_mode = PoolMode.MULTIPLEX
     max_request_id = 2**63 - 1
+    fixed_headers = FIELD_HEADERS
 
     def match(self, data: bytes) -> Match:
         n = min(len(data), 2)
@@ -163,6 +181,45 @@ class DubboCodec(XCodec):
         # As Dubbo servers send errors: the status byte, and the error message as the body.
         code, text = _LOCAL[status]
         return self.response(request.request_id, code, write_string(text))
+
+    def status_reply(self, request: Frame, code: int, message: str) -> bytes:
+        status, text = _MOSN_CODE.get(code) or (SERVICE_ERROR, f"{code}|{message}")
+        return self.response(request.request_id, status, write_string(text))
+
+    # --- the header map and body, for stream filters -------------------------------------------
+
+    def body_of(self, frame: Frame) -> bytes:
+        return bytes(frame.raw[HEADER.size :])
+
+    def rewrite_headers(self, frame: Frame, headers: dict[str, str]) -> None:
+        """Writes `headers` (attachments: the invocation's fields are fixed) into the request's
+        attachments map. Entries that are not string pairs, and attachments named like a field,
+        are kept byte for byte; removing or rewriting string pairs moves no Hessian reference."""
+        if frame.kind == FrameKind.RESPONSE:
+            raise ProtocolError("dubbo: a response carries no attachments to rewrite")
+        body = memoryview(frame.raw)[HEADER.size :]
+        reader = Reader(body)
+        for _ in range(4):  # dubbo version, path, version, method
+            reader.read_string()
+        for _ in range(argument_count(reader.read_string() or "")):
+            reader.skip()
+        start = reader.pos
+        opening, entries = (b"H", []) if reader.at_end() else reader.read_map_entries()
+        attachments = bytearray(opening)
+        pending = dict(headers)
+        for entry_start, entry_end, key, value in entries:
+            if key is None or value is None or key.lower() in FIELD_HEADERS:
+                attachments += body[entry_start:entry_end]
+            elif key in pending:
+                new = pending.pop(key)
+                attachments += body[entry_start:entry_end] if new == value else write_string(key) + write_string(new)
+            # else: a filter removed it
+        for key, value in pending.items():
+            attachments += write_string(key) + write_string(value)
+        attachments += b"Z"
+        rewritten = bytearray(body[:start]) + attachments + body[reader.pos :]
+        frame.raw = bytearray(frame.raw[: HEADER.size - 4]) + struct.pack(">I", len(rewritten)) + rewritten
+        frame.headers = routing_headers(rewritten)
 
     def response_ok(self, response: Frame) -> bool:
         return response.status == OK

@@ -37,6 +37,15 @@ _STATUS = {
     LocalStatus.CODEC_EXCEPTION: 6,
 }
 _HTTP = {0: 200, 2: 404, 3: 503, 4: 504, 5: 502, 6: 400}
+# a stream filter's local reply, by its HTTP status (MOSN's codes); any other is 1, server error
+_FILTER_STATUS = {200: 0, 404: 2, 502: 3, 503: 3, 509: 3, 504: 4}
+
+
+def encode_headers(headers: dict[str, str]) -> bytes:
+    for key, value in headers.items():
+        if "=" in key or "\n" in key or "\n" in value:
+            raise ProtocolError(f"x_example: header {key[:40]!r} cannot be written as a key=value line")
+    return "".join(f"{k}={v}\n" for k, v in headers.items()).encode()
 
 
 def encode(
@@ -48,7 +57,7 @@ def encode(
     heartbeat: bool = False,
     status: int = 0,
 ) -> bytes:
-    section = "".join(f"{k}={v}\n" for k, v in (headers or {}).items()).encode()
+    section = encode_headers(headers or {})
     return HEADER.pack(MAGIC, kind, int(heartbeat), status, request_id, len(section), 0, len(body)) + section + body
 
 
@@ -100,6 +109,24 @@ class ExampleCodec(XCodec):
 
     def local_reply(self, request: Frame, status: LocalStatus, message: str) -> bytes:
         return encode(FrameKind.RESPONSE, request.request_id, {"error": message}, status=_STATUS[status])
+
+    def status_reply(self, request: Frame, code: int, message: str) -> bytes:
+        return encode(FrameKind.RESPONSE, request.request_id, {"error": message}, status=_FILTER_STATUS.get(code, 1))
+
+    def body_of(self, frame: Frame) -> bytes:
+        header_len = struct.unpack_from(">H", frame.raw, 8)[0]
+        return bytes(frame.raw[HEADER.size + header_len :])
+
+    def rewrite_headers(self, frame: Frame, headers: dict[str, str]) -> None:
+        section = encode_headers(headers)
+        if len(section) > 0xFFFF:
+            raise ProtocolError(f"x_example: a header section of {len(section)} bytes is over 65535")
+        raw = frame.raw
+        header_len = struct.unpack_from(">H", raw, 8)[0]
+        rewritten = raw[: HEADER.size] + section + raw[HEADER.size + header_len :]
+        struct.pack_into(">H", rewritten, 8, len(section))
+        frame.raw = rewritten
+        frame.headers = dict(headers)
 
     def http_status(self, response: Frame) -> int:
         return _HTTP.get(response.status, 500)

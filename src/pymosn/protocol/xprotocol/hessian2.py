@@ -135,6 +135,31 @@ class Reader:
                 out[key] = value
         raise ProtocolError("hessian2: map too large")
 
+    def read_map_entries(self) -> tuple[bytes, list[tuple[int, int, str | None, str | None]]]:
+        """A map for rewriting: its opening (the tag, and a typed map's type) and each entry as
+        (start, end) in the data with its key and value when they are strings. A null reads as
+        an empty untyped map. Entries that are not both strings are to be kept byte for byte."""
+        start = self.pos
+        tag = self._byte()
+        if tag == 0x4E:
+            return b"H", []
+        if tag == 0x4D:
+            self._skip_type()
+        elif tag != 0x48:
+            raise ProtocolError(f"hessian2: expected a map, got tag 0x{tag:02x}")
+        opening = bytes(self.data[start : self.pos])
+        entries: list[tuple[int, int, str | None, str | None]] = []
+        for _ in range(MAX_ITEMS):
+            if self.peek() == 0x5A:  # Z
+                self.pos += 1
+                return opening, entries
+            entry = self.pos
+            key = self._maybe_string()
+            value = self._maybe_string()
+            entries.append((entry, self.pos, key if isinstance(key, str) else None,
+                            value if isinstance(value, str) else None))
+        raise ProtocolError("hessian2: map too large")
+
     def _maybe_string(self):
         tag = self.peek()
         if tag <= 0x1F or 0x30 <= tag <= 0x33 or tag in (0x52, 0x53):

@@ -11,7 +11,7 @@ import pytest
 from pymosn.api.stream_filter import CONTINUE, STOP, FilterPhase
 from pymosn.config.issues import IssueLog
 from pymosn.filter.http import fault
-from tests.support.fakes import request_headers
+from tests.support.fakes import FakeRoute, request_headers
 from tests.support.filter_harness import FilterHarness
 
 
@@ -274,3 +274,16 @@ def test_envoy_denominators_read_as_envoys_enums(denominator: Any):
     config.randrange = lambda n: asked.append(n) or 0  # type: ignore[func-returns-value]
     _send(_harness(config))
     assert asked == [10_000]
+
+
+def test_a_routes_fault_config_replaces_the_filters_there():
+    main = _config({"abort": {"http_status": 503, "percentage": {"numerator": 100}}})
+    on_route = fault.FACTORY.create_route_config(fault.FaultConfig(abort=fault.FaultAbort(418, None, fault.Percent(100))))
+    quiet = fault.FACTORY.create_route_config(fault.FaultConfig())
+    answers = []
+    for route in (FakeRoute("a", {"fault": on_route}), FakeRoute("b", {"fault": quiet}), FakeRoute("c")):
+        harness = _harness(main, route)
+        _send(harness)
+        answers.append([r.status for r in harness.owner.local_replies])
+    assert answers == [[418], [], [503]]
+    assert main.stats.aborts_injected == 2  # the filter's counters, whichever config injected

@@ -11,7 +11,7 @@ import pytest
 from pymosn.api.stream_filter import CONTINUE, REQUEST_ENTITY_TOO_LARGE, STOP, STOP_AND_BUFFER
 from pymosn.config.issues import IssueLog
 from pymosn.filter.http import payload_limit as pl
-from tests.support.fakes import request_headers
+from tests.support.fakes import FakeRoute, request_headers
 from tests.support.filter_harness import FilterHarness
 
 
@@ -29,7 +29,7 @@ def test_a_body_within_the_limit_goes_upstream_whole():
     harness.request_data(b"67890", end_stream=True)
     assert harness.owner.upstream_kinds() == ["headers", "data"] and harness.owner.upstream_body() == b"1234567890"
     assert harness.statuses("limit") == [("decode_headers", STOP_AND_BUFFER), ("decode_data", CONTINUE)]
-    assert config.rejected == 0
+    assert config.stats.rq_too_large == 0
 
 
 def test_a_body_over_the_limit_is_answered_with_413_and_nothing_goes_upstream():
@@ -39,7 +39,7 @@ def test_a_body_over_the_limit_is_answered_with_413_and_nothing_goes_upstream():
     harness.request_data(b"78901", end_stream=True)
     reply = harness.owner.local_replies[0]
     assert (reply.status, reply.flag, reply.details) == (413, REQUEST_ENTITY_TOO_LARGE, pl.DETAILS)
-    assert harness.owner.upstream == [] and harness.owner.downstream_status() == 413 and config.rejected == 1
+    assert harness.owner.upstream == [] and harness.owner.downstream_status() == 413 and config.stats.rq_too_large == 1
     harness.destroy()
     assert harness.destroyed("limit") == 1
 
@@ -48,7 +48,7 @@ def test_content_length_over_the_limit_is_answered_from_the_headers():
     harness, config = _harness(10, status=400)
     harness.request(request_headers(b"/up", b"POST", extra=[(b"content-length", b"11")]))
     assert harness.statuses("limit") == [("decode_headers", STOP)]
-    assert harness.owner.local_replies[0].status == 400 and config.rejected == 1
+    assert harness.owner.local_replies[0].status == 400 and config.stats.rq_too_large == 1
 
 
 def test_body_and_trailers_within_the_limit():
@@ -75,7 +75,7 @@ def test_the_stream_buffer_limit_still_applies():
     harness.request(request_headers(b"/up", b"POST"))
     harness.request_data(b"x" * 9)
     assert harness.owner.local_replies[0].status == 413 and harness.owner.upstream == []
-    assert config.rejected == 0  # answered by the manager, the same status and flag
+    assert config.stats.rq_too_large == 0  # answered by the manager, the same status and flag
 
 
 def test_config_shapes():
@@ -100,3 +100,23 @@ def test_bad_configs_are_errors_at_their_path(decode: Any, raw: dict[str, Any], 
     log = IssueLog()
     assert decode(raw, "$.f", log) is None
     assert [issue.path for issue in log.errors] == paths
+
+
+def test_a_routes_limit_replaces_the_filters_there():
+    config = pl.FACTORY.create_config(pl.PayloadLimitConfig(10))
+    answers = []
+    for per_filter in ({"limit": pl.PayloadLimitConfig(3, 400)}, {"limit": pl.PayloadLimitConfig(0)}, {}):
+        harness = FilterHarness(("limit", config), route=FakeRoute("r", per_filter))
+        harness.request(request_headers(b"/up", b"POST"))
+        harness.request_data(b"12345678901", end_stream=True)
+        answers.append([r.status for r in harness.owner.local_replies])
+    assert answers == [[400], [], [413]]
+
+
+def test_envoy_buffer_per_route():
+    log = IssueLog()
+    assert pl.decode_envoy_route({"disabled": True}, "$.r", log) == pl.PayloadLimitConfig(0)
+    assert pl.decode_envoy_route({"buffer": {"maxRequestBytes": 7}}, "$.r", log) == pl.PayloadLimitConfig(7)
+    assert log.errors == []
+    assert pl.decode_envoy_route({"disabled": False}, "$.r", log) is None
+    assert [str(e) for e in log.errors] == ["$.r.disabled: must be true (as in Envoy)"]

@@ -1,0 +1,309 @@
+"""Local rate limiting (Envoy's `envoy.filters.http.local_ratelimit`): token buckets for the
+whole proxy (shared by every worker process, token_bucket.py), per route through
+typed_per_filter_config, per descriptor, or per downstream connection.
+
+Per request, as Envoy's filter: the route's own config if it has one, else the filter's; not
+enabled for this request (`filter_enabled`, 0% unless set): nothing, not even counted. Else
+`enabled` counts; the request's descriptors (from the filter's `rate_limits`, else the route's
+and the virtual host's per `vh_rate_limits`) pick the configured descriptors they equal, which
+take a token each, strictest fill rate first, and stop at the first one that is empty; then the
+default bucket takes one too when no descriptor matched or `always_consume_default_token_bucket`
+(the default). A token: `ok`. None: `rate_limited`, and then either `enforced` (a share of
+`filter_enforced`, 0% unless set) with a local reply (the configured status, 429 unless set;
+body and %RESPONSE_CODE_DETAILS% `local_rate_limited`; flag RL; `response_headers_to_add` on
+it), or the request goes on with `request_headers_to_add_when_not_enforced`. The local-reply
+mapper renders the reply for gRPC (UNAVAILABLE, or RESOURCE_EXHAUSTED with
+`rate_limited_as_resource_exhausted`). With `enable_x_ratelimit_headers` the response (the
+upstream's or the 429) carries x-ratelimit-limit / -remaining / -reset of the bucket that
+decided (a matched descriptor's before the default one's).
+
+Stats (Envoy's names, `http.<stat_prefix>.http_local_rate_limit.`): enabled, enforced,
+rate_limited, ok; one LocalRateLimitStats per stat prefix in the process (Prometheus:
+envoy_http_local_rate_limit_ok{envoy_local_http_ratelimit_prefix="<stat_prefix>"})."""
+
+from __future__ import annotations
+
+import random
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from pymosn.api.connection import ConnectionInfo
+from pymosn.api.flags import RATE_LIMITED
+from pymosn.api.headers import HeaderMap, RequestHeaderMap
+from pymosn.api.stream_filter import CONTINUE, STOP, AnyFilter, FilterCallbacks, HeadersStatus, StreamFilter
+from pymosn.filter.http import local_ratelimit_config as cfg
+from pymosn.filter.http.header_mutation import apply_mutations, compile_rules
+from pymosn.filter.http.local_ratelimit_config import LocalRateLimitConfig, TokenBucketSpec
+from pymosn.filter.http.rate_limit_descriptors import (
+    CompiledPolicy,
+    Descriptor,
+    compile_policies,
+    descriptors,
+)
+from pymosn.filter.token_bucket import LocalTokenBucket, TokenBucket, process_bucket
+from pymosn.metrics.stats import NamedCounter, process_counter
+
+MOSN_NAME, ENVOY_NAME, TYPE_URL = cfg.MOSN_NAME, cfg.ENVOY_NAME, cfg.TYPE_URL
+DETAILS = "local_rate_limited"
+BODY = b"local_rate_limited"
+GRPC_RESOURCE_EXHAUSTED = b"8"
+
+X_RATELIMIT_LIMIT = b"x-ratelimit-limit"
+X_RATELIMIT_REMAINING = b"x-ratelimit-remaining"
+X_RATELIMIT_RESET = b"x-ratelimit-reset"
+
+
+STATS_SCOPE = "http_local_rate_limit"
+PREFIX_LABEL = "envoy_local_http_ratelimit_prefix"  # Envoy's tag for the stat prefix
+COUNTERS = ("enabled", "enforced", "rate_limited", "ok")
+
+
+class LocalRateLimitStats:
+    """Envoy's `<stat_prefix>.http_local_rate_limit.*` counters, the process's (every config
+    naming the prefix counts there, a route's too), summed over the workers by the master."""
+
+    __slots__ = COUNTERS
+
+    def __init__(self, stat_prefix: str) -> None:
+        labels = ((PREFIX_LABEL, stat_prefix),)
+        for name in COUNTERS:
+            setattr(self, name, process_counter(f"{stat_prefix}.{STATS_SCOPE}.{name}",
+                                                f"envoy_{STATS_SCOPE}_{name}", labels))
+
+    enabled: NamedCounter
+    enforced: NamedCounter
+    rate_limited: NamedCounter
+    ok: NamedCounter
+
+
+# Whether any route has a config of its own: until one does, a stream does not look (that
+# lookup resolves the route and walks its per-filter configs).
+_route_configs = False
+
+
+
+class Limiter:
+    """The buckets of one config (shared by the process) or of one connection."""
+
+    __slots__ = ("default", "descriptors", "always_consume_default")
+
+    def __init__(self, default: TokenBucket | None, by_descriptor: dict[Descriptor, tuple[float, TokenBucket]],
+                 always_consume_default: bool) -> None:
+        self.default = default
+        self.descriptors = by_descriptor  # descriptor -> (fill rate, bucket)
+        self.always_consume_default = always_consume_default
+
+    def check(self, requested: list[Descriptor], now: float) -> tuple[bool, TokenBucket | None]:
+        """(admitted, the bucket whose state the x-ratelimit headers report)."""
+        matched = [found for d in requested if (found := self.descriptors.get(d)) is not None]
+        if len(matched) > 1:
+            matched.sort(key=_fill_rate)  # the strictest first: a request it refuses takes no other token
+        for _, bucket in matched:
+            if not bucket.consume(now):
+                return False, bucket
+        first = matched[0][1] if matched else None
+        default = self.default
+        if default is not None and (first is None or self.always_consume_default):
+            if not default.consume(now):
+                return False, default
+            return True, first or default
+        return True, first
+
+
+def _fill_rate(entry: tuple[float, TokenBucket]) -> float:
+    return entry[0]
+
+
+def _rate(spec: TokenBucketSpec) -> float:
+    return spec.tokens_per_fill / spec.fill_interval
+
+
+class LocalRateLimitFilterConfig:
+    """One LocalRateLimit (a filter's, or a route's): its buckets, compiled headers and policies.
+    `clock` is the loop's, taken from the first stream's connection unless a test gives one."""
+
+    def __init__(self, config: LocalRateLimitConfig, clock: Callable[[], float] | None = None,
+                 randrange: Callable[[int], int] = random.randrange, *, per_route: bool = False) -> None:
+        if per_route:
+            global _route_configs
+            _route_configs = True
+        self.config = config
+        self.clock = clock
+        self.randrange = randrange
+        self.stats = LocalRateLimitStats(config.stat_prefix)
+        self.status = config.status
+        self.enabled = _Fraction(config.filter_enabled.numerator, config.filter_enabled.denominator)
+        self.enforced = _Fraction(config.filter_enforced.numerator, config.filter_enforced.denominator)
+        self.response_headers = compile_rules(config.response_headers_to_add)
+        self.request_headers = compile_rules(config.request_headers_to_add_when_not_enforced)
+        self.x_ratelimit_headers = config.x_ratelimit_headers
+        self.has_descriptors = bool(config.descriptors)
+        self.own_policies = compile_policies(config.rate_limits, config.stage) if config.rate_limits else None
+        self.vh_rate_limits = config.vh_rate_limits
+        self.grpc_status = GRPC_RESOURCE_EXHAUSTED if config.rate_limited_as_resource_exhausted else None
+        self._route_policies: dict[int, tuple[Any, tuple[CompiledPolicy, ...]]] = {}
+        self.limiter: Limiter | None = None
+        self._per_connection: weakref.WeakKeyDictionary[ConnectionInfo, Limiter] | None = None
+        if config.per_connection:
+            self._per_connection = weakref.WeakKeyDictionary()
+        else:
+            self.limiter = self._limiter(shared=True)
+
+    def _limiter(self, *, shared: bool) -> Limiter:
+        config = self.config
+
+        def bucket(spec: TokenBucketSpec, where: str) -> TokenBucket:
+            if shared:
+                return process_bucket(spec.max_tokens, spec.tokens_per_fill, spec.fill_interval, where)
+            return LocalTokenBucket(spec.max_tokens, spec.tokens_per_fill, spec.fill_interval)
+
+        spec = config.token_bucket
+        default = bucket(spec, f"{config.identity}.token_bucket") if spec is not None else None
+        by_descriptor = {d.entries: (_rate(d.token_bucket), bucket(d.token_bucket, f"{config.identity}.descriptors[{i}]"))
+                         for i, d in enumerate(config.descriptors)}
+        return Limiter(default, by_descriptor, config.always_consume_default_token_bucket)
+
+    def limiter_of(self, connection: ConnectionInfo) -> Limiter:
+        limiter = self.limiter
+        if limiter is not None:
+            return limiter
+        per_connection = self._per_connection
+        assert per_connection is not None
+        limiter = per_connection.get(connection)
+        if limiter is None:
+            limiter = per_connection[connection] = self._limiter(shared=False)
+        return limiter
+
+    def request_descriptors(self, headers: RequestHeaderMap, connection: ConnectionInfo, route: Any) -> list[Descriptor]:
+        found: list[Descriptor] = []
+        if self.own_policies is not None:
+            descriptors(self.own_policies, headers, connection, route, found)
+            return found
+        if route is None:
+            return found
+        own = getattr(route, "rate_limits", ())
+        descriptors(self._policies(own), headers, connection, route, found)
+        option = cfg.VH_INCLUDE if getattr(route, "include_vh_rate_limits", False) else self.vh_rate_limits
+        if option == cfg.VH_INCLUDE or (option == cfg.VH_OVERRIDE and not own):
+            descriptors(self._policies(getattr(route, "vh_rate_limits", ())), headers, connection, route, found)
+        return found
+
+    def _policies(self, policies: Any) -> tuple[CompiledPolicy, ...]:
+        """Compiled once per policy tuple of a route (kept with the tuple, so its id stays its own)."""
+        if not policies:
+            return ()
+        cached = self._route_policies.get(id(policies))
+        if cached is not None and cached[0] is policies:
+            return cached[1]
+        if len(self._route_policies) > 4096:
+            self._route_policies.clear()  # routes of configs long replaced
+        compiled = compile_policies(policies, self.config.stage)
+        self._route_policies[id(policies)] = (policies, compiled)
+        return compiled
+
+    def create_filter(self, callbacks: FilterCallbacks) -> AnyFilter:
+        return LocalRateLimitFilter(self, callbacks)
+
+
+class _Fraction:
+    """A FractionalPercent decided per request: never and always cost one compare."""
+
+    __slots__ = ("always", "never", "numerator", "denominator")
+
+    def __init__(self, numerator: int, denominator: int) -> None:
+        self.numerator = numerator
+        self.denominator = denominator
+        self.always = numerator >= denominator
+        self.never = numerator <= 0
+
+    def hit(self, randrange: Callable[[int], int]) -> bool:
+        if self.always:
+            return True
+        return not self.never and randrange(self.denominator) < self.numerator
+
+
+class LocalRateLimitFilter(StreamFilter):
+    __slots__ = ("_config", "_callbacks", "_bucket", "_limited")
+
+    def __init__(self, config: LocalRateLimitFilterConfig, callbacks: FilterCallbacks) -> None:
+        self._config = config
+        self._callbacks = callbacks
+        self._bucket: TokenBucket | None = None  # the bucket that decided, for x-ratelimit headers
+        self._limited = False
+
+    def decode_headers(self, headers: RequestHeaderMap, end_stream: bool) -> HeadersStatus:
+        callbacks = self._callbacks
+        config = self._config
+        if _route_configs:
+            route_config = callbacks.per_filter_config()
+            if isinstance(route_config, LocalRateLimitFilterConfig):
+                config = self._config = route_config
+        if not config.enabled.hit(config.randrange):
+            return CONTINUE
+        stats = config.stats
+        stats.enabled.value += 1
+        clock = config.clock
+        if clock is None:
+            clock = config.clock = callbacks.connection.loop.time
+        limiter = config.limiter or config.limiter_of(callbacks.connection)
+        if config.has_descriptors:
+            requested = config.request_descriptors(headers, callbacks.connection, callbacks.route)
+            allowed, bucket = limiter.check(requested, clock())
+        else:
+            bucket = limiter.default
+            allowed = bucket is None or bucket.consume(clock())
+        if config.x_ratelimit_headers:
+            self._bucket = bucket
+        if allowed:
+            stats.ok.value += 1
+            return CONTINUE
+        stats.rate_limited.value += 1
+        if not config.enforced.hit(config.randrange):
+            if config.request_headers:
+                apply_mutations(config.request_headers, headers, callbacks.stream_info)
+            return CONTINUE
+        stats.enforced.value += 1
+        self._limited = True
+        grpc = config.grpc_status
+        extra = {b"grpc-status": grpc, b"grpc-message": BODY} if grpc is not None and _is_grpc(headers) else None
+        callbacks.send_local_reply(config.status, BODY, RATE_LIMITED, DETAILS, extra)
+        return STOP
+
+    def encode_headers(self, status: int, headers: HeaderMap, end_stream: bool) -> HeadersStatus:
+        bucket = self._bucket
+        if bucket is not None:
+            clock = self._config.clock
+            headers.set(X_RATELIMIT_LIMIT, str(bucket.max_tokens).encode())
+            headers.set(X_RATELIMIT_REMAINING, str(bucket.remaining()).encode())
+            headers.set(X_RATELIMIT_RESET, str(bucket.reset_seconds(clock() if clock else 0.0)).encode())
+        if self._limited and self._config.response_headers:
+            apply_mutations(self._config.response_headers, headers, self._callbacks.stream_info)
+        return CONTINUE
+
+
+def _is_grpc(headers: RequestHeaderMap) -> bool:
+    content_type = headers.get(b"content-type")
+    return content_type is not None and content_type.startswith(b"application/grpc")
+
+
+class LocalRateLimitFactory:
+    name = ENVOY_NAME
+    mosn_name = MOSN_NAME
+    type_url = TYPE_URL
+    config_type = LocalRateLimitConfig
+    route_type_urls = (TYPE_URL.rsplit("/", 1)[-1],)
+    decode_envoy = staticmethod(cfg.decode_envoy)
+    decode_mosn = staticmethod(cfg.decode_mosn)
+    decode_envoy_route = staticmethod(cfg.decode_envoy_route)
+    decode_mosn_route = staticmethod(cfg.decode_mosn_route)
+
+    def create_config(self, config: LocalRateLimitConfig) -> LocalRateLimitFilterConfig:
+        return LocalRateLimitFilterConfig(config)
+
+    def create_route_config(self, config: LocalRateLimitConfig) -> LocalRateLimitFilterConfig:
+        """A route's own buckets (Envoy: a per-route config makes the bucket that route's)."""
+        return LocalRateLimitFilterConfig(config, per_route=True)
+
+
+FACTORY = LocalRateLimitFactory()
