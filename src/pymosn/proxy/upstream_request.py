@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pymosn.api.errors import StreamReset, UpstreamFailure
 from pymosn.api.streams import ClientStream, ResponseReceiver
-from pymosn.protocol.http1 import BODY_NONE, ResponseHead
+from pymosn.protocol.http1 import ResponseHead
 
 if TYPE_CHECKING:
     from pymosn.proxy.router import Router
@@ -66,9 +66,10 @@ class UpstreamRequest:
         if router.route.auto_host_rewrite:
             value = (host.hostname or host.address).encode()
             headers = [(n, value) if n.lower() == b"host" else (n, v) for n, v in headers]
+        # always this try's: a pooled connection would otherwise keep its previous request's
+        # listener, which pauses a client that may be sending another request by now
+        client.set_watermark_listener(self)
         client.send_headers(self, router.method, router.target, headers, body_kind, end_stream)
-        if body_kind != BODY_NONE:
-            client.set_watermark_listener(self)
         if pending:
             router.pending = None
             router.pending_bytes = 0
@@ -158,7 +159,8 @@ class UpstreamRequest:
     # the upstream connection's watermarks: a slow upstream (request body upload) pauses reading
     # from the downstream
     def on_above_write_high_watermark(self) -> None:
-        self.router.stream.server.pause_reading()
+        if self.live:  # an ended try's client is not this connection's to slow down
+            self.router.stream.server.pause_reading()
 
     def on_below_write_low_watermark(self) -> None:
         self.router.stream.server.resume_reading()
