@@ -1,10 +1,15 @@
-"""Header rewriting for one route, precomputed once as bytes so a request only loops once."""
+"""Header rewriting for one route, precomputed once as bytes so a request only loops once, and
+the upstream request's and downstream response's header lists built with it."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from pymosn.api.request_id import new_request_id
 from pymosn.protocol.http1.hop_by_hop import HOP_BY_HOP
 
 _REQUEST_DROP = HOP_BY_HOP | {b"expect"}
+_NOTED = frozenset({b"host", b"x-forwarded-for", b"x-forwarded-proto", b"x-request-id", b"x-forwarded-client-cert"})
 
 
 class HeaderPlan:
@@ -47,4 +52,61 @@ def filter_response_headers(head, plan: HeaderPlan | None) -> list:
         out = [h for h in out if h[0].lower() not in extra]
     if plan is not None and plan.response_add:
         apply_adds(out, plan.response_add)
+    return out
+
+
+def upstream_request_headers(head: Any, plan: HeaderPlan, conn: Any, settings: Any, info: Any) -> list:
+    """The upstream request's header list, in one pass over the request's: hop-by-hop and
+    removed ones dropped, Host rewritten, the forwarding headers we extend noted; then ours
+    (X-Forwarded-For/-Proto, XFCC, X-Request-Id, recorded in `info`) and the route's added."""
+    drop = plan.request_drop
+    out = []
+    conn_tokens = None
+    xff = xfp = request_id = upgrade = xfcc = None
+    for lname, header in zip(head.lower_names, head.headers):
+        if lname in drop:
+            if lname == b"connection":
+                conn_tokens = {t.strip().lower() for t in header[1].split(b",")}
+            elif lname == b"upgrade":
+                upgrade = header[1]
+            continue
+        if lname in _NOTED:
+            if lname == b"host":
+                if plan.host_rewrite is not None:
+                    header = (header[0], plan.host_rewrite)
+            elif lname == b"x-forwarded-for":
+                xff = header[1] if xff is None else xff + b", " + header[1]
+                continue
+            elif lname == b"x-request-id":
+                request_id = header[1]
+            elif lname == b"x-forwarded-client-cert":
+                # never passed on as received: client_cert decides (SANITIZE drops it)
+                xfcc = header[1] if xfcc is None else xfcc + b"," + header[1]
+                continue
+            else:
+                xfp = header[1]
+        out.append(header)
+    if conn_tokens:
+        conn_tokens.discard(b"upgrade")
+        out = [h for h in out if h[0].lower() not in conn_tokens]
+    remote_ip = conn.remote[0].encode()
+    out.append((b"x-forwarded-for", remote_ip if xff is None else xff + b", " + remote_ip))
+    if xfp is None:
+        out.append((b"x-forwarded-proto", settings.scheme))
+    client_cert = settings.client_cert
+    if client_cert is not None:
+        xfcc = client_cert.header_value(xfcc, conn)
+        if xfcc is not None:
+            out.append((b"x-forwarded-client-cert", xfcc))
+    if request_id is None:
+        rid = new_request_id()
+        out.append((b"x-request-id", rid.encode()))
+        info.request_id = rid
+    else:
+        info.request_id = request_id.decode("latin-1")
+    if head.upgrade:
+        out.append((b"connection", b"upgrade"))
+        out.append((b"upgrade", upgrade or b""))
+    if plan.request_add:
+        apply_adds(out, plan.request_add)
     return out

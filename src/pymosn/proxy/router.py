@@ -17,12 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from pymosn.api import flags
 from pymosn.api.errors import ResetKind, StreamReset, UpstreamFailure
-from pymosn.api.request_id import new_request_id
 from pymosn.network.deadlines import Deadlines, deadlines_for
-from pymosn.protocol.http1 import BODY_NONE, RequestHead, ResponseHead
+from pymosn.protocol.http1 import BODY_NONE, ResponseHead
 from pymosn.protocol.http1.header_view import HeaderView
 from pymosn.proxy.grpc import http_to_grpc_status, status_in
-from pymosn.proxy.header_plan import HeaderPlan, apply_adds, filter_response_headers
+from pymosn.proxy.header_plan import HeaderPlan, filter_response_headers, upstream_request_headers
 from pymosn.proxy.local_reply import CLUSTER_NOT_FOUND, FAILURE_REPLIES, REPLIES, VIA_UPSTREAM
 from pymosn.proxy.mirror import forward_data, forward_trailers, original_ended, start_shadows
 from pymosn.proxy.upstream_request import UpstreamRequest
@@ -31,7 +30,6 @@ if TYPE_CHECKING:
     from pymosn.proxy.active_stream import ActiveStream
 
 _BODY_BUFFER_LIMIT = 1024 * 1024  # request bytes held while waiting for an upstream connection
-_NOTED = frozenset({b"host", b"x-forwarded-for", b"x-forwarded-proto", b"x-request-id", b"x-forwarded-client-cert"})
 
 
 class Router:
@@ -98,7 +96,7 @@ class Router:
             location = route.redirect_location(self.settings.scheme.decode(), info.authority, info.path)
             stream.direct_reply(route.redirect_code, b"", [(b"location", location.encode("latin-1"))], self._plan())
             return False
-        cluster_name = route.pick_cluster(headers)
+        cluster_name = route.cluster_name or route.pick_cluster(headers)  # a fixed cluster: no call
         cluster = stream.snapshot.clusters.get(cluster_name) if cluster_name else None
         if cluster is None:
             stream.local_reply(flags.NO_HEALTHY_UPSTREAM, b"cluster not found\n", None, CLUSTER_NOT_FOUND)
@@ -142,11 +140,14 @@ class Router:
             plan = plans[id(route)] = HeaderPlan(route)
         self.plan = plan
         self.method = head.method
-        target = stream.info.path
-        path = target.partition("?")[0]
-        new_path = route.rewrite_path(path)
-        self.target = head.target if new_path == path else (new_path + target[len(path):]).encode("latin-1")
-        self.upstream_headers = self._upstream_headers(head, plan)
+        if route.prefix_rewrite is None:
+            self.target = head.target
+        else:
+            target = stream.info.path
+            path = target.partition("?")[0]
+            new_path = route.rewrite_path(path)
+            self.target = head.target if new_path == path else (new_path + target[len(path):]).encode("latin-1")
+        self.upstream_headers = upstream_request_headers(head, plan, stream.server.connection, self.settings, stream.info)
         grpc = stream.grpc
         if grpc is not None and grpc.timeout is not None:
             self._start_grpc_deadline(grpc)
@@ -157,64 +158,6 @@ class Router:
             self.shadows = start_shadows(route, self.settings, stream.snapshot.clusters, stream.server.connection,
                                          stream.info.request_headers or {}, self.method, self.target,
                                          self.upstream_headers, head.body_kind, self.request_complete)
-
-    def _upstream_headers(self, head: RequestHead, plan: HeaderPlan) -> list:
-        """One pass over the request headers: drop hop-by-hop and removed ones, rewrite Host,
-        note the forwarding headers we extend; then add ours and the route's."""
-        drop = plan.request_drop
-        out = []
-        conn_tokens = None
-        xff = xfp = request_id = upgrade = xfcc = None
-        for lname, header in zip(head.lower_names, head.headers):
-            if lname in drop:
-                if lname == b"connection":
-                    conn_tokens = {t.strip().lower() for t in header[1].split(b",")}
-                elif lname == b"upgrade":
-                    upgrade = header[1]
-                continue
-            if lname in _NOTED:
-                if lname == b"host":
-                    if plan.host_rewrite is not None:
-                        header = (header[0], plan.host_rewrite)
-                elif lname == b"x-forwarded-for":
-                    xff = header[1] if xff is None else xff + b", " + header[1]
-                    continue
-                elif lname == b"x-request-id":
-                    request_id = header[1]
-                elif lname == b"x-forwarded-client-cert":
-                    # never passed on as received: client_cert decides (SANITIZE drops it)
-                    xfcc = header[1] if xfcc is None else xfcc + b"," + header[1]
-                    continue
-                else:
-                    xfp = header[1]
-            out.append(header)
-        if conn_tokens:
-            conn_tokens.discard(b"upgrade")
-            out = [h for h in out if h[0].lower() not in conn_tokens]
-        settings = self.settings
-        conn = self.stream.server.connection
-        remote_ip = conn.remote[0].encode()
-        out.append((b"x-forwarded-for", remote_ip if xff is None else xff + b", " + remote_ip))
-        if xfp is None:
-            out.append((b"x-forwarded-proto", settings.scheme))
-        client_cert = settings.client_cert
-        if client_cert is not None:
-            xfcc = client_cert.header_value(xfcc, conn)
-            if xfcc is not None:
-                out.append((b"x-forwarded-client-cert", xfcc))
-        info = self.stream.info
-        if request_id is None:
-            rid = new_request_id()
-            out.append((b"x-request-id", rid.encode()))
-            info.request_id = rid
-        else:
-            info.request_id = request_id.decode("latin-1")
-        if head.upgrade:
-            out.append((b"connection", b"upgrade"))
-            out.append((b"upgrade", upgrade or b""))
-        if plan.request_add:
-            apply_adds(out, plan.request_add)
-        return out
 
     # --- the request body ---------------------------------------------------------------------
 
