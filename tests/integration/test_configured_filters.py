@@ -131,6 +131,7 @@ def test_header_controlled_faults(env):
     assert delayed.status_code == 200 and time.monotonic() - started >= DELAY
     assert logged(env, lines + 1) == "200 DI via_upstream /echo/d"
     assert request(env, "/echo/none").status_code == 200  # no header, no fault
+    assert logged(env, lines + 2) == "200 - via_upstream /echo/none"  # (the next test counts after it)
     wait_stats(env.admin_port, {
         **IDLE, "http.ingress.fault.active_faults": 0,
         "http.ingress.fault.aborts_injected": counters.get("http.ingress.fault.aborts_injected", 0) + 1,
