@@ -69,7 +69,7 @@ def test_header_mutation_changes_the_bolt_header_maps_both_ways(env):
     assert sent.headers == {"service": "com.acme.Echo:1.0", "rpc_trace_context.sofaTraceId": "t", "x-caller": "mesh"}
     assert sent.class_name == bolt.SOFA_REQUEST_CLASS
     assert BOLT_V2.codec.headers_of(answer) == {"server": "a", "x-served-by": "pymosn"}
-    assert log_lines(log, before + 1)[-1] == "200 - - com.acme.Echo:1.0 mesh"
+    assert log_lines(log, before + 1)[-1] == "200 - via_upstream com.acme.Echo:1.0 mesh"
     wait_stats(proxy.admin_port, IDLE)
 
 
@@ -94,10 +94,12 @@ def test_fault_delay_holds_the_request_and_a_caller_hanging_up_ends_it_once(env)
     client = XExampleClient(proxy.port, dialect=BOLT_V2)
     answer = client.call({"service": "com.acme.Echo:1.0", "x-fault": "delay"}, b"late")
     assert answer.status == bolt.SUCCESS and BOLT_V2.body(answer) == b"late"
-    assert log_lines(log, before + 1)[-1] == "200 DI - com.acme.Echo:1.0 mesh"
+    assert log_lines(log, before + 1)[-1] == "200 DI via_upstream com.acme.Echo:1.0 mesh"
     client.send(FrameKind.REQUEST, {"service": "com.acme.Echo:1.0", "x-fault": "delay"}, b"gone")
     wait_stats(proxy.admin_port, {"rpc.boltv2.downstream_rq_active": 1})
     hang_up(client.sock)  # while the fault filter holds the request
     assert log_lines(log, before + 2)[-1] == "0 DI,DC - com.acme.Echo:1.0 mesh"
     wait_stats(proxy.admin_port, IDLE)
     assert len(upstream.requests) == served + 1  # the abandoned request never went upstream
+
+
