@@ -6,6 +6,8 @@ at zero and one access-log line."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from pymosn.protocol.xprotocol import bolt
@@ -103,3 +105,23 @@ def test_fault_delay_holds_the_request_and_a_caller_hanging_up_ends_it_once(env)
     assert len(upstream.requests) == served + 1  # the abandoned request never went upstream
 
 
+
+
+def test_a_caller_closing_with_a_fin_ends_a_held_request_at_once(env):
+    """A plain FIN (the caller may still read) ends a request a filter holds as DC, as MOSN's
+    RemoteClose resets the connection's streams, even while the caller's connection still has an
+    answer to flush: nothing is forwarded or answered afterwards."""
+    proxy, upstream, log = env
+    before, served = _lines(env), len(upstream.requests)
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        # an answer bigger than the socket buffers, unread: the proxy holds some of it to write
+        sock.sendall(BOLT_V2.request(FrameKind.REQUEST, 1, {"service": "com.acme.Echo:1.0"}, b"b" * (12 << 20)))
+        assert log_lines(log, before + 1)[-1] == "200 - via_upstream com.acme.Echo:1.0 mesh"
+        sock.sendall(BOLT_V2.request(FrameKind.REQUEST, 2, {"service": "com.acme.Echo:1.0", "x-fault": "delay"},
+                                     b"held"))
+        wait_stats(proxy.admin_port, {"rpc.boltv2.downstream_rq_active": 1})
+        sock.shutdown(socket.SHUT_WR)
+        assert log_lines(log, before + 2)[-1] == "0 DI,DC - com.acme.Echo:1.0 mesh"
+        wait_stats(proxy.admin_port, IDLE)
+    assert len(upstream.requests) == served + 1  # the held request never went upstream
