@@ -117,8 +117,8 @@ def test_a_routes_bucket_answers_429_with_flag_details_and_headers(env):
     assert limited.content == b"local_rate_limited" and limited.headers["x-local-rate-limit"] == "true"
     assert (limited.headers["x-ratelimit-limit"], limited.headers["x-ratelimit-remaining"]) == ("2", "0")
     assert 0 < int(limited.headers["x-ratelimit-reset"]) <= 3600
-    assert log_lines(env.log, lines + 3)[lines:] == ["200 - - /limited/echo", "200 - - /limited/echo",
-                                                     "429 RL local_rate_limited /limited/echo"]
+    assert log_lines(env.log, lines + 3)[lines:] == ["200 - via_upstream /limited/echo"] * 2 + [
+        "429 RL local_rate_limited /limited/echo"]
     assert _get(env, "/echo/other").status_code == 200  # other routes: the filter's bucket
     wait_stats(env.admin_port, {**IDLE, "rl_route.http_local_rate_limit.enabled": 3,
                                 "rl_route.http_local_rate_limit.ok": 2,
