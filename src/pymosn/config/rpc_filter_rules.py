@@ -54,10 +54,10 @@ def check_rpc_header_changes(walker: Walker, listener: model.Listener,
             if router is not None and kinds:
                 for level in _levels(router):
                     for name, entry in level.filter_configs.items():
-                        if name in kinds and entry.config is not None:
-                            where = _path_or(walker, entry.config, child(walker.path_of(level), "filter_configs"))
-                            _check(walker, name, entry.config, where, proxy.downstream_protocol, carried,
-                                   protocol_path)
+                        if entry.type in kinds and entry.config is not None:
+                            fallback = child(child(walker.path_of(level), "filter_configs"), name)
+                            _check(walker, entry.type, entry.config, _path_or(walker, entry.config, fallback),
+                                   proxy.downstream_protocol, carried, protocol_path)
 
 
 def _check(walker: Walker, kind: str, config: Any, path: str, protocol: str, carried: HeaderSide,
