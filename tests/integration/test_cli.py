@@ -8,6 +8,7 @@ import sys
 
 import httpx
 
+from tests.integration.test_xprotocol import rpc_config
 from tests.support.proxy import free_port, simple_config, wait_port
 
 
@@ -88,3 +89,18 @@ def test_demo_serves_direct_and_proxied_routes():
         proc.terminate()
         out, _ = proc.communicate(timeout=10)
     assert f"curl -i http://127.0.0.1:{port}/" in out
+
+
+def test_validate_refuses_response_header_changes_on_a_dubbo_listener(tmp_path):
+    """What a codec can carry is learnt from the codec registry, plugins included."""
+    cfg = rpc_config(1234, 1235, {"a": [5678]}, protocol="dubbo")
+    cfg["servers"][0]["listeners"][0]["stream_filters"] = [{"type": "header_mutation", "config": {"mutations": {
+        "request_mutations": [{"remove": "x-a"}], "response_mutations": [{"remove": "x-b"}]}}}]
+    path = tmp_path / "dubbo.json"
+    path.write_text(json.dumps(cfg))
+    r = run("validate", "-c", str(path))
+    assert r.returncode == 1
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1  # the request rules are carried by a Dubbo request's attachments
+    assert errors[0].startswith("error: $.servers[0].listeners[0].stream_filters[0].config.mutations.response_mutations: "
+                                "header_mutation changes response headers, which dubbo responses cannot carry")

@@ -265,9 +265,8 @@ def test_rbac_on_a_bolt_listener_answers_the_bolt_status(tmp_path):
         patch.setenv("PYMOSN_FILE_FLUSH_INTERVAL_MSEC", "50")
         port, admin = free_port(), free_port()
         config = rpc_config(port, admin, {"a": [upstream.port]}, protocol="boltv2")
-        # (the RPC proxy does not record %RESPONSE_CODE_DETAILS% of local replies yet)
-        config["servers"][0]["listeners"][0]["access_logs"] = [{"log_path": str(log),
-                                                                 "log_format": "%RESPONSE_CODE% %REQ(:PATH)%\n"}]
+        log_format = "%RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %REQ(:PATH)%\n"
+        config["servers"][0]["listeners"][0]["access_logs"] = [{"log_path": str(log), "log_format": log_format}]
         config["servers"][0]["listeners"][0]["stream_filters"] = [
             {"type": "rbac", "config": {"version": "1", "rules": rules}}]
         with Pymosn(config, tmp_path, port):
@@ -277,6 +276,8 @@ def test_rbac_on_a_bolt_listener_answers_the_bolt_status(tmp_path):
             client.close()
             assert refused.kind == FrameKind.RESPONSE and refused.status == bolt.SERVER_EXCEPTION
             assert served.status == bolt.SUCCESS and len(upstream.requests) == 1
-            assert log_lines(log, 2) == ["403 com.acme.Echo:1.0", "200 com.acme.Echo:1.0"]
+            # the denial's %RESPONSE_CODE_DETAILS% is Envoy's, as on HTTP; an ALLOW no policy matched is [none]
+            assert log_lines(log, 2) == ["403 - rbac_access_denied_matched_policy[none] com.acme.Echo:1.0",
+                                         "200 - via_upstream com.acme.Echo:1.0"]
             wait_stats(admin, {"http.rpc.rbac.allowed": 1, "http.rpc.rbac.denied": 1,
                                "http.rpc.downstream_rq_active": 0, "rpc.boltv2.downstream_rq_active": 0})

@@ -6,6 +6,8 @@ at zero and one access-log line."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from pymosn.protocol.xprotocol import bolt
@@ -69,7 +71,7 @@ def test_header_mutation_changes_the_bolt_header_maps_both_ways(env):
     assert sent.headers == {"service": "com.acme.Echo:1.0", "rpc_trace_context.sofaTraceId": "t", "x-caller": "mesh"}
     assert sent.class_name == bolt.SOFA_REQUEST_CLASS
     assert BOLT_V2.codec.headers_of(answer) == {"server": "a", "x-served-by": "pymosn"}
-    assert log_lines(log, before + 1)[-1] == "200 - - com.acme.Echo:1.0 mesh"
+    assert log_lines(log, before + 1)[-1] == "200 - via_upstream com.acme.Echo:1.0 mesh"
     wait_stats(proxy.admin_port, IDLE)
 
 
@@ -94,10 +96,32 @@ def test_fault_delay_holds_the_request_and_a_caller_hanging_up_ends_it_once(env)
     client = XExampleClient(proxy.port, dialect=BOLT_V2)
     answer = client.call({"service": "com.acme.Echo:1.0", "x-fault": "delay"}, b"late")
     assert answer.status == bolt.SUCCESS and BOLT_V2.body(answer) == b"late"
-    assert log_lines(log, before + 1)[-1] == "200 DI - com.acme.Echo:1.0 mesh"
+    assert log_lines(log, before + 1)[-1] == "200 DI via_upstream com.acme.Echo:1.0 mesh"
     client.send(FrameKind.REQUEST, {"service": "com.acme.Echo:1.0", "x-fault": "delay"}, b"gone")
     wait_stats(proxy.admin_port, {"rpc.boltv2.downstream_rq_active": 1})
     hang_up(client.sock)  # while the fault filter holds the request
     assert log_lines(log, before + 2)[-1] == "0 DI,DC - com.acme.Echo:1.0 mesh"
     wait_stats(proxy.admin_port, IDLE)
     assert len(upstream.requests) == served + 1  # the abandoned request never went upstream
+
+
+
+
+def test_a_caller_closing_with_a_fin_ends_a_held_request_at_once(env):
+    """A plain FIN (the caller may still read) ends a request a filter holds as DC, as MOSN's
+    RemoteClose resets the connection's streams, even while the caller's connection still has an
+    answer to flush: nothing is forwarded or answered afterwards."""
+    proxy, upstream, log = env
+    before, served = _lines(env), len(upstream.requests)
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        # an answer bigger than the socket buffers, unread: the proxy holds some of it to write
+        sock.sendall(BOLT_V2.request(FrameKind.REQUEST, 1, {"service": "com.acme.Echo:1.0"}, b"b" * (12 << 20)))
+        assert log_lines(log, before + 1)[-1] == "200 - via_upstream com.acme.Echo:1.0 mesh"
+        sock.sendall(BOLT_V2.request(FrameKind.REQUEST, 2, {"service": "com.acme.Echo:1.0", "x-fault": "delay"},
+                                     b"held"))
+        wait_stats(proxy.admin_port, {"rpc.boltv2.downstream_rq_active": 1})
+        sock.shutdown(socket.SHUT_WR)
+        assert log_lines(log, before + 2)[-1] == "0 DI,DC - com.acme.Echo:1.0 mesh"
+        wait_stats(proxy.admin_port, IDLE)
+    assert len(upstream.requests) == served + 1  # the held request never went upstream

@@ -28,6 +28,7 @@ trailers are a plain `HeaderMap`.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterator
 
 Pairs = list[tuple[bytes, bytes]]
@@ -202,3 +203,14 @@ class RequestHeaderMap(HeaderMap):
         if name == b":scheme":
             return self.scheme
         return None
+
+
+class HeaderSide(enum.Flag):
+    """The header maps of a request/response exchange, by side: those a filter's config changes
+    on the upstream's messages, and those a protocol can carry changed (an RPC codec's
+    `rewritable_headers`). Read when a config loads, never per request."""
+
+    NONE = 0
+    REQUEST = enum.auto()
+    RESPONSE = enum.auto()
+    BOTH = REQUEST | RESPONSE

@@ -8,7 +8,9 @@ entry-point group). The factory holds its readers: `decode_mosn` reads the `conf
 Struct, its `config_type`; `create_config` makes the shared runtime config from that Struct
 when a listener is built. Per-route configs (MOSN `per_filter_config`, Envoy
 `typed_per_filter_config`) are read by `decode_mosn_route` / `decode_envoy_route` into
-`route_config_type` (the main config type when the kind says nothing else).
+`route_config_type` (the main config type when the kind says nothing else). A kind declares
+which header maps of the upstream's messages a config changes (`header_changes`), so that a
+listener whose protocol cannot carry such a change is refused at load (config/rpc_filter_rules.py).
 
 Once read, a config is kept in the model as its Struct, and `/config_dump` writes that Struct's
 fields with `decoded: true` beside them; such a config loads back by `decode_struct`, not by the
@@ -22,11 +24,14 @@ from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
+from pymosn.api.headers import HeaderSide
 from pymosn.api.registry import Plugin
 from pymosn.api.stream_filter import FilterConfig
 from pymosn.config.issues import IssueLog
 
 Reader = Callable[[Any, str, IssueLog], "msgspec.Struct | None"]
+# (side, the config field asking for it, relative to the config) for each change a config makes
+HeaderChanges = tuple[tuple[HeaderSide, str], ...]
 
 # A plugin's filter is found in an Envoy bootstrap by the type URL it declares or by this one:
 # "type.googleapis.com/pymosn.http_filters.<entry point name>" (inside an xds TypedStruct).
@@ -42,7 +47,10 @@ class HttpFilterFactory(Protocol):
     and `decode_envoy_route` (readers as above), `route_config_type` (the Struct they make;
     `config_type` when absent), `route_type_urls` (the types an Envoy typed_per_filter_config
     entry of this kind may have) and `create_route_config(route_config)` (the compiled per-route
-    object RouteEntry.filter_configs holds; the Struct itself when absent)."""
+    object RouteEntry.filter_configs holds; the Struct itself when absent); `header_changes(config)`
+    (HeaderChanges: whose header maps, the request's and/or the upstream response's, a config
+    or per-route config of this kind changes, each with the field asking for it; a kind without
+    it is taken to change none, and the runtime still refuses a change the protocol cannot carry)."""
 
     @property
     def config_type(self) -> type[msgspec.Struct]: ...
@@ -73,6 +81,12 @@ def route_type_urls(factory: HttpFilterFactory) -> tuple[str, ...]:
     return tuple(message_name(url) for url in getattr(factory, "route_type_urls", ()))
 
 
+def header_changes(factory: HttpFilterFactory, config: Any) -> HeaderChanges:
+    """The header maps `config` (a decoded config or per-route config of the kind) changes."""
+    declared = getattr(factory, "header_changes", None)
+    return () if declared is None else tuple(declared(config))
+
+
 _PATH_IN_ERROR = re.compile(r" - at `\$(.*)`$")
 
 
@@ -99,7 +113,8 @@ class PluginHttpFilter:
     FilterConfig (`create_filter(callbacks)`) from a decoded config: a class is called with it
     (the FilterConfig class itself), another object's `create_config(config)` is (a factory
     object, as the built-ins' FACTORY). Optional attributes: `type_url` (its Envoy type),
-    `route_config_type` (a Struct for per-route configs; without it the kind takes none). A
+    `route_config_type` (a Struct for per-route configs; without it the kind takes none),
+    `header_changes(config)` (as HttpFilterFactory's). A
     plugin's config has one shape in both formats: its Struct's fields, decoded strictly."""
 
     def __init__(self, loaded: Any) -> None:
@@ -119,6 +134,11 @@ class PluginHttpFilter:
         self.config_type = config_type
         self.type_url = type_url
         self.route_config_type = route_type
+        changes = getattr(loaded, "header_changes", None)
+        if changes is not None:
+            if not callable(changes):
+                raise TypeError(f"header_changes must be callable, got {changes!r}")
+            self.header_changes = changes
         if route_type is not None:  # only a kind that has them takes per-route configs
             self.decode_mosn_route = self.decode_envoy_route = self._decode_route
             self.route_type_urls = (message_name(type_url),) if type_url else ()

@@ -57,10 +57,12 @@ def stream_filter(obj: model.StreamFilter, path: str, walker: Walker) -> model.S
     declaration = None if obj.go_plugin_config else HTTP_FILTERS.find(kind)
     if declaration is not None:
         factory = HTTP_FILTERS.factory(declaration.name)
-        config = read_config(factory, obj.config, obj.decoded, child(path, "config"), walker.log)
+        config_path = child(path, "config")
+        config = read_config(factory, obj.config, obj.decoded, config_path, walker.log)
         if config is None:
             return obj
-        return msgspec.structs.replace(obj, type=declaration.name, config=config, decoded=True)
+        return msgspec.structs.replace(obj, type=declaration.name, config=walker.place(config, config_path),
+                                       decoded=True)
     if obj.go_plugin_config:
         walker.log.error(path, f"stream filter {kind!r} is a Go plugin (go_plugin_config), which pymosn cannot load; "
                                f"{_MAY_REFUSE}")

@@ -3,12 +3,14 @@
 HTTP/1.1 is "Http1"; "Auto" detects the protocol from the first bytes; TCP RPC protocols are
 X-Protocol codecs, named directly ("bolt") or as MOSN's "X" with extend_config.sub_protocol.
 The config layer cannot see the codec registry (a higher layer), so the server tells it which
-RPC protocol names exist through `set_rpc_protocols`; the built-in names are the default."""
+RPC protocol names exist through `set_rpc_protocols`, and whose header maps each codec can carry
+changed through `set_rpc_header_rewrites`; the built-ins' are the defaults."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from pymosn.api.headers import HeaderSide
 from pymosn.config.issues import IssueLog
 
 HTTP1 = "Http1"
@@ -23,6 +25,10 @@ _ALIASES = {"http1": HTTP1, "http2": HTTP2, "auto": AUTO, "x": X}
 _OLDER_NAMES = {"sofarpc": "older MOSN's name for SOFARPC, refused by current MOSN too; use bolt (or X with "
                            "extend_config.sub_protocol bolt)"}
 _rpc_protocols: Callable[[], Iterable[str]] = lambda: BUILTIN_RPC  # noqa: E731
+# the built-in codecs' XCodec.rewritable_headers (a Dubbo response has no header map)
+BUILTIN_RPC_HEADER_REWRITES = {"bolt": HeaderSide.BOTH, "boltv2": HeaderSide.BOTH, "dubbo": HeaderSide.REQUEST,
+                               "x_example": HeaderSide.BOTH}
+_rpc_header_rewrites: Callable[[str], HeaderSide | None] = BUILTIN_RPC_HEADER_REWRITES.get
 
 
 def set_rpc_protocols(provider: Callable[[], Iterable[str]]) -> None:
@@ -33,6 +39,17 @@ def set_rpc_protocols(provider: Callable[[], Iterable[str]]) -> None:
 
 def rpc_protocols() -> list[str]:
     return list(_rpc_protocols())
+
+
+def set_rpc_header_rewrites(lookup: Callable[[str], HeaderSide | None]) -> None:
+    """Where a codec's rewritable header sides come from, by its canonical name (None: no such codec)."""
+    global _rpc_header_rewrites
+    _rpc_header_rewrites = lookup
+
+
+def rpc_header_rewrites(protocol: str) -> HeaderSide | None:
+    """The sides whose header maps the RPC protocol can carry changed; None for a name no codec has."""
+    return _rpc_header_rewrites(protocol)
 
 
 def canonical_protocol(value: str) -> str | None:

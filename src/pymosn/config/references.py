@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from pymosn.config import model
 from pymosn.config.issues import child, item
 from pymosn.config.mirror_rules import check_mirrors
+from pymosn.config.rpc_filter_rules import check_rpc_header_changes
 from pymosn.config.walker import Walker
 
 XDS_HINT = "; MOSN would wait for it from xDS (dynamic_resources), which pymosn does not implement for MOSN configs"
@@ -27,10 +28,11 @@ def check_config(config: model.Config, path: str, walker: Walker, xds: bool = Fa
     cluster_names = {c.name for c in clusters}
     for server in config.servers:
         _report_duplicates(walker, "router config", ((r.router_config_name, r) for r in server.routers))
-        router_names = {r.router_config_name for r in server.routers}
+        routers = {r.router_config_name: r for r in server.routers}
         for listener in server.listeners:
-            _check_router_references(walker, listener, router_names, XDS_HINT if xds else "")
+            _check_router_references(walker, listener, set(routers), XDS_HINT if xds else "")
             _check_tcp_proxy_cluster_references(walker, listener, cluster_names)
+            check_rpc_header_changes(walker, listener, routers)
         for router_config in server.routers:
             _check_cluster_references(walker, router_config, cluster_names)
         check_mirrors(walker, server, cluster_names)

@@ -38,7 +38,7 @@ def filter_configs(obj: Level, path: str, walker: Walker) -> Level:
             continue
         config = _read(name, raw, where, walker.log)
         if config is not None:
-            out[name] = model.RouteFilterConfig(type=HTTP_FILTERS.get(name).name, config=config)
+            out[name] = model.RouteFilterConfig(type=HTTP_FILTERS.get(name).name, config=walker.place(config, where))
     replaced = {"filter_configs": out}
     if mosn:
         replaced["per_filter_config"] = {}
@@ -81,4 +81,6 @@ def _decoded(raw: Any, path: str, walker: Walker) -> model.RouteFilterConfig | N
         return entry
     raw_config = msgspec.to_builtins(config) if isinstance(config, msgspec.Struct) else config
     decoded = decode_struct(raw_config, cls, child(path, "config"), walker.log)
-    return None if decoded is None else msgspec.structs.replace(entry, type=declaration.name, config=decoded)
+    if decoded is None:
+        return None
+    return msgspec.structs.replace(entry, type=declaration.name, config=walker.place(decoded, child(path, "config")))

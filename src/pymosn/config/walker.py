@@ -60,6 +60,12 @@ class Walker:
         self._remember(new, self.path_of(old))
         return new
 
+    def place(self, obj: Any, path: str) -> Any:
+        """`obj`, which a rule read rather than the walk built (a filter's decoded config), was
+        read at `path`: later checks can point there."""
+        self._remember(obj, path)
+        return obj
+
     def convert(self, raw: Any, annotation: Any, path: str) -> Any:
         """`raw` as a value of `annotation`, or INVALID after reporting why not."""
         if isinstance(annotation, type) and issubclass(annotation, msgspec.Struct):

@@ -23,7 +23,7 @@ from pymosn.api.stream_info import StreamInfo
 from pymosn.network.deadlines import deadlines_for
 from pymosn.protocol.xprotocol.api import Frame, FrameKind, PoolMode, XCodec
 from pymosn.proxy.filter_manager import FilterChainPlan, LocalReply
-from pymosn.proxy.local_reply import FAILURE_REPLIES, REPLIES, render_rpc
+from pymosn.proxy.local_reply import FAILURE_REPLIES, REPLIES, VIA_UPSTREAM, render_rpc
 from pymosn.proxy.snapshot import SnapshotRef
 from pymosn.stream.xprotocol import KeepAlive, XClientConnection, XServerConnection
 from pymosn.upstream.xpool import XPools
@@ -230,7 +230,9 @@ class RpcRequest:
         self.pool.release(self.client)
         codec = self.settings.codec
         codec.set_request_id(response, self.caller_id)
-        self.info.response_code = codec.http_status(response)
+        info = self.info
+        info.response_code = codec.http_status(response)
+        info.response_code_details = VIA_UPSTREAM  # as HTTP's: the upstream answered
         self._respond(response)
 
     def _respond(self, response: Frame) -> None:

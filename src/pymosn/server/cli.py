@@ -108,11 +108,12 @@ def _setup_logging(level: str) -> None:
 def _load(path: str):
     import pymosn.filter.registry  # noqa: F401 - registers its filter kinds (rbac) before a config names them
     from pymosn.config.loader import load_config_file
-    from pymosn.config.protocols import set_rpc_protocols
+    from pymosn.config.protocols import set_rpc_header_rewrites, set_rpc_protocols
     from pymosn.filter.http import registry as http_filters
     from pymosn.protocol.xprotocol import registry
 
     set_rpc_protocols(lambda: registry.codecs().keys())  # plugin codecs are valid names too
+    set_rpc_header_rewrites(registry.rewritable_headers)
     assert http_filters.BUILTINS  # registered before the config names them
 
     try:

@@ -322,6 +322,23 @@ def test_header_mutation_on_dubbo_rewrites_the_attachments_sent():
     assert rpc.ended()
 
 
+def test_a_user_filter_changing_a_dubbo_responses_headers_gets_500_ff_not_the_unchanged_answer():
+    """The backstop behind the load-time refusal (config/rpc_filter_rules.py) for filters that do
+    not declare their header changes: a Dubbo response has no header map to carry them."""
+    def stamp(callbacks: FilterCallbacks, status: int, headers: Any, end_stream: bool) -> FilterStatus:
+        headers.set(b"x-served-by", b"mesh")
+        return CONTINUE
+
+    codec = DubboCodec()
+    rpc = RpcKit(codec, plan_of(("stamp", counting(encode_headers=stamp))))
+    rpc.request(codec.request(5, "svc.a", "echo"))
+    rpc.respond("a", lambda request_id: codec.value_response(request_id, write_string("ok")))
+    assert rpc.caller.written == [codec.response(5, dubbo.SERVICE_ERROR, write_string("500|internal error"))]
+    line = rpc.logger.lines[0]
+    assert (line.response_code, line.response_flags) == (500, [flags.FILTER_FAILED])
+    assert line.response_code_details == "rpc_headers_not_encodable" and rpc.ended()
+
+
 def test_payload_limit_answers_in_the_rpc_status():
     config = _mosn(payload_limit, {"max_entity_size": 4})
     codec = DubboCodec()

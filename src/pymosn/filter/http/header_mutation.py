@@ -38,7 +38,7 @@ import msgspec
 
 from pymosn.accesslog.format import compile_format
 from pymosn.accesslog.variables import MISSING, FormatError, Getter
-from pymosn.api.headers import HeaderMap, RequestHeaderMap
+from pymosn.api.headers import HeaderMap, HeaderSide, RequestHeaderMap
 from pymosn.api.stream_filter import (
     CONTINUE,
     AnyFilter,
@@ -50,6 +50,7 @@ from pymosn.api.stream_filter import (
     TrailersStatus,
 )
 from pymosn.api.stream_info import StreamInfo
+from pymosn.config.http_filters import HeaderChanges
 from pymosn.config.issues import IssueLog
 from pymosn.filter.http.fields import Fields, check_type_url
 
@@ -330,6 +331,16 @@ class HeaderMutationFactory:
 
     def create_config(self, config: HeaderMutationConfig) -> HeaderMutationFilterConfig:
         return HeaderMutationFilterConfig(config)
+
+    @staticmethod
+    def header_changes(config: HeaderMutationConfig) -> HeaderChanges:
+        """Its request and response rules change those header maps (config/http_filters.py)."""
+        changes: list[tuple[HeaderSide, str]] = []
+        if config.request:
+            changes.append((HeaderSide.REQUEST, "mutations.request_mutations"))
+        if config.response:
+            changes.append((HeaderSide.RESPONSE, "mutations.response_mutations"))
+        return tuple(changes)
 
 
 FACTORY = HeaderMutationFactory()

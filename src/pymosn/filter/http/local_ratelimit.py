@@ -30,8 +30,9 @@ from typing import Any
 
 from pymosn.api.connection import ConnectionInfo
 from pymosn.api.flags import RATE_LIMITED
-from pymosn.api.headers import HeaderMap, RequestHeaderMap
+from pymosn.api.headers import HeaderMap, HeaderSide, RequestHeaderMap
 from pymosn.api.stream_filter import CONTINUE, STOP, AnyFilter, FilterCallbacks, HeadersStatus, StreamFilter
+from pymosn.config.http_filters import HeaderChanges
 from pymosn.filter.http import local_ratelimit_config as cfg
 from pymosn.filter.http.header_mutation import apply_mutations, compile_rules
 from pymosn.filter.http.local_ratelimit_config import LocalRateLimitConfig, TokenBucketSpec
@@ -304,6 +305,17 @@ class LocalRateLimitFactory:
     def create_route_config(self, config: LocalRateLimitConfig) -> LocalRateLimitFilterConfig:
         """A route's own buckets (Envoy: a per-route config makes the bucket that route's)."""
         return LocalRateLimitFilterConfig(config, per_route=True)
+
+    @staticmethod
+    def header_changes(config: LocalRateLimitConfig) -> HeaderChanges:
+        """x-ratelimit headers go on the upstream's responses too; the headers added when not
+        enforced on requests. (response_headers_to_add are on its own local replies only.)"""
+        changes: list[tuple[HeaderSide, str]] = []
+        if config.request_headers_to_add_when_not_enforced:
+            changes.append((HeaderSide.REQUEST, "request_headers_to_add_when_not_enforced"))
+        if config.x_ratelimit_headers:
+            changes.append((HeaderSide.RESPONSE, "enable_x_ratelimit_headers"))
+        return tuple(changes)
 
 
 FACTORY = LocalRateLimitFactory()

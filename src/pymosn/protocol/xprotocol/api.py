@@ -16,6 +16,7 @@ from enum import IntEnum
 from typing import ClassVar
 
 from pymosn.api.errors import ProtocolError
+from pymosn.api.headers import HeaderSide
 from pymosn.protocol.detect import Match
 
 
@@ -101,6 +102,9 @@ class XCodec:
     # routable names that are the frame's own fields rather than entries of its header map
     # (e.g. Bolt's `class_name`): filters may read them, and changing them is an error
     fixed_headers: ClassVar[frozenset[str]] = frozenset()
+    # whose header maps `rewrite_headers` can re-encode, requests' and/or responses': a listener
+    # whose filters would change headers of a side not listed is refused when its config loads
+    rewritable_headers: ClassVar[HeaderSide] = HeaderSide.NONE
 
     def match(self, data: bytes) -> Match:
         """Do these first bytes of a connection belong to this protocol?"""

@@ -20,6 +20,7 @@ import struct
 import zlib
 
 from pymosn.api.errors import ProtocolError
+from pymosn.api.headers import HeaderSide
 from pymosn.protocol.xprotocol.api import Frame, FrameKind, LocalStatus, Match, PoolMode, XCodec
 
 MAX_FRAME = 16 * 1024 * 1024  # bigger is a protocol error, not an allocation (MOSN warns at 1 GiB)
@@ -122,6 +123,7 @@ class BoltCodec(XCodec):
     name = "bolt"
     pool_mode = PoolMode.MULTIPLEX
     fixed_headers = frozenset({"class_name"})  # the request class, routable like a header
+    rewritable_headers = HeaderSide.BOTH  # requests and responses carry a header map
     max_request_id = 2**32 - 1
     code = 1
     request_head = _V1_REQ

@@ -16,6 +16,7 @@ from __future__ import annotations
 import struct
 
 from pymosn.api.errors import ProtocolError
+from pymosn.api.headers import HeaderSide
 from pymosn.protocol.xprotocol.api import Frame, FrameKind, LocalStatus, Match, PoolMode, XCodec
 from pymosn.protocol.xprotocol.hessian2 import Reader, write_int, write_string, write_string_map
 
@@ -115,6 +116,8 @@ class DubboCodec(XCodec):
     pool_mode = PoolMode.MULTIPLEX
     max_request_id = 2**63 - 1
     fixed_headers = FIELD_HEADERS
+    # a request's attachments are its header map; a response has none (MOSN's Dubbo neither)
+    rewritable_headers = HeaderSide.REQUEST
 
     def match(self, data: bytes) -> Match:
         n = min(len(data), 2)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import struct
 
 from pymosn.api.errors import ProtocolError
+from pymosn.api.headers import HeaderSide
 from pymosn.protocol.xprotocol.api import Frame, FrameKind, LocalStatus, Match, PoolMode, XCodec
 
 MAGIC = 0x58
@@ -64,6 +65,7 @@ def encode(
 class ExampleCodec(XCodec):
     name = "x_example"
     pool_mode = PoolMode.MULTIPLEX
+    rewritable_headers = HeaderSide.BOTH  # rewrite_headers below handles either kind of frame
 
     def match(self, data: bytes) -> Match:
         if not data:

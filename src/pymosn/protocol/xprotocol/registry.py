@@ -1,10 +1,12 @@
 """The X-Protocol codec registry: the built-in codecs, plus any a third party installs as a
 Python entry point in the `pymosn.xprotocol` group (`name = "package.module:CodecClass"`):
 adding a protocol needs no change to pymosn. It is one of the typed extension registries
-(api/registry.py); the config layer learns its names through `protocols.set_rpc_protocols`."""
+(api/registry.py); the config layer learns its names through `protocols.set_rpc_protocols`
+and the header sides each codec can rewrite through `protocols.set_rpc_header_rewrites`."""
 
 from __future__ import annotations
 
+from pymosn.api.headers import HeaderSide
 from pymosn.api.registry import Plugin, Registry
 from pymosn.protocol.xprotocol.api import XCodec
 from pymosn.protocol.xprotocol.bolt import BoltCodec, BoltV2Codec
@@ -41,6 +43,12 @@ def codecs() -> dict[str, XCodec]:
 def get(name: str) -> XCodec | None:
     declaration = XPROTOCOL_CODECS.find(name)
     return None if declaration is None else XPROTOCOL_CODECS.factory(declaration.name)
+
+
+def rewritable_headers(name: str) -> HeaderSide | None:
+    """The codec's XCodec.rewritable_headers, for the config layer (protocols.set_rpc_header_rewrites)."""
+    codec = get(name)
+    return None if codec is None else codec.rewritable_headers
 
 
 def register(codec: XCodec) -> None:

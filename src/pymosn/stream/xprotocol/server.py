@@ -105,13 +105,24 @@ class XServerConnection:
         if close_idle and not self.in_flight:
             self.conn.close()
 
+    def on_eof(self) -> bool:
+        """The caller sent FIN. As in MOSN (a read EOF closes the connection as RemoteClose,
+        which resets its streams) the requests in flight end now, not when the close completes:
+        that waits for the answers already written to be flushed to the caller, which may be
+        slow to read them or never do, and meanwhile a held request would still be answered."""
+        self._reset_requests()
+        return False  # asyncio closes the connection once those answers are written
+
     def _on_close(self, conn: Connection, exc: Exception | None) -> None:
-        requests, self.requests = self.requests, set()
-        for request in requests:
-            request.on_reset(self._close_reset)
+        self._reset_requests()
         listeners, self.close_listeners = self.close_listeners, []
         for listener in listeners:
             listener()
+
+    def _reset_requests(self) -> None:
+        requests, self.requests = self.requests, set()
+        for request in requests:
+            request.on_reset(self._close_reset)
 
     # --- hot upgrade ---------------------------------------------------------------------------
 
