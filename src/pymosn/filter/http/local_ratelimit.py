@@ -260,7 +260,7 @@ class LocalRateLimitFilter(StreamFilter):
             return CONTINUE
         stats.rate_limited.value += 1
         if not config.enforced.hit(config.randrange):
-            if config.request_headers:
+            if config.request_headers is not None:
                 apply_mutations(config.request_headers, headers, callbacks.stream_info)
             return CONTINUE
         stats.enforced.value += 1
@@ -277,7 +277,7 @@ class LocalRateLimitFilter(StreamFilter):
             headers.set(X_RATELIMIT_LIMIT, str(bucket.max_tokens).encode())
             headers.set(X_RATELIMIT_REMAINING, str(bucket.remaining()).encode())
             headers.set(X_RATELIMIT_RESET, str(bucket.reset_seconds(clock() if clock else 0.0)).encode())
-        if self._limited and self._config.response_headers:
+        if self._limited and self._config.response_headers is not None:
             apply_mutations(self._config.response_headers, headers, self._callbacks.stream_info)
         return CONTINUE
 
