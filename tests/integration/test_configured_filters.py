@@ -12,12 +12,12 @@ import time
 import httpx
 import pytest
 
+from tests.support import filter_env
 from tests.support.admin import log_lines, stats, wait_stats
+from tests.support.filter_env import IDLE, LOG_FORMAT, line_count, logged, request
 from tests.support.origin import Origin
 from tests.support.proxy import Pymosn, free_port, simple_config
 
-LOG_FORMAT = "%RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %REQ(:PATH)%\n"
-IDLE = {"http.ingress.downstream_rq_active": 0, "cluster.origin.upstream_rq_active": 0}
 ENVOY_FILTERS = "type.googleapis.com/envoy.extensions.filters.http"
 DELAY = 0.3
 
@@ -75,86 +75,45 @@ def envoy_config(port: int, admin: int, origin: int, log: str) -> dict:
     # header-controlled faults: the client picks them with x-envoy-fault-* headers
     fault = {"delay": {"header_delay": {}, "percentage": {"numerator": 100}},
              "abort": {"header_abort": {}, "percentage": {"numerator": 100}}}
-    hcm = {"@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3."
-                    "HttpConnectionManager", "stat_prefix": "ingress",
-           "route_config": {"name": "r", "virtual_hosts": [{"name": "all", "domains": ["*"], "routes": routes}]},
-           "access_log": [{"name": "envoy.access_loggers.file", "typed_config": {
-               "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog", "path": log,
-               "log_format": {"text_format": LOG_FORMAT}}}],
-           "http_filters": [_typed("faults", "fault.v3.HTTPFault", **fault),
-                            _typed("mutate", "header_mutation.v3.HeaderMutation", **header_mutation),
-                            _typed("envoy.filters.http.buffer", "buffer.v3.Buffer", max_request_bytes=100),
-                            _typed("envoy.filters.http.router", "router.v3.Router")]}
-    endpoint = {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": origin}}}}
-    return {
-        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
-        "static_resources": {
-            "listeners": [{"name": "ingress", "address": {"socket_address": {"address": "127.0.0.1",
-                                                                             "port_value": port}},
-                           "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
-                                                           "typed_config": hcm}]}]}],
-            "clusters": [{"name": "origin", "type": "STATIC", "connect_timeout": "1s", "load_assignment": {
-                "cluster_name": "origin", "endpoints": [{"lb_endpoints": [endpoint]}]}}]}}
+    return filter_env.envoy_bootstrap(port, admin, origin, log, routes, [
+        _typed("faults", "fault.v3.HTTPFault", **fault),
+        _typed("mutate", "header_mutation.v3.HeaderMutation", **header_mutation),
+        _typed("envoy.filters.http.buffer", "buffer.v3.Buffer", max_request_bytes=100)])
 
 
 @pytest.fixture(scope="module", params=["mosn", "envoy"])
 def env(request, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp(f"filters-{request.param}")
-    build = mosn_config if request.param == "mosn" else envoy_config
-    with pytest.MonkeyPatch.context() as patch, Origin() as origin:
-        patch.setenv("PYMOSN_FILE_FLUSH_INTERVAL_MSEC", "50")
-        port, admin = free_port(), free_port()
-        log = tmp / "access.log"
-        with Pymosn(build(port, admin, origin.port, str(log)), tmp, port) as proxy:
-            proxy.admin_port = admin
-            proxy.log = log
-            proxy.format = request.param
-            yield proxy
-
-
-def _request(proxy, path: str, method: str = "GET", **kwargs) -> httpx.Response:
-    return httpx.request(method, f"http://127.0.0.1:{proxy.port}{path}", timeout=10, **kwargs)
-
-
-def _lines(proxy) -> int:
-    return len(proxy.log.read_text().splitlines()) if proxy.log.exists() else 0
-
-
-def _logged(proxy, before: int) -> str:
-    """The one line the request wrote (it is the next one, and no other follows it)."""
-    lines = log_lines(proxy.log, before + 1)
-    assert len(lines) == before + 1
-    return lines[-1]
+    yield from filter_env.start(request.param, tmp_path_factory, mosn_config, envoy_config)
 
 
 def test_header_mutation_rewrites_the_request_and_the_response(env):
-    before = _lines(env)
-    response = _request(env, "/echo/plain", headers={"x-secret": "s", "x-peer": "forged"})
+    before = line_count(env)
+    response = request(env, "/echo/plain", headers={"x-secret": "s", "x-peer": "forged"})
     seen = json.loads(response.content)["headers"]
     assert response.status_code == 200 and response.headers["x-served-by"] == "pymosn"
     assert seen["x-peer"].startswith("127.0.0.1:") and "x-secret" not in seen
-    assert _logged(env, before) == "200 - via_upstream /echo/plain"
+    assert logged(env, before) == "200 - via_upstream /echo/plain"
     wait_stats(env.admin_port, IDLE)
 
 
 def test_a_routes_fault_aborts_its_requests_only(env):
     before = stats(env.admin_port).get("http.ingress.fault.aborts_injected", 0)
-    lines = _lines(env)
-    response = _request(env, "/echo/aborted/x")
+    lines = line_count(env)
+    response = request(env, "/echo/aborted/x")
     assert (response.status_code, response.content) == (503, b"fault filter abort")
-    assert _logged(env, lines) == "503 FI fault_filter_abort /echo/aborted/x"
-    assert _request(env, "/echo/fine").status_code == 200
+    assert logged(env, lines) == "503 FI fault_filter_abort /echo/aborted/x"
+    assert request(env, "/echo/fine").status_code == 200
     wait_stats(env.admin_port, {**IDLE, "http.ingress.fault.aborts_injected": before + 1,
                                 "http.ingress.fault.active_faults": 0})
 
 
 def test_a_routes_fixed_delay_holds_the_request_then_it_is_served(env):
     before = stats(env.admin_port).get("http.ingress.fault.delays_injected", 0)
-    lines = _lines(env)
+    lines = line_count(env)
     started = time.monotonic()
-    response = _request(env, "/echo/slow/x")
+    response = request(env, "/echo/slow/x")
     assert response.status_code == 200 and time.monotonic() - started >= DELAY
-    assert _logged(env, lines) == "200 DI via_upstream /echo/slow/x"
+    assert logged(env, lines) == "200 DI via_upstream /echo/slow/x"
     wait_stats(env.admin_port, {**IDLE, "http.ingress.fault.delays_injected": before + 1,
                                 "http.ingress.fault.active_faults": 0})
 
@@ -163,15 +122,16 @@ def test_header_controlled_faults(env):
     if env.format == "mosn":
         pytest.skip("MOSN's fault filter has no header-controlled faults (Envoy's do)")
     counters = stats(env.admin_port)
-    lines = _lines(env)
-    aborted = _request(env, "/echo/a", headers={"x-envoy-fault-abort-request": "429"})
+    lines = line_count(env)
+    aborted = request(env, "/echo/a", headers={"x-envoy-fault-abort-request": "429"})
     assert aborted.status_code == 429
-    assert _logged(env, lines) == "429 FI fault_filter_abort /echo/a"
+    assert logged(env, lines) == "429 FI fault_filter_abort /echo/a"
     started = time.monotonic()
-    delayed = _request(env, "/echo/d", headers={"x-envoy-fault-delay-request": str(int(DELAY * 1000))})
+    delayed = request(env, "/echo/d", headers={"x-envoy-fault-delay-request": str(int(DELAY * 1000))})
     assert delayed.status_code == 200 and time.monotonic() - started >= DELAY
-    assert _logged(env, lines + 1) == "200 DI via_upstream /echo/d"
-    assert _request(env, "/echo/none").status_code == 200  # no header, no fault
+    assert logged(env, lines + 1) == "200 DI via_upstream /echo/d"
+    assert request(env, "/echo/none").status_code == 200  # no header, no fault
+    assert logged(env, lines + 2) == "200 - via_upstream /echo/none"  # (the next test counts after it)
     wait_stats(env.admin_port, {
         **IDLE, "http.ingress.fault.active_faults": 0,
         "http.ingress.fault.aborts_injected": counters.get("http.ingress.fault.aborts_injected", 0) + 1,
@@ -182,7 +142,7 @@ def test_route_and_fault_header_matchers_follow_envoy(env):
     if env.format == "mosn":
         pytest.skip("MOSN's route and fault headers have no invert_match or empty exact_match")
     before = stats(env.admin_port).get("http.ingress.fault.aborts_injected", 0)
-    lines = _lines(env)
+    lines = line_count(env)
     cases = [
         ("/echo/nonprod", {}, 200),  # no x-env: the inverted route does not match, "/" serves it
         ("/echo/nonprod", {"x-env": "dev"}, 503),
@@ -191,7 +151,7 @@ def test_route_and_fault_header_matchers_follow_envoy(env):
         ("/echo/canary", {}, 200),
     ]
     for path, headers, status in cases:
-        assert _request(env, path, headers=headers).status_code == status, (path, headers)
+        assert request(env, path, headers=headers).status_code == status, (path, headers)
     flags = {200: "200 - via_upstream", 503: "503 FI fault_filter_abort"}
     assert log_lines(env.log, lines + len(cases))[lines:] == [f"{flags[status]} {path}" for path, _, status in cases]
     wait_stats(env.admin_port, {**IDLE, "http.ingress.fault.aborts_injected": before + 2,
@@ -200,18 +160,18 @@ def test_route_and_fault_header_matchers_follow_envoy(env):
 
 def test_payload_limit_answers_413_over_the_limit(env):
     before = stats(env.admin_port).get("http.ingress.payload_limit.rq_too_large", 0)
-    lines = _lines(env)
-    within = _request(env, "/echo/small", "POST", content=b"x" * 100)
+    lines = line_count(env)
+    within = request(env, "/echo/small", "POST", content=b"x" * 100)
     assert within.status_code == 200 and json.loads(within.content)["body_bytes"] == 100
 
     def chunked():
         yield b"y" * 60
         yield b"y" * 60
 
-    over = _request(env, "/echo/big", "POST", content=chunked())
+    over = request(env, "/echo/big", "POST", content=chunked())
     assert over.status_code == 413
     assert log_lines(env.log, lines + 2)[-1] == "413 RT request_payload_too_large /echo/big"
-    declared = _request(env, "/echo/declared", "POST", content=b"z" * 101)  # refused from its content-length
+    declared = request(env, "/echo/declared", "POST", content=b"z" * 101)  # refused from its content-length
     assert declared.status_code == 413
     wait_stats(env.admin_port, {**IDLE, "http.ingress.payload_limit.rq_too_large": before + 2})
 

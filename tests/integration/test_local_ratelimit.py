@@ -16,12 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support import filter_env
 from tests.support.admin import log_lines, stats, wait_for, wait_stats
+from tests.support.filter_env import IDLE, LOG_FORMAT, line_count
 from tests.support.origin import Origin
 from tests.support.proxy import Pymosn, free_port, simple_config
 
-LOG_FORMAT = "%RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %REQ(:PATH)%\n"
-IDLE = {"http.ingress.downstream_rq_active": 0, "cluster.origin.upstream_rq_active": 0}
 TYPE = "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit"
 ALWAYS = {"runtime_key": "rl", "default_value": {"numerator": 100, "denominator": "HUNDRED"}}
 HOUR = "3600s"  # no refill while a test runs
@@ -63,52 +63,21 @@ def envoy_config(port: int, admin: int, origin: int, log: str) -> dict:
               {"match": {"prefix": "/echo/grpc"}, "route": {"cluster": "origin"},
                "typed_per_filter_config": {name: {"@type": TYPE, **GRPC_ROUTE}}},
               {"match": {"prefix": "/"}, "route": {"cluster": "origin"}}]
-    hcm = {"@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3."
-                    "HttpConnectionManager", "stat_prefix": "ingress",
-           "route_config": {"name": "r", "virtual_hosts": [{"name": "all", "domains": ["*"], "routes": routes,
-                                                            "rate_limits": BY_USER}]},
-           "access_log": [{"name": "envoy.access_loggers.file", "typed_config": {
-               "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog", "path": log,
-               "log_format": {"text_format": LOG_FORMAT}}}],
-           "http_filters": [{"name": name, "typed_config": {"@type": TYPE, **FILTER}},
-                            {"name": "envoy.filters.http.router", "typed_config": {
-                                "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}]}
-    endpoint = {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": origin}}}}
-    return {
-        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
-        "static_resources": {
-            "listeners": [{"name": "ingress", "address": {"socket_address": {"address": "127.0.0.1",
-                                                                             "port_value": port}},
-                           "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
-                                                           "typed_config": hcm}]}]}],
-            "clusters": [{"name": "origin", "type": "STATIC", "connect_timeout": "1s", "load_assignment": {
-                "cluster_name": "origin", "endpoints": [{"lb_endpoints": [endpoint]}]}}]}}
+    return filter_env.envoy_bootstrap(port, admin, origin, log, routes, [
+        {"name": name, "typed_config": {"@type": TYPE, **FILTER}}], rate_limits=BY_USER)
 
 
 @pytest.fixture(scope="module", params=["mosn", "envoy"])
 def env(request, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp(f"ratelimit-{request.param}")
-    build = mosn_config if request.param == "mosn" else envoy_config
-    with pytest.MonkeyPatch.context() as patch, Origin() as origin:
-        patch.setenv("PYMOSN_FILE_FLUSH_INTERVAL_MSEC", "50")
-        port, admin = free_port(), free_port()
-        log = tmp / "access.log"
-        with Pymosn(build(port, admin, origin.port, str(log)), tmp, port) as proxy:
-            proxy.admin_port = admin
-            proxy.log = log
-            yield proxy
+    yield from filter_env.start(request.param, tmp_path_factory, mosn_config, envoy_config)
 
 
 def _get(proxy, path: str, **kwargs) -> httpx.Response:
-    return httpx.get(f"http://127.0.0.1:{proxy.port}{path}", timeout=10, **kwargs)
-
-
-def _lines(proxy) -> int:
-    return len(proxy.log.read_text().splitlines()) if proxy.log.exists() else 0
+    return filter_env.request(proxy, path, **kwargs)
 
 
 def test_a_routes_bucket_answers_429_with_flag_details_and_headers(env):
-    lines = _lines(env)
+    lines = line_count(env)
     answers = [_get(env, "/limited/echo") for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 429]
     ok, limited = answers[1], answers[2]
@@ -117,8 +86,8 @@ def test_a_routes_bucket_answers_429_with_flag_details_and_headers(env):
     assert limited.content == b"local_rate_limited" and limited.headers["x-local-rate-limit"] == "true"
     assert (limited.headers["x-ratelimit-limit"], limited.headers["x-ratelimit-remaining"]) == ("2", "0")
     assert 0 < int(limited.headers["x-ratelimit-reset"]) <= 3600
-    assert log_lines(env.log, lines + 3)[lines:] == ["200 - - /limited/echo", "200 - - /limited/echo",
-                                                     "429 RL local_rate_limited /limited/echo"]
+    assert log_lines(env.log, lines + 3)[lines:] == [
+        "200 - via_upstream /limited/echo", "200 - via_upstream /limited/echo", "429 RL local_rate_limited /limited/echo"]
     assert _get(env, "/echo/other").status_code == 200  # other routes: the filter's bucket
     wait_stats(env.admin_port, {**IDLE, "rl_route.http_local_rate_limit.enabled": 3,
                                 "rl_route.http_local_rate_limit.ok": 2,
@@ -137,7 +106,7 @@ def test_a_descriptor_from_a_header_has_its_own_bucket(env):
 
 
 def test_a_grpc_call_over_the_limit_gets_its_grpc_status(env):
-    lines = _lines(env)
+    lines = line_count(env)
     headers = {"content-type": "application/grpc"}
     calls = [httpx.post(f"http://127.0.0.1:{env.port}/echo/grpc/Call", headers=headers, content=b"", timeout=10)
              for _ in range(2)]

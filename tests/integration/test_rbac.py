@@ -16,9 +16,10 @@ import pytest
 from pymosn.protocol.xprotocol import bolt
 from pymosn.protocol.xprotocol.api import FrameKind
 from tests.integration.test_xprotocol import rpc_config
+from tests.support import filter_env
 from tests.support.admin import log_lines, stats, wait_stats
 from tests.support.certs import Pki
-from tests.support.origin import Origin
+from tests.support.filter_env import IDLE, LOG_FORMAT, line_count, request
 from tests.support.proxy import Pymosn, free_port, simple_config
 from tests.support.tcp_servers import TcpServer
 from tests.support.xexample_peer import BOLT_V2, XExampleClient, XExampleServer
@@ -135,8 +136,6 @@ def test_an_envoy_bootstrap_network_rbac_with_delay_deny(echo, start_proxy):
 
 # --- the HTTP filter --------------------------------------------------------------------------
 
-LOG_FORMAT = "%RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %REQ(:PATH)%\n"
-IDLE = {"http.ingress.downstream_rq_active": 0, "cluster.origin.upstream_rq_active": 0}
 RBAC_TYPE = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC"
 PER_ROUTE_TYPE = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute"
 GET = {"header": {"name": ":method", "string_match": {"exact": "GET"}}}
@@ -170,49 +169,13 @@ def envoy_http_config(port: int, admin: int, origin: int, log: str) -> dict:
          "typed_per_filter_config": {"authz": {"@type": PER_ROUTE_TYPE, **NOBODY}}},
         {"match": {"prefix": "/"}, "route": {"cluster": "origin"}},
     ]
-    hcm = {"@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3."
-                    "HttpConnectionManager", "stat_prefix": "ingress",
-           "route_config": {"name": "r", "virtual_hosts": [{"name": "all", "domains": ["*"], "routes": routes}]},
-           "access_log": [{"name": "envoy.access_loggers.file", "typed_config": {
-               "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog", "path": log,
-               "log_format": {"text_format": LOG_FORMAT}}}],
-           "http_filters": [{"name": "authz", "typed_config": {"@type": RBAC_TYPE, "rules": RULES,
-                                                               "shadowRules": SHADOW}},
-                            {"name": "envoy.filters.http.router", "typed_config": {
-                                "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}]}
-    endpoint = {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": origin}}}}
-    return {
-        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
-        "static_resources": {
-            "listeners": [{"name": "ingress", "address": {"socket_address": {"address": "127.0.0.1",
-                                                                             "port_value": port}},
-                           "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
-                                                           "typed_config": hcm}]}]}],
-            "clusters": [{"name": "origin", "type": "STATIC", "connect_timeout": "1s", "load_assignment": {
-                "cluster_name": "origin", "endpoints": [{"lb_endpoints": [endpoint]}]}}]}}
+    return filter_env.envoy_bootstrap(port, admin, origin, log, routes, [
+        {"name": "authz", "typed_config": {"@type": RBAC_TYPE, "rules": RULES, "shadowRules": SHADOW}}])
 
 
 @pytest.fixture(scope="module", params=["mosn", "envoy"])
 def http_env(request, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp(f"rbac-{request.param}")
-    build = mosn_http_config if request.param == "mosn" else envoy_http_config
-    with pytest.MonkeyPatch.context() as patch, Origin() as origin:
-        patch.setenv("PYMOSN_FILE_FLUSH_INTERVAL_MSEC", "50")
-        port, admin = free_port(), free_port()
-        log = tmp / "access.log"
-        with Pymosn(build(port, admin, origin.port, str(log)), tmp, port) as proxy:
-            proxy.admin_port = admin
-            proxy.log = log
-            proxy.format = request.param
-            yield proxy
-
-
-def _get(proxy, path: str, method: str = "GET", **kwargs) -> httpx.Response:
-    return httpx.request(method, f"http://127.0.0.1:{proxy.port}{path}", timeout=10, **kwargs)
-
-
-def _lines(proxy) -> int:
-    return len(proxy.log.read_text().splitlines()) if proxy.log.exists() else 0
+    yield from filter_env.start(request.param, tmp_path_factory, mosn_http_config, envoy_http_config)
 
 
 def _rbac_counts(admin: int) -> dict[str, int]:
@@ -222,12 +185,12 @@ def _rbac_counts(admin: int) -> dict[str, int]:
 def test_denied_requests_get_envoys_403_and_details_and_the_counters_add_up(http_env):
     counts = _rbac_counts(http_env.admin_port)
     upstream = stats(http_env.admin_port).get("cluster.origin.upstream_rq_total", 0)
-    lines = _lines(http_env)
-    denied = _get(http_env, "/echo/private?x=1")
+    lines = line_count(http_env)
+    denied = request(http_env, "/echo/private?x=1")
     assert (denied.status_code, denied.content) == (403, b"RBAC: access denied")
-    assert _get(http_env, "/echo/private", headers={"x-admin-token": "t"}).status_code == 200
-    assert _get(http_env, "/echo/healthz?probe=1").status_code == 200  # url_path ignores the query
-    assert _get(http_env, "/echo/healthz", "POST").status_code == 403  # health is GET only
+    assert request(http_env, "/echo/private", headers={"x-admin-token": "t"}).status_code == 200
+    assert request(http_env, "/echo/healthz?probe=1").status_code == 200  # url_path ignores the query
+    assert request(http_env, "/echo/healthz", "POST").status_code == 403  # health is GET only
     assert log_lines(http_env.log, lines + 4)[lines:] == [
         "403 - rbac_access_denied_matched_policy[none] /echo/private?x=1", "200 - via_upstream /echo/private",
         "200 - via_upstream /echo/healthz?probe=1", "403 - rbac_access_denied_matched_policy[none] /echo/healthz"]
@@ -239,9 +202,9 @@ def test_denied_requests_get_envoys_403_and_details_and_the_counters_add_up(http
 
 def test_a_routes_rbac_per_route_replaces_or_turns_off_the_rules(http_env):
     counts = _rbac_counts(http_env.admin_port)
-    lines = _lines(http_env)
-    assert _get(http_env, "/echo/open/x").status_code == 200  # RBACPerRoute without rbac: no checks
-    closed = _get(http_env, "/echo/closed/x", headers={"x-admin-token": "t"})
+    lines = line_count(http_env)
+    assert request(http_env, "/echo/open/x").status_code == 200  # RBACPerRoute without rbac: no checks
+    closed = request(http_env, "/echo/closed/x", headers={"x-admin-token": "t"})
     assert closed.status_code == 403  # the route's rules replace the filter's
     assert log_lines(http_env.log, lines + 2)[-1] == (
         "403 - rbac_access_denied_matched_policy[closed_route] /echo/closed/x")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pymosn.api.connection import ConnectionInfo
@@ -43,6 +44,26 @@ _REFUSED = {
 }
 _CIDR = "address_prefix prefix_len"
 MAX_DEPTH = 64  # nesting of and/or/not: deeper is a config mistake, not a policy
+
+
+@dataclass(frozen=True)
+class _Tree:
+    """The names one kind of node (Permission or Principal) gives its rules and combinators."""
+
+    what: str
+    rules: tuple[str, ...]
+    all_of: str
+    any_of: str
+    negated: str
+    set_key: str  # the repeated field inside all_of / any_of
+
+    @property
+    def nested(self) -> tuple[str, str, str]:
+        return (self.all_of, self.any_of, self.negated)
+
+
+_PERMISSION_TREE = _Tree("a permission", PERMISSION_RULES, "and_rules", "or_rules", "not_rule", "rules")
+_PRINCIPAL_TREE = _Tree("a principal", PRINCIPAL_IDS, "and_ids", "or_ids", "not_id", "ids")
 
 
 def _destination(info: ConnectionInfo) -> tuple[str, int]:
@@ -73,27 +94,9 @@ class PolicyCompiler:
     # --- permissions -------------------------------------------------------------------------
 
     def permission(self, raw: Any, path: str, depth: int) -> Match:
-        fields = Fields(raw, path, self.log, " ".join(PERMISSION_RULES), envoy=True)
-        rule = one_of(fields, PERMISSION_RULES, "a permission")
-        if rule is None:
-            return m.NEVER
-        if rule in _REFUSED:
-            fields.error(rule, f"{_REFUSED[rule]}; refusing to match differently")
-            return m.NEVER
-        if rule in ("and_rules", "or_rules", "not_rule") and depth >= MAX_DEPTH:
-            fields.error(rule, f"nested more than {MAX_DEPTH} deep")
-            return m.NEVER
-        if rule in ("and_rules", "or_rules"):
-            rules = self._set(fields, rule, "rules", lambda item, where: self.permission(item, where, depth + 1))
-            return m.all_of(rules) if rule == "and_rules" else m.any_of(rules)
-        if rule == "not_rule":
-            return m.negate(self.permission(fields.values[rule], fields.at(rule), depth + 1))
-        if rule == "any":
-            return self._any(fields)
-        if rule == "header":
-            return m.header_match(fields.values[rule], fields.at(rule), self.log, self.http)
-        if rule == "url_path":
-            return m.path_match(Fields(fields.values[rule], fields.at(rule), self.log, "path", envoy=True), self.http)
+        fields, rule, tree = self._node(raw, path, depth, _PERMISSION_TREE, self.permission)
+        if tree is not None:
+            return tree
         if rule == "destination_ip":
             cidr = m.decode_cidr(self._object(fields, rule, _CIDR))
             if cidr is None:
@@ -124,27 +127,9 @@ class PolicyCompiler:
     # --- principals --------------------------------------------------------------------------
 
     def principal(self, raw: Any, path: str, depth: int) -> Match:
-        fields = Fields(raw, path, self.log, " ".join(PRINCIPAL_IDS), envoy=True)
-        rule = one_of(fields, PRINCIPAL_IDS, "a principal")
-        if rule is None:
-            return m.NEVER
-        if rule in _REFUSED:
-            fields.error(rule, f"{_REFUSED[rule]}; refusing to match differently")
-            return m.NEVER
-        if rule in ("and_ids", "or_ids", "not_id") and depth >= MAX_DEPTH:
-            fields.error(rule, f"nested more than {MAX_DEPTH} deep")
-            return m.NEVER
-        if rule in ("and_ids", "or_ids"):
-            ids = self._set(fields, rule, "ids", lambda item, where: self.principal(item, where, depth + 1))
-            return m.all_of(ids) if rule == "and_ids" else m.any_of(ids)
-        if rule == "not_id":
-            return m.negate(self.principal(fields.values[rule], fields.at(rule), depth + 1))
-        if rule == "any":
-            return self._any(fields)
-        if rule == "header":
-            return m.header_match(fields.values[rule], fields.at(rule), self.log, self.http)
-        if rule == "url_path":
-            return m.path_match(Fields(fields.values[rule], fields.at(rule), self.log, "path", envoy=True), self.http)
+        fields, rule, tree = self._node(raw, path, depth, _PRINCIPAL_TREE, self.principal)
+        if tree is not None:
+            return tree
         if rule == "authenticated":
             return self._authenticated(self._object(fields, rule, "principal_name"))
         # source_ip, direct_remote_ip, remote_ip: the peer's address (see the module docstring)
@@ -174,6 +159,36 @@ class PolicyCompiler:
         return authenticated
 
     # --- shared ------------------------------------------------------------------------------
+
+    def _node(self, raw: Any, path: str, depth: int, tree: _Tree,
+              compile_child: Callable[[Any, str, int], Match]) -> tuple[Fields, str, Match | None]:
+        """What a Permission and a Principal have alike: one rule of `tree.rules`, refused ones,
+        the and/or/not combinators (bounded in depth) and the rules common to both (any,
+        header, url_path). Returns the node's fields, its rule, and its compiled match when
+        it was one of those (the caller compiles the others)."""
+        fields = Fields(raw, path, self.log, " ".join(tree.rules), envoy=True)
+        rule = one_of(fields, tree.rules, tree.what)
+        if rule is None:
+            return fields, "", m.NEVER
+        if rule in _REFUSED:
+            fields.error(rule, f"{_REFUSED[rule]}; refusing to match differently")
+            return fields, rule, m.NEVER
+        if rule in tree.nested and depth >= MAX_DEPTH:
+            fields.error(rule, f"nested more than {MAX_DEPTH} deep")
+            return fields, rule, m.NEVER
+        if rule in (tree.all_of, tree.any_of):
+            entries = self._set(fields, rule, tree.set_key, lambda item, where: compile_child(item, where, depth + 1))
+            return fields, rule, m.all_of(entries) if rule == tree.all_of else m.any_of(entries)
+        if rule == tree.negated:
+            return fields, rule, m.negate(compile_child(fields.values[rule], fields.at(rule), depth + 1))
+        if rule == "any":
+            return fields, rule, self._any(fields)
+        if rule == "header":
+            return fields, rule, m.header_match(fields.values[rule], fields.at(rule), self.log, self.http)
+        if rule == "url_path":
+            return fields, rule, m.path_match(Fields(fields.values[rule], fields.at(rule), self.log, "path",
+                                                     envoy=True), self.http)
+        return fields, rule, None
 
     def _any(self, fields: Fields) -> Match:
         if fields.values["any"] is not True:
