@@ -31,7 +31,15 @@ from typing import Any
 from pymosn.api.connection import ConnectionInfo
 from pymosn.api.flags import RATE_LIMITED
 from pymosn.api.headers import HeaderMap, RequestHeaderMap
-from pymosn.api.stream_filter import CONTINUE, STOP, AnyFilter, FilterCallbacks, HeadersStatus, StreamFilter
+from pymosn.api.stream_filter import (
+    CONTINUE,
+    STOP,
+    AnyFilter,
+    DecoderFilter,
+    FilterCallbacks,
+    HeadersStatus,
+    StreamFilter,
+)
 from pymosn.filter.http import local_ratelimit_config as cfg
 from pymosn.filter.http.header_mutation import apply_mutations, compile_rules
 from pymosn.filter.http.local_ratelimit_config import LocalRateLimitConfig, TokenBucketSpec
@@ -142,6 +150,7 @@ class LocalRateLimitFilterConfig:
         self.own_policies = compile_policies(config.rate_limits, config.stage) if config.rate_limits else None
         self.vh_rate_limits = config.vh_rate_limits
         self.grpc_status = GRPC_RESOURCE_EXHAUSTED if config.rate_limited_as_resource_exhausted else None
+        self.encodes = self.x_ratelimit_headers or self.response_headers is not None
         self._route_policies: dict[int, tuple[Any, tuple[CompiledPolicy, ...]]] = {}
         self.limiter: Limiter | None = None
         self._per_connection: weakref.WeakKeyDictionary[ConnectionInfo, Limiter] | None = None
@@ -203,7 +212,11 @@ class LocalRateLimitFilterConfig:
         return compiled
 
     def create_filter(self, callbacks: FilterCallbacks) -> AnyFilter:
-        return LocalRateLimitFilter(self, callbacks)
+        # Only the response side adds headers, and only these configs (or a route's) ask for any:
+        # without them the filter is not on the response path at all.
+        if self.encodes or _route_configs:
+            return LocalRateLimitFilter(self, callbacks)
+        return LocalRateLimitDecoder(self, callbacks)
 
 
 class _Fraction:
@@ -223,7 +236,9 @@ class _Fraction:
         return not self.never and randrange(self.denominator) < self.numerator
 
 
-class LocalRateLimitFilter(StreamFilter):
+class LocalRateLimitDecoder(DecoderFilter):
+    """The request side: admits or limits. Alone for configs that add no response headers."""
+
     __slots__ = ("_config", "_callbacks", "_bucket", "_limited")
 
     def __init__(self, config: LocalRateLimitFilterConfig, callbacks: FilterCallbacks) -> None:
@@ -239,7 +254,8 @@ class LocalRateLimitFilter(StreamFilter):
             route_config = callbacks.per_filter_config()
             if isinstance(route_config, LocalRateLimitFilterConfig):
                 config = self._config = route_config
-        if not config.enabled.hit(config.randrange):
+        enabled = config.enabled
+        if not enabled.always and not enabled.hit(config.randrange):
             return CONTINUE
         stats = config.stats
         stats.enabled.value += 1
@@ -269,6 +285,13 @@ class LocalRateLimitFilter(StreamFilter):
         extra = {b"grpc-status": grpc, b"grpc-message": BODY} if grpc is not None and _is_grpc(headers) else None
         callbacks.send_local_reply(config.status, BODY, RATE_LIMITED, DETAILS, extra)
         return STOP
+
+
+class LocalRateLimitFilter(LocalRateLimitDecoder, StreamFilter):
+    """Both sides: the response gets the x-ratelimit headers, or the configured headers of a
+    limited request's reply."""
+
+    __slots__ = ()
 
     def encode_headers(self, status: int, headers: HeaderMap, end_stream: bool) -> HeadersStatus:
         bucket = self._bucket
