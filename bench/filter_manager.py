@@ -11,7 +11,10 @@ own calls, what a listener without stream filters pays. "issue" is the pipeline 
 benchmark chain (bench/configs.py BENCH_CHAIN: RBAC with 3 policies, a local rate limit that
 never trips, header mutation), made by the filters' own config readers; its requests pass. "direct" is the filters' own work for
 the same stream (making them, calling each method the manager calls, on_destroy) with no
-manager: the manager's overhead is the difference. Best of --repeat runs (the least disturbed).
+manager: the manager's overhead is the difference. Every filtered stream gets header maps of its
+own, made as FilteredStream makes them (the codec's lists wrapped, the response's names
+lower-cased): a map shared by all streams would be written once and then let a writing filter
+measure its second write to the same map. Best of --repeat runs (the least disturbed).
 """
 
 from __future__ import annotations
@@ -122,7 +125,11 @@ def issue_plan() -> FilterChainPlan:
         assert decoded is not None and not log.errors, log.errors
         entries.append(FilterChainEntry(raw["name"], factory.create_config(decoded)))
     return FilterChainPlan(entries)
+
+
 CHUNKS = (b"a" * 512, b"b" * 512, b"c" * 512)
+REQUEST = ([(b"host", b"svc")], [b"host"])  # the codec's pairs and lower-cased names
+RESPONSE = [(b"server", b"o")]
 
 
 def stream_runner(classes: tuple[type, ...] | FilterChainPlan, body: bool) -> Callable[[int], None]:
@@ -131,10 +138,11 @@ def stream_runner(classes: tuple[type, ...] | FilterChainPlan, body: bool) -> Ca
     info.downstream_remote_address = "127.0.0.1:40000"
     connection = ConnectionInfo(1, Clock(), ("127.0.0.1", 40000), ("127.0.0.1", 8080),  # type: ignore[arg-type]
                                 remote_address="127.0.0.1:40000", local_address="127.0.0.1:8080")
-    request = RequestHeaderMap([(b"host", b"svc")], [b"host"], b"GET", b"/")
-    response = HeaderMap.of([(b"server", b"o")])
+    request_pairs, request_names = REQUEST
     last = len(CHUNKS) - 1
     if not classes:
+        request = RequestHeaderMap(request_pairs, request_names, b"GET", b"/")
+        response = HeaderMap.of(RESPONSE)
         def bare(n: int) -> None:
             for _ in range(n):
                 owner.on_decoded_headers(request, not body)
@@ -152,11 +160,12 @@ def stream_runner(classes: tuple[type, ...] | FilterChainPlan, body: bool) -> Ca
     def filtered(n: int) -> None:
         for _ in range(n):
             manager = FilterManager(owner, plan, info, connection)
+            request = RequestHeaderMap(request_pairs, request_names, b"GET", b"/")
             manager.decode_headers(request, not body)
             if body:
                 for i, chunk in enumerate(CHUNKS):
                     manager.decode_data(chunk, i == last)
-            manager.encode_headers(200, response, not body)
+            manager.encode_headers(200, HeaderMap.of(RESPONSE), not body)
             if body:
                 for i, chunk in enumerate(CHUNKS):
                     manager.encode_data(chunk, i == last)
@@ -167,8 +176,7 @@ def stream_runner(classes: tuple[type, ...] | FilterChainPlan, body: bool) -> Ca
 def direct_runner(classes: tuple[type, ...], body: bool) -> Callable[[int], None]:
     """The filters' own work, called by hand in the manager's order: the floor."""
     owner = NullOwner()
-    request = RequestHeaderMap([(b"host", b"svc")], [b"host"], b"GET", b"/")
-    response = HeaderMap.of([(b"server", b"o")])
+    request_pairs, request_names = REQUEST
     configs = [Config(cls) for cls in classes]
     last = len(CHUNKS) - 1
 
@@ -180,6 +188,8 @@ def direct_runner(classes: tuple[type, ...], body: bool) -> Callable[[int], None
             made = [config.create_filter(None) for config in configs]  # type: ignore[arg-type]
             decoders = [made[i] for i in decoding]
             encoders = [made[i] for i in encoding]
+            request = RequestHeaderMap(request_pairs, request_names, b"GET", b"/")
+            response = HeaderMap.of(RESPONSE)
             for f in decoders:
                 f.decode_headers(request, not body)
             owner.on_decoded_headers(request, not body)

@@ -82,6 +82,8 @@ class HeaderMap:
         return self._lower
 
     # --- writes: the first one copies -----------------------------------------------------
+    # A write of a name that is absent (what filters mostly do: add a header) makes the copy
+    # and its own field in one step, without a separate copy-then-append or a second scan.
 
     def _own(self) -> None:
         if not self._owned:
@@ -91,21 +93,34 @@ class HeaderMap:
 
     def add(self, name: bytes, value: bytes) -> None:
         """Append a field, keeping any fields of that name."""
-        self._own()
-        self._pairs.append((name, value))
-        self._lower.append(name)
+        if self._owned:
+            self._pairs.append((name, value))
+            self._lower.append(name)
+        else:
+            self._pairs = [*self._pairs, (name, value)]
+            self._lower = [*self._lower, name]
+            self._owned = self.changed = True
 
     def set(self, name: bytes, value: bytes) -> None:
         """Replace every field of `name` with one field (in the first one's place), or add it."""
-        self._own()
-        lower = self._lower
-        if name not in lower:
+        if name in self._lower:
+            self._own()
+            self._replace(name, value)
+        elif self._owned:  # add(), written out: this is the usual case
             self._pairs.append((name, value))
-            lower.append(name)
-            return
+            self._lower.append(name)
+        else:
+            self._pairs = [*self._pairs, (name, value)]
+            self._lower = [*self._lower, name]
+            self._owned = self.changed = True
+
+    def _replace(self, name: bytes, value: bytes) -> None:
+        """`set` of a name that is present, in owned lists."""
+        lower = self._lower
         first = lower.index(name)
         self._pairs[first] = (self._pairs[first][0], value)
-        self._drop(name, first + 1)
+        if lower.count(name) > 1:
+            self._drop(name, first + 1)
 
     def append(self, name: bytes, value: bytes, separator: bytes = b",") -> None:
         """Join `value` to the first field of `name` (RFC 9110 5.3 list syntax), or add it."""
@@ -171,7 +186,17 @@ class RequestHeaderMap(HeaderMap):
 
     def set(self, name: bytes, value: bytes) -> None:
         if name[:1] != b":":
-            HeaderMap.set(self, name, value)
+            # HeaderMap.set, written out: a filter's set of a regular name costs one call
+            if name in self._lower:
+                self._own()
+                self._replace(name, value)
+            elif self._owned:
+                self._pairs.append((name, value))
+                self._lower.append(name)
+            else:
+                self._pairs = [*self._pairs, (name, value)]
+                self._lower = [*self._lower, name]
+                self._owned = self.changed = True
         elif name == _AUTHORITY:
             HeaderMap.set(self, b"host", value)
         elif name == b":method":
@@ -186,7 +211,13 @@ class RequestHeaderMap(HeaderMap):
     def add(self, name: bytes, value: bytes) -> None:
         if name[:1] == b":":
             raise ValueError(f"pseudo-header {name!r} is single-valued: set it")
-        HeaderMap.add(self, name, value)
+        if self._owned:  # HeaderMap.add, written out
+            self._pairs.append((name, value))
+            self._lower.append(name)
+        else:
+            self._pairs = [*self._pairs, (name, value)]
+            self._lower = [*self._lower, name]
+            self._owned = self.changed = True
 
     def remove(self, name: bytes) -> int:
         if name == _AUTHORITY:

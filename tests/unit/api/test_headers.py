@@ -47,6 +47,39 @@ def test_set_replaces_every_field_of_a_name_in_the_first_ones_place():
     assert headers.get_all(b"a") == [b"9"]
 
 
+@pytest.mark.parametrize("make", [HeaderMap, lambda pairs, lower: RequestHeaderMap(pairs, lower, b"GET", b"/")])
+def test_set_and_add_of_an_absent_name_copy_once_then_append(make):
+    pairs = [(b"Host", b"a"), (b"X-A", b"1")]
+    lower = [b"host", b"x-a"]
+    headers = make(pairs, lower)
+    headers.set(b"x-new", b"v")
+    assert headers.changed
+    assert headers.pairs() == [(b"Host", b"a"), (b"X-A", b"1"), (b"x-new", b"v")]
+    assert headers.lower_names() == [b"host", b"x-a", b"x-new"]
+    assert pairs == [(b"Host", b"a"), (b"X-A", b"1")] and lower == [b"host", b"x-a"]
+    copied = headers.pairs()
+    headers.add(b"x-other", b"w")
+    headers.set(b"x-third", b"z")
+    assert headers.pairs() is copied  # owned now: appended in place
+    assert headers.get(b"x-other") == b"w" and headers.get(b"x-third") == b"z"
+    assert pairs == [(b"Host", b"a"), (b"X-A", b"1")] and lower == [b"host", b"x-a"]
+
+
+@pytest.mark.parametrize("make", [HeaderMap, lambda pairs, lower: RequestHeaderMap(pairs, lower, b"GET", b"/")])
+def test_set_of_a_present_name_matches_it_in_any_received_case(make):
+    pairs = [(b"X-Trace", b"1"), (b"Accept", b"*/*"), (b"x-TRACE", b"2")]
+    lower = [b"x-trace", b"accept", b"x-trace"]
+    headers = make(pairs, lower)
+    headers.set(b"x-trace", b"9")
+    assert headers.pairs() == [(b"X-Trace", b"9"), (b"Accept", b"*/*")]  # one field, the first's place and case
+    assert headers.get_all(b"x-trace") == [b"9"]
+    assert pairs[0] == (b"X-Trace", b"1") and len(pairs) == 3  # the codec's lists were copied first
+    headers.set(b"accept", b"text/html")  # present once: replaced in place
+    assert headers.pairs() == [(b"X-Trace", b"9"), (b"Accept", b"text/html")]
+    headers.add(b"accept", b"a/b")
+    assert headers.get_all(b"accept") == [b"text/html", b"a/b"]
+
+
 def test_set_keeps_the_received_case_of_the_replaced_name():
     headers = HeaderMap.of([(b"X-Trace", b"1")])
     headers.set(b"x-trace", b"2")
@@ -112,12 +145,13 @@ _OPS = st.lists(st.tuples(st.sampled_from(["add", "set", "append", "remove"]), _
                           st.sampled_from([b"1", b"2", b"3"])), max_size=12)
 
 
-@given(initial=st.lists(st.tuples(_NAMES, st.sampled_from([b"x", b"y"])), max_size=6), ops=_OPS)
-def test_writes_behave_like_a_list_of_pairs_and_never_touch_the_codecs_lists(initial, ops):
+@given(initial=st.lists(st.tuples(_NAMES, st.sampled_from([b"x", b"y"])), max_size=6), ops=_OPS,
+       request=st.booleans())
+def test_writes_behave_like_a_list_of_pairs_and_never_touch_the_codecs_lists(initial, ops, request):
     pairs = list(initial)
     lower = [name for name, _ in pairs]
     original = (list(pairs), list(lower))
-    headers = HeaderMap(pairs, lower)
+    headers = RequestHeaderMap(pairs, lower) if request else HeaderMap(pairs, lower)
     model = list(pairs)
     for op, name, value in ops:
         if op == "add":
@@ -145,6 +179,9 @@ def test_writes_behave_like_a_list_of_pairs_and_never_touch_the_codecs_lists(ini
             assert headers.remove(name) == sum(1 for n, _ in model if n == name)
             model = [p for p in model if p[0] != name]
     assert headers.pairs() == model and list(headers) == model and len(headers) == len(model)
+    assert headers.lower_names() == [name for name, _ in model]
+    # every write but a remove of nothing changed the map
+    assert headers.changed == any(op != "remove" or name in original[1] for op, name, _ in ops)
     for name in (b"a", b"b", b"c"):
         assert headers.get_all(name) == [v for n, v in model if n == name]
     assert (pairs, lower) == original

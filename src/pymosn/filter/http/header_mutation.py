@@ -223,6 +223,14 @@ def _compile(value: str) -> bytes | Render:
     template = "%".join(templates)
     if not getters:
         return template.format().encode("latin-1")
+    if template == "{}":  # the whole value is one variable (the usual case): no format call
+        (getter,) = getters
+
+        def render_one(info: StreamInfo) -> bytes:
+            text = getter(info)
+            return b"" if text == MISSING else text.encode("latin-1")
+
+        return render_one
     bound = tuple(getters)
 
     def render(info: StreamInfo) -> bytes:
@@ -235,53 +243,107 @@ _REMOVE, _APPEND, _ADD_IF_ABSENT, _OVERWRITE_OR_ADD, _OVERWRITE_IF_EXISTS = rang
 _CODES = {REMOVE: _REMOVE, APPEND_IF_EXISTS_OR_ADD: _APPEND, ADD_IF_ABSENT: _ADD_IF_ABSENT,
           OVERWRITE_IF_EXISTS_OR_ADD: _OVERWRITE_OR_ADD, OVERWRITE_IF_EXISTS: _OVERWRITE_IF_EXISTS}
 
-# (action code, name, literal value or renderer, keep_empty_value)
-CompiledRules = tuple[tuple[int, bytes, bytes | Render, bool], ...]
+# One rule, or a list of them, compiled into one call: (headers, the stream info) -> None. The
+# stream info may be None for rules whose values hold no variable (`Mutation.needs_info`).
+Apply = Callable[[HeaderMap, Any], None]
 
 
-def compile_rules(rules: tuple[HeaderMutationRule, ...]) -> CompiledRules:
-    return tuple((_CODES[r.action], r.name.encode(), _compile(r.value), r.keep_empty_value) for r in rules)
+class Mutation:
+    """A list of rules compiled once: `apply(headers, info)` runs them in configured order;
+    `needs_info` says whether any value reads the stream info (else `info` may be None, and
+    the filter does not fetch it)."""
+
+    __slots__ = ("apply", "needs_info")
+
+    def __init__(self, apply: Apply, needs_info: bool) -> None:
+        self.apply = apply
+        self.needs_info = needs_info
 
 
-def apply_mutations(rules: CompiledRules, headers: HeaderMap, info: StreamInfo) -> None:
-    """One pass over the compiled rules, in configured order."""
-    for action, name, value, keep_empty in rules:
-        if action == _REMOVE:
+def _rule_apply(rule: HeaderMutationRule) -> tuple[Apply, bool] | None:
+    """One rule as a call, and whether it reads the stream info; None for a rule that never
+    writes (a literal empty value without keep_empty_value)."""
+    name = rule.name.encode()
+    code = _CODES[rule.action]
+    if code == _REMOVE:
+        def remove(headers: HeaderMap, info: Any) -> None:
             headers.remove(name)
-            continue
-        if not isinstance(value, bytes):
-            value = value(info)
+        return remove, False
+    value = _compile(rule.value)
+    keep_empty = rule.keep_empty_value
+    if isinstance(value, bytes):
         if not value and not keep_empty:
-            continue
-        if action == _APPEND:
-            headers.add(name, value)
-        elif action == _OVERWRITE_OR_ADD:
-            headers.set(name, value)
+            return None
+        literal = value
+        render = None
+        if code == _OVERWRITE_OR_ADD:  # the two usual literal rules: one call each
+            return (lambda headers, info: headers.set(name, literal)), False
+        if code == _APPEND:
+            return (lambda headers, info: headers.add(name, literal)), False
+    else:
+        literal = b""
+        render = value
+
+    def apply(headers: HeaderMap, info: Any) -> None:
+        text = literal if render is None else render(info)
+        if not text and not keep_empty:
+            return
+        if code == _OVERWRITE_OR_ADD:
+            headers.set(name, text)
+        elif code == _APPEND:
+            headers.add(name, text)
         elif name in headers:
-            if action == _OVERWRITE_IF_EXISTS:
-                headers.set(name, value)
-        elif action == _ADD_IF_ABSENT:
-            headers.add(name, value)
+            if code == _OVERWRITE_IF_EXISTS:
+                headers.set(name, text)
+        elif code == _ADD_IF_ABSENT:
+            headers.add(name, text)
+
+    return apply, render is not None
+
+
+def compile_rules(rules: tuple[HeaderMutationRule, ...]) -> Mutation | None:
+    """The rules as one Mutation; None when there is nothing to do."""
+    compiled = [found for rule in rules if (found := _rule_apply(rule)) is not None]
+    if not compiled:
+        return None
+    needs_info = any(reads for _, reads in compiled)
+    if len(compiled) == 1:
+        return Mutation(compiled[0][0], needs_info)
+    calls = tuple(call for call, _ in compiled)
+
+    def apply_all(headers: HeaderMap, info: Any) -> None:
+        for call in calls:
+            call(headers, info)
+    return Mutation(apply_all, needs_info)
+
+
+def apply_mutations(mutation: Mutation | None, headers: HeaderMap, info: StreamInfo) -> None:
+    """Run compiled rules (those of another filter's config, e.g. local rate limit's headers)."""
+    if mutation is not None:
+        mutation.apply(headers, info)
 
 
 class _Mutations:
-    __slots__ = ("_callbacks", "_config")
+    """One stream's filter; made by HeaderMutationFilterConfig.create_filter, which sets both slots."""
 
-    def __init__(self, config: HeaderMutationFilterConfig, callbacks: FilterCallbacks) -> None:
-        self._config = config
-        self._callbacks = callbacks
+    __slots__ = ("_callbacks", "_config")
+    _config: HeaderMutationFilterConfig
+    _callbacks: FilterCallbacks
 
 
 class _RequestSide(_Mutations, DecoderFilter):
     __slots__ = ()
 
     def decode_headers(self, headers: RequestHeaderMap, end_stream: bool) -> HeadersStatus:
-        apply_mutations(self._config.request, headers, self._callbacks.stream_info)
+        mutation = self._config.request
+        if mutation is not None:
+            mutation.apply(headers, self._callbacks.stream_info if mutation.needs_info else None)
         return CONTINUE
 
     def decode_trailers(self, trailers: HeaderMap) -> TrailersStatus:
-        if self._config.request_trailers:
-            apply_mutations(self._config.request_trailers, trailers, self._callbacks.stream_info)
+        mutation = self._config.request_trailers
+        if mutation is not None:
+            mutation.apply(trailers, self._callbacks.stream_info if mutation.needs_info else None)
         return CONTINUE
 
 
@@ -289,12 +351,15 @@ class _ResponseSide(_Mutations, EncoderFilter):
     __slots__ = ()
 
     def encode_headers(self, status: int, headers: HeaderMap, end_stream: bool) -> HeadersStatus:
-        apply_mutations(self._config.response, headers, self._callbacks.stream_info)
+        mutation = self._config.response
+        if mutation is not None:
+            mutation.apply(headers, self._callbacks.stream_info if mutation.needs_info else None)
         return CONTINUE
 
     def encode_trailers(self, trailers: HeaderMap) -> TrailersStatus:
-        if self._config.response_trailers:
-            apply_mutations(self._config.response_trailers, trailers, self._callbacks.stream_info)
+        mutation = self._config.response_trailers
+        if mutation is not None:
+            mutation.apply(trailers, self._callbacks.stream_info if mutation.needs_info else None)
         return CONTINUE
 
 
@@ -312,13 +377,16 @@ class HeaderMutationFilterConfig:
         self.response = compile_rules(config.response)
         self.request_trailers = compile_rules(config.request_trailers)
         self.response_trailers = compile_rules(config.response_trailers)
-        decodes = bool(self.request or self.request_trailers)
-        encodes = bool(self.response or self.response_trailers)
+        decodes = self.request is not None or self.request_trailers is not None
+        encodes = self.response is not None or self.response_trailers is not None
         self._filter_class: type[_RequestSide] | type[_ResponseSide] = (
             _BothSides if decodes == encodes else _RequestSide if decodes else _ResponseSide)
 
     def create_filter(self, callbacks: FilterCallbacks) -> AnyFilter:
-        return self._filter_class(self, callbacks)
+        made = self._filter_class()  # (a class without __init__ is made for about 70% of the cost)
+        made._config = self
+        made._callbacks = callbacks
+        return made
 
 
 class HeaderMutationFactory:

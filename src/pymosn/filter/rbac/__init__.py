@@ -7,4 +7,5 @@ reads and compares (see docs/design/rbac.md).
   filter/http/header_match.py, compiled by router/header_match.py as everywhere), and/or/not;
 - policies.py: Permission and Principal trees (any / and / or / not and the leaves);
 - engine.py: RBAC rules (action, policies in name order) and the engine checking them;
+- inline.py: the engine's policies fused into one generated function (one call per request);
 - stats.py: Envoy's counters (allowed, denied, shadow_*) and their names."""

@@ -9,11 +9,13 @@ it denies everything, under DENY it allows everything."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from pymosn.api.connection import ConnectionInfo
 from pymosn.config.issues import IssueLog, child
 from pymosn.filter.http.fields import Fields
+from pymosn.filter.rbac.inline import first_match_function
 from pymosn.filter.rbac.matchers import NEVER, Match
 from pymosn.filter.rbac.policies import PolicyCompiler
 
@@ -62,20 +64,11 @@ class RbacEngine:
         return self.allow_matched if self.first_match(info, headers) is not None else self.allow_unmatched
 
 
-def _first_match(policies: tuple[Policy, ...]):
+def _first_match(policies: tuple[Policy, ...]) -> Callable[[ConnectionInfo, Any], Policy | None]:
     live = tuple((policy, policy.match) for policy in policies if policy.match is not NEVER)
     if not live:
         return lambda info, headers: None
-    if len(live) == 1:
-        (only, match), = live
-        return lambda info, headers: only if match(info, headers) else None
-
-    def first_match(info: ConnectionInfo, headers: Any) -> Policy | None:
-        for policy, match in live:
-            if match(info, headers):
-                return policy
-        return None
-    return first_match
+    return first_match_function(live)  # every policy's rules in one call (inline.py)
 
 
 def decode_rules(raw: Any, path: str, log: IssueLog, http: bool) -> RbacEngine | None:

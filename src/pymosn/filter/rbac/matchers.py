@@ -24,7 +24,8 @@ from pymosn.config.issues import IssueLog
 from pymosn.filter.http import header_match as header_match_config
 from pymosn.filter.http.fields import Fields
 from pymosn.filter.http.header_match import STRING_FIELDS, decode_string_matcher, one_of
-from pymosn.router.header_match import request_match
+from pymosn.filter.rbac import inline
+from pymosn.router.header_match import HeaderSpec, request_match
 from pymosn.router.string_match import bytes_test
 
 Match = Callable[[ConnectionInfo, Any], bool]  # (connection, RequestHeaderMap or None) -> bool
@@ -36,6 +37,10 @@ def ALWAYS(info: ConnectionInfo, headers: Any) -> bool:
 
 def NEVER(info: ConnectionInfo, headers: Any) -> bool:
     return False
+
+
+inline.register(ALWAYS, lambda source: "True")
+inline.register(NEVER, lambda source: "False")
 
 
 def constant(value: bool) -> Match:
@@ -54,7 +59,8 @@ def any_of(matches: Iterable[Match]) -> Match:
         return kept[0]
     if len(kept) == 2:
         first, second = kept
-        return lambda info, headers: first(info, headers) or second(info, headers)
+        return inline.register(lambda info, headers: first(info, headers) or second(info, headers),
+                               inline.joined(kept, "or"))
     chain = tuple(kept)
 
     def match_any(info: ConnectionInfo, headers: Any) -> bool:
@@ -62,7 +68,7 @@ def any_of(matches: Iterable[Match]) -> Match:
             if m(info, headers):
                 return True
         return False
-    return match_any
+    return inline.register(match_any, inline.joined(chain, "or"))
 
 
 def all_of(matches: Iterable[Match]) -> Match:
@@ -75,7 +81,8 @@ def all_of(matches: Iterable[Match]) -> Match:
         return kept[0]
     if len(kept) == 2:
         first, second = kept
-        return lambda info, headers: first(info, headers) and second(info, headers)
+        return inline.register(lambda info, headers: first(info, headers) and second(info, headers),
+                               inline.joined(kept, "and"))
     chain = tuple(kept)
 
     def match_all(info: ConnectionInfo, headers: Any) -> bool:
@@ -83,7 +90,7 @@ def all_of(matches: Iterable[Match]) -> Match:
             if not m(info, headers):
                 return False
         return True
-    return match_all
+    return inline.register(match_all, inline.joined(chain, "and"))
 
 
 def negate(match: Match) -> Match:
@@ -91,7 +98,8 @@ def negate(match: Match) -> Match:
         return NEVER
     if match is NEVER:
         return ALWAYS
-    return lambda info, headers: not match(info, headers)
+    return inline.register(lambda info, headers: not match(info, headers),
+                           lambda source: f"(not {inline.expression(match, source)})")
 
 
 # --- HeaderMatcher (read and compiled as everywhere else: filter/http/header_match.py) --------
@@ -104,7 +112,33 @@ def header_match(raw: Any, path: str, log: IssueLog, http: bool) -> Match:
         return NEVER
     if not http:
         return constant(spec.when_missing())
-    return request_match(spec)
+    match = request_match(spec)
+    emit = _request_line_form(spec)
+    return match if emit is None else inline.register(match, emit)
+
+
+_REQUEST_LINE = {":method": "method", ":path": "path", ":scheme": "scheme"}  # RequestHeaderMap slots
+
+
+def _request_line_form(spec: HeaderSpec) -> inline.Emit | None:
+    """The inline form of a literal compare of a request-line pseudo-header (`:method` is
+    GET), the one rule most policies have; None for the others (inlined as calls). As
+    request_match's: an empty slot (an RPC request may have no method) is a missing header."""
+    if spec.name not in _REQUEST_LINE or spec.string is None or spec.range is not None:
+        return None
+    test = bytes_test(spec.string)
+    if test.op is None:
+        return None
+    attr, kind, literal = _REQUEST_LINE[spec.name], spec.string.kind, test.literal
+    invert, when_missing = spec.invert, spec.when_missing()
+
+    def emit(source: inline.Source) -> str:
+        value = source.temp()
+        compare = inline.literal_test(kind, value, literal, source)
+        if invert:
+            compare = f"(not {compare})"
+        return f"({compare} if ({value} := headers.{attr}) else {when_missing})"
+    return emit
 
 
 # --- PathMatcher -------------------------------------------------------------------------------
@@ -132,6 +166,7 @@ def path_match(fields: Fields, http: bool) -> Match:
     op, literal, check = test.op, test.literal, test.test
     if op is None:
         return lambda info, headers: check(path_only(headers))
+    kind = spec.kind
 
     def match(info: ConnectionInfo, headers: Any) -> bool:
         path = headers.path  # path_only(), inlined: this runs for most requests
@@ -140,7 +175,7 @@ def path_match(fields: Fields, http: bool) -> Match:
         if _FRAGMENT in path:
             path = path[:path.index(_FRAGMENT)]
         return op(path, literal)
-    return match
+    return inline.register(match, lambda source: inline.literal_test(kind, source.path(), literal, source))
 
 
 # --- CidrRange ---------------------------------------------------------------------------------
@@ -210,4 +245,9 @@ def peer_in(ranges: Cidr) -> Match:
         address = info.remote[0]
         parsed = cached(address) or parse_address(address)
         return parsed[0] == version and parsed[1] & mask == network
-    return match
+
+    def emit(source: inline.Source) -> str:
+        parsed, lookup, parse = source.temp(), source.const(cached), source.const(parse_address)
+        return (f"(({parsed} := {lookup}(info.remote[0]) or {parse}(info.remote[0]))[0] == {version} "
+                f"and {parsed}[1] & {mask} == {network})")
+    return inline.register(match, emit)

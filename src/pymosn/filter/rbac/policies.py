@@ -26,6 +26,7 @@ from pymosn.api.connection import ConnectionInfo
 from pymosn.config.issues import IssueLog, child
 from pymosn.filter.http.fields import Fields
 from pymosn.filter.http.header_match import STRING_FIELDS, decode_string_matcher, one_of
+from pymosn.filter.rbac import inline
 from pymosn.filter.rbac import matchers as m
 from pymosn.filter.rbac.matchers import Match
 from pymosn.router.string_match import str_test
@@ -70,6 +71,9 @@ def _destination(info: ConnectionInfo) -> tuple[str, int]:
     return info.original_destination or info.local
 
 
+_DESTINATION = "(info.original_destination or info.local)"  # _destination's inline form
+
+
 class PolicyCompiler:
     """Compiles the policies of one RBAC message. `http`: for the HTTP filter (the network
     filter has no request headers, see matchers.py)."""
@@ -105,7 +109,8 @@ class PolicyCompiler:
             return lambda info, headers: test_ip(_destination(info)[0])
         if rule == "destination_port":
             port = fields.integer(rule, 0, 0, 65535)
-            return lambda info, headers: _destination(info)[1] == port
+            return inline.register(lambda info, headers: _destination(info)[1] == port,
+                                   lambda source: f"({_DESTINATION}[1] == {port})")
         if rule == "destination_port_range":
             return self._port_range(self._object(fields, rule, "start end"))
         # requested_server_name
@@ -122,7 +127,8 @@ class PolicyCompiler:
         if start >= end:
             fields.error(None, f"range start {start} must be less than range end {end}")
             return m.NEVER
-        return lambda info, headers: start <= _destination(info)[1] < end
+        return inline.register(lambda info, headers: start <= _destination(info)[1] < end,
+                               lambda source: f"({start} <= {_DESTINATION}[1] < {end})")
 
     # --- principals --------------------------------------------------------------------------
 

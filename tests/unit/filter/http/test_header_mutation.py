@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from pymosn.api.stream_filter import CONTINUE, DecoderFilter, EncoderFilter, StreamFilter
+from pymosn.api.stream_info import StreamInfo
 from pymosn.config.issues import IssueLog
 from pymosn.filter.http import header_mutation as hm
 from tests.support.fakes import request_headers
@@ -179,3 +180,50 @@ def test_append_action_reads_as_envoys_enums():
                                         _append("x-absent", "new", 1)])  # 1: ADD_IF_ABSENT
     headers = _run(config, [(b"x-set", b"a")]).owner.upstream[0][1]
     assert headers.get_all(b"x-set") == [b"one"] and headers.get(b"x-absent") == b"new"
+
+
+def _rules(*rules: dict[str, Any]) -> hm.Mutation | None:
+    decoded = hm.decode_envoy({"mutations": {"request_mutations": list(rules)}}, "$", IssueLog())
+    assert decoded is not None
+    return hm.compile_rules(decoded.request)
+
+
+_EXPECTED = {  # action -> (field values after it when the header was absent, when it held "old")
+    hm.APPEND_IF_EXISTS_OR_ADD: ([b"v"], [b"old", b"v"]),
+    hm.ADD_IF_ABSENT: ([b"v"], [b"old"]),
+    hm.OVERWRITE_IF_EXISTS_OR_ADD: ([b"v"], [b"v"]),
+    hm.OVERWRITE_IF_EXISTS: ([], [b"v"]),
+}
+
+
+@pytest.mark.parametrize("action", list(_EXPECTED))
+@pytest.mark.parametrize("value", ["v", "%REQ(x-src)%"])  # a literal, and a value rendered per request
+@pytest.mark.parametrize("present", [False, True])
+def test_every_action_on_absent_and_present_headers_with_literal_and_rendered_values(action, value, present):
+    mutation = _rules(_append("x-h", value, action))
+    assert mutation is not None and mutation.needs_info == (value != "v")
+    headers = request_headers(b"/", extra=[(b"X-H", b"old")] if present else [])
+    info = StreamInfo("l", 1)
+    info.request_headers = {"x-src": "v"}
+    mutation.apply(headers, info)
+    assert headers.get_all(b"x-h") == _EXPECTED[action][present]
+
+
+def test_literal_rules_need_no_stream_info_and_empty_literals_are_dropped_at_compile_time():
+    assert _rules(_append("x-empty", "")) is None  # never writes: nothing runs per request
+    mutation = _rules(_append("x-a", "1", hm.OVERWRITE_IF_EXISTS_OR_ADD), _append("x-b", ""), {"remove": "x-c"},
+                      _append("x-kept", "", keep_empty_value=True), _append("x-a", "2"))
+    assert mutation is not None and not mutation.needs_info
+    headers = request_headers(b"/", extra=[(b"x-c", b"gone")])
+    mutation.apply(headers, None)
+    assert headers.get_all(b"x-a") == [b"1", b"2"]  # in configured order
+    assert b"x-b" not in headers and b"x-c" not in headers and headers.get(b"x-kept") == b""
+
+
+def test_a_value_that_is_one_variable_renders_as_the_template_would():
+    config = _config(request_mutations=[_append("x-one", "%DOWNSTREAM_REMOTE_ADDRESS%"),
+                                        _append("x-around", "[%DOWNSTREAM_REMOTE_ADDRESS%]"),
+                                        _append("x-missing", "%UPSTREAM_HOST%")])
+    headers = _run(config).owner.upstream[0][1]
+    assert headers.get(b"x-one") == b"10.0.0.2:40000" and headers.get(b"x-around") == b"[10.0.0.2:40000]"
+    assert b"x-missing" not in headers
