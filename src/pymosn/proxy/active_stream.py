@@ -27,13 +27,12 @@ from pymosn.api.stream_info import StreamInfo
 from pymosn.api.streams import ServerStream, StreamReceiver
 from pymosn.protocol.http1 import BODY_LENGTH, BODY_NONE, RequestHead, ResponseHead
 from pymosn.protocol.http1.header_view import HeaderView
-from pymosn.proxy.client_cert import HEADER_NAME as XFCC
-from pymosn.proxy.client_cert import as_routed
 from pymosn.proxy.filter_manager import LocalReply
 from pymosn.proxy.grpc import detect as detect_grpc
 from pymosn.proxy.grpc import grpc_to_http_status, split_path
 from pymosn.proxy.header_plan import HeaderPlan, apply_adds
 from pymosn.proxy.local_reply import DIRECT_RESPONSE, DirectReply, render, render_http, reply_for
+from pymosn.proxy.route_headers import for_routing
 from pymosn.proxy.router import Router
 from pymosn.proxy.snapshot import ProxySettings
 
@@ -78,8 +77,8 @@ class ActiveStream:
         route = None
         if table is not None:
             conn = self.server.connection
-            if XFCC in table.condition_headers:
-                headers = as_routed(headers, self.settings.client_cert, conn)
+            if table.routes_on_proxy_made:
+                headers = for_routing(headers, table, head, self.settings, conn)
             info = self.info
             path, _, query = info.path.partition("?")
             route = table.match(info.authority, path, query, headers, conn.peer_uri_san)

@@ -374,7 +374,8 @@ class ResponseDecoder(_HeadCollector):
 def _to_origin_form(head: RequestHead) -> None:
     """RFC 9112 3.2.2: for an absolute-form target, the target's authority replaces the Host
     header, and the request is forwarded in origin-form."""
-    rest = head.target.split(b"://", 1)[1]
+    scheme, rest = head.target.split(b"://", 1)
+    head.scheme = scheme
     authority, slash, path = rest.partition(b"/")
     if not authority:
         raise ProtocolError("absolute-form target without an authority")

@@ -163,6 +163,8 @@ def request_head(block: list[tuple], end_stream: bool, max_bytes: int = 0, max_c
 
     head = RequestHead(method, path, b"2", headers, lower_names)
     head.host = host
+    if scheme is not None:
+        head.scheme = scheme
     if max_count and len(block) > max_count:
         crumbs = sum(1 for field in block if field[0] == b"cookie")
         head.too_many_headers = len(block) - crumbs > max_count
