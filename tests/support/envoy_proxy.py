@@ -163,3 +163,40 @@ def pseudo_exchange(port: int) -> list[int]:
 
 
 PSEUDO_EXPECTED = [status for *_, status in _PSEUDO_HTTP1] + [204] + [status for *_, status in _PSEUDO_HTTP2]
+
+
+# --- a gRPC call's grpc-timeout and a fault delay before the router -----------------------------
+
+def fault_delay(seconds: float) -> dict:
+    return {"name": "envoy.filters.http.fault", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault",
+        "delay": {"fixed_delay": f"{seconds}s", "percentage": {"numerator": 100}}}}
+
+
+def delayed_grpc(port: int, log: Path, origin_port: int, delay: float, envoy: bool = False) -> dict:
+    """Everything to `origin_port` behind a `delay` s fault delay. pymosn always honours a
+    gRPC call's grpc-timeout, as Envoy does with a route's max_stream_duration
+    grpc_timeout_header_max 0s, which `envoy` adds (pymosn refuses that field)."""
+    action: dict[str, Any] = {"cluster": "app"}
+    if envoy:
+        action["max_stream_duration"] = {"grpc_timeout_header_max": "0s"}
+    route = routes({"match": {"prefix": "/"}, "route": action})
+    return on_port(port, manager(route, log, [fault_delay(delay)], codec_type="AUTO"), cluster("app", origin_port))
+
+
+def grpc_call(port: int, target: str, grpc_timeout: str) -> dict[str, str]:
+    """A unary-shaped gRPC request over HTTP/1.1 (no body): the response head's fields, once the
+    whole response (of a content-length) is read."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(f"POST {target} HTTP/1.1\r\nhost: x\r\ncontent-type: application/grpc\r\n"
+                  f"grpc-timeout: {grpc_timeout}\r\ncontent-length: 0\r\n\r\n".encode())
+        reply = b""
+        while b"\r\n\r\n" not in reply and (chunk := s.recv(65536)):
+            reply += chunk
+        raw_head, _, body = reply.partition(b"\r\n\r\n")
+        status_line, *fields = raw_head.decode("latin-1").split("\r\n")
+        head = {name.lower(): value.strip() for name, _, value in (f.partition(":") for f in fields)}
+        head[":status"] = status_line.split(" ")[1]
+        while len(body) < int(head.get("content-length", 0)) and (chunk := s.recv(65536)):
+            body += chunk
+    return head

@@ -33,7 +33,14 @@ from pymosn.proxy.filter_manager import LocalReply
 from pymosn.proxy.grpc import detect as detect_grpc
 from pymosn.proxy.grpc import grpc_to_http_status, split_path
 from pymosn.proxy.header_plan import HeaderPlan, apply_adds
-from pymosn.proxy.local_reply import DIRECT_RESPONSE, LATE_DETAILS, DirectReply, render, render_http, reply_for
+from pymosn.proxy.local_reply import (
+    DIRECT_RESPONSE,
+    LATE_DETAILS,
+    DirectReply,
+    render,
+    render_http,
+    reply_for,
+)
 from pymosn.proxy.route_headers import for_routing
 from pymosn.proxy.router import Router
 from pymosn.proxy.snapshot import ProxySettings

@@ -49,7 +49,10 @@ class FilteredStream(ActiveStream):
         settings = self.settings
         plan = settings.filter_plan
         assert plan is not None
-        self.router = Router(self, None, False)
+        router = self.router = Router(self, None, False)
+        grpc = self.grpc
+        if grpc is not None and grpc.timeout is not None:
+            router.start_grpc_deadline(grpc)  # it runs while the filters hold the request
         filters = self.filters = FilterManager(self, plan, self.info, self.server.connection, settings.buffer_limit)
         request = self.request_map = RequestHeaderMap(head.headers, head.lower_names, head.method, head.target,
                                                       downstream_scheme(head, settings.scheme))
