@@ -123,7 +123,7 @@ class FilteredStream(ActiveStream):
         router = self.router
         assert router is not None and self.filters is not None
         if router.route is None:
-            route = self.filters.route
+            route = self.filters.take_route()
             if route is None:
                 self.local_reply(flags.NO_ROUTE)
                 return None
