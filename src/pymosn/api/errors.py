@@ -30,11 +30,14 @@ class ConfigError(PymosnError):
 
 
 class ProtocolError(PymosnError):
-    """The peer violated its protocol. `status` is the HTTP status a server should answer with."""
+    """The peer violated its protocol. `status` is the HTTP status a server should answer with;
+    `details` Envoy's %RESPONSE_CODE_DETAILS% for it (the codec's name for the error, such as
+    http1.codec_error), "" where the codec has none."""
 
-    def __init__(self, reason: str, status: int = 400):
+    def __init__(self, reason: str, status: int = 400, details: str = ""):
         self.reason = reason
         self.status = status
+        self.details = details
         super().__init__(reason)
 
 
@@ -68,16 +71,20 @@ class StreamReset:
     kind: ResetKind
     detail: str = ""
     status: int = 0
+    details: str = ""  # Envoy's %RESPONSE_CODE_DETAILS% for the stream it ends, if the codec has one
 
 
 def downstream_protocol_error(error: ProtocolError, answerable: bool = True) -> StreamReset:
     """The reset of a stream whose request broke the protocol."""
     return StreamReset(ResetSource.DOWNSTREAM, ResetKind.PROTOCOL_ERROR, error.reason,
-                       error.status if answerable else 0)
+                       error.status if answerable else 0, error.details)
 
 
-DOWNSTREAM_CLOSED = StreamReset(ResetSource.DOWNSTREAM, ResetKind.CONNECTION_CLOSED, "downstream connection closed")
-DOWNSTREAM_RESET = StreamReset(ResetSource.DOWNSTREAM, ResetKind.RESET, "downstream stream reset")
+DOWNSTREAM_CLOSED = StreamReset(ResetSource.DOWNSTREAM, ResetKind.CONNECTION_CLOSED, "downstream connection closed",
+                                details="downstream_remote_disconnect")
+# only an HTTP/2 client can reset one stream (RST_STREAM): Envoy's HTTP/2 codec names it so
+DOWNSTREAM_RESET = StreamReset(ResetSource.DOWNSTREAM, ResetKind.RESET, "downstream stream reset",
+                               details="http2.remote_reset")
 
 
 class FailureKind(Enum):

@@ -26,14 +26,22 @@ from pymosn.api.errors import ResetKind, StreamReset
 from pymosn.api.stream_info import StreamInfo
 from pymosn.api.streams import ServerStream, StreamReceiver
 from pymosn.protocol.http1 import BODY_LENGTH, BODY_NONE, RequestHead, ResponseHead
+from pymosn.protocol.http1.decoder import TOO_MANY_HEADERS as HTTP1_TOO_MANY_HEADERS
 from pymosn.protocol.http1.header_view import HeaderView
-from pymosn.proxy.client_cert import HEADER_NAME as XFCC
-from pymosn.proxy.client_cert import as_routed
+from pymosn.protocol.http2.headers import TOO_MANY_HEADERS as HTTP2_TOO_MANY_HEADERS
 from pymosn.proxy.filter_manager import LocalReply
 from pymosn.proxy.grpc import detect as detect_grpc
 from pymosn.proxy.grpc import grpc_to_http_status, split_path
 from pymosn.proxy.header_plan import HeaderPlan, apply_adds
-from pymosn.proxy.local_reply import DIRECT_RESPONSE, DirectReply, render, render_http, reply_for
+from pymosn.proxy.local_reply import (
+    DIRECT_RESPONSE,
+    LATE_DETAILS,
+    DirectReply,
+    render,
+    render_http,
+    reply_for,
+)
+from pymosn.proxy.route_headers import for_routing
 from pymosn.proxy.router import Router
 from pymosn.proxy.snapshot import ProxySettings
 
@@ -78,8 +86,8 @@ class ActiveStream:
         route = None
         if table is not None:
             conn = self.server.connection
-            if XFCC in table.condition_headers:
-                headers = as_routed(headers, self.settings.client_cert, conn)
+            if table.routes_on_proxy_made:
+                headers = for_routing(headers, table, head, self.settings, conn)
             info = self.info
             path, _, query = info.path.partition("?")
             route = table.match(info.authority, path, query, headers, conn.peer_uri_san)
@@ -164,9 +172,13 @@ class ActiveStream:
         if reset.kind is ResetKind.PROTOCOL_ERROR:
             self._protocol_error_reply(reset)
             return
-        # Envoy's flags: a stream the client reset is DR; a connection that went away, DC
-        self.info.response_flags.append(
+        # Envoy's flags: a stream the client reset is DR; a connection that went away, DC; its
+        # details replace the upstream's, even once the response started (as Envoy's)
+        info = self.info
+        info.response_flags.append(
             flags.DOWNSTREAM_REMOTE_RESET if reset.kind is ResetKind.RESET else flags.DOWNSTREAM_CONNECTION_TERMINATION)
+        if reset.details:
+            info.response_code_details = reset.details
         self.settings.stats.downstream_rq_rx_reset += 1
         self._finish()
 
@@ -246,6 +258,7 @@ class ActiveStream:
         info = self.info
         info.response_flags.append(flag)
         if self.response_started:
+            info.response_code_details = LATE_DETAILS[flag] if details is None else details
             self.server.reset()
             self._finish()
             return
@@ -273,16 +286,19 @@ class ActiveStream:
         self._abandon_upstream()
         if self.head.version == b"2":
             self.info.response_flags.append(flags.DOWNSTREAM_PROTOCOL_ERROR)
+            self.info.response_code_details = HTTP2_TOO_MANY_HEADERS
             self.server.reset()
             self._finish()
             return
         self.server.close_after_response()
-        self.local_reply(flags.DOWNSTREAM_PROTOCOL_ERROR, b"too many header fields\n", 431)
+        self.local_reply(flags.DOWNSTREAM_PROTOCOL_ERROR, b"too many header fields\n", 431, HTTP1_TOO_MANY_HEADERS)
 
     def _protocol_error_reply(self, reset: StreamReset) -> None:
         """Answers the error if the server still can (Envoy's codec-error 400, flag DPE);
         otherwise the stream is reset, or was already (HTTP/2 RST_STREAM)."""
-        self.info.response_flags.append(flags.DOWNSTREAM_PROTOCOL_ERROR)
+        info = self.info
+        info.response_flags.append(flags.DOWNSTREAM_PROTOCOL_ERROR)
+        info.response_code_details = reset.details
         if reset.status and not self.response_started:
             self._send_local(*render_http(LocalReply(reset.status, reset.detail.encode() + b"\n")))
             return

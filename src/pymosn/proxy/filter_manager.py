@@ -153,6 +153,7 @@ class FilterManager:
     # per-stream state rarely read, with its usual value (see filter_chain.py)
     _route: Route | None = None
     _route_resolved = False
+    _route_taken = False  # the router has the route (and picks, or picked, its host)
 
     def __init__(
         self, owner: FilterManagerOwner, plan: FilterChainPlan, stream_info: StreamInfo,
@@ -255,7 +256,21 @@ class FilterManager:
             self._route_resolved = True
         return self._route
 
+    def take_route(self) -> Route | None:
+        """The route the router sends the request on: resolved now if need be, and final from
+        here on (docs/design/stream-filters.md "Clearing the route cache")."""
+        route = self.route
+        self._route_taken = True
+        return route
+
     def clear_route_cache(self) -> None:
+        """Re-match the route on next access, unless the router already took it: once the host
+        is chosen (before AFTER_CHOOSE_HOST filters) or the request has left the decoder filters,
+        a cleared route changes nothing (Envoy re-routes only before its router filter runs;
+        MOSN ignores a re-match after host selection), so `route` keeps answering the route
+        the request goes to."""
+        if self._route_taken:
+            return
         self._route_resolved = False
         self._route = None
 

@@ -21,11 +21,10 @@ from pymosn.api.streams import ServerStream
 from pymosn.protocol.http1 import BODY_LENGTH, BODY_NONE, RequestHead, ResponseHead
 from pymosn.protocol.http1.header_view import HeaderView
 from pymosn.proxy.active_stream import ActiveStream
-from pymosn.proxy.client_cert import HEADER_NAME as XFCC
-from pymosn.proxy.client_cert import as_routed
 from pymosn.proxy.filter_manager import FilterManager, FilterManagerOwner, LocalReply
 from pymosn.proxy.header_plan import HeaderPlan
 from pymosn.proxy.local_reply import render, reply_for
+from pymosn.proxy.route_headers import downstream_scheme, for_routing
 from pymosn.proxy.router import Router
 from pymosn.proxy.snapshot import ProxySettings
 
@@ -50,10 +49,13 @@ class FilteredStream(ActiveStream):
         settings = self.settings
         plan = settings.filter_plan
         assert plan is not None
-        self.router = Router(self, None, False)
+        router = self.router = Router(self, None, False)
+        grpc = self.grpc
+        if grpc is not None and grpc.timeout is not None:
+            router.start_grpc_deadline(grpc)  # it runs while the filters hold the request
         filters = self.filters = FilterManager(self, plan, self.info, self.server.connection, settings.buffer_limit)
         request = self.request_map = RequestHeaderMap(head.headers, head.lower_names, head.method, head.target,
-                                                      settings.scheme)
+                                                      downstream_scheme(head, settings.scheme))
         filters.decode_headers(request, end_stream)
 
     def on_data(self, data: bytes, end_stream: bool) -> None:
@@ -96,8 +98,9 @@ class FilteredStream(ActiveStream):
         headers = self.info.request_headers
         assert headers is not None
         table = self.snapshot.routers.get(self.settings.router_config_name)
-        if table is not None and XFCC in table.condition_headers:
-            return as_routed(headers, self.settings.client_cert, self.server.connection)
+        if table is not None and table.routes_on_proxy_made:
+            return for_routing(headers, table, self.head, self.settings, self.server.connection,
+                               self.request_map.scheme)
         return headers
 
     # --- FilterManagerOwner: what passed the decoder filters goes to the router --------------
@@ -120,7 +123,7 @@ class FilteredStream(ActiveStream):
         router = self.router
         assert router is not None and self.filters is not None
         if router.route is None:
-            route = self.filters.route
+            route = self.filters.take_route()
             if route is None:
                 self.local_reply(flags.NO_ROUTE)
                 return None

@@ -45,11 +45,17 @@ REPLIES = {
                                             _EARLY_RESET + "{connection_termination}"),
     flags.UPSTREAM_PROTOCOL_ERROR: (502, b"upstream protocol error\n", _EARLY_RESET + "{protocol_error}"),
     flags.UPSTREAM_REQUEST_TIMEOUT: (504, b"upstream request timeout\n", "response_timeout"),
-    flags.DURATION_TIMEOUT: (504, b"grpc-timeout exceeded\n", "duration_timeout"),  # only gRPC calls have one
+    # only gRPC calls have one; the details are Envoy's for its max_stream_duration
+    flags.DURATION_TIMEOUT: (504, b"grpc-timeout exceeded\n", "max_duration_timeout"),
     flags.REQUEST_ENTITY_TOO_LARGE: (413, b"request body too large\n", "request_payload_too_large"),
     flags.DOWNSTREAM_PROTOCOL_ERROR: (400, b"downstream protocol error\n", ""),
 }
 CLUSTER_NOT_FOUND = "cluster_not_found"
+# The details of a flag whose cause came after the response started (the stream is reset, not
+# answered): an upstream reset is Envoy's upstream_reset_after_response_started{...}, a timeout
+# keeps its name
+LATE_DETAILS = {flag: details.replace(_EARLY_RESET, "upstream_reset_after_response_started")
+                for flag, (_, _, details) in REPLIES.items()}
 
 # How a request that got no upstream stream is answered: kind -> (flag, status). A full breaker
 # is UO; a TLS handshake the host failed is UF 503, as Envoy answers it, where a refused or

@@ -4,8 +4,8 @@ Given the matched route, it answers direct responses and redirects, picks the cl
 checked against its circuit breakers) and a host, builds the upstream request head once, and
 starts one `UpstreamRequest` per try; request body and trailers that arrive before a try's
 stream is ready are held here (pausing the downstream past a bound) and replayed. It owns the
-timeouts (the route's, from the end of the request; a gRPC call's grpc-timeout, from its
-headers) and the retries (connect failures, resets and 5xx as the route's retry policy allows,
+timeouts (the route's, from the end of the request; a gRPC call's grpc-timeout, from the
+arrival of its headers) and the retries (connect failures, resets and 5xx as the route's retry policy allows,
 plus one retry of a stale pooled connection), each a new try. The response head comes back
 here for those decisions before it goes to the active stream; what it cannot answer it hands
 the active stream as a local reply with a response flag."""
@@ -149,8 +149,8 @@ class Router:
             self.target = head.target if new_path == path else (new_path + target[len(path):]).encode("latin-1")
         self.upstream_headers = upstream_request_headers(head, plan, stream.server.connection, self.settings, stream.info)
         grpc = stream.grpc
-        if grpc is not None and grpc.timeout is not None:
-            self._start_grpc_deadline(grpc)
+        if grpc is not None and grpc.timeout is not None and not grpc.deadline:
+            self.start_grpc_deadline(grpc)
         if head.expect_continue:
             stream.server.send_continue()
         self.try_upstream(host)
@@ -289,14 +289,17 @@ class Router:
                 deadlines = self.deadlines = deadlines_for(self.stream.server.connection.loop)
                 self.timer = deadlines.add(timeout, self)
 
-    def _start_grpc_deadline(self, grpc: Any) -> None:
-        """grpc-timeout counts from the request headers: a client-streaming call's deadline
-        runs while its request is still being sent, unlike the route timeout."""
+    def start_grpc_deadline(self, grpc: Any) -> None:
+        """grpc-timeout counts from the request headers' arrival, as Envoy's max_stream_duration
+        (grpc_timeout_header_max) counts from the stream's start: a client-streaming call's
+        deadline runs while its request is still being sent, and so does it while stream
+        filters hold the request (a fault delay), unlike the route timeout. A listener with
+        filters starts it before they run (FilteredStream.on_headers), one without, here."""
         loop = self.stream.server.connection.loop
-        grpc.deadline = loop.time() + grpc.timeout
+        grpc.deadline = self.stream.info.start_monotonic + grpc.timeout
         grpc.deadline_running = True
         deadlines = self.deadlines = deadlines_for(loop)
-        self.timer = deadlines.add(grpc.timeout, self)
+        self.timer = deadlines.add(max(grpc.deadline - loop.time(), 0.0), self)
 
     def _start_route_timer_under_grpc(self, grpc: Any) -> None:
         """The request has ended while grpc-timeout runs: the route timeout replaces it only

@@ -96,7 +96,7 @@ class FilteredRpcRequest(RpcRequest):
         fields = self.info.request_headers = self.request_headers.fields
         if self.cluster is not None:
             return True
-        return self._select_cluster(self.filters.route, fields)
+        return self._select_cluster(self.filters.take_route(), fields)
 
     def _try_upstream(self) -> None:
         host = self.chosen_host

@@ -15,6 +15,13 @@ from pymosn.router.vhost import DomainIndex
 
 HOST_CACHE_LIMIT = 1024
 
+# Pseudo-headers a route may test that are no header fields of the request: the proxy makes
+# them from the request line (`:authority` needs nothing: it is the Host header, see matchers.py)
+REQUEST_LINE_HEADERS = frozenset({":method", ":path", ":scheme"})
+# ... and those, with XFCC, which the proxy rewrites before routing (proxy/client_cert.py): a
+# request is given to routing as the proxy sees it only when some route tests one of them
+PROXY_MADE_HEADERS = REQUEST_LINE_HEADERS | {"x-forwarded-client-cert"}
+
 
 class VirtualHost:
     __slots__ = ("name", "domains", "index")
@@ -44,8 +51,11 @@ class RouteTable:
         self._domains: DomainIndex[VirtualHost] = DomainIndex((v.domains, v) for v in vhosts)
         self._hosts = TwoGenerationCache(HOST_CACHE_LIMIT)
         # Headers some route looks at: the proxy makes a header it rewrites itself (XFCC)
-        # look as rewritten before matching only when a route could see it.
+        # look as rewritten, and the request line readable as pseudo-headers, before matching
+        # only when a route could see them (one attribute test per request otherwise).
         self.condition_headers = frozenset(c.name for v in vhosts for r in v.routes for c in r.header_conditions)
+        self.routes_on_proxy_made = not PROXY_MADE_HEADERS.isdisjoint(self.condition_headers)
+        self.request_line_conditions = not REQUEST_LINE_HEADERS.isdisjoint(self.condition_headers)
 
     @classmethod
     def build(cls, config: model.RouterConfig, cache_limit: int = CACHE_LIMIT) -> RouteTable:

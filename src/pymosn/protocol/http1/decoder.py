@@ -29,6 +29,24 @@ from pymosn.protocol.http1.head import (
 
 DEFAULT_MAX_HEADERS = 100  # Envoy's max_headers_count
 
+# Envoy's %RESPONSE_CODE_DETAILS% for a request this decoder refuses: its HTTP/1 codec's (and
+# connection manager's) names where Envoy refuses the same; what only pymosn refuses (a repeated
+# Host, an Expect other than 100-continue, CONNECT, llhttp's stricter framing) is codec_error.
+CODEC_ERROR = "http1.codec_error"
+HEADERS_TOO_LARGE = "http1.headers_too_large"
+TOO_MANY_HEADERS = "http1.too_many_headers"
+INVALID_CHARACTERS = "http1.invalid_characters"
+INVALID_TRANSFER_ENCODING = "http1.invalid_transfer_encoding"
+INVALID_URL = "http1.invalid_url"
+MISSING_HOST = "missing_host_header"
+LOW_VERSION = "low_version"
+# llhttp's error text -> Envoy's details for the same refusal (its parser says the same once)
+_LLHTTP_DETAILS = {
+    "Invalid header value char": INVALID_CHARACTERS,
+    "Transfer-Encoding can't be present with Content-Length": "http1.content_length_and_chunked_not_allowed",
+    "Request has invalid `Transfer-Encoding`": INVALID_TRANSFER_ENCODING,
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Http10Policy:
@@ -72,7 +90,7 @@ class _HeadCollector:
         "upgraded",
     )
 
-    _TOO_LARGE = ("header section too large", 431)  # reason and status of the error
+    _TOO_LARGE = ("header section too large", 431)  # the error's reason, status (and details)
 
     def __init__(self, sink, parser, max_head_bytes: int, max_headers: int) -> None:
         self._sink = sink
@@ -131,7 +149,7 @@ class RequestDecoder(_HeadCollector):
 
     __slots__ = ("_url", "in_message", "_http10", "_over_limit")
 
-    _TOO_LARGE = ("request header section too large", 431)
+    _TOO_LARGE = ("request header section too large", 431, HEADERS_TOO_LARGE)
 
     def __init__(
         self,
@@ -163,7 +181,7 @@ class RequestDecoder(_HeadCollector):
                 return  # llhttp was stopped after the request over the limit, and stays stopped
             if self._error is not None:
                 raise self._error from None
-            raise ProtocolError(_reason(exc), 400) from None
+            raise ProtocolError(_reason(exc), 400, _LLHTTP_DETAILS.get(str(exc), CODEC_ERROR)) from None
 
     def _stop_after_over_limit(self) -> None:
         self.in_message = False
@@ -172,7 +190,7 @@ class RequestDecoder(_HeadCollector):
 
     def _start_tunnel(self, data: bytes, offset: int) -> None:
         if self._head is None or not self._head.upgrade:
-            raise ProtocolError("CONNECT is not supported", 405)
+            raise ProtocolError("CONNECT is not supported", 405, CODEC_ERROR)
         self.upgraded = True
         self._sink.on_request_end(None)
         if offset < len(data):
@@ -200,7 +218,7 @@ class RequestDecoder(_HeadCollector):
             self._sink.on_request_head(head)
             self._stop_after_over_limit()
         if version != b"1.1" and not self._http10.accept:
-            self._fail(ProtocolError("HTTP/1.0 requests are not accepted (accept_http_10 is off)", 426))
+            self._fail(ProtocolError("HTTP/1.0 requests are not accepted (accept_http_10 is off)", 426, LOW_VERSION))
         head.keep_alive = parser.should_keep_alive()
         host_count = 0
         for lname, (_, value) in zip(self._lower_names, self._headers):
@@ -212,23 +230,26 @@ class RequestDecoder(_HeadCollector):
                 head.content_length = int(value)
             elif lname == b"transfer-encoding":
                 if value.strip().lower() != b"chunked":
-                    self._fail(ProtocolError("unsupported transfer-encoding", 501))
+                    self._fail(ProtocolError("unsupported transfer-encoding", 501, INVALID_TRANSFER_ENCODING))
                 head.body_kind = BODY_CHUNKED
             elif lname == b"expect":
                 if value.strip().lower() == b"100-continue":
                     head.expect_continue = True
                 else:
-                    self._fail(ProtocolError("unsupported expectation", 417))
+                    self._fail(ProtocolError("unsupported expectation", 417, CODEC_ERROR))
             elif lname == b"upgrade":
                 head.upgrade = True
         if host_count > 1:
-            self._fail(ProtocolError("multiple Host headers"))
+            self._fail(ProtocolError("multiple Host headers", 400, CODEC_ERROR))
         if self._url[:1] != b"/" and self._url[:8].lower().startswith((b"http://", b"https://")):
-            _to_origin_form(head)
+            try:
+                _to_origin_form(head)
+            except ProtocolError as error:
+                self._fail(error)  # remembered: llhttp reports only that a callback failed
         elif host_count == 0:
             self._no_host(head, version)
         if head.method == b"CONNECT":
-            self._fail(ProtocolError("CONNECT is not supported", 405))
+            self._fail(ProtocolError("CONNECT is not supported", 405, CODEC_ERROR))
         if head.upgrade and not parser.should_upgrade():
             head.upgrade = False  # Upgrade without "Connection: upgrade" is only a header
         self._head = head
@@ -237,7 +258,7 @@ class RequestDecoder(_HeadCollector):
     def _no_host(self, head: RequestHead, version: bytes) -> None:
         http10 = self._http10
         if version == b"1.1" or (http10.require_host and not http10.default_host):
-            self._fail(ProtocolError("missing Host header"))
+            self._fail(ProtocolError("missing Host header", 400, MISSING_HOST))
         if http10.default_host:
             head.host = http10.default_host
             head.headers.insert(0, (b"Host", http10.default_host))
@@ -374,10 +395,11 @@ class ResponseDecoder(_HeadCollector):
 def _to_origin_form(head: RequestHead) -> None:
     """RFC 9112 3.2.2: for an absolute-form target, the target's authority replaces the Host
     header, and the request is forwarded in origin-form."""
-    rest = head.target.split(b"://", 1)[1]
+    scheme, rest = head.target.split(b"://", 1)
+    head.scheme = scheme
     authority, slash, path = rest.partition(b"/")
     if not authority:
-        raise ProtocolError("absolute-form target without an authority")
+        raise ProtocolError("absolute-form target without an authority", 400, INVALID_URL)
     head.target = b"/" + path if slash else b"/"
     head.host = authority
     kept = [(n, ln) for n, ln in zip(head.headers, head.lower_names) if ln != b"host"]

@@ -25,6 +25,7 @@ class RequestHead:
         "expect_continue",
         "host",
         "too_many_headers",
+        "scheme",
     )
 
     def __init__(
@@ -44,6 +45,9 @@ class RequestHead:
         # more header fields than the listener allows: the proxy answers it (431 on HTTP/1.1,
         # a reset on HTTP/2, as Envoy) instead of routing it; the codec kept only the first ones
         self.too_many_headers = False
+        # the scheme the request names itself (HTTP/2's :scheme, an absolute-form target's),
+        # as received; b"": none (an HTTP/1 origin-form request: the connection's)
+        self.scheme = b""
 
 
 class ResponseHead:

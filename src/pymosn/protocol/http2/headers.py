@@ -31,8 +31,19 @@ _WS = b" \t"
 _DIGITS = re.compile(rb"[0-9]{1,18}")
 
 
+# Envoy's %RESPONSE_CODE_DETAILS% for what its HTTP/2 codec refuses: a field it rejects, a
+# required pseudo-header missing, too many fields, a header list over the limit
+INVALID_HEADER_FIELD = "http2.invalid.header.field"
+MESSAGING_RULE = "http2.violation.of.messaging.rule"
+TOO_MANY_HEADERS = "http2.too_many_headers"
+HEADER_LIST_TOO_LARGE = "http2.header_list_size_too_large"
+
+
 class MalformedHeaders(ProtocolError):
     """A header block RFC 9113 calls malformed: a stream error of type PROTOCOL_ERROR."""
+
+    def __init__(self, reason: str, details: str = INVALID_HEADER_FIELD) -> None:
+        super().__init__(reason, 400, details)
 
 
 def _check_fields(names: list[bytes], values: list[bytes]) -> None:
@@ -92,19 +103,22 @@ def request_head(block: list[tuple], end_stream: bool, max_bytes: int = 0, max_c
         values.append(value)
     size += sum(map(len, names)) + sum(map(len, values))
     if max_bytes and size > max_bytes:
-        raise ProtocolError(f"request header list of {size} bytes is over the limit of {max_bytes}", 431)
+        raise ProtocolError(f"request header list of {size} bytes is over the limit of {max_bytes}", 431,
+                            HEADER_LIST_TOO_LARGE)
     _check_fields(names, values)
 
     if method is None:
-        raise MalformedHeaders("missing :method")
+        raise MalformedHeaders("missing :method", MESSAGING_RULE)
     if method == b"CONNECT":
         # 8.5: only :method and :authority. Parsed so the caller can refuse it properly.
         if scheme is not None or path is not None or not authority:
-            raise MalformedHeaders("CONNECT takes :authority and neither :scheme nor :path")
+            raise MalformedHeaders("CONNECT takes :authority and neither :scheme nor :path", MESSAGING_RULE)
         path = b""
     else:
         if scheme is None or not path:
-            raise MalformedHeaders("missing :scheme or :path" if path is None or scheme is None else "empty :path")
+            if path is None or scheme is None:
+                raise MalformedHeaders("missing :scheme or :path", MESSAGING_RULE)
+            raise MalformedHeaders("empty :path")
         if path[:1] != b"/" and not (path == b"*" and method == b"OPTIONS"):
             raise MalformedHeaders("`:path` must be an origin-form path (or * for OPTIONS)")
     if _METHOD.fullmatch(method) is None:
@@ -154,7 +168,7 @@ def request_head(block: list[tuple], end_stream: bool, max_bytes: int = 0, max_c
             raise MalformedHeaders("host header differs from :authority")
         host = authority
     if not host:
-        raise MalformedHeaders("missing :authority (and host)")
+        raise MalformedHeaders("missing :authority (and host)", MESSAGING_RULE)
     headers.insert(0, (b"host", host))
     lower_names.insert(0, b"host")
     if cookies is not None:
@@ -163,6 +177,8 @@ def request_head(block: list[tuple], end_stream: bool, max_bytes: int = 0, max_c
 
     head = RequestHead(method, path, b"2", headers, lower_names)
     head.host = host
+    if scheme is not None:
+        head.scheme = scheme
     if max_count and len(block) > max_count:
         crumbs = sum(1 for field in block if field[0] == b"cookie")
         head.too_many_headers = len(block) - crumbs > max_count
