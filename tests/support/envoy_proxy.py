@@ -127,6 +127,7 @@ _PSEUDO_HTTP1 = [
     ("GET", "/p?x=1", b"", 202),
     ("GET", "/", b"x-forwarded-proto: https\r\n", 203),
     ("GET", "/", b"x-forwarded-proto: gopher\r\n", 200),
+    ("GET", "HTTPS://x/", b"", 203),  # an absolute-form target names its scheme
     ("HEAD", "/", b"", 205),
     ("GET", "/", b"", 200),
 ]

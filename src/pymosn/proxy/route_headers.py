@@ -44,14 +44,13 @@ def downstream_scheme(head: RequestHead, listener_scheme: bytes) -> bytes:
 
 
 class WithPseudoHeaders(Mapping[str, str]):
-    """`headers` and the request-line pseudo-headers (str values, decoded once here)."""
+    """`headers` and the request-line pseudo-headers `pseudo` (name -> str value)."""
 
     __slots__ = ("headers", "pseudo")
 
-    def __init__(self, headers: Mapping[str, str], method: bytes, path: bytes, scheme: bytes) -> None:
+    def __init__(self, headers: Mapping[str, str], pseudo: dict[str, str]) -> None:
         self.headers = headers
-        self.pseudo = {":method": method.decode("latin-1"), ":path": path.decode("latin-1"),
-                       ":scheme": scheme.decode("latin-1")}
+        self.pseudo = pseudo
 
     def __getitem__(self, key: str) -> str:
         value = self.pseudo.get(key)
@@ -80,7 +79,13 @@ def for_routing(headers: Mapping[str, str], table: RouteTable, head: RequestHead
     if XFCC in table.condition_headers:
         headers = as_routed(headers, settings.client_cert, conn)
     if table.request_line_conditions:
-        if scheme is None:
-            scheme = downstream_scheme(head, settings.scheme)
-        headers = WithPseudoHeaders(headers, head.method, head.target, scheme)
+        tested = table.condition_headers  # only those some route tests are made
+        pseudo = {}
+        if ":method" in tested:
+            pseudo[":method"] = head.method.decode("latin-1")
+        if ":path" in tested:
+            pseudo[":path"] = head.target.decode("latin-1")
+        if ":scheme" in tested:
+            pseudo[":scheme"] = (downstream_scheme(head, settings.scheme) if scheme is None else scheme).decode("latin-1")
+        headers = WithPseudoHeaders(headers, pseudo)
     return headers
