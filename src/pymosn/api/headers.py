@@ -46,7 +46,10 @@ class HeaderMap:
     @classmethod
     def of(cls, pairs: Pairs) -> HeaderMap:
         """A map of pairs made by pymosn itself (a local reply, a test): lower-cases the names."""
-        return cls(pairs, [name.lower() for name, _ in pairs])
+        lower = []
+        for pair in pairs:  # a loop: a comprehension makes a function object per call (3.11)
+            lower.append(pair[0].lower())
+        return cls(pairs, lower)
 
     # --- reads: work on the lists as given -------------------------------------------------
 

@@ -58,7 +58,7 @@ class Chain:
     buffered = 0  # body bytes held or gathered anywhere in this chain
     paused = False
     aborted = False
-    headers_entered = False
+    headers_entered = False  # (kept by the encoder chain: a local reply reads it)
     headers_sent = False  # the headers passed every filter (reached the owner)
     status = 0  # the response status (encoder chain)
     stops: dict[int, Stop] | None = None

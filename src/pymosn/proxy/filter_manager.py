@@ -356,5 +356,5 @@ class FilterManager:
         # Nothing drives the chains or reads the filters from here on: dropping these links
         # leaves no reference cycle, so the stream's objects go with their last reference
         # instead of waiting for the cyclic garbage collector.
-        self.filters = []
+        made.clear()
         decoders.manager = encoders.manager = None  # type: ignore[assignment]

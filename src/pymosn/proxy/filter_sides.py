@@ -15,8 +15,7 @@ class DecoderChain(Chain):
     decoder = True
 
     def headers(self, headers: Any, end_stream: bool) -> None:
-        self.headers_entered = True
-        if self.aborted:
+        if self.aborted:  # (headers_entered is the encoder side's: a local reply reads it)
             return
         shape = self.shape
         if self.stops is not None or shape.hooks is not None:
@@ -48,11 +47,15 @@ class DecoderChain(Chain):
         if self.stops is not None:
             self.deliver(0, (DATA, data, end_stream))
             return
+        calls = self.shape.data_calls
+        if not calls:  # no filter's class takes data (the usual chain): straight on
+            self.owner.on_decoded_data(data, end_stream)
+            return
         filters: list[Any] = self.manager.filters
         position = IDLE
         status: Any = CONTINUE
         try:
-            for position, entry in self.shape.data_calls:
+            for position, entry in calls:
                 self.calling = position
                 status = filters[entry].decode_data(data, end_stream)
                 if status is not CONTINUE or self.aborted:
@@ -151,11 +154,15 @@ class EncoderChain(Chain):
         if self.stops is not None:
             self.deliver(0, (DATA, data, end_stream))
             return
+        calls = self.shape.data_calls
+        if not calls:  # no filter's class takes data (the usual chain): straight on
+            self.owner.on_encoded_data(data, end_stream)
+            return
         filters: list[Any] = self.manager.filters
         position = IDLE
         status: Any = CONTINUE
         try:
-            for position, entry in self.shape.data_calls:
+            for position, entry in calls:
                 self.calling = position
                 status = filters[entry].encode_data(data, end_stream)
                 if status is not CONTINUE or self.aborted:

@@ -207,36 +207,45 @@ def _valid_name(fields: Fields, key: str, name: str) -> bool:
 
 # --- running ----------------------------------------------------------------------------------
 
-Render = Callable[[StreamInfo], bytes]
+Render = Callable[[StreamInfo], bytes]  # a value with variables and text around them
 
 
-def _compile(value: str) -> bytes | Render:
-    """A literal as bytes, or a function rendering the value from the stream info."""
-    if "%" not in value:
-        return value.encode("latin-1")
+def _parse(value: str) -> tuple[str, tuple[Getter, ...]]:
+    """A value with variables as a str.format template and the getters of its fields."""
     templates: list[str] = []
     getters: list[Getter] = []
     for piece in value.split("%%"):
         formatter = compile_format(piece)
         templates.append(formatter.template)
         getters.extend(formatter.getters)
-    template = "%".join(templates)
-    if not getters:
+    return "%".join(templates), tuple(getters)
+
+
+def _compile(value: str) -> bytes | Variable | Render:
+    """A literal as bytes; the getter of a value that is one variable and nothing else (the
+    usual case: called and encoded in the rule's own call); or a function rendering the value
+    from the stream info."""
+    if "%" not in value:
+        return value.encode("latin-1")
+    template, bound = _parse(value)
+    if not bound:
         return template.format().encode("latin-1")
-    if template == "{}":  # the whole value is one variable (the usual case): no format call
-        (getter,) = getters
-
-        def render_one(info: StreamInfo) -> bytes:
-            text = getter(info)
-            return b"" if text == MISSING else text.encode("latin-1")
-
-        return render_one
-    bound = tuple(getters)
+    if template == "{}":
+        return Variable(bound[0])
 
     def render(info: StreamInfo) -> bytes:
         return template.format(*["" if (text := g(info)) == MISSING else text for g in bound]).encode("latin-1")
 
     return render
+
+
+class Variable:
+    """A value that is one variable: its getter, which the rule calls itself."""
+
+    __slots__ = ("getter",)
+
+    def __init__(self, getter: Getter) -> None:
+        self.getter = getter
 
 
 _REMOVE, _APPEND, _ADD_IF_ABSENT, _OVERWRITE_OR_ADD, _OVERWRITE_IF_EXISTS = range(5)
@@ -271,21 +280,35 @@ def _rule_apply(rule: HeaderMutationRule) -> tuple[Apply, bool] | None:
         return remove, False
     value = _compile(rule.value)
     keep_empty = rule.keep_empty_value
+    literal, getter, render = b"", None, None
     if isinstance(value, bytes):
         if not value and not keep_empty:
             return None
         literal = value
-        render = None
         if code == _OVERWRITE_OR_ADD:  # the two usual literal rules: one call each
             return (lambda headers, info: headers.set(name, literal)), False
         if code == _APPEND:
             return (lambda headers, info: headers.add(name, literal)), False
+    elif isinstance(value, Variable):
+        getter = value.getter
+        if code == _OVERWRITE_OR_ADD and not keep_empty:  # the usual rule with a variable
+            def overwrite(headers: HeaderMap, info: Any) -> None:
+                found = getter(info)
+                if found and found != MISSING:  # else it renders empty: not added
+                    headers.set(name, found.encode("latin-1"))
+            return overwrite, True
     else:
-        literal = b""
         render = value
 
     def apply(headers: HeaderMap, info: Any) -> None:
-        text = literal if render is None else render(info)
+        text: bytes
+        if getter is not None:
+            found = getter(info)
+            text = b"" if found == MISSING else found.encode("latin-1")
+        elif render is not None:
+            text = render(info)
+        else:
+            text = literal
         if not text and not keep_empty:
             return
         if code == _OVERWRITE_OR_ADD:
@@ -298,7 +321,7 @@ def _rule_apply(rule: HeaderMutationRule) -> tuple[Apply, bool] | None:
         elif code == _ADD_IF_ABSENT:
             headers.add(name, text)
 
-    return apply, render is not None
+    return apply, not isinstance(value, bytes)
 
 
 def compile_rules(rules: tuple[HeaderMutationRule, ...]) -> Mutation | None:

@@ -133,6 +133,9 @@ def _request_line_form(spec: HeaderSpec) -> inline.Emit | None:
     invert, when_missing = spec.invert, spec.when_missing()
 
     def emit(source: inline.Source) -> str:
+        if kind == "exact" and literal and not invert and not when_missing:
+            # an empty or absent slot never equals the literal: the compare alone says it all
+            return inline.literal_test(kind, f"headers.{attr}", literal, source)
         value = source.temp()
         compare = inline.literal_test(kind, value, literal, source)
         if invert:

@@ -223,7 +223,14 @@ def test_literal_rules_need_no_stream_info_and_empty_literals_are_dropped_at_com
 def test_a_value_that_is_one_variable_renders_as_the_template_would():
     config = _config(request_mutations=[_append("x-one", "%DOWNSTREAM_REMOTE_ADDRESS%"),
                                         _append("x-around", "[%DOWNSTREAM_REMOTE_ADDRESS%]"),
-                                        _append("x-missing", "%UPSTREAM_HOST%")])
-    headers = _run(config).owner.upstream[0][1]
+                                        _append("x-missing", "%UPSTREAM_HOST%"),
+                                        _append("x-set", "%DOWNSTREAM_REMOTE_ADDRESS%", hm.OVERWRITE_IF_EXISTS_OR_ADD),
+                                        _append("x-set-missing", "%UPSTREAM_HOST%", hm.OVERWRITE_IF_EXISTS_OR_ADD),
+                                        _append("x-set-kept", "%UPSTREAM_HOST%", hm.OVERWRITE_IF_EXISTS_OR_ADD,
+                                                keep_empty_value=True)])
+    headers = _run(config, [(b"x-set-missing", b"old"), (b"X-Set", b"old")]).owner.upstream[0][1]
     assert headers.get(b"x-one") == b"10.0.0.2:40000" and headers.get(b"x-around") == b"[10.0.0.2:40000]"
+    assert headers.get_all(b"x-set") == [b"10.0.0.2:40000"]
     assert b"x-missing" not in headers
+    assert headers.get_all(b"x-set-missing") == [b"old"]  # renders empty: nothing written, nothing replaced
+    assert headers.get_all(b"x-set-kept") == [b""]
