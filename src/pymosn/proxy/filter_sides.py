@@ -1,7 +1,9 @@
 """The two sides of a stream's filter chain: what differs between the request (decoder) and
 the response (encoder) chain, which is the method each filter is called with and the owner's
 method an item ends in. Each side writes out its straight loops: the code every item of every
-filtered stream runs while no filter stops (see filter_chain.py)."""
+filtered stream runs while no filter stops (see filter_chain.py). The two sides' loops are
+alike on purpose: one loop parameterised by side would look the method up per filter per item,
+which is what the straight loops exist to avoid (docs/design/stream-filters.md, the cost table)."""
 
 from __future__ import annotations
 
