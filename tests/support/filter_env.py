@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from tests.support.admin import log_lines
+from tests.support.admin import log_lines, stats, wait_for
 from tests.support.envoy_bootstraps import address
 from tests.support.origin import Origin
 from tests.support.proxy import Pymosn, free_port
@@ -73,6 +73,19 @@ def request(proxy: Pymosn, path: str, method: str = "GET", **kwargs) -> httpx.Re
 
 
 def line_count(proxy: Pymosn) -> int:
+    """The access log's lines once every request that ended has written its own (the log is
+    flushed on a timer: counting too early would take an earlier test's last line for this
+    one's), read from the listener's counters."""
+    def settled() -> bool:
+        counters = stats(proxy.admin_port)
+        ended = counters.get("http.ingress.downstream_rq_total", 0) - counters.get("http.ingress.downstream_rq_active", 0)
+        return _lines(proxy) >= ended
+
+    wait_for(settled, 10, "the access log to hold a line per ended request")
+    return _lines(proxy)
+
+
+def _lines(proxy: Pymosn) -> int:
     return len(proxy.log.read_text().splitlines()) if proxy.log.exists() else 0
 
 
