@@ -247,13 +247,9 @@ class FilteredStream(ActiveStream):
     def resume_reading(self) -> None:
         self.server.resume_reading()
 
-    def pause_upstream(self) -> None:
-        if self.router is not None:
-            self.router.pause_upstream()
-
-    def resume_upstream(self) -> None:
-        if self.router is not None:
-            self.router.resume_upstream()
+    # response bytes held by the encoder filters slow the upstream as a slow client does
+    pause_upstream = ActiveStream.on_above_write_high_watermark
+    resume_upstream = ActiveStream.on_below_write_low_watermark
 
     def on_filter_error(self, name: str, error: Exception) -> None:
         self.settings.stats.downstream_rq_filter_error += 1
