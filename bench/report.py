@@ -86,7 +86,9 @@ def _ratios(s: dict[str, dict]) -> list[str]:
                 f"| pymosn / {other} | {_ratio(get('pymosn', 'rps_median'), get(other, 'rps_median'))} "
                 f"| {_ratio(get('pymosn', 'cpu_us_per_req'), get(other, 'cpu_us_per_req'))} |"
             )
-    pairs = [("pymosn-chain", "pymosn-envoy", "pymosn chain / pymosn bare"),
+    pairs = [("pymosn", "pymosn-baseline", "pymosn / baseline build"),
+             ("pymosn-baseline", "envoy", "baseline build / Envoy"),
+             ("pymosn-chain", "pymosn-envoy", "pymosn chain / pymosn bare"),
              ("envoy-chain", "envoy", "Envoy chain / Envoy bare"),
              ("pymosn-envoy", "envoy", "pymosn bare / Envoy bare (same bootstrap)"),
              ("pymosn-chain", "envoy-chain", "pymosn chain / Envoy chain")]

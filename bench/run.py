@@ -63,6 +63,7 @@ LABELS = {
     "pymosn-envoy": "pymosn, Envoy's bare bootstrap",
     "pymosn-chain": "pymosn, Envoy's bootstrap + RBAC, local rate limit, header mutation",
     "envoy-chain": "Envoy + RBAC, local rate limit, header mutation",
+    "pymosn-baseline": "pymosn, baseline build (--baseline-python)",
 }
 # `filters`: the bare route and the benchmark filter chain (configs.BENCH_CHAIN), each proxy
 # running the same Envoy bootstrap with and without the chain
@@ -108,7 +109,9 @@ def _envoy_argv(conf: Path) -> list[str]:
     return [peers.envoy_binary(), "-c", str(conf), "--concurrency", "1", "--disable-hot-restart", "-l", "warning"]
 
 
-def start_targets(names: list[str], work: Path, origin_port: int, pymosn_python: str) -> list[Target]:
+def start_targets(
+    names: list[str], work: Path, origin_port: int, pymosn_python: str, baseline_python: str | None = None
+) -> list[Target]:
     """Starts every proxy first, then waits for each: startups overlap instead of adding up."""
     targets: list[Target] = []
     waits = []
@@ -131,10 +134,11 @@ def start_targets(names: list[str], work: Path, origin_port: int, pymosn_python:
             argv = [pymosn_python, "-m", "pymosn", "start", "-c", str(conf), "--concurrency", "1"]
             server = Server(name, argv, PROXY_CPU, port, work / f"{name}.log")
             targets.append(Target(name, server, f"http://127.0.0.1:{port}/"))
-        else:  # pymosn, routes10, routes10k: the same command with different configs
-            route_count = {"pymosn": None, "routes10": 10, "routes10k": 10_000}[name]
+        else:  # pymosn, pymosn-baseline, routes10, routes10k: the same command with different configs
+            route_count = {"pymosn": None, "pymosn-baseline": None, "routes10": 10, "routes10k": 10_000}[name]
             conf = configs.mosn_config(work, name, port, free_port(), origin_port, route_count)
-            argv = [pymosn_python, "-m", "pymosn", "start", "-c", str(conf), "--concurrency", "1"]
+            python = baseline_python if name == "pymosn-baseline" and baseline_python else pymosn_python
+            argv = [python, "-m", "pymosn", "start", "-c", str(conf), "--concurrency", "1"]
             server = Server(name, argv, PROXY_CPU, port, work / f"{name}.log")
             paths = configs.route_paths(work, name, route_count) if route_count else None
             targets.append(Target(name, server, f"http://127.0.0.1:{port}/", paths))
@@ -377,6 +381,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="interpreter that has pymosn installed (default: the bench venv, with pymosn installed editable)",
     )
     parser.add_argument(
+        "--baseline-python",
+        help="interpreter with another pymosn build (an older commit's venv); with target pymosn it also "
+        "runs that build as pymosn-baseline, interleaved in the same rounds, for before/after pairs",
+    )
+    parser.add_argument(
         "--write",
         action="store_true",
         help="replace the benchmark section(s) of BENCHMARKS.md for what was run",
@@ -415,6 +424,8 @@ def main(argv: list[str] | None = None) -> int:
     install_cleanup()
 
     names = [n for n in ("pymosn", "envoy", "nginx") if n in args.only]
+    if args.baseline_python and "pymosn" in names:
+        names.insert(names.index("pymosn") + 1, "pymosn-baseline")
     if "routes" in args.only:
         names += ["routes10", "routes10k"]
     if "filters" in args.only:
@@ -500,7 +511,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_http(args, names: list[str], work: Path, origin: Server) -> dict[str, list[dict]]:
     log(f"starting {', '.join(names)}")
-    targets = start_targets(names, work, origin.port, args.pymosn_python or str(peers.VENV_PY))
+    targets = start_targets(
+        names, work, origin.port, args.pymosn_python or str(peers.VENV_PY), args.baseline_python
+    )
     try:
         for target in targets:
             log(f"warming up {target.name} ({args.warmup:g} s)")

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from pymosn.protocol.xprotocol.api import FrameKind
+from tests.support.admin import log_lines
 from tests.support.origin import Origin
 from tests.support.proxy import Pymosn, free_port
 from tests.support.tcp_servers import TcpServer
@@ -237,6 +238,29 @@ def test_auto_detects_http_and_rpc_on_one_listener(tmp_path, servers):
             counters = stats(admin)
             assert counters["listener.rpc.downstream_cx_protocol_unknown"] == 1
             assert counters["listener.rpc.downstream_cx_protocol_unsupported"] == 0
+
+
+def test_auto_answers_a_request_line_with_an_unknown_method_400_and_logs_it(tmp_path, servers):
+    """As Envoy's AUTO codec: what starts like a request line but names no method a protocol
+    claims goes to the HTTP/1 codec, which answers it 400 DPE (one access-log line), instead of
+    a close nothing records."""
+    a, _ = servers
+    port, admin = free_port(), free_port()
+    log = tmp_path / "access.log"
+    with Origin() as origin:
+        config = rpc_config(port, admin, {"a": [a.port], "web": [origin.port]}, protocol="Auto",
+                            routes=[{"match": {"prefix": "/"}, "route": {"cluster_name": "web"}}])
+        config["servers"][0]["listeners"][0]["access_logs"] = [
+            {"log_path": str(log), "log_format": "%RESPONSE_CODE% %RESPONSE_FLAGS%\n"}]
+        with Pymosn(config, tmp_path, port):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                sock.sendall(b"FROB / HTTP/1.1\r\nHost: x\r\n\r\n")
+                answer = sock.recv(1000)
+            assert answer.startswith(b"HTTP/1.1 400 "), answer
+            assert httpx.get(f"http://127.0.0.1:{port}/echo").status_code == 200  # HTTP/1 still served
+            counters = stats(admin)
+            assert counters["listener.rpc.downstream_cx_protocol_unknown"] == 0
+            assert log_lines(log, 2) == ["400 DPE", "200 -"]
 
 
 def test_auto_falls_back_to_tcp_proxy_for_unknown_bytes(tmp_path, servers):

@@ -18,7 +18,7 @@ from pymosn.filter.network import rbac as network_rbac
 from pymosn.filter.network.auto import AutoDetect, Candidate
 from pymosn.filter.network.proxy import alpn_select, http2_filter_factory, proxy_filter_factory
 from pymosn.filter.network.tcp_proxy import TcpProxySettings, tcp_proxy_filter_factory
-from pymosn.protocol.detect import match_http1, match_http2
+from pymosn.protocol.detect import match_http1, match_http2, match_request_line
 from pymosn.protocol.http1.decoder import MOSN_HTTP10, Http10Policy
 from pymosn.protocol.http2 import Http2Settings
 from pymosn.protocol.http2.settings import HEADER_BLOCK_TIMEOUT
@@ -76,8 +76,9 @@ def _rpc_proxy(cfg: model.ProxyConfig, ctx: ListenerContext, protocol: str):
 def _auto_proxy(cfg: model.ProxyConfig, ctx: ListenerContext):
     """Every protocol we can detect: HTTP/2 first (its preface also looks like a request
     line), HTTP/1.1, then every X-Protocol codec."""
+    http1 = _http1_proxy(cfg, ctx)
     candidates: list[Candidate] = [(protocols.HTTP2, match_http2, _http2_proxy(cfg, ctx)),
-                                   (protocols.HTTP1, match_http1, _http1_proxy(cfg, ctx))]
+                                   (protocols.HTTP1, match_http1, http1)]
     for name, codec in xprotocol_registry.codecs().items():
         candidates.append((name, codec.match, _rpc_proxy(cfg, ctx, name)))
     stats = ctx.stats
@@ -95,6 +96,7 @@ def _auto_proxy(cfg: model.ProxyConfig, ctx: ListenerContext):
             fallback=cfg.fallback_for_unknown_protocol,
             on_unknown=on_unknown,
             on_unsupported=on_unsupported,
+            last_resort=(protocols.HTTP1, match_request_line, http1),
         )
 
     return build

@@ -37,3 +37,20 @@ def match_http2(data: bytes) -> Match:
     if data[:n] != HTTP2_PREFACE[:n]:
         return Match.NO
     return Match.YES if n == len(HTTP2_PREFACE) else Match.AGAIN
+
+
+# RFC 9110 5.6.2 tchar: what a method name is made of
+_TCHAR = frozenset(b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_METHOD_MAX = 32  # a longer run of token characters is not a method
+
+
+def match_request_line(data: bytes) -> Match:
+    """Bytes that start like an HTTP/1.x request line with any method: a token and a space.
+    Tried only after every protocol said no, so that a request whose method the HTTP/1 codec
+    does not know is answered by it (400, as Envoy's AUTO codec does), not dropped unheard."""
+    for i, byte in enumerate(data[: _METHOD_MAX + 1]):
+        if byte == 0x20:
+            return Match.YES if i else Match.NO
+        if byte not in _TCHAR:
+            return Match.NO
+    return Match.AGAIN if len(data) <= _METHOD_MAX else Match.NO

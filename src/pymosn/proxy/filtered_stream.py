@@ -206,6 +206,8 @@ class FilteredStream(ActiveStream):
 
     def local_reply(self, flag: str, body: bytes | None = None, status: int | None = None,
                     details: str | None = None) -> None:
+        if self.done:
+            return
         filters = self.filters
         if filters is None or self.response_started:
             ActiveStream.local_reply(self, flag, body, status, details)
@@ -259,10 +261,13 @@ class FilteredStream(ActiveStream):
     # --- the end ---------------------------------------------------------------------------------
 
     def _finish(self) -> None:
+        if self.done:
+            return
         filters = self.filters
-        if filters is not None and not self.done:
+        if filters is not None:
             filters.destroy()  # every filter's on_destroy, once
         ActiveStream._finish(self)
+        self.filters = None  # the manager points back at the stream (see ActiveStream._finish)
 
 
 if TYPE_CHECKING:  # mypy checks that the class keeps the contract

@@ -426,11 +426,13 @@ class Router:
         if self.shadows is not None:
             original_ended(self.shadows)
         upstream = self.upstream
-        if upstream is not None and upstream.live:
-            if upstream.client is None:
-                upstream.abandon()  # still waiting for the pool
-            else:
-                upstream.live = False  # a response the downstream no longer takes runs out unheard
+        if upstream is not None:
+            self.upstream = None  # the try points back at the router: no cycle left to collect
+            if upstream.live:
+                if upstream.client is None:
+                    upstream.abandon()  # still waiting for the pool
+                else:
+                    upstream.live = False  # a response the downstream no longer takes runs out unheard
         if not self.counted_active:
             return
         cluster = self.cluster

@@ -116,8 +116,12 @@ def test_a_timeout_after_the_response_began_resets_both_sides():
     stream, server = core.request(b"GET", b"/")
     upstream = core.upstream()
     upstream.respond(200, streaming=True)
-    stream.router.on_deadline()
-    assert server.resets == 1 and upstream.resets == 1 and not stream.router.upstream.live
+    router = stream.router
+    try_ = router.upstream
+    router.on_deadline()
+    # the ended stream let its router go, and the router its try (no reference cycle is left)
+    assert server.resets == 1 and upstream.resets == 1 and not try_.live
+    assert stream.router is None and router.upstream is None
     assert core.logger.lines[0].response_flags == [flags.UPSTREAM_REQUEST_TIMEOUT] and core.ended_once()
 
 

@@ -20,7 +20,10 @@ Candidate = tuple[str, Callable[[bytes], Match], Callable[[Connection], object] 
 
 class AutoDetect:
     """Read filter. `candidates`: (name, match, builder) in the order they are tried; a None
-    builder means "recognised, not served" (closed with `on_unsupported(name)`)."""
+    builder means "recognised, not served" (closed with `on_unsupported(name)`). `last_resort`,
+    tried when every candidate said no, claims bytes the next filters (a fallback) should not
+    get: an HTTP/1 request with a method no candidate knows goes to the HTTP/1 codec, which
+    answers it."""
 
     def __init__(
         self,
@@ -30,9 +33,11 @@ class AutoDetect:
         fallback: bool,
         on_unknown: Callable[[], None],
         on_unsupported: Callable[[str], None],
+        last_resort: Candidate | None = None,
     ) -> None:
         self.conn = conn
         self.candidates = candidates
+        self.last_resort = last_resort
         self.fallback = fallback
         self.on_unknown = on_unknown
         self.on_unsupported = on_unsupported
@@ -52,6 +57,13 @@ class AutoDetect:
                 return FilterStatus.STOP
             if verdict == Match.AGAIN:
                 undecided = True
+        if not undecided and self.last_resort is not None and not self.fallback:
+            name, match, builder = self.last_resort
+            verdict = match(buffer)
+            if verdict == Match.YES:
+                self._become(name, builder)
+                return FilterStatus.STOP
+            undecided = verdict == Match.AGAIN
         if not undecided or len(buffer) > _SNIFF_LIMIT:
             self._unknown()
         return FilterStatus.STOP

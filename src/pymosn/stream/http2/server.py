@@ -234,16 +234,14 @@ class Http2ServerConnection:
         error = error or MalformedHeaders(reason, DOWNSTREAM_RESET.details)
         self._stream_error(stream.stream_id, error)
         stream.closed = True
-        self._stream_done(stream)
-        stream.receiver.on_reset(downstream_protocol_error(error, answerable=False))
+        self._stream_done(stream).on_reset(downstream_protocol_error(error, answerable=False))
 
     def on_stream_reset(self, sid: int, code: int) -> None:
         stream = self.streams.get(sid)
         if stream is None:
             return
         stream.closed = True
-        self._stream_done(stream)
-        stream.receiver.on_reset(DOWNSTREAM_RESET)
+        self._stream_done(stream).on_reset(DOWNSTREAM_RESET)
         if not stream.responded:
             self.premature_resets += 1
             if self.premature_resets >= _PREMATURE_RESETS and 2 * self.premature_resets > self.opened:
@@ -389,16 +387,21 @@ class Http2ServerConnection:
 
     def _reap(self, stream: Http2Stream) -> None:
         if self.streams.get(stream.stream_id) is stream:
-            self._stream_done(stream)
-            stream.receiver.on_reset(DOWNSTREAM_RESET)
+            self._stream_done(stream).on_reset(DOWNSTREAM_RESET)
 
-    def _stream_done(self, stream: Http2Stream) -> None:
+    def _stream_done(self, stream: Http2Stream) -> Any:
+        """The stream leaves the connection; returns its receiver, whom nothing of the stream's
+        reaches any more, for a last word. (The receiver points back at the stream: kept, the
+        pair would be a reference cycle, each request garbage for the cycle collector.)"""
+        receiver = stream.receiver
         sid = stream.stream_id
         if self.streams.pop(sid, None) is None:
-            return
+            return receiver
+        stream.receiver = None
         self.blocked.pop(sid, None)
         if not self.streams and (self.last_stream_id is not None or self.peer_gone):
             self._close()
+        return receiver
 
     def _flush(self) -> None:
         data = self.codec.data_to_send()
@@ -441,7 +444,8 @@ class Http2ServerConnection:
         self.blocked.clear()
         for stream in streams:
             stream.closed = True
-            stream.receiver.on_reset(reset)
+            receiver, stream.receiver = stream.receiver, None  # (see _stream_done)
+            receiver.on_reset(reset)
 
     def _on_close(self, conn: Connection, exc: Exception | None) -> None:
         self.closing = True
