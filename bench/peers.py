@@ -151,6 +151,13 @@ def _first_line(argv: list[str]) -> str:
     return text.splitlines()[0].strip() if text else "unknown"
 
 
+def git_head() -> str:
+    """The checkout's short commit, with "+changes" when its tree differs from it."""
+    head = _first_line(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"]) or "unknown"
+    dirty = subprocess.run(["git", "-C", str(REPO), "diff", "--quiet", "HEAD"], capture_output=True).returncode
+    return head + ("+changes" if dirty else "")
+
+
 def machine_info(need_envoy: bool, need_pymosn: bool, pymosn_python: str, need_iperf3: bool = False) -> dict:
     cpu_model = "unknown"
     try:

@@ -7,6 +7,8 @@
                                               #   tcp-bulk, tcp-bulk-r, tcp-rr; or http, l4
     python3 bench/run.py --only l4 --l4-proxies pymosn,envoy
     python3 bench/run.py --write              # also update BENCHMARKS.md
+    python3 bench/run.py --check              # short pymosn-vs-Envoy round against the ratio recorded
+                                              #   in BENCHMARKS.md; exit 1 when >10% worse (bench/check.py)
 
 See bench/README.md for what each column means.
 """
@@ -26,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import check  # noqa: E402
 import configs  # noqa: E402
 import iperf  # noqa: E402
 import peers  # noqa: E402
@@ -386,6 +389,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "runs that build as pymosn-baseline, interleaved in the same rounds, for before/after pairs",
     )
     parser.add_argument(
+        "--check",
+        action="store_true",
+        help="regression guard: a short interleaved pymosn-vs-Envoy HTTP/1.1 round (3 x 5 s unless "
+        "--rounds/--duration say otherwise); exit 1 when pymosn's CPU per request, as a ratio to Envoy's, "
+        "is more than 10%% above the ratio recorded in BENCHMARKS.md",
+    )
+    parser.add_argument(
+        "--record-check",
+        action="store_true",
+        help="with --check: record the measured ratio in BENCHMARKS.md as the new reference",
+    )
+    parser.add_argument(
         "--write",
         action="store_true",
         help="replace the benchmark section(s) of BENCHMARKS.md for what was run",
@@ -396,6 +411,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds, args.duration, args.warmup = 2, 3.0, 1.0
+    if args.check:
+        args.only = "pymosn,envoy"
+        defaults = (parser.get_default("rounds"), parser.get_default("duration"), parser.get_default("warmup"))
+        if (args.rounds, args.duration, args.warmup) == defaults:
+            args.rounds, args.duration, args.warmup = check.CHECK_ROUNDS, check.CHECK_DURATION, check.CHECK_WARMUP
+    elif args.record_check:
+        parser.error("--record-check goes with --check")
     only: list[str] = []
     for name in (n.strip() for n in args.only.split(",")):
         for item in GROUPS.get(name, (name,) if name else ()):
@@ -506,7 +528,23 @@ def main(argv: list[str] | None = None) -> int:
         for text in sections:
             report.write_benchmarks_md(args.write_to, text)
         log(f"updated {args.write_to}")
+    if args.check:
+        return run_check(args, summaries, date)
     return 0
+
+
+def run_check(args, summaries: dict[str, dict], date: str) -> int:
+    measured = check.cpu_ratio(summaries)
+    if args.record_check:
+        label = f"{date[:10]}, {peers.git_head()}, {args.rounds} x {args.duration:g} s"
+        check.record(args.write_to, measured, label)
+        print(f"\ncheck: recorded pymosn/Envoy CPU per request {measured:.2f} in {args.write_to}")
+        return 0
+    reference = check.recorded(args.write_to)
+    ok, text = check.verdict(measured, reference[0] if reference else None)
+    where = f" (recorded {reference[1]})" if reference else ""
+    print(f"\ncheck {'passed' if ok else 'FAILED'}: {text}{where}")
+    return 0 if ok else 1
 
 
 def run_http(args, names: list[str], work: Path, origin: Server) -> dict[str, list[dict]]:

@@ -44,7 +44,9 @@ class _Sink:
     def on_request_end(self, trailers) -> None:
         assert trailers is None or isinstance(trailers, list)
 
-    on_response_end = on_request_end
+    def on_response_end(self, trailers, last) -> None:
+        assert trailers is None or isinstance(trailers, list)
+        assert isinstance(last, bytes) and not (last and trailers)
 
     def on_upgrade_data(self, data) -> None:
         pass

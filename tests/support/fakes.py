@@ -69,6 +69,41 @@ def fake_connection(loop: FakeLoop | None = None, **fields: Any) -> ConnectionIn
     return ConnectionInfo(loop=cast(Any, loop or FakeLoop()), **values)
 
 
+class FakeNetworkConnection:
+    """A network.Connection stand-in for stream connections driven byte by byte: what they
+    write is kept (take() hands it over), closing and aborting are recorded."""
+
+    def __init__(self) -> None:
+        self.local_address = "127.0.0.1:1"
+        self.id = 7
+        self.closed = False
+        self.write_paused = False
+        self.reading_paused = False
+        self.watermark_listener: Any = None
+        self.buffer_limit = 32 * 1024
+        self.close_callbacks: list = []
+        self.out = b""
+        self.info = ConnectionInfo(self.id, None, ("127.0.0.1", 1), ("127.0.0.1", 2), local_address=self.local_address)
+
+    def write(self, data: bytes) -> None:
+        self.out += data
+
+    def take(self) -> bytes:
+        out, self.out = self.out, b""
+        return out
+
+    def pause_reading(self) -> None:
+        self.reading_paused = True
+
+    def resume_reading(self) -> None:
+        self.reading_paused = False
+
+    def close(self) -> None:
+        self.closed = True
+
+    abort = close
+
+
 def request_headers(path: bytes = b"/", method: bytes = b"GET", host: bytes = b"svc.local",
                     extra: list[tuple[bytes, bytes]] | None = None) -> RequestHeaderMap:
     pairs = [(b"host", host)] + (extra or [])

@@ -445,4 +445,4 @@ class Router:
             stats.count_response(code)
             info = stream.info
             stats.upstream_rq_time.record((info.end_monotonic - info.start_monotonic) * 1000.0)
-        upstream.release_host(error=host_code >= 500 or failed)
+        upstream.release_host(host_code >= 500 or failed)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pymosn.api.errors import StreamReset, UpstreamFailure
 from pymosn.api.streams import ClientStream, ResponseReceiver
-from pymosn.protocol.http1 import ResponseHead
+from pymosn.protocol.http1 import BODY_NONE, ResponseHead
 
 if TYPE_CHECKING:
     from pymosn.proxy.router import Router
@@ -66,9 +66,10 @@ class UpstreamRequest:
         if router.route.auto_host_rewrite:
             value = (host.hostname or host.address).encode()
             headers = [(n, value) if n.lower() == b"host" else (n, v) for n, v in headers]
-        # always this try's: a pooled connection would otherwise keep its previous request's
-        # listener, which pauses a client that may be sending another request by now
-        client.set_watermark_listener(self)
+        if body_kind != BODY_NONE or head.upgrade:
+            # only what sends bytes after the head can fill the upstream's buffer (a pooled
+            # stream forgets its last exchange's listener when that exchange ends)
+            client.set_watermark_listener(self)
         client.send_headers(self, router.method, router.target, headers, body_kind, end_stream)
         if pending:
             router.pending = None

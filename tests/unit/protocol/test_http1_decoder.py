@@ -39,7 +39,12 @@ class Sink:
 
     on_response_head = on_request_head
     on_response_body = on_request_body
-    on_response_end = on_request_end
+
+    def on_response_end(self, trailers, last):
+        if last:  # a Content-Length body's last bytes, which come with the end
+            self.events.append(("body", bytes(last)))
+            self.last_with_end = bytes(last)
+        self.events.append(("end", trailers))
 
     def on_upgrade_data(self, data):
         self.events.append(("raw", bytes(data)))
@@ -154,6 +159,33 @@ def test_response_framings():
     assert sink.heads()[-1].body_kind == BODY_UNTIL_CLOSE and not sink.heads()[-1].keep_alive
     dec.feed_eof()
     assert sink.events[-1] == ("end", None)
+
+
+def test_a_content_length_bodys_last_bytes_come_with_the_end():
+    """One call for the last bytes and the end, however the body is split across reads."""
+    calls = []
+
+    class Recorder:
+        def on_response_head(self, head):
+            calls.append("head")
+
+        def on_response_body(self, data):
+            calls.append(("body", bytes(data)))
+
+        def on_response_end(self, trailers, last):
+            calls.append(("end", trailers, bytes(last)))
+
+    dec = ResponseDecoder(Recorder())
+    dec.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+    dec.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nab")
+    dec.feed(b"cd")
+    dec.feed(b"ef")
+    dec.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    dec.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+    assert calls == ["head", ("end", None, b"hello"),
+                     "head", ("body", b"ab"), ("body", b"cd"), ("end", None, b"ef"),
+                     "head", ("end", None, b""),
+                     "head", ("body", b"abc"), ("end", None, b"")]
 
 
 def test_response_truncated_is_an_error_at_eof():

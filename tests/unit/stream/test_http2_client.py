@@ -7,33 +7,9 @@ import h2.config
 import h2.connection
 import h2.events
 
-from pymosn.api.connection import ConnectionInfo
 from pymosn.protocol.http1 import BODY_LENGTH, BODY_NONE
 from pymosn.stream.http2.client import STREAM_WINDOW, Http2ClientConnection
-
-
-class FakeConn:
-    def __init__(self) -> None:
-        self.local_address = "127.0.0.1:1"
-        self.id = 7
-        self.closed = False
-        self.write_paused = False
-        self.buffer_limit = 32 * 1024
-        self.close_callbacks: list = []
-        self.out = b""
-        self.info = ConnectionInfo(self.id, None, ("127.0.0.1", 1), ("127.0.0.1", 2), local_address=self.local_address)
-
-    def write(self, data: bytes) -> None:
-        self.out += data
-
-    def take(self) -> bytes:
-        out, self.out = self.out, b""
-        return out
-
-    def close(self) -> None:
-        self.closed = True
-
-    abort = close
+from tests.support.fakes import FakeNetworkConnection
 
 
 class Owner:
@@ -76,7 +52,7 @@ class Watermarks:
 
 
 def connected():
-    conn, owner = FakeConn(), Owner()
+    conn, owner = FakeNetworkConnection(), Owner()
     client = Http2ClientConnection(conn, owner, scheme=b"http", authority=b"origin")
     client.start()
     server = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding=None))

@@ -14,7 +14,8 @@ from pymosn.protocol.http2.flood import Flood, OutboundQueue, count_frames
 from pymosn.stream.http2 import server as server_module
 from pymosn.stream.http2.client import Http2ClientConnection, Http2ClientSettings
 from pymosn.stream.http2.server import Http2ServerConnection
-from tests.unit.stream.test_http2_client import FakeConn, Owner
+from tests.support.fakes import FakeNetworkConnection
+from tests.unit.stream.test_http2_client import Owner
 from tests.unit.stream.test_http2_server import FakeConnection, FakeLoop
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -293,7 +294,7 @@ def test_settings_out_of_bounds_are_named(values):
 
 
 def test_upstream_that_does_not_read_its_acks_is_cut_off():
-    conn, stats = FakeConn(), ClusterStats()
+    conn, stats = FakeNetworkConnection(), ClusterStats()
     conn.loop = FakeLoop()
     client = Http2ClientConnection(conn, Owner(), scheme=b"http", authority=b"origin", stats=stats,
                                    settings=Http2ClientSettings(max_outbound_control_frames=5))

@@ -100,19 +100,12 @@ class _HeadCollector:
         self._error: ProtocolError | None = None
         self._head = None
         self.upgraded = False
-        self._reset()
-
-    def _reset(self) -> None:
+        # (each decoder's on_message_begin makes these stores again for every message)
         self._head_bytes = 0
         self._headers: list[tuple[bytes, bytes]] = []
         self._lower_names: list[bytes] = []
         self._trailers: list[tuple[bytes, bytes]] | None = None
         self._in_head = True
-
-    def _count(self, n: int) -> None:
-        self._head_bytes += n
-        if self._head_bytes > self._max_head_bytes:
-            self._fail(ProtocolError(*self._TOO_LARGE))
 
     def _fail(self, error: ProtocolError) -> None:
         self._error = error
@@ -135,10 +128,6 @@ class _HeadCollector:
                 trailers = self._trailers = []
             if len(trailers) <= self._max_headers:
                 trailers.append((name, value))
-
-    def _head_done(self) -> None:
-        self._in_head = False
-        self._head_bytes = 0  # trailers get a fresh budget
 
 
 class RequestDecoder(_HeadCollector):
@@ -163,10 +152,6 @@ class RequestDecoder(_HeadCollector):
         self._http10 = http10
         self._over_limit = False  # a request over the header count was delivered: read no more
         super().__init__(sink, httptools.HttpRequestParser(self), max_head_bytes, max_headers)
-
-    def _reset(self) -> None:
-        super()._reset()
-        self._url = b""
 
     def feed(self, data: bytes) -> None:
         if self.upgraded:
@@ -198,16 +183,28 @@ class RequestDecoder(_HeadCollector):
 
     # --- llhttp callbacks ------------------------------------------------------------------
 
+    # The per-message callbacks below make the head's stores themselves, and count its
+    # bytes in line: each runs for every proxied request, where a Python call costs more than
+    # the stores it would make. (The response decoder's do the same.)
+
     def on_message_begin(self) -> None:
-        self._reset()
+        self._head_bytes = 0
+        self._headers = []
+        self._lower_names = []
+        self._trailers = None
+        self._in_head = True
+        self._url = b""
         self.in_message = True
 
     def on_url(self, url: bytes) -> None:
         self._url += url
-        self._count(len(url))
+        size = self._head_bytes = self._head_bytes + len(url)
+        if size > self._max_head_bytes:
+            self._fail(ProtocolError(*self._TOO_LARGE))
 
     def on_headers_complete(self) -> None:
-        self._head_done()
+        self._in_head = False
+        self._head_bytes = 0  # trailers get a fresh budget
         parser = self._parser
         version = parser.get_http_version().encode()
         head = RequestHead(parser.get_method(), self._url, version, self._headers, self._lower_names)
@@ -280,9 +277,14 @@ class RequestDecoder(_HeadCollector):
 class ResponseDecoder(_HeadCollector):
     """Client-side decoder. Before each response, call expect(head_request) so a response to
     HEAD is known to carry no body. Calls on the sink: on_response_head(head),
-    on_response_body(data), on_response_end(trailers or None), on_upgrade_data(data)."""
+    on_response_body(data), on_response_end(trailers or None, last), on_upgrade_data(data).
 
-    __slots__ = ("_reason", "_head_request", "_stopped", "in_message")
+    The last bytes of a Content-Length body come with on_response_end (`last`), not in a
+    body call of their own: llhttp completes the message in the same feed that delivers
+    them, and a small response (the usual one) then costs the proxy one call through every
+    layer instead of two."""
+
+    __slots__ = ("_reason", "_head_request", "_stopped", "in_message", "_remaining", "_last")
 
     _TOO_LARGE = ("upstream response header section too large", 502)
 
@@ -291,11 +293,9 @@ class ResponseDecoder(_HeadCollector):
         self._head_request = False
         self._stopped = False
         self.in_message = False
+        self._remaining = -1  # Content-Length bytes still to come; -1: the body has no length
+        self._last = b""
         super().__init__(sink, httptools.HttpResponseParser(self), max_head_bytes, max_headers)
-
-    def _reset(self) -> None:
-        super()._reset()
-        self._reason = b""
 
     def expect(self, head_request: bool) -> None:
         self._head_request = head_request
@@ -310,7 +310,7 @@ class ResponseDecoder(_HeadCollector):
             offset = upgrade.args[0] if upgrade.args else len(data)
             self.upgraded = True
             self.in_message = False
-            self._sink.on_response_end(None)
+            self._sink.on_response_end(None, b"")
             if offset < len(data):
                 self._sink.on_upgrade_data(data[offset:])
         except httptools.HttpParserError as exc:
@@ -329,21 +329,29 @@ class ResponseDecoder(_HeadCollector):
         head = self._head
         if head is not None and not self._in_head and head.body_kind == BODY_UNTIL_CLOSE:
             self.in_message = False
-            self._sink.on_response_end(None)
+            self._sink.on_response_end(None, b"")
             return
         raise ProtocolError("upstream closed the connection mid-response", 502)
 
     # --- llhttp callbacks ------------------------------------------------------------------
 
-    def on_message_begin(self) -> None:
-        self._reset()
+    def on_message_begin(self) -> None:  # (written out, as RequestDecoder's)
+        self._head_bytes = 0
+        self._headers = []
+        self._lower_names = []
+        self._trailers = None
+        self._in_head = True
+        self._reason = b""
+        self._remaining = -1
+        self._last = b""
         self.in_message = True
 
     def on_status(self, reason: bytes) -> None:
         self._reason += reason
 
     def on_headers_complete(self) -> None:
-        self._head_done()
+        self._in_head = False
+        self._head_bytes = 0
         if len(self._headers) > self._max_headers:
             self._fail(ProtocolError(f"upstream response has more than {self._max_headers} header fields", 502))
         parser = self._parser
@@ -367,6 +375,8 @@ class ResponseDecoder(_HeadCollector):
         head.body_kind = kind
         if kind == BODY_UNTIL_CLOSE:
             head.keep_alive = False
+        elif kind == BODY_LENGTH:
+            self._remaining = head.content_length
         self._head = head
         if 100 <= status < 200 and status != 101:
             return  # interim responses are consumed here (the proxy answers 100-continue itself)
@@ -375,10 +385,16 @@ class ResponseDecoder(_HeadCollector):
             # llhttp would wait for Content-Length bytes that a HEAD response never carries.
             self.in_message = False
             self._stopped = True
-            self._sink.on_response_end(None)
+            self._sink.on_response_end(None, b"")
             raise _StopParsing
 
     def on_body(self, body: bytes) -> None:
+        remaining = self._remaining
+        if remaining > 0:
+            remaining = self._remaining = remaining - len(body)
+            if remaining == 0:
+                self._last = body  # on_message_complete follows at once, and takes it
+                return
         self._sink.on_response_body(body)
 
     def on_message_complete(self) -> None:
@@ -389,7 +405,10 @@ class ResponseDecoder(_HeadCollector):
         trailers = self._trailers
         if trailers is not None and len(trailers) > self._max_headers:
             self._fail(ProtocolError(f"upstream response has more than {self._max_headers} trailer fields", 502))
-        self._sink.on_response_end(trailers)
+        last = self._last
+        if last:
+            self._last = b""
+        self._sink.on_response_end(trailers, last)
 
 
 def _to_origin_form(head: RequestHead) -> None:

@@ -136,7 +136,7 @@ class ClientStreamConnection(WholeConnectionStream):
         if receiver is not None:
             receiver.on_response_data(data, False)
 
-    def on_response_end(self, trailers: list | None) -> None:
+    def on_response_end(self, trailers: list | None, last: bytes) -> None:
         head = self._head
         receiver = self.receiver
         if head is not None and head.status == 101:
@@ -149,7 +149,7 @@ class ClientStreamConnection(WholeConnectionStream):
             elif trailers:
                 receiver.on_response_trailers(trailers)
             else:
-                receiver.on_response_data(b"", True)
+                receiver.on_response_data(last, True)
         if not self._request_done:
             # The server answered before reading the whole request: reuse would desynchronise.
             self._reusable = False
@@ -165,6 +165,9 @@ class ClientStreamConnection(WholeConnectionStream):
 
     def _finish(self) -> None:
         self.receiver = None
+        # the exchange is over: its request's listener must not hear of the next one's
+        # writes (the next try sets its own only if it sends a body)
+        self.conn.watermark_listener = None
         if self._reusable and not self.conn.closed:
             self.reused = True
             if self.conn.reading_paused:
