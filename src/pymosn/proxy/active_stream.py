@@ -41,6 +41,7 @@ from pymosn.proxy.local_reply import (
     render_http,
     reply_for,
 )
+from pymosn.proxy.pauses import DOWNSTREAM_BUFFER_FULL
 from pymosn.proxy.route_headers import for_routing
 from pymosn.proxy.router import Router
 from pymosn.proxy.snapshot import ProxySettings
@@ -61,6 +62,7 @@ class ActiveStream:
         "request_bytes",
         "response_started",
         "done",
+        "read_pauses",
     )
     head: RequestHead  # unset on a stream whose request was too malformed to parse (on_bad_request)
     info: StreamInfo
@@ -75,6 +77,7 @@ class ActiveStream:
         self.request_bytes = 0
         self.response_started = False
         self.done = False
+        self.read_pauses = 0  # the causes (proxy/pauses.py) holding the downstream's reading
 
     # --- downstream request ------------------------------------------------------------------
 
@@ -242,11 +245,30 @@ class ActiveStream:
     # watermark callbacks of the downstream connection: a slow client pauses the upstream
     def on_above_write_high_watermark(self) -> None:
         if self.router is not None:
-            self.router.pause_upstream()
+            self.router.pause_upstream(DOWNSTREAM_BUFFER_FULL)
 
     def on_below_write_low_watermark(self) -> None:
         if self.router is not None:
-            self.router.resume_upstream()
+            self.router.resume_upstream(DOWNSTREAM_BUFFER_FULL)
+
+    # --- reading the request ---------------------------------------------------------------------
+
+    def pause_downstream(self, cause: int) -> None:
+        """Stop reading the request for `cause` (proxy/pauses.py) until it resumes."""
+        paused = self.read_pauses
+        if self.done:
+            return  # an ended stream's connection may be another request's by now
+        self.read_pauses = paused | cause
+        if not paused:
+            self.server.pause_reading()
+
+    def resume_downstream(self, cause: int) -> None:
+        """`cause` no longer holds the request: reading resumes if no other cause does."""
+        paused = self.read_pauses
+        if paused & cause:
+            paused = self.read_pauses = paused & ~cause
+            if not paused and not self.done:
+                self.server.resume_reading()
 
     # --- local replies ---------------------------------------------------------------------------
 

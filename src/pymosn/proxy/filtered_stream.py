@@ -24,6 +24,7 @@ from pymosn.proxy.active_stream import ActiveStream
 from pymosn.proxy.filter_manager import FilterManager, FilterManagerOwner, LocalReply
 from pymosn.proxy.header_plan import HeaderPlan
 from pymosn.proxy.local_reply import render, reply_for
+from pymosn.proxy.pauses import DECODER_FILTERS_FULL, ENCODER_FILTERS_FULL
 from pymosn.proxy.route_headers import downstream_scheme, for_routing
 from pymosn.proxy.router import Router
 from pymosn.proxy.snapshot import ProxySettings
@@ -244,14 +245,20 @@ class FilteredStream(ActiveStream):
     # --- FilterManagerOwner: back-pressure and failures -----------------------------------------
 
     def pause_reading(self) -> None:
-        self.server.pause_reading()
+        self.pause_downstream(DECODER_FILTERS_FULL)
 
     def resume_reading(self) -> None:
-        self.server.resume_reading()
+        self.resume_downstream(DECODER_FILTERS_FULL)
 
-    # response bytes held by the encoder filters slow the upstream as a slow client does
-    pause_upstream = ActiveStream.on_above_write_high_watermark
-    resume_upstream = ActiveStream.on_below_write_low_watermark
+    # response bytes held by the encoder filters slow the upstream as a slow client does, each
+    # pause its own (a client catching up does not resume what the filters hold back)
+    def pause_upstream(self) -> None:
+        if self.router is not None:
+            self.router.pause_upstream(ENCODER_FILTERS_FULL)
+
+    def resume_upstream(self) -> None:
+        if self.router is not None:
+            self.router.resume_upstream(ENCODER_FILTERS_FULL)
 
     def on_filter_error(self, name: str, error: Exception) -> None:
         self.settings.stats.downstream_rq_filter_error += 1

@@ -24,6 +24,7 @@ from pymosn.proxy.grpc import http_to_grpc_status, status_in
 from pymosn.proxy.header_plan import HeaderPlan, filter_response_headers, upstream_request_headers
 from pymosn.proxy.local_reply import CLUSTER_NOT_FOUND, FAILURE_REPLIES, REPLIES, VIA_UPSTREAM
 from pymosn.proxy.mirror import forward_data, forward_trailers, original_ended, start_shadows
+from pymosn.proxy.pauses import HELD_FOR_UPSTREAM
 from pymosn.proxy.upstream_request import UpstreamRequest
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ class Router:
         "counted_active",
         "stale_retry_used",
         "shadows",
+        "upstream_pauses",
     )
     # set with the cluster (select_cluster) and the upstream head (forward)
     cluster: Any
@@ -78,6 +80,7 @@ class Router:
         self.counted_active = False  # the cluster counts this request in upstream_rq_active
         self.stale_retry_used = False
         self.shadows: list | None = None  # mirror copies still taking the request (proxy/mirror.py)
+        self.upstream_pauses = 0  # the causes (proxy/pauses.py) holding the response's reading
 
     # --- route to cluster -------------------------------------------------------------------
 
@@ -197,7 +200,7 @@ class Router:
         self.pending.append(event)
         self.pending_bytes += size
         if self.pending_bytes > _BODY_BUFFER_LIMIT:
-            self.stream.server.pause_reading()
+            self.stream.pause_downstream(HELD_FOR_UPSTREAM)
 
     # --- tries --------------------------------------------------------------------------------
 
@@ -404,15 +407,21 @@ class Router:
         else:
             stream.local_reply(flags.UPSTREAM_CONNECTION_TERMINATION)
 
-    def pause_upstream(self) -> None:
+    def pause_upstream(self, cause: int) -> None:
+        """Stop reading the response for `cause` (proxy/pauses.py) until it resumes."""
+        paused = self.upstream_pauses
+        self.upstream_pauses = paused | cause
         upstream = self.upstream
-        if upstream is not None:
+        if not paused and upstream is not None:
             upstream.pause_reading()
 
-    def resume_upstream(self) -> None:
-        upstream = self.upstream
-        if upstream is not None:
-            upstream.resume_reading()
+    def resume_upstream(self, cause: int) -> None:
+        paused = self.upstream_pauses
+        if paused & cause:
+            paused = self.upstream_pauses = paused & ~cause
+            upstream = self.upstream
+            if not paused and upstream is not None:
+                upstream.resume_reading()
 
     # --- the end ------------------------------------------------------------------------------
 

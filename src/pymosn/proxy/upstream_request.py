@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pymosn.api.errors import StreamReset, UpstreamFailure
 from pymosn.api.streams import ClientStream, ResponseReceiver
 from pymosn.protocol.http1 import BODY_NONE, ResponseHead
+from pymosn.proxy.pauses import HELD_FOR_UPSTREAM, UPSTREAM_BUFFER_FULL
 
 if TYPE_CHECKING:
     from pymosn.proxy.router import Router
@@ -81,10 +82,9 @@ class UpstreamRequest:
                     client.send_trailers(payload)
                 else:
                     client.send_raw(payload)
-            # The replayed body may itself have filled the upstream's buffer: then the
-            # upstream's low watermark resumes the client, not us.
-            if server.reading_paused and not client.write_paused:
-                server.resume_reading()
+            # The replayed body may itself have filled the upstream's buffer: then its
+            # pause (UPSTREAM_BUFFER_FULL) holds on until the upstream's low watermark.
+            stream.resume_downstream(HELD_FOR_UPSTREAM)
 
     def on_pool_failure(self, failure: UpstreamFailure) -> None:
         if self.live:
@@ -161,10 +161,10 @@ class UpstreamRequest:
     # from the downstream
     def on_above_write_high_watermark(self) -> None:
         if self.live:  # an ended try's client is not this connection's to slow down
-            self.router.stream.server.pause_reading()
+            self.router.stream.pause_downstream(UPSTREAM_BUFFER_FULL)
 
     def on_below_write_low_watermark(self) -> None:
-        self.router.stream.server.resume_reading()
+        self.router.stream.resume_downstream(UPSTREAM_BUFFER_FULL)
 
 
 if TYPE_CHECKING:  # mypy checks that the class keeps the contract

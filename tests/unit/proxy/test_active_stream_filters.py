@@ -266,3 +266,43 @@ def test_per_filter_config_reads_the_routes_filter_configs():
     core = ProxyCore(filters=(("mine", scripted(decode_headers=read)),))
     core.request(b"GET", b"/x")
     assert seen == [None]  # the route has no per-filter configs
+
+
+def test_the_routers_replay_does_not_resume_what_the_decoder_filters_hold_back():
+    """Two causes pause the downstream: the router holding a body for a pool, and a filter
+    holding bytes past the buffer limit. The first ending must leave the second's pause."""
+    core = ProxyCore(filters=(("wait", scripted(decode_data=[CONTINUE, STOP])),), buffer_limit=4)
+    core.pool().hold = True
+    stream, server = core.request(b"POST", b"/x", chunked=True)
+    big = b"a" * (1024 * 1024 + 1)  # past the router's hold bound
+    stream.on_data(big, False)
+    assert server.reading_paused
+    stream.on_data(b"12345", False)  # the filter holds these, past its limit
+    upstream = core.pool().serve()
+    assert upstream.body == big and server.reading_paused  # the filter's pause stands
+    stream.filters.filters[0].callbacks.continue_decoding()
+    assert not server.reading_paused and upstream.body == big + b"12345"
+
+
+def test_a_client_catching_up_does_not_resume_what_the_encoder_filters_hold_back():
+    core = ProxyCore(filters=(("wait", scripted(encode_data=[STOP, CONTINUE])),), buffer_limit=4)
+    stream, server = core.request(b"GET", b"/x")
+    upstream = core.upstream()
+    upstream.respond(200, streaming=True)
+    stream.on_above_write_high_watermark()  # a slow client
+    upstream.respond_data(b"12345")  # held by the filter, past its limit
+    stream.on_below_write_low_watermark()  # the client caught up
+    assert upstream.reading_paused
+    stream.filters.filters[0].callbacks.continue_encoding()
+    assert not upstream.reading_paused and server.body == b"12345"
+    upstream.respond_data(b"", True)
+    assert core.ended_once()
+
+
+def test_an_ended_stream_pauses_and_resumes_nobody():
+    core = ProxyCore()
+    stream, server = core.request(b"GET", b"/x")
+    core.upstream().respond(200, body=b"ok")
+    assert stream.done
+    stream.pause_downstream(1)
+    assert not server.reading_paused
