@@ -21,6 +21,7 @@ import pytest
 from pymosn.protocol.xprotocol import bolt
 from tests.integration.test_xprotocol import rpc_config
 from tests.support.h2_client import H2Client
+from tests.support.h2_origin import H2Origin
 from tests.support.in_process import InProcessProxy
 from tests.support.origin import Origin
 from tests.support.proxy import free_port, simple_config
@@ -109,6 +110,23 @@ def test_http2_requests_leave_no_cycles():
 
         assert _per_request_garbage(send) == Counter()
         client.sock.close()
+
+
+def test_http2_upstream_requests_leave_no_cycles():
+    """HTTP/2 both ways (the upstream stream is the try's client stream)."""
+    with H2Origin() as origin:
+        port = free_port()
+        config = simple_config(port, [origin.port], proxy={"downstream_protocol": "Http2",
+                                                            "upstream_protocol": "Http2"})
+        with InProcessProxy(config):
+            client = H2Client(port)
+
+            def send() -> None:
+                for _ in range(REQUESTS):
+                    assert client.response(client.request("/echo")).status == 200
+
+            assert _per_request_garbage(send) == Counter()
+            client.sock.close()
 
 
 def test_bolt_requests_leave_no_cycles():
