@@ -41,8 +41,9 @@ class _Sink:
 
     on_response_body = on_request_body
 
-    def on_request_end(self, trailers) -> None:
+    def on_request_end(self, trailers, last) -> None:
         assert trailers is None or isinstance(trailers, list)
+        assert isinstance(last, bytes) and not (last and trailers)
 
     def on_response_end(self, trailers, last) -> None:
         assert trailers is None or isinstance(trailers, list)

@@ -34,17 +34,15 @@ class Sink:
     def on_request_body(self, data):
         self.events.append(("body", bytes(data)))
 
-    def on_request_end(self, trailers):
+    def on_request_end(self, trailers, last):
+        if last:  # a Content-Length body's last bytes, which come with the end
+            self.events.append(("body", bytes(last)))
         self.events.append(("end", trailers))
 
     on_response_head = on_request_head
     on_response_body = on_request_body
 
-    def on_response_end(self, trailers, last):
-        if last:  # a Content-Length body's last bytes, which come with the end
-            self.events.append(("body", bytes(last)))
-            self.last_with_end = bytes(last)
-        self.events.append(("end", trailers))
+    on_response_end = on_request_end
 
     def on_upgrade_data(self, data):
         self.events.append(("raw", bytes(data)))
@@ -186,6 +184,26 @@ def test_a_content_length_bodys_last_bytes_come_with_the_end():
                      "head", ("body", b"ab"), ("body", b"cd"), ("end", None, b"ef"),
                      "head", ("end", None, b""),
                      "head", ("body", b"abc"), ("end", None, b"")]
+
+
+def test_a_content_length_request_bodys_last_bytes_come_with_the_end():
+    calls = []
+
+    class Recorder:
+        def on_request_head(self, head):
+            calls.append("head")
+
+        def on_request_body(self, data):
+            calls.append(("body", bytes(data)))
+
+        def on_request_end(self, trailers, last):
+            calls.append(("end", trailers, bytes(last)))
+
+    dec = RequestDecoder(Recorder())
+    dec.feed(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhel")
+    dec.feed(b"lo")
+    dec.feed(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n")
+    assert calls == ["head", ("body", b"hel"), ("end", None, b"lo"), "head", ("body", b"ab"), ("end", None, b"")]
 
 
 def test_response_truncated_is_an_error_at_eof():

@@ -133,10 +133,12 @@ class _HeadCollector:
 class RequestDecoder(_HeadCollector):
     """Feeds bytes to llhttp and calls the sink:
 
-    sink.on_request_head(head), sink.on_request_body(data), sink.on_request_end(trailers or None),
-    and after an upgrade request's head, sink.on_upgrade_data(data) for every later byte."""
+    sink.on_request_head(head), sink.on_request_body(data), sink.on_request_end(trailers or None,
+    last), and after an upgrade request's head, sink.on_upgrade_data(data) for every later byte.
+    As the response decoder does, it hands a Content-Length body's last bytes over with the end
+    (`last`), in one call."""
 
-    __slots__ = ("_url", "in_message", "_http10", "_over_limit")
+    __slots__ = ("_url", "in_message", "_http10", "_over_limit", "_remaining", "_last")
 
     _TOO_LARGE = ("request header section too large", 431, HEADERS_TOO_LARGE)
 
@@ -151,6 +153,8 @@ class RequestDecoder(_HeadCollector):
         self.in_message = False  # a request has begun and not ended: bytes of it are held
         self._http10 = http10
         self._over_limit = False  # a request over the header count was delivered: read no more
+        self._remaining = -1  # Content-Length bytes still to come; -1: the body has no length
+        self._last = b""
         super().__init__(sink, httptools.HttpRequestParser(self), max_head_bytes, max_headers)
 
     def feed(self, data: bytes) -> None:
@@ -177,7 +181,7 @@ class RequestDecoder(_HeadCollector):
         if self._head is None or not self._head.upgrade:
             raise ProtocolError("CONNECT is not supported", 405, CODEC_ERROR)
         self.upgraded = True
-        self._sink.on_request_end(None)
+        self._sink.on_request_end(None, b"")
         if offset < len(data):
             self._sink.on_upgrade_data(data[offset:])
 
@@ -194,6 +198,8 @@ class RequestDecoder(_HeadCollector):
         self._trailers = None
         self._in_head = True
         self._url = b""
+        self._remaining = -1
+        self._last = b""
         self.in_message = True
 
     def on_url(self, url: bytes) -> None:
@@ -249,6 +255,8 @@ class RequestDecoder(_HeadCollector):
             self._fail(ProtocolError("CONNECT is not supported", 405, CODEC_ERROR))
         if head.upgrade and not parser.should_upgrade():
             head.upgrade = False  # Upgrade without "Connection: upgrade" is only a header
+        if head.body_kind == BODY_LENGTH:
+            self._remaining = head.content_length
         self._head = head
         self._sink.on_request_head(head)
 
@@ -262,14 +270,25 @@ class RequestDecoder(_HeadCollector):
             head.lower_names.insert(0, b"host")
 
     def on_body(self, body: bytes) -> None:
+        remaining = self._remaining
+        if remaining > 0:
+            remaining = self._remaining = remaining - len(body)
+            if remaining == 0:
+                self._last = body  # on_message_complete follows at once, and takes it
+                return
         self._sink.on_request_body(body)
 
     def on_message_complete(self) -> None:
         self.in_message = False
+        last = self._last
+        if last:
+            self._last = b""
         if self._head is not None and self._head.upgrade:
+            if last:
+                self._sink.on_request_body(last)
             return  # the tunnel starts in feed(), once llhttp reports where the head ended
         trailers = self._trailers
-        self._sink.on_request_end(trailers)
+        self._sink.on_request_end(trailers, last)
         if trailers is not None and len(trailers) > self._max_headers:
             self._stop_after_over_limit()
 

@@ -116,7 +116,7 @@ class ServerStreamConnection(WholeConnectionStream):
         else:
             target.on_data(data, False)
 
-    def on_request_end(self, trailers: list | None) -> None:
+    def on_request_end(self, trailers: list | None, last: bytes) -> None:
         target = self._target
         head = target[0] if type(target) is list else self.active_head
         # None: the request was answered (a direct response) before llhttp saw its end
@@ -126,11 +126,13 @@ class ServerStreamConnection(WholeConnectionStream):
         if not head.upgrade:
             self._target = None  # what comes next is the next request's
         if type(target) is list:
+            if last:
+                target.append((_DATA, last))
             target.append((_END, trailers))
         elif trailers:
             target.on_trailers(trailers)
         else:
-            target.on_data(b"", True)
+            target.on_data(last, True)
 
     def on_upgrade_data(self, data: bytes) -> None:
         target = self._target
