@@ -88,6 +88,9 @@ class _HeadCollector:
         "_error",
         "_head",
         "upgraded",
+        "_remaining",
+        "_last",
+        "_deliver_body",
     )
 
     _TOO_LARGE = ("header section too large", 431)  # the error's reason, status (and details)
@@ -100,6 +103,8 @@ class _HeadCollector:
         self._error: ProtocolError | None = None
         self._head = None
         self.upgraded = False
+        self._remaining = -1  # Content-Length bytes still to come; -1: the body has no length
+        self._last = b""  # a Content-Length body's last bytes, held for the message's end
         # (each decoder's on_message_begin makes these stores again for every message)
         self._head_bytes = 0
         self._headers: list[tuple[bytes, bytes]] = []
@@ -129,6 +134,15 @@ class _HeadCollector:
             if len(trailers) <= self._max_headers:
                 trailers.append((name, value))
 
+    def on_body(self, body: bytes) -> None:
+        remaining = self._remaining
+        if remaining > 0:
+            remaining = self._remaining = remaining - len(body)
+            if remaining == 0:
+                self._last = body  # on_message_complete follows at once, and takes it
+                return
+        self._deliver_body(body)
+
 
 class RequestDecoder(_HeadCollector):
     """Feeds bytes to llhttp and calls the sink:
@@ -138,7 +152,7 @@ class RequestDecoder(_HeadCollector):
     As the response decoder does, it hands a Content-Length body's last bytes over with the end
     (`last`), in one call."""
 
-    __slots__ = ("_url", "in_message", "_http10", "_over_limit", "_remaining", "_last")
+    __slots__ = ("_url", "in_message", "_http10", "_over_limit")
 
     _TOO_LARGE = ("request header section too large", 431, HEADERS_TOO_LARGE)
 
@@ -153,8 +167,7 @@ class RequestDecoder(_HeadCollector):
         self.in_message = False  # a request has begun and not ended: bytes of it are held
         self._http10 = http10
         self._over_limit = False  # a request over the header count was delivered: read no more
-        self._remaining = -1  # Content-Length bytes still to come; -1: the body has no length
-        self._last = b""
+        self._deliver_body = sink.on_request_body
         super().__init__(sink, httptools.HttpRequestParser(self), max_head_bytes, max_headers)
 
     def feed(self, data: bytes) -> None:
@@ -269,15 +282,6 @@ class RequestDecoder(_HeadCollector):
             head.headers.insert(0, (b"Host", http10.default_host))
             head.lower_names.insert(0, b"host")
 
-    def on_body(self, body: bytes) -> None:
-        remaining = self._remaining
-        if remaining > 0:
-            remaining = self._remaining = remaining - len(body)
-            if remaining == 0:
-                self._last = body  # on_message_complete follows at once, and takes it
-                return
-        self._sink.on_request_body(body)
-
     def on_message_complete(self) -> None:
         self.in_message = False
         last = self._last
@@ -303,7 +307,7 @@ class ResponseDecoder(_HeadCollector):
     them, and a small response (the usual one) then costs the proxy one call through every
     layer instead of two."""
 
-    __slots__ = ("_reason", "_head_request", "_stopped", "in_message", "_remaining", "_last")
+    __slots__ = ("_reason", "_head_request", "_stopped", "in_message")
 
     _TOO_LARGE = ("upstream response header section too large", 502)
 
@@ -312,8 +316,7 @@ class ResponseDecoder(_HeadCollector):
         self._head_request = False
         self._stopped = False
         self.in_message = False
-        self._remaining = -1  # Content-Length bytes still to come; -1: the body has no length
-        self._last = b""
+        self._deliver_body = sink.on_response_body
         super().__init__(sink, httptools.HttpResponseParser(self), max_head_bytes, max_headers)
 
     def expect(self, head_request: bool) -> None:
@@ -406,15 +409,6 @@ class ResponseDecoder(_HeadCollector):
             self._stopped = True
             self._sink.on_response_end(None, b"")
             raise _StopParsing
-
-    def on_body(self, body: bytes) -> None:
-        remaining = self._remaining
-        if remaining > 0:
-            remaining = self._remaining = remaining - len(body)
-            if remaining == 0:
-                self._last = body  # on_message_complete follows at once, and takes it
-                return
-        self._sink.on_response_body(body)
 
     def on_message_complete(self) -> None:
         head = self._head
