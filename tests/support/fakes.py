@@ -3,6 +3,7 @@ connection record, and a filter-manager owner that records what reached each sid
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import itertools
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from typing import Any, cast
 from pymosn.api.connection import ConnectionInfo
 from pymosn.api.headers import HeaderMap, RequestHeaderMap
 from pymosn.api.stream_filter import Route
+from pymosn.network.connection import Connection
 from pymosn.protocol.http1 import BODY_CHUNKED, BODY_LENGTH, BODY_NONE, ResponseHead
 from pymosn.proxy.local_reply import render_http
 
@@ -67,6 +69,66 @@ def fake_connection(loop: FakeLoop | None = None, **fields: Any) -> ConnectionIn
     values: dict[str, Any] = {"id": 7, "remote": ("10.0.0.2", 40000), "local": ("10.0.0.1", 8080)}
     values.update(fields)
     return ConnectionInfo(loop=cast(Any, loop or FakeLoop()), **values)
+
+
+class RecordingTransport(asyncio.Transport):
+    """The transport under a real network.Connection in unit tests: what the connection writes
+    is kept (take() hands it over); pausing, closing and aborting are recorded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.out = b""
+        self.reading_paused = False
+        self.closed = False
+        self.aborted = False
+
+    def take(self) -> bytes:
+        out, self.out = self.out, b""
+        return out
+
+    def write(self, data: Any) -> None:
+        self.out += bytes(data)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.closed = self.aborted = True
+
+    def pause_reading(self) -> None:
+        self.reading_paused = True
+
+    def resume_reading(self) -> None:
+        self.reading_paused = False
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.closed = True
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        pass
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"sockname": ("127.0.0.1", 1), "peername": ("127.0.0.1", 2)}.get(name, default)
+
+
+_IDLE_LOOP: asyncio.AbstractEventLoop | None = None  # never run: a connection without timers needs one
+
+
+def connected() -> tuple[Connection, RecordingTransport]:
+    """A real network.Connection, established on a RecordingTransport. Unlike
+    FakeNetworkConnection it passes where the compiled build requires a Connection."""
+    global _IDLE_LOOP
+    if _IDLE_LOOP is None:
+        _IDLE_LOOP = asyncio.new_event_loop()
+    conn, transport = Connection(_IDLE_LOOP), RecordingTransport()
+    conn.connection_made(transport)
+    return conn, transport
 
 
 class FakeNetworkConnection:

@@ -245,6 +245,6 @@ class HeaderSide(enum.Flag):
     `rewritable_headers`). Read when a config loads, never per request."""
 
     NONE = 0
-    REQUEST = enum.auto()
-    RESPONSE = enum.auto()
-    BOTH = REQUEST | RESPONSE
+    REQUEST = 1
+    RESPONSE = 2
+    BOTH = 3  # REQUEST | RESPONSE, written out: the compiled build cannot read class names here

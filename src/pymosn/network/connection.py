@@ -74,7 +74,7 @@ class Connection(asyncio.Protocol):
         self.on_idle: Callable[[Connection], None] | None = None
         self.inherited: dict | None = None  # filter state handed over by the previous process
         self.migrated = False  # handed to another process: closing here ends nothing
-        self._batch: list[bytes] | None = None
+        self._batch: list[bytes | bytearray] | None = None
 
     # --- asyncio.Protocol ------------------------------------------------------------------
 
@@ -155,7 +155,7 @@ class Connection(asyncio.Protocol):
 
     # --- API ---------------------------------------------------------------------------------
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | bytearray) -> None:
         if self.closed:
             return
         self.bytes_sent += len(data)
@@ -169,23 +169,31 @@ class Connection(asyncio.Protocol):
             else:
                 batch.append(data)
         else:
-            self.transport.write(data)
+            self._connected().write(data)
+
+    def _connected(self) -> asyncio.Transport:
+        transport = self.transport
+        if transport is None:
+            raise RuntimeError(f"connection {self.id} is used before it is connected")
+        return transport
 
     def _flush(self) -> None:
         batch = self._batch
         self._batch = None
-        if batch and not self.transport.is_closing():
-            self.transport.write(batch[0] if len(batch) == 1 else b"".join(batch))
+        if batch:
+            transport = self._connected()
+            if not transport.is_closing():
+                transport.write(batch[0] if len(batch) == 1 else b"".join(batch))
 
     def pause_reading(self) -> None:
         if not self.reading_paused and not self.closed:
             self.reading_paused = True
-            self.transport.pause_reading()
+            self._connected().pause_reading()
 
     def resume_reading(self) -> None:
         if self.reading_paused and not self.closed:
             self.reading_paused = False
-            self.transport.resume_reading()
+            self._connected().resume_reading()
 
     def close(self) -> None:
         """Close after pending writes are flushed."""

@@ -14,6 +14,7 @@ import logging
 import socket
 import ssl
 from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from pymosn.network import client_hello
 from pymosn.network import original_dst as original_dst_mod
@@ -28,7 +29,7 @@ _ACCEPT_BATCH = 32  # connections accepted per readiness event before others get
 _ACCEPT_PAUSE = 1.0  # seconds to stop accepting when out of file descriptors (as asyncio)
 
 
-class ListenerStatsSink:
+class ListenerStatsSink(Protocol):
     """The counters a listener touches; metrics.ListenerStats satisfies it."""
 
     downstream_cx_total: int
@@ -97,7 +98,8 @@ class Listener:
             self.only_chain = None  # every accepted socket is looked at before it is served
         self.connections: set[Connection] = set()
         self.pending: set[asyncio.Task] = set()  # accepted sockets whose chain is being chosen
-        self._server: asyncio.base_events.Server | None = None
+        # asyncio's Server or uvloop's (typeshed says sockets is a tuple; uvloop's is a list)
+        self._server: Any = None
         self._listening: list[socket.socket] = []
 
     @property
@@ -122,7 +124,7 @@ class Listener:
 
     async def _start_server(self, chain: FilterChain, sock: socket.socket | None) -> tuple:
         loop = asyncio.get_running_loop()
-        tls = {}
+        tls: dict[str, Any] = {}
         if chain.ssl_context is not None:
             tls = {"ssl": chain.ssl_context, "ssl_handshake_timeout": chain.handshake_timeout}
 
@@ -241,10 +243,11 @@ class Listener:
         else:
             if self.inspects:
                 inspection = await self._inspect(sock, initial_data)
-            chain = self.selector.select(self._facts(sock, inspection, destination))
-            if chain is None:
+            selected = self.selector.select(self._facts(sock, inspection, destination))
+            if selected is None:
                 self.stats.no_filter_chain_match += 1
                 raise ConnectionRefusedError(f"listener {self.name}: no filter chain matches the connection")
+            chain = selected
         if chain.ssl_context is None or mid_stream:
             return chain, False
         if self.inspector:
@@ -303,7 +306,9 @@ class Listener:
             built.append(conn)
             return conn
 
-        tls = {"ssl": chain.ssl_context, "ssl_handshake_timeout": chain.handshake_timeout} if secure else {}
+        tls: dict[str, Any] = (
+            {"ssl": chain.ssl_context, "ssl_handshake_timeout": chain.handshake_timeout} if secure else {}
+        )
         try:
             await loop.connect_accepted_socket(build, sock=sock, **tls)
         except OSError as error:  # ssl.SSLError and TimeoutError (handshake) included
@@ -392,8 +397,10 @@ class Listener:
 class _AcceptedConnection(Connection):
     """A connection of a listener: the listener counts it when its transport is up."""
 
-    def __init__(self, listener: Listener, loop: asyncio.AbstractEventLoop, **kwargs) -> None:
-        super().__init__(loop, **kwargs)
+    def __init__(
+        self, listener: Listener, loop: asyncio.AbstractEventLoop, *, buffer_limit: int, idle_timeout: float
+    ) -> None:
+        super().__init__(loop, buffer_limit=buffer_limit, idle_timeout=idle_timeout)
         self.listener = listener
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]

@@ -59,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "version":
-        print(f"pymosn {__version__}")
+        from pymosn.build import describe
+
+        print(f"pymosn {__version__}, {describe()}")
         return 0
     if args.command == "validate":
         return _validate(args.config)
@@ -228,10 +230,12 @@ def serve(
     """Runs the proxy until SIGTERM/SIGINT, /quitquitquit or a hot upgrade hands it over to a new
     process; SIGHUP reloads config_path. `upgrade`: take over from the process serving
     `upgrade_socket` instead of binding the listeners."""
+    from pymosn.build import describe
     from pymosn.server.runtime import Runtime
     from pymosn.server.upgrade import Takeover, UpgradeError
 
     log = logging.getLogger("pymosn.server")
+    log.info("pymosn %s, %s", __version__, describe())
 
     async def run() -> int:
         if before_start is not None:

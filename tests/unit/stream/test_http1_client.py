@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from pymosn.network.connection import Connection
 from pymosn.protocol.http1 import BODY_LENGTH, BODY_NONE
 from pymosn.stream.http1.client import ClientStreamConnection
-from tests.support.fakes import FakeNetworkConnection
+from tests.support.fakes import RecordingTransport, connected
 
 
 class Receiver:
@@ -26,16 +27,16 @@ class Receiver:
         self.events.append(("reset", reset.kind))
 
 
-def _client() -> tuple[ClientStreamConnection, FakeNetworkConnection, list]:
-    conn = FakeNetworkConnection()
+def _client() -> tuple[ClientStreamConnection, Connection, RecordingTransport, list]:
+    conn, transport = connected()
     idle: list = []
-    return ClientStreamConnection(conn, idle.append), conn, idle  # type: ignore[arg-type]
+    return ClientStreamConnection(conn, idle.append), conn, transport, idle
 
 
 def test_an_ended_exchange_leaves_no_watermark_listener_for_the_next():
     """A pooled connection's next request (a GET sets none) must not pause the previous
     request's client when the upstream's write buffer fills."""
-    client, conn, idle = _client()
+    client, conn, _, idle = _client()
     upload, receiver = object(), Receiver()
     client.set_watermark_listener(upload)  # type: ignore[arg-type]
     client.send_headers(receiver, b"POST", b"/", [(b"host", b"a"), (b"content-length", b"2")], BODY_LENGTH, False)
@@ -47,10 +48,10 @@ def test_an_ended_exchange_leaves_no_watermark_listener_for_the_next():
 
 
 def test_a_get_response_is_head_then_one_data_call_with_the_end():
-    client, conn, idle = _client()
+    client, _, transport, idle = _client()
     receiver = Receiver()
     client.send_headers(receiver, b"GET", b"/", [(b"host", b"a")], BODY_NONE, True)
-    assert conn.take() == b"GET / HTTP/1.1\r\nhost: a\r\n\r\n"
+    assert transport.take() == b"GET / HTTP/1.1\r\nhost: a\r\n\r\n"
     client.on_data(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel")
     client.on_data(b"lo")
     assert receiver.events == [("head", 200, False), ("data", b"hel", False), ("data", b"lo", True)]

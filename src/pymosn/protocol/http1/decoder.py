@@ -13,6 +13,7 @@ The count costs one length compare per field."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httptools
@@ -93,7 +94,9 @@ class _HeadCollector:
         "_deliver_body",
     )
 
-    _TOO_LARGE = ("header section too large", 431)  # the error's reason, status (and details)
+    # the error's reason, status and %RESPONSE_CODE_DETAILS% ("" for the error's own)
+    _TOO_LARGE: tuple[str, int, str] = ("header section too large", 431, "")
+    _deliver_body: Callable[[bytes], None]  # the sink's body method, bound once
 
     def __init__(self, sink, parser, max_head_bytes: int, max_headers: int) -> None:
         self._sink = sink
@@ -101,7 +104,6 @@ class _HeadCollector:
         self._max_head_bytes = max_head_bytes
         self._max_headers = max_headers
         self._error: ProtocolError | None = None
-        self._head = None
         self.upgraded = False
         self._remaining = -1  # Content-Length bytes still to come; -1: the body has no length
         self._last = b""  # a Content-Length body's last bytes, held for the message's end
@@ -168,6 +170,7 @@ class RequestDecoder(_HeadCollector):
         self._http10 = http10
         self._over_limit = False  # a request over the header count was delivered: read no more
         self._deliver_body = sink.on_request_body
+        self._head: RequestHead | None = None
         super().__init__(sink, httptools.HttpRequestParser(self), max_head_bytes, max_headers)
 
     def feed(self, data: bytes) -> None:
@@ -309,7 +312,7 @@ class ResponseDecoder(_HeadCollector):
 
     __slots__ = ("_reason", "_head_request", "_stopped", "in_message")
 
-    _TOO_LARGE = ("upstream response header section too large", 502)
+    _TOO_LARGE = ("upstream response header section too large", 502, "")
 
     def __init__(self, sink, max_head_bytes: int = 60 * 1024, max_headers: int = DEFAULT_MAX_HEADERS) -> None:
         self._reason = b""
@@ -317,6 +320,7 @@ class ResponseDecoder(_HeadCollector):
         self._stopped = False
         self.in_message = False
         self._deliver_body = sink.on_response_body
+        self._head: ResponseHead | None = None
         super().__init__(sink, httptools.HttpResponseParser(self), max_head_bytes, max_headers)
 
     def expect(self, head_request: bool) -> None:
