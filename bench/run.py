@@ -113,7 +113,8 @@ def _envoy_argv(conf: Path) -> list[str]:
 
 
 def start_targets(
-    names: list[str], work: Path, origin_port: int, pymosn_python: str, baseline_python: str | None = None
+    names: list[str], work: Path, origin_port: int, pymosn_python: str, baseline_python: str | None = None,
+    baseline_env: dict[str, str] | None = None,
 ) -> list[Target]:
     """Starts every proxy first, then waits for each: startups overlap instead of adding up."""
     targets: list[Target] = []
@@ -142,7 +143,8 @@ def start_targets(
             conf = configs.mosn_config(work, name, port, free_port(), origin_port, route_count)
             python = baseline_python if name == "pymosn-baseline" and baseline_python else pymosn_python
             argv = [python, "-m", "pymosn", "start", "-c", str(conf), "--concurrency", "1"]
-            server = Server(name, argv, PROXY_CPU, port, work / f"{name}.log")
+            env = baseline_env if name == "pymosn-baseline" else None
+            server = Server(name, argv, PROXY_CPU, port, work / f"{name}.log", env=env)
             paths = configs.route_paths(work, name, route_count) if route_count else None
             targets.append(Target(name, server, f"http://127.0.0.1:{port}/", paths))
         server.start()
@@ -389,6 +391,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "runs that build as pymosn-baseline, interleaved in the same rounds, for before/after pairs",
     )
     parser.add_argument(
+        "--baseline-pure-python",
+        action="store_true",
+        help="pymosn-baseline is the same install run as pure Python (PYMOSN_NO_EXTENSIONS=1): "
+        "the compiled build against its oracle, in the same rounds",
+    )
+    parser.add_argument(
         "--check",
         action="store_true",
         help="regression guard: a short interleaved pymosn-vs-Envoy HTTP/1.1 round (3 x 5 s unless "
@@ -446,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
     install_cleanup()
 
     names = [n for n in ("pymosn", "envoy", "nginx") if n in args.only]
-    if args.baseline_python and "pymosn" in names:
+    if (args.baseline_python or args.baseline_pure_python) and "pymosn" in names:
         names.insert(names.index("pymosn") + 1, "pymosn-baseline")
     if "routes" in args.only:
         names += ["routes10", "routes10k"]
@@ -550,7 +558,8 @@ def run_check(args, summaries: dict[str, dict], date: str) -> int:
 def run_http(args, names: list[str], work: Path, origin: Server) -> dict[str, list[dict]]:
     log(f"starting {', '.join(names)}")
     targets = start_targets(
-        names, work, origin.port, args.pymosn_python or str(peers.VENV_PY), args.baseline_python
+        names, work, origin.port, args.pymosn_python or str(peers.VENV_PY), args.baseline_python,
+        baseline_env={"PYMOSN_NO_EXTENSIONS": "1"} if args.baseline_pure_python else None,
     )
     try:
         for target in targets:

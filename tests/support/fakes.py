@@ -73,30 +73,37 @@ def fake_connection(loop: FakeLoop | None = None, **fields: Any) -> ConnectionIn
 
 class RecordingTransport(asyncio.Transport):
     """The transport under a real network.Connection in unit tests: what the connection writes
-    is kept (take() hands it over); pausing, closing and aborting are recorded."""
+    is kept in `out` (take() hands it over); pausing, closing and aborting are recorded, and
+    closing ends the connection at once (connection_lost), as a peer that read everything."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.out = b""
+        self.out = bytearray()
         self.reading_paused = False
         self.closed = False
         self.aborted = False
+        self.protocol: Connection | None = None
 
     def take(self) -> bytes:
-        out, self.out = self.out, b""
+        out = bytes(self.out)
+        self.out.clear()
         return out
 
     def write(self, data: Any) -> None:
-        self.out += bytes(data)
+        self.out += data
 
     def is_closing(self) -> bool:
         return self.closed
 
     def close(self) -> None:
-        self.closed = True
+        if not self.closed:
+            self.closed = True
+            if self.protocol is not None:
+                self.protocol.connection_lost(None)
 
     def abort(self) -> None:
-        self.closed = self.aborted = True
+        self.aborted = True
+        self.close()
 
     def pause_reading(self) -> None:
         self.reading_paused = True
@@ -120,50 +127,19 @@ class RecordingTransport(asyncio.Transport):
 _IDLE_LOOP: asyncio.AbstractEventLoop | None = None  # never run: a connection without timers needs one
 
 
-def connected() -> tuple[Connection, RecordingTransport]:
-    """A real network.Connection, established on a RecordingTransport. Unlike
-    FakeNetworkConnection it passes where the compiled build requires a Connection."""
+def connection_on(loop: Any = None, buffer_limit: int = 32 * 1024) -> tuple[Connection, RecordingTransport]:
+    """A real network.Connection, established on a RecordingTransport, with `loop` (a fake
+    loop's timers) or an idle one: a real one, since the compiled build checks that a
+    stream connection gets a Connection."""
     global _IDLE_LOOP
-    if _IDLE_LOOP is None:
-        _IDLE_LOOP = asyncio.new_event_loop()
-    conn, transport = Connection(_IDLE_LOOP), RecordingTransport()
+    if loop is None:
+        if _IDLE_LOOP is None:
+            _IDLE_LOOP = asyncio.new_event_loop()
+        loop = _IDLE_LOOP
+    conn, transport = Connection(loop, buffer_limit=buffer_limit), RecordingTransport()
+    transport.protocol = conn
     conn.connection_made(transport)
     return conn, transport
-
-
-class FakeNetworkConnection:
-    """A network.Connection stand-in for stream connections driven byte by byte: what they
-    write is kept (take() hands it over), closing and aborting are recorded."""
-
-    def __init__(self) -> None:
-        self.local_address = "127.0.0.1:1"
-        self.id = 7
-        self.closed = False
-        self.write_paused = False
-        self.reading_paused = False
-        self.watermark_listener: Any = None
-        self.buffer_limit = 32 * 1024
-        self.close_callbacks: list = []
-        self.out = b""
-        self.info = ConnectionInfo(self.id, None, ("127.0.0.1", 1), ("127.0.0.1", 2), local_address=self.local_address)
-
-    def write(self, data: bytes) -> None:
-        self.out += data
-
-    def take(self) -> bytes:
-        out, self.out = self.out, b""
-        return out
-
-    def pause_reading(self) -> None:
-        self.reading_paused = True
-
-    def resume_reading(self) -> None:
-        self.reading_paused = False
-
-    def close(self) -> None:
-        self.closed = True
-
-    abort = close
 
 
 def request_headers(path: bytes = b"/", method: bytes = b"GET", host: bytes = b"svc.local",

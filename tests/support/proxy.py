@@ -128,8 +128,11 @@ class Pymosn:
         wait_port(self.port, proc=self.proc)
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.stop()
+    def __exit__(self, exc_type, *exc) -> None:
+        _, err = self.stop()
+        if exc_type is not None and err:
+            # shown with the failure (pytest captures it): the proxy's side of what went wrong
+            print("--- pymosn stderr (last 4000 bytes) ---\n" + err[-4000:].decode(errors="replace"))
 
     def stop(self) -> tuple[bytes, bytes]:
         if self.proc is None:

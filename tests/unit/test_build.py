@@ -87,3 +87,21 @@ def test_the_default_is_the_compiled_build_where_one_is_installed() -> None:
     first, module = _describe(env).splitlines()
     assert first == f"compiled build ({len(build.COMPILED_MODULES)} modules compiled by mypyc)"
     assert module.endswith(".so")
+
+
+def test_no_compiled_function_reuses_an_except_name_for_another_type() -> None:
+    # mypyc gives `except A as e` and a later `except B as e` in one function one variable of
+    # type A, so catching a B raises TypeError there (seen: MalformedHeaders vs ProtocolError).
+    offenders = []
+    for name in build.COMPILED_MODULES:
+        path = ROOT / "src" / (name.replace(".", "/") + ".py")
+        for function in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            types: dict[str, set[str]] = {}
+            for node in ast.walk(function):
+                if isinstance(node, ast.ExceptHandler) and node.name:
+                    types.setdefault(node.name, set()).add(ast.unparse(node.type) if node.type else "")
+            offenders += [f"{path.relative_to(ROOT)}:{function.lineno} {function.name}: {var} {sorted(caught)}"
+                          for var, caught in types.items() if len(caught) > 1]
+    assert offenders == []

@@ -181,7 +181,9 @@ class Connection(asyncio.Protocol):
         batch = self._batch
         self._batch = None
         if batch:
-            transport = self._connected()
+            transport = self.transport  # (not _connected(): a call less per flush)
+            if transport is None:
+                raise RuntimeError(f"connection {self.id} is used before it is connected")
             if not transport.is_closing():
                 transport.write(batch[0] if len(batch) == 1 else b"".join(batch))
 

@@ -63,7 +63,7 @@ class RouteEntry:
     name: str
     kind: str  # KIND_CLUSTER, KIND_DIRECT or KIND_REDIRECT
     virtual_host: str
-    path_kind: str
+    path_kind: int  # PATH_ANY, PATH_PREFIX, PATH_EXACT or PATH_REGEX
     path_value: str
     case_sensitive: bool
     regex: re.Pattern[str] | None

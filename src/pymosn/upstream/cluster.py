@@ -52,7 +52,7 @@ class Cluster:
             )
         )
         self._h2_ssl_context: ssl.SSLContext | None = None
-        if self.ssl_context is not None and not tls.alpn and self.protocol in (HTTP2, AUTO):
+        if self.ssl_context is not None and tls is not None and not tls.alpn and self.protocol in (HTTP2, AUTO):
             self.ssl_context.set_alpn_protocols(["h2"] if self.protocol == HTTP2 else ["h2", "http/1.1"])
         self.hosts: list[Host] = []
         for h in config.hosts:
@@ -98,10 +98,10 @@ class Cluster:
 
     def _h2_context(self) -> ssl.SSLContext | None:
         """TLS for HTTP/2 the cluster itself did not ask for: the same settings offering h2."""
-        if self.ssl_context is None:
+        tls = self.config.tls_context
+        if self.ssl_context is None or tls is None:
             return None
         if self._h2_ssl_context is None:
-            tls = self.config.tls_context
             self._h2_ssl_context = client_context(tls)
             if not tls.alpn:
                 self._h2_ssl_context.set_alpn_protocols(["h2"])

@@ -19,7 +19,7 @@ from pymosn.protocol.http2 import Http2Settings
 from pymosn.protocol.http2.fast_server import FastServerCodec
 from pymosn.protocol.http2.h2_server import H2ServerCodec
 from pymosn.stream.http2.server import Http2ServerConnection
-from tests.unit.stream.test_http2_server import FakeConnection
+from tests.unit.stream.test_http2_server import fake_connection
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 BASE = [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"t"), (b":path", b"/")]
@@ -98,7 +98,7 @@ def parse_output(data: bytes) -> list:
 
 
 def run(codec, chunks: list[bytes], options: Http2Settings) -> tuple[list, list, bool]:
-    conn = FakeConnection()
+    conn, transport = fake_connection()
     log: list = []
     server = Http2ServerConnection(conn, lambda stream, head: Answering(stream, head, log), options, codec=codec)
     server.on_new_connection()
@@ -108,7 +108,7 @@ def run(codec, chunks: list[bytes], options: Http2Settings) -> tuple[list, list,
         server.on_data(chunk)
         conn.loop.run()
     conn.loop.run()
-    return log, parse_output(bytes(conn.out)), conn.closed
+    return log, parse_output(bytes(transport.out)), conn.closed
 
 
 def normalized(frames: list) -> dict:

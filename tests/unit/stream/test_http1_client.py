@@ -7,7 +7,7 @@ from typing import Any
 from pymosn.network.connection import Connection
 from pymosn.protocol.http1 import BODY_LENGTH, BODY_NONE
 from pymosn.stream.http1.client import ClientStreamConnection
-from tests.support.fakes import RecordingTransport, connected
+from tests.support.fakes import RecordingTransport, connection_on
 
 
 class Receiver:
@@ -28,7 +28,7 @@ class Receiver:
 
 
 def _client() -> tuple[ClientStreamConnection, Connection, RecordingTransport, list]:
-    conn, transport = connected()
+    conn, transport = connection_on()
     idle: list = []
     return ClientStreamConnection(conn, idle.append), conn, transport, idle
 

@@ -9,7 +9,7 @@ import h2.events
 
 from pymosn.protocol.http1 import BODY_LENGTH, BODY_NONE
 from pymosn.stream.http2.client import STREAM_WINDOW, Http2ClientConnection
-from tests.support.fakes import FakeNetworkConnection
+from tests.support.fakes import connection_on
 
 
 class Owner:
@@ -52,22 +52,22 @@ class Watermarks:
 
 
 def connected():
-    conn, owner = FakeNetworkConnection(), Owner()
+    (conn, _), owner = connection_on(), Owner()
     client = Http2ClientConnection(conn, owner, scheme=b"http", authority=b"origin")
     client.start()
     server = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding=None))
     server.initiate_connection()
-    server.receive_data(conn.take())
+    server.receive_data(conn.transport.take())
     client.on_data(server.data_to_send())
-    server.receive_data(conn.take())
+    server.receive_data(conn.transport.take())
     assert owner.ready == [client]
     return conn, client, server
 
 
 def exchange(conn, client, server) -> list:
-    events = server.receive_data(conn.take())
+    events = server.receive_data(conn.transport.take())
     client.on_data(server.data_to_send())
-    return events + server.receive_data(conn.take())
+    return events + server.receive_data(conn.transport.take())
 
 
 def test_a_paused_stream_stops_acknowledging_its_data_but_not_the_connections():
@@ -75,19 +75,19 @@ def test_a_paused_stream_stops_acknowledging_its_data_but_not_the_connections():
     stream = client.new_stream()
     receiver = Receiver()
     stream.send_headers(receiver, b"GET", b"/", [(b"Host", b"x")], BODY_NONE, True)
-    server.receive_data(conn.take())
+    server.receive_data(conn.transport.take())
     server.send_headers(1, [(b":status", b"200")])
     stream.pause_reading()  # the downstream client is slow
     for _ in range(4):
         server.send_data(1, b"d" * 16384)
     client.on_data(server.data_to_send())
-    server.receive_data(conn.take())
+    server.receive_data(conn.transport.take())
     assert receiver.heads[0].status == 200 and len(receiver.data) == 4 * 16384
     assert server.local_flow_control_window(1) == STREAM_WINDOW - 4 * 16384  # held
     connection_window = server.local_flow_control_window(1)  # min(stream, connection)
     assert server.outbound_flow_control_window >= connection_window  # the connection moves on
     stream.resume_reading()
-    server.receive_data(conn.take())
+    server.receive_data(conn.transport.take())
     assert server.local_flow_control_window(1) == STREAM_WINDOW
 
 
@@ -107,11 +107,11 @@ def test_request_bytes_beyond_the_window_wait_bounded_and_pause_the_sender():
     server.increment_flow_control_window(200000, 1)
     server.increment_flow_control_window(200000)
     client.on_data(server.data_to_send())
-    events = server.receive_data(conn.take())
+    events = server.receive_data(conn.transport.take())
     assert sum(len(e.data) for e in events if isinstance(e, h2.events.DataReceived)) == 200000 - 65535
     assert watermarks.calls == ["above", "below"]
     stream.send_data(b"", True)
-    events = server.receive_data(conn.take())
+    events = server.receive_data(conn.transport.take())
     assert any(isinstance(e, h2.events.StreamEnded) for e in events)
 
 
@@ -119,12 +119,12 @@ def test_reset_sends_cancel():
     conn, client, server = connected()
     stream = client.new_stream()
     stream.send_headers(Receiver(), b"GET", b"/", [(b"Host", b"x")], BODY_NONE, True)
-    server.receive_data(conn.take())
+    server.receive_data(conn.transport.take())
     server.send_headers(1, [(b":status", b"200")])
     server.send_data(1, b"late")
     stream.reset()
     client.on_data(server.data_to_send())  # crossed the reset on the wire: dropped, not an error
-    events = server.receive_data(conn.take())
+    events = server.receive_data(conn.transport.take())
     assert [(type(e), e.error_code) for e in events if isinstance(e, h2.events.StreamReset)] == [
         (h2.events.StreamReset, h2.errors.ErrorCodes.CANCEL)]
     assert client.reserved == 0 and not client.closed and not conn.closed
@@ -138,7 +138,7 @@ def test_goaway_drains_promised_streams_and_refuses_the_rest_as_retryable():
     streams = [client.new_stream(), client.new_stream()]
     streams[0].send_headers(first, b"GET", b"/a", [(b"Host", b"x")], BODY_NONE, True)
     streams[1].send_headers(second, b"GET", b"/b", [(b"Host", b"x")], BODY_NONE, True)
-    server.receive_data(conn.take())
+    server.receive_data(conn.transport.take())
     goaway = (8).to_bytes(3, "big") + bytes([7, 0]) + bytes(4) + (1).to_bytes(4, "big") + bytes(4)
     client.on_data(goaway)
     assert client.draining and failed and streams[1].reused  # stream 3 was never processed

@@ -14,9 +14,9 @@ from pymosn.protocol.http2.flood import Flood, OutboundQueue, count_frames
 from pymosn.stream.http2 import server as server_module
 from pymosn.stream.http2.client import Http2ClientConnection, Http2ClientSettings
 from pymosn.stream.http2.server import Http2ServerConnection
-from tests.support.fakes import FakeNetworkConnection
+from tests.support.fakes import connection_on
 from tests.unit.stream.test_http2_client import Owner
-from tests.unit.stream.test_http2_server import FakeConnection, FakeLoop
+from tests.unit.stream.test_http2_server import FakeLoop, fake_connection
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 GET = [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"t"), (b":path", b"/")]
@@ -49,7 +49,7 @@ class Server:
     """A server connection fed raw client bytes; its receivers answer nothing."""
 
     def __init__(self, codec, settings: Http2Settings | None = None) -> None:
-        self.conn = FakeConnection()
+        self.conn, self.transport = fake_connection()
         self.stats = ListenerStats()
         self.requests: list = []
         self.resets: list = []
@@ -57,7 +57,7 @@ class Server:
                                             codec=codec)
         self.server.on_new_connection()
         self.send(PREFACE + frame(SETTINGS, 0, 0))
-        self.conn.out.clear()
+        self.transport.out.clear()
 
     def _receiver(self, stream, head):
         server = self
@@ -77,7 +77,7 @@ class Server:
     def send(self, data: bytes) -> list:
         """Feeds `data` (one frame per read, as the h2 codec dispatches a read's events only
         after parsing all of it); returns the frames written back."""
-        start = len(self.conn.out)
+        start = len(self.transport.out)
         pos = 0
         if data.startswith(PREFACE):
             self.server.on_data(PREFACE)
@@ -87,10 +87,10 @@ class Server:
             self.server.on_data(data[pos:end])
             pos = end
         self.conn.loop.run()
-        return frames(bytes(self.conn.out[start:]))
+        return frames(bytes(self.transport.out[start:]))
 
     def goaway_codes(self) -> list[int]:
-        return [int.from_bytes(p[4:8], "big") for kind, _, _, p in frames(bytes(self.conn.out)) if kind == GOAWAY]
+        return [int.from_bytes(p[4:8], "big") for kind, _, _, p in frames(bytes(self.transport.out)) if kind == GOAWAY]
 
     def counted(self) -> dict[str, int]:
         return {flood.value: getattr(self.stats, flood.value) for flood in Flood if getattr(self.stats, flood.value)}
@@ -150,12 +150,12 @@ def test_acks_are_unbounded_below_the_watermark_and_bounded_above_it(codec, floo
 
 def test_a_flood_closes_within_a_second_even_if_never_flushed(codec):
     s = Server(codec, Http2Settings(max_outbound_control_frames=1))
-    s.conn.close = lambda: None  # the transport never finishes flushing to a client that does not read
+    s.transport.close = lambda: None  # the transport never finishes flushing to a client that does not read
     s.server.on_above_write_high_watermark()
     s.send(frame(PING, 0, 0, b"12345678") * 2)
     (timer,) = [h for h in s.conn.loop.later if not h.cancelled and h.fn == s.conn.abort]
     timer.fn(*timer.args)
-    assert s.conn.aborted
+    assert s.transport.aborted
 
 
 def test_resets_count_as_control_frames(codec):
@@ -294,20 +294,20 @@ def test_settings_out_of_bounds_are_named(values):
 
 
 def test_upstream_that_does_not_read_its_acks_is_cut_off():
-    conn, stats = FakeNetworkConnection(), ClusterStats()
-    conn.loop = FakeLoop()
+    conn, transport = connection_on(FakeLoop())
+    stats = ClusterStats()
     client = Http2ClientConnection(conn, Owner(), scheme=b"http", authority=b"origin", stats=stats,
                                    settings=Http2ClientSettings(max_outbound_control_frames=5))
     client.start()
     client.on_data(frame(SETTINGS, 0, 0))
-    conn.take()
+    transport.take()
     client.on_data(frame(PING, 0, 0, b"12345678") * 20)  # read: answered, nothing queued
-    assert [f[0] for f in frames(conn.take())] == [PING] * 20
+    assert [f[0] for f in frames(transport.take())] == [PING] * 20
     conn.write_paused = True
     client.on_data(frame(PING, 0, 0, b"12345678") * 5)
-    assert len(frames(conn.take())) == 5 and not conn.closed
+    assert len(frames(transport.take())) == 5 and not conn.closed
     client.on_data(frame(PING, 0, 0, b"12345678"))
-    (goaway,) = frames(conn.take())
+    (goaway,) = frames(transport.take())
     assert goaway[0] == GOAWAY and int.from_bytes(goaway[3][4:8], "big") == ENHANCE_YOUR_CALM
     assert conn.closed and stats.http2_outbound_control_flood == 1 and client.available() == 0
     assert [h.fn for h in conn.loop.later] == [conn.abort]  # closed within a second regardless

@@ -10,12 +10,13 @@ import h2.events
 import h2.settings
 import pytest
 
-from pymosn.api.connection import ConnectionInfo
 from pymosn.api.errors import DOWNSTREAM_RESET
+from pymosn.network.connection import Connection
 from pymosn.protocol.http1.head import BODY_CHUNKED, BODY_LENGTH, BODY_NONE
 from pymosn.protocol.http2 import Http2Settings
 from pymosn.stream.http2 import server as server_module
 from pymosn.stream.http2.server import Http2ServerConnection
+from tests.support.fakes import RecordingTransport, connection_on
 
 
 @pytest.fixture(autouse=True, params=sorted(server_module.CODECS))
@@ -51,34 +52,9 @@ class _Handle:
         self.cancelled = True
 
 
-class FakeConnection:
-    def __init__(self) -> None:
-        self.loop = FakeLoop()
-        self.id = 1
-        self.remote_address = "127.0.0.1:5555"
-        self.local_address = "127.0.0.1:80"
-        self.peer_uri_san = None
-        self.secure = False
-        self.original_destination = None
-        self.close_callbacks: list = []
-        self.watermark_listener = None
-        self.out = bytearray()
-        self.closed = False
-        self.info = ConnectionInfo(self.id, self.loop, ("127.0.0.1", 5555), ("127.0.0.1", 80),
-                                   remote_address=self.remote_address, local_address=self.local_address)
-
-    def write(self, data: bytes) -> None:
-        self.out += data
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            for cb in self.close_callbacks:
-                cb(self, None)
-
-    def abort(self) -> None:
-        self.aborted = True
-        self.close()
+def fake_connection() -> tuple[Connection, RecordingTransport]:
+    """A real network.Connection on a recording transport, with this file's loop."""
+    return connection_on(FakeLoop())
 
 
 class Receiver:
@@ -113,7 +89,7 @@ class Pair:
     """A server connection and an h2 client wired back to back."""
 
     def __init__(self, settings: Http2Settings | None = None, client_settings: dict | None = None) -> None:
-        self.conn = FakeConnection()
+        self.conn, self.transport = fake_connection()
         self.receivers: dict[int, Receiver] = {}
 
         def factory(stream, head):
@@ -142,8 +118,8 @@ class Pair:
                 self.server.on_data(data)
                 moved = True
             self.conn.loop.run()
-            if self.conn.out:
-                out, self.conn.out = bytes(self.conn.out), bytearray()
+            if self.transport.out:
+                out = self.transport.take()
                 new += self.client.receive_data(out)
                 moved = True
             if not moved:
@@ -283,9 +259,9 @@ def test_drain_is_two_goaways_around_a_ping():
     sid, r = p.request("/in-flight")
     p.server.drain()
     p.conn.loop.run()
-    frames = bytes(p.conn.out)
+    frames = bytes(p.transport.out)
     assert frames[3] == 0x07 and frames[9:13] == b"\x7f\xff\xff\xff"  # GOAWAY(2^31-1) first
-    p.conn.out.clear()
+    p.transport.out.clear()
     while frames:  # the client answers the PING (frame by frame: h2 closes itself on GOAWAY)
         size = 9 + int.from_bytes(frames[:3], "big")
         p.client.receive_data(frames[:size])
@@ -305,14 +281,14 @@ def test_new_streams_after_the_final_goaway_are_refused():
     p.server.drain()
     p.server._final_goaway()  # as when the PING does not come back in time
     assert p.server.last_stream_id == sid and not p.conn.closed
-    p.conn.out.clear()
+    p.transport.out.clear()
     late = sid + 2
     p.client.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
     p.client.send_headers(late, [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"t"), (b":path", b"/")],
                           end_stream=True)
     p.server.on_data(p.client.data_to_send())
     assert late not in p.receivers
-    assert b"\x00\x00\x04\x03\x00" + late.to_bytes(4, "big") + b"\x00\x00\x00\x07" in bytes(p.conn.out)  # REFUSED_STREAM
+    assert b"\x00\x00\x04\x03\x00" + late.to_bytes(4, "big") + b"\x00\x00\x00\x07" in bytes(p.transport.out)  # REFUSED_STREAM
     r.stream.send_headers(204, [], BODY_NONE, True)
     p.conn.loop.run()
     assert p.conn.closed

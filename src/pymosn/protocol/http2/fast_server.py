@@ -30,6 +30,7 @@ CONTINUATION frames, is a connection error ENHANCE_YOUR_CALM naming its Flood.""
 from __future__ import annotations
 
 import struct
+from typing import ClassVar, NoReturn
 
 from pymosn.protocol.http2.flood import Flood
 from pymosn.protocol.http2.settings import Http2Settings
@@ -39,8 +40,8 @@ try:
 
     _COMPILED_HPACK = True
 except ImportError:  # pragma: no cover - depends on what is installed
-    from hpack import Decoder, Encoder  # type: ignore[no-redef]
-    from hpack.exceptions import HPACKError, OversizedHeaderListError  # type: ignore[no-redef]
+    from hpack import Decoder, Encoder
+    from hpack.exceptions import HPACKError, OversizedHeaderListError
 
     _COMPILED_HPACK = False
 
@@ -101,7 +102,7 @@ def _header(length: int, kind: int, flags: int, sid: int) -> bytes:
 class FastServerCodec:
     """One downstream connection's HTTP/2 state: frames in, handler calls and frames out."""
 
-    send_errors = (SendError,)
+    send_errors: ClassVar[tuple[type[Exception], ...]] = (SendError,)
 
     def __init__(self, settings: Http2Settings, handler) -> None:
         self.handler = handler
@@ -157,7 +158,7 @@ class FastServerCodec:
         """The connection is closing: the rest of what was received is not read."""
         self._failed = True
 
-    def data_to_send(self) -> bytes:
+    def data_to_send(self) -> bytes | bytearray:
         out = self._out
         if not out:
             return b""
@@ -329,7 +330,7 @@ class FastServerCodec:
         if pos < size:
             self._held += memoryview(data)[pos:]
 
-    def _fail(self, code: int, reason: str, flood: Flood | None = None) -> None:
+    def _fail(self, code: int, reason: str, flood: Flood | None = None) -> NoReturn:
         self._failed = True
         self._block = None
         payload = _U32x2.pack(self.highest_inbound_stream_id, code) + reason.encode()

@@ -131,7 +131,7 @@ def request_head(block: list[tuple], end_stream: bool, max_bytes: int = 0, max_c
     if _SPECIAL.isdisjoint(names):
         headers = list(zip(names, values))
         lower_names = names
-        names = ()  # nothing for the loop below
+        names = []  # nothing for the loop below
     else:
         headers = []
         lower_names = []

@@ -167,8 +167,8 @@ class Http2ServerConnection:
             self._stream_error(sid, error)
             self._bad_request(sid, None, downstream_protocol_error(error, answerable=False), end_stream)
             return
-        except ProtocolError as error:  # over the header list limit
-            self._answer_locally(sid, None, error, end_stream)
+        except ProtocolError as over_limit:  # (its own name: see tests/unit/test_build.py)
+            self._answer_locally(sid, None, over_limit, end_stream)
             return
         stats = self.stats
         if stats is not None:
