@@ -48,7 +48,7 @@ class RpcSettings:
 
 
 def pools_of(cluster: Any, settings: RpcSettings) -> XPools:
-    pools = getattr(cluster, "xpools", None)
+    pools = cluster.xpools
     if pools is None:
         pools = cluster.xpools = XPools(cluster, settings.keepalive)
     return pools

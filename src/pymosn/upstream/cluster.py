@@ -38,6 +38,8 @@ class Cluster:
         self.pending = 0  # requests waiting for a connection, across hosts
         self.active_requests = 0
         self.active_retries = 0
+        self.health_checker: Any = None  # an upstream.health_check.HealthChecker, set when checks start
+        self.xpools: Any = None  # the X-Protocol pools (upstream.xpool.XPools), made by the RPC proxy on first use
         tls = config.tls_context
         self.ssl_context = client_context(tls) if tls is not None and tls.status else None
         self.server_name = tls.server_name if tls is not None else ""
@@ -165,10 +167,10 @@ class Cluster:
             host.pool.close()
             if host.h2_pool is not None:
                 host.h2_pool.close()
-        xpools = getattr(self, "xpools", None)  # X-Protocol pools, made by the RPC proxy on first use
+        xpools = self.xpools
         if xpools is not None:
             xpools.close()
-        checker = getattr(self, "health_checker", None)  # set by upstream.health_check
+        checker = self.health_checker
         if checker is not None:
             checker.stop()
 

@@ -154,6 +154,6 @@ def start_health_checks(clusters: Any) -> None:
     stops its checker."""
     for cluster in clusters.clusters.values():
         check = cluster.config.health_check
-        if check is not None and check.protocol and getattr(cluster, "health_checker", None) is None:
+        if check is not None and check.protocol and cluster.health_checker is None:
             cluster.health_checker = HealthChecker(cluster)
             cluster.health_checker.start()
