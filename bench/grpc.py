@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """gRPC benchmark: unary calls from a grpcio (asyncio) client to a grpcio server, directly and
-through one pymosn worker (HTTP/2 downstream, HTTP/2 upstream), in interleaved rounds.
+through one pymosn worker and through one Envoy worker (HTTP/2 downstream, HTTP/2 upstream,
+the same route), in interleaved rounds.
 
     python3 bench/grpc.py                            # 5 rounds x 10 s, 32 calls in flight on 4 channels
     python3 bench/grpc.py --rounds 1 --duration 3
@@ -112,6 +113,37 @@ def pymosn_config(work: Path, port: int, admin: int, server_port: int) -> Path:
     return path
 
 
+def envoy_bootstrap(work: Path, port: int, admin: int, server_port: int) -> Path:
+    """Envoy's equivalent: h2c downstream (AUTO codec), HTTP/2 to the server, no access log."""
+    cluster_options = {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+        "explicit_http_config": {"http2_protocol_options": {}}}}
+    hcm = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "grpc", "codec_type": "AUTO",
+        "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [
+            {"match": {"prefix": "/bench.Echo/"}, "route": {"cluster": "echo"}}]}]},
+        "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}],
+    }
+    bootstrap = {
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
+        "static_resources": {
+            "listeners": [{"name": "grpc", "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+                           "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
+                                                           "typed_config": hcm}]}]}],
+            "clusters": [{"name": "echo", "type": "STATIC", "connect_timeout": "1s",
+                          "typed_extension_protocol_options": cluster_options,
+                          "load_assignment": {"cluster_name": "echo", "endpoints": [{"lb_endpoints": [
+                              {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1",
+                                                                            "port_value": server_port}}}}]}]}}],
+        },
+    }
+    path = work / "grpc-envoy.yaml"
+    path.write_text(json.dumps(bootstrap, indent=1))  # JSON is YAML
+    return path
+
+
 def ensure_grpcio(python: str) -> None:
     import peers
 
@@ -136,7 +168,7 @@ def harness(args) -> int:
 
     install_cleanup()
     peers.ensure_apt_packages()
-    peers.ensure_venv(need_envoy=False, need_pymosn=True)
+    peers.ensure_venv(need_envoy=not args.no_envoy, need_pymosn=True)
     python = str(peers.VENV_PY)
     ensure_grpcio(python)
     work = peers.WORK / "grpc"
@@ -155,15 +187,32 @@ def harness(args) -> int:
                        PROXY_CPU, proxy_port, work / "pymosn.log")
         proxy.start()
         proxy.wait_listening(30)
-        run_client(python, proxy_port, 0.5, args)  # the proxy answers before any measuring
+        envoy = None
+        if not args.no_envoy:
+            envoy_port = free_port()
+            envoy_conf = envoy_bootstrap(work, envoy_port, free_port(), server_port)
+            envoy = Server("envoy", [peers.envoy_binary(), "-c", str(envoy_conf), "--concurrency", "1",
+                                     "--disable-hot-restart", "-l", "warning"], PROXY_CPU, envoy_port, work / "envoy.log")
+            envoy.start()
+            envoy.wait_listening(30)
+        for target in (proxy, envoy):  # each proxy answers before any measuring
+            if target is not None:
+                run_client(python, target.port, 0.5, args)
+
+        def through(target) -> tuple[dict, int]:
+            before = tree_cpu_ticks(target.pid)
+            result = run_client(python, target.port, args.duration, args)
+            return result, tree_cpu_ticks(target.pid) - before
+
         for round_no in range(1, args.rounds + 1):
             direct = run_client(python, server_port, args.duration, args)
-            before = tree_cpu_ticks(proxy.pid)
-            through = run_client(python, proxy_port, args.duration, args)
-            ticks = tree_cpu_ticks(proxy.pid) - before
-            row = {"round": round_no, "direct": direct, "through": through, "proxy_cpu_ticks": ticks,
-                   "proxy_cpu_us_per_call": round(ticks / CLK_TCK * 1e6 / through["calls"], 1)
-                   if through["calls"] else None}
+            via, ticks = through(proxy)
+            row = {"round": round_no, "direct": direct, "through": via, "proxy_cpu_ticks": ticks,
+                   "proxy_cpu_us_per_call": round(ticks / CLK_TCK * 1e6 / via["calls"], 1) if via["calls"] else None}
+            if envoy is not None:
+                via_envoy, envoy_ticks = through(envoy)
+                row.update(envoy=via_envoy, envoy_cpu_ticks=envoy_ticks, envoy_cpu_us_per_call=round(
+                    envoy_ticks / CLK_TCK * 1e6 / via_envoy["calls"], 1) if via_envoy["calls"] else None)
             rows.append(row)
             print(json.dumps(row), flush=True)
     finally:
@@ -186,7 +235,19 @@ def table(rows: list[dict], args) -> str:
     direct_p99, through_p99 = med([r["direct"]["p99_ms"] for r in rows]), med([r["through"]["p99_ms"] for r in rows])
     calls = sum(r["through"]["calls"] for r in rows)
     cpu_us = sum(r["proxy_cpu_ticks"] for r in rows) / CLK_TCK * 1e6 / calls if calls else float("nan")
-    errors = sum(r["direct"]["errors"] + r["through"]["errors"] for r in rows)
+    errors = sum(r["direct"]["errors"] + r["through"]["errors"] + r.get("envoy", {}).get("errors", 0) for r in rows)
+    envoy_rows: list[str] = []
+    if all("envoy" in r for r in rows):
+        envoy_rps = med([r["envoy"]["rps"] for r in rows])
+        envoy_p50, envoy_p99 = med([r["envoy"]["p50_ms"] for r in rows]), med([r["envoy"]["p99_ms"] for r in rows])
+        envoy_calls = sum(r["envoy"]["calls"] for r in rows)
+        envoy_us = sum(r["envoy_cpu_ticks"] for r in rows) / CLK_TCK * 1e6 / envoy_calls if envoy_calls else float("nan")
+        envoy_rows = [
+            "", "| proxy | calls/s (median) | p50 ms | p99 ms | proxy CPU µs/call |", "| --- | ---: | ---: | ---: | ---: |",
+            f"| pymosn | {through_rps:,.0f} | {through_p50:.2f} | {through_p99:.2f} | {cpu_us:.1f} |",
+            f"| Envoy | {envoy_rps:,.0f} | {envoy_p50:.2f} | {envoy_p99:.2f} | {envoy_us:.1f} |",
+            f"| pymosn / Envoy | {through_rps / envoy_rps:.2f} | | | {cpu_us / envoy_us:.2f} |",
+        ]
     return "\n".join([
         f"gRPC unary, {args.payload} B each way, {args.concurrency} calls in flight on {args.channels} channel(s), "
         f"{len(rows)} rounds x {args.duration:g} s",
@@ -199,6 +260,7 @@ def table(rows: list[dict], args) -> str:
         "| through / direct calls/s | pymosn CPU µs/call | added p50 latency ms | errors |",
         "| ---: | ---: | ---: | ---: |",
         f"| {through_rps / direct_rps:.2f} | {cpu_us:.1f} | {through_p50 - direct_p50:.2f} | {errors} |",
+        *envoy_rows,
     ])
 
 
@@ -212,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--channels", type=int, default=4, help="client channels (HTTP/2 connections)")
     parser.add_argument("--payload", type=int, default=64, help="message bytes each way")
     parser.add_argument("--json", type=Path, default=None, help="also write the raw rounds here")
+    parser.add_argument("--no-envoy", action="store_true", help="pymosn only (by default Envoy runs the same rounds)")
     args = parser.parse_args(argv)
     if args.role in ("client", "server"):
         # this file is bench/grpc.py: with bench/ on the path, `import grpc` would find it

@@ -66,7 +66,7 @@ LABELS = {
     "pymosn-envoy": "pymosn, Envoy's bare bootstrap",
     "pymosn-chain": "pymosn, Envoy's bootstrap + RBAC, local rate limit, header mutation",
     "envoy-chain": "Envoy + RBAC, local rate limit, header mutation",
-    "pymosn-baseline": "pymosn, baseline build (--baseline-python)",
+    "pymosn-baseline": "pymosn, baseline build (--baseline-python, or pure Python: --baseline-pure-python)",
 }
 # `filters`: the bare route and the benchmark filter chain (configs.BENCH_CHAIN), each proxy
 # running the same Envoy bootstrap with and without the chain
