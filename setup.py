@@ -35,10 +35,21 @@ def _compiled_modules() -> list[str]:
     raise RuntimeError("src/pymosn/build.py defines no COMPILED_MODULES")
 
 
+def _remove_orphans() -> None:
+    """An editable build leaves its extensions in src/; one for a module no longer compiled
+    would shadow that module's .py and ask the new shared library for code it does not hold."""
+    compiled = set(_compiled_modules())
+    for path in (ROOT / "src/pymosn").rglob("*.so"):
+        module = ".".join(path.relative_to(ROOT / "src").with_name(path.name.split(".")[0]).parts)
+        if module not in compiled:
+            path.unlink()
+
+
 class _OptionalBuildExt(build_ext):
     """A failed compile leaves no extension behind: the per-module shims need the whole group."""
 
     def run(self) -> None:
+        _remove_orphans()
         try:
             super().run()
         except Exception as error:  # compiler missing or failing: CCompilerError, DistutilsError...

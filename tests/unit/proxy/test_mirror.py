@@ -14,7 +14,9 @@ from pymosn.metrics.stats import ClusterStats, HostStats
 from pymosn.protocol.http1 import BODY_CHUNKED, BODY_NONE
 from pymosn.proxy import mirror
 from pymosn.proxy.mirror import BUFFER_LIMIT, ShadowRequest, original_ended, shadow_host, start_shadows
-from pymosn.proxy.snapshot import ProxySettings
+from pymosn.proxy.snapshot import ProxySettings, Snapshot, SnapshotRef
+from pymosn.router.manager import RouterManager
+from pymosn.upstream.cluster import ClusterManager
 from pymosn.upstream.host import Host
 from tests.support.fakes import FakeLoop, fake_connection
 from tests.unit.router.builders import routes_table
@@ -230,6 +232,12 @@ def test_an_original_cut_short_drops_the_copies_still_taking_its_request(loop):
     assert settled(cluster) and cluster.stats.upstream_rq_shadow_dropped == 1
 
 
+def _settings(mirror_copies: int) -> ProxySettings:
+    """A listener's settings with no routes or clusters of its own (the tests pass their own)."""
+    empty = SnapshotRef(Snapshot(RouterManager([]), ClusterManager((), None)))
+    return ProxySettings("l", "r", empty, None, mirror_copies=mirror_copies)
+
+
 def test_start_shadows_makes_copies_per_policy_with_the_host_suffix(loop):
     route = routes_table([{"match": {"prefix": "/"}, "route": {"cluster_name": "c"}, "request_mirror_policies": [
         {"cluster": "m", "percent": 100, "host_suffix": "-shadow"},
@@ -237,7 +245,7 @@ def test_start_shadows_makes_copies_per_policy_with_the_host_suffix(loop):
         {"cluster": "gone", "percent": 100},
     ]}]).match("h", "/", "", {})
     clusters = {"m": FakeCluster("m"), "n": FakeCluster("n")}
-    settings = ProxySettings("l", "r", None, None, mirror_copies=2)  # type: ignore[arg-type]
+    settings = _settings(mirror_copies=2)
     waiting = start_shadows(route, settings, clusters, fake_connection(loop), {"x-to": "n"}, b"GET", b"/",
                             list(HEADERS), BODY_CHUNKED, False)
     assert waiting is not None and len(waiting) == 4
@@ -260,7 +268,7 @@ def test_the_route_timeout_is_the_copy_deadline_and_none_falls_back(loop):
     ])
     for path, deadline in (("/a", 15.0), ("/b", 2.0)):
         cluster = FakeCluster()
-        settings = ProxySettings("l", "r", None, None, mirror_copies=1)  # type: ignore[arg-type]
+        settings = _settings(mirror_copies=1)
         start_shadows(entries.match("h", path, "", {}), settings, {"m": cluster}, fake_connection(loop), {}, b"GET",
                       b"/", list(HEADERS), BODY_NONE, True)
         loop.advance(deadline - 0.5)
