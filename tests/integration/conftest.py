@@ -41,6 +41,5 @@ def start_proxy(tmp_path):
 
     yield start
     for p in running:
-        _, err = p.stop()
-        if err:  # captured: pytest shows it only with a failure
-            print(f"--- pymosn on port {p.port}, stderr (last 4000 bytes) ---\n" + err[-4000:].decode(errors="replace"))
+        p.stop()
+        p.print_errors()  # captured: pytest shows it only with a failure

@@ -1,5 +1,6 @@
 """Fakes for unit tests of the proxy core with no sockets: a loop with manual time, a
-connection record, and a filter-manager owner that records what reached each side."""
+connection record, a real network connection on a recording transport, and a filter-manager
+owner that records what reached each side."""
 
 from __future__ import annotations
 

@@ -115,6 +115,7 @@ class Pymosn:
         if "--concurrency" not in self.extra_args:  # one process, unless a test asks for workers
             self.extra_args = ["--concurrency", "1", *self.extra_args]
         self.proc: subprocess.Popen | None = None
+        self.output = self.errors = b""  # what the process wrote, once stopped
 
     def __enter__(self) -> Pymosn:
         self.path.write_text(json.dumps(self.config))
@@ -129,10 +130,16 @@ class Pymosn:
         return self
 
     def __exit__(self, exc_type, *exc) -> None:
-        _, err = self.stop()
-        if exc_type is not None and err:
-            # shown with the failure (pytest captures it): the proxy's side of what went wrong
-            print("--- pymosn stderr (last 4000 bytes) ---\n" + err[-4000:].decode(errors="replace"))
+        self.stop()
+        if exc_type is not None:
+            self.print_errors()
+
+    def print_errors(self) -> None:
+        """The tail of what the stopped proxy wrote to stderr, for pytest to show with a failure
+        (it captures the output): the proxy's side of what went wrong."""
+        tail = self.errors[-4000:]
+        if tail:
+            print(f"--- pymosn on port {self.port}, stderr (last 4000 bytes) ---\n" + tail.decode(errors="replace"))
 
     def stop(self) -> tuple[bytes, bytes]:
         if self.proc is None:
