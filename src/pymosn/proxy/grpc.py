@@ -162,7 +162,8 @@ def split_path(path: bytes) -> tuple[str, str] | None:
     if path[:1] != b"/":
         return None
     service, sep, method = path[1:].partition(b"/")
-    if not sep or not service or not method or b"/" in method or b"?" in method:
+    # ints: a byte search; `b"/" in method` raises and clears a TypeError inside CPython first
+    if not sep or not service or not method or 47 in method or 63 in method:  # "/", "?"
         return None
     try:
         return service.decode("ascii"), method.decode("ascii")

@@ -1,4 +1,4 @@
-"""HTTP/1.1 sans-IO codec over httptools (llhttp): bytes in, events out; heads in, bytes out.
+"""HTTP/1.1 sans-IO codec: bytes in, events out; heads in, bytes out.
 
 No sockets and no asyncio here: the stream layer feeds bytes and receives calls on a sink."""
 

@@ -119,7 +119,7 @@ class ServerStreamConnection(WholeConnectionStream):
     def on_request_end(self, trailers: list | None, last: bytes) -> None:
         target = self._target
         head = target[0] if type(target) is list else self.active_head
-        # None: the request was answered (a direct response) before llhttp saw its end
+        # None: the request was answered (a direct response) before the decoder saw its end
         if head is None or (head.body_kind == BODY_NONE and not head.upgrade):
             self._target = None
             return  # already ended with the head
