@@ -301,3 +301,23 @@ def test_absolute_form_target_becomes_origin_form_with_its_authority_as_host():
     assert head.lower_names == [b"host", b"x"]
     head = decode(b"GET https://h HTTP/1.1\r\n\r\n").heads()[0]
     assert head.target == b"/" and head.host == b"h"
+
+
+def test_a_field_line_from_the_memo_is_what_its_parse_gives():
+    """Field lines are parsed once and then served from a bounded memo (grammar.py): a line
+    seen before decodes the same, a malformed one is refused every time, never remembered."""
+    wire = b"GET / HTTP/1.1\r\nHost: a\r\nX-Memo:  v \t\r\nAccept: */*\r\n\r\n"
+    first, again = decode(wire).heads()[0], decode(wire).heads()[0]
+    assert first.headers == again.headers == [(b"Host", b"a"), (b"X-Memo", b"v"), (b"Accept", b"*/*")]
+    assert again.lower_names == [b"host", b"x-memo", b"accept"]
+    for _ in range(2):
+        with pytest.raises(ProtocolError):
+            decode(b"GET / HTTP/1.1\r\nHost: a\r\nX-Memo : v\r\n\r\n")
+
+
+def test_the_field_line_memo_stays_bounded():
+    from pymosn.protocol.http1 import grammar
+
+    for i in range(grammar._MAX_FIELD_LINES + 10):
+        decode(b"GET / HTTP/1.1\r\nHost: a\r\nX-Unique: %d\r\n\r\n" % i)
+    assert 0 < len(grammar._FIELD_LINES) <= grammar._MAX_FIELD_LINES

@@ -36,14 +36,16 @@ from pymosn.protocol.http1.grammar import (
     LOWER_TABLE,
     MALFORMED,
     MAX_CHUNK_LINE,
+    METHODS,
     MISSING_HOST,
+    TARGET_TABLE,
     TOO_MANY_HEADERS,
     Fields,
     chunk_line_may_continue,
     chunk_size_of,
     content_length_of,
     scan_fields,
-    split_request_line,
+    split_field_lines,
     status_of,
     tokens_of,
 )
@@ -131,14 +133,11 @@ class _MessageDecoder:
     # --- bytes in ----------------------------------------------------------------------------
 
     def feed(self, data: bytes) -> None:
-        state = self._state
-        if state == _TUNNEL:
-            self._sink.on_upgrade_data(data)
-            return
-        if state == _STOPPED:
-            return
+        # one method, not two: a call more per read costs the interpreted build more than the
+        # rest of a small message's framing
         pending = self._pending
         if pending:
+            state = self._state
             scan_from = len(pending) - 3
             pending += data
             if (state == _HEAD or state == _TRAILERS) and not pending.startswith(b"\r\n"):
@@ -147,9 +146,7 @@ class _MessageDecoder:
                     return
             data = bytes(pending)
             pending.clear()
-        self._run(data)
-
-    def _run(self, buf: bytes) -> None:
+        buf = data
         pos = 0
         end = len(buf)
         while pos < end:
@@ -211,26 +208,23 @@ class _MessageDecoder:
         if pos >= end:
             return end
         self.in_message = end - pos > 1 or buf[pos] != 13  # more than half an empty line
-        limit = pos + self._max_head_bytes
-        line_end = buf.find(b"\r\n", pos, limit)
-        headers: Fields = []
-        lower_names: list[bytes] = []
-        after = INCOMPLETE
-        if line_end >= 0:
-            after = scan_fields(buf, line_end + 2, end if end < limit else limit, self._max_headers, headers, lower_names)
-        if after == INCOMPLETE:
-            if end > limit:
+        blank = buf.find(b"\r\n\r\n", pos) if pos else buf.find(b"\r\n\r\n")
+        if blank < 0 or blank + 4 - pos > self._max_head_bytes:
+            if blank >= 0 or end - pos > self._max_head_bytes:
                 raise ProtocolError(*self._TOO_LARGE)
             self._checked = 0
             self._first_line_checked = False
             self._hold(buf, pos)
             self._check_unfinished(self._pending)
             return end
-        if after == MALFORMED:
-            blank = buf.find(b"\r\n\r\n", pos)
-            raise diagnose_head(buf[pos : blank if blank >= 0 else end], self._request)
-        self._head_taken(buf[pos:line_end], headers, lower_names)
-        return after
+        block = buf[pos:blank]
+        lines = block.split(b"\r\n")
+        headers: Fields = []
+        lower_names: list[bytes] = []
+        if not split_field_lines(lines, 1, self._max_headers, headers, lower_names):
+            raise diagnose_head(block, self._request)
+        self._head_taken(lines[0], headers, lower_names)
+        return blank + 4
 
     def _check_unfinished(self, pending: bytearray) -> None:
         """A head (or trailer section) whose blank line has not come: refused now if it is
@@ -341,12 +335,20 @@ class RequestDecoder(_MessageDecoder):
         self._deliver_body = sink.on_request_body
 
     def _head_taken(self, start_line: bytes, headers: Fields, lower_names: list[bytes]) -> None:
-        parts = split_request_line(start_line)
-        if parts is None:
+        # method SP target SP version, as grammar.py's rules have it (written out here: a call
+        # per request costs the interpreted build more than this)
+        parts = start_line.split(b" ")
+        if len(parts) != 3:
             raise diagnose_head(start_line, True)
-        method = parts[0]
-        target = parts[1]
-        version = parts[2][5:]
+        method, target, version = parts
+        if (
+            method not in METHODS
+            or not target
+            or (version != b"HTTP/1.1" and version != b"HTTP/1.0")
+            or 0 in target.translate(TARGET_TABLE)
+        ):
+            raise diagnose_head(start_line, True)
+        version = version[5:]
         head = RequestHead(method, target, version, headers, lower_names)
         if len(headers) > self._max_headers:
             head.too_many_headers = True
