@@ -31,6 +31,7 @@ COMPILED_MODULES = (
     "pymosn.network.deadlines",
     "pymosn.network.listener",
     "pymosn.metrics.histogram",
+    "pymosn.metrics.response_class",
     "pymosn.protocol.http1.decoder",
     "pymosn.protocol.http1.diagnosis",
     "pymosn.protocol.http1.encoder",

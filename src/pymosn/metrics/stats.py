@@ -10,6 +10,7 @@ import functools
 from typing import ClassVar
 
 from pymosn.metrics.histogram import Histogram
+from pymosn.metrics.response_class import count_response
 
 
 class StatsGroup:
@@ -50,11 +51,9 @@ class StatsGroup:
                 getattr(self, name).merge(value)
 
     def count_response(self, code: int) -> None:
-        """Counts a response in its status class (1xx..5xx) counter, if the group keeps them."""
-        names = self.RESPONSE_CLASSES
-        if names and 100 <= code < 600:
-            name = names[code // 100 - 1]
-            setattr(self, name, getattr(self, name) + 1)
+        """Counts a response in its status class (1xx..5xx) counter, if the group keeps them.
+        (The compiled request path calls response_class.count_response itself.)"""
+        count_response(self, self.RESPONSE_CLASSES, code)
 
     def zero_gauges(self) -> None:
         for name in self.GAUGES:

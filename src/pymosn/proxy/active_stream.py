@@ -25,6 +25,7 @@ from pymosn.api import flags
 from pymosn.api.errors import ResetKind, StreamReset
 from pymosn.api.stream_info import StreamInfo
 from pymosn.api.streams import ServerStream, StreamReceiver
+from pymosn.metrics.response_class import count_response
 from pymosn.protocol.http1 import BODY_LENGTH, BODY_NONE, RequestHead, ResponseHead
 from pymosn.protocol.http1.decoder import TOO_MANY_HEADERS as HTTP1_TOO_MANY_HEADERS
 from pymosn.protocol.http1.header_view import HeaderView
@@ -361,7 +362,7 @@ class ActiveStream:
         stats.downstream_rq_active -= 1
         code = info.response_code
         if code:
-            stats.count_response(code)
+            count_response(stats, stats.RESPONSE_CLASSES, code)
         host_code = code
         grpc = self.grpc
         if grpc is not None and grpc.status is not None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pymosn.api import flags
 from pymosn.api.errors import ResetKind, StreamReset, UpstreamFailure
+from pymosn.metrics.response_class import count_response
 from pymosn.network.deadlines import Deadlines, deadlines_for
 from pymosn.protocol.http1 import BODY_NONE, ResponseHead
 from pymosn.protocol.http1.header_view import HeaderView
@@ -451,7 +452,7 @@ class Router:
         if upstream is None:
             return
         if upstream.host_active and code and not failed:
-            stats.count_response(code)
+            count_response(stats, stats.RESPONSE_CLASSES, code)
             info = stream.info
             stats.upstream_rq_time.record((info.end_monotonic - info.start_monotonic) * 1000.0)
         upstream.release_host(host_code >= 500 or failed)
