@@ -11,12 +11,14 @@ import asyncio
 import itertools
 import socket
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from pymosn.api.connection import ConnectionInfo
 from pymosn.api.filter import FilterStatus
 from pymosn.api.streams import WatermarkListener
 from pymosn.network.tls import peer_sans, requested_server_name
+
+_STOP: Final = FilterStatus.STOP  # looked up once: an attribute of an interpreted class is a dict lookup per read
 
 _next_id = itertools.count(1)
 
@@ -47,6 +49,7 @@ class Connection(asyncio.Protocol):
     ) -> None:
         self.id = next(_next_id)
         self.loop = loop
+        self._clock: Callable[[], float] = loop.time  # bound once: read on every read when idle times out
         self.transport: asyncio.Transport | None = None
         self.read_filters: list[Any] = []
         self.watermark_listener: WatermarkListener | None = None
@@ -116,11 +119,11 @@ class Connection(asyncio.Protocol):
         global _batch_depth
         self.bytes_received += len(data)
         if self._idle_timer is not None:
-            self._last_activity = self.loop.time()
+            self._last_activity = self._clock()
         _batch_depth += 1
         try:
             for f in self.read_filters:
-                if f.on_data(data) == FilterStatus.STOP:
+                if f.on_data(data) == _STOP:
                     break
         finally:
             _batch_depth -= 1

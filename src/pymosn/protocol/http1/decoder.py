@@ -107,7 +107,9 @@ class _MessageDecoder:
         "_pending",
         "_checked",
         "_first_line_checked",
+        "_deliver_head",
         "_deliver_body",
+        "_deliver_end",
         "_request",
         "upgraded",
         "in_message",
@@ -115,7 +117,10 @@ class _MessageDecoder:
 
     # the error's reason, status and %RESPONSE_CODE_DETAILS% ("" for the error's own)
     _TOO_LARGE: tuple[str, int, str] = ("header section too large", 431, "")
-    _deliver_body: Callable[[bytes], None]  # the sink's body method, bound once
+    # the sink's methods, bound once: a bound-method call costs less than a method lookup
+    _deliver_head: Callable[[Any], None]
+    _deliver_body: Callable[[bytes], None]
+    _deliver_end: Callable[[Fields | None, bytes], None]
 
     def __init__(self, sink: Any, max_head_bytes: int, max_headers: int, request: bool) -> None:
         self._sink = sink
@@ -332,7 +337,9 @@ class RequestDecoder(_MessageDecoder):
     ) -> None:
         super().__init__(sink, max_head_bytes, max_headers, True)
         self._http10 = http10
+        self._deliver_head = sink.on_request_head
         self._deliver_body = sink.on_request_body
+        self._deliver_end = sink.on_request_end
 
     def _head_taken(self, start_line: bytes, headers: Fields, lower_names: list[bytes]) -> None:
         # method SP target SP version, as grammar.py's rules have it (written out here: a call
@@ -355,7 +362,7 @@ class RequestDecoder(_MessageDecoder):
             head.keep_alive = False
             self._state = _STOPPED
             self.in_message = False
-            self._sink.on_request_head(head)
+            self._deliver_head(head)
             return
         if version != b"1.1" and not self._http10.accept:
             raise ProtocolError("HTTP/1.0 requests are not accepted (accept_http_10 is off)", 426, LOW_VERSION)
@@ -415,13 +422,13 @@ class RequestDecoder(_MessageDecoder):
                 self._no_host(head, version)
         if head.upgrade and (connection is None or b"upgrade" not in connection):
             head.upgrade = False  # Upgrade without "Connection: upgrade" is only a header
-        self._sink.on_request_head(head)
+        self._deliver_head(head)
         if head.upgrade:
             # what follows the head is the new protocol's, a body included (as llhttp did)
             self._state = _TUNNEL
             self.upgraded = True
             self.in_message = False
-            self._sink.on_request_end(None, b"")
+            self._deliver_end(None, b"")
         else:
             self._frame_body(head.body_kind, head.content_length)
 
@@ -440,7 +447,7 @@ class RequestDecoder(_MessageDecoder):
             self._state = _STOPPED  # delivered marked, and the connection's last
         else:
             self._state = _HEAD
-        self._sink.on_request_end(trailers, last)
+        self._deliver_end(trailers, last)
 
 
 def _refuse_transfer_coding(value: bytes) -> None:
@@ -467,7 +474,9 @@ class ResponseDecoder(_MessageDecoder):
         super().__init__(sink, max_head_bytes, max_headers, False)
         self._head_request = False
         self._head: ResponseHead | None = None
+        self._deliver_head = sink.on_response_head
         self._deliver_body = sink.on_response_body
+        self._deliver_end = sink.on_response_end
 
     def expect(self, head_request: bool) -> None:
         self._head_request = head_request
@@ -477,7 +486,7 @@ class ResponseDecoder(_MessageDecoder):
         if self._state == _UNTIL_CLOSE:
             self._state = _HEAD
             self.in_message = False
-            self._sink.on_response_end(None, b"")
+            self._deliver_end(None, b"")
         elif self.in_message:
             raise ProtocolError("upstream closed the connection mid-response", 502)
 
@@ -524,11 +533,11 @@ class ResponseDecoder(_MessageDecoder):
             if status == 101:
                 if not upgrade:
                     raise ProtocolError("malformed HTTP/1.1: 101 without Upgrade", 502, CODEC_ERROR)
-                self._sink.on_response_head(head)
+                self._deliver_head(head)
                 self._state = _TUNNEL
                 self.upgraded = True
                 self.in_message = False
-                self._sink.on_response_end(None, b"")
+                self._deliver_end(None, b"")
                 return
             self.in_message = False  # an interim response, consumed here (the proxy answers 100-continue)
             return
@@ -543,7 +552,7 @@ class ResponseDecoder(_MessageDecoder):
             kind = BODY_UNTIL_CLOSE
             head.keep_alive = False
         head.body_kind = kind
-        self._sink.on_response_head(head)
+        self._deliver_head(head)
         self._frame_body(kind, length)
 
     def _end_message(self, trailers: Fields | None, last: bytes) -> None:
@@ -552,7 +561,7 @@ class ResponseDecoder(_MessageDecoder):
         max_headers = self._max_headers
         if trailers is not None and len(trailers) > max_headers:
             raise ProtocolError(f"upstream response has more than {max_headers} trailer fields", 502)
-        self._sink.on_response_end(trailers, last)
+        self._deliver_end(trailers, last)
 
 
 def _to_origin_form(head: RequestHead) -> None:
