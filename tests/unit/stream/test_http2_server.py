@@ -33,6 +33,9 @@ class FakeLoop:
     def call_soon(self, fn, *args):
         self.soon.append((fn, args))
 
+    def time(self) -> float:
+        return 0.0
+
     def call_later(self, delay, fn, *args):
         handle = _Handle(fn, args)
         self.later.append(handle)
