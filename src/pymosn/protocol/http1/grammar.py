@@ -119,19 +119,28 @@ def status_of(line: bytes) -> int:
     phrase may be empty, and the space before it may be missing too (servers send both)."""
     if len(line) < 12 or line[8] != 32 or line[:8] not in VERSIONS:
         return -1
-    digits = line[9:12]
-    if not digits.isdigit():
-        return -1
+    status = 0
+    for i in range(9, 12):  # three digits: a loop of three costs less than int() of bytes
+        digit = line[i] - 48
+        if digit < 0 or digit > 9:
+            return -1
+        status = status * 10 + digit
     if len(line) > 12 and (line[12] != 32 or 0 in line[13:].translate(VALUE_TABLE)):
         return -1
-    return int(digits)
+    return status
 
 
 def content_length_of(value: bytes) -> int:
     """A Content-Length value's number: one or more digits and nothing else; -1 if not."""
-    if not value.isdigit() or len(value) > _MAX_CONTENT_LENGTH_DIGITS:  # ASCII digits only
+    if not value or len(value) > _MAX_CONTENT_LENGTH_DIGITS:
         return -1
-    return int(value)
+    length = 0
+    for i in range(len(value)):  # a few digits: cheaper than isdigit() and int() of bytes
+        digit = value[i] - 48
+        if digit < 0 or digit > 9:
+            return -1
+        length = length * 10 + digit
+    return length
 
 
 def chunk_size_of(buf: bytes, pos: int, end: int) -> int:
