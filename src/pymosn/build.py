@@ -35,6 +35,7 @@ COMPILED_MODULES = (
     "pymosn.protocol.http1.decoder",
     "pymosn.protocol.http1.diagnosis",
     "pymosn.protocol.http1.encoder",
+    "pymosn.protocol.http1.framing",
     "pymosn.protocol.http1.grammar",
     "pymosn.protocol.http1.head",
     "pymosn.protocol.http1.header_view",

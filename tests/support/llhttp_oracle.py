@@ -61,18 +61,16 @@ class _Recorder:
 
 def parse_requests(data: bytes) -> list[Message] | None:
     """The requests llhttp reads in `data`, or None if it refuses the bytes."""
-    recorder = _Recorder()
-    parser = recorder.parser = httptools.HttpRequestParser(recorder)
-    try:
-        parser.feed_data(data)
-    except httptools.HttpParserError:
-        return None
-    return recorder.messages
+    return _parse(httptools.HttpRequestParser, data)
 
 
 def parse_responses(data: bytes) -> list[Message] | None:
+    return _parse(httptools.HttpResponseParser, data)
+
+
+def _parse(parser_type, data: bytes) -> list[Message] | None:
     recorder = _Recorder()
-    parser = recorder.parser = httptools.HttpResponseParser(recorder)
+    parser = recorder.parser = parser_type(recorder)
     try:
         parser.feed_data(data)
     except httptools.HttpParserError:

@@ -321,3 +321,27 @@ def test_the_field_line_memo_stays_bounded():
     for i in range(grammar._MAX_FIELD_LINES + 10):
         decode(b"GET / HTTP/1.1\r\nHost: a\r\nX-Unique: %d\r\n\r\n" % i)
     assert 0 < len(grammar._FIELD_LINES) <= grammar._MAX_FIELD_LINES
+
+
+def test_a_dribbled_head_is_refused_as_soon_as_it_breaks():
+    """Heads that come a byte per read are looked at when a line ends and each time the held
+    bytes double: garbage is refused within twice its length, not at the size limit."""
+    for garbage in (b"GEX / HTTP/1.1\r\n", b"GET / HTTP/1.1\nHost: a\n", b"GET / HTTP/1.1\r\nHost: a\x01b"):
+        decoder = RequestDecoder(Sink())
+        with pytest.raises(ProtocolError) as info:
+            for i in range(len(garbage)):
+                decoder.feed(garbage[i : i + 1])
+            decoder.feed(b"x" * len(garbage))  # the held bytes double: looked at again
+        assert info.value.status == 400
+    decoder = RequestDecoder(Sink())
+    for byte in b"GET / HTTP/1.1\r\nHost: a\r\nX: " + b"v" * 3000:
+        decoder.feed(bytes([byte]))
+    decoder.feed(b"\r\n\r\n")
+
+
+def test_an_empty_line_between_requests_may_be_split_across_reads():
+    sink = Sink()
+    decoder = RequestDecoder(sink)
+    for part in (b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n", b"\r", b"\nGET /b HTTP/1.1\r\nHost: a\r\n\r\n"):
+        decoder.feed(part)
+    assert [h.target for h in sink.heads()] == [b"/a", b"/b"] and not decoder.in_message

@@ -192,6 +192,13 @@ def test_any_split_of_the_bytes_decodes_the_same(case, split):
     assert _pymosn(RequestDecoder, data, split) == _pymosn(RequestDecoder, data)
 
 
+@settings(max_examples=300, deadline=None)
+@given(responses(), st.integers(1, 16))
+def test_any_split_of_a_response_decodes_the_same(case, split):
+    data = case[0] * 2
+    assert _pymosn(ResponseDecoder, data, split) == _pymosn(ResponseDecoder, data)
+
+
 def test_the_stricter_shapes_are_refused_and_llhttp_takes_them():
     for data in (b"GET  / HTTP/1.1\r\nHost: h\r\n\r\n", b"GET / HTTP/2.0\r\nHost: h\r\n\r\n",
                  b"GET /\r\nHost: h\r\n\r\n"):

@@ -1,8 +1,8 @@
 """Strict HTTP/1.1 decoders for requests (server side) and responses (client side).
 
-A head is taken in one pass once its blank line has arrived: one regular-expression check of
-the whole head against RFC 9112's grammar (grammar.py), one split into lines, one partition
-per field. Framing follows the head's fields; what request smuggling needs is refused: CL and
+A head is taken whole once its blank line has arrived, and handed to the sink in one call: one
+search for its end, one split into lines, and RFC 9112's grammar checked per line (grammar.py,
+which remembers the lines it has parsed). Framing follows the head's fields; what request smuggling needs is refused: CL and
 TE together, a repeated or malformed Content-Length, transfer codings other than one plain
 `chunked`, bad chunk sizes and terminators, obs-fold, a bare CR or LF, control bytes, a
 missing or repeated Host, and header sections over the configured size. Every refusal is a
@@ -19,33 +19,27 @@ answers and accounts it as a request, and is the connection's last (nothing afte
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 from pymosn.api.errors import ProtocolError
-from pymosn.protocol.http1.diagnosis import diagnose_head, diagnose_partial
+from pymosn.protocol.http1.diagnosis import diagnose_head
+from pymosn.protocol.http1.framing import AT_HEAD, IN_TUNNEL, STOPPED, UNTIL_CLOSE, MessageDecoder
 from pymosn.protocol.http1.grammar import (
     CODEC_ERROR,
     CONTENT_LENGTH_AND_CHUNKED,
     HEADERS_TOO_LARGE,
-    INCOMPLETE,
     INVALID_TRANSFER_ENCODING,
     INVALID_URL,
     LOW_VERSION,
     LOWER_TABLE,
-    MALFORMED,
-    MAX_CHUNK_LINE,
     METHODS,
     MISSING_HOST,
     TARGET_TABLE,
     TOO_MANY_HEADERS,
     Fields,
-    chunk_line_may_continue,
-    chunk_size_of,
     content_length_of,
-    scan_fields,
-    split_field_lines,
+    persistent,
     status_of,
     tokens_of,
 )
@@ -61,18 +55,6 @@ from pymosn.protocol.http1.head import (
 __all__ = ["DEFAULT_MAX_HEADERS", "MOSN_HTTP10", "TOO_MANY_HEADERS", "Http10Policy", "RequestDecoder", "ResponseDecoder"]
 
 DEFAULT_MAX_HEADERS = 100  # Envoy's max_headers_count
-
-# where the decoder is in the byte stream
-_HEAD: Final = 0  # before or inside a message head
-_LENGTH: Final = 1  # inside a Content-Length body
-_CHUNK_SIZE: Final = 2  # before a chunk-size line
-_CHUNK_DATA: Final = 3  # inside a chunk's data
-_CHUNK_END: Final = 4  # before the CRLF that ends a chunk's data
-_TRAILERS: Final = 5  # after the last chunk: the trailer section or the blank line
-_UNTIL_CLOSE: Final = 6  # a response body that the connection's close ends
-_TUNNEL: Final = 7  # after an upgrade: every byte is the new protocol's
-_STOPPED: Final = 8  # after a request over the field limit: nothing more is decoded
-
 
 @dataclass(frozen=True, slots=True)
 class Http10Policy:
@@ -91,224 +73,6 @@ class Http10Policy:
 MOSN_HTTP10 = Http10Policy()
 
 
-class _MessageDecoder:
-    """The byte-stream side both decoders share: heads found and checked, bodies framed by
-    length or chunks, trailers, and bytes held between feeds only while a line is unfinished.
-
-    A feed that holds whole messages (the usual case) is parsed where it lies, without a copy
-    into a buffer; the sink is called with slices of it."""
-
-    __slots__ = (
-        "_sink",
-        "_max_head_bytes",
-        "_max_headers",
-        "_state",
-        "_remaining",
-        "_pending",
-        "_checked",
-        "_first_line_checked",
-        "_deliver_head",
-        "_deliver_body",
-        "_deliver_end",
-        "_request",
-        "upgraded",
-        "in_message",
-    )
-
-    # the error's reason, status and %RESPONSE_CODE_DETAILS% ("" for the error's own)
-    _TOO_LARGE: tuple[str, int, str] = ("header section too large", 431, "")
-    # the sink's methods, bound once: a bound-method call costs less than a method lookup
-    _deliver_head: Callable[[Any], None]
-    _deliver_body: Callable[[bytes], None]
-    _deliver_end: Callable[[Fields | None, bytes], None]
-
-    def __init__(self, sink: Any, max_head_bytes: int, max_headers: int, request: bool) -> None:
-        self._sink = sink
-        self._max_head_bytes = max_head_bytes
-        self._max_headers = max_headers
-        self._request = request  # which grammar and which status an error answers with
-        self._state = _HEAD
-        self._remaining = 0  # bytes still to come of a Content-Length body or of a chunk
-        self._pending = bytearray()  # an unfinished line and what came before it, if any
-        self._checked = 0  # how much of _pending the partial-head diagnosis has looked at
-        self._first_line_checked = False
-        self.upgraded = False
-        self.in_message = False  # a message has begun and not ended: bytes of it are held
-
-    # --- bytes in ----------------------------------------------------------------------------
-
-    def feed(self, data: bytes) -> None:
-        # one method, not two: a call more per read costs the interpreted build more than the
-        # rest of a small message's framing
-        pending = self._pending
-        if pending:
-            state = self._state
-            scan_from = len(pending) - 3
-            pending += data
-            if (state == _HEAD or state == _TRAILERS) and not pending.startswith(b"\r\n"):
-                if pending.find(b"\r\n\r\n", scan_from if scan_from > 0 else 0) < 0:
-                    self._check_unfinished(pending)
-                    return
-            data = bytes(pending)
-            pending.clear()
-        buf = data
-        pos = 0
-        end = len(buf)
-        while pos < end:
-            state = self._state
-            if state == _HEAD:
-                pos = self._take_head(buf, pos)
-            elif state == _LENGTH:
-                remaining = self._remaining
-                if end - pos < remaining:
-                    self._remaining = remaining - (end - pos)
-                    self._deliver_body(buf[pos:] if pos else buf)
-                    return
-                last = buf[pos : pos + remaining] if pos or remaining != end else buf
-                pos += remaining
-                self._end_message(None, last)
-            elif state == _CHUNK_SIZE:
-                pos = self._take_chunk_line(buf, pos)
-            elif state == _CHUNK_DATA:
-                remaining = self._remaining
-                if end - pos <= remaining:
-                    self._remaining = remaining - (end - pos)
-                    if self._remaining == 0:
-                        self._state = _CHUNK_END
-                    self._deliver_body(buf[pos:] if pos else buf)
-                    return
-                self._state = _CHUNK_END
-                self._deliver_body(buf[pos : pos + remaining])
-                pos += remaining
-            elif state == _CHUNK_END:
-                if end - pos < 2:
-                    if buf[pos] != 13:
-                        raise self._framing_error("chunk data not followed by CRLF")
-                    pos = self._hold(buf, pos)
-                elif buf[pos] != 13 or buf[pos + 1] != 10:
-                    raise self._framing_error("chunk data not followed by CRLF")
-                else:
-                    pos += 2
-                    self._state = _CHUNK_SIZE
-            elif state == _TRAILERS:
-                pos = self._take_trailers(buf, pos)
-            elif state == _UNTIL_CLOSE:
-                self._deliver_body(buf[pos:] if pos else buf)
-                return
-            elif state == _TUNNEL:
-                self._sink.on_upgrade_data(buf[pos:] if pos else buf)
-                return
-            else:  # _STOPPED
-                return
-
-    def _hold(self, buf: bytes, pos: int) -> int:
-        """Keeps buf[pos:] for the next feed; returns the end of buf (nothing more to parse)."""
-        self._pending += buf[pos:] if pos else buf
-        return len(buf)
-
-    def _take_head(self, buf: bytes, pos: int) -> int:
-        while buf.startswith(b"\r\n", pos):  # RFC 9112 2.2: empty lines before a message
-            pos += 2
-        end = len(buf)
-        if pos >= end:
-            return end
-        self.in_message = end - pos > 1 or buf[pos] != 13  # more than half an empty line
-        blank = buf.find(b"\r\n\r\n", pos) if pos else buf.find(b"\r\n\r\n")
-        if blank < 0 or blank + 4 - pos > self._max_head_bytes:
-            if blank >= 0 or end - pos > self._max_head_bytes:
-                raise ProtocolError(*self._TOO_LARGE)
-            self._checked = 0
-            self._first_line_checked = False
-            self._hold(buf, pos)
-            self._check_unfinished(self._pending)
-            return end
-        block = buf[pos:blank]
-        lines = block.split(b"\r\n")
-        headers: Fields = []
-        lower_names: list[bytes] = []
-        if not split_field_lines(lines, 1, self._max_headers, headers, lower_names):
-            raise diagnose_head(block, self._request)
-        self._head_taken(lines[0], headers, lower_names)
-        return blank + 4
-
-    def _check_unfinished(self, pending: bytearray) -> None:
-        """A head (or trailer section) whose blank line has not come: refused now if it is
-        already too large or already broken, else kept for the next feed."""
-        if len(pending) > self._max_head_bytes:
-            raise ProtocolError(*self._TOO_LARGE)
-        checked = self._checked
-        if self._state == _TRAILERS:
-            error = diagnose_partial(pending, checked, True, self._request)
-        else:
-            error = diagnose_partial(pending, checked, self._first_line_checked, self._request)
-        if error is not None:
-            raise error
-        last_line = pending.rfind(b"\r\n", checked)
-        if last_line >= 0:
-            self._checked = last_line + 2
-            self._first_line_checked = True
-
-    def _take_chunk_line(self, buf: bytes, pos: int) -> int:
-        line_end = buf.find(b"\r\n", pos)
-        if line_end < 0:
-            if len(buf) - pos > MAX_CHUNK_LINE:
-                raise self._framing_error("chunk-size line too long")
-            if not chunk_line_may_continue(buf, pos):
-                raise self._framing_error("invalid chunk size")
-            return self._hold(buf, pos)
-        size = chunk_size_of(buf, pos, line_end)
-        if size < 0:
-            raise self._framing_error("invalid chunk size")
-        if size == 0:
-            self._state = _TRAILERS
-        else:
-            self._state = _CHUNK_DATA
-            self._remaining = size
-        return line_end + 2
-
-    def _take_trailers(self, buf: bytes, pos: int) -> int:
-        end = len(buf)
-        limit = pos + self._max_head_bytes
-        trailers: Fields = []
-        lower_names: list[bytes] = []
-        after = scan_fields(buf, pos, end if end < limit else limit, self._max_headers, trailers, lower_names)
-        if after == INCOMPLETE:
-            if end > limit:
-                raise ProtocolError(*self._TOO_LARGE)
-            self._checked = 0
-            self._hold(buf, pos)
-            self._check_unfinished(self._pending)
-            return end
-        if after == MALFORMED:
-            error = diagnose_partial(buf, pos, True, self._request)
-            raise error if error is not None else self._framing_error("malformed trailer section")
-        self._end_message(trailers if trailers else None, b"")
-        return after
-
-    def _framing_error(self, what: str) -> ProtocolError:
-        return ProtocolError(f"malformed HTTP/1.1: {what}", 400 if self._request else 502, CODEC_ERROR)
-
-    def _frame_body(self, kind: int, length: int) -> None:
-        """After a head: where its body's bytes go. A body of none ends the message now."""
-        if kind == BODY_LENGTH and length > 0:
-            self._state = _LENGTH
-            self._remaining = length
-        elif kind == BODY_CHUNKED:
-            self._state = _CHUNK_SIZE
-        elif kind == BODY_UNTIL_CLOSE:
-            self._state = _UNTIL_CLOSE
-        else:
-            self._end_message(None, b"")
-
-    # --- what each decoder does with a message -------------------------------------------------
-
-    def _head_taken(self, start_line: bytes, headers: Fields, lower_names: list[bytes]) -> None:
-        raise NotImplementedError
-
-    def _end_message(self, trailers: Fields | None, last: bytes) -> None:
-        raise NotImplementedError
-
-
 def _content_length(value: bytes, status: int) -> int:
     length = content_length_of(value)
     if length < 0:
@@ -317,7 +81,7 @@ def _content_length(value: bytes, status: int) -> int:
     return length
 
 
-class RequestDecoder(_MessageDecoder):
+class RequestDecoder(MessageDecoder):
     """Takes bytes from a client and calls the sink:
 
     sink.on_request_head(head), sink.on_request_body(data), sink.on_request_end(trailers or None,
@@ -360,7 +124,7 @@ class RequestDecoder(_MessageDecoder):
         if len(headers) > self._max_headers:
             head.too_many_headers = True
             head.keep_alive = False
-            self._state = _STOPPED
+            self._state = STOPPED
             self.in_message = False
             self._deliver_head(head)
             return
@@ -403,12 +167,7 @@ class RequestDecoder(_MessageDecoder):
         elif length >= 0:
             head.body_kind = BODY_LENGTH
             head.content_length = length
-        if connection is None:
-            head.keep_alive = version == b"1.1"
-        elif version == b"1.1":
-            head.keep_alive = b"close" not in connection
-        else:
-            head.keep_alive = b"keep-alive" in connection
+        head.keep_alive = version == b"1.1" if connection is None else persistent(version, connection)
         if host_count > 1:
             raise ProtocolError("multiple Host headers", 400, CODEC_ERROR)
         if method == b"CONNECT":
@@ -425,7 +184,7 @@ class RequestDecoder(_MessageDecoder):
         self._deliver_head(head)
         if head.upgrade:
             # what follows the head is the new protocol's, a body included (as llhttp did)
-            self._state = _TUNNEL
+            self._state = IN_TUNNEL
             self.upgraded = True
             self.in_message = False
             self._deliver_end(None, b"")
@@ -444,9 +203,9 @@ class RequestDecoder(_MessageDecoder):
     def _end_message(self, trailers: Fields | None, last: bytes) -> None:
         self.in_message = False
         if trailers is not None and len(trailers) > self._max_headers:
-            self._state = _STOPPED  # delivered marked, and the connection's last
+            self._state = STOPPED  # delivered marked, and the connection's last
         else:
-            self._state = _HEAD
+            self._state = AT_HEAD
         self._deliver_end(trailers, last)
 
 
@@ -457,7 +216,7 @@ def _refuse_transfer_coding(value: bytes) -> None:
     raise ProtocolError("unsupported transfer-encoding", 501, INVALID_TRANSFER_ENCODING)
 
 
-class ResponseDecoder(_MessageDecoder):
+class ResponseDecoder(MessageDecoder):
     """Client-side decoder. Before each response, call expect(head_request) so a response to
     HEAD is known to carry no body. Calls on the sink: on_response_head(head),
     on_response_body(data), on_response_end(trailers or None, last), on_upgrade_data(data).
@@ -483,8 +242,8 @@ class ResponseDecoder(_MessageDecoder):
 
     def feed_eof(self) -> None:
         """The upstream closed. Ends a close-delimited body; anything else in flight is an error."""
-        if self._state == _UNTIL_CLOSE:
-            self._state = _HEAD
+        if self._state == UNTIL_CLOSE:
+            self._state = AT_HEAD
             self.in_message = False
             self._deliver_end(None, b"")
         elif self.in_message:
@@ -522,19 +281,14 @@ class ResponseDecoder(_MessageDecoder):
                 upgrade = True
         if chunked and length >= 0:
             raise ProtocolError("malformed HTTP/1.1: Content-Length with Transfer-Encoding", 502, CODEC_ERROR)
-        if connection is None:
-            head.keep_alive = version == b"1.1"
-        elif version == b"1.1":
-            head.keep_alive = b"close" not in connection
-        else:
-            head.keep_alive = b"keep-alive" in connection
+        head.keep_alive = version == b"1.1" if connection is None else persistent(version, connection)
         self._head = head
         if status < 200:
             if status == 101:
                 if not upgrade:
                     raise ProtocolError("malformed HTTP/1.1: 101 without Upgrade", 502, CODEC_ERROR)
                 self._deliver_head(head)
-                self._state = _TUNNEL
+                self._state = IN_TUNNEL
                 self.upgraded = True
                 self.in_message = False
                 self._deliver_end(None, b"")
@@ -556,7 +310,7 @@ class ResponseDecoder(_MessageDecoder):
         self._frame_body(kind, length)
 
     def _end_message(self, trailers: Fields | None, last: bytes) -> None:
-        self._state = _HEAD
+        self._state = AT_HEAD
         self.in_message = False
         max_headers = self._max_headers
         if trailers is not None and len(trailers) > max_headers:

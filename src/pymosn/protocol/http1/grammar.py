@@ -187,3 +187,12 @@ def tokens_of(value: bytes) -> list[bytes]:
     if 44 not in lowered:  # ",": an int is a byte search; b"," makes CPython raise and clear a TypeError first
         return [lowered]
     return [token.strip(b" \t") for token in lowered.split(b",")]
+
+
+def persistent(version: bytes, connection: list[bytes]) -> bool:
+    """Whether a message with these Connection tokens keeps its connection open (RFC 9112
+    9.3): HTTP/1.1 unless `close`, HTTP/1.0 only with `keep-alive`. A message without a
+    Connection field is persistent exactly when it is HTTP/1.1."""
+    if version == b"1.1":
+        return b"close" not in connection
+    return b"keep-alive" in connection
