@@ -321,6 +321,10 @@ def test_the_field_line_memo_stays_bounded():
     for i in range(grammar._MAX_FIELD_LINES + 10):
         decode(b"GET / HTTP/1.1\r\nHost: a\r\nX-Unique: %d\r\n\r\n" % i)
     assert 0 < len(grammar._FIELD_LINES) <= grammar._MAX_FIELD_LINES
+    long_line = b"X-Long: " + b"v" * grammar._MAX_MEMO_LINE
+    head = decode(b"GET / HTTP/1.1\r\nHost: a\r\n" + long_line + b"\r\n\r\n").heads()[0]
+    assert head.headers[1] == (b"X-Long", b"v" * grammar._MAX_MEMO_LINE)
+    assert long_line not in grammar._FIELD_LINES  # long lines are not kept: memory stays bounded
 
 
 def test_a_dribbled_head_is_refused_as_soon_as_it_breaks():

@@ -56,6 +56,7 @@ __all__ = ["DEFAULT_MAX_HEADERS", "MOSN_HTTP10", "TOO_MANY_HEADERS", "Http10Poli
 
 DEFAULT_MAX_HEADERS = 100  # Envoy's max_headers_count
 
+
 @dataclass(frozen=True, slots=True)
 class Http10Policy:
     """How a request older than HTTP/1.1 (RFC 9112 requires Host only from 1.1) is taken.

@@ -65,6 +65,7 @@ LOWER_TABLE: Final = bytes(i + 32 if 65 <= i <= 90 else i for i in range(256))  
 # memo of a pure function, so any line can be served from it; when full it starts over.
 _FIELD_LINES: Final[dict[bytes, tuple[tuple[bytes, bytes], bytes]]] = {}
 _MAX_FIELD_LINES: Final = 2048
+_MAX_MEMO_LINE: Final = 256  # longer lines are parsed each time: the memo stays under ~2 MiB
 
 
 def scan_fields(buf: bytes, pos: int, end: int, limit: int, fields: Fields, lower_names: list[bytes]) -> int:
@@ -94,9 +95,10 @@ def split_field_lines(lines: list[bytes], first: int, limit: int, fields: Fields
             parsed = _parse_field_line(line)
             if parsed is None:
                 return False
-            if len(seen) >= _MAX_FIELD_LINES:
-                seen.clear()
-            seen[line] = parsed
+            if len(line) <= _MAX_MEMO_LINE:
+                if len(seen) >= _MAX_FIELD_LINES:
+                    seen.clear()
+                seen[line] = parsed
         if i < keep:
             fields.append(parsed[0])
             lower_names.append(parsed[1])
