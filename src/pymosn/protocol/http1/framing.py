@@ -8,9 +8,8 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from pymosn.api.errors import ProtocolError
-from pymosn.protocol.http1.diagnosis import diagnose_head, diagnose_partial
+from pymosn.protocol.http1.diagnosis import diagnose_head, diagnose_partial, malformed
 from pymosn.protocol.http1.grammar import (
-    CODEC_ERROR,
     INCOMPLETE,
     MALFORMED,
     MAX_CHUNK_LINE,
@@ -243,7 +242,7 @@ class MessageDecoder:
         return after
 
     def _framing_error(self, what: str) -> ProtocolError:
-        return ProtocolError(f"malformed HTTP/1.1: {what}", 400 if self._request else 502, CODEC_ERROR)
+        return malformed(what, 400 if self._request else 502)
 
     def _frame_body(self, kind: int, length: int) -> None:
         """After a head: where its body's bytes go. A body of none ends the message now."""
