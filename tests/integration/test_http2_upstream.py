@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.support.certs import Pki
-from tests.support.h2_origin import H2Origin
+from tests.support.h2_origin import MALFORMED, H2Origin
 from tests.support.origin import Origin
 from tests.support.proxy import free_port, simple_config
 
@@ -289,6 +289,30 @@ def test_upstream_rst_stream_is_502_with_flag_uc(h2_origin, start_proxy, tmp_pat
     assert h2_origin.connections == 1
     wait_for(lambda: log.exists() and len(log.read_text().splitlines()) >= 2)
     assert log.read_text().splitlines()[0] == "502 UC"
+
+
+@pytest.mark.parametrize("kind", sorted(MALFORMED))
+def test_a_malformed_upstream_response_is_502_upe_and_reset(h2_origin, start_proxy, tmp_path, kind):
+    """RFC 9113 8.1.1: a malformed response is a stream error (RST_STREAM PROTOCOL_ERROR); the
+    proxy answers 502 as Envoy does, passes none of it on, and the connection serves on."""
+    log = tmp_path / "access.log"
+    p = h2_proxy(start_proxy, h2_origin.port,
+                 listener={"access_logs": [{"log_path": str(log), "log_format": "%RESPONSE_CODE% %RESPONSE_FLAGS%\n"}]})
+    with httpx.Client(timeout=10) as client:
+        r = client.get(f"http://127.0.0.1:{p.port}/malformed/{kind}")
+        assert r.status_code == 502 and "set-cookie" not in r.headers and "x-upper" not in r.headers
+        assert client.get(f"http://127.0.0.1:{p.port}/echo").status_code == 200
+    assert h2_origin.connections == 1
+    wait_for(lambda: (f"/malformed/{kind}", 1) in h2_origin.resets)
+    wait_for(lambda: log.exists() and len(log.read_text().splitlines()) >= 2)
+    assert log.read_text().splitlines()[0] == "502 UPE"
+
+
+def test_interim_responses_are_read_and_not_relayed(h2_origin, start_proxy):
+    p = h2_proxy(start_proxy, h2_origin.port)
+    with httpx.Client(timeout=10) as client:
+        r = client.get(f"http://127.0.0.1:{p.port}/malformed/info")
+        assert r.status_code == 200 and r.json()["path"] == "/malformed/info" and "link" not in r.headers
 
 
 def test_refused_stream_is_retried(h2_origin, start_proxy):

@@ -16,6 +16,8 @@ Behaviour is chosen by path:
                   later; the connection closes when its streams are done
   /hang           never answers (for cancellation tests)
   /slowsink       takes the request body slowly (window updates every 20 ms), then /echo
+  /malformed/K    a response RFC 9113 calls malformed (K in MALFORMED: a field the proxy must
+                  not pass on), or /malformed/info: a 103 then /echo (not malformed)
 Every request is recorded in `origin.requests`, every stream the client reset in
 `origin.resets` (path, error code), ALPN per connection in `origin.alpn`."""
 
@@ -32,6 +34,18 @@ import h2.events
 import h2.exceptions
 import h2.settings
 from hyperframe.frame import GoAwayFrame
+
+# What /malformed/K answers: HEADERS an HTTP/2 client must refuse (8.2.1, 8.2.2, 8.3.2).
+MALFORMED = {
+    "newline": [(b":status", b"200"), (b"x-split", b"a\r\nset-cookie: evil=1")],
+    "upper": [(b":status", b"200"), (b"X-Upper", b"1")],
+    "connection": [(b":status", b"200"), (b"connection", b"close")],
+    "status": [(b":status", b"2x0")],
+    "no-status": [(b"x-only", b"1")],
+    "late-pseudo": [(b"x-first", b"1"), (b":status", b"200")],
+    "request-pseudo": [(b":status", b"200"), (b":path", b"/")],
+    "switching": [(b":status", b"101")],
+}
 
 
 class _Stream:
@@ -60,8 +74,10 @@ class _Handler(asyncio.Protocol):
         settings = {}
         if origin.max_concurrent_streams is not None:
             settings[h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS] = origin.max_concurrent_streams
+        # what it sends is not validated: /malformed must reach the proxy as written
         self.h2 = h2.connection.H2Connection(
-            h2.config.H2Configuration(client_side=False, header_encoding=None)
+            h2.config.H2Configuration(client_side=False, header_encoding=None, validate_outbound_headers=False,
+                                      normalize_outbound_headers=False)
         )
         if settings:
             self.h2.local_settings = h2.settings.Settings(client=False, initial_values=settings)
@@ -215,6 +231,12 @@ class _Handler(asyncio.Protocol):
         elif path.startswith("/mirror"):
             stream.out_end = True
             self.send_pending(stream)
+        elif path == "/malformed/info":
+            self.h2.send_headers(stream.id, [(b":status", b"103"), (b"link", b"</style.css>; rel=preload")])
+            self.answer_echo(stream)
+        elif path.startswith("/malformed/"):
+            self.h2.send_headers(stream.id, MALFORMED[path.split("/")[2]])  # open: the reset reaches h2
+            self.flush()
         elif path.startswith("/trailers"):
             self.h2.send_headers(stream.id, [(b":status", b"200"), (b"content-type", b"text/plain")])
             stream.out += b"hello trailers"

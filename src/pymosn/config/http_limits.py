@@ -29,12 +29,6 @@ def proxy_header_limits(obj: model.ProxyConfig, path: str, walker: Walker) -> mo
 
 def cluster_header_limits(obj: model.Cluster, path: str, walker: Walker) -> model.Cluster:
     _count(walker, obj.max_response_headers_count, child(path, "max_response_headers_count"))
-    options = obj.http2_protocol_options
-    default = model.Http2ProtocolOptions().max_consecutive_inbound_frames_with_empty_payload
-    if options is not None and options.max_consecutive_inbound_frames_with_empty_payload != default:
-        # the options are shared with listeners, where this bound applies; upstream it does not
-        walker.log.warning(child(child(path, "http2_protocol_options"), "max_consecutive_inbound_frames_with_empty_payload"),
-                           "is not applied to upstream connections by pymosn yet (it bounds clients only); ignored")
     return obj
 
 

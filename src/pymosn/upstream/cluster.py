@@ -51,6 +51,7 @@ class Cluster:
                 options.max_concurrent_streams, options.initial_stream_window_size,
                 options.initial_connection_window_size, options.max_frame_size, self.max_response_headers,
                 options.max_outbound_frames, options.max_outbound_control_frames,
+                options.max_consecutive_inbound_frames_with_empty_payload,
             )
         )
         self._h2_ssl_context: ssl.SSLContext | None = None

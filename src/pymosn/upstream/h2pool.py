@@ -186,7 +186,7 @@ class H2Pool(WaitingRequesters):
         client.arm_idle_timer()
 
     def _learn_limit(self, client: Http2ClientConnection) -> None:
-        limit = client.h2.remote_settings.max_concurrent_streams
+        limit = client.codec.remote_max_concurrent_streams
         cap = self.cluster.h2_settings.max_concurrent_streams
         if cap:
             limit = min(limit, cap)

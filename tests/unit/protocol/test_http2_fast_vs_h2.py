@@ -19,14 +19,10 @@ from pymosn.protocol.http2 import Http2Settings
 from pymosn.protocol.http2.fast_server import FastServerCodec
 from pymosn.protocol.http2.h2_server import H2ServerCodec
 from pymosn.stream.http2.server import Http2ServerConnection
+from tests.support.h2_frames import PREFACE, frame
 from tests.unit.stream.test_http2_server import fake_connection
 
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 BASE = [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"t"), (b":path", b"/")]
-
-
-def frame(kind: int, flags: int, sid: int, payload: bytes) -> bytes:
-    return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + sid.to_bytes(4, "big") + payload
 
 
 class Answering:
@@ -269,6 +265,21 @@ def test_not_a_preface_closes_both():
     fast, oracle = run(FastServerCodec, chunks, Http2Settings()), run(H2ServerCodec, chunks, Http2Settings())
     assert fast[2] and oracle[2] and not fast[0] and not oracle[0]
     assert normalized(fast[1]) == {0: [("GOAWAY", 1)]}  # h2 closes without one
+
+
+@pytest.mark.parametrize("block", [
+    b"\x40\x05abc",  # a literal shorter than its length: HPACKError
+    b"\x7f",  # ends inside a multi-byte integer: jh2's Rust decoder panics (a BaseException)
+    b"\x82\x3f",
+])
+def test_a_block_hpack_cannot_decode_closes_both(block):
+    """RFC 9113 4.3 names the error COMPRESSION_ERROR; jh2's h2 says PROTOCOL_ERROR when its
+    decoder panics."""
+    data = [PREFACE + frame(4, 0, 0, b"") + frame(1, 5, 1, block)]
+    log, frames, closed = run(FastServerCodec, data, Http2Settings())
+    assert closed and not log and normalized(frames)[0] == [("GOAWAY", 0x9)]
+    log, frames, closed = run(H2ServerCodec, data, Http2Settings())
+    assert closed and not log and [kind for kind, _ in normalized(frames)[0]] == ["GOAWAY"]
 
 
 def test_headers_split_over_continuation_agree():

@@ -10,8 +10,8 @@ from pymosn.api.errors import ProtocolError
 from pymosn.protocol.http1.head import BODY_CHUNKED, BODY_LENGTH, BODY_NONE
 from pymosn.protocol.http2 import (
     MalformedHeaders,
+    checked_trailers,
     request_head,
-    request_trailers,
     response_block,
     trailer_block,
 )
@@ -124,10 +124,10 @@ def test_header_list_limit_counts_as_settings_does():
 
 
 def test_trailers():
-    assert request_trailers([(b"x-checksum", b"1")]) == [(b"x-checksum", b"1")]
+    assert checked_trailers([(b"x-checksum", b"1")]) == [(b"x-checksum", b"1")]
     for bad in ([(b":path", b"/")], [(b"X-A", b"1")], [(b"connection", b"close")], [(b"x", b"\r")]):
         with pytest.raises(MalformedHeaders):
-            request_trailers(bad)
+            checked_trailers(bad)
 
 
 def test_response_block_lowercases_and_drops_connection_specific():

@@ -15,34 +15,32 @@ from pymosn.stream.http2 import server as server_module
 from pymosn.stream.http2.client import Http2ClientConnection, Http2ClientSettings
 from pymosn.stream.http2.server import Http2ServerConnection
 from tests.support.fakes import connection_on
+from tests.support.h2_frames import (
+    ACK,
+    CONTINUATION,
+    DATA,
+    END_HEADERS,
+    END_STREAM,
+    GOAWAY,
+    HEADERS,
+    PING,
+    PREFACE,
+    RST_STREAM,
+    SETTINGS,
+    frame,
+    frames,
+)
 from tests.unit.stream.test_http2_client import Owner
 from tests.unit.stream.test_http2_server import FakeLoop, fake_connection
 
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 GET = [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"t"), (b":path", b"/")]
 POST = [(b":method", b"POST"), *GET[1:]]
 ENHANCE_YOUR_CALM = 0xB
-DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, CONTINUATION = 0, 1, 3, 4, 6, 7, 9
-END_STREAM, END_HEADERS, ACK = 1, 4, 1
 
 
 @pytest.fixture(params=sorted(server_module.CODECS))
 def codec(request):
     return server_module.CODECS[request.param]
-
-
-def frame(kind: int, flags: int, sid: int, payload: bytes = b"") -> bytes:
-    return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + sid.to_bytes(4, "big") + payload
-
-
-def frames(data: bytes) -> list[tuple[int, int, int, bytes]]:
-    out, pos = [], 0
-    while pos + 9 <= len(data):
-        length = int.from_bytes(data[pos:pos + 3], "big")
-        out.append((data[pos + 3], data[pos + 4], int.from_bytes(data[pos + 5:pos + 9], "big"),
-                    data[pos + 9:pos + 9 + length]))
-        pos += 9 + length
-    return out
 
 
 class Server:

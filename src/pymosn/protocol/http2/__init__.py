@@ -7,8 +7,8 @@ No sockets and no asyncio here: the stream layer owns the h2 connection and the 
 from pymosn.protocol.http2.headers import (
     CONNECTION_SPECIFIC,
     MalformedHeaders,
+    checked_trailers,
     request_head,
-    request_trailers,
     response_block,
     trailer_block,
 )
@@ -19,7 +19,7 @@ __all__ = [
     "Http2Settings",
     "MalformedHeaders",
     "request_head",
-    "request_trailers",
+    "checked_trailers",
     "response_block",
     "trailer_block",
 ]

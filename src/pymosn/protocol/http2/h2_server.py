@@ -12,8 +12,8 @@ frame (CONTINUATION included)."""
 from __future__ import annotations
 
 from pymosn.protocol.http2 import _lib as h2
-from pymosn.protocol.http2.fast_server import Http2ConnectionError
 from pymosn.protocol.http2.flood import Flood
+from pymosn.protocol.http2.frame_codec import Http2ConnectionError
 from pymosn.protocol.http2.settings import Http2Settings
 
 _events = h2.events
@@ -173,4 +173,4 @@ class H2ServerCodec(h2.H2Connection):
         if event.error_code == _NO_ERROR:
             # h2 moved its state machine to CLOSED, which would refuse the streams still open
             self.state_machine.state = h2.ConnectionState.SERVER_OPEN
-        self.handler.on_goaway(int(event.error_code))
+        self.handler.on_goaway(int(event.last_stream_id), int(event.error_code))

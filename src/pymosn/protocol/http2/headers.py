@@ -46,7 +46,7 @@ class MalformedHeaders(ProtocolError):
         super().__init__(reason, 400, details)
 
 
-def _check_fields(names: list[bytes], values: list[bytes]) -> None:
+def check_fields(names: list[bytes], values: list[bytes]) -> None:
     # One regex pass over all names at once: a concatenation of tokens is a token, and an
     # empty name (legal in HPACK) is caught by the length comparison.
     if not names:
@@ -105,7 +105,7 @@ def request_head(block: list[tuple], end_stream: bool, max_bytes: int = 0, max_c
     if max_bytes and size > max_bytes:
         raise ProtocolError(f"request header list of {size} bytes is over the limit of {max_bytes}", 431,
                             HEADER_LIST_TOO_LARGE)
-    _check_fields(names, values)
+    check_fields(names, values)
 
     if method is None:
         raise MalformedHeaders("missing :method", MESSAGING_RULE)
@@ -193,7 +193,7 @@ def request_head(block: list[tuple], end_stream: bool, max_bytes: int = 0, max_c
     return head
 
 
-def request_trailers(block: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+def checked_trailers(block: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """A trailing HEADERS block: no pseudo-headers (8.1), the same field rules as the head."""
     names = [n for n, _ in block]
     values = [v for _, v in block]
@@ -202,7 +202,7 @@ def request_trailers(block: list[tuple[bytes, bytes]]) -> list[tuple[bytes, byte
             raise MalformedHeaders(f"pseudo-header {name.decode('latin-1', 'replace')} in trailers")
         if name in CONNECTION_SPECIFIC:
             raise MalformedHeaders(f"connection-specific header field {name.decode()} in trailers")
-    _check_fields(names, values)
+    check_fields(names, values)
     return list(block)
 
 

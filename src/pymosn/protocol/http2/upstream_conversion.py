@@ -6,6 +6,12 @@ Sans-IO: lists of (name, value) byte pairs in, lists out."""
 from __future__ import annotations
 
 from pymosn.protocol.http1.head import BODY_CHUNKED, BODY_LENGTH, BODY_NONE, ResponseHead
+from pymosn.protocol.http2.headers import (
+    CONNECTION_SPECIFIC,
+    MalformedHeaders,
+    check_fields,
+    checked_trailers,
+)
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -61,23 +67,40 @@ def trailer_fields(trailers: Headers) -> Headers:
     ]
 
 
-def response_head(fields: Headers, end_stream: bool) -> ResponseHead:
-    """The ResponseHead of an HTTP/2 response HEADERS frame (h2 has validated it).
+def response_head(fields: list, end_stream: bool) -> ResponseHead:
+    """The ResponseHead of a final response HEADERS block, checked as RFC 9113 8.3.2 and 8.2
+    ask (MalformedHeaders otherwise: the stream is reset, the proxy answers 502): one :status
+    of three digits, 200-599, before the other fields; those as strict as a request's, since
+    they may be written out as HTTP/1.1. Fields are (name, value, ...) as HPACK decoded them.
 
     Without Content-Length the body is relayed chunked, which is also what lets HTTP/2
     trailers reach an HTTP/1.1 client."""
     status = 0
-    headers: Headers = []
+    names: list[bytes] = []
+    values: list[bytes] = []
     content_length = -1
-    for name, value in fields:
+    for field in fields:
+        name = field[0]
+        value = field[1]
         if name[:1] == b":":
-            if name == b":status":
-                status = int(value)
+            if name != b":status" or status or names:
+                raise MalformedHeaders(f"pseudo-header {name.decode('latin-1', 'replace')!r} not allowed here in a response")
+            if len(value) != 3 or not value.isdigit() or not 50 <= value[0] <= 53:  # 200-599
+                raise MalformedHeaders(f"invalid :status {value!r}")
+            status = value[0] * 100 + value[1] * 10 + value[2] - 5328  # (int() of bytes is slow)
             continue
         if name == b"content-length":
+            if not value.isdigit() or len(value) > 18 or content_length >= 0 and int(value) != content_length:
+                raise MalformedHeaders(f"invalid content-length {value!r}")
             content_length = int(value)
-        headers.append((name, value))
-    head = ResponseHead(status, b"", b"2", headers, [name for name, _ in headers])
+        elif name in CONNECTION_SPECIFIC:
+            raise MalformedHeaders(f"connection-specific header field {name.decode()} is not allowed in HTTP/2")
+        names.append(name)
+        values.append(value)
+    if not status:
+        raise MalformedHeaders("missing :status")
+    check_fields(names, values)
+    head = ResponseHead(status, b"", b"2", list(zip(names, values)), names)
     if end_stream:
         head.body_kind = BODY_NONE
     elif content_length >= 0:
@@ -89,4 +112,5 @@ def response_head(fields: Headers, end_stream: bool) -> ResponseHead:
 
 
 def response_trailers(fields: Headers) -> Headers:
-    return [(name, value) for name, value in fields if name[:1] != b":"]
+    """A trailing HEADERS block of a response, checked as a request's (no pseudo-headers)."""
+    return checked_trailers(fields)

@@ -19,10 +19,18 @@ from pymosn.api.filter import FilterStatus
 from pymosn.api.streams import ClientStream, WatermarkListener
 from pymosn.network.connection import Connection
 from pymosn.protocol.http1 import BODY_NONE
-from pymosn.protocol.http2 import _lib as h2  # jh2 (h2 with a compiled HPACK) where installed
+from pymosn.protocol.http2.fast_client import FastClientCodec
 from pymosn.protocol.http2.flood import Flood, OutboundQueue
-from pymosn.protocol.http2.frames import goaway
-from pymosn.protocol.http2.goaway import GoAway, GoAwaySplitter
+from pymosn.protocol.http2.frame_codec import (
+    CANCEL,
+    ENHANCE_YOUR_CALM,
+    PROTOCOL_ERROR,
+    REFUSED_STREAM,
+    Http2ConnectionError,
+    SendError,
+    error_name,
+)
+from pymosn.protocol.http2.headers import MalformedHeaders
 from pymosn.protocol.http2.upstream_conversion import (
     request_headers,
     response_head,
@@ -45,22 +53,12 @@ class Http2ClientSettings(NamedTuple):
     max_headers_count: int = 100  # fields a response (or its trailers) may have; over it, a reset
     max_outbound_frames: int = 10000  # queued above the write watermark (Envoy's bounds)
     max_outbound_control_frames: int = 1000
+    max_empty_frames: int = 1  # consecutive DATA/HEADERS/CONTINUATION without payload or end (Envoy's)
 
 
 DEFAULT_SETTINGS = Http2ClientSettings()
-_CANCEL = h2.errors.ErrorCodes.CANCEL
-_REFUSED = h2.errors.ErrorCodes.REFUSED_STREAM
 _UNLIMITED = 2**31
-_ENHANCE_YOUR_CALM = 0xB
 _FLOOD_CLOSE_DELAY = 1.0  # as the downstream side: Envoy's delayed_close_timeout
-
-# Outbound headers come from upstream_conversion.request_headers, already lowercase, pseudo-headers
-# first, without hop-by-hop fields, from requests a downstream codec has validated: h2's second
-# validation and normalisation of every request (a third of a gRPC call's proxy CPU) is skipped.
-# A response's headers are still validated as they arrive.
-_CONFIG = h2.config.H2Configuration(
-    client_side=True, header_encoding=None, validate_outbound_headers=False, normalize_outbound_headers=False
-)
 _NO_TUNNELS = StreamReset(ResetSource.LOCAL, ResetKind.UNSUPPORTED,
                           "upgrade tunnels are not supported to an HTTP/2 upstream")
 
@@ -84,25 +82,18 @@ class Http2ClientConnection:
         self.authority = authority  # for requests without a Host header
         self.max_streams = max_streams  # streams over the connection's life; 0 = unlimited
         self.settings = settings
-        self.h2 = h2.connection.H2Connection(config=_CONFIG)
-        self.h2.local_settings = h2.settings.Settings(
-            client=True,
-            initial_values={
-                h2.settings.SettingCodes.ENABLE_PUSH: 0,
-                h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: settings.stream_window,
-                h2.settings.SettingCodes.MAX_FRAME_SIZE: settings.max_frame_size,
-                h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: 64 * 1024,
-            },
-        )
-        # Initial values replaced after construction: h2 read the frame limit from its own.
-        self.h2.max_inbound_frame_size = settings.max_frame_size
-        self.splitter = GoAwaySplitter()
+        self.codec = FastClientCodec(self, stream_window=settings.stream_window,
+                                     connection_window=settings.connection_window,
+                                     max_frame_size=settings.max_frame_size,
+                                     max_empty_frames=settings.max_empty_frames)
         self.streams: dict[int, Http2ClientStream] = {}  # started streams by id
         self.reserved = 0  # streams handed out and not yet released, started or not
         self.started = 0  # streams ever handed out
         self.ready = False
         self.draining = False  # GOAWAY received or sent, or the stream budget spent
         self.closed = False
+        self.goaway_sent = False
+        self.windows_grew = False  # a window grew while reading: blocked streams go on after it
         self.blocked: set[Http2ClientStream] = set()  # streams with request bytes waiting
         self.settings_timer: Any = None  # the pool's deadline for the server's SETTINGS
         # Envoy's meaning of an upstream idle timeout: no stream for that long, not no bytes
@@ -116,13 +107,11 @@ class Http2ClientConnection:
         conn.close_callbacks.append(self._on_close)
 
     def start(self) -> None:
-        self.h2.initiate_connection()
-        if self.settings.connection_window > 65535:
-            self.h2.increment_flow_control_window(self.settings.connection_window - 65535)
+        self.codec.start()
         self.flush()
 
     def flush(self) -> None:
-        data = self.h2.data_to_send()
+        data = self.codec.data_to_send()
         if data:
             if self.conn.write_paused and not self.draining:
                 flood = self.outbound.queue(data)
@@ -139,7 +128,9 @@ class Http2ClientConnection:
             setattr(self.stats, flood.value, getattr(self.stats, flood.value) + 1)
         self.draining = True
         conn = self.conn
-        conn.write(goaway(self.h2.highest_inbound_stream_id, _ENHANCE_YOUR_CALM, b"frames not read"))
+        self.goaway_sent = True
+        self.codec.goaway(ENHANCE_YOUR_CALM, b"frames not read")
+        conn.write(self.codec.data_to_send())  # behind what is queued: the queue is not flushed
         conn.close()
         conn.loop.call_later(_FLOOD_CLOSE_DELAY, conn.abort)
         conn.loop.call_soon(self._reset_all, _upstream(ResetKind.PROTOCOL_ERROR, "upstream HTTP/2 flood: " + flood.name))
@@ -150,7 +141,7 @@ class Http2ClientConnection:
         """Streams that may start on this connection now."""
         if not self.ready or self.draining or self.closed:
             return 0
-        limit = min(self.h2.remote_settings.max_concurrent_streams, _UNLIMITED)
+        limit = min(self.codec.remote_max_concurrent_streams, _UNLIMITED)
         if self.settings.max_concurrent_streams:
             limit = min(limit, self.settings.max_concurrent_streams)
         free = limit - self.reserved
@@ -197,11 +188,9 @@ class Http2ClientConnection:
             self.conn.close()
 
     def goaway(self) -> None:
-        if not self.closed and not self.conn.closed:
-            try:
-                self.h2.close_connection()
-            except h2.exceptions.ProtocolError:
-                return
+        if not self.closed and not self.conn.closed and not self.goaway_sent:
+            self.goaway_sent = True
+            self.codec.goaway()
             self.flush()
 
     # --- read filter ------------------------------------------------------------------------
@@ -211,80 +200,89 @@ class Http2ClientConnection:
 
     def on_data(self, data: bytes) -> FilterStatus:
         try:
-            for piece in self.splitter.feed(data):
-                if type(piece) is GoAway:
-                    self._on_goaway(piece)
-                else:
-                    self._handle(self.h2.receive_data(piece))
-        except h2.exceptions.ProtocolError as error:
-            self.flush()  # h2 has queued the GOAWAY telling the server why
-            self._fail(_upstream(ResetKind.PROTOCOL_ERROR, f"upstream HTTP/2 protocol error: {error}"))
+            self.codec.receive(data)
+        except Http2ConnectionError as error:
+            self.goaway_sent = True
+            self.flush()  # the codec has queued the GOAWAY telling the server why
+            self._fail(_upstream(ResetKind.PROTOCOL_ERROR, f"upstream HTTP/2 protocol error: {error.reason}"))
             return FilterStatus.STOP
+        if self.windows_grew:
+            # once per read, not per WINDOW_UPDATE: a stream's and the connection's often
+            # arrive together, and the first alone would leave the stream blocked again
+            self.windows_grew = False
+            self._unblock()
         self.flush()
         return FilterStatus.STOP
 
     def on_eof(self) -> bool:
         return False
 
-    def _handle(self, events: list) -> None:
-        streams = self.streams
-        for event in events:
-            kind = type(event)
-            if kind is h2.events.DataReceived:
-                stream = streams.get(event.stream_id)
-                if stream is None:
-                    if event.flow_controlled_length:
-                        self.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
-                    continue
-                stream.on_data(event.data, event.flow_controlled_length, event.stream_ended is not None)
-            elif kind is h2.events.ResponseReceived:
-                stream = streams.get(event.stream_id)
-                if stream is not None:
-                    stream.on_head(event.headers, event.stream_ended is not None)
-            elif kind is h2.events.TrailersReceived:
-                stream = streams.get(event.stream_id)
-                if stream is not None:
-                    stream.on_trailers(event.headers)
-            elif kind is h2.events.StreamReset:
-                stream = streams.get(event.stream_id)
-                if stream is not None:
-                    stream.on_reset(event.error_code)
-            elif kind is h2.events.WindowUpdated:
-                self._unblock(event.stream_id)
-            elif kind is h2.events.RemoteSettingsChanged:
-                if not self.ready:
-                    self.ready = True
-                    self.owner.on_h2_ready(self)
-                else:
-                    self._unblock(0)  # INITIAL_WINDOW_SIZE may have grown every window
-                    self.owner.on_h2_capacity(self, settings_changed=True)
-            # InformationalResponseReceived: the proxy answered 100-continue itself; other
-            # 1xx have no HTTP/1.1 relay here. StreamEnded is handled with the frame it ends.
+    # --- what the codec tells (FastClientCodec's handler) ---------------------------------------
 
-    def _on_goaway(self, goaway: GoAway) -> None:
+    def on_response(self, sid: int, fields: list, end_stream: bool) -> None:
+        stream = self.streams.get(sid)
+        if stream is not None:
+            stream.on_head(fields, end_stream)
+
+    def on_response_data(self, sid: int, data: bytes, flow_length: int, end_stream: bool) -> None:
+        stream = self.streams.get(sid)
+        if stream is None:
+            if flow_length:
+                self.codec.acknowledge_received_data(flow_length, sid)
+            return
+        stream.on_data(data, flow_length, end_stream)
+
+    def on_response_trailers(self, sid: int, fields: list) -> None:
+        stream = self.streams.get(sid)
+        if stream is not None:
+            stream.on_trailers(fields)
+
+    def on_stream_reset(self, sid: int, code: int) -> None:
+        stream = self.streams.get(sid)
+        if stream is not None:
+            stream.on_reset(code)
+
+    def on_window_updated(self, sid: int) -> None:
+        if self.blocked:
+            self.windows_grew = True
+
+    def on_remote_settings(self, first: bool, window_changed: bool) -> None:
+        if first:
+            self.ready = True
+            self.owner.on_h2_ready(self)
+        else:
+            self.windows_grew = window_changed or self.windows_grew  # INITIAL_WINDOW_SIZE grew them all
+            self.owner.on_h2_capacity(self, settings_changed=True)
+
+    def on_ping_ack(self, data: bytes) -> None:
+        pass  # we send no PING
+
+    def on_header_block_started(self) -> None:
+        pass  # the upstream's header blocks are bounded by the response timeouts
+
+    def on_header_block_ended(self) -> None:
+        pass
+
+    def on_goaway(self, last_stream_id: int, code: int) -> None:
         """The server takes no new streams. Those it promised to finish go on; those above
         last_stream_id it never processed, so they are safe to retry elsewhere."""
         first = not self.draining
         self.draining = True
-        for stream_id in [s for s in self.streams if s > goaway.last_stream_id]:
+        for stream_id in [s for s in self.streams if s > last_stream_id]:
             stream = self.streams[stream_id]
             stream.reused = True
-            stream.on_reset(_REFUSED)
+            stream.on_reset(REFUSED_STREAM)
         if first and not self.closed:
             self.owner.on_h2_goaway(self)
         if not self.reserved and not self.closed:
             self.conn.close()
 
-    def _unblock(self, stream_id: int) -> None:
+    def _unblock(self) -> None:
+        """Blocked streams send what the windows now allow."""
         if not self.blocked or self.conn.write_paused:
             return
-        if stream_id:
-            stream = self.streams.get(stream_id)
-            if stream is not None and stream in self.blocked:
-                stream.send_pending()
-        else:
-            for stream in list(self.blocked):
-                stream.send_pending()
+        for stream in list(self.blocked):
+            stream.send_pending()
         self.flush()
 
     # --- upstream write watermarks ----------------------------------------------------------
@@ -294,7 +292,7 @@ class Http2ClientConnection:
 
     def on_below_write_low_watermark(self) -> None:
         self.outbound.drained()
-        self._unblock(0)
+        self._unblock()
 
     # --- failure ------------------------------------------------------------------------------
 
@@ -372,12 +370,10 @@ class Http2ClientStream:
             # Only an Upgrade request has no body yet does not end: a tunnel HTTP/2 has no form for.
             self._fail_soon(_NO_TUNNELS)
             return
-        h2conn = client.h2
         try:
-            stream_id = h2conn.get_next_available_stream_id()
             fields = request_headers(method, target, headers, client.scheme, client.authority)
-            h2conn.send_headers(stream_id, fields, end_stream=end_stream)
-        except (h2.exceptions.ProtocolError, h2.exceptions.NoAvailableStreamIDError) as error:
+            stream_id = client.codec.open_stream(fields, end_stream)
+        except SendError as error:
             # this connection cannot take the stream (ids spent, or its state forbids one)
             self._fail_soon(StreamReset(ResetSource.LOCAL, ResetKind.REFUSED, f"upstream HTTP/2 error: {error}"))
             return
@@ -415,13 +411,13 @@ class Http2ClientStream:
     def send_pending(self) -> None:
         """Sends what the windows allow; what is left waits, bounded."""
         client = self.client
-        h2conn = client.h2
+        codec = client.codec
         stream_id = self.stream_id
         pending = self.pending
         try:
             if pending and not client.conn.write_paused:
-                window = h2conn.local_flow_control_window(stream_id)
-                frame = h2conn.max_outbound_frame_size
+                window = codec.local_flow_control_window(stream_id)
+                frame = codec.max_outbound_frame_size
                 while pending and window > 0:
                     chunk = pending[0]
                     size = min(len(chunk), window, frame)
@@ -433,18 +429,18 @@ class Http2ClientStream:
                     else:
                         pending.popleft()
                     last = not pending and self.pending_end and self.pending_trailers is None
-                    h2conn.send_data(stream_id, chunk, end_stream=last)
+                    codec.send_data(stream_id, chunk, last)
                     self.pending_bytes -= size
                     window -= size
                     if last:
                         self.request_done = True
             if not pending and self.pending_end and not self.request_done:
                 if self.pending_trailers is not None:
-                    h2conn.send_headers(stream_id, self.pending_trailers, end_stream=True)
+                    codec.send_headers(stream_id, self.pending_trailers, True)
                 else:
-                    h2conn.end_stream(stream_id)
+                    codec.end_stream(stream_id)
                 self.request_done = True
-        except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError, KeyError):
+        except SendError:  # the stream was reset meanwhile
             pending.clear()
             self.pending_bytes = 0
             self.request_done = True
@@ -478,9 +474,9 @@ class Http2ClientStream:
         client = self.client
         if self.stream_id and not client.closed:
             try:
-                client.h2.reset_stream(self.stream_id, _CANCEL)
-            except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError, KeyError):
-                pass
+                client.codec.reset_stream(self.stream_id, CANCEL)
+            except SendError:
+                pass  # closed at both ends already
             client.flush()
         client.release(self)
 
@@ -508,8 +504,8 @@ class Http2ClientStream:
         client = self.client
         if unacked and not self.released and not client.closed:
             try:
-                client.h2.increment_flow_control_window(unacked, self.stream_id)
-            except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError, KeyError):
+                client.codec.increment_flow_control_window(unacked, self.stream_id)
+            except SendError:
                 return
             client.flush()
 
@@ -519,11 +515,16 @@ class Http2ClientStream:
         if len(fields) > self.client.settings.max_headers_count:
             self._over_header_limit("header")
             return
+        try:
+            head = response_head(fields, end_stream)
+        except MalformedHeaders as error:
+            self._malformed(error.reason)
+            return
         receiver = self.receiver
         if end_stream:
             self._response_ended()
         if receiver is not None:
-            receiver.on_response_head(response_head(fields, end_stream), end_stream)
+            receiver.on_response_head(head, end_stream)
 
     def on_data(self, data: bytes, flow_length: int, end_stream: bool) -> None:
         receiver = self.receiver
@@ -532,23 +533,28 @@ class Http2ClientStream:
         if receiver is not None:
             receiver.on_response_data(data, end_stream)
         if flow_length:
-            h2conn = self.client.h2
+            codec = self.client.codec
             if self.paused and not end_stream:
                 # The client is slow: give the connection window back (other streams go on)
                 # but hold this stream's until it catches up.
                 self.unacked += flow_length
-                h2conn.increment_flow_control_window(flow_length)
+                codec.increment_flow_control_window(flow_length)
             else:
-                h2conn.acknowledge_received_data(flow_length, self.stream_id)
+                codec.acknowledge_received_data(flow_length, self.stream_id)
 
     def on_trailers(self, fields: list) -> None:
         if len(fields) > self.client.settings.max_headers_count:
             self._over_header_limit("trailer")
             return
+        try:
+            trailers = response_trailers(fields)
+        except MalformedHeaders as error:
+            self._malformed(error.reason)
+            return
         receiver = self.receiver
         self._response_ended()
         if receiver is not None:
-            receiver.on_response_trailers(response_trailers(fields))
+            receiver.on_response_trailers(trailers)
 
     def _response_ended(self) -> None:
         self.response_done = True
@@ -558,13 +564,12 @@ class Http2ClientStream:
         else:
             self.reset()  # the server answered without reading the whole request: stop sending it
 
-    def on_reset(self, error_code: Any) -> None:
+    def on_reset(self, error_code: int) -> None:
         kind = ResetKind.RESET
-        if error_code == _REFUSED:
+        if error_code == REFUSED_STREAM:
             self.reused = True  # RFC 9113 8.7: not processed, safe to retry
             kind = ResetKind.REFUSED
-        name = getattr(error_code, "name", error_code)
-        self.fail(_upstream(kind, f"upstream reset stream: {name}"))
+        self.fail(_upstream(kind, f"upstream reset stream: {error_name(error_code)}"))
 
     def fail(self, reset: StreamReset) -> None:
         receiver = self.receiver
@@ -582,6 +587,22 @@ class Http2ClientStream:
             limit = self.client.settings.max_headers_count
             receiver.on_upstream_reset(_upstream(ResetKind.PROTOCOL_ERROR,
                                                  f"upstream response has more than {limit} {kind} fields"))
+
+    def _malformed(self, reason: str) -> None:
+        """A response RFC 9113 calls malformed: RST_STREAM(PROTOCOL_ERROR) to the server, and
+        the proxy answers 502 (Envoy's upstream protocol error)."""
+        receiver = self.receiver
+        self.receiver = None
+        client = self.client
+        if not self.released and not client.closed:
+            try:
+                client.codec.reset_stream(self.stream_id, PROTOCOL_ERROR)
+            except SendError:
+                pass
+            client.flush()
+        client.release(self)
+        if receiver is not None:
+            receiver.on_upstream_reset(_upstream(ResetKind.PROTOCOL_ERROR, f"malformed upstream response: {reason}"))
 
     def _fail_soon(self, reset: StreamReset) -> None:
         # Not from inside send_headers: the proxy is still setting this stream up.

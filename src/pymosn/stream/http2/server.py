@@ -40,8 +40,8 @@ from pymosn.protocol.http1.head import BODY_LENGTH
 from pymosn.protocol.http2 import (
     Http2Settings,
     MalformedHeaders,
+    checked_trailers,
     request_head,
-    request_trailers,
     response_block,
     trailer_block,
 )
@@ -222,7 +222,7 @@ class Http2ServerConnection:
             self._malformed_body(stream, "request body shorter than its content-length")
             return
         try:
-            trailers = request_trailers(fields)
+            trailers = checked_trailers(fields)
         except MalformedHeaders as error:
             self._malformed_body(stream, error.reason, error)
             return
@@ -271,7 +271,7 @@ class Http2ServerConnection:
         if data == _DRAIN_PING:
             self._final_goaway()
 
-    def on_goaway(self, code: int) -> None:
+    def on_goaway(self, last_stream_id: int, code: int) -> None:
         """The client is leaving. With NO_ERROR the streams it already opened still get their
         responses."""
         self.peer_gone = True
