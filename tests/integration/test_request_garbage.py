@@ -16,9 +16,11 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import grpc
 import pytest
 
 from pymosn.protocol.xprotocol import bolt
+from tests.integration.test_grpc import Servicer
 from tests.integration.test_xprotocol import rpc_config
 from tests.support.h2_client import H2Client
 from tests.support.h2_origin import H2Origin
@@ -35,6 +37,8 @@ PER_REQUEST = {
     "pymosn.proxy.filter_manager.FilterManager", "pymosn.proxy.filter_sides.DecoderChain",
     "pymosn.proxy.filter_sides.EncoderChain", "pymosn.api.stream_info.StreamInfo",
     "pymosn.api.headers.RequestHeaderMap", "pymosn.proxy.rpc.RpcRequest",
+    "pymosn.stream.http2.server.Http2Stream", "pymosn.stream.http2.client.Http2ClientStream",
+    "pymosn.proxy.grpc.GrpcCall",
 }
 ROUTES = [
     {"match": {"prefix": "/direct"}, "direct_response": {"status": 204}},
@@ -122,11 +126,32 @@ def test_http2_upstream_requests_leave_no_cycles():
             client = H2Client(port)
 
             def send() -> None:
-                for _ in range(REQUESTS):
-                    assert client.response(client.request("/echo")).status == 200
+                for n in range(REQUESTS):
+                    # a body makes the upstream stream report its watermarks to the try
+                    body = b"x" * 100 if n % 2 else None
+                    assert client.response(client.request("/echo", "POST" if body else "GET", body=body)).status == 200
 
             assert _per_request_garbage(send) == Counter()
             client.sock.close()
+
+
+def test_grpc_calls_leave_no_cycles():
+    """A real grpcio client and server, HTTP/2 both ways: a body each way and trailers."""
+    server = Servicer("a")
+    try:
+        port = free_port()
+        config = simple_config(port, [server.port], proxy={"downstream_protocol": "Http2", "upstream_protocol": "Http2"})
+        with InProcessProxy(config), grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            call = channel.unary_unary("/test.Echo/Unary")
+            call(b"warm-up")
+
+            def send() -> None:
+                for _ in range(REQUESTS):
+                    assert call(b"hello") == b"hello"
+
+            assert _per_request_garbage(send) == Counter()
+    finally:
+        server.stop()
 
 
 def test_bolt_requests_leave_no_cycles():

@@ -231,6 +231,7 @@ def serve(
     process; SIGHUP reloads config_path. `upgrade`: take over from the process serving
     `upgrade_socket` instead of binding the listeners."""
     from pymosn.build import describe
+    from pymosn.server import heap
     from pymosn.server.runtime import Runtime
     from pymosn.server.upgrade import Takeover, UpgradeError
 
@@ -255,6 +256,7 @@ def serve(
             log.error("cannot start: %s", error)
             await runtime.stop()
             return 1
+        heap.settle()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, runtime.request_stop)

@@ -29,6 +29,7 @@ from pymosn.config.loader import config_to_builtins
 from pymosn.filter.bucket_table import BucketTable
 from pymosn.metrics import StatsStore
 from pymosn.network.handoff import ConnectionReceiver
+from pymosn.server import heap
 from pymosn.server.upgrade import ADMIN, UpgradeService, migrate_connections
 from pymosn.upstream.cluster import ClusterManager
 
@@ -396,6 +397,7 @@ async def run_worker(
     loop = asyncio.get_running_loop()
     master_pid = os.getppid()
     await runtime.start(sockets, with_admin=False)
+    heap.settle()
     receiver = None
     if handoff_socket:
         receiver = ConnectionReceiver(handoff_socket, runtime.adopt)

@@ -163,6 +163,7 @@ class Http2ClientConnection:
         if stream.released:
             return
         stream.released = True
+        stream.watermark_listener = None  # the upstream request, which holds the stream: no cycle left
         self.reserved -= 1
         if stream.stream_id:
             self.streams.pop(stream.stream_id, None)
