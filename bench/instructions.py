@@ -1,18 +1,25 @@
-"""Instructions per proxied HTTP/1.1 request, counted by callgrind: a figure this machine's noise
-does not move, for comparing two builds of pymosn (pure Python and compiled, before and after).
+"""Instructions per proxied HTTP/1.1 request (or gRPC call), counted by callgrind: a figure this
+machine's noise does not move, for comparing two builds of pymosn (pure Python and compiled,
+before and after).
 
     python3 bench/instructions.py [--python .venv/bin/python] [--requests 3000] [--env K=V ...]
+    python3 bench/instructions.py --grpc [--seconds 10]   # unary gRPC calls, HTTP/2 both ways
 
 pymosn runs the bench's MOSN config (one catch-all route, HTTP/1.1 both sides, the nginx origin)
 under `valgrind --tool=callgrind --instr-atstart=no`; after a warm-up, counting is switched on
 around `h2load --h1 -n N -c 10` keep-alive GETs and off again, so the figure is user-space
 instructions of the proxy process per request, event loop and libraries included, kernel
 excluded. The same build, inputs and environment give the same figure to a few hundred
-instructions in a run of 3,000 requests."""
+instructions in a run of 3,000 requests.
+
+`--grpc` runs bench/grpc.py's config, server and load generator instead (grpcio from the bench
+venv, 4 channels, 32 calls in flight, 64 B each way) for `--seconds` of counting; the figure
+is per completed call."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -25,6 +32,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import configs  # noqa: E402
+import grpc as grpc_bench  # noqa: E402  (bench/grpc.py)
+import peers  # noqa: E402
 from procs import BenchError, Server, free_port, install_cleanup, wait_for_http, wait_for_port  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -81,6 +90,61 @@ def count(python: str, requests: int, warmup: int, env: dict[str, str], keep: Pa
         shutil.rmtree(work, ignore_errors=True)
 
 
+def count_grpc(python: str, seconds: float, env: dict[str, str], keep: Path | None = None) -> float:
+    for tool in ("valgrind", "callgrind_control"):
+        if shutil.which(tool) is None:
+            raise BenchError(f"{tool} not found (apt-get install valgrind)")
+    peers.ensure_venv(need_envoy=False, need_pymosn=False)
+    load_python = str(peers.VENV_PY)
+    grpc_bench.ensure_grpcio(load_python)
+    work = Path(tempfile.mkdtemp(prefix="pymosn-instructions-"))
+    server_port, port = free_port(), free_port()
+    here = str(Path(grpc_bench.__file__))
+    server = Server("grpc-server", [load_python, here, "server", "--port", str(server_port)], 0, server_port,
+                    work / "server.log")
+    server.start()
+    server.wait_listening(20)
+    conf = grpc_bench.pymosn_config(work, port, free_port(), server_port)
+    out = work / "callgrind.out"
+    argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
+            python, "-m", "pymosn", "start", "-c", str(conf), "--concurrency", "1"]
+    proxy = Server("pymosn", argv, 1, port, work / "pymosn.log", env=env)
+    proxy.start()
+
+    def load(duration: float) -> int:
+        done = subprocess.run([load_python, here, "client", "--port", str(port), "--duration", str(duration),
+                               "--concurrency", "32", "--channels", "4", "--payload", "64"],
+                              capture_output=True, text=True, timeout=duration + 120)
+        if done.returncode != 0:
+            raise BenchError(f"gRPC load generator failed:\n{done.stderr[-1500:]}")
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        if result["errors"]:
+            raise BenchError(f"{result['errors']} gRPC calls failed")
+        return int(result["calls"])
+
+    try:
+        wait_for_port(port, 300, proxy.proc, "pymosn under callgrind")
+        load(3.0)
+        _control("-i", "on", str(proxy.pid))
+        calls = load(seconds)
+        _control("-i", "off", str(proxy.pid))
+        _control("-d", str(proxy.pid))
+        time.sleep(1)
+        dumps = {dump: max(map(int, _TOTALS.findall(dump.read_text(errors="replace"))), default=0)
+                 for dump in work.glob("callgrind.out*")}
+        measured = max(dumps, key=dumps.__getitem__, default=None)
+        if measured is None or not dumps[measured] or not calls:
+            raise BenchError(f"no callgrind totals in {work}")
+        if keep is not None:
+            shutil.copy(measured, keep)
+        print(f"{calls} calls counted")
+        return dumps[measured] / calls
+    finally:
+        proxy.stop()
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--python", default=str(REPO / ".venv/bin/python"))
@@ -88,11 +152,17 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1000)
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the proxy's environment")
     parser.add_argument("--keep", type=Path, help="copy the measured callgrind dump here (callgrind_annotate FILE)")
+    parser.add_argument("--grpc", action="store_true", help="unary gRPC calls through pymosn instead of HTTP/1.1")
+    parser.add_argument("--seconds", type=float, default=10.0, help="--grpc: seconds of counted load")
     args = parser.parse_args()
     install_cleanup()
     env = dict(item.split("=", 1) for item in args.env)
-    per_request = count(args.python, args.requests, args.warmup, env, args.keep)
     label = " ".join(args.env) or "default environment"
+    if args.grpc:
+        per_call = count_grpc(args.python, args.seconds, env, args.keep)
+        print(f"{per_call / 1000:.1f}k instructions per gRPC call ({label}, {args.python})")
+        return
+    per_request = count(args.python, args.requests, args.warmup, env, args.keep)
     print(f"{per_request / 1000:.1f}k instructions per request ({args.requests} requests, {label}, {args.python})")
 
 

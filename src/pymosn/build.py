@@ -44,6 +44,7 @@ COMPILED_MODULES = (
     "pymosn.protocol.http2.flood",
     "pymosn.protocol.http2.frame_codec",
     "pymosn.protocol.http2.headers",
+    "pymosn.protocol.http2.hpack_encoder",
     "pymosn.protocol.http2.settings",
     "pymosn.protocol.http2.upstream_conversion",
     "pymosn.protocol.xprotocol.header_map",

@@ -6,8 +6,9 @@ buffer the connection takes once per loop turn.
 Why not h2 (or jh2): for every frame h2 builds a hyperframe object, runs it through a
 connection state machine and a stream state machine (dict lookups, enum transitions), and
 wraps the result in event objects; for a small request and response that is ~87 µs of
-Python, where the HPACK work it wraps is ~6 µs of compiled code. HPACK stays compiled here
-(jh2's encoder and decoder; the `hpack` package when jh2 is missing).
+Python, where the HPACK work it wraps is ~6 µs of compiled code. Header blocks are decoded by
+jh2's compiled decoder (the `hpack` package's when jh2 is missing) and encoded by our own
+(hpack_encoder.py, which says why).
 
 The two ends differ in who opens streams and what a header block means: `fast_server.
 FastServerCodec` takes requests, `fast_client.FastClientCodec` sends them. Each subclass
@@ -33,16 +34,13 @@ from collections.abc import Callable
 from typing import Any, ClassVar, NoReturn
 
 from pymosn.protocol.http2.flood import Flood
+from pymosn.protocol.http2.hpack_encoder import HeaderEncoder
 
 try:
-    from jh2._hazmat import Decoder, Encoder, OversizedHeaderListError
-
-    COMPILED_HPACK = True
+    from jh2._hazmat import Decoder, OversizedHeaderListError
 except ImportError:  # pragma: no cover - depends on what is installed
-    from hpack import Decoder, Encoder
+    from hpack import Decoder
     from hpack.exceptions import OversizedHeaderListError
-
-    COMPILED_HPACK = False
 
 NO_ERROR = 0x0
 PROTOCOL_ERROR = 0x1
@@ -113,7 +111,7 @@ class FrameCodec:
                  max_header_list_size: int, max_continuation_frames: int, max_empty_frames: int,
                  max_enable_push: int) -> None:
         self.handler = handler
-        self.encoder = Encoder()
+        self.encoder = HeaderEncoder()
         decoder = self.decoder = Decoder()
         # Twice what we advertise: a block between the two is refused on its stream (by the
         # stream layer); only beyond is it a HPACK bomb worth the connection.
@@ -173,10 +171,7 @@ class FrameCodec:
 
     def _write_headers(self, stream_id: int, stream: Stream, headers: list[tuple[bytes, bytes]],
                        end_stream: bool) -> None:
-        if COMPILED_HPACK:
-            block = self.encoder.encode([(n, v, False) for n, v in headers])
-        else:  # pragma: no cover
-            block = self.encoder.encode(headers)
+        block = self.encoder.encode(headers)
         flags = END_STREAM if end_stream else 0
         size = len(block)
         out = self._out
