@@ -3,8 +3,9 @@ does not move, for comparing two builds of pymosn (pure Python and compiled, bef
 
     python3 bench/instructions.py [--python .venv/bin/python] [--requests 3000] [--env K=V ...]
 
-pymosn runs the bench's MOSN config (one catch-all route, HTTP/1.1 both sides, the nginx origin)
-under `valgrind --tool=callgrind --instr-atstart=no`; after a warm-up, counting is switched on
+pymosn runs the bench's MOSN config (one catch-all route, HTTP/1.1 both sides, the nginx origin),
+or with `--envoy bare|chain` the Envoy bootstrap of `run.py --only filters` (without or with
+BENCH_CHAIN), under `valgrind --tool=callgrind --instr-atstart=no`; after a warm-up, counting is switched on
 around `h2load --h1 -n N -c 10` keep-alive GETs and off again, so the figure is user-space
 instructions of the proxy process per request, event loop and libraries included, kernel
 excluded. The same build, inputs and environment give the same figure to a few hundred
@@ -41,7 +42,8 @@ def _control(*args: str) -> None:
     subprocess.run(["callgrind_control", *args], check=True, capture_output=True)
 
 
-def count(python: str, requests: int, warmup: int, env: dict[str, str], keep: Path | None = None) -> float:
+def count(python: str, requests: int, warmup: int, env: dict[str, str], keep: Path | None = None,
+          envoy: str | None = None) -> float:
     for tool in ("valgrind", "callgrind_control", "h2load", "nginx"):
         if shutil.which(tool) is None:
             raise BenchError(f"{tool} not found (apt-get install valgrind nghttp2-client nginx)")
@@ -51,7 +53,10 @@ def count(python: str, requests: int, warmup: int, env: dict[str, str], keep: Pa
                                str(configs.nginx_origin(work, origin_port))], 0, origin_port, work / "origin.log")
     origin.start()
     origin.wait_listening(15)
-    conf = configs.mosn_config(work, "pymosn", port, free_port(), origin_port, None)
+    if envoy is None:
+        conf = configs.mosn_config(work, "pymosn", port, free_port(), origin_port, None)
+    else:
+        conf = configs.envoy_bootstrap(work, port, free_port(), origin_port, chain=envoy == "chain", name="pymosn")
     out = work / "callgrind.out"
     argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
             python, "-m", "pymosn", "start", "-c", str(conf), "--concurrency", "1"]
@@ -87,12 +92,14 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--warmup", type=int, default=1000)
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the proxy's environment")
+    parser.add_argument("--envoy", choices=("bare", "chain"),
+                        help="the Envoy bootstrap of the filters benchmark instead of the MOSN config")
     parser.add_argument("--keep", type=Path, help="copy the measured callgrind dump here (callgrind_annotate FILE)")
     args = parser.parse_args()
     install_cleanup()
     env = dict(item.split("=", 1) for item in args.env)
-    per_request = count(args.python, args.requests, args.warmup, env, args.keep)
-    label = " ".join(args.env) or "default environment"
+    per_request = count(args.python, args.requests, args.warmup, env, args.keep, args.envoy)
+    label = " ".join([*args.env, *([f"envoy {args.envoy}"] if args.envoy else [])]) or "default environment"
     print(f"{per_request / 1000:.1f}k instructions per request ({args.requests} requests, {label}, {args.python})")
 
 
