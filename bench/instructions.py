@@ -5,8 +5,9 @@ before and after).
     python3 bench/instructions.py [--python .venv/bin/python] [--requests 3000] [--env K=V ...]
     python3 bench/instructions.py --grpc [--seconds 10]   # unary gRPC calls, HTTP/2 both ways
 
-pymosn runs the bench's MOSN config (one catch-all route, HTTP/1.1 both sides, the nginx origin)
-under `valgrind --tool=callgrind --instr-atstart=no`; after a warm-up, counting is switched on
+pymosn runs the bench's MOSN config (one catch-all route, HTTP/1.1 both sides, the nginx origin),
+or with `--envoy bare|chain` the Envoy bootstrap of `run.py --only filters` (without or with
+BENCH_CHAIN), under `valgrind --tool=callgrind --instr-atstart=no`; after a warm-up, counting is switched on
 around `h2load --h1 -n N -c 10` keep-alive GETs and off again, so the figure is user-space
 instructions of the proxy process per request, event loop and libraries included, kernel
 excluded. The same build, inputs and environment give the same figure to a few hundred
@@ -50,7 +51,8 @@ def _control(*args: str) -> None:
     subprocess.run(["callgrind_control", *args], check=True, capture_output=True)
 
 
-def count(python: str, requests: int, warmup: int, env: dict[str, str], keep: Path | None = None) -> float:
+def count(python: str, requests: int, warmup: int, env: dict[str, str], keep: Path | None = None,
+          envoy: str | None = None) -> float:
     for tool in ("valgrind", "callgrind_control", "h2load", "nginx"):
         if shutil.which(tool) is None:
             raise BenchError(f"{tool} not found (apt-get install valgrind nghttp2-client nginx)")
@@ -60,7 +62,10 @@ def count(python: str, requests: int, warmup: int, env: dict[str, str], keep: Pa
                                str(configs.nginx_origin(work, origin_port))], 0, origin_port, work / "origin.log")
     origin.start()
     origin.wait_listening(15)
-    conf = configs.mosn_config(work, "pymosn", port, free_port(), origin_port, None)
+    if envoy is None:
+        conf = configs.mosn_config(work, "pymosn", port, free_port(), origin_port, None)
+    else:
+        conf = configs.envoy_bootstrap(work, port, free_port(), origin_port, chain=envoy == "chain", name="pymosn")
     out = work / "callgrind.out"
     argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
             python, "-m", "pymosn", "start", "-c", str(conf), "--concurrency", "1"]
@@ -151,18 +156,20 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--warmup", type=int, default=1000)
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the proxy's environment")
+    parser.add_argument("--envoy", choices=("bare", "chain"),
+                        help="the Envoy bootstrap of the filters benchmark instead of the MOSN config")
     parser.add_argument("--keep", type=Path, help="copy the measured callgrind dump here (callgrind_annotate FILE)")
     parser.add_argument("--grpc", action="store_true", help="unary gRPC calls through pymosn instead of HTTP/1.1")
     parser.add_argument("--seconds", type=float, default=10.0, help="--grpc: seconds of counted load")
     args = parser.parse_args()
     install_cleanup()
     env = dict(item.split("=", 1) for item in args.env)
-    label = " ".join(args.env) or "default environment"
+    label = " ".join([*args.env, *([f"envoy {args.envoy}"] if args.envoy else [])]) or "default environment"
     if args.grpc:
         per_call = count_grpc(args.python, args.seconds, env, args.keep)
         print(f"{per_call / 1000:.1f}k instructions per gRPC call ({label}, {args.python})")
         return
-    per_request = count(args.python, args.requests, args.warmup, env, args.keep)
+    per_request = count(args.python, args.requests, args.warmup, env, args.keep, args.envoy)
     print(f"{per_request / 1000:.1f}k instructions per request ({args.requests} requests, {label}, {args.python})")
 
 

@@ -70,6 +70,8 @@ COMPILED_MODULES = (
     "pymosn.proxy.router",
     "pymosn.proxy.upstream_request",
     "pymosn.filter.network.proxy",
+    "pymosn.proxy.filter_chain",
+    "pymosn.proxy.filter_sides",
 )
 
 

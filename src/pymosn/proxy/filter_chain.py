@@ -19,7 +19,7 @@ place, or a phase hook, hands over to the general iteration here (`deliver`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pymosn.api.stream_filter import CONTINUE, STOP, STOP_AND_BUFFER, FilterStatus
 
@@ -53,7 +53,7 @@ class Stop:
 class Chain:
     """Runs items through the filters at its positions in order, then hands them to the owner."""
 
-    decoder: bool
+    decoder: ClassVar[bool]
     # per-stream state with its usual value; an instance gets its own only once it changes
     buffered = 0  # body bytes held or gathered anywhere in this chain
     paused = False
@@ -68,8 +68,10 @@ class Chain:
     # Set by the manager right after `DecoderChain()` / `EncoderChain()` (a class without
     # `__init__` is made for half the cost), with `aborted` and `stops`, which every item reads
     # (an instance value is read faster than a class-level default). `manager` becomes None when
-    # the stream is destroyed (see FilterManager.destroy).
-    manager: FilterManager
+    # the stream is destroyed (see FilterManager.destroy); `filters` is the manager's list of
+    # the stream's filters, which every item reads.
+    manager: FilterManager | None
+    filters: list[Any]
     owner: FilterManagerOwner
     shape: ChainShape
 
@@ -136,7 +138,9 @@ class Chain:
                 return
             if hooks is not None and hooks[index] and item[0] == HEADERS:
                 # headers reach a position once, so its hook runs once
-                self.manager.run_hook(hooks[index])
+                manager = self.manager
+                assert manager is not None  # (destroy() aborted the chain before it let go)
+                manager.run_hook(hooks[index])
                 if self.aborted:
                     return
             status = self._call(index, item)
@@ -156,7 +160,7 @@ class Chain:
                 return CONTINUE  # the class keeps the default, which continues
         elif kind == TRAILERS and not shape.takes_trailers[index]:
             return CONTINUE
-        filter = self.manager.filters[shape.entries[index]]
+        filter = self.filters[shape.entries[index]]
         self.calling = index
         try:
             status = self._invoke(filter, kind, payload, end_stream)
@@ -294,7 +298,9 @@ class Chain:
         if self.buffered <= self.limit:
             return True
         if whole_body:
-            self.manager.too_large(self.decoder)
+            manager = self.manager
+            assert manager is not None  # (only a chain that is not aborted holds bytes)
+            manager.too_large(self.decoder)
             return False
         if not self.paused:
             self.paused = True

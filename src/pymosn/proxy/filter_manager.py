@@ -199,12 +199,14 @@ class FilterManager:
         # the chains, made as the callbacks are (see Chain)
         decoders = self.decoders = DecoderChain()
         decoders.manager = self
+        decoders.filters = made
         decoders.owner = owner
         decoders.shape = layout.decoder_shape
         decoders.aborted = False
         decoders.stops = None
         encoders = self.encoders = EncoderChain()
         encoders.manager = self
+        encoders.filters = made
         encoders.owner = owner
         encoders.shape = layout.encoder_shape
         encoders.aborted = False
@@ -357,4 +359,4 @@ class FilterManager:
         # leaves no reference cycle, so the stream's objects go with their last reference
         # instead of waiting for the cyclic garbage collector.
         made.clear()
-        decoders.manager = encoders.manager = None  # type: ignore[assignment]
+        decoders.manager = encoders.manager = None

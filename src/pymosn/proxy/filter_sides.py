@@ -7,14 +7,14 @@ which is what the straight loops exist to avoid (docs/design/stream-filters.md, 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pymosn.api.stream_filter import CONTINUE
 from pymosn.proxy.filter_chain import DATA, HEADERS, IDLE, TRAILERS, Chain, Item
 
 
 class DecoderChain(Chain):
-    decoder = True
+    decoder: ClassVar[bool] = True
 
     def headers(self, headers: Any, end_stream: bool) -> None:
         if self.aborted:  # (headers_entered is the encoder side's: a local reply reads it)
@@ -23,7 +23,7 @@ class DecoderChain(Chain):
         if self.stops is not None or shape.hooks is not None:
             self.deliver(0, (HEADERS, headers, end_stream))
             return
-        filters: list[Any] = self.manager.filters
+        filters = self.filters
         position = IDLE
         status: Any = CONTINUE
         try:
@@ -53,7 +53,7 @@ class DecoderChain(Chain):
         if not calls:  # no filter's class takes data (the usual chain): straight on
             self.owner.on_decoded_data(data, end_stream)
             return
-        filters: list[Any] = self.manager.filters
+        filters = self.filters
         position = IDLE
         status: Any = CONTINUE
         try:
@@ -79,7 +79,7 @@ class DecoderChain(Chain):
         if self.stops is not None:
             self.deliver(0, (TRAILERS, trailers, True))
             return
-        filters: list[Any] = self.manager.filters
+        filters = self.filters
         position = IDLE
         status: Any = CONTINUE
         try:
@@ -118,7 +118,7 @@ class DecoderChain(Chain):
 
 
 class EncoderChain(Chain):
-    decoder = False
+    decoder: ClassVar[bool] = False
 
     def headers(self, headers: Any, end_stream: bool) -> None:
         self.headers_entered = True
@@ -128,7 +128,7 @@ class EncoderChain(Chain):
         if self.stops is not None:
             self.deliver(0, (HEADERS, headers, end_stream))
             return
-        filters: list[Any] = self.manager.filters
+        filters = self.filters
         code = self.status
         position = IDLE
         status: Any = CONTINUE
@@ -160,7 +160,7 @@ class EncoderChain(Chain):
         if not calls:  # no filter's class takes data (the usual chain): straight on
             self.owner.on_encoded_data(data, end_stream)
             return
-        filters: list[Any] = self.manager.filters
+        filters = self.filters
         position = IDLE
         status: Any = CONTINUE
         try:
@@ -186,7 +186,7 @@ class EncoderChain(Chain):
         if self.stops is not None:
             self.deliver(0, (TRAILERS, trailers, True))
             return
-        filters: list[Any] = self.manager.filters
+        filters = self.filters
         position = IDLE
         status: Any = CONTINUE
         try:
