@@ -30,6 +30,7 @@ COMPILED_MODULES = (
     "pymosn.network.connection",
     "pymosn.network.deadlines",
     "pymosn.network.listener",
+    "pymosn.network.tls_session",
     "pymosn.metrics.histogram",
     "pymosn.metrics.response_class",
     "pymosn.protocol.http1.decoder",

@@ -12,7 +12,8 @@ import pytest
 
 from tests.support.certs import Pki
 from tests.support.origin import Origin
-from tests.support.proxy import simple_config
+from tests.support.admin import wait_stats
+from tests.support.proxy import free_port, simple_config
 
 
 @pytest.fixture
@@ -244,3 +245,56 @@ def test_certificate_files_reload_without_dropping_connections(origin, pki, star
         assert serial_seen() != first
         # the connection made before the reload carries on
         assert kept.get(f"https://localhost:{p.port}/echo/after").status_code == 200
+
+
+# --- the TLS session (network/tls_session.py) -----------------------------------------------------
+
+
+def _tls_proxy(origin, pki, start_proxy, admin_port=None):
+    cert, key = pki.server("localhost", "localhost", "127.0.0.1")
+    return start_proxy(lambda port: with_tls(simple_config(port, [origin.port], admin_port=admin_port),
+                                              {"status": True, "cert_chain": cert, "private_key": key}))
+
+
+def _read_responses(s: ssl.SSLSocket, count: int) -> bytes:
+    received = b""
+    while received.count(b"HTTP/1.1 ") < count or not received.endswith(b"}"):
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        received += chunk
+    return received
+
+
+def test_bodies_over_many_records_both_ways(origin, pki, start_proxy):
+    """A megabyte up and down: each read takes one record (16 KiB of plaintext), each write
+    leaves as many records as it needs."""
+    p = _tls_proxy(origin, pki, start_proxy)
+    body = bytes(range(256)) * 4096
+    with httpx.Client(verify=client_ctx(pki), timeout=20) as c:
+        up = c.post(f"https://localhost:{p.port}/mirror", content=body)
+        assert up.status_code == 200 and up.content == body
+        down = c.get(f"https://localhost:{p.port}/big/3000000")
+        assert down.status_code == 200 and len(down.content) == 3_000_000
+
+
+def test_pipelined_requests_in_one_record_are_all_answered(origin, pki, start_proxy):
+    p = _tls_proxy(origin, pki, start_proxy)
+    request = b"GET /echo/p HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", p.port), timeout=5) as raw, \
+            client_ctx(pki).wrap_socket(raw, server_hostname="localhost") as s:
+        s.sendall(request * 3)  # one write: one TLS record holding three requests
+        received = _read_responses(s, 3)
+        assert received.count(b"HTTP/1.1 200 ") == 3, received
+
+
+def test_the_clients_close_notify_ends_the_connection_and_every_counter(origin, pki, start_proxy):
+    admin = free_port()
+    p = _tls_proxy(origin, pki, start_proxy, admin)
+    with socket.create_connection(("127.0.0.1", p.port), timeout=5) as raw:
+        s = client_ctx(pki).wrap_socket(raw, server_hostname="localhost")
+        s.sendall(b"GET /echo/n HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert b"HTTP/1.1 200 " in _read_responses(s, 1)
+        plain = s.unwrap()  # our close_notify, and the proxy's back
+        assert plain.recv(10) == b""  # then the TCP close
+    wait_stats(admin, {"http.ingress.downstream_cx_active": 0, "http.ingress.downstream_rq_active": 0})

@@ -22,6 +22,7 @@ from pymosn.network.chain_match import ChainSelector, ConnectionFacts
 from pymosn.network.connection import Connection
 from pymosn.network.filter_chain import FilterChain
 from pymosn.network.peek import PeerClosed, peek_client_hello
+from pymosn.network.tls_session import TlsSession
 
 log = logging.getLogger("pymosn.listener")
 
@@ -124,19 +125,20 @@ class Listener:
 
     async def _start_server(self, chain: FilterChain, sock: socket.socket | None) -> tuple:
         loop = asyncio.get_running_loop()
-        tls: dict[str, Any] = {}
-        if chain.ssl_context is not None:
-            tls = {"ssl": chain.ssl_context, "ssl_handshake_timeout": chain.handshake_timeout}
+        context = chain.ssl_context
 
-        def build() -> Connection:
-            return self._new_connection(chain, chain.factory)
+        def build() -> asyncio.Protocol:
+            conn = self._new_connection(chain, chain.factory)
+            if context is None:
+                return conn
+            return TlsSession.accepting(context, conn, chain.handshake_timeout, loop)
 
         if sock is not None:
-            self._server = await loop.create_server(build, sock=sock, backlog=self.backlog, **tls)
+            self._server = await loop.create_server(build, sock=sock, backlog=self.backlog)
         else:
             self._server = await loop.create_server(
                 build, self.host, self.port, backlog=self.backlog, reuse_address=True,
-                reuse_port=self.reuse_port or None, **tls,
+                reuse_port=self.reuse_port or None,
             )
         return self._server.sockets[0].getsockname()
 
@@ -306,15 +308,26 @@ class Listener:
             built.append(conn)
             return conn
 
-        tls: dict[str, Any] = (
-            {"ssl": chain.ssl_context, "ssl_handshake_timeout": chain.handshake_timeout} if secure else {}
-        )
+        context = chain.ssl_context
+        sessions: list[TlsSession] = []
+
+        def build_secure() -> TlsSession:
+            assert context is not None
+            session = TlsSession(context, build(), chain.handshake_timeout, loop)
+            sessions.append(session)
+            return session
+
         try:
-            await loop.connect_accepted_socket(build, sock=sock, **tls)
-        except OSError as error:  # ssl.SSLError and TimeoutError (handshake) included
+            await loop.connect_accepted_socket(build_secure if secure else build, sock=sock)
+        except OSError as error:
             _close_quietly(sock)
-            raise ConnectionAbortedError(f"{'TLS handshake' if secure else 'connection'} failed: {error}") from error
-        conn = built[0]  # with TLS the loop returns its own protocol, wrapping ours
+            raise ConnectionAbortedError(f"connection failed: {error}") from error
+        if sessions:
+            try:
+                await sessions[0].handshake  # the transport closes the socket when it fails
+            except OSError as error:  # ssl.SSLError and TimeoutError included
+                raise ConnectionAbortedError(f"TLS handshake failed: {error}") from error
+        conn = built[0]
         if initial_data and not conn.closed:
             conn.data_received(initial_data)
         return conn
