@@ -10,9 +10,9 @@ import time
 import httpx
 import pytest
 
+from tests.support.admin import wait_stats
 from tests.support.certs import Pki
 from tests.support.origin import Origin
-from tests.support.admin import wait_stats
 from tests.support.proxy import free_port, simple_config
 
 
