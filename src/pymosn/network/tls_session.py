@@ -42,6 +42,7 @@ class TlsSession(asyncio.Protocol):
         self.raw: asyncio.Transport | None = None
         self.established = False
         self.closing = False
+        self.reading_paused = False  # the Connection's: records already read wait in the BIO
         self.error: Exception | None = None  # what ended the session from inside, for the Connection
         self._timer: asyncio.TimerHandle | None = None
 
@@ -63,7 +64,8 @@ class TlsSession(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.incoming.write(data)
         if self.established:
-            self._read()
+            if not self.reading_paused:
+                self._read()
         elif not self.handshake.done():
             self._handshake()
 
@@ -150,7 +152,8 @@ class TlsSession(asyncio.Protocol):
                 self.close()
                 return
             app.data_received(data)
-            if self.closing or not self.established or not incoming.pending and not ssl_object.pending():
+            if self.closing or self.reading_paused or not self.established \
+                    or not incoming.pending and not ssl_object.pending():
                 break
         if self.outgoing.pending:  # a KeyUpdate's answer, or an alert
             self._send_outgoing()
@@ -219,12 +222,21 @@ class TlsSession(asyncio.Protocol):
         raise NotImplementedError("TLS connections cannot half-close")
 
     def pause_reading(self) -> None:
+        self.reading_paused = True
         if self.raw is not None:
             self.raw.pause_reading()
 
     def resume_reading(self) -> None:
+        self.reading_paused = False
         if self.raw is not None:
             self.raw.resume_reading()
+        if self.established and (self.incoming.pending or self.ssl_object.pending()):
+            # what arrived before the pause: on the next turn, not inside the caller's callback
+            self.loop.call_soon(self._read_held)
+
+    def _read_held(self) -> None:
+        if self.established and not self.reading_paused and not self.closing:
+            self._read()
 
     def is_reading(self) -> bool:
         return self.raw is not None and self.raw.is_reading()
