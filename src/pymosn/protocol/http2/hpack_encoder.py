@@ -22,6 +22,7 @@ Choices (all of them RFC 7541's to make, and an encoder's alone: any decoder rea
 from __future__ import annotations
 
 from collections import deque
+from typing import Final
 
 # RFC 7541 Appendix A
 STATIC_TABLE: tuple[tuple[bytes, bytes], ...] = (
@@ -42,16 +43,22 @@ STATIC_TABLE: tuple[tuple[bytes, bytes], ...] = (
     (b"transfer-encoding", b""), (b"user-agent", b""), (b"vary", b""), (b"via", b""),
     (b"www-authenticate", b""),
 )
-_STATIC_FIELD: dict[tuple[bytes, bytes], int] = {}
-_STATIC_NAME: dict[bytes, int] = {}
-for _index, (_name, _value) in enumerate(STATIC_TABLE, 1):
-    _STATIC_FIELD.setdefault((_name, _value), _index)
-    _STATIC_NAME.setdefault(_name, _index)
 
-DEFAULT_TABLE_SIZE = 4096
-_ENTRY_OVERHEAD = 32  # 4.1
-_DYNAMIC_BASE = len(STATIC_TABLE) + 1
-_NEVER_INDEXED = frozenset({b"authorization", b"proxy-authorization"})
+# By name, then value: two lookups on bytes (whose hashes are cached on the objects) cost less
+# than one on a (name, value) tuple, made, hashed and compared per field.
+_STATIC_NAMES: Final[dict[bytes, int]] = {}  # each name's first index
+_STATIC_VALUES: Final[dict[bytes, dict[bytes, int]]] = {}
+for _index, (_name, _value) in enumerate(STATIC_TABLE, 1):
+    _STATIC_NAMES.setdefault(_name, _index)
+    _STATIC_VALUES.setdefault(_name, {}).setdefault(_value, _index)
+
+DEFAULT_TABLE_SIZE: Final = 4096
+_ENTRY_OVERHEAD: Final = 32  # 4.1
+_DYNAMIC_BASE: Final = 62  # the first dynamic index, after the 61 static ones
+_NEVER_INDEXED: Final = frozenset({b"authorization", b"proxy-authorization"})
+# An indexed field below 127 is one byte: `+=` of a ready bytes object is cheaper compiled than
+# bytearray.append (a method call) and the prefix arithmetic.
+_ONE_BYTE_INDEX: Final = tuple(bytes([0x80 | index]) for index in range(127))
 
 
 def _integer(out: bytearray, value: int, prefix_bits: int, flags: int) -> None:
@@ -84,7 +91,7 @@ class HeaderEncoder:
         self._size = 0
         self._entries: deque[tuple[bytes, bytes, int]] = deque()  # oldest first
         self._inserted = 0  # insertions ever: entry k (0-based) has index 62 + (inserted - 1 - k)
-        self._fields: dict[tuple[bytes, bytes], int] = {}  # newest insertion of each field
+        self._fields: dict[bytes, dict[bytes, int]] = {}  # name -> value -> newest insertion
         self._names: dict[bytes, int] = {}  # newest insertion of each name
         self._smallest = -1  # the smallest size set since the last block; -1: no change to signal
 
@@ -113,20 +120,24 @@ class HeaderEncoder:
         fields = self._fields
         names = self._names
         for name, value in headers:
-            key = (name, value)
-            index = _STATIC_FIELD.get(key, 0)
-            if index:
-                out.append(0x80 | index)  # every static index fits the 7-bit prefix
-                continue
-            inserted = fields.get(key, -1)
-            if inserted >= 0:
-                _integer(out, _DYNAMIC_BASE + self._inserted - 1 - inserted, 7, 0x80)
-                continue
-            name_index = _STATIC_NAME.get(name, 0)
-            if not name_index:
-                inserted = names.get(name, -1)
+            name_index = _STATIC_NAMES.get(name, 0)
+            if name_index:
+                index = _STATIC_VALUES[name].get(value, 0)
+                if index:
+                    out += _ONE_BYTE_INDEX[index]  # every static index fits the 7-bit prefix
+                    continue
+            values = fields.get(name)
+            if values is not None:
+                inserted = values.get(value, -1)
                 if inserted >= 0:
-                    name_index = _DYNAMIC_BASE + self._inserted - 1 - inserted
+                    index = _DYNAMIC_BASE + self._inserted - 1 - inserted
+                    if index < 127:
+                        out += _ONE_BYTE_INDEX[index]
+                    else:
+                        _integer(out, index, 7, 0x80)
+                    continue
+                if not name_index:
+                    name_index = _DYNAMIC_BASE + self._inserted - 1 - names[name]
             size = len(name) + len(value) + _ENTRY_OVERHEAD
             if name in _NEVER_INDEXED:
                 _integer(out, name_index, 4, 0x10)
@@ -146,7 +157,10 @@ class HeaderEncoder:
         self._inserted = number + 1
         self._entries.append((name, value, size))
         self._size += size
-        self._fields[(name, value)] = number
+        values = self._fields.get(name)
+        if values is None:
+            values = self._fields[name] = {}
+        values[value] = number
         self._names[name] = number
 
     def _evict_to(self, limit: int) -> None:
@@ -156,8 +170,9 @@ class HeaderEncoder:
             name, value, size = entries.popleft()
             self._size -= size
             number = self._inserted - 1 - len(entries)  # the evicted entry's insertion number
-            key = (name, value)
-            if self._fields.get(key) == number:
-                del self._fields[key]
+            values = self._fields[name]
+            if values.get(value) == number:
+                del values[value]
             if self._names.get(name) == number:
                 del self._names[name]
+                del self._fields[name]  # the newest of its name gone: every older one went before
