@@ -164,3 +164,21 @@ def test_header_count_includes_pseudo_headers_and_not_cookie_crumbs():
     head = request_head(at_limit + crumbs, True, max_count=100)
     assert not head.too_many_headers and head.headers[-1][0] == b"cookie"
     assert not request_head(at_limit + [(b"x-one-more", b"v")], True).too_many_headers  # 0: no limit
+
+
+def test_fields_that_passed_are_remembered_bounded_and_bad_ones_still_refused():
+    from pymosn.protocol.http2 import headers
+
+    headers.check_fields([b"content-type", b"x-a"], [b"application/grpc", b"1"])
+    assert b"application/grpc" in headers._CHECKED.by_name[b"content-type"]
+    for bad in (b"application/grpc\r\nx: y", b" application/grpc", b"a\x00b"):
+        with pytest.raises(MalformedHeaders):
+            headers.check_fields([b"content-type", b"x-a"], [bad, b"1"])
+        assert bad not in headers._CHECKED.by_name[b"content-type"]
+    with pytest.raises(MalformedHeaders):
+        headers.check_fields([b"Content-Type"], [b"application/grpc"])  # the value is known, the name is not
+    for n in range(headers._MAX_CHECKED + 10):
+        headers.check_fields([b"x-id"], [b"%d" % n])
+    assert headers._CHECKED.count <= headers._MAX_CHECKED
+    headers.check_fields([b"x-long"], [b"v" * 300])
+    assert b"x-long" not in headers._CHECKED.by_name  # long values are checked each time

@@ -326,6 +326,12 @@ class FrameCodec:
         unpack = FRAME.unpack_from
         handlers = self._handlers
         max_frame = self._max_frame
+        # declared: compiled, the fields are machine integers, not boxed objects per operation
+        high: int
+        low: int
+        kind: int
+        flags: int
+        sid: int
         while size - pos >= 9:
             high, low, kind, flags, sid = unpack(data, pos)
             length = high << 16 | low
@@ -338,7 +344,14 @@ class FrameCodec:
             pos = end
             if self._block is not None and kind != CONTINUATION:
                 self._fail(PROTOCOL_ERROR, "frame other than CONTINUATION inside a header block")
-            if kind < 10:
+            # the frequent kinds by direct calls (compiled: no boxing, no argument parsing)
+            if kind == DATA:
+                self._on_data(flags, sid & MAX_WINDOW, data, start, end)
+            elif kind == HEADERS:
+                self._on_headers(flags, sid & MAX_WINDOW, data, start, end)
+            elif kind == WINDOW_UPDATE:
+                self._on_window_update(flags, sid & MAX_WINDOW, data, start, end)
+            elif kind < 10:
                 handlers[kind](flags, sid & MAX_WINDOW, data, start, end)
             if self._failed:
                 return

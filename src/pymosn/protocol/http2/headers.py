@@ -13,6 +13,7 @@ written out again as HTTP/1.1, where anything looser is a request-smuggling vect
 from __future__ import annotations
 
 import re
+from typing import Final
 
 from pymosn.api.errors import ProtocolError
 from pymosn.protocol.http1.head import BODY_CHUNKED, BODY_LENGTH, BODY_NONE, RequestHead
@@ -46,11 +47,51 @@ class MalformedHeaders(ProtocolError):
         super().__init__(reason, 400, details)
 
 
+class _CheckedFields:
+    """Fields (name, value) that passed check_fields, per worker: most fields of most messages
+    repeat (content-type, user-agent, te, grpc-*), and a lookup costs a fifth of the checks.
+    Bounded: values up to 256 bytes, and it starts over after 4,096 fields."""
+
+    __slots__ = ("by_name", "count")
+
+    def __init__(self) -> None:
+        self.by_name: dict[bytes, set[bytes]] = {}
+        self.count = 0
+
+    def remember(self, names: list[bytes], values: list[bytes]) -> None:
+        by_name = self.by_name
+        for i in range(len(names)):
+            value = values[i]
+            if len(value) > _MAX_CHECKED_VALUE:
+                continue
+            if self.count >= _MAX_CHECKED:
+                by_name.clear()
+                self.count = 0
+            seen = by_name.get(names[i])
+            if seen is None:
+                seen = by_name[names[i]] = set()
+            if value not in seen:
+                seen.add(value)
+                self.count += 1
+
+
+_MAX_CHECKED: Final = 4096
+_MAX_CHECKED_VALUE: Final = 256
+_CHECKED: Final = _CheckedFields()
+
+
 def check_fields(names: list[bytes], values: list[bytes]) -> None:
-    # One regex pass over all names at once: a concatenation of tokens is a token, and an
-    # empty name (legal in HPACK) is caught by the length comparison.
     if not names:
         return
+    by_name = _CHECKED.by_name
+    for i in range(len(names)):
+        seen = by_name.get(names[i])
+        if seen is None or values[i] not in seen:
+            break
+    else:
+        return  # every field checked before
+    # One regex pass over all names at once: a concatenation of tokens is a token, and an
+    # empty name (legal in HPACK) is caught by the length comparison.
     if _TOKEN.fullmatch(b"".join(names)) is None or b"" in names:
         bad = next(n for n in names if _TOKEN.fullmatch(n) is None)
         raise MalformedHeaders(f"invalid header field name {bad!r} (names must be lowercase tokens)")
@@ -60,6 +101,7 @@ def check_fields(names: list[bytes], values: list[bytes]) -> None:
     for name, value in zip(names, values):
         if value and (value[0] in _WS or value[-1] in _WS):
             raise MalformedHeaders(f"header field {name.decode('latin-1')} value has leading or trailing whitespace")
+    _CHECKED.remember(names, values)
 
 
 def request_head(block: list[tuple], end_stream: bool, max_bytes: int = 0, max_count: int = 0) -> RequestHead:
