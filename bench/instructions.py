@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -41,14 +42,34 @@ REPO = Path(__file__).resolve().parent.parent
 _TOTALS = re.compile(r"^(?:summary|totals):\s+(\d+)", re.M)
 
 
-def _h2load(url: str, requests: int) -> None:
+def _h2load(url: str, requests: int) -> int:
     done = subprocess.run(["h2load", "--h1", "-n", str(requests), "-c", "10", url], capture_output=True, text=True)
     if done.returncode != 0 or f"{requests} succeeded" not in done.stdout:
         raise BenchError(f"h2load did not complete {requests} requests:\n{done.stdout[-600:]}{done.stderr[-400:]}")
+    return requests
 
 
 def _control(*args: str) -> None:
     subprocess.run(["callgrind_control", *args], check=True, capture_output=True)
+
+
+def _counted(pid: int, work: Path, keep: Path | None, run: Callable[[], int]) -> float:
+    """Instructions per unit of work: counting on around `run` (which returns how many units
+    it did), the dump read back."""
+    _control("-i", "on", str(pid))
+    units = run()
+    _control("-i", "off", str(pid))
+    _control("-d", str(pid))
+    time.sleep(1)
+    dumps = {dump: max(map(int, _TOTALS.findall(dump.read_text(errors="replace"))), default=0)
+             for dump in work.glob("callgrind.out*")}
+    measured = max(dumps, key=dumps.__getitem__, default=None)
+    if measured is None or not dumps[measured] or not units:
+        raise BenchError(f"no callgrind totals in {work}")
+    if keep is not None:  # for callgrind_annotate
+        shutil.copy(measured, keep)
+    print(f"{units} counted")
+    return dumps[measured] / units
 
 
 def count(python: str, requests: int, warmup: int, env: dict[str, str], keep: Path | None = None,
@@ -76,19 +97,7 @@ def count(python: str, requests: int, warmup: int, env: dict[str, str], keep: Pa
         url = f"http://127.0.0.1:{port}/"
         wait_for_http(url, 60, "pymosn under callgrind", configs.ORIGIN_BODY.encode())
         _h2load(url, warmup)
-        _control("-i", "on", str(proxy.pid))
-        _h2load(url, requests)
-        _control("-i", "off", str(proxy.pid))
-        _control("-d", str(proxy.pid))
-        time.sleep(1)
-        dumps = {dump: max(map(int, _TOTALS.findall(dump.read_text(errors="replace"))), default=0)
-                 for dump in work.glob("callgrind.out*")}
-        measured = max(dumps, key=dumps.__getitem__, default=None)
-        if measured is None or not dumps[measured]:
-            raise BenchError(f"no callgrind totals in {work}")
-        if keep is not None:  # for callgrind_annotate
-            shutil.copy(measured, keep)
-        return dumps[measured] / requests
+        return _counted(proxy.pid, work, keep, lambda: _h2load(url, requests))
     finally:
         proxy.stop()
         origin.stop()
@@ -130,20 +139,7 @@ def count_grpc(python: str, seconds: float, env: dict[str, str], keep: Path | No
     try:
         wait_for_port(port, 300, proxy.proc, "pymosn under callgrind")
         load(3.0)
-        _control("-i", "on", str(proxy.pid))
-        calls = load(seconds)
-        _control("-i", "off", str(proxy.pid))
-        _control("-d", str(proxy.pid))
-        time.sleep(1)
-        dumps = {dump: max(map(int, _TOTALS.findall(dump.read_text(errors="replace"))), default=0)
-                 for dump in work.glob("callgrind.out*")}
-        measured = max(dumps, key=dumps.__getitem__, default=None)
-        if measured is None or not dumps[measured] or not calls:
-            raise BenchError(f"no callgrind totals in {work}")
-        if keep is not None:
-            shutil.copy(measured, keep)
-        print(f"{calls} calls counted")
-        return dumps[measured] / calls
+        return _counted(proxy.pid, work, keep, lambda: load(seconds))
     finally:
         proxy.stop()
         server.stop()

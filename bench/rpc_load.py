@@ -129,7 +129,7 @@ async def load(args) -> None:
             conn.transport.write(frame.raw)
             try:
                 answer = await asyncio.wait_for(future, 10)
-            except (asyncio.TimeoutError, ConnectionError):
+            except (TimeoutError, ConnectionError):
                 counts["errors"] += 1
                 return
             if codec.response_ok(answer):
