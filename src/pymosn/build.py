@@ -44,6 +44,8 @@ COMPILED_MODULES = (
     "pymosn.protocol.http2.fast_server",
     "pymosn.protocol.http2.flood",
     "pymosn.protocol.http2.frame_codec",
+    "pymosn.protocol.http2.frame_writer",
+    "pymosn.protocol.http2.frames",
     "pymosn.protocol.http2.headers",
     "pymosn.protocol.http2.hpack_encoder",
     "pymosn.protocol.http2.settings",

@@ -10,14 +10,8 @@ import hpack
 import pytest
 
 from pymosn.protocol.http2.fast_client import PREFACE, FastClientCodec
-from pymosn.protocol.http2.frame_codec import (
-    CANCEL,
-    ENHANCE_YOUR_CALM,
-    PROTOCOL_ERROR,
-    STREAM_CLOSED,
-    Http2ConnectionError,
-    SendError,
-)
+from pymosn.protocol.http2.frame_writer import Http2ConnectionError, SendError
+from pymosn.protocol.http2.frames import CANCEL, ENHANCE_YOUR_CALM, PROTOCOL_ERROR, STREAM_CLOSED
 from tests.support.h2_frames import (
     CONTINUATION,
     DATA,

@@ -17,15 +17,9 @@ retries them elsewhere)."""
 
 from __future__ import annotations
 
-from pymosn.protocol.http2.frame_codec import (
-    END_STREAM,
-    MAX_WINDOW,
-    PROTOCOL_ERROR,
-    STREAM_CLOSED,
-    FrameCodec,
-    SendError,
-    Stream,
-)
+from pymosn.protocol.http2.frame_codec import FrameCodec
+from pymosn.protocol.http2.frame_writer import SendError, Stream
+from pymosn.protocol.http2.frames import END_STREAM, MAX_WINDOW, PROTOCOL_ERROR, STREAM_CLOSED
 from pymosn.protocol.http2.settings import (
     ENABLE_PUSH,
     INITIAL_WINDOW_SIZE,

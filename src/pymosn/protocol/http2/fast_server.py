@@ -12,15 +12,9 @@ end_stream) and on_request_trailers(sid, fields)."""
 
 from __future__ import annotations
 
-from pymosn.protocol.http2.frame_codec import (
-    END_STREAM,
-    PROTOCOL_ERROR,
-    STREAM_CLOSED,
-    FrameCodec,
-    Http2ConnectionError,
-    SendError,
-    Stream,
-)
+from pymosn.protocol.http2.frame_codec import FrameCodec
+from pymosn.protocol.http2.frame_writer import Http2ConnectionError, SendError, Stream
+from pymosn.protocol.http2.frames import END_STREAM, PROTOCOL_ERROR, STREAM_CLOSED
 from pymosn.protocol.http2.settings import Http2Settings
 
 __all__ = ["FastServerCodec", "Http2ConnectionError", "SendError"]

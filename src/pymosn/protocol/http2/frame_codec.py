@@ -1,7 +1,8 @@
 """What both ends of an HTTP/2 connection do alike, sans-IO, written for the proxy's hot path:
 frames parsed straight out of the received bytes, flow control both ways, SETTINGS, PING,
-RST_STREAM, header blocks over CONTINUATION, and every frame we write appended to one output
-buffer the connection takes once per loop turn.
+RST_STREAM, header blocks over CONTINUATION. The sending half (every frame we write appended
+to one output buffer the connection takes once per loop turn) is frame_writer.py; the wire
+format, frames.py.
 
 Why not h2 (or jh2): for every frame h2 builds a hyperframe object, runs it through a
 connection state machine and a stream state machine (dict lookups, enum transitions), and
@@ -29,12 +30,37 @@ frames, is a connection error ENHANCE_YOUR_CALM naming its Flood."""
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
-from typing import Any, ClassVar, NoReturn
+from typing import Any, NoReturn
 
 from pymosn.protocol.http2.flood import Flood
-from pymosn.protocol.http2.hpack_encoder import HeaderEncoder
+from pymosn.protocol.http2.frame_writer import _RESET_MEMORY, FrameWriter, Http2ConnectionError
+from pymosn.protocol.http2.frames import (
+    ACK,
+    COMPRESSION_ERROR,
+    CONTINUATION,
+    DATA,
+    END_HEADERS,
+    END_STREAM,
+    ENHANCE_YOUR_CALM,
+    FLOW_CONTROL_ERROR,
+    FRAME,
+    FRAME_SIZE_ERROR,
+    HEADERS,
+    MAX_WINDOW,
+    PADDED,
+    PING,
+    PRIORITY_FLAG,
+    PROTOCOL_ERROR,
+    RST_STREAM,
+    SETTING,
+    SETTINGS,
+    STREAM_CLOSED,
+    U32,
+    WINDOW_UPDATE,
+    U32x2,
+    frame_header,
+)
 
 try:
     from jh2._hazmat import Decoder, OversizedHeaderListError
@@ -42,257 +68,37 @@ except ImportError:  # pragma: no cover - depends on what is installed
     from hpack import Decoder
     from hpack.exceptions import OversizedHeaderListError
 
-NO_ERROR = 0x0
-PROTOCOL_ERROR = 0x1
-FLOW_CONTROL_ERROR = 0x3
-STREAM_CLOSED = 0x5
-FRAME_SIZE_ERROR = 0x6
-REFUSED_STREAM = 0x7
-CANCEL = 0x8
-COMPRESSION_ERROR = 0x9
-ENHANCE_YOUR_CALM = 0xB
 
-DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS = 0x0, 0x1, 0x2, 0x3, 0x4
-PUSH_PROMISE, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = 0x5, 0x6, 0x7, 0x8, 0x9
-END_STREAM = ACK = 0x1
-END_HEADERS = 0x4
-PADDED = 0x8
-PRIORITY_FLAG = 0x20
-
-MAX_WINDOW = 2**31 - 1
-DEFAULT_WINDOW = 65_535
-FRAME = struct.Struct(">BHBBL")  # 24-bit length as (8 high bits, 16 low bits), type, flags, stream
-U32 = struct.Struct(">L")
-U32x2 = struct.Struct(">LL")
-SETTING = struct.Struct(">HL")
-_RESET_MEMORY = 4096  # streams we reset whose late frames are ignored, not answered
-
-
-class Http2ConnectionError(Exception):
-    """A connection error (RFC 9113 5.4.1); its GOAWAY is queued in the codec's output.
-    `flood` names the flood bound it is, if it is one."""
-
-    def __init__(self, code: int, reason: str, flood: Flood | None = None) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
-        self.flood = flood
-
-
-class SendError(Exception):
-    """A frame for a stream that is closed on our side, or beyond its windows."""
-
-
-class Stream:
-    """One stream's state. `head_seen`: the peer's head has arrived (a server's streams are
-    made by one; a client's wait for the final response head), so DATA may follow (8.1)."""
-
-    __slots__ = ("send", "recv", "pending", "remote_open", "local_open", "head_seen")
-
-    def __init__(self, send: int, recv: int, remote_open: bool, head_seen: bool) -> None:
-        self.send = send  # what the peer's windows let us send on it (stream part)
-        self.recv = recv  # what the peer may still send on it
-        self.pending = 0  # received and consumed, not yet credited back
-        self.remote_open = remote_open
-        self.local_open = True
-        self.head_seen = head_seen
-
-
-def frame_header(length: int, kind: int, flags: int, sid: int) -> bytes:
-    return FRAME.pack(length >> 16, length & 0xFFFF, kind, flags, sid)
-
-
-class FrameCodec:
+class FrameCodec(FrameWriter):
     """One connection's HTTP/2 frames, either end: bytes in, handler calls and bytes out."""
-
-    send_errors: ClassVar[tuple[type[Exception], ...]] = (SendError,)
 
     def __init__(self, handler: Any, data_sink: Callable[[int, bytes, int, bool], None], *, stream_window: int, connection_window: int, max_frame_size: int,
                  max_header_list_size: int, max_continuation_frames: int, max_empty_frames: int,
                  max_enable_push: int) -> None:
+        super().__init__(stream_window=stream_window, connection_window=connection_window)
         self.handler = handler
-        self.encoder = HeaderEncoder()
         decoder = self.decoder = Decoder()
         # Twice what we advertise: a block between the two is refused on its stream (by the
         # stream layer); only beyond is it a HPACK bomb worth the connection.
         self._decoder_limit = decoder.max_header_list_size = 2 * max_header_list_size
-        self.streams: dict[int, Stream] = {}
-        self.highest_inbound_stream_id = 0
-        self.max_outbound_frame_size = 16_384
-        self.outbound_flow_control_window = DEFAULT_WINDOW  # the connection part of our send window
-        self._peer_initial_window = DEFAULT_WINDOW
-        self._stream_window = stream_window
-        self._stream_threshold = stream_window // 2
-        self._recv_window = DEFAULT_WINDOW  # what the peer may still send on the connection
-        self._conn_window = max(DEFAULT_WINDOW, connection_window)
-        self._recv_pending = 0
         self._max_frame = max_frame_size
         self._max_enable_push = max_enable_push  # 1 from a client; a server must say 0 (6.5.2)
-        self._reset_by_us: set[int] = set()
         self._reset_by_peer: set[int] = set()
-        self._out = bytearray()
         self._held = bytearray()  # an incomplete frame (or preface), waiting for the rest
         self._preface = False  # a client preface is still expected (the server sets it)
         self._block: list | None = None  # [sid, flags, fragments, size] of a block awaiting CONTINUATION
         self._max_block_frames = 1 + max_continuation_frames  # HEADERS and its CONTINUATIONs
         self._empty_frames = 0  # consecutive DATA/HEADERS/CONTINUATION without payload or end
         self._max_empty_frames = max_empty_frames
-        self._failed = False
         self._data_sink = data_sink  # (sid, data, flow-controlled length, end_stream)
         self._handlers = (
             self._on_data, self._on_headers, self._on_priority, self._on_rst_stream, self._on_settings,
             self._on_push_promise, self._on_ping, self._on_goaway, self._on_window_update, self._on_continuation,
         )
 
-    # --- output ------------------------------------------------------------------------------
-
-    def _start(self, settings: dict[int, int]) -> None:
-        """Our SETTINGS, and the connection window beyond the default."""
-        payload = b"".join(SETTING.pack(k, v) for k, v in settings.items())
-        out = self._out
-        out += frame_header(len(payload), SETTINGS, 0, 0)
-        out += payload
-        extra = self._conn_window - DEFAULT_WINDOW
-        if extra > 0:
-            out += frame_header(4, WINDOW_UPDATE, 0, 0)
-            out += U32.pack(extra)
-            self._recv_window += extra
-
     def stop(self) -> None:
         """The connection is closing: the rest of what was received is not read."""
         self._failed = True
-
-    def data_to_send(self) -> bytes | bytearray:
-        out = self._out
-        if not out:
-            return b""
-        self._out = bytearray()
-        return out  # never touched again: the connection may keep it queued
-
-    def _write_headers(self, stream_id: int, stream: Stream, headers: list[tuple[bytes, bytes]],
-                       end_stream: bool) -> None:
-        block = self.encoder.encode(headers)
-        flags = END_STREAM if end_stream else 0
-        size = len(block)
-        out = self._out
-        limit = self.max_outbound_frame_size
-        if size <= limit:
-            out += frame_header(size, HEADERS, flags | END_HEADERS, stream_id)
-            out += block
-        else:
-            kind = HEADERS
-            for pos in range(0, size, limit):
-                piece = block[pos : pos + limit]
-                last = END_HEADERS if pos + limit >= size else 0
-                out += frame_header(len(piece), kind, flags | last, stream_id)
-                out += piece
-                kind, flags = CONTINUATION, 0
-        if end_stream:
-            self._end_local(stream_id, stream)
-
-    def send_headers(self, stream_id: int, headers: list[tuple[bytes, bytes]], end_stream: bool = False) -> None:
-        """Headers (or trailers, with end_stream) on a stream already open."""
-        stream = self.streams.get(stream_id)
-        if stream is None or not stream.local_open:
-            raise SendError(f"stream {stream_id} is closed")
-        self._write_headers(stream_id, stream, headers, end_stream)
-
-    def send_data(self, stream_id: int, data: bytes | memoryview, end_stream: bool = False) -> None:
-        stream = self.streams.get(stream_id)
-        if stream is None or not stream.local_open:
-            raise SendError(f"stream {stream_id} is closed")
-        size = len(data)
-        if size > stream.send or size > self.outbound_flow_control_window or size > self.max_outbound_frame_size:
-            raise SendError(f"{size} bytes are beyond the windows of stream {stream_id}")
-        stream.send -= size
-        self.outbound_flow_control_window -= size
-        out = self._out
-        out += FRAME.pack(size >> 16, size & 0xFFFF, DATA, END_STREAM if end_stream else 0, stream_id)
-        out += data
-        if end_stream:
-            self._end_local(stream_id, stream)
-
-    def end_stream(self, stream_id: int) -> None:
-        """An empty DATA frame with END_STREAM: our side of the stream is done."""
-        self.send_data(stream_id, b"", True)
-
-    def local_flow_control_window(self, stream_id: int) -> int:
-        stream = self.streams.get(stream_id)
-        if stream is None or not stream.local_open:
-            raise SendError(f"stream {stream_id} is closed")
-        window = self.outbound_flow_control_window
-        return stream.send if stream.send < window else window
-
-    def reset_stream(self, stream_id: int, error_code: int = 0) -> None:
-        if self.streams.pop(stream_id, None) is None:
-            raise SendError(f"stream {stream_id} is closed")
-        self._write_reset(stream_id, error_code)
-
-    def acknowledge_received_data(self, size: int, stream_id: int) -> None:
-        """The stream layer consumed `size` bytes: both windows get them back, once enough
-        have gathered that a WINDOW_UPDATE is worth its frame (half a window)."""
-        pending = self._recv_pending + size
-        if pending >= self._conn_window >> 1:
-            self._recv_pending = 0
-            self._recv_window += pending
-            out = self._out
-            out += frame_header(4, WINDOW_UPDATE, 0, 0)
-            out += U32.pack(pending)
-        else:
-            self._recv_pending = pending
-        stream = self.streams.get(stream_id)
-        if stream is not None and stream.remote_open:
-            pending = stream.pending + size
-            if pending >= self._stream_threshold:
-                stream.pending = 0
-                stream.recv += pending
-                out = self._out
-                out += frame_header(4, WINDOW_UPDATE, 0, stream_id)
-                out += U32.pack(pending)
-            else:
-                stream.pending = pending
-
-    def increment_flow_control_window(self, increment: int, stream_id: int | None = None) -> None:
-        """Credit now, on the connection (no stream_id) or one stream only."""
-        if stream_id:
-            stream = self.streams.get(stream_id)
-            if stream is None:
-                raise SendError(f"stream {stream_id} is closed")
-            if not stream.remote_open:
-                return
-            stream.recv += increment
-        else:
-            stream_id = 0
-            self._recv_window += increment
-        out = self._out
-        out += frame_header(4, WINDOW_UPDATE, 0, stream_id)
-        out += U32.pack(increment)
-
-    def ping(self, opaque_data: bytes) -> None:
-        out = self._out
-        out += frame_header(8, PING, 0, 0)
-        out += opaque_data
-
-    def goaway(self, code: int = NO_ERROR, debug: bytes = b"") -> None:
-        """GOAWAY naming the last stream the peer opened that we take."""
-        payload = U32x2.pack(self.highest_inbound_stream_id, code) + debug
-        out = self._out
-        out += frame_header(len(payload), GOAWAY, 0, 0)
-        out += payload
-
-    def _end_local(self, sid: int, stream: Stream) -> None:
-        stream.local_open = False
-        if not stream.remote_open:
-            del self.streams[sid]
-
-    def _write_reset(self, sid: int, code: int) -> None:
-        reset = self._reset_by_us
-        if len(reset) >= _RESET_MEMORY:
-            reset.clear()
-        reset.add(sid)
-        out = self._out
-        out += frame_header(4, RST_STREAM, 0, sid)
-        out += U32.pack(code)
 
     # --- input -------------------------------------------------------------------------------
 
@@ -608,15 +414,3 @@ class FrameCodec:
             return
         stream.send = window
         self.handler.on_window_updated(sid)
-
-
-_ERROR_NAMES = (
-    "NO_ERROR", "PROTOCOL_ERROR", "INTERNAL_ERROR", "FLOW_CONTROL_ERROR", "SETTINGS_TIMEOUT", "STREAM_CLOSED",
-    "FRAME_SIZE_ERROR", "REFUSED_STREAM", "CANCEL", "COMPRESSION_ERROR", "CONNECT_ERROR", "ENHANCE_YOUR_CALM",
-    "INADEQUATE_SECURITY", "HTTP_1_1_REQUIRED",
-)
-
-
-def error_name(code: int) -> str:
-    """RFC 9113 section 7's name of an error code (the number, for a code it does not name)."""
-    return _ERROR_NAMES[code] if 0 <= code < len(_ERROR_NAMES) else str(code)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pymosn.protocol.http2 import _lib as h2
 from pymosn.protocol.http2.flood import Flood
-from pymosn.protocol.http2.frame_codec import Http2ConnectionError
+from pymosn.protocol.http2.frame_writer import Http2ConnectionError
 from pymosn.protocol.http2.settings import Http2Settings
 
 _events = h2.events

@@ -21,15 +21,8 @@ from pymosn.network.connection import Connection
 from pymosn.protocol.http1 import BODY_NONE
 from pymosn.protocol.http2.fast_client import FastClientCodec
 from pymosn.protocol.http2.flood import Flood, OutboundQueue
-from pymosn.protocol.http2.frame_codec import (
-    CANCEL,
-    ENHANCE_YOUR_CALM,
-    PROTOCOL_ERROR,
-    REFUSED_STREAM,
-    Http2ConnectionError,
-    SendError,
-    error_name,
-)
+from pymosn.protocol.http2.frame_writer import Http2ConnectionError, SendError
+from pymosn.protocol.http2.frames import CANCEL, ENHANCE_YOUR_CALM, PROTOCOL_ERROR, REFUSED_STREAM, error_name
 from pymosn.protocol.http2.headers import MalformedHeaders
 from pymosn.protocol.http2.upstream_conversion import (
     request_headers,
