@@ -55,6 +55,7 @@ COMPILED_MODULES = (
     "pymosn.stream.http1.server",
     "pymosn.stream.http1.whole_connection",
     "pymosn.stream.http2.client",
+    "pymosn.stream.http2.client_stream",
     "pymosn.stream.http2.flood_guard",
     "pymosn.stream.http2.server",
     "pymosn.router.manager",

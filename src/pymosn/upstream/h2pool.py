@@ -21,7 +21,8 @@ from typing import Any
 from pymosn.api.errors import CONNECTION_OVERFLOW, PENDING_OVERFLOW, FailureKind, UpstreamFailure
 from pymosn.api.filter import FilterStatus
 from pymosn.network.connection import Connection
-from pymosn.stream.http2.client import Http2ClientConnection, Http2ClientStream
+from pymosn.stream.http2.client import Http2ClientConnection
+from pymosn.stream.http2.client_stream import Http2ClientStream
 from pymosn.upstream.errors import UpstreamConnectError
 from pymosn.upstream.host import Host
 from pymosn.upstream.pool import Http1Pool
