@@ -109,8 +109,8 @@ class TlsSession(asyncio.Protocol):
         self.established = True
         self.handshake.set_result(None)
         self.app.connection_made(self)  # type: ignore[arg-type]
-        if self.established and self.incoming.pending:
-            self._read()  # early data behind the client's Finished
+        if self.established and not self.closing and not self.reading_paused and self.incoming.pending:
+            self._read()  # records behind the client's Finished, unless the Connection refused itself
 
     def _handshake_failed(self, error: BaseException) -> None:
         self._cancel_timer()
