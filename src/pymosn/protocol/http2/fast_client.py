@@ -117,11 +117,6 @@ class FastClientCodec(FrameCodec):
         self._end_remote(sid, stream)
         self.handler.on_response_trailers(sid, [(f[0], f[1]) for f in decoded])
 
-    def _end_remote(self, sid: int, stream: Stream) -> None:
-        stream.remote_open = False
-        if not stream.local_open:
-            del self.streams[sid]
-
     def _goaway_received(self, last_stream_id: int, code: int) -> None:
         # Streams above last_stream_id were never processed: their late frames are ignored.
         for above in [sid for sid in self.streams if sid > last_stream_id]:

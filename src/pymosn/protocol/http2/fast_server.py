@@ -90,7 +90,5 @@ class FastServerCodec(FrameCodec):
         elif not end_stream:
             self._stream_error(sid, PROTOCOL_ERROR)  # trailers end the stream (8.1)
         else:
-            stream.remote_open = False
-            if not stream.local_open:
-                del self.streams[sid]
+            self._end_remote(sid, stream)
             self.handler.on_request_trailers(sid, [(f[0], f[1]) for f in decoded])

@@ -254,9 +254,7 @@ class FrameCodec(FrameWriter):
         stream.recv -= size
         end_stream = flags & END_STREAM
         if end_stream:
-            stream.remote_open = False
-            if not stream.local_open:
-                del self.streams[sid]
+            self._end_remote(sid, stream)
         self._data_sink(sid, data[start:end], size, bool(end_stream))
 
     def _on_headers(self, flags: int, sid: int, data: bytes, start: int, end: int) -> None:

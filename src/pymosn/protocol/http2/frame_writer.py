@@ -14,7 +14,6 @@ from pymosn.protocol.http2.frames import (
     END_HEADERS,
     END_STREAM,
     FRAME,
-    GOAWAY,
     HEADERS,
     NO_ERROR,
     PING,
@@ -23,8 +22,8 @@ from pymosn.protocol.http2.frames import (
     SETTINGS,
     U32,
     WINDOW_UPDATE,
-    U32x2,
     frame_header,
+    goaway,
 )
 from pymosn.protocol.http2.hpack_encoder import HeaderEncoder
 
@@ -207,14 +206,16 @@ class FrameWriter:
 
     def goaway(self, code: int = NO_ERROR, debug: bytes = b"") -> None:
         """GOAWAY naming the last stream the peer opened that we take."""
-        payload = U32x2.pack(self.highest_inbound_stream_id, code) + debug
-        out = self._out
-        out += frame_header(len(payload), GOAWAY, 0, 0)
-        out += payload
+        self._out += goaway(self.highest_inbound_stream_id, code, debug)
 
     def _end_local(self, sid: int, stream: Stream) -> None:
         stream.local_open = False
         if not stream.remote_open:
+            del self.streams[sid]
+
+    def _end_remote(self, sid: int, stream: Stream) -> None:
+        stream.remote_open = False
+        if not stream.local_open:
             del self.streams[sid]
 
     def _write_reset(self, sid: int, code: int) -> None:

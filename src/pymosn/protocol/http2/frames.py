@@ -48,13 +48,6 @@ def error_name(code: int) -> str:
     return _ERROR_NAMES[code] if 0 <= code < len(_ERROR_NAMES) else str(code)
 
 
-_HEADER = struct.Struct(">HBBBI")  # 24-bit length as (16 high bits, 8 low bits), type, flags, stream
-
-
-def frame(kind: int, flags: int, stream_id: int, payload: bytes) -> bytes:
-    size = len(payload)
-    return _HEADER.pack(size >> 8, size & 0xFF, kind, flags, stream_id & MAX_STREAM_ID) + payload
-
-
 def goaway(last_stream_id: int, error_code: int = 0, debug: bytes = b"") -> bytes:
-    return frame(GOAWAY, 0, 0, struct.pack(">II", last_stream_id & MAX_STREAM_ID, error_code) + debug)
+    payload = U32x2.pack(last_stream_id & MAX_STREAM_ID, error_code) + debug
+    return frame_header(len(payload), GOAWAY, 0, 0) + payload

@@ -80,6 +80,13 @@ _MAX_CHECKED_VALUE: Final = 256
 _CHECKED: Final = _CheckedFields()
 
 
+def content_length_of(value: bytes) -> int:
+    """A content-length field's value: 1-18 digits, or the message is malformed."""
+    if _DIGITS.fullmatch(value) is None:
+        raise MalformedHeaders(f"invalid content-length {value!r}")
+    return int(value)
+
+
 def check_fields(names: list[bytes], values: list[bytes]) -> None:
     if not names:
         return
@@ -192,9 +199,7 @@ def request_head(block: list[tuple], end_stream: bool, max_bytes: int = 0, max_c
             cookies = value if cookies is None else cookies + b"; " + value
             continue
         elif name == b"content-length":
-            if _DIGITS.fullmatch(value) is None:
-                raise MalformedHeaders(f"invalid content-length {value!r}")
-            length = int(value)
+            length = content_length_of(value)
             if content_length is not None and content_length != length:
                 raise MalformedHeaders("conflicting content-length header fields")
             if content_length is not None:

@@ -11,6 +11,7 @@ from pymosn.protocol.http2.headers import (
     MalformedHeaders,
     check_fields,
     checked_trailers,
+    content_length_of,
 )
 
 Headers = list[tuple[bytes, bytes]]
@@ -90,9 +91,10 @@ def response_head(fields: list, end_stream: bool) -> ResponseHead:
             status = value[0] * 100 + value[1] * 10 + value[2] - 5328  # (int() of bytes is slow)
             continue
         if name == b"content-length":
-            if not value.isdigit() or len(value) > 18 or content_length >= 0 and int(value) != content_length:
-                raise MalformedHeaders(f"invalid content-length {value!r}")
-            content_length = int(value)
+            length = content_length_of(value)
+            if content_length >= 0 and length != content_length:
+                raise MalformedHeaders("conflicting content-length header fields")
+            content_length = length
         elif name in CONNECTION_SPECIFIC:
             raise MalformedHeaders(f"connection-specific header field {name.decode()} is not allowed in HTTP/2")
         names.append(name)
