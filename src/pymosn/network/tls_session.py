@@ -164,11 +164,11 @@ class TlsSession(asyncio.Protocol):
             raw.write(self.outgoing.read())
 
     def _fatal(self, error: Exception) -> None:
+        self.error = error  # first: a transport may call connection_lost inside abort()
         self._send_outgoing()
         raw = self.raw
         if raw is not None:
             raw.abort()  # connection_lost follows, with the error for the Connection
-        self.error = error
 
     # --- the Connection's transport -----------------------------------------------------------
 

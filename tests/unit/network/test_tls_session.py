@@ -182,3 +182,12 @@ def test_writes_after_close_are_dropped(loop, pki):
     raw.take()
     session.write(b"late")
     assert raw.take() == b"" and session.is_closing()
+
+
+def test_a_record_openssl_refuses_ends_the_connection_with_its_error(loop, pki):
+    app = App()
+    session, raw = session_on(loop, pki, app)
+    client = Client(pki, session, raw)
+    client.handshake()
+    session.data_received(b"\x17\x03\x03\x00\x20" + b"\x00" * 32)  # a record no key of this session decrypts
+    assert raw.aborted and len(app.lost) == 1 and isinstance(app.lost[0], ssl.SSLError)
