@@ -20,7 +20,8 @@ from pymosn.protocol.http1 import BODY_CHUNKED, BODY_LENGTH, BODY_NONE, RequestH
 from pymosn.proxy.active_stream import ActiveStream
 from pymosn.proxy.filter_manager import FilterChainEntry, FilterChainPlan
 from pymosn.proxy.filtered_stream import FilteredStream
-from pymosn.proxy.snapshot import ProxySettings, Snapshot, SnapshotRef
+from pymosn.proxy.settings import ProxySettings
+from pymosn.proxy.snapshot import Snapshot, SnapshotRef
 from pymosn.router.manager import RouterManager
 from pymosn.upstream.cluster import ClusterManager
 from tests.support.fakes import FakeClientStream, FakeLoop, FakePool, FakeServerStream

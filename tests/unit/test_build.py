@@ -24,13 +24,24 @@ def _module_name(path: Path) -> str:
 
 
 def _classes_of_compiled_modules() -> dict[str, str]:
+    """Those that refuse interpreted subclasses: all but the ones marked
+    `@mypyc_attr(allow_interpreted_subclasses=True)`."""
     defined: dict[str, str] = {}
     for name in build.COMPILED_MODULES:
         tree = ast.parse((ROOT / "src" / (name.replace(".", "/") + ".py")).read_text())
         for node in tree.body:
-            if isinstance(node, ast.ClassDef):
+            if isinstance(node, ast.ClassDef) and not _takes_interpreted_subclasses(node):
                 defined[node.name] = name
     return defined
+
+
+def _takes_interpreted_subclasses(node: ast.ClassDef) -> bool:
+    return any(
+        isinstance(d, ast.Call) and isinstance(d.func, ast.Name) and d.func.id == "mypyc_attr"
+        and any(k.arg == "allow_interpreted_subclasses" and isinstance(k.value, ast.Constant) and k.value.value
+                for k in d.keywords)
+        for d in node.decorator_list
+    )
 
 
 def _base_names(node: ast.ClassDef) -> list[str]:

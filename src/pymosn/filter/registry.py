@@ -25,7 +25,8 @@ from pymosn.protocol.http2.settings import HEADER_BLOCK_TIMEOUT
 from pymosn.protocol.xprotocol import registry as xprotocol_registry
 from pymosn.proxy.client_cert import ClientCertForwarding
 from pymosn.proxy.rpc import RpcSettings, rpc_filter_factory
-from pymosn.proxy.snapshot import ProxySettings, SnapshotRef
+from pymosn.proxy.settings import ProxySettings
+from pymosn.proxy.snapshot import SnapshotRef
 
 
 @dataclass(frozen=True)

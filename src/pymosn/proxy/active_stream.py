@@ -25,7 +25,6 @@ from pymosn.api import flags
 from pymosn.api.errors import ResetKind, StreamReset
 from pymosn.api.stream_info import StreamInfo
 from pymosn.api.streams import ServerStream, StreamReceiver
-from pymosn.metrics.response_class import count_response
 from pymosn.protocol.http1 import BODY_LENGTH, BODY_NONE, RequestHead, ResponseHead
 from pymosn.protocol.http1.decoder import TOO_MANY_HEADERS as HTTP1_TOO_MANY_HEADERS
 from pymosn.protocol.http1.header_view import HeaderView
@@ -45,7 +44,7 @@ from pymosn.proxy.local_reply import (
 from pymosn.proxy.pauses import DOWNSTREAM_BUFFER_FULL
 from pymosn.proxy.route_headers import for_routing
 from pymosn.proxy.router import Router
-from pymosn.proxy.snapshot import ProxySettings
+from pymosn.proxy.settings import ProxySettings
 
 _PROTOCOLS = {b"1.1": "HTTP/1.1", b"2": "HTTP/2", b"1.0": "HTTP/1.0"}
 
@@ -362,7 +361,7 @@ class ActiveStream:
         stats.downstream_rq_active -= 1
         code = info.response_code
         if code:
-            count_response(stats, stats.RESPONSE_CLASSES, code)
+            stats.count_response(code)
         host_code = code
         grpc = self.grpc
         if grpc is not None and grpc.status is not None:

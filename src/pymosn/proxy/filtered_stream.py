@@ -27,7 +27,7 @@ from pymosn.proxy.local_reply import render, reply_for
 from pymosn.proxy.pauses import DECODER_FILTERS_FULL, ENCODER_FILTERS_FULL
 from pymosn.proxy.route_headers import downstream_scheme, for_routing
 from pymosn.proxy.router import Router
-from pymosn.proxy.snapshot import ProxySettings
+from pymosn.proxy.settings import ProxySettings
 
 log = logging.getLogger("pymosn.proxy")
 

@@ -3,10 +3,15 @@ the upstream request's and downstream response's header lists built with it."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pymosn.api.request_id import new_request_id
+from pymosn.api.stream_info import StreamInfo
+from pymosn.protocol.http1.head import RequestHead, ResponseHead
 from pymosn.protocol.http1.hop_by_hop import HOP_BY_HOP
+
+if TYPE_CHECKING:
+    from pymosn.proxy.settings import ProxySettings
 
 _REQUEST_DROP = HOP_BY_HOP | {b"expect"}
 _NOTED = frozenset({b"host", b"x-forwarded-for", b"x-forwarded-proto", b"x-request-id", b"x-forwarded-client-cert"})
@@ -36,7 +41,7 @@ def apply_adds(headers: list[tuple[bytes, bytes]], adds: tuple) -> None:
         headers.append((name, value))
 
 
-def filter_response_headers(head, plan: HeaderPlan | None) -> list:
+def filter_response_headers(head: ResponseHead, plan: HeaderPlan | None) -> list:
     """The response headers to send downstream: hop-by-hop and removed ones dropped (also
     those the Connection header names), then the route's additions."""
     drop = plan.response_drop if plan is not None else HOP_BY_HOP
@@ -55,7 +60,8 @@ def filter_response_headers(head, plan: HeaderPlan | None) -> list:
     return out
 
 
-def upstream_request_headers(head: Any, plan: HeaderPlan, conn: Any, settings: Any, info: Any) -> list:
+def upstream_request_headers(head: RequestHead, plan: HeaderPlan, conn: Any, settings: ProxySettings,
+                             info: StreamInfo) -> list:
     """The upstream request's header list, in one pass over the request's: hop-by-hop and
     removed ones dropped, Host rewritten, the forwarding headers we extend noted; then ours
     (X-Forwarded-For/-Proto, XFCC, X-Request-Id, recorded in `info`) and the route's added."""
@@ -100,8 +106,8 @@ def upstream_request_headers(head: Any, plan: HeaderPlan, conn: Any, settings: A
             out.append((b"x-forwarded-client-cert", xfcc))
     if request_id is None:
         rid = new_request_id()
-        out.append((b"x-request-id", rid.encode()))
-        info.request_id = rid
+        out.append((b"x-request-id", rid))
+        info.request_id = rid.decode("ascii")
     else:
         info.request_id = request_id.decode("latin-1")
     if head.upgrade:

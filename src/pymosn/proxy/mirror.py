@@ -27,7 +27,7 @@ from typing import Any
 from pymosn.api.errors import StreamReset, UpstreamFailure
 from pymosn.api.streams import ClientStream, Headers
 from pymosn.network.deadlines import deadlines_for
-from pymosn.proxy.snapshot import ProxySettings
+from pymosn.proxy.settings import ProxySettings
 from pymosn.router.entry import RouteEntry
 
 FALLBACK_TIMEOUT = 15.0  # a copy's deadline on a route without one (Envoy's default route timeout)

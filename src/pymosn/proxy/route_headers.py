@@ -22,7 +22,7 @@ from pymosn.api.connection import ConnectionInfo
 from pymosn.protocol.http1 import RequestHead
 from pymosn.proxy.client_cert import HEADER_NAME as XFCC
 from pymosn.proxy.client_cert import as_routed
-from pymosn.proxy.snapshot import ProxySettings
+from pymosn.proxy.settings import ProxySettings
 from pymosn.router.route_table import RouteTable
 
 _SCHEMES = {b"http": b"http", b"https": b"https"}

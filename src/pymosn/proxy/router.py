@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from pymosn.api import flags
 from pymosn.api.errors import ResetKind, StreamReset, UpstreamFailure
-from pymosn.metrics.response_class import count_response
 from pymosn.network.deadlines import Deadlines, deadlines_for
 from pymosn.protocol.http1 import BODY_NONE, ResponseHead
 from pymosn.protocol.http1.header_view import HeaderView
@@ -30,6 +29,8 @@ from pymosn.proxy.upstream_request import UpstreamRequest
 
 if TYPE_CHECKING:
     from pymosn.proxy.active_stream import ActiveStream
+    from pymosn.upstream.cluster import Cluster
+    from pymosn.upstream.host import Host
 
 _BODY_BUFFER_LIMIT = 1024 * 1024  # request bytes held while waiting for an upstream connection
 
@@ -59,7 +60,7 @@ class Router:
         "upstream_pauses",
     )
     # set with the cluster (select_cluster) and the upstream head (forward)
-    cluster: Any
+    cluster: Cluster
     plan: HeaderPlan
     method: bytes
     target: bytes
@@ -121,7 +122,7 @@ class Router:
             plan = plans[id(route)] = HeaderPlan(route)
         return plan
 
-    def choose_host(self) -> Any:
+    def choose_host(self) -> Host | None:
         """A host of the cluster for the first try, before AFTER_CHOOSE_HOST filters run; None
         after answering that there is none. (try_upstream picks the others' itself.)"""
         stream = self.stream
@@ -132,7 +133,7 @@ class Router:
         stream.info.upstream_host = host.address
         return host
 
-    def forward(self, host: Any = None) -> None:
+    def forward(self, host: Host | None = None) -> None:
         """Prepare the upstream request and start its first try (on `host` when the
         AFTER_CHOOSE_HOST filters' phase picked it already)."""
         stream = self.stream
@@ -205,7 +206,7 @@ class Router:
 
     # --- tries --------------------------------------------------------------------------------
 
-    def try_upstream(self, host: Any = None) -> None:
+    def try_upstream(self, host: Host | None = None) -> None:
         self.tries += 1
         if host is None:
             stream = self.stream
@@ -452,7 +453,7 @@ class Router:
         if upstream is None:
             return
         if upstream.host_active and code and not failed:
-            count_response(stats, stats.RESPONSE_CLASSES, code)
+            stats.count_response(code)
             info = stream.info
             stats.upstream_rq_time.record((info.end_monotonic - info.start_monotonic) * 1000.0)
         upstream.release_host(host_code >= 500 or failed)

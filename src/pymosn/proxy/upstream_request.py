@@ -19,12 +19,14 @@ from pymosn.proxy.pauses import HELD_FOR_UPSTREAM, UPSTREAM_BUFFER_FULL
 
 if TYPE_CHECKING:
     from pymosn.proxy.router import Router
+    from pymosn.upstream.host import Host
 
 
 class UpstreamRequest:
     __slots__ = ("router", "host", "pool", "client", "host_active", "live")
     pool: Any  # the host's pool, set by the router as it asks it for a stream
-    def __init__(self, router: Router, host: Any) -> None:
+
+    def __init__(self, router: Router, host: Host) -> None:
         self.router = router
         self.host = host
         self.client: ClientStream | None = None

@@ -9,6 +9,7 @@ from typing import Any
 from pymosn.api.errors import FailureKind, UpstreamFailure
 from pymosn.config import model
 from pymosn.config.protocols import AUTO, HTTP1, HTTP2
+from pymosn.metrics.groups import ClusterStats
 from pymosn.network.tls import client_context
 from pymosn.stream.http2.client import DEFAULT_SETTINGS, Http2ClientSettings
 from pymosn.upstream.errors import UpstreamConnectError
@@ -23,7 +24,7 @@ class Cluster:
     def __init__(self, config: model.Cluster, stats_store: Any) -> None:
         self.config = config
         self.name = config.name
-        self.stats = stats_store.cluster(config.name)
+        self.stats: ClusterStats = stats_store.cluster(config.name)
         self.connect_timeout = config.connect_timeout
         self.idle_timeout = config.idle_timeout
         self.buffer_limit = max(config.conn_buffer_limit_bytes, 16 * 1024)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pymosn.metrics.groups import HostStats
 
 
 class Host:
     __slots__ = ("address", "host", "port", "weight", "metadata", "hostname", "stats", "pool", "h2_pool", "healthy")
 
-    def __init__(self, host: str, port: int, weight: int, metadata: dict, hostname: str, stats: Any) -> None:
+    def __init__(self, host: str, port: int, weight: int, metadata: dict, hostname: str, stats: HostStats) -> None:
         self.host = host
         self.port = port
         self.address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

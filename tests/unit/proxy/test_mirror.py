@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 
 from pymosn.api.errors import ResetKind, ResetSource, StreamReset
-from pymosn.metrics.stats import ClusterStats, HostStats
+from pymosn.metrics.stats import ClusterStats, HostStats, ListenerStats
 from pymosn.protocol.http1 import BODY_CHUNKED, BODY_NONE
 from pymosn.proxy import mirror
 from pymosn.proxy.mirror import BUFFER_LIMIT, ShadowRequest, original_ended, shadow_host, start_shadows
-from pymosn.proxy.snapshot import ProxySettings, Snapshot, SnapshotRef
+from pymosn.proxy.settings import ProxySettings
+from pymosn.proxy.snapshot import Snapshot, SnapshotRef
 from pymosn.router.manager import RouterManager
 from pymosn.upstream.cluster import ClusterManager
 from pymosn.upstream.host import Host
@@ -235,7 +236,7 @@ def test_an_original_cut_short_drops_the_copies_still_taking_its_request(loop):
 def _settings(mirror_copies: int) -> ProxySettings:
     """A listener's settings with no routes or clusters of its own (the tests pass their own)."""
     empty = SnapshotRef(Snapshot(RouterManager([]), ClusterManager((), None)))
-    return ProxySettings("l", "r", empty, None, mirror_copies=mirror_copies)
+    return ProxySettings("l", "r", empty, ListenerStats(), mirror_copies=mirror_copies)
 
 
 def test_start_shadows_makes_copies_per_policy_with_the_host_suffix(loop):

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import collections
 
+from pymosn.metrics.stats import HostStats
 from pymosn.upstream.host import Host
 from pymosn.upstream.load_balancer import Random, RoundRobin, WeightedRoundRobin
 
 
 def hosts(*weights):
-    return [Host("127.0.0.1", 8000 + i, w, {}, "", None) for i, w in enumerate(weights)]
+    return [Host("127.0.0.1", 8000 + i, w, {}, "", HostStats()) for i, w in enumerate(weights)]
 
 
 def test_round_robin_cycles_and_skips_unhealthy():

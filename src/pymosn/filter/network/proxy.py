@@ -12,7 +12,7 @@ from pymosn.protocol.http1.decoder import MOSN_HTTP10
 from pymosn.protocol.http2 import Http2Settings
 from pymosn.proxy.active_stream import ActiveStream
 from pymosn.proxy.filtered_stream import FilteredStream
-from pymosn.proxy.snapshot import ProxySettings
+from pymosn.proxy.settings import ProxySettings
 from pymosn.stream.http1 import ServerStreamConnection
 from pymosn.stream.http2.server import Http2ServerConnection
 
