@@ -9,14 +9,15 @@ changed through `set_rpc_header_rewrites`; the built-ins' are the defaults."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Final
 
 from pymosn.api.headers import HeaderSide
 from pymosn.config.issues import IssueLog
 
-HTTP1 = "Http1"
-HTTP2 = "Http2"
-AUTO = "Auto"
-X = "X"
+HTTP1: Final = "Http1"
+HTTP2: Final = "Http2"
+AUTO: Final = "Auto"
+X: Final = "X"
 BUILTIN_RPC = ("bolt", "boltv2", "dubbo", "x_example")
 
 # MOSN writes "Http1"; "HTTP1" appears in docs and older samples, so both mean the same codec.

@@ -25,14 +25,25 @@ _next_id = itertools.count(1)
 # Write batching (MOSN's writev lesson). While the loop is inside a data_received callback,
 # writes to any connection are collected and flushed once when the outermost callback returns:
 # a response head and body decoded from one upstream read leave in one syscall.
-_batch_depth = 0
-_dirty: list[Connection] = []
+class _WriteBatch:
+    """The loop's batching state, in one object behind a Final name: a compiled module's plain
+    globals are dict lookups, several per read and write."""
+
+    __slots__ = ("depth", "dirty")
+
+    def __init__(self) -> None:
+        self.depth = 0  # data_received callbacks the loop is inside
+        self.dirty: list[Connection] = []  # connections holding writes to flush
+
+
+_BATCH: Final = _WriteBatch()
 
 
 def _flush_batches() -> None:
-    while _dirty:
-        conns = _dirty[:]
-        _dirty.clear()
+    dirty = _BATCH.dirty
+    while dirty:
+        conns = dirty[:]
+        dirty.clear()
         for conn in conns:
             conn._flush()
 
@@ -116,18 +127,18 @@ class Connection(asyncio.Protocol):
                 break
 
     def data_received(self, data: bytes) -> None:
-        global _batch_depth
         self.bytes_received += len(data)
         if self._idle_timer is not None:
             self._last_activity = self._clock()
-        _batch_depth += 1
+        batch = _BATCH
+        batch.depth += 1
         try:
             for f in self.read_filters:
                 if f.on_data(data) == _STOP:
                     break
         finally:
-            _batch_depth -= 1
-            if not _batch_depth and _dirty:
+            batch.depth -= 1
+            if not batch.depth and batch.dirty:
                 _flush_batches()
 
     def eof_received(self) -> bool:
@@ -164,11 +175,11 @@ class Connection(asyncio.Protocol):
         self.bytes_sent += len(data)
         if self._idle_timer is not None:
             self._last_activity = self.loop.time()
-        if _batch_depth:
+        if _BATCH.depth:
             batch = self._batch
             if batch is None:
                 self._batch = [data]
-                _dirty.append(self)
+                _BATCH.dirty.append(self)
             else:
                 batch.append(data)
         else:

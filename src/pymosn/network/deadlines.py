@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from typing import Final
 
 
 class Deadlines:
@@ -59,7 +60,7 @@ class Deadlines:
             buckets.clear()
 
 
-_per_loop: dict[int, Deadlines] = {}
+_per_loop: Final[dict[int, Deadlines]] = {}
 
 
 def deadlines_for(loop: asyncio.AbstractEventLoop) -> Deadlines:

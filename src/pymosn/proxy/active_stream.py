@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from pymosn.api import flags
 from pymosn.api.errors import ResetKind, StreamReset
@@ -46,7 +46,7 @@ from pymosn.proxy.route_headers import for_routing
 from pymosn.proxy.router import Router
 from pymosn.proxy.settings import ProxySettings
 
-_PROTOCOLS = {b"1.1": "HTTP/1.1", b"2": "HTTP/2", b"1.0": "HTTP/1.0"}
+_PROTOCOLS: Final = {b"1.1": "HTTP/1.1", b"2": "HTTP/2", b"1.0": "HTTP/1.0"}
 
 
 class ActiveStream:

@@ -3,7 +3,7 @@ the upstream request's and downstream response's header lists built with it."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from pymosn.api.request_id import new_request_id
 from pymosn.api.stream_info import StreamInfo
@@ -13,8 +13,8 @@ from pymosn.protocol.http1.hop_by_hop import HOP_BY_HOP
 if TYPE_CHECKING:
     from pymosn.proxy.settings import ProxySettings
 
-_REQUEST_DROP = HOP_BY_HOP | {b"expect"}
-_NOTED = frozenset({b"host", b"x-forwarded-for", b"x-forwarded-proto", b"x-request-id", b"x-forwarded-client-cert"})
+_REQUEST_DROP: Final = HOP_BY_HOP | {b"expect"}
+_NOTED: Final = frozenset({b"host", b"x-forwarded-for", b"x-forwarded-proto", b"x-request-id", b"x-forwarded-client-cert"})
 
 
 class HeaderPlan:
@@ -41,6 +41,13 @@ def apply_adds(headers: list[tuple[bytes, bytes]], adds: tuple) -> None:
         headers.append((name, value))
 
 
+def _named_by_connection(value: bytes, dropped: frozenset[bytes]) -> set[bytes] | None:
+    """The fields a Connection header names, less those dropped anyway (None: no others)."""
+    if value in dropped:  # `keep-alive`, `upgrade`: nearly every value seen, and one lookup
+        return None
+    return {t.strip().lower() for t in value.split(b",")} - dropped
+
+
 def filter_response_headers(head: ResponseHead, plan: HeaderPlan | None) -> list:
     """The response headers to send downstream: hop-by-hop and removed ones dropped (also
     those the Connection header names), then the route's additions."""
@@ -49,12 +56,14 @@ def filter_response_headers(head: ResponseHead, plan: HeaderPlan | None) -> list
     extra: set[bytes] | None = None
     for lname, header in zip(head.lower_names, head.headers):
         if lname in drop:
-            if lname == b"connection":
-                extra = {t.strip().lower() for t in header[1].split(b",")}
+            if lname == b"connection":  # each Connection field names more
+                named = _named_by_connection(header[1], drop)
+                if named:
+                    extra = named if extra is None else extra | named
             continue
         out.append(header)
     if extra:
-        out = [h for h in out if h[0].lower() not in extra]
+        out = [h for n, h in zip(head.lower_names, head.headers) if n not in drop and n not in extra]
     if plan is not None and plan.response_add:
         apply_adds(out, plan.response_add)
     return out
@@ -67,12 +76,14 @@ def upstream_request_headers(head: RequestHead, plan: HeaderPlan, conn: Any, set
     (X-Forwarded-For/-Proto, XFCC, X-Request-Id, recorded in `info`) and the route's added."""
     drop = plan.request_drop
     out = []
-    conn_tokens = None
+    conn_tokens: set[bytes] | None = None
     xff = xfp = request_id = upgrade = xfcc = None
     for lname, header in zip(head.lower_names, head.headers):
         if lname in drop:
             if lname == b"connection":
-                conn_tokens = {t.strip().lower() for t in header[1].split(b",")}
+                named = _named_by_connection(header[1], drop)
+                if named:
+                    conn_tokens = named if conn_tokens is None else conn_tokens | named
             elif lname == b"upgrade":
                 upgrade = header[1]
             continue

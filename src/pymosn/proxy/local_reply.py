@@ -22,7 +22,7 @@ reply from its HTTP status by the codec's table of MOSN's codes."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from pymosn.api import flags
 from pymosn.api.errors import FailureKind
@@ -31,8 +31,8 @@ from pymosn.proxy.filter_manager import LocalReply
 from pymosn.proxy.grpc import LOCAL_STATUS, encode_message, http_to_grpc_status
 
 # %RESPONSE_CODE_DETAILS% values (Envoy's ResponseCodeDetails)
-VIA_UPSTREAM = "via_upstream"
-DIRECT_RESPONSE = "direct_response"
+VIA_UPSTREAM: Final = "via_upstream"
+DIRECT_RESPONSE: Final = "direct_response"
 _EARLY_RESET = "upstream_reset_before_response_started"
 
 # flag -> (status, body, details)

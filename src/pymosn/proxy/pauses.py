@@ -7,11 +7,13 @@ when the last cause that paused it has resumed, never when another cause's pause
 
 from __future__ import annotations
 
+from typing import Final
+
 # the downstream (request) side: ActiveStream.pause_downstream / resume_downstream
-HELD_FOR_UPSTREAM = 1  # the router holds request bytes past its bound until a try's stream is ready
-UPSTREAM_BUFFER_FULL = 2  # the try's connection is above its write high watermark
-DECODER_FILTERS_FULL = 4  # the decoder filters hold more than the buffer limit
+HELD_FOR_UPSTREAM: Final = 1  # the router holds request bytes past its bound until a try's stream is ready
+UPSTREAM_BUFFER_FULL: Final = 2  # the try's connection is above its write high watermark
+DECODER_FILTERS_FULL: Final = 4  # the decoder filters hold more than the buffer limit
 
 # the upstream (response) side: Router.pause_upstream / resume_upstream
-DOWNSTREAM_BUFFER_FULL = 1  # the client reads slower than the upstream sends
-ENCODER_FILTERS_FULL = 2  # the encoder filters hold more than the buffer limit
+DOWNSTREAM_BUFFER_FULL: Final = 1  # the client reads slower than the upstream sends
+ENCODER_FILTERS_FULL: Final = 2  # the encoder filters hold more than the buffer limit

@@ -8,9 +8,9 @@ everything at once makes every hot key miss at the same moment)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
-MISS: Any = object()
+MISS: Final[Any] = object()
 
 
 class TwoGenerationCache:

@@ -68,3 +68,18 @@ def test_snapshot_merge_roundtrip():
 def test_merge_rejects_other_buckets():
     with pytest.raises(ValueError):
         Histogram().merge(Histogram((1, 2)).snapshot())
+
+
+def test_recording_picks_the_bucket_bisect_would():
+    import bisect
+
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    @given(st.floats(min_value=0, max_value=1e8, allow_nan=False))
+    def check(value):
+        h = Histogram()
+        h.record(value)
+        assert h.counts.index(1) == bisect.bisect_left(h.bounds, value)
+
+    check()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 # How a message body is delimited on the wire.
-BODY_NONE = 0
-BODY_LENGTH = 1
-BODY_CHUNKED = 2
-BODY_UNTIL_CLOSE = 3  # responses only: no length and not chunked, the body ends at close
+BODY_NONE: Final = 0
+BODY_LENGTH: Final = 1
+BODY_CHUNKED: Final = 2
+BODY_UNTIL_CLOSE: Final = 3  # responses only: no length and not chunked, the body ends at close
 
 Headers = list[tuple[bytes, bytes]]
 

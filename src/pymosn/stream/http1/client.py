@@ -6,7 +6,7 @@ completed on a connection that can be reused; otherwise the connection is closed
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from pymosn.api.errors import ProtocolError, ResetKind, ResetSource, StreamReset
 from pymosn.api.filter import FilterStatus
@@ -16,6 +16,10 @@ from pymosn.protocol.http1 import BODY_CHUNKED, BODY_NONE, ResponseDecoder, Resp
 from pymosn.protocol.http1.decoder import DEFAULT_MAX_HEADERS
 from pymosn.protocol.http1.encoder import encode_chunk, encode_last_chunk, encode_request_head
 from pymosn.stream.http1.whole_connection import WholeConnectionStream
+
+# Final, so compiled code holds them: FilterStatus.STOP is an enum class attribute lookup per read
+_FILTER_STOP: Final = FilterStatus.STOP
+_FILTER_CONTINUE: Final = FilterStatus.CONTINUE
 
 
 class ClientStreamConnection(WholeConnectionStream):
@@ -102,14 +106,14 @@ class ClientStreamConnection(WholeConnectionStream):
     # --- read filter -------------------------------------------------------------------------
 
     def on_new_connection(self) -> FilterStatus:
-        return FilterStatus.CONTINUE
+        return _FILTER_CONTINUE
 
     def on_data(self, data: bytes) -> FilterStatus:
         try:
             self.decoder.feed(data)
         except ProtocolError as error:
             self._fail(StreamReset(ResetSource.UPSTREAM, ResetKind.PROTOCOL_ERROR, error.reason))
-        return FilterStatus.STOP
+        return _FILTER_STOP
 
     def on_eof(self) -> bool:
         try:

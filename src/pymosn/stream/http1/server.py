@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from pymosn.api.errors import DOWNSTREAM_CLOSED, ProtocolError, StreamReset, downstream_protocol_error
 from pymosn.api.filter import FilterStatus
@@ -19,11 +19,18 @@ from pymosn.protocol.http1.decoder import DEFAULT_MAX_HEADERS, MOSN_HTTP10, Http
 from pymosn.protocol.http1.encoder import encode_chunk, encode_last_chunk, encode_response_head
 from pymosn.stream.http1.whole_connection import WholeConnectionStream
 
-_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_MAX_QUEUED = 32  # pipelined requests held before we stop reading the connection
+# Final, so compiled code holds them: FilterStatus.STOP is an enum class attribute lookup per read
+_FILTER_STOP: Final = FilterStatus.STOP
+_FILTER_CONTINUE: Final = FilterStatus.CONTINUE
+
+_CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
+_MAX_QUEUED: Final = 32  # pipelined requests held before we stop reading the connection
 
 # Queued-request event kinds
-_DATA, _END, _ERROR, _TUNNEL = range(4)
+_DATA: Final = 0
+_END: Final = 1
+_ERROR: Final = 2
+_TUNNEL: Final = 3
 
 
 class ServerStreamConnection(WholeConnectionStream):
@@ -68,16 +75,16 @@ class ServerStreamConnection(WholeConnectionStream):
     # --- read filter -------------------------------------------------------------------------
 
     def on_new_connection(self) -> FilterStatus:
-        return FilterStatus.CONTINUE
+        return _FILTER_CONTINUE
 
     def on_data(self, data: bytes) -> FilterStatus:
         if self._broken or self._closing:
-            return FilterStatus.STOP
+            return _FILTER_STOP
         try:
             self.decoder.feed(data)
         except ProtocolError as error:
             self._protocol_error(error)
-        return FilterStatus.STOP
+        return _FILTER_STOP
 
     def on_eof(self) -> bool:
         # Half-closed by the client: finish the responses we owe, then close.
