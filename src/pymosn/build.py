@@ -31,6 +31,7 @@ COMPILED_MODULES = (
     "pymosn.network.deadlines",
     "pymosn.network.listener",
     "pymosn.network.tls_session",
+    "pymosn.metrics.counter",
     "pymosn.metrics.histogram",
     "pymosn.metrics.response_class",
     "pymosn.protocol.http1.decoder",
@@ -74,6 +75,10 @@ COMPILED_MODULES = (
     "pymosn.proxy.router",
     "pymosn.proxy.upstream_request",
     "pymosn.filter.network.proxy",
+    "pymosn.filter.token_bucket",
+    "pymosn.filter.http.header_rules",
+    "pymosn.filter.http.local_ratelimit_filter",
+    "pymosn.filter.http.rbac_filter",
     "pymosn.proxy.filter_chain",
     "pymosn.proxy.filter_sides",
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 from typing import ClassVar
 
+from pymosn.metrics.counter import NamedCounter as NamedCounter  # (re-exported)
 from pymosn.metrics.histogram import Histogram
 from pymosn.metrics.response_class import count_response
 
@@ -71,20 +72,6 @@ class StatsGroup:
             setattr(self, name, 0)
         for name in self.HISTOGRAMS:
             getattr(self, name).reset()
-
-
-class NamedCounter:
-    """One counter whose full name a config decides (a filter's `http.<listener>.rbac.allowed`):
-    the data path holds the object and writes `counter.value += 1`. `family` and `labels` are
-    its Prometheus name and labels."""
-
-    __slots__ = ("name", "family", "labels", "value")
-
-    def __init__(self, name: str, family: str, labels: tuple[tuple[str, str], ...] = ()) -> None:
-        self.name = name
-        self.family = family
-        self.labels = labels
-        self.value = 0
 
 
 # The process's named counters: the StatsStore of the process that runs the filters (not a
