@@ -79,6 +79,7 @@ COMPILED_MODULES = (
     "pymosn.filter.http.header_rules",
     "pymosn.filter.http.local_ratelimit_filter",
     "pymosn.filter.http.rbac_filter",
+    "pymosn.filter.rbac.native",
     "pymosn.proxy.filter_chain",
     "pymosn.proxy.filter_sides",
 )

@@ -280,42 +280,65 @@ class HeaderMutationFilterConfig:
         return made  # type: ignore[return-value]  # a filter by registration (below)
 
 
-def _apply(mutation: Mutation | None, headers: HeaderMap, callbacks: FilterCallbacks) -> HeadersStatus:
-    if mutation is not None:
-        mutation.apply(headers, callbacks.stream_info if mutation.needs_info else None)
-    return _CONTINUE
-
-
 class _Mutations:
     """One stream's filter; made by HeaderMutationFilterConfig.create_filter, which sets both."""
 
+    __slots__ = ("_config", "_callbacks")
     _config: HeaderMutationFilterConfig
     _callbacks: FilterCallbacks
 
 
+# The sides' methods are written out, not shared through a helper: in the pure-Python build a
+# helper is one more call per request.
+
 class _RequestSide(_Mutations):
+    __slots__ = ()
+
     def decode_headers(self, headers: RequestHeaderMap, end_stream: bool) -> HeadersStatus:
-        return _apply(self._config.request, headers, self._callbacks)
+        mutation = self._config.request
+        if mutation is not None:
+            mutation.apply(headers, self._callbacks.stream_info if mutation.needs_info else None)
+        return _CONTINUE
 
     def decode_trailers(self, trailers: HeaderMap) -> TrailersStatus:
-        return _apply(self._config.request_trailers, trailers, self._callbacks)
+        mutation = self._config.request_trailers
+        if mutation is not None:
+            mutation.apply(trailers, self._callbacks.stream_info if mutation.needs_info else None)
+        return _CONTINUE
 
 
 class _ResponseSide(_Mutations):
+    __slots__ = ()
+
     def encode_headers(self, status: int, headers: HeaderMap, end_stream: bool) -> HeadersStatus:
-        return _apply(self._config.response, headers, self._callbacks)
+        mutation = self._config.response
+        if mutation is not None:
+            mutation.apply(headers, self._callbacks.stream_info if mutation.needs_info else None)
+        return _CONTINUE
 
     def encode_trailers(self, trailers: HeaderMap) -> TrailersStatus:
-        return _apply(self._config.response_trailers, trailers, self._callbacks)
+        mutation = self._config.response_trailers
+        if mutation is not None:
+            mutation.apply(trailers, self._callbacks.stream_info if mutation.needs_info else None)
+        return _CONTINUE
 
 
 class _BothSides(_RequestSide):
-    # (native classes have one base: the response side's two methods, as _ResponseSide's)
+    """(A native class has one base: the response side's methods again, as _ResponseSide's.)"""
+
+    __slots__ = ()
+
     def encode_headers(self, status: int, headers: HeaderMap, end_stream: bool) -> HeadersStatus:
-        return _apply(self._config.response, headers, self._callbacks)
+        mutation = self._config.response
+        if mutation is not None:
+            mutation.apply(headers, self._callbacks.stream_info if mutation.needs_info else None)
+        return _CONTINUE
 
     def encode_trailers(self, trailers: HeaderMap) -> TrailersStatus:
-        return _apply(self._config.response_trailers, trailers, self._callbacks)
+        mutation = self._config.response_trailers
+        if mutation is not None:
+            mutation.apply(trailers, self._callbacks.stream_info if mutation.needs_info else None)
+        return _CONTINUE
 
 
 DecoderFilter.register(_RequestSide)

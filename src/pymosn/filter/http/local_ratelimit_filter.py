@@ -207,6 +207,8 @@ class LocalRateLimitFilterConfig:
         made = LocalRateLimitFilter() if self.encodes or _route_configs else LocalRateLimitDecoder()
         made._config = self
         made._callbacks = callbacks
+        made._bucket = None
+        made._limited = False
         return made  # type: ignore[return-value]  # a filter by registration (the end of this module)
 
 
@@ -230,12 +232,12 @@ class _Fraction:
 class LocalRateLimitDecoder:
     """The request side: admits or limits. Alone for configs that add no response headers."""
 
-    # Made by LocalRateLimitFilterConfig.create_filter, which sets _config and _callbacks; what
-    # the response side reads keeps its default unless a request sets it.
+    # Made by LocalRateLimitFilterConfig.create_filter, which sets every slot.
+    __slots__ = ("_config", "_callbacks", "_bucket", "_limited")
     _config: LocalRateLimitFilterConfig
     _callbacks: FilterCallbacks
-    _bucket: TokenBucket | None = None  # the bucket that decided, for x-ratelimit headers
-    _limited = False
+    _bucket: TokenBucket | None  # the bucket that decided, for x-ratelimit headers
+    _limited: bool
 
     def decode_headers(self, headers: RequestHeaderMap, end_stream: bool) -> HeadersStatus:
         callbacks = self._callbacks
@@ -280,6 +282,8 @@ class LocalRateLimitDecoder:
 class LocalRateLimitFilter(LocalRateLimitDecoder):
     """Both sides: the response gets the x-ratelimit headers, or the configured headers of a
     limited request's reply."""
+
+    __slots__ = ()
 
     def encode_headers(self, status: int, headers: HeaderMap, end_stream: bool) -> HeadersStatus:
         bucket = self._bucket

@@ -80,8 +80,9 @@ class RbacFilterConfig(RbacRules):
 
 
 class RbacFilter:
-    """One stream's filter; made by RbacFilterConfig.create_filter, which sets both attributes."""
+    """One stream's filter; made by RbacFilterConfig.create_filter, which sets both slots."""
 
+    __slots__ = ("_config", "_callbacks")
     _config: RbacFilterConfig
     _callbacks: FilterCallbacks
 
@@ -95,7 +96,8 @@ class RbacFilter:
         info = callbacks.connection
         shadow = rules.shadow
         if shadow is not None:
-            matched = shadow.first_match(info, headers)
+            shadow_set = shadow.policy_set
+            matched = shadow.first_match(info, headers) if shadow_set is None else shadow_set.first_match(info, headers)
             allowed = shadow.allow_matched if matched is not None else shadow.allow_unmatched
             counters = stats.shadow
             if allowed:
@@ -111,7 +113,8 @@ class RbacFilter:
         engine = rules.engine
         if engine is None:
             return _CONTINUE
-        matched = engine.first_match(info, headers)
+        policy_set = engine.policy_set  # (the compiled build's: a native call)
+        matched = engine.first_match(info, headers) if policy_set is None else policy_set.first_match(info, headers)
         if engine.allow_matched if matched is not None else engine.allow_unmatched:
             stats.enforced.allowed += 1
             if matched is not None and rules.per_policy:
