@@ -17,7 +17,16 @@ from typing import Any
 
 from pymosn.api.connection import ConnectionInfo
 from pymosn.api.headers import HeaderMap, RequestHeaderMap
-from pymosn.api.stream_filter import AnyFilter, FilterCallbacks, FilterPhase, FilterStatus, Route
+from pymosn.api.stream_filter import (
+    AnyFilter,
+    DecoderFilter,
+    EncoderFilter,
+    FilterCallbacks,
+    FilterPhase,
+    FilterStatus,
+    Route,
+    StreamFilter,
+)
 from pymosn.api.stream_info import StreamInfo
 from pymosn.proxy.filter_manager import DEFAULT_BUFFER_LIMIT, FilterChainEntry, FilterChainPlan, FilterManager
 from tests.support.fakes import FakeLoop, FakeOwner, fake_connection
@@ -81,31 +90,80 @@ class _Config:
         made: AnyFilter = self._make(recording)
         self._harness.filters[self._name] = made
         self._harness.callbacks[self._name] = recording
-        for call in _FILTER_CALLS:
-            method = getattr(made, call, None)
-            if method is not None:
-                setattr(made, call, self._harness._recorder(self._name, call, method))
-        made.__class__ = _observed(type(made))
+        if not hasattr(made, "__dict__"):  # a compiled filter
+            return _wrapped(self._harness, self._name, made)
+        for call, method in _methods(made).items():
+            setattr(made, call, self._harness._recorder(self._name, call, method))
+        made.__class__ = _observed(type(made), tuple(_methods(made)))
         return made
+
+
+def _side(made: Any) -> type | None:
+    decoder, encoder = isinstance(made, DecoderFilter), isinstance(made, EncoderFilter)
+    return StreamFilter if decoder and encoder else DecoderFilter if decoder else EncoderFilter if encoder else None
+
+
+def _methods(made: Any) -> dict[str, Callable[..., Any]]:
+    """The filter's methods by name, with the API's defaults of its sides where its class is a
+    filter by registration (the compiled built-ins) and left them out."""
+    side = _side(made)
+    found: dict[str, Callable[..., Any]] = {}
+    for call in _FILTER_CALLS:
+        method = getattr(made, call, None)
+        if method is None and side is not None and hasattr(side, call):
+            method = functools.partial(getattr(side, call), made)
+        if method is not None:
+            found[call] = method
+    return found
 
 
 _OBSERVED: dict[type, type] = {}
 
 
-def _observed(cls: type) -> type:
+def _observed(cls: type, calls: tuple[str, ...]) -> type:
     """`cls` with every filter method its own: the manager skips methods a class leaves at the
     API's default, and the harness is to record every call a filter gets, defaults included.
     (The recorders are on the instance; these class methods only mark the methods as taken.)"""
     observed = _OBSERVED.get(cls)
     if observed is None:
         def taken(call: str) -> Callable[..., Any]:
-            inherited = getattr(cls, call)
-            return lambda self, *args: inherited(self, *args)
+            return lambda self, *args: self.__dict__[call](*args)
 
-        namespace: dict[str, Any] = {call: taken(call) for call in _FILTER_CALLS if hasattr(cls, call)}
+        namespace: dict[str, Any] = {call: taken(call) for call in calls}
         namespace.update(__slots__=(), __module__=cls.__module__, __qualname__=cls.__qualname__)
         observed = _OBSERVED[cls] = type(cls)(cls.__name__, (cls,), namespace)
     return observed
+
+
+class _Recorded:
+    """A compiled filter's stand-in: a native class takes neither patched methods nor a new
+    class, and is a filter by registration, with only the methods it overrides; this one is
+    of the same sides with every method its own, each recorded, then the filter's (or the
+    API's default, which the filter left out)."""
+
+    __slots__ = ("_recorders",)
+    _recorders: dict[str, Callable[..., Any]]
+
+
+_WRAPPERS: dict[type, type] = {}
+
+
+def _wrapped(harness: FilterHarness, name: str, made: Any) -> AnyFilter:
+    side = _side(made)
+    if side is None:
+        return made  # (the manager reports what is no filter)
+    methods = _methods(made)
+    cls = _WRAPPERS.get(type(made))
+    if cls is None:
+        def forward(call: str) -> Callable[..., Any]:
+            return lambda self, *args: self._recorders[call](*args)
+
+        namespace: dict[str, Any] = {call: forward(call) for call in methods}
+        namespace["__slots__"] = ()
+        cls = _WRAPPERS[type(made)] = type(f"Recorded{type(made).__name__}", (_Recorded, side), namespace)
+    wrapper = cls()
+    wrapper._recorders = {call: harness._recorder(name, call, method) for call, method in methods.items()}
+    return wrapper
 
 
 class FilterHarness:

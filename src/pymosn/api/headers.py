@@ -49,7 +49,8 @@ class HeaderMap:
         lower = []
         for pair in pairs:  # a loop: a comprehension makes a function object per call (3.11)
             lower.append(pair[0].lower())
-        return cls(pairs, lower)
+        # (the compiled build makes the usual class directly, not through a call of `cls`)
+        return HeaderMap(pairs, lower) if cls is HeaderMap else cls(pairs, lower)
 
     # --- reads: work on the lists as given -------------------------------------------------
 

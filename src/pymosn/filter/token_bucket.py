@@ -32,37 +32,42 @@ configured total and may admit less when traffic reaches the workers unevenly.""
 from __future__ import annotations
 
 import math
-from typing import Protocol
+from typing import Final
 
 from pymosn.filter.bucket_table import BucketTable, installed
 
-TOKENS_BITS = 34
-TOKENS_MASK = (1 << TOKENS_BITS) - 1
-NEGATIVE = 1 << (TOKENS_BITS - 1)  # a masked token count at or above this is negative
-TICK_MASK = (1 << 30) - 1  # 2**30 ticks: 1.7 years at the shortest fill interval (50 ms)
-_TICK_AHEAD = 1 << 29  # a stored tick "after" ours: a worker whose clock reads later filled it
+# (Final: constants of the compiled build, not module lookups)
+TOKENS_BITS: Final = 34
+TOKENS_MASK: Final = (1 << TOKENS_BITS) - 1
+NEGATIVE: Final = 1 << (TOKENS_BITS - 1)  # a masked token count at or above this is negative
+TICK_MASK: Final = (1 << 30) - 1  # 2**30 ticks: 1.7 years at the shortest fill interval (50 ms)
+_TICK_AHEAD: Final = 1 << 29  # a stored tick "after" ours: a worker whose clock reads later filled it
 
-MAX_TOKENS = (1 << 32) - 1  # Envoy's uint32 (the state has room for it and N workers in debt)
+MAX_TOKENS: Final = (1 << 32) - 1  # Envoy's uint32 (the state has room for it and N workers in debt)
 
 
-class TokenBucket(Protocol):
+class TokenBucket:
+    """What the filters call on either kind of bucket. A class, not a Protocol: in the compiled
+    build (build.py) a request calls these through the native classes' own method tables."""
+
+    __slots__ = ("max_tokens",)
     max_tokens: int
 
     def consume(self, now: float) -> bool:
         """Take one token if there is one (True: admitted)."""
-        ...
+        raise NotImplementedError
 
     def remaining(self) -> int:
         """Tokens left (as of the last consume)."""
-        ...
+        raise NotImplementedError
 
     def reset_seconds(self, now: float) -> int:
         """Whole seconds until the next fill."""
-        ...
+        raise NotImplementedError
 
 
-class LocalTokenBucket:
-    __slots__ = ("max_tokens", "tokens_per_fill", "fill_interval", "tokens", "next_fill", "_epoch", "_tick")
+class LocalTokenBucket(TokenBucket):
+    __slots__ = ("tokens_per_fill", "fill_interval", "tokens", "next_fill", "_epoch", "_tick")
 
     def __init__(self, max_tokens: int, tokens_per_fill: int, fill_interval: float) -> None:
         self.max_tokens = max_tokens
@@ -99,8 +104,8 @@ class LocalTokenBucket:
         return max(0, math.ceil(self.next_fill - now))
 
 
-class SharedTokenBucket:
-    __slots__ = ("max_tokens", "tokens_per_fill", "fill_interval", "next_fill", "_states", "_slot", "_consumed",
+class SharedTokenBucket(TokenBucket):
+    __slots__ = ("tokens_per_fill", "fill_interval", "next_fill", "_states", "_slot", "_consumed",
                  "_worker", "_epoch")
 
     def __init__(self, table: BucketTable, slot: int, max_tokens: int, tokens_per_fill: int,

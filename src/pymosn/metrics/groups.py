@@ -79,21 +79,6 @@ class StatsGroup:
             getattr(self, name).reset()
 
 
-class NamedCounter:
-    """One counter whose full name a config decides (a filter's `http.<listener>.rbac.allowed`):
-    the data path holds the object and writes `counter.value += 1`. `family` and `labels` are
-    its Prometheus name and labels."""
-
-    __slots__ = ("name", "family", "labels", "value")
-
-    def __init__(self, name: str, family: str, labels: tuple[tuple[str, str], ...] = ()) -> None:
-        self.name = name
-        self.family = family
-        self.labels = labels
-        self.value = 0
-
-
-
 class GrpcStats:
     """gRPC calls by grpc-status, in total and per `package.Service/Method`.
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 
+from pymosn.metrics.counter import NamedCounter
 from pymosn.metrics.groups import (
     BOTH_SCOPES,
     LISTENER_SCOPE,
@@ -16,7 +17,6 @@ from pymosn.metrics.groups import (
     GrpcStats,
     HostStats,
     ListenerStats,
-    NamedCounter,
     StatsGroup,
 )
 

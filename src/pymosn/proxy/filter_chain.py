@@ -19,7 +19,7 @@ place, or a phase hook, hands over to the general iteration here (`deliver`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from pymosn.api.stream_filter import CONTINUE, STOP, STOP_AND_BUFFER, FilterStatus
 
@@ -27,17 +27,28 @@ if TYPE_CHECKING:
     from pymosn.proxy.filter_manager import FilterManager, FilterManagerOwner
     from pymosn.proxy.filter_plan import ChainShape
 
-HEADERS, DATA, TRAILERS = 0, 1, 2
+# (Final: constants of the compiled build, not module lookups on every item)
+HEADERS: Final = 0
+DATA: Final = 1
+TRAILERS: Final = 2
 Item = tuple[int, Any, bool]  # (kind, HeaderMap | bytes, end_stream)
 
 # What a stopped position does with items reaching it.
-HOLDING, BUFFERING = 1, 2
+HOLDING: Final = 1
+BUFFERING: Final = 2
 # Work done once before a decoder position's first headers call: the phase boundaries.
-NO_HOOK, ROUTE_HOOK, HOST_HOOK, ROUTE_AND_HOST_HOOK = 0, 1, 2, 3
+NO_HOOK: Final = 0
+ROUTE_HOOK: Final = 1
+HOST_HOOK: Final = 2
+ROUTE_AND_HOST_HOOK: Final = 3
 # `Chain.calling` while no filter is being called, and once the one being called continued itself.
-IDLE, CONTINUED = -1, -2
+IDLE: Final = -1
+CONTINUED: Final = -2
+_CONTINUE: Final = CONTINUE  # (a C static: the statuses come from an interpreted module)
+_STOP: Final = STOP
+_STOP_AND_BUFFER: Final = STOP_AND_BUFFER
 
-DEFAULT_BUFFER_LIMIT = 1 << 20  # Envoy's per-stream default (per_connection_buffer_limit_bytes)
+DEFAULT_BUFFER_LIMIT: Final = 1 << 20  # Envoy's per-stream default (per_connection_buffer_limit_bytes)
 
 
 class Stop:
@@ -101,9 +112,9 @@ class Chain:
         self.calling = IDLE
         if status is None or self.aborted:
             return
-        if continued and status == STOP:
-            status = CONTINUE  # the filter resumed itself before returning
-        if status == CONTINUE:
+        if continued and status == _STOP:
+            status = _CONTINUE  # the filter resumed itself before returning
+        if status == _CONTINUE:
             self.deliver(position + 1, item)
         else:
             self._stop(position, item, status)
@@ -146,7 +157,7 @@ class Chain:
             status = self._call(index, item)
             if status is None or self.aborted:
                 return
-            if status == CONTINUE:
+            if status == _CONTINUE:
                 index += 1
                 continue
             self._stop(index, item, status)
@@ -157,9 +168,9 @@ class Chain:
         shape = self.shape
         if kind == DATA:
             if not shape.takes_data[index]:
-                return CONTINUE  # the class keeps the default, which continues
+                return _CONTINUE  # the class keeps the default, which continues
         elif kind == TRAILERS and not shape.takes_trailers[index]:
-            return CONTINUE
+            return _CONTINUE
         filter = self.filters[shape.entries[index]]
         self.calling = index
         try:
@@ -169,8 +180,8 @@ class Chain:
             return None
         continued = self.calling == CONTINUED
         self.calling = IDLE
-        if continued and status == STOP:
-            return CONTINUE  # the filter resumed itself before returning
+        if continued and status == _STOP:
+            return _CONTINUE  # the filter resumed itself before returning
         result: FilterStatus = status
         return result
 
@@ -188,7 +199,7 @@ class Chain:
         stop = stops.get(index)  # there is one already when seen items were kept (release)
         if stop is None:
             stop = stops[index] = Stop(HOLDING)
-        if status == STOP_AND_BUFFER and kind != TRAILERS and not end_stream:
+        if status == _STOP_AND_BUFFER and kind != TRAILERS and not end_stream:
             stop.state = BUFFERING
             if kind == HEADERS:
                 stop.held.append((item, True))
@@ -251,9 +262,9 @@ class Chain:
             status = self._call(index, item)
             if status is None or self.aborted:
                 return
-            if status == STOP_AND_BUFFER and ended:
-                status = STOP
-            if status == CONTINUE:
+            if status == _STOP_AND_BUFFER and ended:
+                status = _STOP
+            if status == _CONTINUE:
                 ready += tentative
                 tentative = []
                 ready.append(item)

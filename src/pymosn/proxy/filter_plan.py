@@ -93,13 +93,28 @@ class Layout:
             [_overrides(classes[i], "encode_trailers", EncoderFilter) for i in encoders],
             None)
         # the entries whose on_destroy is called: any but the API's no-op default (and a filter
-        # that was not made); an object without one is called anyway and reported as raising
-        self.destroyed = tuple(i for i, filter in enumerate(made) if filter is not None and getattr(
-            classes[i], "on_destroy", None) not in (DecoderFilter.on_destroy, EncoderFilter.on_destroy))
+        # that was not made)
+        self.destroyed = tuple(i for i, filter in enumerate(made) if filter is not None and _destroys(filter))
 
 
 def _overrides(cls: type, method: str, base: type) -> bool:
-    return getattr(cls, method, None) is not getattr(base, method)
+    """Whether `cls` has a `method` of its own. A class registered as a filter
+    (`DecoderFilter.register`, as the compiled built-in filters are: a native class cannot
+    subclass the API's) inherits none of the base's methods: one it leaves out is the default."""
+    default = getattr(base, method)
+    return getattr(cls, method, default) is not default
+
+
+_NO_DESTROY = (DecoderFilter.on_destroy, EncoderFilter.on_destroy)
+
+
+def _destroys(filter: object) -> bool:
+    method = getattr(type(filter), "on_destroy", None)
+    if method is None:
+        # a registered filter class leaves the API's no-op out; an object of neither side is
+        # called anyway, and reported as raising
+        return not isinstance(filter, (DecoderFilter, EncoderFilter))
+    return method not in _NO_DESTROY
 
 
 def _hook(previous: FilterPhase, phase: FilterPhase) -> int:

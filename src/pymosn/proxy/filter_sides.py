@@ -7,10 +7,12 @@ which is what the straight loops exist to avoid (docs/design/stream-filters.md, 
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 from pymosn.api.stream_filter import CONTINUE
 from pymosn.proxy.filter_chain import DATA, HEADERS, IDLE, TRAILERS, Chain, Item
+
+_CONTINUE: Final = CONTINUE  # (a C static in the compiled build: no module lookup per filter call)
 
 
 class DecoderChain(Chain):
@@ -25,12 +27,12 @@ class DecoderChain(Chain):
             return
         filters = self.filters
         position = IDLE
-        status: Any = CONTINUE
+        status: Any = _CONTINUE
         try:
             for position, entry in shape.headers_calls:
                 self.calling = position
                 status = filters[entry].decode_headers(headers, end_stream)
-                if status is not CONTINUE or self.aborted:
+                if status is not _CONTINUE or self.aborted:
                     break
             else:
                 position = IDLE
@@ -55,12 +57,12 @@ class DecoderChain(Chain):
             return
         filters = self.filters
         position = IDLE
-        status: Any = CONTINUE
+        status: Any = _CONTINUE
         try:
             for position, entry in calls:
                 self.calling = position
                 status = filters[entry].decode_data(data, end_stream)
-                if status is not CONTINUE or self.aborted:
+                if status is not _CONTINUE or self.aborted:
                     break
             else:
                 position = IDLE
@@ -81,12 +83,12 @@ class DecoderChain(Chain):
             return
         filters = self.filters
         position = IDLE
-        status: Any = CONTINUE
+        status: Any = _CONTINUE
         try:
             for position, entry in self.shape.trailers_calls:
                 self.calling = position
                 status = filters[entry].decode_trailers(trailers)
-                if status is not CONTINUE or self.aborted:
+                if status is not _CONTINUE or self.aborted:
                     break
             else:
                 position = IDLE
@@ -131,12 +133,12 @@ class EncoderChain(Chain):
         filters = self.filters
         code = self.status
         position = IDLE
-        status: Any = CONTINUE
+        status: Any = _CONTINUE
         try:
             for position, entry in shape.headers_calls:
                 self.calling = position
                 status = filters[entry].encode_headers(code, headers, end_stream)
-                if status is not CONTINUE or self.aborted:
+                if status is not _CONTINUE or self.aborted:
                     break
             else:
                 position = IDLE
@@ -162,12 +164,12 @@ class EncoderChain(Chain):
             return
         filters = self.filters
         position = IDLE
-        status: Any = CONTINUE
+        status: Any = _CONTINUE
         try:
             for position, entry in calls:
                 self.calling = position
                 status = filters[entry].encode_data(data, end_stream)
-                if status is not CONTINUE or self.aborted:
+                if status is not _CONTINUE or self.aborted:
                     break
             else:
                 position = IDLE
@@ -188,12 +190,12 @@ class EncoderChain(Chain):
             return
         filters = self.filters
         position = IDLE
-        status: Any = CONTINUE
+        status: Any = _CONTINUE
         try:
             for position, entry in self.shape.trailers_calls:
                 self.calling = position
                 status = filters[entry].encode_trailers(trailers)
-                if status is not CONTINUE or self.aborted:
+                if status is not _CONTINUE or self.aborted:
                     break
             else:
                 position = IDLE

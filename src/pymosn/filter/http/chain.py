@@ -119,28 +119,32 @@ class _Gated(StreamFilter):
         decoder = self._decoder
         return CONTINUE if decoder is None else decoder.decode_headers(headers, end_stream)
 
+    # A compiled built-in filter is one by registration and has only the methods it overrides
+    # (proxy/filter_plan.py): the others are the API's defaults, which continue.
+
     def decode_data(self, data: bytes, end_stream: bool) -> DataStatus:
-        decoder = self._decoder
-        return CONTINUE if decoder is None else decoder.decode_data(data, end_stream)
+        method = getattr(self._decoder, "decode_data", None)
+        return CONTINUE if method is None else method(data, end_stream)
 
     def decode_trailers(self, trailers: HeaderMap) -> TrailersStatus:
-        decoder = self._decoder
-        return CONTINUE if decoder is None else decoder.decode_trailers(trailers)
+        method = getattr(self._decoder, "decode_trailers", None)
+        return CONTINUE if method is None else method(trailers)
 
     def encode_headers(self, status: int, headers: HeaderMap, end_stream: bool) -> HeadersStatus:
         encoder = self._encoder
         return CONTINUE if encoder is None else encoder.encode_headers(status, headers, end_stream)
 
     def encode_data(self, data: bytes, end_stream: bool) -> DataStatus:
-        encoder = self._encoder
-        return CONTINUE if encoder is None else encoder.encode_data(data, end_stream)
+        method = getattr(self._encoder, "encode_data", None)
+        return CONTINUE if method is None else method(data, end_stream)
 
     def encode_trailers(self, trailers: HeaderMap) -> TrailersStatus:
-        encoder = self._encoder
-        return CONTINUE if encoder is None else encoder.encode_trailers(trailers)
+        method = getattr(self._encoder, "encode_trailers", None)
+        return CONTINUE if method is None else method(trailers)
 
     def on_destroy(self) -> None:
         inner, self._inner = self._inner, None
         self._decoder = self._encoder = None
-        if inner is not None:
-            inner.on_destroy()
+        on_destroy = getattr(inner, "on_destroy", None)
+        if on_destroy is not None:
+            on_destroy()

@@ -31,38 +31,39 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
-from pymosn.accesslog.format import compile_format
-from pymosn.accesslog.variables import MISSING, FormatError, Getter
-from pymosn.api.headers import HeaderMap, HeaderSide, RequestHeaderMap
-from pymosn.api.stream_filter import (
-    CONTINUE,
-    AnyFilter,
-    DecoderFilter,
-    EncoderFilter,
-    FilterCallbacks,
-    HeadersStatus,
-    StreamFilter,
-    TrailersStatus,
-)
-from pymosn.api.stream_info import StreamInfo
+from pymosn.accesslog.variables import FormatError
+from pymosn.api.headers import HeaderSide
 from pymosn.config.http_filters import HeaderChanges
 from pymosn.config.issues import IssueLog
 from pymosn.filter.http.fields import Fields, check_type_url
+from pymosn.filter.http.header_rules import (
+    ADD_IF_ABSENT,
+    APPEND_IF_EXISTS_OR_ADD,
+    OVERWRITE_IF_EXISTS,
+    OVERWRITE_IF_EXISTS_OR_ADD,
+    REMOVE,
+    HeaderMutationFilterConfig,
+    Mutation,
+    apply_mutations,
+    compile_rules,
+    compile_value,
+)
+
+# the rules as they run, and the filter: header_rules.py (compiled); re-exported for the other
+# filters that apply rules of their own (local rate limit's headers)
+__all__ = ["ADD_IF_ABSENT", "APPEND_ACTIONS", "APPEND_IF_EXISTS_OR_ADD", "FACTORY", "OVERWRITE_IF_EXISTS",
+           "OVERWRITE_IF_EXISTS_OR_ADD", "REMOVE", "HeaderMutationConfig", "HeaderMutationFilterConfig",
+           "HeaderMutationRule", "Mutation", "apply_mutations", "compile_rules", "decode_envoy", "decode_mosn",
+           "header_value_option"]
 
 MOSN_NAME = "header_mutation"
 ENVOY_NAME = "envoy.filters.http.header_mutation"
 TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation"
 
-REMOVE = "REMOVE"
-APPEND_IF_EXISTS_OR_ADD = "APPEND_IF_EXISTS_OR_ADD"
-ADD_IF_ABSENT = "ADD_IF_ABSENT"
-OVERWRITE_IF_EXISTS_OR_ADD = "OVERWRITE_IF_EXISTS_OR_ADD"
-OVERWRITE_IF_EXISTS = "OVERWRITE_IF_EXISTS"
 APPEND_ACTIONS = (APPEND_IF_EXISTS_OR_ADD, ADD_IF_ABSENT, OVERWRITE_IF_EXISTS_OR_ADD, OVERWRITE_IF_EXISTS)
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-z]+")
@@ -177,7 +178,7 @@ def header_value_option(option: Fields, envoy: bool, request_side: bool) -> Head
         header.error("value", "a header value cannot hold CR, LF or NUL")
         return None
     try:
-        _compile(value)
+        compile_value(value)
     except FormatError as e:
         header.error("value", str(e))
         return None
@@ -203,213 +204,6 @@ def _valid_name(fields: Fields, key: str, name: str) -> bool:
         fields.error(key, f"{name!r} is not a lower-case HTTP field name")
         return False
     return True
-
-
-# --- running ----------------------------------------------------------------------------------
-
-Render = Callable[[StreamInfo], bytes]  # a value with variables and text around them
-
-
-def _parse(value: str) -> tuple[str, tuple[Getter, ...]]:
-    """A value with variables as a str.format template and the getters of its fields."""
-    templates: list[str] = []
-    getters: list[Getter] = []
-    for piece in value.split("%%"):
-        formatter = compile_format(piece)
-        templates.append(formatter.template)
-        getters.extend(formatter.getters)
-    return "%".join(templates), tuple(getters)
-
-
-def _compile(value: str) -> bytes | Variable | Render:
-    """A literal as bytes; the getter of a value that is one variable and nothing else (the
-    usual case: called and encoded in the rule's own call); or a function rendering the value
-    from the stream info."""
-    if "%" not in value:
-        return value.encode("latin-1")
-    template, bound = _parse(value)
-    if not bound:
-        return template.format().encode("latin-1")
-    if template == "{}":
-        return Variable(bound[0])
-
-    def render(info: StreamInfo) -> bytes:
-        return template.format(*["" if (text := g(info)) == MISSING else text for g in bound]).encode("latin-1")
-
-    return render
-
-
-class Variable:
-    """A value that is one variable: its getter, which the rule calls itself."""
-
-    __slots__ = ("getter",)
-
-    def __init__(self, getter: Getter) -> None:
-        self.getter = getter
-
-
-_REMOVE, _APPEND, _ADD_IF_ABSENT, _OVERWRITE_OR_ADD, _OVERWRITE_IF_EXISTS = range(5)
-_CODES = {REMOVE: _REMOVE, APPEND_IF_EXISTS_OR_ADD: _APPEND, ADD_IF_ABSENT: _ADD_IF_ABSENT,
-          OVERWRITE_IF_EXISTS_OR_ADD: _OVERWRITE_OR_ADD, OVERWRITE_IF_EXISTS: _OVERWRITE_IF_EXISTS}
-
-# One rule, or a list of them, compiled into one call: (headers, the stream info) -> None. The
-# stream info may be None for rules whose values hold no variable (`Mutation.needs_info`).
-Apply = Callable[[HeaderMap, Any], None]
-
-
-class Mutation:
-    """A list of rules compiled once: `apply(headers, info)` runs them in configured order;
-    `needs_info` says whether any value reads the stream info (else `info` may be None, and
-    the filter does not fetch it)."""
-
-    __slots__ = ("apply", "needs_info")
-
-    def __init__(self, apply: Apply, needs_info: bool) -> None:
-        self.apply = apply
-        self.needs_info = needs_info
-
-
-def _rule_apply(rule: HeaderMutationRule) -> tuple[Apply, bool] | None:
-    """One rule as a call, and whether it reads the stream info; None for a rule that never
-    writes (a literal empty value without keep_empty_value)."""
-    name = rule.name.encode()
-    code = _CODES[rule.action]
-    if code == _REMOVE:
-        def remove(headers: HeaderMap, info: Any) -> None:
-            headers.remove(name)
-        return remove, False
-    value = _compile(rule.value)
-    keep_empty = rule.keep_empty_value
-    literal, getter, render = b"", None, None
-    if isinstance(value, bytes):
-        if not value and not keep_empty:
-            return None
-        literal = value
-        if code == _OVERWRITE_OR_ADD:  # the two usual literal rules: one call each
-            return (lambda headers, info: headers.set(name, literal)), False
-        if code == _APPEND:
-            return (lambda headers, info: headers.add(name, literal)), False
-    elif isinstance(value, Variable):
-        getter = value.getter
-        if code == _OVERWRITE_OR_ADD and not keep_empty:  # the usual rule with a variable
-            def overwrite(headers: HeaderMap, info: Any) -> None:
-                found = getter(info)
-                if found and found != MISSING:  # else it renders empty: not added
-                    headers.set(name, found.encode("latin-1"))
-            return overwrite, True
-    else:
-        render = value
-
-    def apply(headers: HeaderMap, info: Any) -> None:
-        text: bytes
-        if getter is not None:
-            found = getter(info)
-            text = b"" if found == MISSING else found.encode("latin-1")
-        elif render is not None:
-            text = render(info)
-        else:
-            text = literal
-        if not text and not keep_empty:
-            return
-        if code == _OVERWRITE_OR_ADD:
-            headers.set(name, text)
-        elif code == _APPEND:
-            headers.add(name, text)
-        elif name in headers:
-            if code == _OVERWRITE_IF_EXISTS:
-                headers.set(name, text)
-        elif code == _ADD_IF_ABSENT:
-            headers.add(name, text)
-
-    return apply, not isinstance(value, bytes)
-
-
-def compile_rules(rules: tuple[HeaderMutationRule, ...]) -> Mutation | None:
-    """The rules as one Mutation; None when there is nothing to do."""
-    compiled = [found for rule in rules if (found := _rule_apply(rule)) is not None]
-    if not compiled:
-        return None
-    needs_info = any(reads for _, reads in compiled)
-    if len(compiled) == 1:
-        return Mutation(compiled[0][0], needs_info)
-    calls = tuple(call for call, _ in compiled)
-
-    def apply_all(headers: HeaderMap, info: Any) -> None:
-        for call in calls:
-            call(headers, info)
-    return Mutation(apply_all, needs_info)
-
-
-def apply_mutations(mutation: Mutation | None, headers: HeaderMap, info: StreamInfo) -> None:
-    """Run compiled rules (those of another filter's config, e.g. local rate limit's headers)."""
-    if mutation is not None:
-        mutation.apply(headers, info)
-
-
-class _Mutations:
-    """One stream's filter; made by HeaderMutationFilterConfig.create_filter, which sets both slots."""
-
-    __slots__ = ("_callbacks", "_config")
-    _config: HeaderMutationFilterConfig
-    _callbacks: FilterCallbacks
-
-
-class _RequestSide(_Mutations, DecoderFilter):
-    __slots__ = ()
-
-    def decode_headers(self, headers: RequestHeaderMap, end_stream: bool) -> HeadersStatus:
-        mutation = self._config.request
-        if mutation is not None:
-            mutation.apply(headers, self._callbacks.stream_info if mutation.needs_info else None)
-        return CONTINUE
-
-    def decode_trailers(self, trailers: HeaderMap) -> TrailersStatus:
-        mutation = self._config.request_trailers
-        if mutation is not None:
-            mutation.apply(trailers, self._callbacks.stream_info if mutation.needs_info else None)
-        return CONTINUE
-
-
-class _ResponseSide(_Mutations, EncoderFilter):
-    __slots__ = ()
-
-    def encode_headers(self, status: int, headers: HeaderMap, end_stream: bool) -> HeadersStatus:
-        mutation = self._config.response
-        if mutation is not None:
-            mutation.apply(headers, self._callbacks.stream_info if mutation.needs_info else None)
-        return CONTINUE
-
-    def encode_trailers(self, trailers: HeaderMap) -> TrailersStatus:
-        mutation = self._config.response_trailers
-        if mutation is not None:
-            mutation.apply(trailers, self._callbacks.stream_info if mutation.needs_info else None)
-        return CONTINUE
-
-
-class _BothSides(_RequestSide, _ResponseSide, StreamFilter):
-    __slots__ = ()
-
-
-class HeaderMutationFilterConfig:
-    """The compiled rules, shared by every stream; makes a filter of only the sides with rules,
-    so a request-only config adds nothing to the response path."""
-
-    def __init__(self, config: HeaderMutationConfig) -> None:
-        self.config = config
-        self.request = compile_rules(config.request)
-        self.response = compile_rules(config.response)
-        self.request_trailers = compile_rules(config.request_trailers)
-        self.response_trailers = compile_rules(config.response_trailers)
-        decodes = self.request is not None or self.request_trailers is not None
-        encodes = self.response is not None or self.response_trailers is not None
-        self._filter_class: type[_RequestSide] | type[_ResponseSide] = (
-            _BothSides if decodes == encodes else _RequestSide if decodes else _ResponseSide)
-
-    def create_filter(self, callbacks: FilterCallbacks) -> AnyFilter:
-        made = self._filter_class()  # (a class without __init__ is made for about 70% of the cost)
-        made._config = self
-        made._callbacks = callbacks
-        return made
 
 
 class HeaderMutationFactory:

@@ -21,20 +21,28 @@ from typing import Any
 
 import msgspec
 
-from pymosn.api.headers import RequestHeaderMap
-from pymosn.api.stream_filter import CONTINUE, STOP, AnyFilter, DecoderFilter, FilterCallbacks, HeadersStatus
 from pymosn.config.issues import IssueLog
 from pymosn.filter.http.fields import Fields, check_type_url
-from pymosn.filter.rbac.engine import NO_POLICY_DETAILS, RbacEngine, decode_rules
-from pymosn.filter.rbac.stats import SCOPE, RbacStats, StatsFor, own_stats
+
+# the filter as it runs: rbac_filter.py (compiled)
+from pymosn.filter.http.rbac_filter import (
+    DENIED_BODY,
+    DENIED_STATUS,
+    RbacFilterConfig,
+    RbacRules,
+    note_route_rules,
+)
+from pymosn.filter.rbac.engine import decode_rules
+from pymosn.filter.rbac.stats import SCOPE
+
+__all__ = ["DENIED_BODY", "DENIED_STATUS", "ENVOY_NAME", "FACTORY", "MOSN_NAME", "ROUTE_TYPE_URL", "TYPE_URL",
+           "RbacConfig", "RbacFilterConfig", "RbacRouteConfig", "RbacRules", "decode_envoy", "decode_envoy_route",
+           "decode_mosn", "decode_mosn_route"]
 
 MOSN_NAME = "rbac"
 ENVOY_NAME = "envoy.filters.http.rbac"
 TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC"
 ROUTE_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute"
-
-DENIED_STATUS = 403
-DENIED_BODY = b"RBAC: access denied"
 
 _FIELDS = "rules matcher shadow_rules shadow_matcher rules_stat_prefix shadow_rules_stat_prefix track_per_rule_stats"
 
@@ -118,94 +126,6 @@ def decode_mosn_route(raw: Any, path: str, log: IssueLog) -> RbacRouteConfig | N
 
 # --- running ----------------------------------------------------------------------------------
 
-def _compiled(raw: dict[str, Any] | None, where: str) -> RbacEngine | None:
-    if raw is None:
-        return None
-    log = IssueLog()
-    engine = decode_rules(raw, where, log, http=True)
-    if engine is None:  # decode_* checked these rules: a config built past them is a bug
-        raise ValueError(f"invalid RBAC rules reached the filter: {log.errors}")
-    return engine
-
-
-class RbacRules:
-    """The compiled engines one request is checked with: the filter's, or a route's."""
-
-    __slots__ = ("engine", "shadow", "per_policy")
-
-    def __init__(self, config: RbacConfig | None) -> None:
-        self.engine = None if config is None else _compiled(config.rules, "rules")
-        self.shadow = None if config is None else _compiled(config.shadow_rules, "shadow_rules")
-        self.per_policy = config is not None and config.track_per_rule_stats
-
-
-class RbacFilterConfig(RbacRules):
-    """Shared by every stream of a listener: the filter's rules and its counters (its own
-    until the plan builder binds them to the listener's, `bind_stats`)."""
-
-    __slots__ = ("stats", "_prefixes")
-
-    def __init__(self, config: RbacConfig) -> None:
-        super().__init__(config)
-        self._prefixes = (config.rules_stat_prefix, config.shadow_rules_stat_prefix)
-        self.stats = RbacStats(own_stats(), *self._prefixes)
-
-    def bind_stats(self, stats_for: StatsFor) -> None:
-        """Count in the listener's groups (several scopes: the stat prefixes, the policies)."""
-        self.stats = RbacStats(stats_for, *self._prefixes)
-
-    def create_filter(self, callbacks: FilterCallbacks) -> AnyFilter:
-        made = RbacFilter()  # (a class without __init__ is made for about 70% of the cost)
-        made._config = self
-        made._callbacks = callbacks
-        return made
-
-
-class RbacFilter(DecoderFilter):
-    """One stream's filter; made by RbacFilterConfig.create_filter, which sets both slots."""
-
-    __slots__ = ("_config", "_callbacks")
-    _config: RbacFilterConfig
-    _callbacks: FilterCallbacks
-
-    def decode_headers(self, headers: RequestHeaderMap, end_stream: bool) -> HeadersStatus:
-        config = self._config
-        callbacks = self._callbacks
-        rules: RbacRules = callbacks.per_filter_config() or config  # type: ignore[assignment]
-        stats = config.stats
-        info = callbacks.connection
-        shadow = rules.shadow
-        if shadow is not None:
-            matched = shadow.first_match(info, headers)
-            allowed = shadow.allow_matched if matched is not None else shadow.allow_unmatched
-            counters = stats.shadow
-            if allowed:
-                counters.shadow_allowed += 1
-            else:
-                counters.shadow_denied += 1
-            if matched is not None and rules.per_policy:
-                per_policy = stats.policy(matched.name, True)
-                if allowed:
-                    per_policy.shadow_allowed += 1
-                else:
-                    per_policy.shadow_denied += 1
-        engine = rules.engine
-        if engine is None:
-            return CONTINUE
-        matched = engine.first_match(info, headers)
-        if engine.allow_matched if matched is not None else engine.allow_unmatched:
-            stats.enforced.allowed += 1
-            if matched is not None and rules.per_policy:
-                stats.policy(matched.name, False).allowed += 1
-            return CONTINUE
-        stats.enforced.denied += 1
-        if matched is not None and rules.per_policy:
-            stats.policy(matched.name, False).denied += 1
-        callbacks.send_local_reply(DENIED_STATUS, DENIED_BODY, None,
-                                   NO_POLICY_DETAILS if matched is None else matched.details)
-        return STOP
-
-
 class RbacFactory:
     name = ENVOY_NAME
     mosn_name = MOSN_NAME
@@ -223,6 +143,7 @@ class RbacFactory:
         return RbacFilterConfig(config)
 
     def create_route_config(self, config: RbacRouteConfig) -> RbacRules:
+        note_route_rules()
         return RbacRules(config.rbac)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from pymosn.api.connection import ConnectionInfo
 from pymosn.config.issues import IssueLog, child
 from pymosn.filter.http.fields import Fields
+from pymosn.filter.rbac import native
 from pymosn.filter.rbac.inline import first_match_function
 from pymosn.filter.rbac.matchers import NEVER, Match
 from pymosn.filter.rbac.policies import PolicyCompiler
@@ -50,22 +51,24 @@ class RbacEngine:
     the request: `allow_matched` / `allow_unmatched` (ALLOW: True/False, DENY: False/True,
     LOG: True/True)."""
 
-    __slots__ = ("action", "policies", "allow_matched", "allow_unmatched", "first_match")
+    __slots__ = ("action", "policies", "allow_matched", "allow_unmatched", "first_match", "policy_set")
 
     def __init__(self, action: str, policies: tuple[Policy, ...]) -> None:
         self.action = action
         self.policies = policies
         self.allow_matched = action != DENY
         self.allow_unmatched = action != ALLOW
-        self.first_match = _first_match(policies)
+        live = tuple((policy, policy.match) for policy in policies if policy.match is not NEVER)
+        # compiled build: the native tree, which compiled filters call directly (native.py)
+        self.policy_set = native.PolicySet(live) if native.COMPILED and live else None
+        self.first_match = _first_match(live) if self.policy_set is None else self.policy_set.first_match
 
     def allows(self, info: ConnectionInfo, headers: Any) -> bool:
         """The verdict alone (tests, tools); the filters read first_match and the two flags."""
         return self.allow_matched if self.first_match(info, headers) is not None else self.allow_unmatched
 
 
-def _first_match(policies: tuple[Policy, ...]) -> Callable[[ConnectionInfo, Any], Policy | None]:
-    live = tuple((policy, policy.match) for policy in policies if policy.match is not NEVER)
+def _first_match(live: tuple[tuple[Policy, Match], ...]) -> Callable[[ConnectionInfo, Any], Policy | None]:
     if not live:
         return lambda info, headers: None
     return first_match_function(live)  # every policy's rules in one call (inline.py)

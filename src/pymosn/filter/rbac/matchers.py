@@ -24,7 +24,7 @@ from pymosn.config.issues import IssueLog
 from pymosn.filter.http import header_match as header_match_config
 from pymosn.filter.http.fields import Fields
 from pymosn.filter.http.header_match import STRING_FIELDS, decode_string_matcher, one_of
-from pymosn.filter.rbac import inline
+from pymosn.filter.rbac import inline, native
 from pymosn.router.header_match import HeaderSpec, request_match
 from pymosn.router.string_match import bytes_test
 
@@ -41,6 +41,8 @@ def NEVER(info: ConnectionInfo, headers: Any) -> bool:
 
 inline.register(ALWAYS, lambda source: "True")
 inline.register(NEVER, lambda source: "False")
+native.register(ALWAYS, lambda: native.Const(True))
+native.register(NEVER, lambda: native.Const(False))
 
 
 def constant(value: bool) -> Match:
@@ -59,16 +61,19 @@ def any_of(matches: Iterable[Match]) -> Match:
         return kept[0]
     if len(kept) == 2:
         first, second = kept
-        return inline.register(lambda info, headers: first(info, headers) or second(info, headers),
-                               inline.joined(kept, "or"))
-    chain = tuple(kept)
+        match = inline.register(lambda info, headers: first(info, headers) or second(info, headers),
+                                inline.joined(kept, "or"))
+    else:
+        chain = tuple(kept)
 
-    def match_any(info: ConnectionInfo, headers: Any) -> bool:
-        for m in chain:
-            if m(info, headers):
-                return True
-        return False
-    return inline.register(match_any, inline.joined(chain, "or"))
+        def match_any(info: ConnectionInfo, headers: Any) -> bool:
+            for m in chain:
+                if m(info, headers):
+                    return True
+            return False
+        match = inline.register(match_any, inline.joined(chain, "or"))
+    native.register(match, lambda: native.AnyOf(kept))
+    return match
 
 
 def all_of(matches: Iterable[Match]) -> Match:
@@ -81,16 +86,19 @@ def all_of(matches: Iterable[Match]) -> Match:
         return kept[0]
     if len(kept) == 2:
         first, second = kept
-        return inline.register(lambda info, headers: first(info, headers) and second(info, headers),
-                               inline.joined(kept, "and"))
-    chain = tuple(kept)
+        match = inline.register(lambda info, headers: first(info, headers) and second(info, headers),
+                                inline.joined(kept, "and"))
+    else:
+        chain = tuple(kept)
 
-    def match_all(info: ConnectionInfo, headers: Any) -> bool:
-        for m in chain:
-            if not m(info, headers):
-                return False
-        return True
-    return inline.register(match_all, inline.joined(chain, "and"))
+        def match_all(info: ConnectionInfo, headers: Any) -> bool:
+            for m in chain:
+                if not m(info, headers):
+                    return False
+            return True
+        match = inline.register(match_all, inline.joined(chain, "and"))
+    native.register(match, lambda: native.AllOf(kept))
+    return match
 
 
 def negate(match: Match) -> Match:
@@ -98,8 +106,10 @@ def negate(match: Match) -> Match:
         return NEVER
     if match is NEVER:
         return ALWAYS
-    return inline.register(lambda info, headers: not match(info, headers),
-                           lambda source: f"(not {inline.expression(match, source)})")
+    negated = inline.register(lambda info, headers: not match(info, headers),
+                              lambda source: f"(not {inline.expression(match, source)})")
+    native.register(negated, lambda: native.Not(match))
+    return negated
 
 
 # --- HeaderMatcher (read and compiled as everywhere else: filter/http/header_match.py) --------
@@ -114,7 +124,14 @@ def header_match(raw: Any, path: str, log: IssueLog, http: bool) -> Match:
         return constant(spec.when_missing())
     match = request_match(spec)
     emit = _request_line_form(spec)
-    return match if emit is None else inline.register(match, emit)
+    if emit is None:
+        return match
+    string = spec.string  # a literal compare (checked by _request_line_form)
+    assert string is not None
+    literal = bytes_test(string).literal
+    slot, kind = native.SLOTS[_REQUEST_LINE[spec.name]], native.KINDS[string.kind]
+    native.register(match, lambda: native.RequestLine(slot, kind, literal, spec.invert, spec.when_missing()))
+    return inline.register(match, emit)
 
 
 _REQUEST_LINE = {":method": "method", ":path": "path", ":scheme": "scheme"}  # RequestHeaderMap slots
@@ -178,6 +195,7 @@ def path_match(fields: Fields, http: bool) -> Match:
         if _FRAGMENT in path:
             path = path[:path.index(_FRAGMENT)]
         return op(path, literal)
+    native.register(match, lambda: native.PathLiteral(native.KINDS[kind], literal))
     return inline.register(match, lambda source: inline.literal_test(kind, source.path(), literal, source))
 
 
@@ -253,4 +271,5 @@ def peer_in(ranges: Cidr) -> Match:
         parsed, lookup, parse = source.temp(), source.const(cached), source.const(parse_address)
         return (f"(({parsed} := {lookup}(info.remote[0]) or {parse}(info.remote[0]))[0] == {version} "
                 f"and {parsed}[1] & {mask} == {network})")
+    native.register(match, lambda: native.PeerIn(version, network, mask, _parsed, parse_address))
     return inline.register(match, emit)

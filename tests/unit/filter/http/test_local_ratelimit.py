@@ -15,6 +15,7 @@ from pymosn.config import rate_limits as rl
 from pymosn.config.issues import IssueLog
 from pymosn.filter.http import local_ratelimit as lr
 from pymosn.filter.http import local_ratelimit_config as lrc
+from pymosn.filter.http import local_ratelimit_filter as lrf
 from pymosn.metrics.stats import PROCESS_COUNTERS
 from tests.support.fakes import FakeLoop, fake_connection, request_headers
 from tests.support.filter_harness import FilterHarness
@@ -132,7 +133,7 @@ def test_x_ratelimit_headers_on_answers_and_on_the_429():
 
 def test_the_filter_is_on_the_response_path_only_when_a_config_adds_response_headers(monkeypatch):
     loop = FakeLoop()
-    monkeypatch.setattr(lr, "_route_configs", False)
+    monkeypatch.setattr(lrf, "_route_configs", False)
     plain = _config(_raw(), loop)
     assert not isinstance(plain.create_filter(None), EncoderFilter)  # type: ignore[arg-type]
     assert _request(plain, loop).statuses("rl") == [("decode_headers", lr.CONTINUE)]  # its response passes by
@@ -140,14 +141,14 @@ def test_the_filter_is_on_the_response_path_only_when_a_config_adds_response_hea
                    {"response_headers_to_add": [{"header": {"key": "x-limited", "value": "1"}}]}):
         assert isinstance(_config(_raw(**fields), loop).create_filter(None), EncoderFilter)  # type: ignore[arg-type]
     # once a route has a config of its own (which may add them), every filter has both sides
-    monkeypatch.setattr(lr, "_route_configs", True)
+    monkeypatch.setattr(lrf, "_route_configs", True)
     assert isinstance(plain.create_filter(None), EncoderFilter)  # type: ignore[arg-type]
     assert [call for call, _ in _request(plain, loop).statuses("rl")] == ["decode_headers", "encode_headers"]
 
 
 def test_the_request_side_alone_limits_as_both_sides_do(monkeypatch):
     loop = FakeLoop()
-    monkeypatch.setattr(lr, "_route_configs", False)
+    monkeypatch.setattr(lrf, "_route_configs", False)
     config = _config(_raw(token_bucket={"max_tokens": 1, "fill_interval": "1s"}), loop)
     assert [h.owner.local_replies[0].status if h.owner.local_replies else 200
             for h in (_request(config, loop), _request(config, loop))] == [200, 429]

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pymosn.config.issues import IssueLog
+from pymosn.filter.rbac import native
 from pymosn.filter.rbac.engine import decode_rules
 from pymosn.filter.rbac.inline import first_match_function
 from pymosn.filter.rbac.matchers import NEVER
@@ -102,3 +103,29 @@ def test_the_generated_first_match_agrees_with_the_closures(policies, requests):
             assert (alone(info, headers) is policy) == bool(policy.match(info, headers))
         expected = next((p for p in engine.policies if p.match(info, headers)), None)
         assert engine.first_match(info, headers) is expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(policies=st.lists(_POLICY, min_size=1, max_size=4), requests=st.lists(_REQUEST, min_size=1, max_size=4))
+def test_the_native_tree_agrees_with_the_closures(policies, requests):
+    # what the compiled build checks with (native.py); built here in either build
+    log = IssueLog()
+    engine = decode_rules({"action": "ALLOW", "policies": {f"p{i}": p for i, p in enumerate(policies)}}, "$", log,
+                          http=True)
+    assert engine is not None, log.errors
+    live = [(policy, policy.match) for policy in engine.policies if policy.match is not NEVER]
+    singles = [(policy, native.tree(policy.match)) for policy, _ in live]
+    both = native.PolicySet(live)
+    for headers, info in requests:
+        for policy, alone in singles:
+            assert alone.matches(info, headers) == bool(policy.match(info, headers))
+        expected = next((p for p in engine.policies if p.match(info, headers)), None)
+        assert both.first_match(info, headers) is expected
+
+
+def test_the_engine_checks_with_the_native_tree_in_the_compiled_build_only():
+    engine = decode_rules({"policies": {"p": {"permissions": [{"header": {"name": ":method", "string_match": {
+        "exact": "GET"}}}], "principals": [{"any": True}]}}}, "$", IssueLog(), http=True)
+    assert engine is not None
+    assert (engine.policy_set is not None) == native.COMPILED
+    assert engine.first_match(fake_connection(), request_headers()) is engine.policies[0]
