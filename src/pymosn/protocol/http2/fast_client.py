@@ -60,7 +60,7 @@ class FastClientCodec(FrameCodec):
 
     def start(self) -> None:
         """The client preface, our SETTINGS and the connection window beyond the default."""
-        self._out += PREFACE
+        self._out.append(PREFACE)
         self._start(self._local_settings)
 
     def open_stream(self, headers: list[tuple[bytes, bytes]], end_stream: bool) -> int:

@@ -46,6 +46,7 @@ from pymosn.protocol.http2.frames import (
     FLOW_CONTROL_ERROR,
     FRAME,
     FRAME_SIZE_ERROR,
+    FRAME_U32,
     HEADERS,
     MAX_WINDOW,
     PADDED,
@@ -181,9 +182,7 @@ class FrameCodec(FrameWriter):
         """RST_STREAM; a stream the handler knows hears of it."""
         stream = self.streams.pop(sid, None)
         if stream is None:  # closed already: its later frames are errors too, not ignored
-            out = self._out
-            out += frame_header(4, RST_STREAM, 0, sid)
-            out += U32.pack(code)
+            self._out.append(FRAME_U32.pack(0, 4, RST_STREAM, 0, sid, code))
             return
         self._write_reset(sid, code)
         self.handler.on_stream_reset(sid, code)
@@ -203,7 +202,7 @@ class FrameCodec(FrameWriter):
 
     def _decode(self, block: bytes) -> list:
         try:
-            return self.decoder.decode(block, raw=True)
+            return self.decoder.decode(block, True)  # raw: bytes, not str (positional: cheaper to pass)
         except OversizedHeaderListError:
             self._fail(ENHANCE_YOUR_CALM, "header list over the decoder's limit")
         except (KeyboardInterrupt, SystemExit):
@@ -356,7 +355,7 @@ class FrameCodec(FrameWriter):
                 if not 16_384 <= value <= 16_777_215:
                     self._fail(PROTOCOL_ERROR, "SETTINGS_MAX_FRAME_SIZE out of range")
                 self.max_outbound_frame_size = value
-        self._out += frame_header(0, SETTINGS, ACK, 0)
+        self._out.append(frame_header(0, SETTINGS, ACK, 0))
         self._settings_received(window_changed)
 
     def _on_push_promise(self, flags: int, sid: int, data: bytes, start: int, end: int) -> None:
@@ -371,9 +370,7 @@ class FrameCodec(FrameWriter):
         if flags & ACK:
             self.handler.on_ping_ack(data[start:end])
             return
-        out = self._out
-        out += frame_header(8, PING, ACK, 0)
-        out += data[start:end]
+        self._out.append(frame_header(8, PING, ACK, 0) + data[start:end])
 
     def _on_goaway(self, flags: int, sid: int, data: bytes, start: int, end: int) -> None:
         if sid:

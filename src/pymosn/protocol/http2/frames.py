@@ -27,6 +27,7 @@ PRIORITY_FLAG = 0x20
 MAX_WINDOW = MAX_STREAM_ID = 2**31 - 1
 DEFAULT_WINDOW = 65_535
 FRAME = struct.Struct(">BHBBL")  # 24-bit length as (8 high bits, 16 low bits), type, flags, stream
+FRAME_U32 = struct.Struct(">BHBBLL")  # a frame whose payload is one 32-bit field (WINDOW_UPDATE, RST_STREAM)
 U32 = struct.Struct(">L")
 U32x2 = struct.Struct(">LL")
 SETTING = struct.Struct(">HL")
