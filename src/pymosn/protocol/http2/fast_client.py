@@ -115,7 +115,7 @@ class FastClientCodec(FrameCodec):
             self._stream_error(sid, PROTOCOL_ERROR)  # trailers end the stream (8.1)
             return
         self._end_remote(sid, stream)
-        self.handler.on_response_trailers(sid, [(f[0], f[1]) for f in decoded])
+        self.handler.on_response_trailers(sid, decoded)
 
     def _goaway_received(self, last_stream_id: int, code: int) -> None:
         # Streams above last_stream_id were never processed: their late frames are ignored.

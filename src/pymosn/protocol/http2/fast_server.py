@@ -91,4 +91,4 @@ class FastServerCodec(FrameCodec):
             self._stream_error(sid, PROTOCOL_ERROR)  # trailers end the stream (8.1)
         else:
             self._end_remote(sid, stream)
-            self.handler.on_request_trailers(sid, [(f[0], f[1]) for f in decoded])
+            self.handler.on_request_trailers(sid, decoded)
