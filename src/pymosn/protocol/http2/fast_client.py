@@ -17,6 +17,8 @@ retries them elsewhere)."""
 
 from __future__ import annotations
 
+from typing import Final
+
 from pymosn.protocol.http2.frame_codec import FrameCodec
 from pymosn.protocol.http2.frame_writer import SendError, Stream
 from pymosn.protocol.http2.frames import END_STREAM, MAX_WINDOW, PROTOCOL_ERROR, STREAM_CLOSED
@@ -29,8 +31,8 @@ from pymosn.protocol.http2.settings import (
     MIN_FRAME_SIZE,
 )
 
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-UNLIMITED_STREAMS = MAX_WINDOW  # SETTINGS_MAX_CONCURRENT_STREAMS before the server says (6.5.2)
+PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+UNLIMITED_STREAMS: Final = MAX_WINDOW  # SETTINGS_MAX_CONCURRENT_STREAMS before the server says (6.5.2)
 
 
 class FastClientCodec(FrameCodec):
@@ -100,12 +102,14 @@ class FastClientCodec(FrameCodec):
             self._stream_error(sid, STREAM_CLOSED)
             return
         if not stream.head_seen:
-            first = decoded[0] if decoded else None
-            if first is not None and first[0] == b":status" and len(first[1]) == 3 and first[1][0] == 49 \
-                    and first[1] != b"101":
-                if end_stream:  # an interim response cannot end the stream (8.1)
-                    self._stream_error(sid, PROTOCOL_ERROR)
-                return  # 1xx: the final head is still to come
+            if decoded:
+                first: tuple = decoded[0]
+                name: bytes = first[0]
+                status: bytes = first[1]
+                if name == b":status" and len(status) == 3 and status[0] == 49 and status != b"101":
+                    if end_stream:  # an interim response cannot end the stream (8.1)
+                        self._stream_error(sid, PROTOCOL_ERROR)
+                    return  # 1xx: the final head is still to come
             stream.head_seen = True
             if end_stream:
                 self._end_remote(sid, stream)

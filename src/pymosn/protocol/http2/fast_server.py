@@ -12,6 +12,8 @@ end_stream) and on_request_trailers(sid, fields)."""
 
 from __future__ import annotations
 
+from typing import Final
+
 from pymosn.protocol.http2.frame_codec import FrameCodec
 from pymosn.protocol.http2.frame_writer import Http2ConnectionError, SendError, Stream
 from pymosn.protocol.http2.frames import END_STREAM, PROTOCOL_ERROR, STREAM_CLOSED
@@ -19,7 +21,7 @@ from pymosn.protocol.http2.settings import Http2Settings
 
 __all__ = ["FastServerCodec", "Http2ConnectionError", "SendError"]
 
-_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+_PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
 class FastServerCodec(FrameCodec):

@@ -386,7 +386,8 @@ class FrameCodec(FrameWriter):
     def _on_window_update(self, flags: int, sid: int, data: bytes, start: int, end: int) -> None:
         if end - start != 4:
             self._fail(FRAME_SIZE_ERROR, "WINDOW_UPDATE of a length other than 4")
-        increment = U32.unpack_from(data, start)[0] & MAX_WINDOW
+        field: int = U32.unpack_from(data, start)[0]  # (typed: the arithmetic below is native)
+        increment = field & MAX_WINDOW
         if sid == 0:
             if not increment:
                 self._fail(PROTOCOL_ERROR, "WINDOW_UPDATE of 0 on the connection")

@@ -4,7 +4,7 @@ the credit we give back. The receiving half, and why neither is h2, is frame_cod
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from pymosn.protocol.http2.flood import Flood
 from pymosn.protocol.http2.frames import (
@@ -27,7 +27,7 @@ from pymosn.protocol.http2.frames import (
 )
 from pymosn.protocol.http2.hpack_encoder import HeaderEncoder
 
-_RESET_MEMORY = 4096  # streams we reset whose late frames are ignored, not answered
+_RESET_MEMORY: Final = 4096  # streams we reset whose late frames are ignored, not answered
 
 
 class Http2ConnectionError(Exception):

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from pymosn.api.errors import (
     DOWNSTREAM_CLOSED,
@@ -56,21 +56,21 @@ _CHOICE = os.environ.get("PYMOSN_HTTP2_SERVER", "fast").strip().lower() or "fast
 if _CHOICE not in CODECS:
     raise ValueError(f"PYMOSN_HTTP2_SERVER={_CHOICE!r}: must be one of {', '.join(CODECS)}")
 DEFAULT_CODEC = CODECS[_CHOICE]
-_SEND_ERRORS = FastServerCodec.send_errors + H2ServerCodec.send_errors
-_NO_ERROR = 0x0
-_PROTOCOL_ERROR = 0x1
-_INTERNAL_ERROR = 0x2
-_REFUSED_STREAM = 0x7
-_ENHANCE_YOUR_CALM = 0xB
+_SEND_ERRORS: Final = FastServerCodec.send_errors + H2ServerCodec.send_errors
+_NO_ERROR: Final = 0x0
+_PROTOCOL_ERROR: Final = 0x1
+_INTERNAL_ERROR: Final = 0x2
+_REFUSED_STREAM: Final = 0x7
+_ENHANCE_YOUR_CALM: Final = 0xB
 
-_BUFFER_HIGH = 256 * 1024  # response bytes one stream holds before its upstream is paused
-_BUFFER_LOW = 64 * 1024
-_COALESCE_LIMIT = 16 * 1024  # DATA held for the end that usually follows in the same read
-_DRAIN_PING = b"pymosnDR"  # opaque data of the drain PING (8 bytes)
-_DRAIN_PING_TIMEOUT = 2.0
+_BUFFER_HIGH: Final = 256 * 1024  # response bytes one stream holds before its upstream is paused
+_BUFFER_LOW: Final = 64 * 1024
+_COALESCE_LIMIT: Final = 16 * 1024  # DATA held for the end that usually follows in the same read
+_DRAIN_PING: Final = b"pymosnDR"  # opaque data of the drain PING (8 bytes)
+_DRAIN_PING_TIMEOUT: Final = 2.0
 # Rapid reset (CVE-2023-44487): streams opened and reset before any response each cost an
 # upstream request. Past this many, if they are most of the connection's streams, it ends.
-_PREMATURE_RESETS = 100  # a client that never answers the PING still gets the final GOAWAY
+_PREMATURE_RESETS: Final = 100  # a client that never answers the PING still gets the final GOAWAY
 
 
 class Http2ServerConnection:
