@@ -8,8 +8,9 @@ receives on_response(sid, fields, end_stream) for the final response head (1xx h
 read and dropped: the proxy answers 100-continue itself), on_response_data(sid, data,
 flow_controlled_length, end_stream), on_response_trailers(sid, fields), and
 on_remote_settings(first, window_changed) for each SETTINGS frame of the server (the first
-makes the connection ready). Fields are (name, value, ...) tuples as HPACK decoded them; the
-stream layer checks them (upstream_conversion.response_head).
+makes the connection ready). Fields are (name, value, ...) tuples as HPACK decoded them (a list
+that may be handed again for a repeated block: read, never changed); the stream layer checks
+them (upstream_conversion.response_head).
 
 After the server's GOAWAY the streams it promised to finish (up to its last_stream_id) go on;
 those above it are forgotten here (the handler is told on_goaway(last_stream_id, code) and

@@ -8,7 +8,8 @@ test_http2_fast_vs_h2.py.
 
 Beyond frame_codec's calls, the handler receives on_request(sid, fields, end_stream) (fields
 are (name, value, never-indexed) tuples), on_request_data(sid, data, flow_controlled_length,
-end_stream) and on_request_trailers(sid, fields)."""
+end_stream) and on_request_trailers(sid, fields). A list of fields may be handed again for a
+block repeated byte for byte (frame_codec.FrameCodec._decode): read it, never change it."""
 
 from __future__ import annotations
 
