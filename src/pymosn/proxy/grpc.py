@@ -21,25 +21,27 @@ proxy forwards it like any other request; what changes is:
 
 from __future__ import annotations
 
+from typing import Final
+
 from pymosn.api import flags
 
-OK = 0
-CANCELLED = 1
-UNKNOWN = 2
-INVALID_ARGUMENT = 3
-DEADLINE_EXCEEDED = 4
-NOT_FOUND = 5
-ALREADY_EXISTS = 6
-PERMISSION_DENIED = 7
-RESOURCE_EXHAUSTED = 8
-FAILED_PRECONDITION = 9
-ABORTED = 10
-OUT_OF_RANGE = 11
-UNIMPLEMENTED = 12
-INTERNAL = 13
-UNAVAILABLE = 14
-DATA_LOSS = 15
-UNAUTHENTICATED = 16
+OK: Final = 0
+CANCELLED: Final = 1
+UNKNOWN: Final = 2
+INVALID_ARGUMENT: Final = 3
+DEADLINE_EXCEEDED: Final = 4
+NOT_FOUND: Final = 5
+ALREADY_EXISTS: Final = 6
+PERMISSION_DENIED: Final = 7
+RESOURCE_EXHAUSTED: Final = 8
+FAILED_PRECONDITION: Final = 9
+ABORTED: Final = 10
+OUT_OF_RANGE: Final = 11
+UNIMPLEMENTED: Final = 12
+INTERNAL: Final = 13
+UNAVAILABLE: Final = 14
+DATA_LOSS: Final = 15
+UNAUTHENTICATED: Final = 16
 
 # response flag -> (grpc-status, grpc-message); the text matches the HTTP local reply's body
 LOCAL_STATUS = {
@@ -56,7 +58,7 @@ LOCAL_STATUS = {
 }
 
 # seconds per unit of grpc-timeout
-_UNITS = {
+_UNITS: Final = {
     ord("H"): 3600.0,
     ord("M"): 60.0,
     ord("S"): 1.0,
@@ -65,7 +67,7 @@ _UNITS = {
     ord("n"): 1e-9,
 }
 
-_CONTENT_TYPE = b"application/grpc"
+_CONTENT_TYPE: Final = b"application/grpc"
 
 
 def is_grpc_content_type(value: bytes) -> bool:
@@ -95,7 +97,7 @@ def _unreserved() -> frozenset[int]:
     return frozenset(range(0x20, 0x7F)) - {ord("%")}
 
 
-_PLAIN = _unreserved()
+_PLAIN: Final = _unreserved()
 
 
 def encode_message(message: str) -> bytes:
@@ -124,7 +126,7 @@ def http_to_grpc_status(http_status: int) -> int:
 
 
 # grpc-status -> the HTTP status it stands for (for host success/error accounting)
-_AS_HTTP = {
+_AS_HTTP: Final = {
     OK: 200,
     CANCELLED: 499,
     UNKNOWN: 500,

@@ -169,16 +169,16 @@ def test_header_count_includes_pseudo_headers_and_not_cookie_crumbs():
 def test_fields_that_passed_are_remembered_bounded_and_bad_ones_still_refused():
     from pymosn.protocol.http2 import headers
 
-    headers.check_fields([b"content-type", b"x-a"], [b"application/grpc", b"1"])
+    headers.check_fields(list(zip([b"content-type", b"x-a"], [b"application/grpc", b"1"])))
     assert b"application/grpc" in headers._CHECKED.by_name[b"content-type"]
     for bad in (b"application/grpc\r\nx: y", b" application/grpc", b"a\x00b"):
         with pytest.raises(MalformedHeaders):
-            headers.check_fields([b"content-type", b"x-a"], [bad, b"1"])
+            headers.check_fields(list(zip([b"content-type", b"x-a"], [bad, b"1"])))
         assert bad not in headers._CHECKED.by_name[b"content-type"]
     with pytest.raises(MalformedHeaders):
-        headers.check_fields([b"Content-Type"], [b"application/grpc"])  # the value is known, the name is not
+        headers.check_fields(list(zip([b"Content-Type"], [b"application/grpc"])))  # the value is known, the name is not
     for n in range(headers._MAX_CHECKED + 10):
-        headers.check_fields([b"x-id"], [b"%d" % n])
+        headers.check_fields(list(zip([b"x-id"], [b"%d" % n])))
     assert headers._CHECKED.count <= headers._MAX_CHECKED
-    headers.check_fields([b"x-long"], [b"v" * 300])
+    headers.check_fields(list(zip([b"x-long"], [b"v" * 300])))
     assert b"x-long" not in headers._CHECKED.by_name  # long values are checked each time

@@ -8,14 +8,17 @@ receives on_response(sid, fields, end_stream) for the final response head (1xx h
 read and dropped: the proxy answers 100-continue itself), on_response_data(sid, data,
 flow_controlled_length, end_stream), on_response_trailers(sid, fields), and
 on_remote_settings(first, window_changed) for each SETTINGS frame of the server (the first
-makes the connection ready). Fields are (name, value, ...) tuples as HPACK decoded them; the
-stream layer checks them (upstream_conversion.response_head).
+makes the connection ready). Fields are (name, value, ...) tuples as HPACK decoded them (a list
+that may be handed again for a repeated block: read, never changed); the stream layer checks
+them (upstream_conversion.response_head).
 
 After the server's GOAWAY the streams it promised to finish (up to its last_stream_id) go on;
 those above it are forgotten here (the handler is told on_goaway(last_stream_id, code) and
 retries them elsewhere)."""
 
 from __future__ import annotations
+
+from typing import Final
 
 from pymosn.protocol.http2.frame_codec import FrameCodec
 from pymosn.protocol.http2.frame_writer import SendError, Stream
@@ -29,8 +32,8 @@ from pymosn.protocol.http2.settings import (
     MIN_FRAME_SIZE,
 )
 
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-UNLIMITED_STREAMS = MAX_WINDOW  # SETTINGS_MAX_CONCURRENT_STREAMS before the server says (6.5.2)
+PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+UNLIMITED_STREAMS: Final = MAX_WINDOW  # SETTINGS_MAX_CONCURRENT_STREAMS before the server says (6.5.2)
 
 
 class FastClientCodec(FrameCodec):
@@ -60,7 +63,7 @@ class FastClientCodec(FrameCodec):
 
     def start(self) -> None:
         """The client preface, our SETTINGS and the connection window beyond the default."""
-        self._out += PREFACE
+        self._out.append(PREFACE)
         self._start(self._local_settings)
 
     def open_stream(self, headers: list[tuple[bytes, bytes]], end_stream: bool) -> int:
@@ -100,12 +103,14 @@ class FastClientCodec(FrameCodec):
             self._stream_error(sid, STREAM_CLOSED)
             return
         if not stream.head_seen:
-            first = decoded[0] if decoded else None
-            if first is not None and first[0] == b":status" and len(first[1]) == 3 and first[1][0] == 49 \
-                    and first[1] != b"101":
-                if end_stream:  # an interim response cannot end the stream (8.1)
-                    self._stream_error(sid, PROTOCOL_ERROR)
-                return  # 1xx: the final head is still to come
+            if decoded:
+                first: tuple = decoded[0]
+                name: bytes = first[0]
+                status: bytes = first[1]
+                if name == b":status" and len(status) == 3 and status[0] == 49 and status != b"101":
+                    if end_stream:  # an interim response cannot end the stream (8.1)
+                        self._stream_error(sid, PROTOCOL_ERROR)
+                    return  # 1xx: the final head is still to come
             stream.head_seen = True
             if end_stream:
                 self._end_remote(sid, stream)
@@ -115,7 +120,7 @@ class FastClientCodec(FrameCodec):
             self._stream_error(sid, PROTOCOL_ERROR)  # trailers end the stream (8.1)
             return
         self._end_remote(sid, stream)
-        self.handler.on_response_trailers(sid, [(f[0], f[1]) for f in decoded])
+        self.handler.on_response_trailers(sid, decoded)
 
     def _goaway_received(self, last_stream_id: int, code: int) -> None:
         # Streams above last_stream_id were never processed: their late frames are ignored.

@@ -8,9 +8,12 @@ test_http2_fast_vs_h2.py.
 
 Beyond frame_codec's calls, the handler receives on_request(sid, fields, end_stream) (fields
 are (name, value, never-indexed) tuples), on_request_data(sid, data, flow_controlled_length,
-end_stream) and on_request_trailers(sid, fields)."""
+end_stream) and on_request_trailers(sid, fields). A list of fields may be handed again for a
+block repeated byte for byte (frame_codec.FrameCodec._decode): read it, never change it."""
 
 from __future__ import annotations
+
+from typing import Final
 
 from pymosn.protocol.http2.frame_codec import FrameCodec
 from pymosn.protocol.http2.frame_writer import Http2ConnectionError, SendError, Stream
@@ -19,7 +22,7 @@ from pymosn.protocol.http2.settings import Http2Settings
 
 __all__ = ["FastServerCodec", "Http2ConnectionError", "SendError"]
 
-_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+_PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
 class FastServerCodec(FrameCodec):
@@ -91,4 +94,4 @@ class FastServerCodec(FrameCodec):
             self._stream_error(sid, PROTOCOL_ERROR)  # trailers end the stream (8.1)
         else:
             self._end_remote(sid, stream)
-            self.handler.on_request_trailers(sid, [(f[0], f[1]) for f in decoded])
+            self.handler.on_request_trailers(sid, decoded)

@@ -31,7 +31,7 @@ frames, is a connection error ENHANCE_YOUR_CALM naming its Flood."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any, Final, NoReturn
 
 from pymosn.protocol.http2.flood import Flood
 from pymosn.protocol.http2.frame_writer import _RESET_MEMORY, FrameWriter, Http2ConnectionError
@@ -46,6 +46,7 @@ from pymosn.protocol.http2.frames import (
     FLOW_CONTROL_ERROR,
     FRAME,
     FRAME_SIZE_ERROR,
+    FRAME_U32,
     HEADERS,
     MAX_WINDOW,
     PADDED,
@@ -69,6 +70,70 @@ except ImportError:  # pragma: no cover - depends on what is installed
     from hpack.exceptions import OversizedHeaderListError
 
 
+_MAX_REMEMBERED: Final = 64  # decoded blocks remembered per connection
+_MAX_REMEMBERED_BLOCK: Final = 512  # bytes
+
+
+def _keeps_table(block: bytes) -> bool:
+    """Whether decoding `block` leaves the HPACK dynamic table as it was (RFC 7541 6): every
+    representation is an indexed field or a literal without or never indexed, none a literal
+    with incremental indexing (6.2.1) or a table size update (6.3). False for a block that
+    ends inside a representation (the decoder has refused it by then)."""
+    pos = 0
+    size = len(block)
+    while pos < size:
+        first = block[pos]
+        if first & 0x80:  # indexed (6.1)
+            pos = _after_integer(block, pos, 0x7F)
+        elif first & 0x60:  # with incremental indexing, or a size update
+            return False
+        else:  # without (0000) or never (0001) indexed: a name index or a literal name, a value
+            name_literal = not first & 0x0F
+            pos = _after_integer(block, pos, 0x0F)
+            if name_literal and pos >= 0:
+                pos = _after_string(block, pos)
+            if pos >= 0:
+                pos = _after_string(block, pos)
+        if pos < 0:
+            return False
+    return True
+
+
+def _after_integer(block: bytes, pos: int, mask: int) -> int:
+    """Where the integer (5.1) of `mask`'s prefix at `pos` ends; -1 past the block's end."""
+    end, _ = _integer_at(block, pos, mask)
+    return end
+
+
+def _integer_at(block: bytes, pos: int, mask: int) -> tuple[int, int]:
+    """(where it ends, its value) of the integer at `pos`; (-1, 0) when it runs past the end
+    or past 2^28 (no field is that long)."""
+    value = block[pos] & mask
+    pos += 1
+    if value < mask:
+        return pos, value
+    shift = 0
+    size = len(block)
+    while pos < size and shift <= 21:
+        byte = block[pos]
+        pos += 1
+        value += (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return pos, value
+        shift += 7
+    return -1, 0
+
+
+def _after_string(block: bytes, pos: int) -> int:
+    """Where the string literal (5.2) at `pos` ends; -1 past the block's end."""
+    if pos >= len(block):
+        return -1
+    end, length = _integer_at(block, pos, 0x7F)  # (the Huffman flag is the prefix's top bit)
+    if end < 0 or end + length > len(block):
+        return -1
+    return end + length
+
+
 class FrameCodec(FrameWriter):
     """One connection's HTTP/2 frames, either end: bytes in, handler calls and bytes out."""
 
@@ -78,6 +143,12 @@ class FrameCodec(FrameWriter):
         super().__init__(stream_window=stream_window, connection_window=connection_window)
         self.handler = handler
         decoder = self.decoder = Decoder()
+        # Blocks that keep the dynamic table as it was, by their bytes, with what they decoded
+        # to: the same bytes decode to the same fields until a block changes the table. A
+        # peer that indexes what it repeats sends most blocks as indexes only (a gRPC call's
+        # three blocks, after the first call); jh2 would build new tuples and bytes for each,
+        # which every check and lookup downstream then hashes again.
+        self._decoded: dict[bytes, list] = {}
         # Twice what we advertise: a block between the two is refused on its stream (by the
         # stream layer); only beyond is it a HPACK bomb worth the connection.
         self._decoder_limit = decoder.max_header_list_size = 2 * max_header_list_size
@@ -181,9 +252,7 @@ class FrameCodec(FrameWriter):
         """RST_STREAM; a stream the handler knows hears of it."""
         stream = self.streams.pop(sid, None)
         if stream is None:  # closed already: its later frames are errors too, not ignored
-            out = self._out
-            out += frame_header(4, RST_STREAM, 0, sid)
-            out += U32.pack(code)
+            self._out.append(FRAME_U32.pack(0, 4, RST_STREAM, 0, sid, code))
             return
         self._write_reset(sid, code)
         self.handler.on_stream_reset(sid, code)
@@ -202,8 +271,24 @@ class FrameCodec(FrameWriter):
         return start, end - pad
 
     def _decode(self, block: bytes) -> list:
+        """The fields of a header block; the same list (of the same objects) for a block
+        decoded before, while the dynamic table has not changed since: callers read it and
+        never change it."""
+        decoded: list | None = self._decoded.get(block)
+        if decoded is not None:
+            return decoded
+        decoded = self._hpack_decode(block)
+        if not _keeps_table(block):
+            self._decoded.clear()  # what the remembered blocks referred to may have moved
+        elif len(block) <= _MAX_REMEMBERED_BLOCK:
+            if len(self._decoded) >= _MAX_REMEMBERED:
+                self._decoded.clear()
+            self._decoded[block] = decoded
+        return decoded
+
+    def _hpack_decode(self, block: bytes) -> list:
         try:
-            return self.decoder.decode(block, raw=True)
+            return self.decoder.decode(block, True)  # raw: bytes, not str (positional: cheaper to pass)
         except OversizedHeaderListError:
             self._fail(ENHANCE_YOUR_CALM, "header list over the decoder's limit")
         except (KeyboardInterrupt, SystemExit):
@@ -356,7 +441,7 @@ class FrameCodec(FrameWriter):
                 if not 16_384 <= value <= 16_777_215:
                     self._fail(PROTOCOL_ERROR, "SETTINGS_MAX_FRAME_SIZE out of range")
                 self.max_outbound_frame_size = value
-        self._out += frame_header(0, SETTINGS, ACK, 0)
+        self._out.append(frame_header(0, SETTINGS, ACK, 0))
         self._settings_received(window_changed)
 
     def _on_push_promise(self, flags: int, sid: int, data: bytes, start: int, end: int) -> None:
@@ -371,9 +456,7 @@ class FrameCodec(FrameWriter):
         if flags & ACK:
             self.handler.on_ping_ack(data[start:end])
             return
-        out = self._out
-        out += frame_header(8, PING, ACK, 0)
-        out += data[start:end]
+        self._out.append(frame_header(8, PING, ACK, 0) + data[start:end])
 
     def _on_goaway(self, flags: int, sid: int, data: bytes, start: int, end: int) -> None:
         if sid:
@@ -389,7 +472,8 @@ class FrameCodec(FrameWriter):
     def _on_window_update(self, flags: int, sid: int, data: bytes, start: int, end: int) -> None:
         if end - start != 4:
             self._fail(FRAME_SIZE_ERROR, "WINDOW_UPDATE of a length other than 4")
-        increment = U32.unpack_from(data, start)[0] & MAX_WINDOW
+        field: int = U32.unpack_from(data, start)[0]  # (typed: the arithmetic below is native)
+        increment = field & MAX_WINDOW
         if sid == 0:
             if not increment:
                 self._fail(PROTOCOL_ERROR, "WINDOW_UPDATE of 0 on the connection")

@@ -4,7 +4,7 @@ the credit we give back. The receiving half, and why neither is h2, is frame_cod
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from pymosn.protocol.http2.flood import Flood
 from pymosn.protocol.http2.frames import (
@@ -14,20 +14,20 @@ from pymosn.protocol.http2.frames import (
     END_HEADERS,
     END_STREAM,
     FRAME,
+    FRAME_U32,
     HEADERS,
     NO_ERROR,
     PING,
     RST_STREAM,
     SETTING,
     SETTINGS,
-    U32,
     WINDOW_UPDATE,
     frame_header,
     goaway,
 )
 from pymosn.protocol.http2.hpack_encoder import HeaderEncoder
 
-_RESET_MEMORY = 4096  # streams we reset whose late frames are ignored, not answered
+_RESET_MEMORY: Final = 4096  # streams we reset whose late frames are ignored, not answered
 
 
 class Http2ConnectionError(Exception):
@@ -78,45 +78,48 @@ class FrameWriter:
         self._conn_window = max(DEFAULT_WINDOW, connection_window)
         self._recv_pending = 0
         self._reset_by_us: set[int] = set()
-        self._out = bytearray()
+        # the frames to send, in pieces joined once per flush (appending to a list costs less
+        # than growing a bytearray, compiled or not)
+        self._out: list[bytes | memoryview] = []
         self._failed = False
 
     def _start(self, settings: dict[int, int]) -> None:
         """Our SETTINGS, and the connection window beyond the default."""
         payload = b"".join(SETTING.pack(k, v) for k, v in settings.items())
         out = self._out
-        out += frame_header(len(payload), SETTINGS, 0, 0)
-        out += payload
+        out.append(frame_header(len(payload), SETTINGS, 0, 0))
+        out.append(payload)
         extra = self._conn_window - DEFAULT_WINDOW
         if extra > 0:
-            out += frame_header(4, WINDOW_UPDATE, 0, 0)
-            out += U32.pack(extra)
+            out.append(FRAME_U32.pack(0, 4, WINDOW_UPDATE, 0, 0, extra))
             self._recv_window += extra
 
-    def data_to_send(self) -> bytes | bytearray:
+    def data_to_send(self) -> bytes:
         out = self._out
         if not out:
             return b""
-        self._out = bytearray()
-        return out  # never touched again: the connection may keep it queued
+        self._out = []
+        return b"".join(out)
 
     def _write_headers(self, stream_id: int, stream: Stream, headers: list[tuple[bytes, bytes]],
                        end_stream: bool) -> None:
-        block = self.encoder.encode(headers)
         flags = END_STREAM if end_stream else 0
-        size = len(block)
         out = self._out
+        at = len(out)
+        out.append(b"")  # the frame header, once the block's size is known
+        size = self.encoder.encode_into(out, headers)
         limit = self.max_outbound_frame_size
         if size <= limit:
-            out += frame_header(size, HEADERS, flags | END_HEADERS, stream_id)
-            out += block
+            out[at] = frame_header(size, HEADERS, flags | END_HEADERS, stream_id)
         else:
+            block = b"".join(out[at + 1 :])
+            del out[at:]
             kind = HEADERS
             for pos in range(0, size, limit):
                 piece = block[pos : pos + limit]
                 last = END_HEADERS if pos + limit >= size else 0
-                out += frame_header(len(piece), kind, flags | last, stream_id)
-                out += piece
+                out.append(frame_header(len(piece), kind, flags | last, stream_id))
+                out.append(piece)
                 kind, flags = CONTINUATION, 0
         if end_stream:
             self._end_local(stream_id, stream)
@@ -138,8 +141,9 @@ class FrameWriter:
         stream.send -= size
         self.outbound_flow_control_window -= size
         out = self._out
-        out += FRAME.pack(size >> 16, size & 0xFFFF, DATA, END_STREAM if end_stream else 0, stream_id)
-        out += data
+        out.append(FRAME.pack(size >> 16, size & 0xFFFF, DATA, END_STREAM if end_stream else 0, stream_id))
+        if size:
+            out.append(data)
         if end_stream:
             self._end_local(stream_id, stream)
 
@@ -166,9 +170,7 @@ class FrameWriter:
         if pending >= self._conn_window >> 1:
             self._recv_pending = 0
             self._recv_window += pending
-            out = self._out
-            out += frame_header(4, WINDOW_UPDATE, 0, 0)
-            out += U32.pack(pending)
+            self._out.append(FRAME_U32.pack(0, 4, WINDOW_UPDATE, 0, 0, pending))
         else:
             self._recv_pending = pending
         stream = self.streams.get(stream_id)
@@ -177,9 +179,7 @@ class FrameWriter:
             if pending >= self._stream_threshold:
                 stream.pending = 0
                 stream.recv += pending
-                out = self._out
-                out += frame_header(4, WINDOW_UPDATE, 0, stream_id)
-                out += U32.pack(pending)
+                self._out.append(FRAME_U32.pack(0, 4, WINDOW_UPDATE, 0, stream_id, pending))
             else:
                 stream.pending = pending
 
@@ -195,18 +195,16 @@ class FrameWriter:
         else:
             stream_id = 0
             self._recv_window += increment
-        out = self._out
-        out += frame_header(4, WINDOW_UPDATE, 0, stream_id)
-        out += U32.pack(increment)
+        self._out.append(FRAME_U32.pack(0, 4, WINDOW_UPDATE, 0, stream_id, increment))
 
     def ping(self, opaque_data: bytes) -> None:
         out = self._out
-        out += frame_header(8, PING, 0, 0)
-        out += opaque_data
+        out.append(frame_header(8, PING, 0, 0))
+        out.append(opaque_data)
 
     def goaway(self, code: int = NO_ERROR, debug: bytes = b"") -> None:
         """GOAWAY naming the last stream the peer opened that we take."""
-        self._out += goaway(self.highest_inbound_stream_id, code, debug)
+        self._out.append(goaway(self.highest_inbound_stream_id, code, debug))
 
     def _end_local(self, sid: int, stream: Stream) -> None:
         stream.local_open = False
@@ -223,6 +221,4 @@ class FrameWriter:
         if len(reset) >= _RESET_MEMORY:
             reset.clear()
         reset.add(sid)
-        out = self._out
-        out += frame_header(4, RST_STREAM, 0, sid)
-        out += U32.pack(code)
+        self._out.append(FRAME_U32.pack(0, 4, RST_STREAM, 0, sid, code))

@@ -6,30 +6,44 @@ streams a graceful drain must finish could no longer be answered)."""
 from __future__ import annotations
 
 import struct
+from typing import Final
 
-NO_ERROR = 0x0
-PROTOCOL_ERROR = 0x1
-FLOW_CONTROL_ERROR = 0x3
-STREAM_CLOSED = 0x5
-FRAME_SIZE_ERROR = 0x6
-REFUSED_STREAM = 0x7
-CANCEL = 0x8
-COMPRESSION_ERROR = 0x9
-ENHANCE_YOUR_CALM = 0xB
+# Final: compiled, each is a constant in the code that reads it, not a module-dict lookup and a
+# boxed integer per use
+NO_ERROR: Final = 0x0
+PROTOCOL_ERROR: Final = 0x1
+FLOW_CONTROL_ERROR: Final = 0x3
+STREAM_CLOSED: Final = 0x5
+FRAME_SIZE_ERROR: Final = 0x6
+REFUSED_STREAM: Final = 0x7
+CANCEL: Final = 0x8
+COMPRESSION_ERROR: Final = 0x9
+ENHANCE_YOUR_CALM: Final = 0xB
 
-DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS = 0x0, 0x1, 0x2, 0x3, 0x4
-PUSH_PROMISE, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = 0x5, 0x6, 0x7, 0x8, 0x9
-END_STREAM = ACK = 0x1
-END_HEADERS = 0x4
-PADDED = 0x8
-PRIORITY_FLAG = 0x20
+DATA: Final = 0x0
+HEADERS: Final = 0x1
+PRIORITY: Final = 0x2
+RST_STREAM: Final = 0x3
+SETTINGS: Final = 0x4
+PUSH_PROMISE: Final = 0x5
+PING: Final = 0x6
+GOAWAY: Final = 0x7
+WINDOW_UPDATE: Final = 0x8
+CONTINUATION: Final = 0x9
+END_STREAM: Final = 0x1
+ACK: Final = 0x1
+END_HEADERS: Final = 0x4
+PADDED: Final = 0x8
+PRIORITY_FLAG: Final = 0x20
 
-MAX_WINDOW = MAX_STREAM_ID = 2**31 - 1
-DEFAULT_WINDOW = 65_535
-FRAME = struct.Struct(">BHBBL")  # 24-bit length as (8 high bits, 16 low bits), type, flags, stream
-U32 = struct.Struct(">L")
-U32x2 = struct.Struct(">LL")
-SETTING = struct.Struct(">HL")
+MAX_WINDOW: Final = 2**31 - 1
+MAX_STREAM_ID: Final = 2**31 - 1
+DEFAULT_WINDOW: Final = 65_535
+FRAME: Final = struct.Struct(">BHBBL")  # 24-bit length as (8 high bits, 16 low bits), type, flags, stream
+FRAME_U32: Final = struct.Struct(">BHBBLL")  # a frame whose payload is one 32-bit field (WINDOW_UPDATE, RST_STREAM)
+U32: Final = struct.Struct(">L")
+U32x2: Final = struct.Struct(">LL")
+SETTING: Final = struct.Struct(">HL")
 
 
 def frame_header(length: int, kind: int, flags: int, sid: int) -> bytes:

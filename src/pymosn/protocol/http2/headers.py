@@ -19,17 +19,17 @@ from pymosn.api.errors import ProtocolError
 from pymosn.protocol.http1.head import BODY_CHUNKED, BODY_LENGTH, BODY_NONE, RequestHead
 
 # 8.2.2: meaningless in HTTP/2, and a request carrying one is malformed
-CONNECTION_SPECIFIC = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"})
+CONNECTION_SPECIFIC: Final = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"})
 # dropped from responses on the way out (the proxy layer drops most already)
-_RESPONSE_DROP = CONNECTION_SPECIFIC | {b"te", b"trailer"}
+_RESPONSE_DROP: Final = CONNECTION_SPECIFIC | {b"te", b"trailer"}
 # request fields that need more than copying; most requests have none of them
-_SPECIAL = CONNECTION_SPECIFIC | {b"te", b"host", b"cookie", b"content-length", b"expect"}
+_SPECIAL: Final = CONNECTION_SPECIFIC | {b"te", b"host", b"cookie", b"content-length", b"expect"}
 
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-z]+")
-_METHOD = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
-_WS = b" \t"
-_DIGITS = re.compile(rb"[0-9]{1,18}")
+_TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-z]+")
+_METHOD: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_VALUE: Final = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_WS: Final = b" \t"
+_DIGITS: Final = re.compile(rb"[0-9]{1,18}")
 
 
 # Envoy's %RESPONSE_CODE_DETAILS% for what its HTTP/2 codec refuses: a field it rejects, a
@@ -58,18 +58,18 @@ class _CheckedFields:
         self.by_name: dict[bytes, set[bytes]] = {}
         self.count = 0
 
-    def remember(self, names: list[bytes], values: list[bytes]) -> None:
+    def remember(self, fields: list[tuple[bytes, bytes]], start: int) -> None:
         by_name = self.by_name
-        for i in range(len(names)):
-            value = values[i]
+        for i in range(start, len(fields)):
+            name, value = fields[i]
             if len(value) > _MAX_CHECKED_VALUE:
                 continue
             if self.count >= _MAX_CHECKED:
                 by_name.clear()
                 self.count = 0
-            seen = by_name.get(names[i])
+            seen = by_name.get(name)
             if seen is None:
-                seen = by_name[names[i]] = set()
+                seen = by_name[name] = set()
             if value not in seen:
                 seen.add(value)
                 self.count += 1
@@ -79,6 +79,22 @@ _MAX_CHECKED: Final = 4096
 _MAX_CHECKED_VALUE: Final = 256
 _CHECKED: Final = _CheckedFields()
 
+# Names as they are lowercased for HTTP/2, each one object: it keeps its hash, and a dict holding
+# it as a key (the HPACK encoder's) finds it by identity. Bounded as _CHECKED is.
+_LOWERCASE: Final[dict[bytes, bytes]] = {}
+
+
+def lowercase(name: bytes) -> bytes:
+    """`name.lower()`, the same object each time for the same name."""
+    lower = _LOWERCASE.get(name)
+    if lower is None:
+        lower = name.lower()
+        if len(name) <= _MAX_CHECKED_VALUE:
+            if len(_LOWERCASE) >= _MAX_CHECKED:
+                _LOWERCASE.clear()
+            _LOWERCASE[name] = lower
+    return lower
+
 
 def content_length_of(value: bytes) -> int:
     """A content-length field's value: 1-18 digits, or the message is malformed."""
@@ -87,16 +103,21 @@ def content_length_of(value: bytes) -> int:
     return int(value)
 
 
-def check_fields(names: list[bytes], values: list[bytes]) -> None:
-    if not names:
-        return
+def check_fields(fields: list[tuple[bytes, bytes]], start: int = 0) -> None:
+    """RFC 9113 8.2.1 (and this module's stricter rules) for the fields from `start` on."""
     by_name = _CHECKED.by_name
-    for i in range(len(names)):
-        seen = by_name.get(names[i])
-        if seen is None or values[i] not in seen:
-            break
-    else:
-        return  # every field checked before
+    for i in range(start, len(fields)):
+        name, value = fields[i]
+        seen = by_name.get(name)
+        if seen is None or value not in seen:
+            _check_each(fields, start)
+            return
+    # every field checked before
+
+
+def _check_each(fields: list[tuple[bytes, bytes]], start: int) -> None:
+    names = [fields[i][0] for i in range(start, len(fields))]
+    values = [fields[i][1] for i in range(start, len(fields))]
     # One regex pass over all names at once: a concatenation of tokens is a token, and an
     # empty name (legal in HPACK) is caught by the length comparison.
     if _TOKEN.fullmatch(b"".join(names)) is None or b"" in names:
@@ -108,7 +129,10 @@ def check_fields(names: list[bytes], values: list[bytes]) -> None:
     for name, value in zip(names, values):
         if value and (value[0] in _WS or value[-1] in _WS):
             raise MalformedHeaders(f"header field {name.decode('latin-1')} value has leading or trailing whitespace")
-    _CHECKED.remember(names, values)
+    _CHECKED.remember(fields, start)
+
+
+_NO_HOST: Final = (b"host", b"")  # the place of the host field, set once the head is read
 
 
 def request_head(block: list[tuple], end_stream: bool, max_bytes: int = 0, max_count: int = 0) -> RequestHead:
@@ -118,16 +142,21 @@ def request_head(block: list[tuple], end_stream: bool, max_bytes: int = 0, max_c
     included, cookie crumbs not, as Envoy counts them) mark the head `too_many_headers`: the
     proxy resets that stream. The fields are (name, value, ...) tuples: HPACK decoders add a
     never-indexed flag, which is ignored."""
-    method = scheme = path = authority = None
-    names: list[bytes] = []
-    values: list[bytes] = []
+    method: bytes | None = None
+    scheme: bytes | None = None
+    path: bytes | None = None
+    authority: bytes | None = None
+    # the head's fields as they are built: host first (set below), then the regular fields
+    headers: list[tuple[bytes, bytes]] = [_NO_HOST]
+    lower_names: list[bytes] = [b"host"]
+    special = False
     size = 32 * len(block)
     for field in block:
-        name = field[0]
-        value = field[1]
-        if name[:1] == b":":
-            size += len(name) + len(value)
-            if names:
+        name: bytes = field[0]
+        value: bytes = field[1]
+        size += len(name) + len(value)
+        if name.startswith(b":"):
+            if len(headers) > 1:
                 raise MalformedHeaders(f"pseudo-header {name.decode('latin-1')} after a regular header field")
             if name == b":method":
                 if method is not None:
@@ -148,13 +177,14 @@ def request_head(block: list[tuple], end_stream: bool, max_bytes: int = 0, max_c
             else:
                 raise MalformedHeaders(f"pseudo-header {name.decode('latin-1', 'replace')!r} is not allowed in a request")
             continue
-        names.append(name)
-        values.append(value)
-    size += sum(map(len, names)) + sum(map(len, values))
+        if name in _SPECIAL and (value != b"trailers" or name != b"te"):  # (every gRPC request has te)
+            special = True
+        headers.append((name, value))
+        lower_names.append(name)
     if max_bytes and size > max_bytes:
         raise ProtocolError(f"request header list of {size} bytes is over the limit of {max_bytes}", 431,
                             HEADER_LIST_TOO_LARGE)
-    check_fields(names, values)
+    check_fields(headers, 1)
 
     if method is None:
         raise MalformedHeaders("missing :method", MESSAGING_RULE)
@@ -168,59 +198,23 @@ def request_head(block: list[tuple], end_stream: bool, max_bytes: int = 0, max_c
             if path is None or scheme is None:
                 raise MalformedHeaders("missing :scheme or :path", MESSAGING_RULE)
             raise MalformedHeaders("empty :path")
-        if path[:1] != b"/" and not (path == b"*" and method == b"OPTIONS"):
+        if not path.startswith(b"/") and not (path == b"*" and method == b"OPTIONS"):
             raise MalformedHeaders("`:path` must be an origin-form path (or * for OPTIONS)")
     if _METHOD.fullmatch(method) is None:
         raise MalformedHeaders(f"invalid :method {method!r}")
 
-    host = None
-    content_length = None
-    cookies = None
+    host: bytes | None = None
+    content_length = -1
     expect_continue = False
-    if _SPECIAL.isdisjoint(names):
-        headers = list(zip(names, values))
-        lower_names = names
-        names = []  # nothing for the loop below
-    else:
-        headers = []
-        lower_names = []
-    for name, value in zip(names, values):
-        if name in CONNECTION_SPECIFIC:
-            raise MalformedHeaders(f"connection-specific header field {name.decode()} is not allowed in HTTP/2")
-        if name == b"te":
-            if value.lower() != b"trailers":
-                raise MalformedHeaders("te may only be \"trailers\" in HTTP/2")
-        elif name == b"host":
-            if host is not None and host != value:
-                raise MalformedHeaders("conflicting host header fields")
-            host = value
-            continue  # re-added once, from :authority when there is one
-        elif name == b"cookie":
-            cookies = value if cookies is None else cookies + b"; " + value
-            continue
-        elif name == b"content-length":
-            length = content_length_of(value)
-            if content_length is not None and content_length != length:
-                raise MalformedHeaders("conflicting content-length header fields")
-            if content_length is not None:
-                continue
-            content_length = length
-        elif name == b"expect":
-            expect_continue = value.lower() == b"100-continue"
-        headers.append((name, value))
-        lower_names.append(name)
-
+    if special:
+        host, content_length, expect_continue = _special_fields(headers, lower_names)
     if authority is not None:
         if host is not None and host != authority:
             raise MalformedHeaders("host header differs from :authority")
         host = authority
     if not host:
         raise MalformedHeaders("missing :authority (and host)", MESSAGING_RULE)
-    headers.insert(0, (b"host", host))
-    lower_names.insert(0, b"host")
-    if cookies is not None:
-        headers.append((b"cookie", cookies))
-        lower_names.append(b"cookie")
+    headers[0] = (b"host", host)
 
     head = RequestHead(method, path, b"2", headers, lower_names)
     head.host = host
@@ -232,7 +226,7 @@ def request_head(block: list[tuple], end_stream: bool, max_bytes: int = 0, max_c
     head.expect_continue = expect_continue and not end_stream
     if end_stream:
         head.body_kind = BODY_NONE
-    elif content_length is not None:
+    elif content_length >= 0:
         head.body_kind = BODY_LENGTH
         head.content_length = content_length
     else:
@@ -240,20 +234,65 @@ def request_head(block: list[tuple], end_stream: bool, max_bytes: int = 0, max_c
     return head
 
 
-def checked_trailers(block: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """A trailing HEADERS block: no pseudo-headers (8.1), the same field rules as the head."""
-    names = [n for n, _ in block]
-    values = [v for _, v in block]
-    for name in names:
-        if name[:1] == b":":
+def _special_fields(headers: list[tuple[bytes, bytes]], lower_names: list[bytes]) -> tuple[bytes | None, int, bool]:
+    """The request fields that need more than copying (most requests have none), rewritten
+    in place from index 1 on: connection-specific ones refused, host taken out (re-added once,
+    from :authority when there is one), cookie crumbs joined (8.2.3), one content-length kept.
+    Returns (host, content-length or -1, expects 100-continue)."""
+    fields = headers[1:]
+    del headers[1:]
+    del lower_names[1:]
+    host: bytes | None = None
+    content_length = -1
+    cookies: bytes | None = None
+    expect_continue = False
+    for name, value in fields:
+        if name in CONNECTION_SPECIFIC:
+            raise MalformedHeaders(f"connection-specific header field {name.decode()} is not allowed in HTTP/2")
+        if name == b"te":
+            if value.lower() != b"trailers":
+                raise MalformedHeaders("te may only be \"trailers\" in HTTP/2")
+        elif name == b"host":
+            if host is not None and host != value:
+                raise MalformedHeaders("conflicting host header fields")
+            host = value
+            continue
+        elif name == b"cookie":
+            cookies = value if cookies is None else cookies + b"; " + value
+            continue
+        elif name == b"content-length":
+            length = content_length_of(value)
+            if content_length >= 0 and content_length != length:
+                raise MalformedHeaders("conflicting content-length header fields")
+            if content_length >= 0:
+                continue
+            content_length = length
+        elif name == b"expect":
+            expect_continue = value.lower() == b"100-continue"
+        headers.append((name, value))
+        lower_names.append(name)
+    if cookies is not None:
+        headers.append((b"cookie", cookies))
+        lower_names.append(b"cookie")
+    return host, content_length, expect_continue
+
+
+def checked_trailers(block: list[tuple]) -> list[tuple[bytes, bytes]]:
+    """A trailing HEADERS block: no pseudo-headers (8.1), the same field rules as the head.
+    The fields are (name, value, ...) tuples, as decoded."""
+    trailers: list[tuple[bytes, bytes]] = []
+    for field in block:
+        name: bytes = field[0]
+        if name.startswith(b":"):
             raise MalformedHeaders(f"pseudo-header {name.decode('latin-1', 'replace')} in trailers")
         if name in CONNECTION_SPECIFIC:
             raise MalformedHeaders(f"connection-specific header field {name.decode()} in trailers")
-    check_fields(names, values)
-    return list(block)
+        trailers.append((name, field[1]))
+    check_fields(trailers)
+    return trailers
 
 
-_STATUS = {code: b"%d" % code for code in range(100, 600)}
+_STATUS: Final = {code: b"%d" % code for code in range(100, 600)}
 
 
 def response_block(status: int, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
@@ -261,11 +300,16 @@ def response_block(status: int, headers: list[tuple[bytes, bytes]]) -> list[tupl
     dropped (8.2.2)."""
     block = [(b":status", _STATUS.get(status) or b"%d" % status)]
     for name, value in headers:
-        lname = name.lower()
+        lname = lowercase(name)
         if lname not in _RESPONSE_DROP:
             block.append((lname, value))
     return block
 
 
 def trailer_block(trailers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    return [(n.lower(), v) for n, v in trailers if n.lower() not in _RESPONSE_DROP]
+    block: list[tuple[bytes, bytes]] = []
+    for name, value in trailers:
+        lname = lowercase(name)
+        if lname not in _RESPONSE_DROP:
+            block.append((lname, value))
+    return block

@@ -12,7 +12,7 @@ does not read the answers is cut off past Envoy's outbound bounds (protocol/http
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from pymosn.api.errors import ResetKind, StreamReset, UpstreamFailure
 from pymosn.api.filter import FilterStatus
@@ -42,8 +42,8 @@ class Http2ClientSettings(NamedTuple):
 
 
 DEFAULT_SETTINGS = Http2ClientSettings()
-_UNLIMITED = 2**31
-_FLOOD_CLOSE_DELAY = 1.0  # as the downstream side: Envoy's delayed_close_timeout
+_UNLIMITED: Final = 2**31
+_FLOOD_CLOSE_DELAY: Final = 1.0  # as the downstream side: Envoy's delayed_close_timeout
 class Http2ClientConnection:
     """Read filter of one upstream connection. `owner` (the pool) is told on_h2_ready(client)
     when the server's first SETTINGS arrive, on_h2_capacity(client, settings_changed) when a

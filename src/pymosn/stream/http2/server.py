@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from pymosn.api.errors import (
     DOWNSTREAM_CLOSED,
@@ -56,21 +56,21 @@ _CHOICE = os.environ.get("PYMOSN_HTTP2_SERVER", "fast").strip().lower() or "fast
 if _CHOICE not in CODECS:
     raise ValueError(f"PYMOSN_HTTP2_SERVER={_CHOICE!r}: must be one of {', '.join(CODECS)}")
 DEFAULT_CODEC = CODECS[_CHOICE]
-_SEND_ERRORS = FastServerCodec.send_errors + H2ServerCodec.send_errors
-_NO_ERROR = 0x0
-_PROTOCOL_ERROR = 0x1
-_INTERNAL_ERROR = 0x2
-_REFUSED_STREAM = 0x7
-_ENHANCE_YOUR_CALM = 0xB
+_SEND_ERRORS: Final = FastServerCodec.send_errors + H2ServerCodec.send_errors
+_NO_ERROR: Final = 0x0
+_PROTOCOL_ERROR: Final = 0x1
+_INTERNAL_ERROR: Final = 0x2
+_REFUSED_STREAM: Final = 0x7
+_ENHANCE_YOUR_CALM: Final = 0xB
 
-_BUFFER_HIGH = 256 * 1024  # response bytes one stream holds before its upstream is paused
-_BUFFER_LOW = 64 * 1024
-_COALESCE_LIMIT = 16 * 1024  # DATA held for the end that usually follows in the same read
-_DRAIN_PING = b"pymosnDR"  # opaque data of the drain PING (8 bytes)
-_DRAIN_PING_TIMEOUT = 2.0
+_BUFFER_HIGH: Final = 256 * 1024  # response bytes one stream holds before its upstream is paused
+_BUFFER_LOW: Final = 64 * 1024
+_COALESCE_LIMIT: Final = 16 * 1024  # DATA held for the end that usually follows in the same read
+_DRAIN_PING: Final = b"pymosnDR"  # opaque data of the drain PING (8 bytes)
+_DRAIN_PING_TIMEOUT: Final = 2.0
 # Rapid reset (CVE-2023-44487): streams opened and reset before any response each cost an
 # upstream request. Past this many, if they are most of the connection's streams, it ends.
-_PREMATURE_RESETS = 100  # a client that never answers the PING still gets the final GOAWAY
+_PREMATURE_RESETS: Final = 100  # a client that never answers the PING still gets the final GOAWAY
 
 
 class Http2ServerConnection:
@@ -573,7 +573,7 @@ class Http2Stream:
             if status < 200:
                 owner.codec.send_headers(self.stream_id, response_block(status, headers))
             else:
-                owner.codec.send_headers(self.stream_id, response_block(status, headers), end_stream=end_stream)
+                owner.codec.send_headers(self.stream_id, response_block(status, headers), end_stream)
                 if end_stream:
                     self._response_sent()
         except _SEND_ERRORS:
@@ -600,7 +600,7 @@ class Http2Stream:
                 machine = owner.codec
                 size = len(data)
                 if size <= machine.max_outbound_frame_size and size <= machine.local_flow_control_window(self.stream_id):
-                    machine.send_data(self.stream_id, data, end_stream=end_stream)
+                    machine.send_data(self.stream_id, data, end_stream)
                     if end_stream:
                         self._response_sent()
                     owner._flush_unless_receiving()
@@ -640,7 +640,7 @@ class Http2Stream:
             self.owner._flush_unless_receiving()
             return
         try:
-            self.owner.codec.send_headers(self.stream_id, block, end_stream=True)
+            self.owner.codec.send_headers(self.stream_id, block, True)
             self._response_sent()
         except _SEND_ERRORS:
             self._lost()
@@ -680,9 +680,15 @@ class Http2Stream:
             size = min(len(buffer), machine.local_flow_control_window(sid), machine.max_outbound_frame_size)
             if size <= 0:
                 break
-            last = size == len(buffer) and self.end_pending and self.trailers_pending is None
-            machine.send_data(sid, bytes(buffer[:size]), end_stream=last)
-            del buffer[:size]
+            whole = size == len(buffer)
+            last = whole and self.end_pending and self.trailers_pending is None
+            if whole:  # (the usual case: no slice made, and no bytes moved down)
+                chunk = bytes(buffer)
+                buffer = self.buffer = bytearray()
+            else:
+                chunk = bytes(buffer[:size])
+                del buffer[:size]
+            machine.send_data(sid, chunk, last)
             sent = True
             if last:
                 self._response_sent()
@@ -694,12 +700,12 @@ class Http2Stream:
         else:
             owner.blocked.pop(sid, None)
             if self.trailers_pending is not None:
-                machine.send_headers(sid, self.trailers_pending, end_stream=True)
+                machine.send_headers(sid, self.trailers_pending, True)
                 self.trailers_pending = None
                 self._response_sent()
                 return True
             if self.end_pending and not self.local_ended:
-                machine.send_data(sid, b"", end_stream=True)
+                machine.send_data(sid, b"", True)
                 self._response_sent()
                 return True
         if self.above_high and len(buffer) < _BUFFER_LOW:
