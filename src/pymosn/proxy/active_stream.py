@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from pymosn.api import flags
 from pymosn.api.errors import ResetKind, StreamReset
@@ -30,8 +30,8 @@ from pymosn.protocol.http1.decoder import TOO_MANY_HEADERS as HTTP1_TOO_MANY_HEA
 from pymosn.protocol.http1.header_view import HeaderView
 from pymosn.protocol.http2.headers import TOO_MANY_HEADERS as HTTP2_TOO_MANY_HEADERS
 from pymosn.proxy.filter_manager import LocalReply
+from pymosn.proxy.grpc import GrpcCall, grpc_to_http_status, split_path
 from pymosn.proxy.grpc import detect as detect_grpc
-from pymosn.proxy.grpc import grpc_to_http_status, split_path
 from pymosn.proxy.header_plan import HeaderPlan, apply_adds
 from pymosn.proxy.local_reply import (
     DIRECT_RESPONSE,
@@ -72,7 +72,7 @@ class ActiveStream:
         self.settings = settings
         self.snapshot = settings.snapshot_ref.current
         self.router: Router | None = None
-        self.grpc: Any = None  # proxy.grpc.GrpcCall for a gRPC request
+        self.grpc: GrpcCall | None = None  # for a gRPC request
         self.request_complete = False  # the downstream sent the whole request
         self.request_bytes = 0
         self.response_started = False
@@ -365,7 +365,7 @@ class ActiveStream:
         host_code = code
         grpc = self.grpc
         if grpc is not None and grpc.status is not None:
-            host_code = self._count_grpc(grpc, code)
+            host_code = self._count_grpc(grpc, grpc.status, code)
         router = self.router
         if router is not None:
             router.on_stream_end(code, host_code, bool(info.response_flags))
@@ -376,10 +376,10 @@ class ActiveStream:
         for logger in self.settings.access_loggers:
             logger.log(info)
 
-    def _count_grpc(self, grpc: Any, code: int) -> int:
+    def _count_grpc(self, grpc: GrpcCall, status: int, code: int) -> int:
         """Counts the call by grpc-status; returns the HTTP status it stands for, so a host
         answering errors in 200 responses counts as failing (as Envoy's rq_error does)."""
-        status = self.info.grpc_status = grpc.status
+        self.info.grpc_status = status
         self.settings.stats.grpc.count(status)
         router = self.router
         cluster = getattr(router, "cluster", None)  # unset: no cluster was picked

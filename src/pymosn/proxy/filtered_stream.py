@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pymosn.api import flags
 from pymosn.api.headers import HeaderMap, RequestHeaderMap
@@ -28,6 +28,7 @@ from pymosn.proxy.pauses import DECODER_FILTERS_FULL, ENCODER_FILTERS_FULL
 from pymosn.proxy.route_headers import downstream_scheme, for_routing
 from pymosn.proxy.router import Router
 from pymosn.proxy.settings import ProxySettings
+from pymosn.router.entry import RouteEntry
 
 log = logging.getLogger("pymosn.proxy")
 
@@ -128,7 +129,7 @@ class FilteredStream(ActiveStream):
             if route is None:
                 self.local_reply(flags.NO_ROUTE)
                 return None
-            router.route = route
+            router.route = cast(RouteEntry, route)  # the owner's resolve_route matched it
             if not router.select_cluster(self._routing_headers()):
                 return None
         return router

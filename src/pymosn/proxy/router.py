@@ -13,14 +13,14 @@ the active stream as a local reply with a response flag."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pymosn.api import flags
 from pymosn.api.errors import ResetKind, StreamReset, UpstreamFailure
 from pymosn.network.deadlines import Deadlines, deadlines_for
 from pymosn.protocol.http1 import BODY_NONE, ResponseHead
 from pymosn.protocol.http1.header_view import HeaderView
-from pymosn.proxy.grpc import http_to_grpc_status, status_in
+from pymosn.proxy.grpc import GrpcCall, http_to_grpc_status, status_in
 from pymosn.proxy.header_plan import HeaderPlan, filter_response_headers, upstream_request_headers
 from pymosn.proxy.local_reply import CLUSTER_NOT_FOUND, FAILURE_REPLIES, REPLIES, VIA_UPSTREAM
 from pymosn.proxy.mirror import forward_data, forward_trailers, original_ended, start_shadows
@@ -29,6 +29,7 @@ from pymosn.proxy.upstream_request import UpstreamRequest
 
 if TYPE_CHECKING:
     from pymosn.proxy.active_stream import ActiveStream
+    from pymosn.router.entry import RouteEntry
     from pymosn.upstream.cluster import Cluster
     from pymosn.upstream.host import Host
 
@@ -67,10 +68,10 @@ class Router:
     upstream_headers: list
     deadlines: Deadlines  # the loop's deadline wheel, set with the first timer
 
-    def __init__(self, stream: ActiveStream, route: Any, request_complete: bool) -> None:
+    def __init__(self, stream: ActiveStream, route: RouteEntry | None, request_complete: bool) -> None:
         self.stream = stream
         self.settings = stream.settings
-        self.route = route
+        self.route = route  # None until a filtered stream's route is known
         self.upstream: UpstreamRequest | None = None  # the current try
         self.request_complete = request_complete  # the router has the whole request
         self.pending: list | None = None  # request events waiting for the upstream stream
@@ -84,12 +85,18 @@ class Router:
         self.shadows: list | None = None  # mirror copies still taking the request (proxy/mirror.py)
         self.upstream_pauses = 0  # the causes (proxy/pauses.py) holding the response's reading
 
+    def route_entry(self) -> RouteEntry:
+        """The route, once it is known (a filtered stream learns it after its decoder filters)."""
+        route = self.route
+        assert route is not None  # set before anything routes
+        return route
+
     # --- route to cluster -------------------------------------------------------------------
 
     def select_cluster(self, headers: Mapping[str, str]) -> bool:
         """The route's cluster, checked for room; False when the request was answered instead
         (a direct response or redirect, no such cluster, a full breaker)."""
-        route = self.route
+        route = self.route_entry()
         stream = self.stream
         info = stream.info
         info.route_name = route.name or None
@@ -116,7 +123,7 @@ class Router:
 
     def _plan(self) -> HeaderPlan:
         plans = self.stream.snapshot.header_plans
-        route = self.route
+        route = self.route_entry()
         plan = plans.get(id(route))
         if plan is None:
             plan = plans[id(route)] = HeaderPlan(route)
@@ -137,7 +144,7 @@ class Router:
         """Prepare the upstream request and start its first try (on `host` when the
         AFTER_CHOOSE_HOST filters' phase picked it already)."""
         stream = self.stream
-        route = self.route
+        route = self.route_entry()
         head = stream.head
         plans = stream.snapshot.header_plans
         plan = plans.get(id(route))
@@ -253,13 +260,13 @@ class Router:
         return True
 
     def _max_retries(self) -> int:
-        policy = self.route.retry_policy
+        policy = self.route_entry().retry_policy
         if policy is None or not policy.retry_on:
             return 0
         return policy.num_retries
 
     def _retry_on_status(self, upstream: UpstreamRequest, status: int) -> bool:
-        policy = self.route.retry_policy
+        policy = self.route_entry().retry_policy
         if policy is None or not policy.retry_on:
             return False
         codes = policy.status_codes
@@ -287,32 +294,34 @@ class Router:
         if grpc is not None and grpc.deadline_running:
             self._start_route_timer_under_grpc(grpc)
         elif not self.timer and not self.tunnel:
-            timeout = self.route.timeout
+            timeout = self.route_entry().timeout
             if timeout is None:
                 timeout = self.settings.default_timeout
             if timeout:
                 deadlines = self.deadlines = deadlines_for(self.stream.server.connection.loop)
                 self.timer = deadlines.add(timeout, self)
 
-    def start_grpc_deadline(self, grpc: Any) -> None:
+    def start_grpc_deadline(self, grpc: GrpcCall) -> None:
         """grpc-timeout counts from the request headers' arrival, as Envoy's max_stream_duration
         (grpc_timeout_header_max) counts from the stream's start: a client-streaming call's
         deadline runs while its request is still being sent, and so does it while stream
         filters hold the request (a fault delay), unlike the route timeout. A listener with
         filters starts it before they run (FilteredStream.on_headers), one without, here."""
         loop = self.stream.server.connection.loop
-        grpc.deadline = self.stream.info.start_monotonic + grpc.timeout
+        timeout = grpc.timeout
+        assert timeout is not None  # the callers start it for a call with a grpc-timeout
+        grpc.deadline = self.stream.info.start_monotonic + timeout
         grpc.deadline_running = True
         deadlines = self.deadlines = deadlines_for(loop)
         self.timer = deadlines.add(max(grpc.deadline - loop.time(), 0.0), self)
 
-    def _start_route_timer_under_grpc(self, grpc: Any) -> None:
+    def _start_route_timer_under_grpc(self, grpc: GrpcCall) -> None:
         """The request has ended while grpc-timeout runs: the route timeout replaces it only
         if it would expire first."""
         if grpc.route_timer_set or self.tunnel:
             return
         grpc.route_timer_set = True
-        timeout = self.route.timeout
+        timeout = self.route_entry().timeout
         if timeout is None:
             timeout = self.settings.default_timeout
         loop = self.stream.server.connection.loop

@@ -66,7 +66,7 @@ class UpstreamRequest:
             assert plan is not None  # set with the route, before any upstream request
             rewrite = plan.host_rewrite
             headers.insert(0, (b"host", rewrite if rewrite is not None else host.address.encode()))
-        if router.route.auto_host_rewrite:
+        if router.route_entry().auto_host_rewrite:
             value = (host.hostname or host.address).encode()
             headers = [(n, value) if n.lower() == b"host" else (n, v) for n, v in headers]
         if body_kind != BODY_NONE or head.upgrade:

@@ -16,7 +16,7 @@ import asyncio
 import ssl
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pymosn.api.errors import CONNECTION_OVERFLOW, PENDING_OVERFLOW, FailureKind, UpstreamFailure
 from pymosn.api.filter import FilterStatus
@@ -28,6 +28,9 @@ from pymosn.upstream.host import Host
 from pymosn.upstream.pool import Http1Pool
 from pymosn.upstream.waiting import WaitingRequesters
 
+if TYPE_CHECKING:
+    from pymosn.upstream.cluster import Cluster
+
 _CLOSED_AT_ONCE = UpstreamFailure(FailureKind.CONNECTION_CLOSED, "upstream closed the connection at once")
 _CLOSED_BEFORE_SETTINGS = UpstreamFailure(FailureKind.CONNECTION_CLOSED, "upstream closed before HTTP/2 SETTINGS")
 _NO_SETTINGS = UpstreamFailure(FailureKind.CONNECT_TIMEOUT, "upstream sent no HTTP/2 SETTINGS in time")
@@ -37,7 +40,7 @@ class H2Pool(WaitingRequesters):
     def __init__(
         self,
         host: Host,
-        cluster: Any,
+        cluster: Cluster,
         ssl_context: ssl.SSLContext | None = None,
         on_http1: Callable[[Connection], None] | None = None,
     ) -> None:
@@ -246,7 +249,7 @@ class AlpnPool:
     offers no ALPN), requests go to the HTTP/2 pool; that connection, the requests waiting for
     it and all later ones go to the HTTP/1.1 pool."""
 
-    def __init__(self, host: Host, cluster: Any) -> None:
+    def __init__(self, host: Host, cluster: Cluster) -> None:
         self.h1 = Http1Pool(host, cluster)
         self.h2 = H2Pool(host, cluster, on_http1=self._http1_connection)
         self.http1 = False  # a connection settled on http/1.1

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pymosn.api.errors import CONNECTION_OVERFLOW, PENDING_OVERFLOW, UpstreamFailure
 from pymosn.network.connection import Connection
@@ -16,6 +16,9 @@ from pymosn.stream.http1 import ClientStreamConnection
 from pymosn.upstream.errors import UpstreamConnectError
 from pymosn.upstream.host import Host
 from pymosn.upstream.waiting import WaitingRequesters
+
+if TYPE_CHECKING:
+    from pymosn.upstream.cluster import Cluster
 
 
 class PoolRequester:
@@ -27,7 +30,7 @@ class PoolRequester:
 
 
 class Http1Pool(WaitingRequesters):
-    def __init__(self, host: Host, cluster: Any) -> None:
+    def __init__(self, host: Host, cluster: Cluster) -> None:
         self.host = host
         self.cluster = cluster
         self.idle: list[ClientStreamConnection] = []
