@@ -29,11 +29,14 @@ class _WriteBatch:
     """The loop's batching state, in one object behind a Final name: a compiled module's plain
     globals are dict lookups, several per read and write."""
 
-    __slots__ = ("depth", "dirty")
+    __slots__ = ("depth", "dirty", "now")
 
     def __init__(self) -> None:
         self.depth = 0  # data_received callbacks the loop is inside
         self.dirty: list[Connection] = []  # connections holding writes to flush
+        # the loop's time when the outermost callback began: the idle clock of the writes made
+        # inside it (a clock call per write was a tenth of the writes' cost)
+        self.now = 0.0
 
 
 _BATCH: Final = _WriteBatch()
@@ -123,14 +126,16 @@ class Connection(asyncio.Protocol):
             self._last_activity = self.loop.time()
             self._idle_timer = self.loop.call_later(self.idle_timeout, self._check_idle)
         for f in self.read_filters:
-            if f.on_new_connection() == FilterStatus.STOP:
+            if f.on_new_connection() == _STOP:
                 break
 
     def data_received(self, data: bytes) -> None:
         self.bytes_received += len(data)
-        if self._idle_timer is not None:
-            self._last_activity = self._clock()
         batch = _BATCH
+        if not batch.depth:
+            batch.now = self._clock()
+        if self._idle_timer is not None:
+            self._last_activity = batch.now
         batch.depth += 1
         try:
             for f in self.read_filters:
@@ -174,7 +179,7 @@ class Connection(asyncio.Protocol):
             return
         self.bytes_sent += len(data)
         if self._idle_timer is not None:
-            self._last_activity = self.loop.time()
+            self._last_activity = _BATCH.now if _BATCH.depth else self.loop.time()
         if _BATCH.depth:
             batch = self._batch
             if batch is None:

@@ -46,6 +46,7 @@ from pymosn.proxy.route_headers import for_routing
 from pymosn.proxy.router import Router
 from pymosn.proxy.settings import ProxySettings
 
+_wall_clock: Final = time.time  # Final: a C static, not a module attribute lookup per request
 _PROTOCOLS: Final = {b"1.1": "HTTP/1.1", b"2": "HTTP/2", b"1.0": "HTTP/1.0"}
 
 
@@ -108,7 +109,7 @@ class ActiveStream:
         settings = self.settings
         conn = self.server.connection
         info = self.info = StreamInfo(settings.listener_name, conn.id)
-        info.start_time = time.time()
+        info.start_time = _wall_clock()
         info.start_monotonic = conn.loop.time()
         info.method = head.method.decode("latin-1")
         info.path = head.target.decode("latin-1")
@@ -190,7 +191,7 @@ class ActiveStream:
         queued request whose body broke): one stream all the same, answered with the error."""
         conn = self.server.connection
         info = self.info = StreamInfo(self.settings.listener_name, conn.id)
-        info.start_time = time.time()
+        info.start_time = _wall_clock()
         info.start_monotonic = conn.loop.time()
         info.downstream_remote_address = conn.remote_address
         info.downstream_local_address = conn.local_address
