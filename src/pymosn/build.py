@@ -24,6 +24,7 @@ NO_EXTENSIONS_ENV = "PYMOSN_NO_EXTENSIONS"
 
 # The request path, by layer. Each compiles with its whole import graph type-checked by mypyc.
 COMPILED_MODULES = (
+    "pymosn.api.connection",
     "pymosn.api.headers",
     "pymosn.api.request_id",
     "pymosn.api.stream_info",

@@ -1,16 +1,21 @@
 """What a stream (and its filters) may know of the connection it arrived on: one frozen record
 per connection, made once when the connection is established (after its TLS handshake), so
-reading it costs an attribute load and nothing on the request path can change it."""
+reading it costs an attribute load and nothing on the request path can change it. Compiled
+(build.py): the request path reads it several times per request.
+
+What a consumer derives once per connection (a certificate's subject, a per-connection rate
+limiter) it keeps in `memo`, under a key of its own: it lives as long as the connection, as a
+weak-keyed table would (a compiled class takes no weak references)."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
 # eq=False: one record per connection, compared (and hashed, as a cache key) by identity
-@dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class ConnectionInfo:
     id: int
     loop: asyncio.AbstractEventLoop
@@ -30,3 +35,5 @@ class ConnectionInfo:
     # every URI and DNS SAN of the TLS peer's certificate, in certificate order (RBAC principals)
     peer_uri_sans: tuple[str, ...] = ()
     peer_dns_sans: tuple[str, ...] = ()
+    # per-connection values derived by others, by their own key (the record's fields stay frozen)
+    memo: dict[object, Any] = field(default_factory=dict, repr=False)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import ssl
-import weakref
 from collections.abc import Iterator, Mapping
 from typing import cast
 from urllib.parse import quote
@@ -35,13 +34,11 @@ class ClientCertForwarding:
     """One proxy filter's XFCC policy. `header_value` gives the header to send upstream (None:
     send none) from the incoming one (None if absent) and the downstream connection."""
 
-    __slots__ = ("mode", "details", "_elements")
+    __slots__ = ("mode", "details")
 
     def __init__(self, mode: str, details: model.ClientCertDetails | None = None) -> None:
         self.mode = mode
         self.details = details or model.ClientCertDetails()
-        # A connection's certificate never changes: its element is built once.
-        self._elements: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     @classmethod
     def from_config(cls, cfg: model.ProxyConfig) -> ClientCertForwarding | None:
@@ -66,11 +63,11 @@ class ClientCertForwarding:
     def _element(self, conn: ConnectionInfo) -> bytes | None:
         if not conn.tls:
             return None
-        element = self._elements.get(conn)
+        element = conn.memo.get(self)  # a connection's certificate never changes: built once
         if element is None:
             ssl_object = conn.ssl_object
             element = self._build(ssl_object) if ssl_object is not None else b""
-            self._elements[conn] = element
+            conn.memo[self] = element
         return element or None
 
     def _build(self, ssl_object: ssl.SSLObject) -> bytes:

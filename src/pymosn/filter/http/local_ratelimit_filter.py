@@ -11,7 +11,6 @@ class leaves out is the API's default (filter_plan.py)."""
 from __future__ import annotations
 
 import random
-import weakref
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -142,10 +141,7 @@ class LocalRateLimitFilterConfig:
         self.encodes = self.x_ratelimit_headers or self.response_headers is not None
         self._route_policies: dict[int, tuple[Any, tuple[CompiledPolicy, ...]]] = {}
         self.limiter: Limiter | None = None
-        self._per_connection: weakref.WeakKeyDictionary[ConnectionInfo, Limiter] | None = None
-        if config.per_connection:
-            self._per_connection = weakref.WeakKeyDictionary()
-        else:
+        if not config.per_connection:
             self.limiter = self._limiter(shared=True)
 
     def _limiter(self, *, shared: bool) -> Limiter:
@@ -166,11 +162,10 @@ class LocalRateLimitFilterConfig:
         limiter = self.limiter
         if limiter is not None:
             return limiter
-        per_connection = self._per_connection
-        assert per_connection is not None
-        limiter = per_connection.get(connection)
+        # per connection: kept in the connection's memo under this config, for its lifetime
+        limiter = connection.memo.get(self)
         if limiter is None:
-            limiter = per_connection[connection] = self._limiter(shared=False)
+            limiter = connection.memo[self] = self._limiter(shared=False)
         return limiter
 
     def request_descriptors(self, headers: RequestHeaderMap, connection: ConnectionInfo, route: Any) -> list[Descriptor]:

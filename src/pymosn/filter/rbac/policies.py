@@ -17,10 +17,9 @@ peer's address):
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from pymosn.api.connection import ConnectionInfo
 from pymosn.config.issues import IssueLog, child
@@ -213,12 +212,12 @@ class PolicyCompiler:
         return compiled
 
 
-_subjects: weakref.WeakKeyDictionary[ConnectionInfo, str] = weakref.WeakKeyDictionary()
+_SUBJECT: Final = "rbac.peer_subject"  # its key in the connection's memo
 
 
 def peer_subject(info: ConnectionInfo) -> str:
     """The TLS peer certificate's subject (RFC 4514), "" without one; read once per connection."""
-    subject = _subjects.get(info)
+    subject = info.memo.get(_SUBJECT)
     if subject is None:
         der = info.ssl_object.getpeercert(binary_form=True) if info.ssl_object is not None else None
         if der:
@@ -227,5 +226,5 @@ def peer_subject(info: ConnectionInfo) -> str:
             subject = x509.load_der_x509_certificate(der).subject.rfc4514_string()
         else:
             subject = ""
-        _subjects[info] = subject
+        info.memo[_SUBJECT] = subject
     return subject
