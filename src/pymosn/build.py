@@ -61,6 +61,7 @@ COMPILED_MODULES = (
     "pymosn.stream.http2.client_stream",
     "pymosn.stream.http2.flood_guard",
     "pymosn.stream.http2.server",
+    "pymosn.stream.http2.server_stream",
     "pymosn.router.entry",
     "pymosn.router.manager",
     "pymosn.router.route_index",

@@ -19,7 +19,19 @@ from contextlib import contextmanager
 import grpc
 import pytest
 
+from pymosn.api.headers import RequestHeaderMap
+from pymosn.api.stream_info import StreamInfo
 from pymosn.protocol.xprotocol import bolt
+from pymosn.proxy.active_stream import ActiveStream
+from pymosn.proxy.filter_manager import FilterManager
+from pymosn.proxy.filter_sides import DecoderChain, EncoderChain
+from pymosn.proxy.filtered_stream import FilteredStream
+from pymosn.proxy.grpc import GrpcCall
+from pymosn.proxy.router import Router
+from pymosn.proxy.rpc import RpcRequest
+from pymosn.proxy.upstream_request import UpstreamRequest
+from pymosn.stream.http2.client_stream import Http2ClientStream
+from pymosn.stream.http2.server_stream import Http2Stream
 from tests.integration.test_grpc import Servicer
 from tests.integration.test_xprotocol import rpc_config
 from tests.support.h2_client import H2Client
@@ -30,16 +42,12 @@ from tests.support.proxy import free_port, simple_config
 from tests.support.xexample_peer import BOLT_V2, XExampleClient, XExampleServer
 
 REQUESTS = 30
-# the proxy's per-request classes (by module and name), whichever listener kind made them
-PER_REQUEST = {
-    "pymosn.proxy.active_stream.ActiveStream", "pymosn.proxy.filtered_stream.FilteredStream",
-    "pymosn.proxy.router.Router", "pymosn.proxy.upstream_request.UpstreamRequest",
-    "pymosn.proxy.filter_manager.FilterManager", "pymosn.proxy.filter_sides.DecoderChain",
-    "pymosn.proxy.filter_sides.EncoderChain", "pymosn.api.stream_info.StreamInfo",
-    "pymosn.api.headers.RequestHeaderMap", "pymosn.proxy.rpc.RpcRequest",
-    "pymosn.stream.http2.server.Http2Stream", "pymosn.stream.http2.client.Http2ClientStream",
-    "pymosn.proxy.grpc.GrpcCall",
-}
+# the proxy's per-request classes, whichever listener kind made them: named from the classes
+# themselves, so that a class moving to another module is still looked for
+PER_REQUEST = {f"{cls.__module__}.{cls.__qualname__}" for cls in (
+    ActiveStream, FilteredStream, Router, UpstreamRequest, FilterManager, DecoderChain, EncoderChain,
+    StreamInfo, RequestHeaderMap, RpcRequest, Http2Stream, Http2ClientStream, GrpcCall,
+)}
 ROUTES = [
     {"match": {"prefix": "/direct"}, "direct_response": {"status": 204}},
     {"match": {"prefix": "/nowhere"}, "route": {"cluster_name": "refused"}},
