@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final
 
 from pymosn.api import flags
+from pymosn.api.connection import ConnectionInfo
 from pymosn.api.errors import ResetKind, StreamReset
 from pymosn.api.stream_info import StreamInfo
 from pymosn.api.streams import ServerStream, StreamReceiver
@@ -53,6 +54,7 @@ _PROTOCOLS: Final = {b"1.1": "HTTP/1.1", b"2": "HTTP/2", b"1.0": "HTTP/1.0"}
 class ActiveStream:
     __slots__ = (
         "server",
+        "connection",
         "settings",
         "snapshot",
         "head",
@@ -70,6 +72,8 @@ class ActiveStream:
 
     def __init__(self, server: ServerStream, settings: ProxySettings) -> None:
         self.server = server
+        # the connection's record, read once: several reads per request go through it
+        self.connection: ConnectionInfo = server.connection
         self.settings = settings
         self.snapshot = settings.snapshot_ref.current
         self.router: Router | None = None
@@ -89,7 +93,7 @@ class ActiveStream:
         table = self.snapshot.routers.get(self.settings.router_config_name)
         route = None
         if table is not None:
-            conn = self.server.connection
+            conn = self.connection
             if table.routes_on_proxy_made:
                 headers = for_routing(headers, table, head, self.settings, conn)
             info = self.info
@@ -107,7 +111,7 @@ class ActiveStream:
         the request was answered already)."""
         self.head = head
         settings = self.settings
-        conn = self.server.connection
+        conn = self.connection
         info = self.info = StreamInfo(settings.listener_name, conn.id)
         info.start_time = _wall_clock()
         info.start_monotonic = conn.loop.time()
@@ -189,7 +193,7 @@ class ActiveStream:
     def on_bad_request(self, head: RequestHead | None, reset: StreamReset) -> None:
         """A request that broke the protocol before it could start (a malformed head, or a
         queued request whose body broke): one stream all the same, answered with the error."""
-        conn = self.server.connection
+        conn = self.connection
         info = self.info = StreamInfo(self.settings.listener_name, conn.id)
         info.start_time = _wall_clock()
         info.start_monotonic = conn.loop.time()
@@ -355,7 +359,7 @@ class ActiveStream:
             return
         self.done = True
         info = self.info
-        info.end_monotonic = self.server.connection.loop.time()
+        info.end_monotonic = self.connection.loop.time()
         info.bytes_received = self.request_bytes
         self.server.clear_watermark_listener(self)
         stats = self.settings.stats

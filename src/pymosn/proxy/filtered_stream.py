@@ -55,7 +55,7 @@ class FilteredStream(ActiveStream):
         grpc = self.grpc
         if grpc is not None and grpc.timeout is not None:
             router.start_grpc_deadline(grpc)  # it runs while the filters hold the request
-        filters = self.filters = FilterManager(self, plan, self.info, self.server.connection, settings.buffer_limit)
+        filters = self.filters = FilterManager(self, plan, self.info, self.connection, settings.buffer_limit)
         request = self.request_map = RequestHeaderMap(head.headers, head.lower_names, head.method, head.target,
                                                       downstream_scheme(head, settings.scheme))
         filters.decode_headers(request, end_stream)
@@ -101,7 +101,7 @@ class FilteredStream(ActiveStream):
         assert headers is not None
         table = self.snapshot.routers.get(self.settings.router_config_name)
         if table is not None and table.routes_on_proxy_made:
-            return for_routing(headers, table, self.head, self.settings, self.server.connection,
+            return for_routing(headers, table, self.head, self.settings, self.connection,
                                self.request_map.scheme)
         return headers
 
@@ -115,7 +115,7 @@ class FilteredStream(ActiveStream):
             return None
         info = self.info
         path, _, query = info.path.partition("?")
-        return table.match(info.authority, path, query, self._routing_headers(), self.server.connection.peer_uri_san)
+        return table.match(info.authority, path, query, self._routing_headers(), self.connection.peer_uri_san)
 
     def per_filter_config(self, route: Any, name: str) -> object | None:
         return None if route is None else route.filter_configs.get(name)

@@ -133,7 +133,7 @@ class Router:
         """A host of the cluster for the first try, before AFTER_CHOOSE_HOST filters run; None
         after answering that there is none. (try_upstream picks the others' itself.)"""
         stream = self.stream
-        host = self.cluster.choose_host(stream.server.connection, stream.info.request_headers)
+        host = self.cluster.choose_host(stream.connection, stream.info.request_headers)
         if host is None:
             stream.local_reply(flags.NO_HEALTHY_UPSTREAM)
             return None
@@ -159,7 +159,7 @@ class Router:
             path = target.partition("?")[0]
             new_path = route.rewrite_path(path)
             self.target = head.target if new_path == path else (new_path + target[len(path):]).encode("latin-1")
-        self.upstream_headers = upstream_request_headers(head, plan, stream.server.connection, self.settings, stream.info)
+        self.upstream_headers = upstream_request_headers(head, plan, stream.connection, self.settings, stream.info)
         grpc = stream.grpc
         if grpc is not None and grpc.timeout is not None and not grpc.deadline:
             self.start_grpc_deadline(grpc)
@@ -167,7 +167,7 @@ class Router:
             stream.server.send_continue()
         self.try_upstream(host)
         if route.mirror_policies and self.settings.mirror_copies and not stream.done and not head.upgrade:
-            self.shadows = start_shadows(route, self.settings, stream.snapshot.clusters, stream.server.connection,
+            self.shadows = start_shadows(route, self.settings, stream.snapshot.clusters, stream.connection,
                                          stream.info.request_headers or {}, self.method, self.target,
                                          self.upstream_headers, head.body_kind, self.request_complete)
 
@@ -217,7 +217,7 @@ class Router:
         self.tries += 1
         if host is None:
             stream = self.stream
-            host = self.cluster.choose_host(stream.server.connection, stream.info.request_headers)
+            host = self.cluster.choose_host(stream.connection, stream.info.request_headers)
             if host is None:
                 stream.local_reply(flags.NO_HEALTHY_UPSTREAM)
                 return
@@ -298,7 +298,7 @@ class Router:
             if timeout is None:
                 timeout = self.settings.default_timeout
             if timeout:
-                deadlines = self.deadlines = deadlines_for(self.stream.server.connection.loop)
+                deadlines = self.deadlines = deadlines_for(self.stream.connection.loop)
                 self.timer = deadlines.add(timeout, self)
 
     def start_grpc_deadline(self, grpc: GrpcCall) -> None:
@@ -307,7 +307,7 @@ class Router:
         deadline runs while its request is still being sent, and so does it while stream
         filters hold the request (a fault delay), unlike the route timeout. A listener with
         filters starts it before they run (FilteredStream.on_headers), one without, here."""
-        loop = self.stream.server.connection.loop
+        loop = self.stream.connection.loop
         timeout = grpc.timeout
         assert timeout is not None  # the callers start it for a call with a grpc-timeout
         grpc.deadline = self.stream.info.start_monotonic + timeout
@@ -324,7 +324,7 @@ class Router:
         timeout = self.route_entry().timeout
         if timeout is None:
             timeout = self.settings.default_timeout
-        loop = self.stream.server.connection.loop
+        loop = self.stream.connection.loop
         if not timeout or loop.time() + timeout >= grpc.deadline:
             return
         deadlines = self.deadlines
@@ -362,7 +362,7 @@ class Router:
     def on_upstream_head(self, upstream: UpstreamRequest, head: ResponseHead, end_stream: bool) -> None:
         stream = self.stream
         info = stream.info
-        info.first_upstream_byte_monotonic = stream.server.connection.loop.time()
+        info.first_upstream_byte_monotonic = stream.connection.loop.time()
         status = head.status
         if status >= 500 and self._retry_on_status(upstream, status):
             return
